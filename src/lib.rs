@@ -1,0 +1,7 @@
+//! mailcheck: which server, port and security setting actually work for a mail address,
+//! and if none does, why.
+//!
+//! The flow (see DESIGN.md): address → discover → plan → probe (in parallel) → diagnose → report.
+
+pub mod net;
+pub mod proto;
