@@ -3,5 +3,12 @@
 //!
 //! The flow (see DESIGN.md): address → discover → plan → probe (in parallel) → diagnose → report.
 
+pub mod account;
+pub mod app;
+pub mod cli;
+pub mod diagnose;
 pub mod net;
+pub mod plan;
+pub mod probe;
 pub mod proto;
+pub mod report;

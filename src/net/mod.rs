@@ -1,4 +1,6 @@
 //! Transport: TCP connect with deadlines, TLS with a recording verifier, and the shared
 //! connection type (bounded line reader, redacted transcript).
 
+pub mod connect;
+pub mod connection;
 pub mod tls;

@@ -1,0 +1,175 @@
+//! Command-line definitions only. Validation into a [`crate::plan::Plan`] happens in `app`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::plan::{ConnectTo, Selector};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailcheck",
+    version,
+    about = "Which mail server, port and security setting actually work for this address, and if none does, why",
+    after_help = "Exit codes: 0 a secure incoming and a secure outgoing setting work; 1 usable with warnings; \
+                  2 no secure incoming or outgoing setting works, or the password was rejected; 3 bad input or internal error.\n\
+                  Passwords are never taken as arguments: use MAILCHECK_PASSWORD, --password-stdin, --password-command or the prompt."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe every documented port/security combination of an account's servers.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The mail address to check (user@domain).
+    pub address: String,
+
+    /// Server host name to probe (default: the address's domain).
+    #[arg(long, value_name = "HOST")]
+    pub server: Option<String>,
+
+    /// Name to verify the certificate against and send as SNI (default: the server name).
+    #[arg(long, value_name = "NAME")]
+    pub tls_name: Option<String>,
+
+    /// Trust the CA certificates in this PEM file, in addition to the public roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Connect to HOST2:PORT2 instead of HOST1:PORT1 (curl syntax; the report keeps HOST1:PORT1).
+    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
+    pub connect_to: Vec<ConnectTo>,
+
+    /// Probe only these combinations: imap, pop3, smtp, a port, tls/starttls, or imap/993/tls.
+    #[arg(long, value_name = "SELECTOR", value_delimiter = ',')]
+    pub only: Vec<Selector>,
+
+    /// Skip these combinations (same selectors as --only).
+    #[arg(long, value_name = "SELECTOR", value_delimiter = ',')]
+    pub skip: Vec<Selector>,
+
+    /// Use IPv4 addresses only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Use IPv6 addresses only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+
+    /// Connect timeout per address (e.g. 5s, 800ms).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Timeout of each read and of the TLS handshake.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Deadline for the whole probe of one combination.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub deadline: Duration,
+
+    /// Login name (default: the full address).
+    #[arg(long, value_name = "NAME")]
+    pub username: Option<String>,
+
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// Run this shell command and use the first line it prints as the password.
+    #[arg(long, value_name = "COMMAND")]
+    pub password_command: Option<String>,
+
+    /// Run this shell command and use the first line it prints as an OAuth2 access token
+    /// (also: MAILCHECK_OAUTH2_TOKEN).
+    #[arg(long, value_name = "COMMAND")]
+    pub oauth2_token_command: Option<String>,
+
+    /// Never prompt for a password, even on a terminal.
+    #[arg(long)]
+    pub no_prompt: bool,
+
+    /// Send credentials even when the certificate fails verification.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Include a transcript of each session (credentials redacted).
+    #[arg(long)]
+    pub trace: bool,
+
+    /// Warn when a certificate expires within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = crate::diagnose::DEFAULT_CERT_WARN_DAYS)]
+    pub cert_warn_days: i64,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// When to use colour in the table (NO_COLOR is honoured by `auto`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `5`, `5s`, `800ms`, `2m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 5s, 800ms)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m)")),
+    };
+    if !(secs > 0.0 && secs < 86_400.0) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("800ms").unwrap(), Duration::from_millis(800));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,233 @@
+//! TCP connect: resolve the host, try every address of the allowed families in turn, each with
+//! its own connect timeout, and say what happened to each.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::net::TcpStream;
+
+use crate::plan::IpFamily;
+
+/// What happened to one address.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub address: SocketAddr,
+    pub outcome: AttemptOutcome,
+    pub ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum AttemptOutcome {
+    Connected,
+    Refused,
+    TimedOut,
+    Unreachable { detail: String },
+    Failed { detail: String },
+}
+
+/// Why no connection could be made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ConnectError {
+    /// The name does not resolve at all.
+    Resolve {
+        detail: String,
+    },
+    /// It resolves, but to no address of the requested family.
+    NoAddress,
+    /// Every address was tried; this is the most telling failure among them.
+    Refused,
+    TimedOut,
+    Unreachable {
+        detail: String,
+    },
+    Failed {
+        detail: String,
+    },
+}
+
+pub struct Connected {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub attempts: Vec<Attempt>,
+}
+
+pub struct ConnectFailure {
+    pub error: ConnectError,
+    pub attempts: Vec<Attempt>,
+}
+
+/// Resolve `host` (a name or an IP literal) and connect to `port`.
+pub async fn connect(
+    host: &str,
+    port: u16,
+    family: IpFamily,
+    timeout: Duration,
+) -> Result<Connected, ConnectFailure> {
+    let addrs = match resolve(host, port, timeout).await {
+        Ok(a) => a,
+        Err(error) => {
+            return Err(ConnectFailure {
+                error,
+                attempts: vec![],
+            })
+        }
+    };
+    let addrs: Vec<SocketAddr> = addrs
+        .into_iter()
+        .filter(|a| match family {
+            IpFamily::Any => true,
+            IpFamily::V4 => a.is_ipv4(),
+            IpFamily::V6 => a.is_ipv6(),
+        })
+        .collect();
+    if addrs.is_empty() {
+        return Err(ConnectFailure {
+            error: ConnectError::NoAddress,
+            attempts: vec![],
+        });
+    }
+    let mut attempts = Vec::new();
+    for addr in addrs {
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                attempts.push(Attempt {
+                    address: addr,
+                    outcome: AttemptOutcome::Connected,
+                    ms: ms(started),
+                });
+                return Ok(Connected {
+                    stream,
+                    peer: addr,
+                    attempts,
+                });
+            }
+            Ok(Err(e)) => classify(&e),
+            Err(_) => AttemptOutcome::TimedOut,
+        };
+        attempts.push(Attempt {
+            address: addr,
+            outcome,
+            ms: ms(started),
+        });
+    }
+    Err(ConnectFailure {
+        error: summarize(&attempts),
+        attempts,
+    })
+}
+
+async fn resolve(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<SocketAddr>, ConnectError> {
+    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
+        Ok(Ok(it)) => {
+            let mut v: Vec<SocketAddr> = Vec::new();
+            for a in it {
+                if !v.contains(&a) {
+                    v.push(a);
+                }
+            }
+            Ok(v)
+        }
+        Ok(Err(e)) => Err(ConnectError::Resolve {
+            detail: e.to_string(),
+        }),
+        Err(_) => Err(ConnectError::Resolve {
+            detail: format!("no answer within {} ms", timeout.as_millis()),
+        }),
+    }
+}
+
+fn classify(e: &std::io::Error) -> AttemptOutcome {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => AttemptOutcome::Refused,
+        TimedOut => AttemptOutcome::TimedOut,
+        HostUnreachable | NetworkUnreachable | AddrNotAvailable => AttemptOutcome::Unreachable {
+            detail: e.to_string(),
+        },
+        _ => AttemptOutcome::Failed {
+            detail: e.to_string(),
+        },
+    }
+}
+
+/// The outcome that best explains the failure: a refusal proves the host is there, so it wins
+/// over timeouts on other addresses; then timeouts, then unreachability.
+fn summarize(attempts: &[Attempt]) -> ConnectError {
+    let has = |f: fn(&AttemptOutcome) -> bool| attempts.iter().any(|a| f(&a.outcome));
+    if has(|o| matches!(o, AttemptOutcome::Refused)) {
+        ConnectError::Refused
+    } else if has(|o| matches!(o, AttemptOutcome::TimedOut)) {
+        ConnectError::TimedOut
+    } else if let Some(AttemptOutcome::Unreachable { detail }) = attempts
+        .iter()
+        .map(|a| &a.outcome)
+        .find(|o| matches!(o, AttemptOutcome::Unreachable { .. }))
+    {
+        ConnectError::Unreachable {
+            detail: detail.clone(),
+        }
+    } else {
+        let detail = attempts
+            .iter()
+            .find_map(|a| match &a.outcome {
+                AttemptOutcome::Failed { detail } => Some(detail.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        ConnectError::Failed { detail }
+    }
+}
+
+fn ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refused_port_is_named() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let f = connect("127.0.0.1", port, IpFamily::Any, Duration::from_secs(2))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(f.error, ConnectError::Refused);
+        assert_eq!(f.attempts.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn family_filter_leaves_no_address() {
+        let f = connect("127.0.0.1", 1, IpFamily::V6, Duration::from_secs(1))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(f.error, ConnectError::NoAddress);
+    }
+
+    #[tokio::test]
+    async fn connects_to_listener() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let c = connect("localhost", port, IpFamily::V4, Duration::from_secs(2))
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(c.peer.port(), port);
+    }
+}

@@ -1,0 +1,464 @@
+//! What to probe and under which rules. The engine only ever sees a [`Plan`]: the CLI (or a
+//! checks file, or the lab) builds one, so clap types never reach the probes.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Imap,
+    Pop3,
+    Smtp,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 3] = [Protocol::Imap, Protocol::Pop3, Protocol::Smtp];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Imap => "imap",
+            Protocol::Pop3 => "pop3",
+            Protocol::Smtp => "smtp",
+        }
+    }
+
+    /// Incoming (IMAP, POP3) or outgoing (SMTP submission).
+    pub fn direction(self) -> Direction {
+        match self {
+            Protocol::Imap | Protocol::Pop3 => Direction::Incoming,
+            Protocol::Smtp => Direction::Outgoing,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "imap" => Ok(Protocol::Imap),
+            "pop3" | "pop" => Ok(Protocol::Pop3),
+            "smtp" | "submission" => Ok(Protocol::Smtp),
+            other => Err(format!("unknown protocol {other:?} (imap, pop3, smtp)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Incoming,
+    Outgoing,
+}
+
+/// How the connection is secured. Plain-text-only is never a combination we log in on: what a
+/// server offers before STARTTLS is recorded as part of the STARTTLS probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Implicit TLS from the first byte (RFC 8314): 993, 995, 465.
+    Tls,
+    /// Plain text upgraded by STARTTLS / STLS: 143, 110, 587.
+    Starttls,
+}
+
+impl Security {
+    pub fn name(self) -> &'static str {
+        match self {
+            Security::Tls => "tls",
+            Security::Starttls => "starttls",
+        }
+    }
+
+    /// How mail clients label it in their settings dialogs.
+    pub fn client_label(self) -> &'static str {
+        match self {
+            Security::Tls => "SSL/TLS",
+            Security::Starttls => "STARTTLS",
+        }
+    }
+}
+
+impl fmt::Display for Security {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Security {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "tls" | "ssl" | "implicit" => Ok(Security::Tls),
+            "starttls" | "stls" => Ok(Security::Starttls),
+            other => Err(format!("unknown security {other:?} (tls, starttls)")),
+        }
+    }
+}
+
+/// One documented combination of protocol, port and security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Combination {
+    pub protocol: Protocol,
+    pub port: u16,
+    pub security: Security,
+}
+
+impl Combination {
+    pub const fn new(protocol: Protocol, port: u16, security: Security) -> Self {
+        Combination {
+            protocol,
+            port,
+            security,
+        }
+    }
+
+    /// The six combinations the provider guides document (RFC 8314 ports first).
+    pub const DOCUMENTED: [Combination; 6] = [
+        Combination::new(Protocol::Imap, 993, Security::Tls),
+        Combination::new(Protocol::Imap, 143, Security::Starttls),
+        Combination::new(Protocol::Pop3, 995, Security::Tls),
+        Combination::new(Protocol::Pop3, 110, Security::Starttls),
+        Combination::new(Protocol::Smtp, 465, Security::Tls),
+        Combination::new(Protocol::Smtp, 587, Security::Starttls),
+    ];
+
+    /// Stable identifier used by `--only`/`--skip`, JSON and checks files: `imap/993/tls`.
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.protocol, self.port, self.security)
+    }
+}
+
+impl fmt::Display for Combination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.id())
+    }
+}
+
+/// A selector for `--only` / `--skip`: `imap`, `imap/993`, `imap/993/tls`, `smtp/starttls`, `993`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    protocol: Option<Protocol>,
+    port: Option<u16>,
+    security: Option<Security>,
+}
+
+impl Selector {
+    pub fn matches(&self, c: &Combination) -> bool {
+        self.protocol.is_none_or(|p| p == c.protocol)
+            && self.port.is_none_or(|p| p == c.port)
+            && self.security.is_none_or(|s| s == c.security)
+    }
+}
+
+impl FromStr for Selector {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut sel = Selector {
+            protocol: None,
+            port: None,
+            security: None,
+        };
+        for part in s.split('/').filter(|p| !p.is_empty()) {
+            if let Ok(port) = part.parse::<u16>() {
+                sel.port = Some(port);
+            } else if let Ok(p) = part.parse::<Protocol>() {
+                sel.protocol = Some(p);
+            } else if let Ok(sec) = part.parse::<Security>() {
+                sel.security = Some(sec);
+            } else {
+                return Err(format!(
+                    "cannot read {part:?} in selector {s:?}: expected a protocol (imap, pop3, smtp), a port or a security (tls, starttls)"
+                ));
+            }
+        }
+        if sel.protocol.is_none() && sel.port.is_none() && sel.security.is_none() {
+            return Err(format!("empty selector {s:?}"));
+        }
+        Ok(sel)
+    }
+}
+
+/// curl's `--connect-to HOST1:PORT1:HOST2:PORT2`: connect to HOST2:PORT2 when the logical target
+/// is HOST1:PORT1. The report keeps the logical host and port; an empty HOST1 or PORT1 matches any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    pub from_host: Option<String>,
+    pub from_port: Option<u16>,
+    pub to_host: Option<String>,
+    pub to_port: Option<u16>,
+}
+
+impl FromStr for ConnectTo {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        // IPv6 literals are bracketed, as in curl: [::1]:993
+        let parts = split_host_port_list(s)?;
+        let [h1, p1, h2, p2] = parts.as_slice() else {
+            return Err(format!(
+                "--connect-to {s:?}: expected HOST1:PORT1:HOST2:PORT2 (parts may be empty)"
+            ));
+        };
+        let port = |p: &str| -> Result<Option<u16>, String> {
+            if p.is_empty() {
+                Ok(None)
+            } else {
+                p.parse()
+                    .map(Some)
+                    .map_err(|_| format!("--connect-to {s:?}: {p:?} is not a port"))
+            }
+        };
+        let host = |h: &str| (!h.is_empty()).then(|| h.trim_matches(['[', ']']).to_string());
+        Ok(ConnectTo {
+            from_host: host(h1),
+            from_port: port(p1)?,
+            to_host: host(h2),
+            to_port: port(p2)?,
+        })
+    }
+}
+
+fn split_host_port_list(s: &str) -> Result<Vec<String>, String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut in_brackets = false;
+    for ch in s.chars() {
+        match ch {
+            '[' => {
+                in_brackets = true;
+                cur.push(ch)
+            }
+            ']' => {
+                in_brackets = false;
+                cur.push(ch)
+            }
+            ':' if !in_brackets => parts.push(std::mem::take(&mut cur)),
+            _ => cur.push(ch),
+        }
+    }
+    if in_brackets {
+        return Err(format!("unbalanced '[' in {s:?}"));
+    }
+    parts.push(cur);
+    Ok(parts)
+}
+
+impl ConnectTo {
+    fn applies(&self, host: &str, port: u16) -> bool {
+        self.from_host
+            .as_deref()
+            .is_none_or(|h| h.eq_ignore_ascii_case(host))
+            && self.from_port.is_none_or(|p| p == port)
+    }
+
+    /// The first matching rule wins, as in curl.
+    pub fn resolve(rules: &[ConnectTo], host: &str, port: u16) -> (String, u16) {
+        match rules.iter().find(|r| r.applies(host, port)) {
+            Some(r) => (
+                r.to_host.clone().unwrap_or_else(|| host.to_string()),
+                r.to_port.unwrap_or(port),
+            ),
+            None => (host.to_string(), port),
+        }
+    }
+}
+
+/// One thing to probe: a combination on a logical host, plus where to really connect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// The host name the user gives to their mail client (logical).
+    pub host: String,
+    #[serde(flatten)]
+    pub combination: Combination,
+    /// Where the TCP connection goes (after `--connect-to`); equals host:port unless redirected.
+    pub connect_host: String,
+    pub connect_port: u16,
+    /// The name checked against the certificate and sent as SNI.
+    pub tls_name: String,
+    /// The login name for this target (providers may want the local part on some protocols).
+    pub username: String,
+}
+
+impl Target {
+    pub fn id(&self) -> String {
+        self.combination.id()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    Any,
+    V4,
+    V6,
+}
+
+/// Deadlines and limits. Every wait in the engine is bounded by one of these.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Per address TCP connect.
+    pub connect_timeout: Duration,
+    /// Each read of a server reply, and the TLS handshake.
+    pub step_timeout: Duration,
+    /// The whole probe of one target (all steps).
+    pub target_timeout: Duration,
+    /// Longest line accepted from a server; longer is a protocol failure, not a buffer.
+    pub max_line: usize,
+    /// Most lines in one multi-line reply (CAPA, EHLO, CAPABILITY).
+    pub max_reply_lines: usize,
+    /// Bytes read from one server over the whole session (bounds a flood of short lines).
+    pub max_session_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connect_timeout: Duration::from_secs(5),
+            step_timeout: Duration::from_secs(10),
+            target_timeout: Duration::from_secs(30),
+            max_line: 8 * 1024,
+            max_reply_lines: 256,
+            max_session_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Trust and safety rules that apply to every target of a run.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub limits: Limits,
+    pub family: IpFamily,
+    /// Extra CA certificates (PEM) trusted in addition to the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// Send credentials even over a TLS session whose certificate failed verification.
+    pub insecure: bool,
+    /// Keep a redacted transcript of each session.
+    pub trace: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            limits: Limits::default(),
+            family: IpFamily::Any,
+            ca_file: None,
+            insecure: false,
+            trace: false,
+        }
+    }
+}
+
+/// Everything the engine needs: the targets and the rules.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub targets: Vec<Target>,
+    pub policy: Policy,
+}
+
+/// Build targets for one host: the documented matrix, filtered by selectors, redirected by
+/// `--connect-to` rules.
+pub struct TargetSpec<'a> {
+    pub host: &'a str,
+    pub tls_name: Option<&'a str>,
+    pub username: &'a str,
+    pub combinations: &'a [Combination],
+    pub only: &'a [Selector],
+    pub skip: &'a [Selector],
+    pub connect_to: &'a [ConnectTo],
+}
+
+impl TargetSpec<'_> {
+    pub fn targets(&self) -> Vec<Target> {
+        self.combinations
+            .iter()
+            .filter(|c| self.only.is_empty() || self.only.iter().any(|s| s.matches(c)))
+            .filter(|c| !self.skip.iter().any(|s| s.matches(c)))
+            .map(|c| {
+                let (connect_host, connect_port) =
+                    ConnectTo::resolve(self.connect_to, self.host, c.port);
+                Target {
+                    host: self.host.to_string(),
+                    combination: *c,
+                    connect_host,
+                    connect_port,
+                    tls_name: self.tls_name.unwrap_or(self.host).to_string(),
+                    username: self.username.to_string(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_match_combinations() {
+        let s: Selector = "imap".parse().unwrap();
+        assert!(s.matches(&Combination::DOCUMENTED[0]));
+        assert!(!s.matches(&Combination::DOCUMENTED[4]));
+        let s: Selector = "smtp/587".parse().unwrap();
+        assert!(s.matches(&Combination::DOCUMENTED[5]));
+        assert!(!s.matches(&Combination::DOCUMENTED[4]));
+        let s: Selector = "starttls".parse().unwrap();
+        assert_eq!(
+            Combination::DOCUMENTED
+                .iter()
+                .filter(|c| s.matches(c))
+                .count(),
+            3
+        );
+        assert!("imap/994/tls/x".parse::<Selector>().is_err());
+        assert!("".parse::<Selector>().is_err());
+    }
+
+    #[test]
+    fn connect_to_follows_curl() {
+        let r: ConnectTo = "mail.lab.test:993:127.0.0.2:10993".parse().unwrap();
+        assert_eq!(
+            ConnectTo::resolve(std::slice::from_ref(&r), "mail.lab.test", 993),
+            ("127.0.0.2".into(), 10993)
+        );
+        assert_eq!(
+            ConnectTo::resolve(&[r], "mail.lab.test", 143),
+            ("mail.lab.test".into(), 143)
+        );
+        let any: ConnectTo = "::[::1]:".parse().unwrap();
+        assert_eq!(ConnectTo::resolve(&[any], "x", 25), ("::1".into(), 25));
+        assert!("a:b:c".parse::<ConnectTo>().is_err());
+        assert!("a:notaport:c:1".parse::<ConnectTo>().is_err());
+    }
+
+    #[test]
+    fn targets_keep_logical_host_and_port() {
+        let rules: Vec<ConnectTo> = vec!["::127.0.0.2:".parse().unwrap()];
+        let only: Vec<Selector> = vec!["imap".parse().unwrap()];
+        let t = TargetSpec {
+            host: "mail.example.com",
+            tls_name: None,
+            username: "a@example.com",
+            combinations: &Combination::DOCUMENTED,
+            only: &only,
+            skip: &[],
+            connect_to: &rules,
+        }
+        .targets();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].host, "mail.example.com");
+        assert_eq!(t[0].combination.port, 993);
+        assert_eq!(t[0].connect_host, "127.0.0.2");
+        assert_eq!(t[0].connect_port, 993);
+        assert_eq!(t[0].tls_name, "mail.example.com");
+    }
+}

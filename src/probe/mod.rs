@@ -1,0 +1,534 @@
+//! The executor: one task per target, all at once. A probe never returns `Err` for a server
+//! problem: every outcome is data in a [`ProbeReport`].
+
+mod gate;
+mod imap;
+mod pop3;
+mod session;
+mod smtp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::account::Credential;
+use crate::diagnose::{Finding, Reason};
+use crate::net::connect::{self, Attempt, ConnectError};
+use crate::net::connection::{ConnError, Connection, Stream, TranscriptLine};
+use crate::net::tls::{self, CertVerdict, TlsError, TlsFacts, TlsTrust};
+use crate::plan::{Plan, Policy, Protocol, Security, Target};
+
+pub use gate::AuthGate;
+pub use session::Capabilities;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepName {
+    Connect,
+    Tls,
+    Greeting,
+    Capabilities,
+    Starttls,
+    CapabilitiesAfterTls,
+    Auth,
+    Logout,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub name: StepName,
+    /// Milliseconds since the probe of this target started.
+    pub start_ms: u64,
+    pub ms: u64,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The first failure of a combination: a stable reason, the step, our words and the server's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub reason: Reason,
+    pub step: StepName,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_says: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotAttempted {
+    /// No password or token was given.
+    NoCredentials,
+    /// The certificate failed verification: credentials are withheld (see `--insecure`).
+    CertificateNotTrusted,
+    /// Another combination on the same server already had the credential rejected.
+    SkippedAfterRejection,
+    /// The server offers no mechanism usable with this credential.
+    NoUsableMechanism,
+    /// The probe failed before reaching the login step.
+    EarlierFailure,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum AuthOutcome {
+    NotAttempted {
+        why: NotAttempted,
+    },
+    Succeeded {
+        mechanism: String,
+        ms: u64,
+    },
+    Rejected {
+        mechanism: String,
+        ms: u64,
+        server_says: String,
+    },
+    /// The exchange broke down (timeout, closed, garbage): no verdict on the credential.
+    Failed {
+        mechanism: String,
+        ms: u64,
+        detail: String,
+    },
+}
+
+/// Everything observed on one combination.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeReport {
+    pub target: Target,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<SocketAddr>,
+    pub attempts: Vec<Attempt>,
+    pub steps: Vec<Step>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub greeting: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFacts>,
+    /// What the server offers before TLS (STARTTLS ports only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capabilities_before_tls: Option<Capabilities>,
+    /// What the server offers over TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Capabilities>,
+    pub auth: AuthOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    pub findings: Vec<Finding>,
+    pub elapsed_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<Vec<TranscriptLine>>,
+}
+
+/// Shared by every probe of a run.
+pub struct ProbeContext {
+    pub policy: Policy,
+    pub trust: TlsTrust,
+    pub credential: Option<Credential>,
+    pub gate: AuthGate,
+}
+
+impl ProbeContext {
+    pub fn new(policy: Policy, credential: Option<Credential>) -> anyhow::Result<ProbeContext> {
+        let trust = TlsTrust::new(policy.ca_file.as_deref(), true)?;
+        Ok(ProbeContext {
+            policy,
+            trust,
+            credential,
+            gate: AuthGate::default(),
+        })
+    }
+}
+
+/// Probe every target of the plan concurrently; reports come back in plan order.
+pub async fn run(plan: &Plan, credential: Option<Credential>) -> anyhow::Result<Vec<ProbeReport>> {
+    let ctx = Arc::new(ProbeContext::new(plan.policy.clone(), credential)?);
+    run_with(ctx, plan.targets.clone()).await
+}
+
+pub async fn run_with(
+    ctx: Arc<ProbeContext>,
+    targets: Vec<Target>,
+) -> anyhow::Result<Vec<ProbeReport>> {
+    let handles: Vec<_> = targets
+        .into_iter()
+        .map(|t| {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { probe_target(&ctx, t).await })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await?);
+    }
+    Ok(out)
+}
+
+/// Builds a report step by step, timing each step against the probe's start.
+pub(crate) struct Recorder {
+    report: ProbeReport,
+    started: Instant,
+    pub deadline: Instant,
+    transcript: Option<crate::net::connection::SharedTranscript>,
+}
+
+/// A step in progress.
+pub(crate) struct StepTimer {
+    name: StepName,
+    at: Instant,
+}
+
+impl StepTimer {
+    pub fn elapsed_ms(&self) -> u64 {
+        self.at.elapsed().as_millis() as u64
+    }
+}
+
+impl Recorder {
+    fn new(target: Target, policy: &Policy) -> Recorder {
+        let started = Instant::now();
+        Recorder {
+            report: ProbeReport {
+                target,
+                peer: None,
+                attempts: vec![],
+                steps: vec![],
+                greeting: None,
+                tls: None,
+                capabilities_before_tls: None,
+                capabilities: None,
+                auth: AuthOutcome::NotAttempted {
+                    why: NotAttempted::EarlierFailure,
+                },
+                failure: None,
+                findings: vec![],
+                elapsed_ms: 0,
+                transcript: None,
+            },
+            started,
+            deadline: started + policy.limits.target_timeout,
+            transcript: None,
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.report.target
+    }
+
+    pub fn start(&self, name: StepName) -> StepTimer {
+        StepTimer {
+            name,
+            at: Instant::now(),
+        }
+    }
+
+    fn push_step(&mut self, t: &StepTimer, ok: bool, detail: Option<String>) {
+        self.report.steps.push(Step {
+            name: t.name,
+            start_ms: t.at.duration_since(self.started).as_millis() as u64,
+            ms: t.at.elapsed().as_millis() as u64,
+            ok,
+            detail,
+        });
+    }
+
+    pub fn ok(&mut self, t: StepTimer, detail: Option<String>) {
+        self.push_step(&t, true, detail);
+    }
+
+    /// End the step as failed and produce the failure for the caller to return.
+    pub fn fail(
+        &mut self,
+        t: StepTimer,
+        reason: Reason,
+        detail: impl Into<String>,
+        server_says: Option<String>,
+    ) -> Failure {
+        let detail = detail.into();
+        self.push_step(&t, false, Some(detail.clone()));
+        Failure {
+            reason,
+            step: t.name,
+            detail,
+            server_says,
+        }
+    }
+
+    /// A connection-level error during a step.
+    pub fn conn_fail(&mut self, t: StepTimer, e: ConnError) -> Failure {
+        let reason = match &e {
+            ConnError::Timeout { .. } => Reason::ProtocolTimeout,
+            ConnError::Closed => Reason::ProtocolClosed,
+            ConnError::LineTooLong { .. } => Reason::ProtocolLineTooLong,
+            ConnError::SessionTooLarge { .. } => Reason::ProtocolTooMuchData,
+            ConnError::Io { .. } => Reason::ProtocolClosed,
+        };
+        self.fail(t, reason, e.to_string(), None)
+    }
+
+    /// Record a failure that does not stop the session (e.g. an untrusted certificate: the
+    /// session goes on to describe the server, but no credentials are sent).
+    pub fn soft_fail(&mut self, f: Failure) {
+        if self.report.failure.is_none() {
+            self.report.failure = Some(f);
+        }
+    }
+
+    pub fn finding(&mut self, f: Finding) {
+        self.report.findings.push(f);
+    }
+
+    pub fn set_greeting(&mut self, g: &str) {
+        self.report.greeting = Some(g.to_string());
+    }
+
+    pub fn set_caps_before_tls(&mut self, c: Capabilities) {
+        self.report.capabilities_before_tls = Some(c);
+    }
+
+    pub fn set_caps(&mut self, c: Capabilities) {
+        self.report.capabilities = Some(c);
+    }
+
+    pub fn set_auth(&mut self, a: AuthOutcome) {
+        self.report.auth = a;
+    }
+
+    /// Record TLS facts and, if the certificate fails verification, the (soft) failure.
+    pub fn record_tls(
+        &mut self,
+        t: StepTimer,
+        facts: Option<TlsFacts>,
+        result: Result<(), TlsError>,
+    ) -> Result<(), Failure> {
+        self.report.tls = facts;
+        match result {
+            Err(e) => {
+                let reason = match &e {
+                    TlsError::Timeout => Reason::TlsTimeout,
+                    TlsError::ProtocolVersion { .. } => Reason::TlsProtocolTooOld,
+                    TlsError::Alert { .. } => Reason::TlsHandshakeFailed,
+                    TlsError::NotTls { .. } => Reason::TlsPlaintextServer,
+                    TlsError::Closed | TlsError::Io { .. } => Reason::TlsClosed,
+                    TlsError::Other { .. } => Reason::TlsHandshakeFailed,
+                };
+                let server_says = match &e {
+                    TlsError::NotTls { first_bytes } => Some(first_bytes.clone()),
+                    _ => None,
+                };
+                Err(self.fail(t, reason, e.to_string(), server_says))
+            }
+            Ok(()) => {
+                let verdict = self
+                    .report
+                    .tls
+                    .as_ref()
+                    .map(|f| f.verification.clone())
+                    .unwrap_or(CertVerdict::NotChecked);
+                let summary = self.report.tls.as_ref().map(|f| {
+                    format!(
+                        "{} {} certificate {}",
+                        f.version,
+                        f.cipher_suite,
+                        verdict.code()
+                    )
+                });
+                if verdict.is_trusted() {
+                    self.ok(t, summary);
+                } else {
+                    let reason = cert_reason(&verdict);
+                    let detail = describe_verdict(&verdict);
+                    // The handshake itself worked: the step is recorded as failed for the
+                    // certificate, but the session continues to describe the server.
+                    let f = self.fail(t, reason, detail, None);
+                    self.soft_fail(f);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// May credentials be sent on this connection now?
+    pub fn credentials_allowed(
+        &self,
+        conn: &Connection,
+        policy: &Policy,
+    ) -> Result<(), NotAttempted> {
+        if !conn.is_tls() {
+            // Never on a plain-text connection; the drivers only reach auth after TLS.
+            return Err(NotAttempted::EarlierFailure);
+        }
+        let trusted = self
+            .report
+            .tls
+            .as_ref()
+            .is_some_and(|f| f.verification.is_trusted());
+        if !trusted && !policy.insecure {
+            return Err(NotAttempted::CertificateNotTrusted);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, failure: Option<Failure>, trace: bool) -> ProbeReport {
+        let transcript = match (&self.transcript, trace) {
+            (Some(t), true) => Some(t.lock().unwrap_or_else(|e| e.into_inner()).take_lines()),
+            _ => None,
+        };
+        if let Some(f) = failure {
+            // A hard failure after a soft one: the soft one came first and stays the reason.
+            self.soft_fail(f);
+        }
+        self.report.elapsed_ms = self.started.elapsed().as_millis() as u64;
+        self.report.transcript = transcript;
+        self.report
+    }
+}
+
+pub(crate) fn cert_reason(v: &CertVerdict) -> Reason {
+    match v {
+        CertVerdict::Valid => Reason::Internal,
+        CertVerdict::Expired { .. } => Reason::TlsCertExpired,
+        CertVerdict::NotYetValid { .. } => Reason::TlsCertNotYetValid,
+        CertVerdict::NameMismatch { .. } => Reason::TlsCertNameMismatch,
+        CertVerdict::SelfSigned => Reason::TlsCertSelfSigned,
+        CertVerdict::UnknownIssuer => Reason::TlsCertUnknownIssuer,
+        CertVerdict::Revoked => Reason::TlsCertRevoked,
+        CertVerdict::Invalid { .. } | CertVerdict::NotChecked => Reason::TlsCertInvalid,
+    }
+}
+
+fn describe_verdict(v: &CertVerdict) -> String {
+    match v {
+        CertVerdict::Expired { not_after } => format!("certificate expired on {not_after}"),
+        CertVerdict::NotYetValid { not_before } => {
+            format!("certificate not valid before {not_before}")
+        }
+        CertVerdict::NameMismatch {
+            expected,
+            presented,
+        } => format!(
+            "certificate is not valid for {expected}; it names {}",
+            if presented.is_empty() {
+                "no host".to_string()
+            } else {
+                presented.join(", ")
+            }
+        ),
+        CertVerdict::SelfSigned => "certificate is self-signed".into(),
+        CertVerdict::UnknownIssuer => "certificate issued by an unknown authority".into(),
+        CertVerdict::Revoked => "certificate revoked".into(),
+        CertVerdict::Invalid { detail } => format!("certificate invalid: {detail}"),
+        CertVerdict::NotChecked => "no certificate was presented".into(),
+        CertVerdict::Valid => "certificate valid".into(),
+    }
+}
+
+/// Probe one target from connect to logout. Bounded by the target deadline twice over: every
+/// wait inside is capped by it, and a backstop timeout guards against a missed one.
+pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
+    let mut rec = Recorder::new(target, &ctx.policy);
+    let backstop = ctx.policy.limits.target_timeout + Duration::from_secs(2);
+    let mut conn_slot: Option<Connection> = None;
+    let outcome = tokio::time::timeout(backstop, drive(ctx, &mut rec, &mut conn_slot)).await;
+    let failure = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(f)) => Some(f),
+        Err(_) => {
+            let t = rec.start(StepName::Connect);
+            Some(rec.fail(
+                t,
+                Reason::ProtocolTimeout,
+                format!(
+                    "the probe exceeded its deadline of {} s",
+                    backstop.as_secs()
+                ),
+                None,
+            ))
+        }
+    };
+    if let Some(c) = conn_slot.as_mut() {
+        c.shutdown().await;
+    }
+    rec.finish(failure, ctx.policy.trace)
+}
+
+async fn drive(
+    ctx: &ProbeContext,
+    rec: &mut Recorder,
+    slot: &mut Option<Connection>,
+) -> Result<(), Failure> {
+    let target = rec.target().clone();
+    let limits = &ctx.policy.limits;
+    let t = rec.start(StepName::Connect);
+    let connected = match connect::connect(
+        &target.connect_host,
+        target.connect_port,
+        ctx.policy.family,
+        limits.connect_timeout,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(f) => {
+            rec.report.attempts = f.attempts;
+            let (reason, detail) = match &f.error {
+                ConnectError::Resolve { detail } => (Reason::DnsNoSuchHost, detail.clone()),
+                ConnectError::NoAddress => (
+                    Reason::DnsNoAddress,
+                    format!(
+                        "{} has no address of the requested family",
+                        target.connect_host
+                    ),
+                ),
+                ConnectError::Refused => (Reason::ConnectRefused, "connection refused".into()),
+                ConnectError::TimedOut => (
+                    Reason::ConnectTimeout,
+                    format!("no answer within {} ms", limits.connect_timeout.as_millis()),
+                ),
+                ConnectError::Unreachable { detail } => {
+                    (Reason::ConnectUnreachable, detail.clone())
+                }
+                ConnectError::Failed { detail } => (Reason::ConnectFailed, detail.clone()),
+            };
+            return Err(rec.fail(t, reason, detail, None));
+        }
+    };
+    rec.report.attempts = connected.attempts;
+    rec.report.peer = Some(connected.peer);
+    rec.ok(t, Some(connected.peer.to_string()));
+
+    let stream = match target.combination.security {
+        Security::Starttls => Stream::Plain(connected.stream),
+        Security::Tls => {
+            let t = rec.start(StepName::Tls);
+            let budget = limits
+                .step_timeout
+                .min(rec.deadline.saturating_duration_since(Instant::now()));
+            let hs = tls::handshake(&ctx.trust, connected.stream, &target.tls_name, budget).await;
+            match hs.result {
+                Ok(s) => {
+                    rec.record_tls(t, hs.facts, Ok(()))?;
+                    Stream::Tls(Box::new(s))
+                }
+                Err(e) => return rec.record_tls(t, hs.facts, Err(e)),
+            }
+        }
+    };
+    let conn = slot.insert(Connection::new(
+        stream,
+        limits,
+        rec.deadline,
+        ctx.policy.trace,
+    ));
+    rec.transcript = Some(conn.transcript());
+    if let Some(c) = &ctx.credential {
+        conn.add_redaction(c.secret().expose());
+    }
+    match target.combination.protocol {
+        Protocol::Imap => imap::run(ctx, rec, slot).await,
+        Protocol::Pop3 => pop3::run(ctx, rec, conn).await,
+        Protocol::Smtp => smtp::run(ctx, rec, conn).await,
+    }
+}

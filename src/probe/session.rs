@@ -1,0 +1,274 @@
+//! What the three session drivers share: the capability summary, the STARTTLS upgrade with
+//! its injection check, reading a greeting, and the login step with the lockout gate.
+
+use std::future::Future;
+
+use serde::Serialize;
+
+use super::gate::Judgement;
+use super::{AuthOutcome, Failure, NotAttempted, ProbeContext, Recorder, StepName};
+use crate::account::Credential;
+use crate::diagnose::{Finding, Reason, Severity};
+use crate::net::connection::{ConnError, Connection};
+use crate::proto::sasl::{self, CredentialKind};
+
+/// What a server advertises, in one shape for the three protocols.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// As the server listed them (IMAP capabilities, POP3 CAPA lines, SMTP EHLO keywords).
+    pub raw: Vec<String>,
+    pub starttls: bool,
+    /// SASL mechanisms, upper-cased.
+    pub auth_mechanisms: Vec<String>,
+    /// A password login is advertised on this connection (IMAP: no LOGINDISABLED;
+    /// POP3: USER or SASL; SMTP: AUTH).
+    pub login_offered: bool,
+}
+
+/// The server's first words, or the failure that explains why they are not its protocol's.
+pub(crate) async fn read_greeting(
+    rec: &mut Recorder,
+    conn: &mut Connection,
+) -> Result<String, Failure> {
+    let t = rec.start(StepName::Greeting);
+    match conn.read_line().await {
+        Ok(line) => {
+            rec.set_greeting(&line);
+            // The step is closed by the driver once it has judged the greeting.
+            rec.ok(t, None);
+            Ok(line)
+        }
+        Err(e) => Err(rec.conn_fail(t, e)),
+    }
+}
+
+/// The greeting was not of the expected protocol: name what it looks like.
+pub(crate) fn wrong_greeting(rec: &mut Recorder, line: &str, expected: &str) -> Failure {
+    let t = rec.start(StepName::Greeting);
+    let bytes = line.as_bytes();
+    // A TLS record starts with content type 0x15/0x16 and major version 3; lossy decoding
+    // keeps the first byte as is.
+    if bytes.first().is_some_and(|b| *b == 0x15 || *b == 0x16) {
+        return rec.fail(
+            t,
+            Reason::ProtocolTlsServer,
+            "the server speaks TLS on this plain-text port",
+            None,
+        );
+    }
+    rec.fail(
+        t,
+        Reason::ProtocolWrongProtocol,
+        format!("the greeting is not an {expected} greeting"),
+        Some(line.chars().take(200).collect()),
+    )
+}
+
+/// STARTTLS accepted by the server: run the handshake, flag injected bytes.
+pub(crate) async fn upgrade(
+    ctx: &ProbeContext,
+    rec: &mut Recorder,
+    conn: &mut Connection,
+) -> Result<(), Failure> {
+    let name = rec.target().tls_name.clone();
+    let t = rec.start(StepName::Tls);
+    let (up, result) = conn.start_tls(&ctx.trust, &name).await;
+    if !up.injected.is_empty() {
+        let preview: String = String::from_utf8_lossy(&up.injected)
+            .chars()
+            .take(80)
+            .collect();
+        rec.finding(Finding {
+            code: "starttls.injection",
+            severity: Severity::Critical,
+            message: format!(
+                "{} byte(s) followed the STARTTLS go-ahead before the handshake (discarded): {preview:?}",
+                up.injected.len()
+            ),
+        });
+        let ti = rec.start(StepName::Starttls);
+        let f = rec.fail(
+            ti,
+            Reason::StarttlsInjection,
+            format!(
+                "{} byte(s) sent before the TLS handshake",
+                up.injected.len()
+            ),
+            Some(preview),
+        );
+        rec.soft_fail(f);
+    }
+    rec.record_tls(t, up.facts, result)
+}
+
+/// Warn when a STARTTLS port offers a password login before TLS.
+pub(crate) fn check_plaintext_login(rec: &mut Recorder, before: &Capabilities) {
+    if before.login_offered {
+        rec.finding(Finding {
+            code: "plaintext-login-offered",
+            severity: Severity::Warning,
+            message: "the server offers password login before STARTTLS: a client set to \"no encryption\" would send the password in clear".into(),
+        });
+    }
+}
+
+/// How a login exchange ended.
+pub(crate) enum AuthResult {
+    Accepted,
+    /// The server answered no; its words and codes are classified into a reason.
+    Refused {
+        server_says: String,
+        code: Option<String>,
+        enhanced: Option<String>,
+    },
+    /// The exchange broke down before a verdict.
+    Broken(ConnError),
+    /// The server answered something that is not its protocol.
+    Garbled(String),
+}
+
+/// The login step for every protocol: checks that credentials may be sent here, picks the
+/// mechanism, takes the lockout gate, runs `exchange`, records the outcome.
+///
+/// `fallback` is a protocol's own password command when no SASL mechanism fits
+/// (IMAP LOGIN, POP3 USER/PASS).
+pub(crate) async fn authenticate<F, Fut>(
+    ctx: &ProbeContext,
+    rec: &mut Recorder,
+    allowed: Result<(), NotAttempted>,
+    offered: &[String],
+    fallback: Option<&'static str>,
+    exchange: F,
+) -> Result<(), Failure>
+where
+    F: FnOnce(Credential, &'static str) -> Fut,
+    Fut: Future<Output = AuthResult>,
+{
+    let Some(cred) = ctx.credential.clone() else {
+        rec.set_auth(AuthOutcome::NotAttempted {
+            why: NotAttempted::NoCredentials,
+        });
+        return Ok(());
+    };
+    if let Err(why) = allowed {
+        rec.set_auth(AuthOutcome::NotAttempted { why });
+        return Ok(());
+    }
+    let mechanism = sasl::choose_mechanism(offered, cred.kind()).or(match cred.kind() {
+        CredentialKind::Password => fallback,
+        CredentialKind::OAuth2Token => None,
+    });
+    let Some(mechanism) = mechanism else {
+        rec.set_auth(AuthOutcome::NotAttempted {
+            why: NotAttempted::NoUsableMechanism,
+        });
+        let t = rec.start(StepName::Auth);
+        let kind = match cred.kind() {
+            CredentialKind::Password => "a password",
+            CredentialKind::OAuth2Token => "an OAuth2 token",
+        };
+        return Err(rec.fail(
+            t,
+            Reason::AuthMechanismNotOffered,
+            format!(
+                "no mechanism for {kind} among those offered: {}",
+                if offered.is_empty() {
+                    "none".to_string()
+                } else {
+                    offered.join(" ")
+                }
+            ),
+            None,
+        ));
+    };
+    let (host, user) = (rec.target().host.clone(), rec.target().username.clone());
+    let permit = ctx.gate.enter(&host, &user).await;
+    if permit.rejected() {
+        rec.set_auth(AuthOutcome::NotAttempted {
+            why: NotAttempted::SkippedAfterRejection,
+        });
+        return Ok(());
+    }
+    let t = rec.start(StepName::Auth);
+    let result = exchange(cred, mechanism).await;
+    let ms = t.elapsed_ms();
+    match result {
+        AuthResult::Accepted => {
+            permit.settle(Judgement::Accepted);
+            rec.set_auth(AuthOutcome::Succeeded {
+                mechanism: mechanism.to_string(),
+                ms,
+            });
+            rec.ok(t, Some(format!("logged in with {mechanism}")));
+            Ok(())
+        }
+        AuthResult::Refused {
+            server_says,
+            code,
+            enhanced,
+        } => {
+            let reason = crate::diagnose::classify_auth_refusal(
+                code.as_deref(),
+                enhanced.as_deref(),
+                &server_says,
+            );
+            // A temporary failure says nothing about the credential: the next one may try.
+            permit.settle(if reason.is_credential_verdict() {
+                Judgement::Rejected
+            } else {
+                Judgement::Unknown
+            });
+            rec.set_auth(AuthOutcome::Rejected {
+                mechanism: mechanism.to_string(),
+                ms,
+                server_says: server_says.clone(),
+            });
+            Err(rec.fail(
+                t,
+                reason,
+                format!("{mechanism} login refused"),
+                Some(server_says),
+            ))
+        }
+        AuthResult::Broken(e) => {
+            permit.settle(Judgement::Unknown);
+            rec.set_auth(AuthOutcome::Failed {
+                mechanism: mechanism.to_string(),
+                ms,
+                detail: e.to_string(),
+            });
+            Err(rec.conn_fail(t, e))
+        }
+        AuthResult::Garbled(line) => {
+            permit.settle(Judgement::Unknown);
+            rec.set_auth(AuthOutcome::Failed {
+                mechanism: mechanism.to_string(),
+                ms,
+                detail: "unexpected answer".into(),
+            });
+            Err(rec.fail(
+                t,
+                Reason::ProtocolUnexpected,
+                "unexpected answer during login",
+                Some(line),
+            ))
+        }
+    }
+}
+
+/// The initial-response bytes of a SASL mechanism for this credential.
+pub(crate) fn sasl_initial(
+    mechanism: &str,
+    cred: &Credential,
+    user: &str,
+    host: &str,
+    port: u16,
+) -> Option<Vec<u8>> {
+    let secret = cred.secret().expose();
+    match mechanism {
+        "PLAIN" => Some(sasl::plain("", user, secret)),
+        "XOAUTH2" => Some(sasl::xoauth2(user, secret)),
+        "OAUTHBEARER" => Some(sasl::oauthbearer(user, host, port, secret)),
+        _ => None,
+    }
+}

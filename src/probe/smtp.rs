@@ -1,0 +1,255 @@
+//! SMTP submission session, by hand (RFC 5321, 3207 STARTTLS, 4954 AUTH, 8314): greeting
+//! (multi-line), EHLO, STARTTLS, EHLO again, AUTH PLAIN/LOGIN/XOAUTH2/OAUTHBEARER, QUIT.
+//! Reply codes and enhanced status codes are kept as the server's words.
+
+use super::session::{self, AuthResult, Capabilities};
+use super::{Failure, ProbeContext, Recorder, StepName};
+use crate::diagnose::Reason;
+use crate::net::connection::{ConnError, Connection};
+use crate::plan::Security;
+use crate::proto::{sasl, smtp};
+
+/// A reply, or the line that was not SMTP.
+type Answer = Result<smtp::Reply, String>;
+
+pub(crate) async fn run(
+    ctx: &ProbeContext,
+    rec: &mut Recorder,
+    conn: &mut Connection,
+) -> Result<(), Failure> {
+    let t = rec.start(StepName::Greeting);
+    let greeting = match read_reply(conn).await {
+        Ok(a) => a,
+        Err(e) => return Err(rec.conn_fail(t, e)),
+    };
+    match greeting {
+        Ok(r) if r.code == 220 => {
+            rec.set_greeting(&r.text());
+            rec.ok(t, None);
+        }
+        Ok(r) => {
+            rec.set_greeting(&r.text());
+            return Err(rec.fail(
+                t,
+                Reason::ProtocolBusy,
+                format!("greeting code {}", r.code),
+                Some(say(&r)),
+            ));
+        }
+        Err(line) => {
+            rec.set_greeting(&line);
+            return Err(session::wrong_greeting(rec, &line, "SMTP"));
+        }
+    }
+
+    if rec.target().combination.security == Security::Starttls {
+        let before = ehlo(rec, conn, StepName::Capabilities).await?;
+        session::check_plaintext_login(rec, &before);
+        if before.login_offered {
+            rec.finding(crate::diagnose::Finding {
+                code: "smtp.auth-before-tls",
+                severity: crate::diagnose::Severity::Warning,
+                message: "the server offers AUTH before STARTTLS".into(),
+            });
+        }
+        let offered = before.starttls;
+        rec.set_caps_before_tls(before);
+        let t = rec.start(StepName::Starttls);
+        if !offered {
+            return Err(rec.fail(
+                t,
+                Reason::StarttlsNotOffered,
+                "EHLO does not list STARTTLS",
+                None,
+            ));
+        }
+        match command(conn, "STARTTLS").await {
+            Err(e) => return Err(rec.conn_fail(t, e)),
+            Ok(Ok(r)) if r.code == 220 => rec.ok(t, None),
+            Ok(Ok(r)) => {
+                return Err(rec.fail(
+                    t,
+                    Reason::StarttlsRefused,
+                    format!("STARTTLS answered {}", r.code),
+                    Some(say(&r)),
+                ))
+            }
+            Ok(Err(line)) => {
+                return Err(rec.fail(
+                    t,
+                    Reason::ProtocolUnexpected,
+                    "unexpected answer to STARTTLS",
+                    Some(line),
+                ))
+            }
+        }
+        session::upgrade(ctx, rec, conn).await?;
+    }
+    let caps = ehlo(rec, conn, StepName::CapabilitiesAfterTls).await?;
+    let offered = caps.auth_mechanisms.clone();
+    rec.set_caps(caps);
+
+    let allowed = rec.credentials_allowed(conn, &ctx.policy);
+    let target = rec.target().clone();
+    let c = &mut *conn;
+    session::authenticate(
+        ctx,
+        rec,
+        allowed,
+        &offered,
+        None,
+        move |cred, mech| async move {
+            c.set_sensitive(true);
+            let r = login(
+                c,
+                &cred,
+                mech,
+                &target.username,
+                &target.host,
+                target.combination.port,
+            )
+            .await;
+            c.set_sensitive(false);
+            r
+        },
+    )
+    .await?;
+
+    let t = rec.start(StepName::Logout);
+    match command(conn, "QUIT").await {
+        Ok(Ok(r)) if r.code == 221 => rec.ok(t, None),
+        Ok(Ok(r)) => rec.ok(t, Some(format!("QUIT answered {}", say(&r)))),
+        Ok(Err(line)) => rec.ok(t, Some(format!("QUIT answered: {line}"))),
+        Err(e) => rec.ok(t, Some(e.to_string())),
+    }
+    Ok(())
+}
+
+fn say(r: &smtp::Reply) -> String {
+    format!("{} {}", r.code, r.lines.join(" / "))
+}
+
+async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnError> {
+    let mut parser = smtp::ReplyParser::new(conn.limits().max_reply_lines);
+    loop {
+        let line = conn.read_line().await?;
+        match parser.push(&line) {
+            Ok(Some(reply)) => return Ok(Ok(reply)),
+            Ok(None) => {}
+            Err(_) => return Ok(Err(line)),
+        }
+    }
+}
+
+async fn command(conn: &mut Connection, cmd: &str) -> Result<Answer, ConnError> {
+    conn.send(cmd).await?;
+    read_reply(conn).await
+}
+
+async fn ehlo(
+    rec: &mut Recorder,
+    conn: &mut Connection,
+    step: StepName,
+) -> Result<Capabilities, Failure> {
+    let t = rec.start(step);
+    match command(conn, &format!("EHLO {}", smtp::EHLO_NAME)).await {
+        Err(e) => Err(rec.conn_fail(t, e)),
+        Ok(Err(line)) => Err(rec.fail(
+            t,
+            Reason::ProtocolUnexpected,
+            "unexpected answer to EHLO",
+            Some(line),
+        )),
+        Ok(Ok(r)) if r.code == 250 => {
+            let e = smtp::Extensions::from_ehlo(&r);
+            rec.ok(t, Some(e.raw.join(" ")));
+            Ok(Capabilities {
+                login_offered: !e.auth_mechanisms.is_empty(),
+                starttls: e.starttls,
+                auth_mechanisms: e.auth_mechanisms,
+                raw: e.raw,
+            })
+        }
+        Ok(Ok(r)) => {
+            let reason = if r.code == 421 {
+                Reason::ProtocolBusy
+            } else {
+                Reason::ProtocolUnexpected
+            };
+            Err(rec.fail(
+                t,
+                reason,
+                format!("EHLO answered {}", r.code),
+                Some(say(&r)),
+            ))
+        }
+    }
+}
+
+async fn login(
+    conn: &mut Connection,
+    cred: &crate::account::Credential,
+    mech: &str,
+    user: &str,
+    host: &str,
+    port: u16,
+) -> AuthResult {
+    let r: Result<AuthResult, ConnError> = async {
+        let mut reply = if mech == "LOGIN" {
+            command(conn, "AUTH LOGIN").await?
+        } else {
+            let Some(initial) = session::sasl_initial(mech, cred, user, host, port) else {
+                return Ok(AuthResult::Garbled(format!(
+                    "mechanism {mech} not implemented"
+                )));
+            };
+            let encoded = sasl::b64(&initial);
+            conn.add_redaction(encoded.clone());
+            command(conn, &format!("AUTH {mech} {encoded}")).await?
+        };
+        // Answer at most a few challenges: LOGIN asks twice, an OAuth error once. A server
+        // that keeps asking is cancelled with "*" (RFC 4954 §4).
+        for _ in 0..3 {
+            let r = match reply {
+                Err(line) => return Ok(AuthResult::Garbled(line)),
+                Ok(r) => r,
+            };
+            if r.code != 334 {
+                return Ok(verdict(r));
+            }
+            let challenge = r.lines.first().cloned().unwrap_or_default();
+            let answer = if mech == "LOGIN" {
+                match sasl::unb64(&challenge).map(|d| sasl::login_prompt(&d)) {
+                    Some(sasl::LoginPrompt::Password) => {
+                        let enc = sasl::b64(cred.secret().expose().as_bytes());
+                        conn.add_redaction(enc.clone());
+                        enc
+                    }
+                    _ => sasl::b64(user.as_bytes()),
+                }
+            } else {
+                // OAuth error challenge (RFC 7628 §3.2.3): acknowledge with an empty line.
+                String::new()
+            };
+            reply = command(conn, &answer).await?;
+        }
+        conn.send("*").await?;
+        Ok(match read_reply(conn).await? {
+            Ok(r) => verdict(r),
+            Err(line) => AuthResult::Garbled(line),
+        })
+    }
+    .await;
+    r.unwrap_or_else(AuthResult::Broken)
+}
+
+fn verdict(r: smtp::Reply) -> AuthResult {
+    if r.code == 235 {
+        return AuthResult::Accepted;
+    }
+    AuthResult::Refused {
+        server_says: say(&r),
+        code: Some(r.code.to_string()),
+        enhanced: r.enhanced,
+    }
+}
