@@ -97,7 +97,13 @@ pub(crate) async fn run(
 
     let t = rec.start(StepName::CapabilitiesAfterTls);
     let (tx, rx) = async_channel::unbounded();
-    match bounded(rec, client.run_command_and_check_ok("CAPABILITY", Some(tx))).await {
+    match bounded(
+        ctx,
+        rec,
+        client.run_command_and_check_ok("CAPABILITY", Some(tx)),
+    )
+    .await
+    {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(imap_error(rec, t, e, &transcript)),
         Err(e) => return Err(rec.conn_fail(t, e)),
@@ -146,7 +152,7 @@ pub(crate) async fn run(
     // Not attempted: the client is still ours; say goodbye.
     if let Some(mut client) = client_slot.take() {
         let t = rec.start(StepName::Logout);
-        match bounded(rec, client.run_command_and_check_ok("LOGOUT", None)).await {
+        match bounded(ctx, rec, client.run_command_and_check_ok("LOGOUT", None)).await {
             Ok(Ok(())) => rec.ok(t, None),
             Ok(Err(e)) => rec.ok(t, Some(e.to_string())),
             Err(e) => rec.ok(t, Some(e.to_string())),
@@ -163,9 +169,13 @@ fn wait_budget(ctx: &ProbeContext, rec: &Recorder) -> Duration {
         .min(rec.deadline.saturating_duration_since(Instant::now()))
 }
 
-/// Run an async-imap call within the step budget.
-async fn bounded<T>(rec: &Recorder, fut: impl Future<Output = T>) -> Result<T, ConnError> {
-    let budget = rec.deadline.saturating_duration_since(Instant::now());
+/// Run an async-imap call within the step budget (async-imap has no timeouts of its own).
+async fn bounded<T>(
+    ctx: &ProbeContext,
+    rec: &Recorder,
+    fut: impl Future<Output = T>,
+) -> Result<T, ConnError> {
+    let budget = wait_budget(ctx, rec);
     tokio::time::timeout(budget, fut)
         .await
         .map_err(|_| ConnError::Timeout {
