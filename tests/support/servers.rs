@@ -257,6 +257,9 @@ impl MailServers {
     /// without asking Dovecot or logging the user name.
     pub fn auth_attempts(&self, address: &str) -> usize {
         self.sync_auth_log();
+        // The cleartext rejections are logged by login processes, which the sync above does not
+        // cover; they wrote their lines before answering the client, so a short pause is enough.
+        std::thread::sleep(Duration::from_millis(50));
         let log = self.read_dovecot_log();
         count_passdb_replies(&log, "OK", address)
             + count_passdb_replies(&log, "FAIL", address)
