@@ -576,6 +576,12 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
             "run dir path {dir_str:?} is unusable in the server configs"
         ));
     }
+    // Dovecot's unix sockets below it (at most 107 bytes a path) are up to ~45 bytes longer.
+    if dir_str.len() > 60 {
+        return Err(format!(
+            "run dir path {dir_str:?} is too long for unix sockets: set TMPDIR to a short dir"
+        ));
+    }
     // Dovecot's and Postfix's unprivileged processes must reach their files below it.
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
     for sub in ["tls", "dovecot", "mail", "postfix/etc"] {
