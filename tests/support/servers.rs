@@ -17,6 +17,13 @@
 //! * Postfix from `fixtures/postfix/{main,master}.cf.in` (465-style wrapper-mode TLS and
 //!   587-style submission that requires STARTTLS); SMTP AUTH is checked by the same Dovecot,
 //!   so failed and successful SMTP logins are counted like IMAP and POP3 ones.
+//! * Delivery: Postfix hands mail for `lab.test` to Dovecot's LMTP (a unix socket), which stores
+//!   it in the recipient's INBOX, so a message submitted as `alice` to `bob@lab.test` is read on
+//!   bob's IMAP or POP3 a moment later. [`HELD_RECIPIENT`] is accepted but never delivered (the
+//!   hold queue), [`REFUSED_RECIPIENT`] is refused at RCPT TO, and every submitted message gets
+//!   an `Authentication-Results:` field, as from a provider's milter. [`MailServers::mailbox`]
+//!   lists a mailbox as Dovecot stores it (doveadm, no IMAP), [`MailServers::store_message`] and
+//!   [`MailServers::add_flags`] prepare one.
 //!
 //! All listen on 127.0.0.2 only, on random free high ports. A client connecting to 127.0.0.2
 //! gets the source address 127.0.0.1 on Linux, so the servers see a "remote" client: Dovecot
@@ -64,6 +71,13 @@ pub const PRESET_USERS: &[&str] = &[
     "walter", "wendy", "zoe",
 ];
 
+/// Mail to this address is accepted on submission (`250`) and put on Postfix's hold queue: it
+/// is never delivered, like mail stuck in a queue. See [`MailServers::held_messages`].
+pub const HELD_RECIPIENT: &str = "held@lab.test";
+/// Postfix refuses this recipient at `RCPT TO` with
+/// `554 5.7.1 <refused@lab.test>: Recipient address rejected: refused by the test instance policy`.
+pub const REFUSED_RECIPIENT: &str = "refused@lab.test";
+
 /// An account only `sync_auth_log` uses; its domain keeps it apart from `MailServers::user`'s.
 const SYNC_USER: &str = "log-sync@sync.invalid";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -71,6 +85,10 @@ const START_ATTEMPTS: usize = 3;
 const DOVECOT_BIN: &str = "/usr/sbin/dovecot";
 const POSTFIX_BIN: &str = "/usr/sbin/postfix";
 const POSTFIX_MASTER_BIN: &str = "/usr/lib/postfix/sbin/master";
+/// Dovecot's LMTP server (package dovecot-lmtpd), which delivers Postfix's mail.
+const DOVECOT_LMTP_BIN: &str = "/usr/lib/dovecot/lmtp";
+/// Dovecot's admin tool: reads and prepares mailboxes for the tests without IMAP.
+const DOVEADM_BIN: &str = "/usr/bin/doveadm";
 
 const DOVECOT_CONF_IN: &str = include_str!("../../fixtures/dovecot/dovecot.conf.in");
 const POSTFIX_MAIN_CF_IN: &str = include_str!("../../fixtures/postfix/main.cf.in");
@@ -160,6 +178,18 @@ pub struct TestUser {
     /// `name@lab.test`; it is also the login name (IMAP, POP3 and SMTP AUTH).
     pub address: String,
     pub password: String,
+}
+
+/// One message of a mailbox, as Dovecot lists it (see [`MailServers::mailbox`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StoredMessage {
+    pub uid: u32,
+    /// Its flags (`\Seen`, `\Deleted`, keywords), sorted. `\Recent` is left out: it is not
+    /// a stored flag but a per-session mark (RFC 3501 §2.3.2) that the first session to open
+    /// the mailbox read-write takes, whoever it is.
+    pub flags: Vec<String>,
+    /// The `Message-ID:` field, as written in the message.
+    pub message_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +321,121 @@ impl MailServers {
     /// Postfix's log file (`maillog_file`).
     pub fn postfix_log(&self) -> PathBuf {
         self.dir.join("postfix/postfix.log")
+    }
+
+    /// The messages in the INBOX of `address` (a user of [`Self::user`]), in UID order, as
+    /// Dovecot stores them: read with `doveadm fetch`, not over IMAP, so the tests observe the
+    /// mailbox independently of the client under test. An INBOX that does not exist yet (no
+    /// mail ever) is empty.
+    pub fn mailbox(&self, address: &str) -> Vec<StoredMessage> {
+        let out = self.doveadm(
+            &[
+                "-f",
+                "tab",
+                "fetch",
+                "-u",
+                address,
+                "uid flags hdr.message-id",
+                "mailbox",
+                "INBOX",
+                "all",
+            ],
+            None,
+        );
+        let mut messages: Vec<StoredMessage> = out
+            .lines()
+            .skip(1) // the column names
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                let fields: Vec<&str> = line.split('\t').collect();
+                let field = |i: usize| fields.get(i).copied().unwrap_or("").trim();
+                let mut flags: Vec<String> = field(1)
+                    .split_whitespace()
+                    .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                    .map(str::to_string)
+                    .collect();
+                flags.sort();
+                StoredMessage {
+                    uid: field(0)
+                        .parse()
+                        .unwrap_or_else(|_| panic!("doveadm fetch: no UID in {line:?}")),
+                    flags,
+                    message_id: field(2).to_string(),
+                }
+            })
+            .collect();
+        messages.sort();
+        messages
+    }
+
+    /// Stores `raw` (a whole message, header and body; LF or CRLF line ends) in the INBOX of
+    /// `address` with `doveadm save`: no SMTP, no delivery, nothing else changes.
+    pub fn store_message(&self, address: &str, raw: &str) {
+        self.doveadm(&["save", "-u", address, "-m", "INBOX"], Some(raw));
+    }
+
+    /// Adds flags (`\Deleted`, or several: `\Seen \Flagged`) to the message with this UID in the
+    /// INBOX of `address`, with `doveadm flags add`.
+    pub fn add_flags(&self, address: &str, uid: u32, flags: &str) {
+        let uid = uid.to_string();
+        self.doveadm(
+            &[
+                "flags", "add", "-u", address, flags, "mailbox", "INBOX", "uid", &uid,
+            ],
+            None,
+        );
+    }
+
+    /// Messages on Postfix's hold queue (mail to [`HELD_RECIPIENT`] ends there).
+    pub fn held_messages(&self) -> usize {
+        fn count(dir: &Path) -> usize {
+            fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|e| match e.file_type() {
+                        Ok(t) if t.is_dir() => count(&e.path()),
+                        Ok(_) => 1,
+                        Err(_) => 0,
+                    })
+                    .sum()
+            })
+        }
+        count(&self.dir.join("postfix/spool/hold"))
+    }
+
+    /// Runs doveadm on this instance's configuration and returns its standard output; panics
+    /// with its error output if it fails.
+    fn doveadm(&self, args: &[&str], input: Option<&str>) -> String {
+        let conf = self.dir.join("dovecot/dovecot.conf");
+        let mut child = Command::new(DOVEADM_BIN)
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {DOVEADM_BIN}: {e}"));
+        if let Some(text) = input {
+            let mut stdin = child.stdin.take().expect("doveadm stdin");
+            stdin
+                .write_all(text.as_bytes())
+                .unwrap_or_else(|e| panic!("writing to doveadm: {e}"));
+        }
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("waiting for doveadm: {e}"));
+        assert!(
+            out.status.success(),
+            "doveadm {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Writes Dovecot's passwd-file (atomically: Dovecot may read it at any time). Passwords
@@ -544,7 +689,13 @@ fn preflight() -> Result<(), String> {
             "the mail server tests must run as root (Dovecot and Postfix switch users)".into(),
         );
     }
-    for bin in [DOVECOT_BIN, POSTFIX_BIN, POSTFIX_MASTER_BIN] {
+    for bin in [
+        DOVECOT_BIN,
+        POSTFIX_BIN,
+        POSTFIX_MASTER_BIN,
+        DOVECOT_LMTP_BIN,
+        DOVEADM_BIN,
+    ] {
         if !Path::new(bin).exists() {
             return Err(format!("{bin} is missing: run scripts/install-test-deps"));
         }
