@@ -19,7 +19,7 @@ use crate::proto::imap::{self, Response, Status, Untagged};
 use crate::proto::sasl;
 
 /// The IMAP LOGIN command, used when no SASL mechanism fits a password.
-const LOGIN_COMMAND: &str = "IMAP-LOGIN";
+pub(super) const LOGIN_COMMAND: &str = "IMAP-LOGIN";
 
 pub(crate) async fn run(
     ctx: &ProbeContext,
@@ -202,7 +202,7 @@ fn summarize(list: &[String]) -> Capabilities {
 }
 
 /// Send a tagged command by hand and wait for its completion; untagged lines are skipped.
-async fn tagged(
+pub(super) async fn tagged(
     conn: &mut Connection,
     tag: &str,
     cmd: &str,
@@ -293,7 +293,7 @@ fn imap_error(
     }
 }
 
-fn conn_error(io: &std::io::Error) -> ConnError {
+pub(super) fn conn_error(io: &std::io::Error) -> ConnError {
     // Our connection reports its limits as io errors carrying a ConnError.
     if let Some(c) = io.get_ref().and_then(|e| e.downcast_ref::<ConnError>()) {
         return c.clone();
@@ -306,7 +306,7 @@ fn conn_error(io: &std::io::Error) -> ConnError {
     }
 }
 
-fn last_tagged(transcript: &SharedTranscript) -> Option<imap::StatusText> {
+pub(super) fn last_tagged(transcript: &SharedTranscript) -> Option<imap::StatusText> {
     let log = transcript.lock().unwrap_or_else(|e| e.into_inner());
     log.recent()
         .collect::<Vec<_>>()
@@ -324,12 +324,24 @@ fn last_line(transcript: &SharedTranscript) -> Option<String> {
 }
 
 /// Answers SASL challenges for async-imap.
-struct Responder {
+pub(super) struct Responder {
     mechanism: &'static str,
     initial: Vec<u8>,
     user: String,
     secret: String,
     calls: usize,
+}
+
+impl Responder {
+    pub(super) fn new(mechanism: &'static str, initial: Vec<u8>, user: &str, secret: &str) -> Self {
+        Responder {
+            mechanism,
+            initial,
+            user: user.to_string(),
+            secret: secret.to_string(),
+            calls: 0,
+        }
+    }
 }
 
 impl async_imap::Authenticator for &mut Responder {

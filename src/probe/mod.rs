@@ -4,6 +4,7 @@
 mod gate;
 mod imap;
 mod pop3;
+pub mod roundtrip;
 mod session;
 mod smtp;
 

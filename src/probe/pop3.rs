@@ -109,7 +109,7 @@ pub(crate) async fn run(
 }
 
 /// Send a command and read its one-line status: `Ok(Err(line))` when the line is not POP3.
-async fn command(
+pub(super) async fn command(
     conn: &mut Connection,
     cmd: &str,
 ) -> Result<Result<pop3::Reply, String>, ConnError> {
@@ -167,7 +167,7 @@ async fn capa(
     }
 }
 
-async fn login(
+pub(super) async fn login(
     conn: &mut Connection,
     cred: &crate::account::Credential,
     mech: &str,

@@ -125,11 +125,11 @@ pub(crate) async fn run(
     Ok(())
 }
 
-fn say(r: &smtp::Reply) -> String {
+pub(super) fn say(r: &smtp::Reply) -> String {
     format!("{} {}", r.code, r.lines.join(" / "))
 }
 
-async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnError> {
+pub(super) async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnError> {
     let mut parser = smtp::ReplyParser::new(conn.limits().max_reply_lines);
     loop {
         let line = conn.read_line().await?;
@@ -141,7 +141,7 @@ async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnError> {
     }
 }
 
-async fn command(conn: &mut Connection, cmd: &str) -> Result<Answer, ConnError> {
+pub(super) async fn command(conn: &mut Connection, cmd: &str) -> Result<Answer, ConnError> {
     conn.send(cmd).await?;
     read_reply(conn).await
 }
