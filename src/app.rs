@@ -1,6 +1,7 @@
 //! From validated command-line arguments to a plan, a run and a report on stdout.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -9,6 +10,8 @@ use crate::account::{self, Address, Credential, CredentialRequest};
 use crate::cli::{ColorChoice, Command, Format, ProbeArgs};
 use crate::diagnose::Status;
 use crate::plan::{Combination, IpFamily, Limits, Plan, Policy, TargetSpec};
+use crate::probe::roundtrip::{self, RoundTripPlan};
+use crate::probe::ProbeContext;
 use crate::report::{self, CredentialInfo, CredentialKind, RunInput, RunReport};
 
 pub fn run(command: Command) -> Result<Status> {
@@ -61,6 +64,20 @@ fn probe(args: ProbeArgs) -> Result<Status> {
     if targets.is_empty() {
         bail!("--only/--skip leave no combination to probe");
     }
+    if args.round_trip {
+        let has = |d: crate::plan::Direction| {
+            targets
+                .iter()
+                .any(|t| t.combination.protocol.direction() == d)
+        };
+        if !has(crate::plan::Direction::Outgoing) || !has(crate::plan::Direction::Incoming) {
+            bail!("--round-trip needs an outgoing (smtp) and an incoming (imap or pop3) combination; --only/--skip leave none on one side");
+        }
+    }
+    let round_trip_to = match &args.round_trip_to {
+        Some(a) => Some(Address::parse(a).context("--round-trip-to")?.ascii()),
+        None => None,
+    };
     let plan = Plan { targets, policy };
 
     let (credential, source) = account::obtain(
@@ -72,6 +89,9 @@ fn probe(args: ProbeArgs) -> Result<Status> {
         },
         &username,
     )?;
+    if args.round_trip && credential.is_none() {
+        bail!("--round-trip needs a password or token: MAILCHECK_PASSWORD, --password-stdin, --password-command or --oauth2-token-command");
+    }
     let kind = match &credential {
         Some(Credential::Password(_)) => CredentialKind::Password,
         Some(Credential::OAuth2Token(_)) => CredentialKind::Oauth2Token,
@@ -86,7 +106,24 @@ fn probe(args: ProbeArgs) -> Result<Status> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let reports = runtime.block_on(crate::probe::run(&plan, credential))?;
+    let round_trip = args.round_trip.then(|| RoundTripPlan {
+        from: address.ascii(),
+        to: round_trip_to.unwrap_or_else(|| address.ascii()),
+        timeout: args.round_trip_timeout,
+        keep: args.keep,
+    });
+    let (reports, round_trip) = runtime.block_on(async {
+        let ctx = Arc::new(ProbeContext::new(plan.policy.clone(), credential)?);
+        let reports = crate::probe::run_with(ctx.clone(), plan.targets.clone()).await?;
+        let round_trip = match &round_trip {
+            Some(rt) => {
+                let (outgoing, incoming) = roundtrip::choose(&reports, args.cert_warn_days);
+                Some(roundtrip::run(&ctx, rt, outgoing, incoming).await)
+            }
+            None => None,
+        };
+        anyhow::Ok((reports, round_trip))
+    })?;
     let report = RunReport::build(
         RunInput {
             address: address.to_string(),
@@ -98,6 +135,10 @@ fn probe(args: ProbeArgs) -> Result<Status> {
         },
         reports,
     );
+    let report = match round_trip {
+        Some(rt) => report.with_round_trip(rt),
+        None => report,
+    };
 
     let color = match args.color {
         ColorChoice::Always => true,

@@ -1,6 +1,7 @@
 //! One model of a run, and one module per output format over it.
 
 pub mod json;
+pub mod roundtrip;
 pub mod table;
 
 use serde::Serialize;
@@ -78,6 +79,9 @@ pub struct RunReport {
     pub recommendation: Recommendations,
     pub summary: String,
     pub results: Vec<Outcome>,
+    /// With `--round-trip` only (added within schema version 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round_trip: Option<crate::probe::roundtrip::RoundTripReport>,
 }
 
 pub struct RunInput {
@@ -145,7 +149,21 @@ impl RunReport {
             recommendation: Recommendations { incoming, outgoing },
             summary,
             results,
+            round_trip: None,
         }
+    }
+
+    /// Adds the round trip's result. It can only make the status worse (see
+    /// [`crate::probe::roundtrip::RoundTripReport::status`]), and it joins the summary.
+    pub fn with_round_trip(mut self, rt: crate::probe::roundtrip::RoundTripReport) -> RunReport {
+        let status = rt.status();
+        if status.exit_code() > self.status.exit_code() {
+            self.status = status;
+            self.exit_code = status.exit_code();
+        }
+        self.summary = format!("{}; {}", self.summary, rt.summary());
+        self.round_trip = Some(rt);
+        self
     }
 }
 
