@@ -585,3 +585,29 @@ fn mailboxes_are_listed_and_prepared_with_doveadm() {
     assert_eq!(after[0], stored[0]);
     assert_eq!(after[2], stored[2]);
 }
+
+#[tokio::test]
+async fn the_second_imaps_listener_announces_no_uidplus() {
+    let s = MailServers::get();
+    let user = s.user("smoke-uidplus");
+    let addr = s.imaps_without_uidplus;
+    let stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .expect("timed out connecting")
+        .expect("connecting to the listener without UIDPLUS");
+    let stream = tls_handshake(s, stream, tls_name(s)).await.expect("TLS");
+    let mut without = Conn::new(stream);
+    let mut with = tls(s, s.imaps).await;
+    for (conn, expected) in [(&mut without, false), (&mut with, true)] {
+        conn.line().await;
+        let reply = conn
+            .imap("a1", &format!("LOGIN {} {}", user.address, user.password))
+            .await;
+        assert!(reply.last().unwrap().starts_with("a1 OK"), "{reply:?}");
+        let caps = conn.imap("a2", "CAPABILITY").await;
+        let line = caps.iter().find(|l| l.starts_with("* CAPABILITY")).unwrap();
+        assert_eq!(has_word(line, "UIDPLUS"), expected, "{line}");
+        assert!(has_word(line, "IMAP4rev1"), "{line}");
+        conn.imap("a3", "LOGOUT").await;
+    }
+}

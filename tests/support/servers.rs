@@ -25,7 +25,8 @@
 //!   lists a mailbox as Dovecot stores it (doveadm, no IMAP), [`MailServers::store_message`] and
 //!   [`MailServers::add_flags`] prepare one.
 //!
-//! All listen on 127.0.0.2 only, on random free high ports. A client connecting to 127.0.0.2
+//! All listen on 127.0.0.2 only (but one IMAPS listener without UIDPLUS on 127.0.0.3, see
+//! [`MailServers::imaps_without_uidplus`]), on random free high ports. A client connecting to 127.0.0.2
 //! gets the source address 127.0.0.1 on Linux, so the servers see a "remote" client: Dovecot
 //! announces LOGINDISABLED and refuses cleartext logins before TLS, as a real server does.
 //!
@@ -59,6 +60,8 @@ use base64::Engine as _;
 
 /// The address every test server listens on.
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// Where Dovecot's IMAPS listener without UIDPLUS listens ([`MailServers::imaps_without_uidplus`]).
+pub const NO_UIDPLUS_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 /// The DNS name in the server certificate.
 pub const TLS_NAME: &str = "mail.lab.test";
 /// The domain of the test users' addresses (`alice@lab.test`).
@@ -165,6 +168,9 @@ pub struct MailServers {
     pub smtps: u16,
     /// Postfix, 587-style: STARTTLS required before AUTH (and before MAIL).
     pub submission: u16,
+    /// Dovecot IMAP, implicit TLS, same mailboxes, but the CAPABILITY it announces after login
+    /// lacks UIDPLUS (a `local` block in dovecot.conf). On [`NO_UIDPLUS_IP`], not `ip`.
+    pub imaps_without_uidplus: SocketAddr,
     /// The run directory (temp; removed when the test process exits).
     pub dir: PathBuf,
     users: Mutex<BTreeMap<String, UserEntry>>,
@@ -755,6 +761,9 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         .map(|l| l.local_addr().map(|a| a.port()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
+    let no_uidplus = TcpListener::bind(SocketAddr::new(NO_UIDPLUS_IP.into(), 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("binding {NO_UIDPLUS_IP}:0: {e}"))?;
     drop(listeners);
     let servers = MailServers {
         ip: SERVER_IP.into(),
@@ -766,6 +775,7 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         pop3s: ports[3],
         smtps: ports[4],
         submission: ports[5],
+        imaps_without_uidplus: no_uidplus,
         dir: dir.to_path_buf(),
         users: Mutex::new(
             PRESET_USERS
@@ -792,6 +802,11 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         ("POP3S_PORT", servers.pop3s.to_string()),
         ("SMTPS_PORT", servers.smtps.to_string()),
         ("SUBMISSION_PORT", servers.submission.to_string()),
+        ("NO_UIDPLUS_IP", NO_UIDPLUS_IP.to_string()),
+        (
+            "NO_UIDPLUS_PORT",
+            servers.imaps_without_uidplus.port().to_string(),
+        ),
     ];
     for (template, target) in [
         (DOVECOT_CONF_IN, "dovecot/dovecot.conf"),
@@ -844,6 +859,11 @@ fn launch(s: &MailServers, supervisor: &mut Supervisor) -> Result<(), String> {
         deadline,
     )?;
     wait_for_greeting(SocketAddr::new(s.ip, s.pop3), "+OK", &dovecot_pid, deadline)?;
+    wait_until(deadline, &dovecot_pid, || {
+        TcpStream::connect_timeout(&s.imaps_without_uidplus, Duration::from_secs(1))
+            .map(drop)
+            .map_err(|e| format!("connect {}: {e}", s.imaps_without_uidplus))
+    })?;
     let auth_socket = s.dir.join("dovecot/run/auth-postfix");
     while !auth_socket.exists() {
         if Instant::now() > deadline {
