@@ -4,14 +4,16 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::process::Output;
 
 use assert_cmd::Command;
 use serde_json::Value;
 use support::servers::{MailServers, StoredMessage, TestUser, HELD_RECIPIENT, REFUSED_RECIPIENT};
 
-/// `--connect-to` rules mapping the documented ports of the logical server to the lab's ports.
-fn connect_to(s: &MailServers) -> Vec<String> {
+/// `--connect-to` rules mapping the documented ports of the logical server to the lab's ports,
+/// some of them to `overrides` instead.
+fn connect_to(s: &MailServers, overrides: &[(u16, SocketAddr)]) -> Vec<String> {
     [
         (993, s.imaps),
         (143, s.imap),
@@ -21,12 +23,23 @@ fn connect_to(s: &MailServers) -> Vec<String> {
         (587, s.submission),
     ]
     .iter()
-    .map(|(logical, real)| format!("{}:{logical}:{}:{real}", s.tls_name, s.ip))
+    .map(|(logical, real)| {
+        let to = overrides
+            .iter()
+            .find(|(l, _)| l == logical)
+            .map_or(SocketAddr::new(s.ip, *real), |(_, to)| *to);
+        format!("{}:{logical}:{}:{}", s.tls_name, to.ip(), to.port())
+    })
     .collect()
 }
 
 /// mailcheck with the lab's CA, the user's password in the environment and `--round-trip`.
 fn mailcheck(s: &MailServers, user: &TestUser) -> Command {
+    mailcheck_via(s, user, &[])
+}
+
+/// The same, with some logical ports sent elsewhere.
+fn mailcheck_via(s: &MailServers, user: &TestUser, overrides: &[(u16, SocketAddr)]) -> Command {
     let mut cmd = Command::cargo_bin("mailcheck").unwrap();
     cmd.env_remove("MAILCHECK_OAUTH2_TOKEN")
         .env("MAILCHECK_PASSWORD", &user.password)
@@ -41,7 +54,7 @@ fn mailcheck(s: &MailServers, user: &TestUser) -> Command {
         .args(["--timeout", "5s", "--connect-timeout", "2s"])
         .args(["--ca-file", s.ca_pem.to_str().unwrap()])
         .arg("--round-trip");
-    for rule in connect_to(s) {
+    for rule in connect_to(s, overrides) {
         cmd.args(["--connect-to", &rule]);
     }
     cmd
@@ -379,7 +392,7 @@ fn no_round_trip_where_the_certificate_is_not_trusted() {
             "--no-prompt",
         ])
         .args(["--round-trip", "--format", "json"]);
-    for rule in connect_to(s) {
+    for rule in connect_to(s, &[]) {
         cmd.args(["--connect-to", &rule]);
     }
     let out = cmd.output().unwrap();
@@ -473,4 +486,35 @@ fn round_trip_bad_input_exits_3() {
         assert_eq!(out.status.code(), Some(3), "{args:?}");
     }
     assert_eq!(s.auth_attempts(&user.address), 0);
+}
+
+#[test]
+fn without_uidplus_the_message_is_flagged_deleted_but_nothing_is_expunged() {
+    let s = MailServers::get();
+    let user = s.user("rt-no-uidplus");
+    let before = seed(s, &user);
+    let out = mailcheck_via(s, &user, &[(993, s.imaps_without_uidplus)])
+        .args(["--round-trip-timeout", "20s", "--format", "json"])
+        .args(["--skip", "imap/143,pop3"])
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    let rt = &doc["round_trip"];
+    assert_eq!(rt["outcome"], "delivered", "{doc:#}");
+    assert_eq!(rt["checked_via"], "imap/993/tls");
+    assert_eq!(rt["cleanup"], "flagged-only", "{rt:#}");
+    assert!(
+        rt["cleanup_detail"].as_str().unwrap().contains("UIDPLUS"),
+        "{rt:#}"
+    );
+    // Left behind flagged: a warning, not a failure.
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert_eq!(doc["status"], "warning");
+    // The other \Deleted message is still there (no plain EXPUNGE); ours stays, flagged.
+    let after = s.mailbox(&user.address);
+    assert_eq!(&after[..before.len()], &before[..]);
+    assert_eq!(after.len(), before.len() + 1, "{after:?}");
+    let ours = after.last().unwrap();
+    assert_eq!(ours.message_id, rt["sent"]["message_id"].as_str().unwrap());
+    assert_eq!(ours.flags, vec!["\\Deleted"]);
 }
