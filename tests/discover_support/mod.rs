@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod mail;
 pub mod web;
 
 use std::io::Write as _;
@@ -110,12 +111,22 @@ impl Lab {
     /// Every name in `WEB_NAMES` that the test wants served must also get an A record in
     /// `zone` (the tests use 127.0.0.1).
     pub fn start(zone: Zone, routes: Routes) -> Lab {
+        Lab::start_with(zone, |_, _| routes)
+    }
+
+    /// Like [`Lab::start`], with the routes made once the runtime and CA exist (so that
+    /// servers started by `make` can be named in the documents served).
+    pub fn start_with(
+        zone: Zone,
+        make: impl FnOnce(&tokio::runtime::Runtime, &Ca) -> Routes,
+    ) -> Lab {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let ca = Ca::new();
+        let routes = make(&rt, &ca);
         let tls = ca.server_config(WEB_NAMES);
         let (dns, web) = rt.block_on(async {
             (
