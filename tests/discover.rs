@@ -605,3 +605,39 @@ fn default_ispdb_url_resolves_through_the_test_dns_only() {
         .iter()
         .any(|q| q.ends_with(" autoconfig.thunderbird.net")));
 }
+
+#[test]
+fn autodiscover_through_its_srv_record() {
+    let mut z = base_zone();
+    z.srv("_autodiscover._tcp.lab.test", 0, 0, 443, "adsrv.lab.test");
+    let mut routes = Routes::new();
+    routes.insert(
+        route("POST", "https", "adsrv.lab.test", "/autodiscover/autodiscover.xml"),
+        Reply::xml(&autodiscover_doc(
+            "<Action>settings</Action>\
+             <Protocol><Type>IMAP</Type><Server>imap.lab.test</Server><Port>993</Port><Encryption>SSL</Encryption></Protocol>",
+        )),
+    );
+    let lab = Lab::start(z, routes);
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(
+        r.winners[&Protocol::Imap],
+        SourceKind::Autodiscover,
+        "{:?}",
+        r.sources
+    );
+    let c = selected(&r, Protocol::Imap)[0];
+    assert_eq!(
+        c.origin,
+        "https://adsrv.lab.test/autodiscover/autodiscover.xml"
+    );
+    assert!(
+        !c.trusted,
+        "the endpoint came from an unvalidated SRV record"
+    );
+    assert!(lab
+        .dns
+        .log()
+        .iter()
+        .any(|q| q == "SRV _autodiscover._tcp.lab.test"));
+}
