@@ -191,6 +191,8 @@ pub fn classify_auth_refusal(code: Option<&str>, enhanced: Option<&str>, text: &
     }
     if matches!(code.as_deref(), Some("UNAVAILABLE") | Some("SYS/TEMP"))
         || enhanced.is_some_and(|e| e.starts_with("4."))
+        // SMTP passes its reply code: 4xx is transient by definition (RFC 5321 §4.2.1).
+        || code.as_deref().is_some_and(|c| c.len() == 3 && c.starts_with('4'))
     {
         return Reason::AuthTemporaryFailure;
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_imap::imap_proto::{self, Capability};
 
-use super::session::{self, AuthResult, Capabilities};
+use super::session::{self, Answer, AuthResult, Capabilities};
 use super::{Failure, ProbeContext, Recorder, StepName};
 use crate::account::Credential;
 use crate::diagnose::Reason;
@@ -51,40 +51,16 @@ pub(crate) async fn run(
     if rec.target().combination.security == Security::Starttls {
         let mut tags = imap::Tags::new();
         let before = capability_by_hand(rec, conn, &mut tags, greeting_caps).await?;
-        session::check_plaintext_login(rec, &before);
-        let offered = before.starttls;
-        rec.set_caps_before_tls(before);
-        let t = rec.start(StepName::Starttls);
-        if !offered {
-            return Err(rec.fail(
-                t,
-                Reason::StarttlsNotOffered,
-                "CAPABILITY does not list STARTTLS",
-                None,
-            ));
-        }
+        let t = session::begin_starttls(rec, before, "STARTTLS")?;
         let tag = tags.next();
-        match tagged(conn, &tag, &format!("{tag} STARTTLS")).await {
-            Err(e) => return Err(rec.conn_fail(t, e)),
-            Ok(Ok(st)) if st.status == Status::Ok => rec.ok(t, None),
-            Ok(Ok(st)) => {
-                return Err(rec.fail(
-                    t,
-                    Reason::StarttlsRefused,
-                    "STARTTLS refused",
-                    Some(st.text),
-                ))
-            }
-            Ok(Err(line)) => {
-                return Err(rec.fail(
-                    t,
-                    Reason::ProtocolUnexpected,
-                    "unexpected answer to STARTTLS",
-                    Some(line),
-                ))
-            }
-        }
-        session::upgrade(ctx, rec, conn).await?;
+        let answer = tagged(conn, &tag, &format!("{tag} STARTTLS"))
+            .await
+            .map(|r| match r {
+                Ok(st) if st.status == Status::Ok => Answer::Yes,
+                Ok(st) => Answer::No(st.text),
+                Err(line) => Answer::Garbled(line),
+            });
+        session::finish_starttls(ctx, rec, conn, t, answer).await?;
     }
 
     // From here async-imap drives the session.
@@ -97,7 +73,13 @@ pub(crate) async fn run(
 
     let t = rec.start(StepName::CapabilitiesAfterTls);
     let (tx, rx) = async_channel::unbounded();
-    match bounded(rec, client.run_command_and_check_ok("CAPABILITY", Some(tx))).await {
+    match bounded(
+        ctx,
+        rec,
+        client.run_command_and_check_ok("CAPABILITY", Some(tx)),
+    )
+    .await
+    {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(imap_error(rec, t, e, &transcript)),
         Err(e) => return Err(rec.conn_fail(t, e)),
@@ -146,7 +128,7 @@ pub(crate) async fn run(
     // Not attempted: the client is still ours; say goodbye.
     if let Some(mut client) = client_slot.take() {
         let t = rec.start(StepName::Logout);
-        match bounded(rec, client.run_command_and_check_ok("LOGOUT", None)).await {
+        match bounded(ctx, rec, client.run_command_and_check_ok("LOGOUT", None)).await {
             Ok(Ok(())) => rec.ok(t, None),
             Ok(Err(e)) => rec.ok(t, Some(e.to_string())),
             Err(e) => rec.ok(t, Some(e.to_string())),
@@ -163,9 +145,13 @@ fn wait_budget(ctx: &ProbeContext, rec: &Recorder) -> Duration {
         .min(rec.deadline.saturating_duration_since(Instant::now()))
 }
 
-/// Run an async-imap call within the step budget.
-async fn bounded<T>(rec: &Recorder, fut: impl Future<Output = T>) -> Result<T, ConnError> {
-    let budget = rec.deadline.saturating_duration_since(Instant::now());
+/// Run an async-imap call within the step budget (async-imap has no timeouts of its own).
+async fn bounded<T>(
+    ctx: &ProbeContext,
+    rec: &Recorder,
+    fut: impl Future<Output = T>,
+) -> Result<T, ConnError> {
+    let budget = wait_budget(ctx, rec);
     tokio::time::timeout(budget, fut)
         .await
         .map_err(|_| ConnError::Timeout {

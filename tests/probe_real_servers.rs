@@ -1,0 +1,431 @@
+//! The probe engine against real Dovecot (IMAP, POP3) and Postfix (submission), started on
+//! 127.0.0.2 by the harness in `support`. Every test drives the real binary, as a user would.
+
+mod support;
+
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use support::servers::{closed_port, MailServers, TestUser};
+
+/// `--connect-to` rules mapping the documented ports of the logical server to the lab's ports.
+fn connect_to(s: &MailServers, overrides: &[(u16, u16)]) -> Vec<String> {
+    let ports = [
+        (993, s.imaps),
+        (143, s.imap),
+        (995, s.pop3s),
+        (110, s.pop3),
+        (465, s.smtps),
+        (587, s.submission),
+    ];
+    ports
+        .iter()
+        .map(|(logical, real)| {
+            let real = overrides
+                .iter()
+                .find(|(l, _)| l == logical)
+                .map(|(_, r)| *r)
+                .unwrap_or(*real);
+            format!("{}:{logical}:{}:{real}", s.tls_name, s.ip)
+        })
+        .collect()
+}
+
+fn mailcheck(s: &MailServers, user: &TestUser) -> Command {
+    let mut cmd = Command::cargo_bin("mailcheck").unwrap();
+    cmd.env_remove("MAILCHECK_PASSWORD")
+        .env_remove("MAILCHECK_OAUTH2_TOKEN")
+        .env("NO_COLOR", "1")
+        .args([
+            "probe",
+            &user.address,
+            "--server",
+            &s.tls_name,
+            "--no-prompt",
+        ])
+        .args(["--timeout", "5s", "--connect-timeout", "2s"]);
+    for rule in connect_to(s, &[]) {
+        cmd.args(["--connect-to", &rule]);
+    }
+    cmd
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn result<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no result {id} in {doc:#}"))
+}
+
+const ALL: [&str; 6] = [
+    "imap/993/tls",
+    "imap/143/starttls",
+    "pop3/995/tls",
+    "pop3/110/starttls",
+    "smtp/465/tls",
+    "smtp/587/starttls",
+];
+
+#[test]
+fn all_six_combinations_work_with_the_right_password() {
+    let s = MailServers::get();
+    let user = s.user("alice");
+    let ca = s.ca_pem.to_str().unwrap();
+    let out = mailcheck(s, &user)
+        .args(["--ca-file", ca, "--format", "json"])
+        .env("MAILCHECK_PASSWORD", &user.password)
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["status"], "ok");
+    assert_eq!(doc["credential"]["kind"], "password");
+    assert_eq!(doc["credential"]["source"], "environment");
+    for id in ALL {
+        let r = result(&doc, id);
+        assert_eq!(r["verdict"], "works", "{id}: {r:#}");
+        assert_eq!(r["auth"]["status"], "succeeded", "{id}: {r:#}");
+        assert_eq!(r["tls"]["verification"]["status"], "valid", "{id}");
+        assert!(r["tls"]["version"].as_str().unwrap().starts_with("TLSv1."));
+        assert_eq!(r["tls"]["certificate"]["names"][0], "mail.lab.test");
+        // The logical host and port stay in the report; the real port is where we went.
+        assert_eq!(r["target"]["host"], "mail.lab.test");
+        assert_eq!(r["target"]["connect_host"], s.ip.to_string());
+    }
+    // Before STARTTLS the servers must not offer a password login (the lab looks remote).
+    for id in [
+        "imap/143/starttls",
+        "pop3/110/starttls",
+        "smtp/587/starttls",
+    ] {
+        let r = result(&doc, id);
+        assert_eq!(r["capabilities_before_tls"]["starttls"], true, "{id}");
+        assert_eq!(
+            r["capabilities_before_tls"]["login_offered"], false,
+            "{id}: {r:#}"
+        );
+        assert!(r["findings"].as_array().unwrap().is_empty(), "{id}: {r:#}");
+    }
+    let imap143 = result(&doc, "imap/143/starttls");
+    assert!(imap143["capabilities_before_tls"]["raw"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "LOGINDISABLED"));
+    assert_eq!(doc["recommendation"]["incoming"]["protocol"], "imap");
+    assert_eq!(doc["recommendation"]["incoming"]["port"], 993);
+    assert_eq!(doc["recommendation"]["incoming"]["login_verified"], true);
+    assert_eq!(doc["recommendation"]["outgoing"]["port"], 465);
+    assert_eq!(s.failed_logins(&user.address), 0);
+}
+
+#[test]
+fn a_wrong_password_is_tried_once_per_server() {
+    let s = MailServers::get();
+    let user = s.user("bob");
+    let ca = s.ca_pem.to_str().unwrap();
+    let out = mailcheck(s, &user)
+        .args(["--ca-file", ca, "--format", "json"])
+        .env("MAILCHECK_PASSWORD", "not-the-password")
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(2), "{doc:#}");
+    let results = doc["results"].as_array().unwrap();
+    let rejected: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["auth"]["status"] == "rejected")
+        .collect();
+    assert_eq!(rejected.len(), 1, "{doc:#}");
+    assert_eq!(rejected[0]["reason"]["code"], "auth.rejected");
+    assert!(rejected[0]["failure"]["server_says"].as_str().is_some());
+    let skipped = results
+        .iter()
+        .filter(|r| r["auth"]["why"] == "skipped-after-rejection")
+        .count();
+    assert_eq!(skipped, 5, "{doc:#}");
+    // The server's own log agrees: one failed password check for the whole run.
+    assert_eq!(
+        s.failed_logins(&user.address),
+        1,
+        "{}",
+        s.dovecot_log().display()
+    );
+    assert!(doc["summary"].as_str().unwrap().contains("auth.rejected"));
+}
+
+#[test]
+fn without_a_password_the_probe_runs_and_says_not_attempted() {
+    let s = MailServers::get();
+    let user = s.user("carol");
+    let ca = s.ca_pem.to_str().unwrap();
+    let out = mailcheck(s, &user)
+        .args(["--ca-file", ca, "--format", "json"])
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_eq!(doc["credential"]["kind"], "none");
+    for id in ALL {
+        let r = result(&doc, id);
+        assert_eq!(r["auth"]["status"], "not-attempted", "{id}");
+        assert_eq!(r["auth"]["why"], "no-credentials", "{id}");
+        assert_eq!(r["verdict"], "works", "{id}");
+    }
+    assert_eq!(doc["recommendation"]["incoming"]["login_verified"], false);
+    assert_eq!(s.auth_attempts(&user.address), 0);
+}
+
+#[test]
+fn an_unknown_ca_is_named_and_no_credentials_are_sent() {
+    let s = MailServers::get();
+    let user = s.user("dave");
+    let out = mailcheck(s, &user)
+        .args(["--format", "json"])
+        .env("MAILCHECK_PASSWORD", &user.password)
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(2), "{doc:#}");
+    for id in ALL {
+        let r = result(&doc, id);
+        assert_eq!(r["verdict"], "fails", "{id}");
+        assert_eq!(
+            r["reason"]["code"], "tls.cert-unknown-issuer",
+            "{id}: {r:#}"
+        );
+        assert_eq!(r["auth"]["why"], "certificate-not-trusted", "{id}");
+        // The certificate is still described.
+        assert_eq!(r["tls"]["certificate"]["names"][0], "mail.lab.test", "{id}");
+        assert!(r["tls"]["certificate"]["sha256"]
+            .as_str()
+            .unwrap()
+            .contains(':'));
+        // The session went on past TLS to list what the server offers.
+        assert!(r["capabilities"]["raw"].as_array().is_some(), "{id}: {r:#}");
+    }
+    assert_eq!(s.auth_attempts(&user.address), 0);
+}
+
+#[test]
+fn a_wrong_tls_name_is_a_name_mismatch_listing_the_presented_names() {
+    let s = MailServers::get();
+    let user = s.user("erin");
+    let ca = s.ca_pem.to_str().unwrap();
+    let out = mailcheck(s, &user)
+        .args([
+            "--ca-file",
+            ca,
+            "--tls-name",
+            "imap.other.test",
+            "--format",
+            "json",
+        ])
+        .args(["--only", "imap/993"])
+        .env("MAILCHECK_PASSWORD", &user.password)
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert_eq!(doc["results"].as_array().unwrap().len(), 1);
+    let r = result(&doc, "imap/993/tls");
+    assert_eq!(r["reason"]["code"], "tls.cert-name-mismatch", "{r:#}");
+    let v = &r["tls"]["verification"];
+    assert_eq!(v["expected"], "imap.other.test");
+    assert!(v["presented"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n == "mail.lab.test"));
+    assert!(r["failure"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("mail.lab.test"));
+    assert_eq!(s.auth_attempts(&user.address), 0);
+}
+
+#[test]
+fn a_closed_port_is_refused_and_the_others_still_work() {
+    let s = MailServers::get();
+    let user = s.user("frank");
+    let ca = s.ca_pem.to_str().unwrap();
+    let mut cmd = Command::cargo_bin("mailcheck").unwrap();
+    cmd.env_remove("MAILCHECK_PASSWORD")
+        .args([
+            "probe",
+            &user.address,
+            "--server",
+            &s.tls_name,
+            "--no-prompt",
+        ])
+        .args(["--ca-file", ca, "--format", "json"])
+        .env("MAILCHECK_PASSWORD", &user.password);
+    for rule in connect_to(s, &[(465, closed_port(s.ip))]) {
+        cmd.args(["--connect-to", &rule]);
+    }
+    let out = cmd.output().unwrap();
+    let doc = json(&out);
+    let r = result(&doc, "smtp/465/tls");
+    assert_eq!(r["reason"]["code"], "connect.refused", "{r:#}");
+    assert_eq!(result(&doc, "smtp/587/starttls")["verdict"], "works");
+    // Outgoing still works through 587, so the run is usable.
+    assert_eq!(doc["recommendation"]["outgoing"]["port"], 587);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+}
+
+#[test]
+fn the_table_reads_as_a_table() {
+    let s = MailServers::get();
+    let user = s.user("grace");
+    let ca = s.ca_pem.to_str().unwrap();
+    let out = mailcheck(s, &user)
+        .args(["--ca-file", ca])
+        .env("MAILCHECK_PASSWORD", &user.password)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for needle in [
+        "IMAP",
+        "POP3",
+        "SMTP",
+        "993",
+        "587",
+        "SSL/TLS",
+        "STARTTLS",
+        "ok (PLAIN)",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
+    assert!(
+        text.contains("OK incoming: IMAP mail.lab.test port 993 SSL/TLS, login verified"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "no colour when piped:\n{text}");
+}
+
+/// A unique canary password must not appear anywhere the process writes, in any format,
+/// with or without a transcript, whether the login succeeds or fails.
+#[test]
+fn the_password_never_appears_in_any_output() {
+    let s = MailServers::get();
+    let ca = s.ca_pem.to_str().unwrap();
+    let good = s.user("heidi");
+    let wrong = s.user("ivan");
+    let canary_wrong = "Canary-3b9f-wrong-Zq7";
+    let cases: Vec<(&TestUser, String, Vec<&str>)> = vec![
+        (&good, good.password.clone(), vec!["--format", "json"]),
+        (
+            &good,
+            good.password.clone(),
+            vec!["--format", "json", "--trace"],
+        ),
+        (&good, good.password.clone(), vec!["--trace"]),
+        (
+            &wrong,
+            canary_wrong.to_string(),
+            vec!["--format", "json", "--trace"],
+        ),
+        (&wrong, canary_wrong.to_string(), vec!["--trace"]),
+    ];
+    for (user, password, args) in cases {
+        let out = mailcheck(s, user)
+            .args(["--ca-file", ca])
+            .args(&args)
+            .env("MAILCHECK_PASSWORD", &password)
+            .output()
+            .unwrap();
+        let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
+        let text = String::from_utf8_lossy(&all);
+        assert!(!text.contains(&password), "password leaked with {args:?}");
+        // Nor in the encodings that travel on the wire.
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        for enc in [
+            b64(&password),
+            b64(&format!("\0{}\0{password}", user.address)),
+        ] {
+            assert!(
+                !text.contains(&enc),
+                "encoded password leaked with {args:?}"
+            );
+        }
+        if args.contains(&"--trace") && args.contains(&"json") {
+            let doc = json(&out);
+            let t = &result(&doc, "imap/993/tls")["transcript"];
+            assert!(
+                t.as_array().is_some_and(|l| l.len() > 3),
+                "transcript missing: {t:#}"
+            );
+            // The combination that did log in shows its login line, arguments redacted.
+            let logged: Vec<&Value> = doc["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["auth"]["status"] != "not-attempted")
+                .collect();
+            assert!(!logged.is_empty());
+            for r in logged {
+                assert!(r["transcript"].to_string().contains("<redacted>"), "{r:#}");
+            }
+        }
+    }
+    // The password also comes through stdin and a command, never argv.
+    let out = mailcheck(s, &good)
+        .args([
+            "--ca-file",
+            ca,
+            "--format",
+            "json",
+            "--password-stdin",
+            "--only",
+            "imap/993",
+        ])
+        .write_stdin(format!("{}\n", good.password))
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert_eq!(doc["credential"]["source"], "stdin");
+    assert_eq!(result(&doc, "imap/993/tls")["auth"]["status"], "succeeded");
+    let out = mailcheck(s, &good)
+        .args(["--ca-file", ca, "--format", "json", "--only", "pop3/995"])
+        .args(["--password-command", "printf '%s\\n' \"$LAB_SECRET\""])
+        .env("LAB_SECRET", &good.password)
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert_eq!(doc["credential"]["source"], "command");
+    assert_eq!(result(&doc, "pop3/995/tls")["auth"]["status"], "succeeded");
+}
+
+#[test]
+fn bad_input_exits_3() {
+    for args in [
+        vec!["probe", "not-an-address"],
+        vec!["probe", "a@b.test", "--only", "imap/nonsense"],
+        vec!["probe", "a@b.test", "--ca-file", "/nonexistent.pem"],
+        vec!["probe"],
+    ] {
+        let out = Command::cargo_bin("mailcheck")
+            .unwrap()
+            .args(&args)
+            .arg("--no-prompt")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}

@@ -1,0 +1,6 @@
+//! Helpers shared by the integration test binaries; each one includes them with `mod support;`.
+//!
+//! Not every binary uses every helper, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+pub mod servers;
