@@ -1,7 +1,7 @@
 //! Minimal implicit-TLS IMAP and SMTP listeners on 127.0.0.2 (random ports), enough for the
 //! probe engine to connect, verify the certificate, read a greeting and capabilities, and log
-//! out. Used for the end-to-end discovery test while the Dovecot/Postfix harness is not on
-//! main.
+//! out. The CLI discovery tests use them (fast, no root); `discover_real_servers` goes to the
+//! real Dovecot and Postfix.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
