@@ -192,13 +192,17 @@ fn probe(args: ProbeArgs) -> Result<Status> {
     let plan = Plan { targets, policy };
 
     // Credentials go to discovered servers outside the address's domain only when the channel
-    // that named them is trusted, or the user says so.
+    // that named them is trusted, the server is a built-in provider's own, or the user says so.
     let risky: Vec<String> = discovery
         .as_ref()
         .map(|d| {
             d.selected
                 .iter()
-                .filter(|c| !c.trusted && !discover::within(&c.host, &d.domain))
+                .filter(|c| {
+                    !c.trusted
+                        && !discover::within(&c.host, &d.domain)
+                        && !discover::providers::is_provider_host(&c.host)
+                })
                 .map(|c| c.host.clone())
                 .collect()
         })
