@@ -1,5 +1,6 @@
 //! One model of a run, and one module per output format over it.
 
+pub mod discovery;
 pub mod json;
 pub mod roundtrip;
 pub mod table;
@@ -82,6 +83,9 @@ pub struct RunReport {
     /// With `--round-trip` only (added within schema version 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub round_trip: Option<crate::probe::roundtrip::RoundTripReport>,
+    /// How the servers were found (absent with --server / --no-discovery).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<crate::discover::DiscoveryReport>,
 }
 
 pub struct RunInput {
@@ -150,6 +154,7 @@ impl RunReport {
             summary,
             results,
             round_trip: None,
+            discovery: None,
         }
     }
 

@@ -370,18 +370,9 @@ impl Pop3Mailbox {
         let opened = open::open(ctx, &self.leg.target, self.deadline).await?;
         let mut conn = opened.conn;
         self.transcripts.push(conn.transcript());
-        let t = &self.leg.target;
         let mech = known_mechanism(&self.leg.mechanism).unwrap_or("USER");
-        conn.set_sensitive(true);
-        let r = crate::probe::pop3::login(
-            &mut conn,
-            &cred,
-            mech,
-            &t.username,
-            &t.host,
-            t.combination.port,
-        )
-        .await;
+        // login() marks the exchange sensitive in the transcript itself.
+        let r = crate::probe::pop3::login(&mut conn, cred, mech, self.leg.target.clone()).await;
         conn.set_sensitive(false);
         match r {
             AuthResult::Accepted => Ok(conn),
