@@ -226,21 +226,29 @@ fn lab(args: LabArgs) -> Result<Status> {
             ..LabConfig::default()
         })
         .await?;
+        // Ctrl-C always stops the lab (cleanly: its directory is removed); --duration too.
+        let stop = async {
+            let limit = async {
+                match args.duration {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = limit => {}
+            }
+        };
+        tokio::pin!(stop);
+        // Poll once: the Ctrl-C handler is in place before the banner says so.
+        if futures::poll!(&mut stop).is_ready() {
+            return Ok(());
+        }
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         write_lab_banner(&mut out, &lab)?;
         out.flush()?;
         drop(out);
-
-        let stop = async {
-            match args.duration {
-                Some(d) => tokio::time::sleep(d).await,
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        };
-        tokio::pin!(stop);
         let mut shown = 0usize;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
