@@ -354,7 +354,7 @@ fn describe_connection(r: &crate::lab::Received) -> String {
 fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:@,=+[]".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@,=+".contains(c))
     {
         s.to_string()
     } else {
@@ -372,5 +372,10 @@ mod tests {
         assert_eq!(shell_quote("cat /tmp/x"), "'cat /tmp/x'");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
         assert_eq!(shell_quote(""), "''");
+        // Brackets (IPv6 rules) are glob characters.
+        assert_eq!(
+            shell_quote("mail.lab.test:993:[::1]:4000"),
+            "'mail.lab.test:993:[::1]:4000'"
+        );
     }
 }

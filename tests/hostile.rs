@@ -195,6 +195,8 @@ fn good_works_everywhere_and_logs_in_over_tls_only() {
     assert_eq!(received.len(), 6);
     for c in &received {
         assert!(c.tls && c.logged_in && c.credentials_seen, "{c:?}");
+        // The client sends nothing between STARTTLS and the handshake (CVE-2011-0411).
+        assert!(!c.pipelined_after_starttls, "{c:?}");
         // Every login line arrived over TLS.
         for l in &c.lines {
             if l.line.contains("<redacted>") || l.line.contains("<sasl response>") {
