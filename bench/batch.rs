@@ -77,23 +77,25 @@ fn main() {
             Arc::new(ProbeContext::new(policy.clone(), Some(cred)).expect("context"))
         })
         .collect();
-    let jobs: Arc<Vec<(usize, Target)>> = Arc::new(
-        (0..n)
-            .map(|i| {
-                let c = Combination::DOCUMENTED[i % 6];
-                let u = (i / 6) % users.len();
-                let target = Target {
-                    host: tls_name.clone(),
-                    combination: c,
-                    connect_host: ip.to_string(),
-                    connect_port: port_of(&c),
-                    tls_name: tls_name.clone(),
-                    username: users[u].0.clone(),
-                };
-                (u, target)
-            })
-            .collect(),
-    );
+    // Targets are made as they are taken (not all N up front), so memory shows the engine.
+    let users = Arc::new(users);
+    let make_job = {
+        let users = users.clone();
+        let ports: Vec<u16> = Combination::DOCUMENTED.iter().map(&port_of).collect();
+        let (ip, tls_name) = (ip.to_string(), tls_name.clone());
+        Arc::new(move |i: usize| -> (usize, Target) {
+            let u = (i / 6) % users.len();
+            let target = Target {
+                host: tls_name.clone(),
+                combination: Combination::DOCUMENTED[i % 6],
+                connect_host: ip.clone(),
+                connect_port: ports[i % 6],
+                tls_name: tls_name.clone(),
+                username: users[u].0.clone(),
+            };
+            (u, target)
+        })
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -108,16 +110,17 @@ fn main() {
     runtime.block_on(async {
         let workers: Vec<_> = (0..concurrency.min(n.max(1)))
             .map(|_| {
-                let (jobs, next, ok, reasons) =
-                    (jobs.clone(), next.clone(), ok.clone(), reasons.clone());
+                let (make_job, next, ok, reasons) =
+                    (make_job.clone(), next.clone(), ok.clone(), reasons.clone());
                 let contexts = contexts.clone();
                 tokio::spawn(async move {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((u, target)) = jobs.get(i) else {
+                        if i >= n {
                             break;
-                        };
-                        let reports = probe::run_with(contexts[*u].clone(), vec![target.clone()])
+                        }
+                        let (u, target) = make_job(i);
+                        let reports = probe::run_with(contexts[u].clone(), vec![target])
                             .await
                             .expect("run_with");
                         for r in reports {

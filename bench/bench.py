@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -176,34 +177,53 @@ class Lab:
         return cmd
 
 
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+LAST_CPU = [0.0]  # user+system CPU seconds of the last timed command(s)
+
+
 def timed(cmd, env, capture=False):
-    """Wall time of one command; (seconds, ok, stdout)."""
+    """Wall time of one command; (seconds, ok, stdout). Its CPU time goes to LAST_CPU."""
+    c = children_cpu()
     t = time.perf_counter()
     p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t, p.returncode == 0, p.stdout
+    wall = time.perf_counter() - t
+    LAST_CPU[0] = children_cpu() - c
+    return wall, p.returncode == 0, p.stdout
 
 
 def timed_parallel(cmds, env):
+    cpu0 = children_cpu()
     t = time.perf_counter()
     ps = [subprocess.Popen(c, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL) for c in cmds]
     rcs = [p.wait() for p in ps]
-    return time.perf_counter() - t, all(rc == 0 for rc in rcs)
+    wall = time.perf_counter() - t
+    LAST_CPU[0] = children_cpu() - cpu0
+    return wall, all(rc == 0 for rc in rcs)
 
 
 class Samples:
     def __init__(self):
         self.t = {}
+        self.cpu = {}
         self.failed = {}
-        self.extra = {}
 
-    def add(self, key, seconds, ok):
+    def add(self, key, seconds, ok, cpu=None):
         if ok:
             self.t.setdefault(key, []).append(seconds)
+            if cpu is not None:
+                self.cpu.setdefault(key, []).append(cpu)
         else:
             self.failed[key] = self.failed.get(key, 0) + 1
+
+    def cpu_cell(self, key):
+        return ms(med(self.cpu.get(key, [])))
 
     def med(self, key):
         return med(self.t.get(key, []))
@@ -257,9 +277,9 @@ def run_matrix(lab, ports, reps, label):
             else:
                 t, ok = timed_parallel([lab.curl(c, ports) for c in IDS], lab.env_plain)
             if rep:
-                s.add((kind, cid), t, ok)
+                s.add((kind, cid), t, ok, LAST_CPU[0])
                 if ok:
-                    this_round[(kind, cid)] = t
+                    this_round[(kind, cid)] = (t, LAST_CPU[0])
         if rep:
             # What the one-after-another scripts would take in this round: the sum of this
             # round's single runs (a round in which one of them failed counts as failed).
@@ -269,7 +289,8 @@ def run_matrix(lab, ports, reps, label):
                 ("openssl-seq", [("openssl", c) for c in IDS]),
             ):
                 if all(k in this_round for k in keys):
-                    s.add(name, sum(this_round[k] for k in keys), True)
+                    s.add(name, sum(this_round[k][0] for k in keys), True,
+                          sum(this_round[k][1] for k in keys))
                 else:
                     s.add(name, 0, False)
     return s
@@ -303,20 +324,18 @@ def print_matrix(s, reps, rtt=None):
 
     mc = s.med(("mc", None))
     slowest = max(IDS, key=lambda c: s.med(("mc1", c)) if s.t.get(("mc1", c)) else -1)
-    rows = [
-        ["mailcheck, one run, six combinations in parallel", s.cell(("mc", None)), "1.00"],
-        ["curl, six runs one after another", s.cell("curl-seq"), ratio(s.med("curl-seq"), mc)],
-        ["curl, six runs in parallel (`&` + `wait`)", s.cell(("curlpar", None)),
-         ratio(s.med(("curlpar", None)), mc)],
-        ["curl ×4 (IMAP, POP3) + swaks ×2 (SMTP), one after another", s.cell("curl+swaks-seq"),
-         ratio(s.med("curl+swaks-seq"), mc)],
-        ["openssl s_client ×6, one after another (TLS facts only, no login)",
-         s.cell("openssl-seq"), ratio(s.med("openssl-seq"), mc)],
-    ]
-    out(f"The whole job (median wall ms of {reps} runs; the one-after-another rows are the sum of "
-        "the single runs of the same round):")
+    rows = [[label, s.cell(key), ratio(s.med(key), mc), s.cpu_cell(key)] for label, key in (
+        ("mailcheck, one run, six combinations in parallel", ("mc", None)),
+        ("curl, six runs one after another", "curl-seq"),
+        ("curl, six runs in parallel (`&` + `wait`)", ("curlpar", None)),
+        ("curl ×4 (IMAP, POP3) + swaks ×2 (SMTP), one after another", "curl+swaks-seq"),
+        ("openssl s_client ×6, one after another (TLS facts only, no login)", "openssl-seq"),
+    )]
+    out(f"The whole job (medians of {reps} runs; the one-after-another rows are the sums of "
+        "the single runs of the same round; client CPU = user+system time of the client "
+        "processes, the servers' CPU not included):")
     out()
-    table(["job", "ms", "÷ mailcheck"], rows)
+    table(["job", "wall ms", "÷ mailcheck", "client CPU ms"], rows)
     out(f"Parallelism: mailcheck matrix {ms(mc)} ms ÷ slowest combination alone "
         f"(`{slowest}`, {ms(s.med(('mc1', slowest)))} ms) = "
         f"**{ratio(mc, s.med(('mc1', slowest)))}**")
@@ -327,8 +346,10 @@ def print_matrix(s, reps, rtt=None):
 def print_steps(s, rtt):
     """Where mailcheck's time goes in the matrix run: median step durations, and the wait
     before the login step (the lockout gate: one login at a time until the first verdict)."""
-    out(f"mailcheck's steps inside the matrix run (median ms over the runs; RTT {rtt * 1000:.0f} ms; "
-        "`gate` = wait between the end of the previous step and the start of `auth`):")
+    out("mailcheck's steps inside the matrix run (median ms over the runs"
+        + (f"; RTT {rtt * 1000:.0f} ms" if rtt else "")
+        + "; `gate` = wait between the end of the previous step and the start of `auth`, "
+        "where the lockout gate holds a login back until the first one has an answer):")
     out()
     names = ["connect", "tls", "greeting", "capabilities", "starttls", "tls2",
              "capabilities-after-tls", "gate", "auth", "logout", "total"]
@@ -365,6 +386,7 @@ def section_matrix(lab, args, res):
     s = run_matrix(lab, lab.ports, reps, "loopback")
     res["matrix"] = print_matrix(s, reps)
     res["matrix"]["samples"] = {str(k): v for k, v in s.t.items()}
+    print_steps(s, None)
     out(f"load average after: {loadavg()}")
     out()
 
