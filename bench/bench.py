@@ -318,7 +318,8 @@ def print_matrix(s, reps, rtt=None):
         else:
             r.append(ratio(s.med(("curl", cid)), s.med(("mc1", cid))))
         rows.append(r)
-    out(f"Per combination, with login (openssl: TLS facts only, no login); median wall ms of {reps} runs:")
+    out(f"Per combination, with login (openssl: TLS facts only, no login); median wall ms of {reps} "
+        "runs; \"mailcheck alone\" is `mailcheck probe --only <combination>`:")
     out()
     table(header, rows)
 
@@ -379,7 +380,7 @@ def print_steps(s, rtt):
 
 def section_matrix(lab, args, res):
     reps = env_int("BENCH_N", 10)
-    out("## 1. The matrix job on loopback (no added latency)")
+    out("**1. The matrix job on loopback (no added latency)**")
     out()
     out(f"load average before: {loadavg()}")
     out()
@@ -418,7 +419,7 @@ def section_delay(lab, args, res):
     rtt_ms = float(os.environ.get("BENCH_RTT_MS", "50"))
     reps = env_int("BENCH_N_DELAY", 5)
     rtt = rtt_ms / 1000
-    out(f"## 2. The matrix job through the delay proxy (RTT {rtt_ms:g} ms)")
+    out(f"**2. The matrix job through the delay proxy (RTT {rtt_ms:g} ms)**")
     out()
     targets = [f"{lab.ip}:{lab.ports[c]}" for c in IDS]
     p, words = start_helper(args, args.work, "proxy",
@@ -443,7 +444,7 @@ def section_blackhole(lab, args, res):
     reps = env_int("BENCH_N_BLACKHOLE", 3)
     timeouts = [float(x) for x in os.environ.get("BENCH_BLACKHOLE_TIMEOUTS", "1 3").split()]
     victim = "imap/143/starttls"
-    out(f"## 3. A blackholed port (`{victim}` swallows SYNs; the other five answer)")
+    out(f"**3. A blackholed port (`{victim}` swallows SYNs; the other five answer)**")
     out()
     p, words = start_helper(args, args.work, "blackhole", ["--listen", lab.ip])
     ports = dict(lab.ports, **{victim: int(words[0])})
@@ -487,7 +488,7 @@ def section_batch(lab, args, res):
     c = env_int("BENCH_CONCURRENCY", 8)
     lib_sizes = env_list("BENCH_BATCH_SIZES", "100 1000 5000")
     bin_sizes = env_list("BENCH_BATCH_BINARY_SIZES", "100 1000 5000")
-    out(f"## 4. Batch scale (loopback, concurrency {c}, every probe logs in)")
+    out(f"**4. Batch scale (loopback, concurrency {c}, every probe logs in)**")
     out()
     out(f"load average before: {loadavg()}")
     out()
@@ -534,7 +535,7 @@ def section_batch(lab, args, res):
 
 def section_startup(lab, args, res):
     reps = env_int("BENCH_N_STARTUP", 50)
-    out("## 5. Startup and size")
+    out("**5. Startup and size**")
     out()
     rows = []
     for name, cmd in (("mailcheck --version", [args.mailcheck, "--version"]),
@@ -574,14 +575,15 @@ def header(lab, args):
     for line in open("/proc/meminfo"):
         if line.startswith("MemTotal"):
             mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-    out("# mailcheck benchmark")
+    out("**mailcheck benchmark** (`bench/run`)")
     out()
     out(f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
     out(f"- machine: {cpu}, {os.cpu_count()} CPUs, {mem} RAM, Linux {platform.release()}")
     out(f"- load average at start: {loadavg()} (other processes on the machine share the CPUs)")
     out(f"- mailcheck: {first_line([args.mailcheck, '--version'])} ({args.commit})")
-    out(f"- {first_line(['curl', '--version'])}")
-    out(f"- {first_line(['openssl', 'version'])}; swaks {first_line(['swaks', '--version']).split()[-1]}")
+    out(f"- {' '.join(first_line(['curl', '--version']).split()[:4])}")
+    out(f"- {' '.join(first_line(['openssl', 'version']).split()[:2])}; "
+        f"swaks {first_line(['swaks', '--version']).split()[-1]}")
     out(f"- servers: Dovecot {first_line(['dovecot', '--version']).split()[0]}, "
         f"Postfix {first_line(['postconf', '-h', 'mail_version'])}, on {lab.ip}, "
         "test CA and certificate generated for this run")
