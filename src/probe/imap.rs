@@ -95,7 +95,12 @@ pub(crate) async fn run(
     let caps = summarize(&list);
     rec.ok(t, Some(list.join(" ")));
     let offered = caps.auth_mechanisms.clone();
-    let fallback = caps.login_offered.then_some(LOGIN_COMMAND);
+    // The LOGIN command is usable unless LOGINDISABLED says otherwise.
+    let login_disabled = caps
+        .raw
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case("LOGINDISABLED"));
+    let fallback = (!login_disabled).then_some(LOGIN_COMMAND);
     rec.set_caps(caps);
 
     let target = rec.target().clone();
@@ -170,7 +175,8 @@ fn capability_name(c: &Capability<'_>) -> String {
 fn summarize(list: &[String]) -> Capabilities {
     let c = imap::Capabilities::from_list(list);
     Capabilities {
-        login_offered: !c.login_disabled,
+        // A SASL mechanism listed before TLS is a password login offered in clear too.
+        login_offered: !c.login_disabled || !c.auth_mechanisms.is_empty(),
         starttls: c.starttls,
         auth_mechanisms: c.auth_mechanisms,
         raw: c.raw,

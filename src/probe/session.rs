@@ -256,12 +256,28 @@ where
         ));
     };
     let (host, user) = (rec.target().host.clone(), rec.target().username.clone());
-    let permit = ctx.gate.enter(&host, &user).await;
-    if permit.rejected() {
+    // Waiting for another combination's login is bounded by this probe's deadline too.
+    let until = tokio::time::Instant::from_std(rec.deadline);
+    let Ok(permit) = tokio::time::timeout_at(until, ctx.gate.enter(&host, &user)).await else {
         rec.set_auth(AuthOutcome::NotAttempted {
-            why: NotAttempted::SkippedAfterRejection,
+            why: NotAttempted::SkippedAfterStall,
         });
         return Ok(());
+    };
+    match permit.known() {
+        Judgement::Rejected => {
+            rec.set_auth(AuthOutcome::NotAttempted {
+                why: NotAttempted::SkippedAfterRejection,
+            });
+            return Ok(());
+        }
+        Judgement::Stalled => {
+            rec.set_auth(AuthOutcome::NotAttempted {
+                why: NotAttempted::SkippedAfterStall,
+            });
+            return Ok(());
+        }
+        Judgement::Unknown | Judgement::Accepted => {}
     }
     let t = rec.start(StepName::Auth);
     let result = exchange(cred, mechanism).await;
@@ -308,7 +324,13 @@ where
             ))
         }
         AuthResult::Broken(e) => {
-            permit.settle(Judgement::Unknown);
+            // A server that stalls at login would stall the next combination too: one
+            // timeout per run, not one per combination.
+            permit.settle(if matches!(e, ConnError::Timeout { .. }) {
+                Judgement::Stalled
+            } else {
+                Judgement::Unknown
+            });
             rec.set_auth(AuthOutcome::Failed {
                 mechanism: mechanism.to_string(),
                 ms,

@@ -251,6 +251,7 @@ fn login(a: &AuthOutcome) -> (String, Color) {
                 NotAttempted::NoCredentials => "not attempted",
                 NotAttempted::CertificateNotTrusted => "withheld (cert)",
                 NotAttempted::SkippedAfterRejection => "skipped (rejected)",
+                NotAttempted::SkippedAfterStall => "skipped (stalled)",
                 NotAttempted::NoUsableMechanism => "no mechanism",
                 NotAttempted::EarlierFailure => "—",
             }
