@@ -3,4 +3,5 @@
 
 pub mod connect;
 pub mod connection;
+pub mod legacy_tls;
 pub mod tls;

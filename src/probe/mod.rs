@@ -17,6 +17,7 @@ use crate::account::Credential;
 use crate::diagnose::{Finding, Reason};
 use crate::net::connect::{self, Attempt, ConnectError};
 use crate::net::connection::{ConnError, Connection, Stream, TranscriptLine};
+use crate::net::legacy_tls::{self, LegacyTls};
 use crate::net::tls::{self, CertVerdict, TlsError, TlsFacts, TlsTrust};
 use crate::plan::{Plan, Policy, Protocol, Security, Target};
 
@@ -116,10 +117,16 @@ pub struct ProbeReport {
     pub auth: AuthOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// The probe's own findings. Reports move them into their outcome (with diagnosis's), so
+    /// an empty list is not written: JSON would have `findings` twice.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
     pub elapsed_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transcript: Option<Vec<TranscriptLine>>,
+    /// Implicit-TLS ports: the server's answer to a ClientHello offering TLS 1.0/1.1 only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy_tls: Option<LegacyTls>,
 }
 
 /// Shared by every probe of a run.
@@ -206,6 +213,7 @@ impl Recorder {
                 findings: vec![],
                 elapsed_ms: 0,
                 transcript: None,
+                legacy_tls: None,
             },
             started,
             deadline: started + policy.limits.target_timeout,
@@ -316,6 +324,8 @@ impl Recorder {
                 };
                 let server_says = match &e {
                     TlsError::NotTls { first_bytes } => Some(first_bytes.clone()),
+                    // The alert is the server's own word on why the handshake failed.
+                    TlsError::Alert { alert } => Some(alert.clone()),
                     _ => None,
                 };
                 Err(self.fail(t, reason, e.to_string(), server_says))
@@ -451,7 +461,21 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
     if let Some(c) = conn_slot.as_mut() {
         c.shutdown().await;
     }
-    rec.finish(failure, ctx.policy.trace)
+    let mut report = rec.finish(failure, ctx.policy.trace);
+    // Once TLS 1.2+ was negotiated on an implicit-TLS port, ask whether TLS 1.0/1.1 would be
+    // taken too (one more connection to the same peer, bounded by the read timeout).
+    let negotiated = report
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.version.starts_with("TLSv1."));
+    if let (Security::Tls, true, Some(peer)) =
+        (report.target.combination.security, negotiated, report.peer)
+    {
+        let sni = report.tls.as_ref().and_then(|t| t.sni.clone());
+        report.legacy_tls =
+            Some(legacy_tls::check(peer, sni.as_deref(), ctx.policy.limits.step_timeout).await);
+    }
+    report
 }
 
 async fn drive(
