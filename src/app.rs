@@ -18,6 +18,7 @@ pub fn run(command: Command) -> Result<Status> {
 }
 
 fn probe(args: ProbeArgs) -> Result<Status> {
+    crate::i18n::Lang::set_current(args.lang.unwrap_or_else(crate::i18n::Lang::from_env));
     let address = Address::parse(&args.address)?;
     let host = match &args.server {
         Some(s) => s.trim().trim_end_matches('.').to_string(),
@@ -98,6 +99,11 @@ fn probe(args: ProbeArgs) -> Result<Status> {
         },
         reports,
     );
+
+    if let Some(card) = args.card_format() {
+        report::card::print(&report, card)?;
+        return Ok(report.status);
+    }
 
     let color = match args.color {
         ColorChoice::Always => true,

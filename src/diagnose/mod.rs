@@ -1,10 +1,22 @@
 //! From probe reports to answers: one stable reason code per failure, the verdict of each
-//! combination, findings, the recommended settings per direction, and the exit code.
+//! combination, findings, the recommended settings per direction, what to tell the user when
+//! nothing works, and the exit code.
+//!
+//! The reason catalogue is [`Reason`] (codes) plus the message catalogues in `locales/`
+//! (cause and hint in every language); [`classify_auth_refusal`] reads servers' own words.
+
+mod classify;
+mod findings;
 
 use serde::Serialize;
 
-use crate::plan::{Direction, Protocol, Security};
+use crate::i18n::{self, Lang, Params};
+use crate::net::tls::CertVerdict;
+use crate::plan::{Combination, Direction, Protocol, Security};
 use crate::probe::{AuthOutcome, ProbeReport};
+
+pub use classify::classify_auth_refusal;
+pub use findings::{cross_findings, DocumentedSetting};
 
 /// Every failure a probe can meet. The code (`Reason::code`) is the stable contract for
 /// scripts; the enum is the one place the catalogue lives.
@@ -46,12 +58,13 @@ pub enum Reason {
     AuthOauth2Required,
     AuthAccountLocked,
     AuthAppPasswordRequired,
+    AuthProtocolDisabled,
     AuthTemporaryFailure,
     Internal,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 37] = [
+    pub const ALL: [Reason; 38] = [
         Reason::DnsNoSuchHost,
         Reason::DnsNoAddress,
         Reason::ConnectRefused,
@@ -87,62 +100,79 @@ impl Reason {
         Reason::AuthOauth2Required,
         Reason::AuthAccountLocked,
         Reason::AuthAppPasswordRequired,
+        Reason::AuthProtocolDisabled,
         Reason::AuthTemporaryFailure,
         Reason::Internal,
     ];
 
-    /// (code, cause, hint). The hint is what a helpdesk can read aloud.
-    fn entry(self) -> (&'static str, &'static str, &'static str) {
+    /// The stable code, the contract for scripts. Causes and hints are in the message
+    /// catalogue (`locales/*/mailcheck.ftl`, message `reason-<code>`), in every language.
+    pub fn code(self) -> &'static str {
         use Reason::*;
         match self {
-            DnsNoSuchHost => ("dns.no-such-host", "the server name does not exist in DNS", "check the spelling of the server name"),
-            DnsNoAddress => ("dns.no-address", "the server name has no address of the requested IP family", "try without -4/-6, or check the server's DNS records"),
-            ConnectRefused => ("connect.refused", "nothing listens on this port (connection refused)", "this port is closed on the server; use another documented port"),
-            ConnectTimeout => ("connect.timeout", "no answer to the connection attempt", "a firewall or the network blocks this port; try the other port"),
-            ConnectUnreachable => ("connect.unreachable", "the network cannot reach the server", "check the network connection and routes"),
-            ConnectFailed => ("connect.failed", "the connection could not be made", "retry; if it persists, check the network"),
-            TlsCertExpired => ("tls.cert-expired", "the server's certificate has expired", "the provider must renew its certificate; do not accept it in the mail client"),
-            TlsCertNotYetValid => ("tls.cert-not-yet-valid", "the server's certificate is not valid yet", "check this computer's date and time; otherwise the provider installed a certificate too early"),
-            TlsCertNameMismatch => ("tls.cert-name-mismatch", "the certificate does not carry the server name used", "use one of the names the certificate presents as server name"),
-            TlsCertUnknownIssuer => ("tls.cert-unknown-issuer", "the certificate was issued by an authority this system does not trust", "use the provider's documented server name; a private CA needs --ca-file"),
-            TlsCertSelfSigned => ("tls.cert-self-signed", "the certificate is self-signed", "the provider must install a certificate from a public authority"),
-            TlsCertRevoked => ("tls.cert-revoked", "the certificate has been revoked", "the provider must replace its certificate"),
-            TlsCertInvalid => ("tls.cert-invalid", "the certificate is invalid", "the provider must fix its certificate"),
-            TlsHandshakeFailed => ("tls.handshake-failed", "the TLS handshake failed", "the server and mailcheck share no TLS settings; see the alert"),
-            TlsProtocolTooOld => ("tls.protocol-too-old", "the server only speaks an obsolete TLS version (1.0/1.1 or SSL)", "the provider must enable TLS 1.2 or newer"),
-            TlsPlaintextServer => ("tls.plaintext-server", "a plain-text server answers on this TLS port", "choose STARTTLS for this port, or the implicit-TLS port"),
-            TlsTimeout => ("tls.timeout", "the TLS handshake did not finish in time", "the server or the network stalls; retry, then try the other port"),
-            TlsClosed => ("tls.closed", "the server closed the connection during the TLS handshake", "the server refuses TLS on this port; try the other port"),
-            ProtocolTimeout => ("protocol.timeout", "the server stopped answering", "the server is overloaded or a middlebox stalls the connection; try the other port"),
-            ProtocolClosed => ("protocol.closed", "the server closed the connection", "the server refused the session; see what it said"),
-            ProtocolLineTooLong => ("protocol.line-too-long", "the server sent an overlong line", "this port does not behave like a mail server"),
-            ProtocolTooMuchData => ("protocol.too-much-data", "the server sent far more data than a mail session needs", "this port does not behave like a mail server"),
-            ProtocolWrongProtocol => ("protocol.wrong-protocol", "the greeting is not of this protocol", "wrong protocol on this port: check the port number"),
-            ProtocolTlsServer => ("protocol.tls-server", "a TLS server answers on this plain-text port", "choose SSL/TLS for this port"),
-            ProtocolBusy => ("protocol.busy", "the server refuses service for now (busy or closing)", "retry later; if it persists, the provider has a problem"),
-            ProtocolUnexpected => ("protocol.unexpected", "the server answered something unexpected", "see the server's words and the transcript (--trace)"),
-            StarttlsNotOffered => ("starttls.not-offered", "the server does not offer STARTTLS on this port", "use the implicit-TLS port; never send a password here"),
-            StarttlsRefused => ("starttls.refused", "the server refused STARTTLS", "use the implicit-TLS port"),
-            StarttlsInjection => ("starttls.injection", "the server sent data between the STARTTLS go-ahead and the handshake", "a man in the middle or a buggy server could inject responses; prefer the implicit-TLS port and report it to the provider"),
-            AuthRejected => ("auth.rejected", "the server rejected the username or password", "check the username (often the full address) and the password"),
-            AuthMechanismNotOffered => ("auth.mechanism-not-offered", "the server offers no login method mailcheck can use with this credential", "see the mechanisms the server lists"),
-            AuthLoginDisabled => ("auth.login-disabled", "the server disables login on this connection", "log in only after TLS, or on the implicit-TLS port"),
-            AuthOauth2Required => ("auth.oauth2-required", "the server accepts only OAuth2 (modern authentication), not a password", "use a mail client that supports OAuth2 sign-in, or ask the administrator"),
-            AuthAccountLocked => ("auth.account-locked", "the account is locked or has had too many attempts", "wait, then sign in through the provider's webmail to unlock it"),
-            AuthAppPasswordRequired => ("auth.app-password-required", "the provider requires an app password", "create an app password in the account's security settings"),
-            AuthTemporaryFailure => ("auth.temporary-failure", "the server could not check the credentials for now", "retry later"),
-            Internal => ("internal", "mailcheck met an internal error", "please report this"),
+            DnsNoSuchHost => "dns.no-such-host",
+            DnsNoAddress => "dns.no-address",
+            ConnectRefused => "connect.refused",
+            ConnectTimeout => "connect.timeout",
+            ConnectUnreachable => "connect.unreachable",
+            ConnectFailed => "connect.failed",
+            TlsCertExpired => "tls.cert-expired",
+            TlsCertNotYetValid => "tls.cert-not-yet-valid",
+            TlsCertNameMismatch => "tls.cert-name-mismatch",
+            TlsCertUnknownIssuer => "tls.cert-unknown-issuer",
+            TlsCertSelfSigned => "tls.cert-self-signed",
+            TlsCertRevoked => "tls.cert-revoked",
+            TlsCertInvalid => "tls.cert-invalid",
+            TlsHandshakeFailed => "tls.handshake-failed",
+            TlsProtocolTooOld => "tls.protocol-too-old",
+            TlsPlaintextServer => "tls.plaintext-server",
+            TlsTimeout => "tls.timeout",
+            TlsClosed => "tls.closed",
+            ProtocolTimeout => "protocol.timeout",
+            ProtocolClosed => "protocol.closed",
+            ProtocolLineTooLong => "protocol.line-too-long",
+            ProtocolTooMuchData => "protocol.too-much-data",
+            ProtocolWrongProtocol => "protocol.wrong-protocol",
+            ProtocolTlsServer => "protocol.tls-server",
+            ProtocolBusy => "protocol.busy",
+            ProtocolUnexpected => "protocol.unexpected",
+            StarttlsNotOffered => "starttls.not-offered",
+            StarttlsRefused => "starttls.refused",
+            StarttlsInjection => "starttls.injection",
+            AuthRejected => "auth.rejected",
+            AuthMechanismNotOffered => "auth.mechanism-not-offered",
+            AuthLoginDisabled => "auth.login-disabled",
+            AuthOauth2Required => "auth.oauth2-required",
+            AuthAccountLocked => "auth.account-locked",
+            AuthAppPasswordRequired => "auth.app-password-required",
+            AuthProtocolDisabled => "auth.protocol-disabled",
+            AuthTemporaryFailure => "auth.temporary-failure",
+            Internal => "internal",
         }
     }
 
-    pub fn code(self) -> &'static str {
-        self.entry().0
+    fn message_id(self) -> String {
+        i18n::id_of("reason", self.code())
     }
-    pub fn cause(self) -> &'static str {
-        self.entry().1
+
+    /// The one-line cause in `lang`, with the facts of this failure (see [`reason_params`]).
+    pub fn cause_in(self, lang: Lang, params: &Params) -> String {
+        i18n::text(lang, &self.message_id(), params)
     }
-    pub fn hint(self) -> &'static str {
-        self.entry().2
+
+    /// What a helpdesk can read aloud, in `lang`.
+    pub fn hint_in(self, lang: Lang, params: &Params) -> String {
+        i18n::attr(lang, &self.message_id(), "hint", params)
+    }
+
+    /// The English cause with placeholder arguments (`{host}`): the README's form.
+    pub fn cause(self) -> String {
+        self.cause_in(Lang::En, &placeholder_params())
+    }
+
+    /// The English hint with placeholder arguments.
+    pub fn hint(self) -> String {
+        self.hint_in(Lang::En, &placeholder_params())
     }
 
     /// Failures that mean the server judged the credential itself: no other combination on
@@ -164,39 +194,65 @@ impl From<Reason> for &'static str {
     }
 }
 
-/// Classify a login refusal from the server's own words and codes (IMAP response code,
-/// POP3 extended code, SMTP enhanced status code).
-pub fn classify_auth_refusal(code: Option<&str>, enhanced: Option<&str>, text: &str) -> Reason {
-    let t = text.to_ascii_lowercase();
-    let code = code.map(|c| c.to_ascii_uppercase());
-    if enhanced == Some("5.7.139")
-        || t.contains("basic authentication is disabled")
-        || t.contains("oauth")
-        || t.contains("modern authentication")
-    {
-        return Reason::AuthOauth2Required;
+/// Every argument a reason message may use, named `{name}`: how the README shows them.
+pub fn placeholder_params() -> Params {
+    REASON_ARGS
+        .iter()
+        .map(|k| (*k, i18n::Param::Text(format!("{{{k}}}"))))
+        .collect()
+}
+
+/// The arguments every reason message may use. [`reason_params`] always fills all of them.
+pub const REASON_ARGS: [&str; 9] = [
+    "host", "port", "protocol", "detail", "date", "expected", "names", "issuer", "alert",
+];
+
+/// The facts of one failure, as message arguments: where (host, port, protocol), the
+/// certificate's dates and names, the TLS alert, mailcheck's technical detail.
+pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
+    let t = &report.target;
+    let failure = report.failure.as_ref();
+    let tls = report.tls.as_ref();
+    let cert = tls.and_then(|f| f.certificate.as_ref());
+    let mut p = crate::params![
+        ("host", t.host.as_str()),
+        ("port", t.combination.port),
+        ("protocol", t.combination.protocol.name().to_uppercase()),
+        ("detail", failure.map(|f| f.detail.as_str()).unwrap_or("")),
+        ("date", "?"),
+        ("expected", t.tls_name.as_str()),
+        ("names", "—"),
+        ("issuer", cert.map(|c| c.issuer.as_str()).unwrap_or("?")),
+        ("alert", "none"),
+    ];
+    if let Some(c) = cert {
+        p.insert("names", i18n::list(lang, &c.names).into());
     }
-    if enhanced == Some("5.7.9")
-        || t.contains("application-specific password")
-        || t.contains("app password")
-    {
-        return Reason::AuthAppPasswordRequired;
+    match tls.map(|f| &f.verification) {
+        Some(CertVerdict::Expired { not_after }) => {
+            p.insert("date", i18n::date(lang, not_after).into());
+        }
+        Some(CertVerdict::NotYetValid { not_before }) => {
+            p.insert("date", i18n::date(lang, not_before).into());
+        }
+        Some(CertVerdict::NameMismatch {
+            expected,
+            presented,
+        }) => {
+            p.insert("expected", expected.as_str().into());
+            p.insert("names", i18n::list(lang, presented).into());
+        }
+        _ => {}
     }
-    if t.contains("locked")
-        || t.contains("too many")
-        || code.as_deref() == Some("LIMIT")
-        || t.contains("temporarily blocked")
-    {
-        return Reason::AuthAccountLocked;
+    if let Some(f) = failure {
+        // A TLS alert is the server's own word for a failed handshake.
+        if f.reason == Reason::TlsHandshakeFailed {
+            if let Some(alert) = &f.server_says {
+                p.insert("alert", alert.as_str().into());
+            }
+        }
     }
-    if matches!(code.as_deref(), Some("UNAVAILABLE") | Some("SYS/TEMP"))
-        || enhanced.is_some_and(|e| e.starts_with("4."))
-        // SMTP passes its reply code: 4xx is transient by definition (RFC 5321 §4.2.1).
-        || code.as_deref().is_some_and(|c| c.len() == 3 && c.starts_with('4'))
-    {
-        return Reason::AuthTemporaryFailure;
-    }
-    Reason::AuthRejected
+    p
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -208,6 +264,14 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    pub fn code(self) -> &'static str {
+        match self {
+            Verdict::Works => "works",
+            Verdict::WorksWithWarnings => "works-with-warnings",
+            Verdict::Fails => "fails",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Verdict::Works => "works",
@@ -225,40 +289,94 @@ pub enum Severity {
     Critical,
 }
 
-/// Something worth knowing beyond pass/fail.
+impl Severity {
+    pub fn code(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Something worth knowing beyond pass/fail. `code` is stable; `message` is in the language
+/// of the report, made from the catalogue (`finding-<code>`) and `params`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     pub code: &'static str,
     pub severity: Severity,
     pub message: String,
+    /// The facts of the finding (days left, version, names...), language-neutral.
+    #[serde(skip_serializing_if = "Params::is_empty")]
+    pub params: Params,
+}
+
+impl Finding {
+    /// A finding with its message in English; reports re-word it in their language.
+    /// A `date` parameter is an ISO date, written as people of the language write dates.
+    pub fn new(code: &'static str, severity: Severity, params: Params) -> Finding {
+        let mut f = Finding {
+            code,
+            severity,
+            message: String::new(),
+            params,
+        };
+        f.localize(Lang::En);
+        f
+    }
+
+    /// Re-word the message in `lang`.
+    pub fn localize(&mut self, lang: Lang) {
+        let mut p = self.params.clone();
+        if let Some(i18n::Param::Text(d)) = p.get("date") {
+            let d = i18n::date(lang, d);
+            p.insert("date", d.into());
+        }
+        self.message = i18n::text(lang, &i18n::id_of("finding", self.code), &p);
+    }
 }
 
 /// Days before expiry from which a certificate is a warning.
 pub const DEFAULT_CERT_WARN_DAYS: i64 = 21;
 
-/// The verdict of one combination and the findings that qualify it.
+/// The verdict of one combination and the findings that qualify it (the probe's own and those
+/// made from its facts: certificate expiry, obsolete TLS versions accepted).
 pub fn judge(report: &ProbeReport, cert_warn_days: i64) -> (Verdict, Vec<Finding>) {
     let mut findings = report.findings.clone();
     if let Some(cert) = report.tls.as_ref().and_then(|t| t.certificate.as_ref()) {
         if cert.days_left >= 0 && cert.days_left < cert_warn_days {
-            findings.push(Finding {
-                code: "tls.cert-expiring",
-                severity: Severity::Warning,
-                message: format!(
-                    "the certificate expires in {} day(s), on {}",
-                    cert.days_left, cert.not_after
-                ),
-            });
+            findings.push(Finding::new(
+                "tls.cert-expiring",
+                Severity::Warning,
+                crate::params![
+                    ("days", cert.days_left),
+                    ("date", i18n::date(Lang::En, &cert.not_after)),
+                ],
+            ));
         }
     }
-    let verdict = if report.failure.is_some() {
+    if let Some(legacy) = report.legacy_tls.as_ref() {
+        if let Some(version) = &legacy.accepted {
+            findings.push(Finding::new(
+                "tls.legacy-version-accepted",
+                Severity::Warning,
+                crate::params![("version", version.as_str())],
+            ));
+        }
+    }
+    let verdict = verdict_of(report, &findings);
+    (verdict, findings)
+}
+
+/// Fails if the probe failed; works with warnings if a finding is a warning or worse.
+pub fn verdict_of(report: &ProbeReport, findings: &[Finding]) -> Verdict {
+    if report.failure.is_some() {
         Verdict::Fails
     } else if findings.iter().any(|f| f.severity >= Severity::Warning) {
         Verdict::WorksWithWarnings
     } else {
         Verdict::Works
-    };
-    (verdict, findings)
+    }
 }
 
 /// The setting to give the user for one direction: the best working combination, RFC 8314
@@ -274,31 +392,50 @@ pub struct Recommendation {
     pub verdict: Verdict,
     /// Login was proven on this combination (false when no credential was given).
     pub login_verified: bool,
+    /// Who documents this setting (from the provider table), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documented_by: Option<String>,
+}
+
+impl Recommendation {
+    pub fn combination(&self) -> Combination {
+        Combination::new(self.protocol, self.port, self.security)
+    }
+}
+
+/// RFC 8314 preference within a direction: implicit TLS first, then STARTTLS; IMAP before
+/// POP3. Lower is better.
+pub fn preference(c: Combination) -> (u8, u8) {
+    let proto = match c.protocol {
+        Protocol::Imap | Protocol::Smtp => 0,
+        Protocol::Pop3 => 1,
+    };
+    let sec = match c.security {
+        Security::Tls => 0,
+        Security::Starttls => 1,
+    };
+    (sec, proto)
 }
 
 pub fn recommend(
     reports: &[(ProbeReport, Verdict)],
     direction: Direction,
 ) -> Option<Recommendation> {
-    let rank = |r: &ProbeReport| {
-        let c = r.target.combination;
-        let proto = match c.protocol {
-            Protocol::Imap => 0,
-            Protocol::Pop3 => 1,
-            Protocol::Smtp => 0,
-        };
-        let sec = match c.security {
-            Security::Tls => 0,
-            Security::Starttls => 1,
-        };
-        (proto, sec)
-    };
-    reports
+    ranked(reports, direction).into_iter().next()
+}
+
+/// Every working combination of a direction, best first: fewer warnings first, then RFC 8314
+/// order (implicit TLS before STARTTLS, IMAP before POP3).
+pub fn ranked(reports: &[(ProbeReport, Verdict)], direction: Direction) -> Vec<Recommendation> {
+    let mut working: Vec<&(ProbeReport, Verdict)> = reports
         .iter()
         .filter(|(r, v)| {
             r.target.combination.protocol.direction() == direction && *v != Verdict::Fails
         })
-        .min_by_key(|(r, v)| (*v, rank(r)))
+        .collect();
+    working.sort_by_key(|(r, v)| (*v, preference(r.target.combination)));
+    working
+        .into_iter()
         .map(|(r, v)| Recommendation {
             direction,
             protocol: r.target.combination.protocol,
@@ -308,7 +445,138 @@ pub fn recommend(
             username: r.target.username.clone(),
             verdict: *v,
             login_verified: matches!(r.auth, AuthOutcome::Succeeded { .. }),
+            documented_by: None,
         })
+        .collect()
+}
+
+/// What to tell the user when no secure setting works in a direction.
+#[derive(Debug, Clone, Serialize)]
+pub struct Advice {
+    pub direction: Direction,
+    /// `all-blocked` (every port timed out), `no-server` (every port refused or no such
+    /// host), or `decisive-reason` (the most telling failure, in `reason`).
+    pub code: &'static str,
+    /// The most telling failure and where it happened.
+    pub reason: Reason,
+    pub combination: String,
+    /// What to say, in the report's language: the headline and the body.
+    pub message: String,
+    /// The body alone (without "no secure incoming setting works"), for the card.
+    #[serde(skip)]
+    pub body: String,
+}
+
+/// How telling a failure is for the user, lower first: a verdict on the credential says the
+/// most, then certificate and TLS problems, then protocol ones, then the network.
+fn tellingness(r: Reason) -> u8 {
+    use Reason::*;
+    match r {
+        AuthRejected
+        | AuthOauth2Required
+        | AuthAppPasswordRequired
+        | AuthAccountLocked
+        | AuthProtocolDisabled => 0,
+        TlsCertExpired | TlsCertNotYetValid | TlsCertNameMismatch | TlsCertUnknownIssuer
+        | TlsCertSelfSigned | TlsCertRevoked | TlsCertInvalid => 1,
+        AuthMechanismNotOffered | AuthLoginDisabled | AuthTemporaryFailure => 2,
+        StarttlsInjection | StarttlsNotOffered | StarttlsRefused | TlsProtocolTooOld
+        | TlsHandshakeFailed => 3,
+        TlsPlaintextServer | ProtocolTlsServer | ProtocolWrongProtocol | ProtocolBusy => 4,
+        TlsTimeout | TlsClosed | ProtocolTimeout | ProtocolClosed | ProtocolLineTooLong
+        | ProtocolTooMuchData | ProtocolUnexpected => 5,
+        DnsNoSuchHost | DnsNoAddress | ConnectRefused | ConnectTimeout | ConnectUnreachable
+        | ConnectFailed => 6,
+        Internal => 7,
+    }
+}
+
+/// What to tell the user if no combination of `direction` works (`None` if one works or
+/// none was probed).
+pub fn advise(
+    reports: &[(ProbeReport, Verdict)],
+    direction: Direction,
+    lang: Lang,
+) -> Option<Advice> {
+    let mine: Vec<&ProbeReport> = reports
+        .iter()
+        .filter(|(r, _)| r.target.combination.protocol.direction() == direction)
+        .map(|(r, _)| r)
+        .collect();
+    if mine.is_empty() || !ranked(reports, direction).is_empty() {
+        return None;
+    }
+    let failures: Vec<(&ProbeReport, Reason)> = mine
+        .iter()
+        .filter_map(|r| r.failure.as_ref().map(|f| (*r, f.reason)))
+        .collect();
+    let (decisive, reason) = failures
+        .iter()
+        .min_by_key(|(r, reason)| (tellingness(*reason), preference(r.target.combination)))
+        .copied()?;
+    let all = |pred: &dyn Fn(Reason) -> bool| failures.iter().all(|(_, r)| pred(*r));
+    let headline = i18n::text(
+        lang,
+        "advice-headline",
+        &crate::params![(
+            "direction",
+            match direction {
+                Direction::Incoming => "incoming",
+                Direction::Outgoing => "outgoing",
+            }
+        )],
+    );
+    let (code, body) = if all(&|r| matches!(r, Reason::ConnectTimeout)) {
+        ("all-blocked", i18n::t(lang, "advice-all-blocked"))
+    } else if all(&|r| matches!(r, Reason::ConnectRefused | Reason::DnsNoSuchHost)) {
+        (
+            "no-server",
+            i18n::text(
+                lang,
+                "advice-no-server",
+                &crate::params![("host", decisive.target.host.as_str())],
+            ),
+        )
+    } else {
+        let p = reason_params(decisive, lang);
+        (
+            "decisive-reason",
+            i18n::text(
+                lang,
+                "advice-decisive",
+                &crate::params![
+                    (
+                        "combination",
+                        describe_combination(decisive.target.combination)
+                    ),
+                    ("cause", reason.cause_in(lang, &p)),
+                    ("hint", reason.hint_in(lang, &p)),
+                ],
+            ),
+        )
+    };
+    Some(Advice {
+        direction,
+        code,
+        reason,
+        combination: decisive.target.id(),
+        message: i18n::text(
+            lang,
+            "advice-line",
+            &crate::params![("headline", headline), ("body", body.as_str())],
+        ),
+        body,
+    })
+}
+
+/// "IMAP 993 SSL/TLS", as a person reads a combination.
+pub fn describe_combination(c: Combination) -> String {
+    format!(
+        "{} {} {}",
+        c.protocol.name().to_uppercase(),
+        c.port,
+        c.security.client_label()
+    )
 }
 
 /// Exit codes, Nagios convention.
@@ -332,6 +600,15 @@ impl Status {
             Status::Warning => 1,
             Status::Critical => 2,
             Status::Unknown => 3,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Critical => "critical",
+            Status::Unknown => "unknown",
         }
     }
 }
@@ -366,39 +643,40 @@ mod tests {
         for r in Reason::ALL {
             assert!(seen.insert(r.code()), "duplicate {}", r.code());
             assert!(r.code() == "internal" || r.code().contains('.'));
-            assert!(!r.cause().is_empty() && !r.hint().is_empty());
         }
     }
 
+    /// Every reason has a cause and a hint in every language, and every argument its messages
+    /// use is one that `reason_params` fills.
     #[test]
-    fn refusals_are_classified_from_server_words() {
+    fn every_reason_has_words_in_every_language() {
+        let p = placeholder_params();
+        for lang in Lang::ALL {
+            for r in Reason::ALL {
+                let id = i18n::id_of("reason", r.code());
+                let (cause, errors) = i18n::format_checked(lang, &id, None, &p)
+                    .unwrap_or_else(|| panic!("{lang}: no message {id}"));
+                assert_eq!(errors, 0, "{lang} {id}: an argument outside REASON_ARGS");
+                assert!(!cause.trim().is_empty());
+                let (hint, errors) = i18n::format_checked(lang, &id, Some("hint"), &p)
+                    .unwrap_or_else(|| panic!("{lang}: no hint for {id}"));
+                assert_eq!(errors, 0, "{lang} {id}.hint");
+                assert!(!hint.trim().is_empty());
+            }
+        }
         assert_eq!(
-            classify_auth_refusal(
-                None,
-                Some("5.7.139"),
-                "Authentication unsuccessful, basic authentication is disabled."
-            ),
-            Reason::AuthOauth2Required
+            Reason::ConnectTimeout.hint(),
+            "a firewall or the network blocks this port; try the other port"
         );
-        assert_eq!(
-            classify_auth_refusal(
-                None,
-                Some("5.7.9"),
-                "Application-specific password required."
-            ),
-            Reason::AuthAppPasswordRequired
-        );
-        assert_eq!(
-            classify_auth_refusal(Some("AUTHENTICATIONFAILED"), None, "Authentication failed."),
-            Reason::AuthRejected
-        );
-        assert_eq!(
-            classify_auth_refusal(Some("SYS/TEMP"), None, "Temporary authentication failure"),
-            Reason::AuthTemporaryFailure
-        );
-        assert_eq!(
-            classify_auth_refusal(Some("AUTH"), None, "Authentication failed."),
-            Reason::AuthRejected
-        );
+    }
+
+    /// The README's reason table is the catalogue: each code with its English cause and hint.
+    #[test]
+    fn the_readme_lists_every_reason_with_its_cause_and_hint() {
+        let readme = include_str!("../../README.md");
+        for r in Reason::ALL {
+            let row = format!("| `{}` | {} | {} |", r.code(), r.cause(), r.hint());
+            assert!(readme.contains(&row), "README lacks the row\n{row}");
+        }
     }
 }

@@ -78,14 +78,14 @@ pub(crate) async fn upgrade(
             .chars()
             .take(80)
             .collect();
-        rec.finding(Finding {
-            code: "starttls.injection",
-            severity: Severity::Critical,
-            message: format!(
-                "{} byte(s) followed the STARTTLS go-ahead before the handshake (discarded): {preview:?}",
-                up.injected.len()
-            ),
-        });
+        rec.finding(Finding::new(
+            "starttls.injection",
+            Severity::Critical,
+            crate::params![
+                ("bytes", up.injected.len()),
+                ("preview", format!("{preview:?}"))
+            ],
+        ));
         let ti = rec.start(StepName::Starttls);
         let f = rec.fail(
             ti,
@@ -104,11 +104,11 @@ pub(crate) async fn upgrade(
 /// Warn when a STARTTLS port offers a password login before TLS.
 pub(crate) fn check_plaintext_login(rec: &mut Recorder, before: &Capabilities) {
     if before.login_offered {
-        rec.finding(Finding {
-            code: "plaintext-login-offered",
-            severity: Severity::Warning,
-            message: "the server offers password login before STARTTLS: a client set to \"no encryption\" would send the password in clear".into(),
-        });
+        rec.finding(Finding::new(
+            "plaintext-login-offered",
+            Severity::Warning,
+            crate::i18n::Params::new(),
+        ));
     }
 }
 

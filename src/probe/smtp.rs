@@ -46,11 +46,11 @@ pub(crate) async fn run(
         let before = ehlo(rec, conn, StepName::Capabilities).await?;
         session::check_plaintext_login(rec, &before);
         if before.login_offered {
-            rec.finding(crate::diagnose::Finding {
-                code: "smtp.auth-before-tls",
-                severity: crate::diagnose::Severity::Warning,
-                message: "the server offers AUTH before STARTTLS".into(),
-            });
+            rec.finding(crate::diagnose::Finding::new(
+                "smtp.auth-before-tls",
+                crate::diagnose::Severity::Warning,
+                crate::i18n::Params::new(),
+            ));
         }
         let offered = before.starttls;
         rec.set_caps_before_tls(before);

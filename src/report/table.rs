@@ -6,11 +6,15 @@ use std::io::Write;
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 
 use super::{Outcome, RunReport};
-use crate::diagnose::{Severity, Status, Verdict};
+use crate::diagnose::{Status, Verdict};
+use crate::i18n::{self, Lang};
 use crate::net::tls::CertVerdict;
 use crate::probe::{AuthOutcome, NotAttempted, StepName};
 
+/// The table, in the report's language.
 pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::Result<()> {
+    let lang = report.lang;
+    let t = |id: &str| i18n::t(lang, id);
     let paint = |text: String, c: Color| {
         let cell = Cell::new(text);
         if color {
@@ -19,29 +23,43 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
             cell
         }
     };
+    let seconds = format!("{:.2}", report.elapsed_ms as f64 / 1000.0);
+    let seconds = match lang {
+        Lang::Fr => seconds.replace('.', ","),
+        Lang::En => seconds,
+    };
     writeln!(
         out,
-        "mailcheck {} — {} on {} — {} combination(s) in {:.2} s",
-        report.mailcheck_version,
-        report.address,
-        report.server,
-        report.results.len(),
-        report.elapsed_ms as f64 / 1000.0
+        "{}",
+        i18n::text(
+            lang,
+            "table-title",
+            &crate::params![
+                ("version", report.mailcheck_version),
+                ("address", report.address.as_str()),
+                ("server", report.server.as_str()),
+                ("count", report.results.len()),
+                ("seconds", seconds),
+            ]
+        )
     )?;
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(vec![
-            "protocol",
-            "port",
-            "security",
-            "connect",
-            "tls",
-            "certificate",
-            "login",
-            "verdict",
-        ]);
+        .set_header(
+            [
+                "col-protocol",
+                "col-port",
+                "col-security",
+                "col-connect",
+                "col-tls",
+                "col-certificate",
+                "col-login",
+                "col-verdict",
+            ]
+            .map(t),
+        );
     if color {
         table.enforce_styling();
     } else {
@@ -50,23 +68,27 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
     for o in &report.results {
         let c = o.report.target.combination;
         let (verdict_text, verdict_color) = match o.verdict {
-            Verdict::Works => ("works".to_string(), Color::Green),
-            Verdict::WorksWithWarnings => ("works, warnings".to_string(), Color::Yellow),
+            Verdict::Works => (t("verdict-works"), Color::Green),
+            Verdict::WorksWithWarnings => (t("verdict-works-with-warnings"), Color::Yellow),
             Verdict::Fails => (
-                format!(
-                    "fails: {}",
-                    o.reason.as_ref().map(|r| r.code.code()).unwrap_or("?")
+                i18n::text(
+                    lang,
+                    "verdict-fails",
+                    &crate::params![(
+                        "code",
+                        o.reason.as_ref().map(|r| r.code.code()).unwrap_or("?")
+                    )],
                 ),
                 Color::Red,
             ),
         };
-        let (cert_text, cert_color) = certificate(o);
-        let (auth_text, auth_color) = login(&o.report.auth);
+        let (cert_text, cert_color) = certificate(lang, o);
+        let (auth_text, auth_color) = login(lang, &o.report.auth);
         table.add_row(vec![
             Cell::new(c.protocol.name().to_uppercase()),
             Cell::new(c.port),
             Cell::new(c.security.client_label()),
-            Cell::new(connect_time(o)),
+            Cell::new(connect_time(lang, o)),
             Cell::new(
                 o.report
                     .tls
@@ -87,16 +109,18 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         .filter(|o| o.reason.is_some())
         .collect();
     if !failing.is_empty() {
-        writeln!(out, "\nWhy:")?;
+        writeln!(out, "\n{}", t("section-why"))?;
         for o in failing {
             let (Some(r), Some(f)) = (&o.reason, &o.report.failure) else {
                 continue;
             };
-            writeln!(out, "  {:<20} {} — {}", o.id, r.code.code(), f.detail)?;
+            writeln!(out, "  {:<20} {} — {}", o.id, r.code.code(), r.cause)?;
             if let Some(s) = &f.server_says {
-                writeln!(out, "  {:<20} server said: {s}", "")?;
+                let said = i18n::text(lang, "server-said", &crate::params![("words", s.as_str())]);
+                writeln!(out, "  {:<20} {said}", "")?;
             }
-            writeln!(out, "  {:<20} hint: {}", "", r.hint)?;
+            let hint = i18n::text(lang, "hint", &crate::params![("hint", r.hint.as_str())]);
+            writeln!(out, "  {:<20} {hint}", "")?;
         }
     }
     let findings: Vec<(&str, &crate::diagnose::Finding)> = report
@@ -105,14 +129,16 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         .flat_map(|o| o.findings.iter().map(move |f| (o.id.as_str(), f)))
         .collect();
     if !findings.is_empty() {
-        writeln!(out, "\nFindings:")?;
+        writeln!(out, "\n{}", t("section-findings"))?;
         for (id, f) in findings {
-            let sev = match f.severity {
-                Severity::Info => "info",
-                Severity::Warning => "warning",
-                Severity::Critical => "critical",
-            };
-            writeln!(out, "  {id:<20} {sev}: {} ({})", f.message, f.code)?;
+            let sev = t(&format!("severity-{}", f.severity.code()));
+            writeln!(out, "  {id:<20} {sev} {} ({})", f.message, f.code)?;
+        }
+    }
+    if !report.recommendation.advice.is_empty() {
+        writeln!(out, "\n{}", t("section-advice"))?;
+        for a in &report.recommendation.advice {
+            writeln!(out, "  {}", a.message)?;
         }
     }
     if let Some(cert) = report
@@ -122,19 +148,25 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
     {
         writeln!(
             out,
-            "\nCertificate: {} — issued by {} — valid until {} ({} days) — names: {}",
-            cert.subject,
-            cert.issuer,
-            cert.not_after,
-            cert.days_left,
-            cert.names.join(", ")
+            "\n{}",
+            i18n::text(
+                lang,
+                "certificate-line",
+                &crate::params![
+                    ("subject", cert.subject.as_str()),
+                    ("issuer", cert.issuer.as_str()),
+                    ("date", i18n::date(lang, &cert.not_after)),
+                    ("days", cert.days_left),
+                    ("names", cert.names.join(", ")),
+                ]
+            )
         )?;
     }
     let (mark, code) = match report.status {
-        Status::Ok => ("OK", "32"),
-        Status::Warning => ("WARNING", "33"),
-        Status::Critical => ("CRITICAL", "31"),
-        Status::Unknown => ("UNKNOWN", "35"),
+        Status::Ok => (t("status-ok"), "32"),
+        Status::Warning => (t("status-warning"), "33"),
+        Status::Critical => (t("status-critical"), "31"),
+        Status::Unknown => (t("status-unknown"), "35"),
     };
     if color {
         writeln!(out, "\n\x1b[1;{code}m{mark}\x1b[0m {}", report.summary)?;
@@ -144,7 +176,7 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
     Ok(())
 }
 
-fn connect_time(o: &Outcome) -> String {
+fn connect_time(lang: Lang, o: &Outcome) -> String {
     o.report
         .steps
         .iter()
@@ -153,41 +185,49 @@ fn connect_time(o: &Outcome) -> String {
             if s.ok {
                 format!("{} ms", s.ms)
             } else {
-                "failed".to_string()
+                i18n::t(lang, "connect-failed")
             }
         })
         .unwrap_or_else(|| "—".into())
 }
 
-fn certificate(o: &Outcome) -> (String, Color) {
+fn certificate(lang: Lang, o: &Outcome) -> (String, Color) {
     let Some(tls) = &o.report.tls else {
         return ("—".into(), Color::Reset);
     };
-    let days = tls
-        .certificate
-        .as_ref()
-        .map(|c| format!(" ({} d)", c.days_left))
-        .unwrap_or_default();
     match &tls.verification {
-        CertVerdict::Valid => (format!("valid{days}"), Color::Green),
-        v => (v.code().replace('-', " "), Color::Red),
+        CertVerdict::Valid => {
+            let days = tls.certificate.as_ref().map_or(0, |c| c.days_left);
+            (
+                i18n::text(lang, "cert-valid", &crate::params![("days", days)]),
+                Color::Green,
+            )
+        }
+        v => (i18n::t(lang, &format!("cert-{}", v.code())), Color::Red),
     }
 }
 
-fn login(a: &AuthOutcome) -> (String, Color) {
+fn login(lang: Lang, a: &AuthOutcome) -> (String, Color) {
+    let t = |id: &str| i18n::t(lang, id);
     match a {
-        AuthOutcome::Succeeded { mechanism, .. } => (format!("ok ({mechanism})"), Color::Green),
-        AuthOutcome::Rejected { .. } => ("rejected".into(), Color::Red),
-        AuthOutcome::Failed { .. } => ("failed".into(), Color::Red),
+        AuthOutcome::Succeeded { mechanism, .. } => (
+            i18n::text(
+                lang,
+                "login-ok",
+                &crate::params![("mechanism", mechanism.as_str())],
+            ),
+            Color::Green,
+        ),
+        AuthOutcome::Rejected { .. } => (t("login-rejected"), Color::Red),
+        AuthOutcome::Failed { .. } => (t("login-failed"), Color::Red),
         AuthOutcome::NotAttempted { why } => (
             match why {
-                NotAttempted::NoCredentials => "not attempted",
-                NotAttempted::CertificateNotTrusted => "withheld (cert)",
-                NotAttempted::SkippedAfterRejection => "skipped (rejected)",
-                NotAttempted::NoUsableMechanism => "no mechanism",
-                NotAttempted::EarlierFailure => "—",
-            }
-            .into(),
+                NotAttempted::NoCredentials => t("login-no-credentials"),
+                NotAttempted::CertificateNotTrusted => t("login-certificate-not-trusted"),
+                NotAttempted::SkippedAfterRejection => t("login-skipped-after-rejection"),
+                NotAttempted::NoUsableMechanism => t("login-no-usable-mechanism"),
+                NotAttempted::EarlierFailure => "—".into(),
+            },
             Color::Reset,
         ),
     }
