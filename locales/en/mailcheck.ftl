@@ -51,7 +51,10 @@ reason-protocol-line-too-long = the server sent an overlong line
     .hint = this port does not behave like a mail server
 reason-protocol-too-much-data = the server sent far more data than a mail session needs
     .hint = this port does not behave like a mail server
-reason-protocol-wrong-protocol = the server on port { $port } does not greet as an { $protocol } server
+reason-protocol-wrong-protocol = the server on port { $port } does not greet as { $protocol ->
+        [POP3] a
+       *[other] an
+    } { $protocol } server
     .hint = wrong protocol on this port: check the port number
 reason-protocol-tls-server = a TLS server answers on plain-text port { $port }
     .hint = choose SSL/TLS for this port

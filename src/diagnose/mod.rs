@@ -403,8 +403,8 @@ impl Recommendation {
     }
 }
 
-/// RFC 8314 preference within a direction: implicit TLS first, then STARTTLS; IMAP before
-/// POP3. Lower is better.
+/// Preference within a direction, lower is better: IMAP before POP3 (mail stays on the server
+/// for every device), then RFC 8314's order: implicit TLS before STARTTLS.
 pub fn preference(c: Combination) -> (u8, u8) {
     let proto = match c.protocol {
         Protocol::Imap | Protocol::Smtp => 0,
@@ -414,7 +414,7 @@ pub fn preference(c: Combination) -> (u8, u8) {
         Security::Tls => 0,
         Security::Starttls => 1,
     };
-    (sec, proto)
+    (proto, sec)
 }
 
 pub fn recommend(
@@ -424,8 +424,8 @@ pub fn recommend(
     ranked(reports, direction).into_iter().next()
 }
 
-/// Every working combination of a direction, best first: fewer warnings first, then RFC 8314
-/// order (implicit TLS before STARTTLS, IMAP before POP3).
+/// Every working combination of a direction, best first: fewer warnings first, then IMAP
+/// before POP3, then RFC 8314 order (implicit TLS before STARTTLS).
 pub fn ranked(reports: &[(ProbeReport, Verdict)], direction: Direction) -> Vec<Recommendation> {
     let mut working: Vec<&(ProbeReport, Verdict)> = reports
         .iter()
