@@ -4,7 +4,8 @@
 //! services — and the table and card in English and French from real runs.
 //!
 //! Reasons real servers cannot produce (a TLS alert, STARTTLS refused, injection, busy, garbage,
-//! OAuth2-only wording, timeouts of a blackhole) are the scripted lab server's to test.
+//! OAuth2-only wording, timeouts of a blackhole) are the scripted lab server's to test; the
+//! wordings of Microsoft and Google are unit-tested in src/diagnose/classify.rs.
 
 mod support;
 
@@ -272,7 +273,7 @@ fn a_rejected_password_in_french() {
 }
 
 /// Ports wired to the wrong server: a plain-text server on a TLS port, another protocol's
-/// greeting; a TLS server on a plain-text port says nothing first, so it is a timeout.
+/// greeting, a TLS server on a plain-text port.
 #[test]
 fn wrong_servers_on_the_documented_ports_are_named() {
     let s = MailServers::get();
@@ -308,7 +309,18 @@ fn wrong_servers_on_the_documented_ports_are_named() {
     assert_eq!(reason("smtp/465/tls"), "tls.plaintext-server");
     assert_eq!(reason("pop3/110/starttls"), "protocol.wrong-protocol");
     assert_eq!(reason("smtp/587/starttls"), "protocol.wrong-protocol");
-    assert_eq!(reason("imap/143/starttls"), "protocol.timeout");
+    // A TLS server waits for the client: no greeting within --timeout, then one ClientHello
+    // on a new connection shows it is an implicit-TLS port.
+    assert_eq!(
+        reason("imap/143/starttls"),
+        "protocol.tls-server",
+        "{:#}",
+        result(&doc, "imap/143/starttls")
+    );
+    assert_eq!(
+        result(&doc, "imap/143/starttls")["reason"]["hint"],
+        "choose SSL/TLS for this port"
+    );
     let r = result(&doc, "pop3/110/starttls");
     assert_eq!(
         r["reason"]["cause"],

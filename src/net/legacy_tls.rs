@@ -127,35 +127,38 @@ pub fn judge_answer(first: &[u8]) -> LegacyTls {
     }
 }
 
+/// Send the ClientHello to `peer` and read the start of the first record of the answer
+/// (empty if the server closed without a word).
+async fn exchange(peer: SocketAddr, sni: Option<&str>) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(peer).await?;
+    let mut random = [0u8; 32];
+    use ring::rand::SecureRandom as _;
+    let _ = ring::rand::SystemRandom::new().fill(&mut random);
+    stream.write_all(&client_hello(sni, random)).await?;
+    // The record header, then the first 6 bytes of the handshake message or the alert.
+    let mut buf = vec![0u8; 11];
+    let mut got = 0;
+    while got < buf.len() {
+        let n = stream.read(&mut buf[got..]).await?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+        // An alert record is 7 bytes in all.
+        if buf[0] == 0x15 && got >= 7 {
+            break;
+        }
+    }
+    buf.truncate(got);
+    let _ = stream.shutdown().await;
+    Ok(buf)
+}
+
 /// Offer TLS 1.0/1.1 only to `peer` and see whether the server takes it. Every wait is
 /// bounded by `timeout`.
 pub async fn check(peer: SocketAddr, sni: Option<&str>, timeout: Duration) -> LegacyTls {
-    let work = async {
-        let mut stream = TcpStream::connect(peer).await?;
-        let mut random = [0u8; 32];
-        use ring::rand::SecureRandom as _;
-        let _ = ring::rand::SystemRandom::new().fill(&mut random);
-        stream.write_all(&client_hello(sni, random)).await?;
-        // The record header, then the first 6 bytes of the handshake message or the alert.
-        let mut buf = vec![0u8; 11];
-        let mut got = 0;
-        while got < buf.len() {
-            let n = stream.read(&mut buf[got..]).await?;
-            if n == 0 {
-                break;
-            }
-            got += n;
-            // An alert record is 7 bytes in all.
-            if buf[0] == 0x15 && got >= 7 {
-                break;
-            }
-        }
-        buf.truncate(got);
-        let _ = stream.shutdown().await;
-        Ok::<_, std::io::Error>(judge_answer(&buf))
-    };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(Ok(v)) => v,
+    match tokio::time::timeout(timeout, exchange(peer, sni)).await {
+        Ok(Ok(first)) => judge_answer(&first),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => LegacyTls {
             accepted: None,
             detail: "closed".into(),

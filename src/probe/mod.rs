@@ -435,6 +435,23 @@ fn describe_verdict(v: &CertVerdict) -> String {
     }
 }
 
+/// Is `peer` a TLS server? A new connection and a real handshake: a negotiated session, a TLS
+/// alert or a certificate say yes. Asked of a plain-text port that never greeted, since a TLS
+/// server waits for the client to speak first.
+async fn speaks_tls(ctx: &ProbeContext, target: &Target, peer: SocketAddr) -> bool {
+    let limits = &ctx.policy.limits;
+    let Ok(Ok(stream)) =
+        tokio::time::timeout(limits.connect_timeout, tokio::net::TcpStream::connect(peer)).await
+    else {
+        return false;
+    };
+    let hs = tls::handshake(&ctx.trust, stream, &target.tls_name, limits.step_timeout).await;
+    match &hs.result {
+        Ok(_) | Err(TlsError::Alert { .. }) | Err(TlsError::ProtocolVersion { .. }) => true,
+        Err(_) => hs.facts.is_some(),
+    }
+}
+
 /// Probe one target from connect to logout. Bounded by the target deadline twice over: every
 /// wait inside is capped by it, and a backstop timeout guards against a missed one.
 pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
@@ -462,6 +479,24 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
         c.shutdown().await;
     }
     let mut report = rec.finish(failure, ctx.policy.trace);
+    // A plain-text port that never greeted may be a TLS server waiting for a ClientHello.
+    let silent = report
+        .failure
+        .as_ref()
+        .is_some_and(|f| f.reason == Reason::ProtocolTimeout && f.step == StepName::Greeting);
+    if let (Security::Starttls, true, Some(peer)) =
+        (report.target.combination.security, silent, report.peer)
+    {
+        if speaks_tls(ctx, &report.target, peer).await {
+            if let Some(f) = report.failure.as_mut() {
+                f.reason = Reason::ProtocolTlsServer;
+                f.detail = format!(
+                    "no greeting, but the port answers a TLS ClientHello: it is an implicit-TLS port ({})",
+                    f.detail
+                );
+            }
+        }
+    }
     // Once TLS 1.2+ was negotiated on an implicit-TLS port, ask whether TLS 1.0/1.1 would be
     // taken too (one more connection to the same peer, bounded by the read timeout).
     let negotiated = report
