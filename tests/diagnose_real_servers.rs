@@ -269,7 +269,21 @@ fn a_rejected_password_in_french() {
     assert!(t.contains("conseil : vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe"), "{t}");
     assert!(t.contains("évitée (refus)"), "{t}");
     assert!(t.contains("(auth.rejected)"), "{t}");
-    assert_eq!(s.failed_logins(&user.address), 1);
+    // The card still gives the settings that work, and says what is wrong: the password.
+    let out = probe(s, &user.address, &s.tls_name, &[])
+        .args(["--card", "--lang", "fr"])
+        .env("MAILCHECK_PASSWORD", "pas-le-bon")
+        .output()
+        .unwrap();
+    let c = text(&out);
+    eprintln!("{c}");
+    assert_eq!(out.status.code(), Some(2), "{c}");
+    assert!(
+        c.contains("le mot de passe de la boîte (identification non vérifiée)\n"),
+        "{c}"
+    );
+    assert!(c.contains("Le mot de passe : le serveur a refusé le nom d'utilisateur ou le mot de passe — vérifiez le nom d'utilisateur"), "{c}");
+    assert_eq!(s.failed_logins(&user.address), 2, "one per run");
 }
 
 /// Ports wired to the wrong server: a plain-text server on a TLS port, another protocol's

@@ -189,8 +189,10 @@ card-username = Username
 card-password = Password
 card-password-value = { $verified ->
         [yes] the mailbox password (login verified)
-       *[no] the mailbox password (login not verified: no password was given)
+        [none] the mailbox password (login not verified: no password was given)
+       *[no] the mailbox password (login not verified)
     }
+card-credential = The password: { $cause } — { $hint }
 card-smtp-auth = Outgoing server requires authentication
 card-smtp-auth-value = yes, with the same username and password
 card-yes = yes

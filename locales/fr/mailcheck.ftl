@@ -182,8 +182,10 @@ card-username = Nom d'utilisateur
 card-password = Mot de passe
 card-password-value = { $verified ->
         [yes] le mot de passe de la boîte (identification vérifiée)
-       *[no] le mot de passe de la boîte (identification non vérifiée : aucun mot de passe fourni)
+        [none] le mot de passe de la boîte (identification non vérifiée : aucun mot de passe fourni)
+       *[no] le mot de passe de la boîte (identification non vérifiée)
     }
+card-credential = Le mot de passe : { $cause } — { $hint }
 card-smtp-auth = Le serveur de courrier sortant exige une authentification
 card-smtp-auth-value = oui, avec les mêmes nom d'utilisateur et mot de passe
 card-yes = oui

@@ -44,6 +44,10 @@ pub struct Card {
     pub outgoing: Side,
     /// Warnings of the recommended settings (certificate expiring...), in the report's language.
     pub warnings: Vec<String>,
+    /// Was a password or token given for the run?
+    pub credential_given: bool,
+    /// The server's verdict on the credential when it refused it (cause — hint), if it did.
+    pub credential_refused: Option<String>,
 }
 
 impl Card {
@@ -88,7 +92,21 @@ impl Card {
                     .map(|f| f.message.clone())
             })
             .collect();
+        let credential_refused = report
+            .results
+            .iter()
+            .filter_map(|o| o.reason.as_ref())
+            .find(|r| r.code.is_credential_verdict())
+            .map(|r| {
+                i18n::text(
+                    report.lang,
+                    "card-credential",
+                    &crate::params![("cause", r.cause.as_str()), ("hint", r.hint.as_str())],
+                )
+            });
         Card {
+            credential_given: report.credential.kind != super::CredentialKind::None,
+            credential_refused,
             address: report.address.clone(),
             lang: report.lang,
             checked_at: report.started_at.clone(),
@@ -223,7 +241,11 @@ pub fn write_text(out: &mut dyn Write, card: &Card) -> io::Result<()> {
         line(out, &labels[1], &best.port.to_string())?;
         line(out, &labels[2], &security_label(lang, best.security))?;
         line(out, &labels[3], &best.username)?;
-        let verified = if best.login_verified { "yes" } else { "no" };
+        let verified = match (best.login_verified, card.credential_given) {
+            (true, _) => "yes",
+            (false, false) => "none",
+            (false, true) => "no",
+        };
         line(
             out,
             &labels[4],
@@ -259,6 +281,10 @@ pub fn write_text(out: &mut dyn Write, card: &Card) -> io::Result<()> {
                 )
             )?;
         }
+    }
+    if let Some(refused) = &card.credential_refused {
+        writeln!(out)?;
+        writeln!(out, "{refused}")?;
     }
     if !card.warnings.is_empty() {
         writeln!(out)?;
