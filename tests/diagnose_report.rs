@@ -628,3 +628,23 @@ fn the_mobileconfig_is_a_valid_plist_without_password() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "993");
     }
 }
+
+/// --card and --format exclude each other; an unknown language is bad input (exit 3).
+#[test]
+fn card_and_lang_flags_are_checked() {
+    for args in [
+        vec!["--card", "--format", "json"],
+        vec!["--card-format", "thunderbird", "--format", "table"],
+        vec!["--lang", "de"],
+        vec!["--card-format", "pdf"],
+    ] {
+        let out = assert_cmd::Command::cargo_bin("mailcheck")
+            .unwrap()
+            .args(["probe", "a@example.invalid", "--no-prompt"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
