@@ -5,21 +5,124 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::account::{self, Address, Credential, CredentialRequest};
-use crate::cli::{ColorChoice, Command, Format, ProbeArgs};
+use crate::account::{self, Address, Credential, CredentialRequest, SecretSource};
+use crate::cli::{ColorChoice, Command, DiscoverArgs, DiscoveryArgs, Format, ProbeArgs};
 use crate::diagnose::Status;
-use crate::plan::{Combination, IpFamily, Limits, Plan, Policy, TargetSpec};
+use crate::discover::{self, DiscoveryConfig, DiscoveryReport, TargetOptions};
+use crate::net::resolver::Resolver;
+use crate::plan::{Combination, ConnectTo, IpFamily, Limits, Plan, Policy, TargetSpec};
 use crate::report::{self, CredentialInfo, CredentialKind, RunInput, RunReport};
 
 pub fn run(command: Command) -> Result<Status> {
     match command {
         Command::Probe(args) => probe(args),
+        Command::Discover(args) => discover_only(args),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        }
+    }
+}
+
+fn check_ca_file(ca: Option<&std::path::Path>) -> Result<()> {
+    if let Some(ca) = ca {
+        if !ca.is_file() {
+            bail!("--ca-file {}: no such file", ca.display());
+        }
+    }
+    Ok(())
+}
+
+fn discovery_config(
+    d: &DiscoveryArgs,
+    resolver: &Resolver,
+    ca_file: Option<&std::path::Path>,
+    connect_to: &[ConnectTo],
+) -> Result<DiscoveryConfig> {
+    let url = d.ispdb_url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        bail!("--ispdb-url {url:?}: expected an http(s) URL");
+    }
+    Ok(DiscoveryConfig {
+        resolver: resolver.clone(),
+        ca_file: ca_file.map(|p| p.to_path_buf()),
+        ispdb_url: url.to_string(),
+        timeout: d.discovery_timeout,
+        connect_to: connect_to.to_vec(),
+    })
+}
+
+fn write_out(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match f(&mut out).and_then(|_| out.flush()) {
+        // A reader that stopped early (`| head`) is not an error of ours.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing the report"),
+    }
+}
+
+/// `mailcheck discover`: discovery alone. Exit 0 when some server was found, 2 when none.
+fn discover_only(args: DiscoverArgs) -> Result<Status> {
+    let address = Address::parse(&args.address)?;
+    check_ca_file(args.ca_file.as_deref())?;
+    let resolver = Resolver::from_option(
+        args.discovery.dns_server.map(|n| n.0),
+        args.discovery.discovery_timeout,
+    );
+    let cfg = discovery_config(
+        &args.discovery,
+        &resolver,
+        args.ca_file.as_deref(),
+        &args.connect_to,
+    )?;
+    let report = runtime()?.block_on(discover::discover(&address, &cfg))?;
+    let status = if report.selected.is_empty() {
+        Status::Critical
+    } else {
+        Status::Ok
+    };
+    let color = use_color(args.color);
+    write_out(|out| match args.format {
+        Format::Json => report::discovery::write_json(out, &report),
+        Format::Table => report::discovery::write_table(out, &report, color),
+    })?;
+    Ok(status)
+}
+
+/// Why discovery gave nothing, one source per clause.
+fn nothing_found(r: &DiscoveryReport) -> String {
+    let why: Vec<String> = r
+        .sources
+        .iter()
+        .map(|s| format!("{}: {} ({})", s.source.name(), s.status.name(), s.detail))
+        .collect();
+    format!(
+        "no server found for {}: {}. Give one with --server HOST",
+        r.domain,
+        why.join("; ")
+    )
 }
 
 fn probe(args: ProbeArgs) -> Result<Status> {
     crate::i18n::Lang::set_current(args.lang.unwrap_or_else(crate::i18n::Lang::from_env));
     let address = Address::parse(&args.address)?;
+    let discovering = args.server.is_none() && !args.no_discovery;
     let host = match &args.server {
         Some(s) => s.trim().trim_end_matches('.').to_string(),
         None => address.domain.clone(),
@@ -27,11 +130,9 @@ fn probe(args: ProbeArgs) -> Result<Status> {
     if host.is_empty() {
         bail!("--server is empty");
     }
-    if let Some(ca) = &args.ca_file {
-        if !ca.is_file() {
-            bail!("--ca-file {}: no such file", ca.display());
-        }
-    }
+    check_ca_file(args.ca_file.as_deref())?;
+    let resolver =
+        Resolver::from_option(args.discovery.dns_server.map(|n| n.0), args.connect_timeout);
     let username = args.username.clone().unwrap_or_else(|| address.ascii());
     let policy = Policy {
         limits: Limits {
@@ -48,31 +149,85 @@ fn probe(args: ProbeArgs) -> Result<Status> {
         ca_file: args.ca_file.clone(),
         insecure: args.insecure,
         trace: args.trace,
+        resolver: resolver.clone(),
     };
-    let targets = TargetSpec {
-        host: &host,
-        tls_name: args.tls_name.as_deref(),
-        username: &username,
-        combinations: &Combination::DOCUMENTED,
-        only: &args.only,
-        skip: &args.skip,
-        connect_to: &args.connect_to,
-    }
-    .targets();
+    let runtime = runtime()?;
+    let (targets, mut discovery) = if discovering {
+        let cfg = discovery_config(
+            &args.discovery,
+            &resolver,
+            args.ca_file.as_deref(),
+            &args.connect_to,
+        )?;
+        let found = runtime.block_on(discover::discover(&address, &cfg))?;
+        if found.selected.is_empty() {
+            bail!("{}", nothing_found(&found));
+        }
+        let targets = discover::targets(
+            &found,
+            &TargetOptions {
+                tls_name: args.tls_name.as_deref(),
+                username: args.username.as_deref(),
+                only: &args.only,
+                skip: &args.skip,
+                connect_to: &args.connect_to,
+            },
+        );
+        (targets, Some(found))
+    } else {
+        let targets = TargetSpec {
+            host: &host,
+            tls_name: args.tls_name.as_deref(),
+            username: &username,
+            combinations: &Combination::DOCUMENTED,
+            only: &args.only,
+            skip: &args.skip,
+            connect_to: &args.connect_to,
+        }
+        .targets();
+        (targets, None)
+    };
     if targets.is_empty() {
         bail!("--only/--skip leave no combination to probe");
     }
     let plan = Plan { targets, policy };
 
-    let (credential, source) = account::obtain(
-        &CredentialRequest {
-            password_stdin: args.password_stdin,
-            password_command: args.password_command.clone(),
-            oauth2_token_command: args.oauth2_token_command.clone(),
-            no_prompt: args.no_prompt,
-        },
-        &username,
-    )?;
+    // Credentials go to discovered servers outside the address's domain only when the channel
+    // that named them is trusted, or the user says so.
+    let risky: Vec<String> = discovery
+        .as_ref()
+        .map(|d| {
+            d.selected
+                .iter()
+                .filter(|c| !c.trusted && !discover::within(&c.host, &d.domain))
+                .map(|c| c.host.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let withhold = !risky.is_empty() && !args.trust_discovered;
+    let (credential, source) = if withhold {
+        if let Some(d) = discovery.as_mut() {
+            let mut hosts = risky.clone();
+            hosts.dedup();
+            d.notes.push(format!(
+                "credentials withheld: {} came through an untrusted channel and lie outside {}; \
+                 check them, then rerun with --trust-discovered or --server HOST",
+                hosts.join(", "),
+                d.domain
+            ));
+        }
+        (None, SecretSource::None)
+    } else {
+        account::obtain(
+            &CredentialRequest {
+                password_stdin: args.password_stdin,
+                password_command: args.password_command.clone(),
+                oauth2_token_command: args.oauth2_token_command.clone(),
+                no_prompt: args.no_prompt,
+            },
+            &username,
+        )?
+    };
     let kind = match &credential {
         Some(Credential::Password(_)) => CredentialKind::Password,
         Some(Credential::OAuth2Token(_)) => CredentialKind::Oauth2Token,
@@ -83,48 +238,39 @@ fn probe(args: ProbeArgs) -> Result<Status> {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let t0 = Instant::now();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
     let reports = runtime.block_on(crate::probe::run(&plan, credential))?;
-    let report = RunReport::build(
+    let discovery_ms = discovery.as_ref().map_or(0, |d| d.elapsed_ms);
+    // What the discovered sources publish is documentation: diagnosis checks it.
+    let options = report::ReportOptions {
+        lang: crate::i18n::Lang::current(),
+        documented: discovery
+            .as_ref()
+            .map(crate::diagnose::DocumentedSetting::from_discovery)
+            .unwrap_or_default(),
+    };
+    let mut report = RunReport::build_with(
         RunInput {
             address: address.to_string(),
             server: host,
             started_at,
-            elapsed_ms: t0.elapsed().as_millis() as u64,
+            elapsed_ms: discovery_ms + t0.elapsed().as_millis() as u64,
             credential: CredentialInfo { kind, source },
             cert_warn_days: args.cert_warn_days,
         },
         reports,
+        &options,
     );
+    report.discovery = discovery;
 
     if let Some(card) = args.card_format() {
         report::card::print(&report, card)?;
         return Ok(report.status);
     }
 
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var("TERM").map_or(true, |t| t != "dumb")
-        }
-    };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let written = match args.format {
-        Format::Json => report::json::write(&mut out, &report),
-        Format::Table => report::table::write(&mut out, &report, color),
-    }
-    .and_then(|_| out.flush());
-    match written {
-        // A reader that stopped early (`| head`) is not an error of ours.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.context("writing the report")?,
-    }
+    let color = use_color(args.color);
+    write_out(|out| match args.format {
+        Format::Json => report::json::write(out, &report),
+        Format::Table => report::table::write(out, &report, color),
+    })?;
     Ok(report.status)
 }

@@ -7,6 +7,7 @@ pub mod account;
 pub mod app;
 pub mod cli;
 pub mod diagnose;
+pub mod discover;
 pub mod i18n;
 pub mod net;
 pub mod plan;

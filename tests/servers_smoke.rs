@@ -256,11 +256,14 @@ async fn imap_cleartext_login_is_refused_and_never_reaches_auth() {
         reply.last().unwrap().starts_with("a2 NO [PRIVACYREQUIRED]"),
         "{reply:?}"
     );
+    assert!(s.cleartext_rejections() >= rejections_before + 2);
+    // LOGIN is logged with user=<>, and attributed through its session's Disconnected line.
+    let reply = conn.imap("a3", "LOGOUT").await;
+    assert!(reply.last().unwrap().starts_with("a3 OK"), "{reply:?}");
+    drop(conn);
     assert_eq!(s.successful_logins(&user.address), 0);
     assert_eq!(s.failed_logins(&user.address), 0);
-    // LOGIN is logged with user=<>, AUTHENTICATE with the user name.
-    assert_eq!(s.auth_attempts(&user.address), 1);
-    assert!(s.cleartext_rejections() >= rejections_before + 2);
+    assert_eq!(s.auth_attempts(&user.address), 2);
 }
 
 #[tokio::test]
@@ -334,6 +337,8 @@ async fn pop3_stls_port_refuses_user_pass_before_tls() {
     assert!(reply[0].starts_with("+OK"), "{reply:?}");
     assert_eq!(s.successful_logins(&user.address), 1);
     assert_eq!(s.failed_logins(&user.address), 0);
+    // The refused USER and PASS before STLS count as attempts, plus the login after it.
+    assert_eq!(s.auth_attempts(&user.address), 3);
 }
 
 #[tokio::test]

@@ -104,6 +104,15 @@ finding-starttls-only = only STARTTLS works for { $protocol }: implicit TLS (por
 finding-documented-not-working = { $source } documents this setting, but it does not work
 finding-tls-cert-shared-host = the certificate is valid for { $names }, not for { $expected }: this is a shared server; type { $suggested } as the server name
 
+## Documentation sources (discovery), as findings name them.
+
+source-provider-table = the built-in provider table
+source-autoconfig = the provider's autoconfig
+source-ispdb = Thunderbird's ISPDB
+source-mx = the provider behind the MX record
+source-srv = the domain's SRV records
+source-autodiscover = Autodiscover
+
 ## Advice when no secure setting works in a direction.
 
 advice-headline = { $direction ->
@@ -136,6 +145,9 @@ table-title = mailcheck { $version } — { $address } on { $server } — { $coun
     } in { $seconds } s
 col-protocol = protocol
 col-port = port
+col-host = host
+col-source = source
+source-untrusted = (untrusted)
 col-security = security
 col-connect = connect
 col-tls = tls

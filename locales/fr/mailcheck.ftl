@@ -97,6 +97,15 @@ finding-starttls-only = seul STARTTLS fonctionne pour { $protocol } : le TLS imp
 finding-documented-not-working = { $source } documente ce réglage, mais il ne fonctionne pas
 finding-tls-cert-shared-host = le certificat est valide pour { $names }, pas pour { $expected } : c'est un serveur mutualisé ; indiquez { $suggested } comme nom de serveur
 
+## Sources de documentation (découverte), telles que les constats les nomment
+
+source-provider-table = la table des fournisseurs intégrée
+source-autoconfig = l'autoconfig du fournisseur
+source-ispdb = l'ISPDB de Thunderbird
+source-mx = le fournisseur de l'enregistrement MX
+source-srv = les enregistrements SRV du domaine
+source-autodiscover = Autodiscover
+
 ## Conseil quand aucun réglage sûr ne fonctionne dans un sens
 
 advice-headline = { $direction ->
@@ -129,6 +138,9 @@ table-title = mailcheck { $version } — { $address } sur { $server } — { $cou
     } en { $seconds } s
 col-protocol = protocole
 col-port = port
+col-host = serveur
+col-source = source
+source-untrusted = (non fiable)
 col-security = sécurité
 col-connect = connexion
 col-tls = tls

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::{Finding, Severity};
+use crate::discover::{DiscoveryReport, SourceKind};
 use crate::net::tls::CertVerdict;
 use crate::plan::{Combination, Security};
 use crate::probe::ProbeReport;
@@ -27,6 +28,29 @@ impl DocumentedSetting {
             combination,
             source: source.to_string(),
         }
+    }
+
+    /// What discovery's sources publish for this account — the built-in provider table, the
+    /// provider's autoconfig, the ISPDB, Autodiscover, SRV records, the MX's provider — but not
+    /// guesses. The source is the source's stable name (`provider-table`, `autoconfig`...),
+    /// which findings word in the report's language; the first source in priority order wins.
+    pub fn from_discovery(d: &DiscoveryReport) -> Vec<DocumentedSetting> {
+        let mut out: Vec<DocumentedSetting> = vec![];
+        for source in &d.sources {
+            if source.source == SourceKind::Guess {
+                continue;
+            }
+            for c in &source.candidates {
+                if !out.iter().any(|o| o.matches(&c.host, c.combination())) {
+                    out.push(DocumentedSetting::new(
+                        &c.host,
+                        c.combination(),
+                        c.source.name(),
+                    ));
+                }
+            }
+        }
+        out
     }
 
     pub fn matches(&self, host: &str, combination: Combination) -> bool {
@@ -145,6 +169,92 @@ fn registrable(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documented_settings_come_from_every_source_but_guessing() {
+        use crate::discover::{Candidate, SourceReport, SourceStatus};
+        use crate::plan::Protocol;
+        let cand = |source: SourceKind, host: &str, port: u16| Candidate {
+            protocol: Protocol::Imap,
+            host: host.into(),
+            port,
+            security: if port == 993 {
+                Security::Tls
+            } else {
+                Security::Starttls
+            },
+            username: "a@example.fr".into(),
+            auth: vec![],
+            source,
+            origin: "test".into(),
+            trusted: true,
+            notes: vec![],
+        };
+        let report = |source: SourceKind, candidates: Vec<Candidate>| SourceReport {
+            source,
+            status: SourceStatus::Answered,
+            detail: String::new(),
+            ms: 0,
+            queried: vec![],
+            provider: None,
+            candidates,
+            notes: vec![],
+        };
+        let d = DiscoveryReport {
+            address: "a@example.fr".into(),
+            domain: "example.fr".into(),
+            resolver: "system".into(),
+            elapsed_ms: 0,
+            sources: vec![
+                report(
+                    SourceKind::ProviderTable,
+                    vec![cand(SourceKind::ProviderTable, "ssl0.ovh.net", 993)],
+                ),
+                report(
+                    SourceKind::Autoconfig,
+                    vec![
+                        cand(SourceKind::Autoconfig, "SSL0.ovh.net.", 993),
+                        cand(SourceKind::Autoconfig, "ssl0.ovh.net", 143),
+                    ],
+                ),
+                report(
+                    SourceKind::Guess,
+                    vec![cand(SourceKind::Guess, "mail.example.fr", 993)],
+                ),
+            ],
+            winners: Default::default(),
+            selected: vec![],
+            disagreements: vec![],
+            notes: vec![],
+        };
+        let docs = DocumentedSetting::from_discovery(&d);
+        let got: Vec<(&str, u16, &str)> = docs
+            .iter()
+            .map(|d| (d.host.as_str(), d.combination.port, d.source.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ssl0.ovh.net", 993, "provider-table"),
+                ("ssl0.ovh.net", 143, "autoconfig")
+            ]
+        );
+        // Findings word the source in the report's language.
+        let mut f = Finding::new(
+            "documented.not-working",
+            Severity::Warning,
+            crate::params![("source", "provider-table")],
+        );
+        assert_eq!(
+            f.message,
+            "the built-in provider table documents this setting, but it does not work"
+        );
+        f.localize(crate::i18n::Lang::Fr);
+        assert_eq!(
+            f.message,
+            "la table des fournisseurs intégrée documente ce réglage, mais il ne fonctionne pas"
+        );
+    }
 
     #[test]
     fn registrable_domains() {

@@ -332,6 +332,12 @@ impl Finding {
             let d = i18n::date(lang, d);
             p.insert("date", d.into());
         }
+        // A documentation source named by its code (`provider-table`) has words of its own.
+        if let Some(i18n::Param::Text(s)) = p.get("source") {
+            if let Some(words) = i18n::lookup(lang, &format!("source-{s}"), &Params::new()) {
+                p.insert("source", words.into());
+            }
+        }
         self.message = i18n::text(lang, &i18n::id_of("finding", self.code), &p);
     }
 }

@@ -232,6 +232,13 @@ pub fn text(lang: Lang, id: &str, params: &Params) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
+/// A message in `lang` (falling back to English), or `None` if the catalogue has no such id.
+pub fn lookup(lang: Lang, id: &str, params: &Params) -> Option<String> {
+    format_in(lang, id, None, params)
+        .or_else(|| format_in(Lang::En, id, None, params))
+        .map(|(t, _)| t)
+}
+
 /// An attribute of a message (`.hint`), with the same fallbacks as [`text`].
 pub fn attr(lang: Lang, id: &str, attribute: &str, params: &Params) -> String {
     format_in(lang, id, Some(attribute), params)

@@ -4,4 +4,5 @@
 pub mod connect;
 pub mod connection;
 pub mod legacy_tls;
+pub mod resolver;
 pub mod tls;

@@ -1,6 +1,7 @@
 //! One model of a run, and one module per output format over it.
 
 pub mod card;
+pub mod discovery;
 pub mod json;
 pub mod mobileconfig;
 pub mod table;
@@ -95,6 +96,9 @@ pub struct RunReport {
     /// The documented settings diagnosis checked the probes against (provider table, guide).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub documented: Vec<DocumentedSetting>,
+    /// How the servers were found (absent with --server / --no-discovery).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<crate::discover::DiscoveryReport>,
 }
 
 /// Diagnosis options beyond [`RunInput`]: the language of the words and what the provider
@@ -216,6 +220,7 @@ impl RunReport {
             results,
             lang,
             documented: options.documented.clone(),
+            discovery: None,
         }
     }
 

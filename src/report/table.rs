@@ -28,6 +28,36 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         Lang::Fr => seconds.replace('.', ","),
         Lang::En => seconds,
     };
+    if let Some(d) = &report.discovery {
+        super::discovery::write_table(out, d, color)?;
+        writeln!(out)?;
+    }
+    // A host column when the servers differ (discovery may give one host per protocol), a
+    // source column when they were discovered.
+    let show_host = report.results.first().is_some_and(|first| {
+        report
+            .results
+            .iter()
+            .any(|o| o.report.target.host != first.report.target.host)
+    });
+    let source_of = |o: &Outcome| -> Option<String> {
+        let d = report.discovery.as_ref()?;
+        Some(
+            d.origin_of(&o.report.target)
+                .map(|c| {
+                    format!(
+                        "{}{}",
+                        c.source.name(),
+                        if c.trusted {
+                            String::new()
+                        } else {
+                            format!(" {}", i18n::t(lang, "source-untrusted"))
+                        }
+                    )
+                })
+                .unwrap_or_else(|| "—".into()),
+        )
+    };
     writeln!(
         out,
         "{}",
@@ -43,23 +73,27 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
             ]
         )
     )?;
+    let mut header = vec!["col-protocol"];
+    if show_host {
+        header.push("col-host");
+    }
+    header.extend([
+        "col-port",
+        "col-security",
+        "col-connect",
+        "col-tls",
+        "col-certificate",
+        "col-login",
+        "col-verdict",
+    ]);
+    if report.discovery.is_some() {
+        header.push("col-source");
+    }
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(
-            [
-                "col-protocol",
-                "col-port",
-                "col-security",
-                "col-connect",
-                "col-tls",
-                "col-certificate",
-                "col-login",
-                "col-verdict",
-            ]
-            .map(t),
-        );
+        .set_header(header.into_iter().map(t).collect::<Vec<_>>());
     if color {
         table.enforce_styling();
     } else {
@@ -84,8 +118,11 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         };
         let (cert_text, cert_color) = certificate(lang, o);
         let (auth_text, auth_color) = login(lang, &o.report.auth);
-        table.add_row(vec![
-            Cell::new(c.protocol.name().to_uppercase()),
+        let mut row = vec![Cell::new(c.protocol.name().to_uppercase())];
+        if show_host {
+            row.push(Cell::new(&o.report.target.host));
+        }
+        row.extend(vec![
             Cell::new(c.port),
             Cell::new(c.security.client_label()),
             Cell::new(connect_time(lang, o)),
@@ -100,6 +137,10 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
             paint(auth_text, auth_color),
             paint(verdict_text, verdict_color).add_attribute(Attribute::Bold),
         ]);
+        if let Some(src) = source_of(o) {
+            row.push(Cell::new(src));
+        }
+        table.add_row(row);
     }
     writeln!(out, "{table}")?;
 

@@ -263,28 +263,32 @@ impl MailServers {
     }
 
     /// Every credentials attempt for the address that the servers saw: successful and failed
-    /// logins, plus attempts the IMAP/POP3 login process refused because they were cleartext
-    /// before TLS (`Plaintext authentication disabled` lines naming the user).
+    /// logins, plus the commands the IMAP/POP3 login processes refused because they carried
+    /// credentials in cleartext before TLS (`Plaintext authentication disabled` lines).
     ///
-    /// Blind spots, so a test of "the probe sent no password in cleartext" must not rely on this
-    /// alone: Dovecot logs an IMAP `LOGIN` command sent before STARTTLS with `user=<>` (so it
-    /// cannot be attributed; see [`Self::cleartext_rejections`]), and Postfix answers AUTH before
-    /// STARTTLS on the submission port with `530 5.7.0 Must issue a STARTTLS command first`
-    /// without asking Dovecot or logging the user name.
+    /// A cleartext rejection is attributed to the address when any line of the same login
+    /// session (`session=<...>`) names it (`user=<address>`). Dovecot logs IMAP `LOGIN` before
+    /// STARTTLS with `user=<>`; the session's `Disconnected: ...` line names the user, so such an
+    /// attempt counts only once the client has closed the connection (or sent LOGOUT).
+    ///
+    /// Blind spot: Postfix answers AUTH before STARTTLS on the submission port with `530 5.7.0
+    /// Must issue a STARTTLS command first` without asking Dovecot or logging the user name, so
+    /// that is not counted here (its log shows `auth=0/1` in the `disconnect from` line).
     pub fn auth_attempts(&self, address: &str) -> usize {
         self.sync_auth_log();
+        // The cleartext rejections are logged by login processes, which the sync above does not
+        // cover; they wrote their lines before answering the client, so a short pause is enough.
+        std::thread::sleep(Duration::from_millis(50));
         let log = self.read_dovecot_log();
         count_passdb_replies(&log, "OK", address)
             + count_passdb_replies(&log, "FAIL", address)
-            + log
-                .lines()
-                .filter(|l| is_cleartext_rejection(l) && names_user(l, address))
-                .count()
+            + count_cleartext_rejections_of(&log, address)
     }
 
     /// Cleartext login attempts (any user, IMAP or POP3) that Dovecot's login processes refused
     /// because TLS was not active, since the servers started. Process-wide: parallel tests add
-    /// to it too. IMAP `LOGIN` before STARTTLS shows up only here.
+    /// to it too. Unlike [`Self::auth_attempts`] it counts an IMAP `LOGIN` before STARTTLS
+    /// while the connection is still open.
     pub fn cleartext_rejections(&self) -> usize {
         // These lines come from the login processes, not from auth; a short pause lets the log
         // process write what they logged before answering the client.
@@ -440,6 +444,32 @@ fn names_user(line: &str, user: &str) -> bool {
         .contains(&format!("user=<{}>", user.to_ascii_lowercase()))
 }
 
+/// The `session=<...>` id of a login process's line.
+fn session_of(line: &str) -> Option<&str> {
+    let start = line.find("session=<")? + "session=<".len();
+    let len = line[start..].find('>')?;
+    Some(&line[start..start + len])
+}
+
+/// Cleartext rejections in login sessions that name `user` in any of their lines.
+fn count_cleartext_rejections_of(log: &str, user: &str) -> usize {
+    let login_lines = || {
+        log.lines()
+            .filter(|l| l.contains("imap-login: ") || l.contains("pop3-login: "))
+    };
+    let sessions: std::collections::BTreeSet<&str> = login_lines()
+        .filter(|l| names_user(l, user))
+        .filter_map(session_of)
+        .collect();
+    login_lines()
+        .filter(|l| is_cleartext_rejection(l))
+        .filter(|l| match session_of(l) {
+            Some(session) => sessions.contains(session),
+            None => names_user(l, user),
+        })
+        .count()
+}
+
 /// The first moment at which Dovecot is sure to notice a passwd-file change made now: it checks
 /// the file at most once per (wall-clock) second, so from the start of the next second on.
 fn dovecot_sees_changes_made_now() -> SystemTime {
@@ -560,6 +590,12 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
     if dir_str.contains(|c: char| c.is_whitespace() || c == '@' || c == ',') {
         return Err(format!(
             "run dir path {dir_str:?} is unusable in the server configs"
+        ));
+    }
+    // Dovecot's unix sockets below it (at most 107 bytes a path) are up to ~45 bytes longer.
+    if dir_str.len() > 60 {
+        return Err(format!(
+            "run dir path {dir_str:?} is too long for unix sockets: set TMPDIR to a short dir"
         ));
     }
     // Dovecot's and Postfix's unprivileged processes must reach their files below it.
