@@ -192,7 +192,8 @@ fn a_working_run_reads_in_french() {
 /// The Thunderbird file and the Apple profile from a real run parse back to what was proven.
 #[test]
 fn card_files_from_a_real_run() {
-    use quick_xml::events::Event;
+    use mailcheck::account::Address;
+    use mailcheck::discover::autoconfig;
     let s = MailServers::get();
     let user = s.user("ken");
     let out = probe(s, &user.address, &s.tls_name, &[])
@@ -202,23 +203,16 @@ fn card_files_from_a_real_run() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let xml = text(&out);
-    let mut reader = quick_xml::Reader::from_str(&xml);
-    reader.config_mut().trim_text(true);
-    let (mut field, mut servers) = (String::new(), vec![]);
-    loop {
-        match reader.read_event().unwrap() {
-            Event::Start(e) => field = e.name().0.to_string(),
-            Event::Text(t) if field == "port" => {
-                servers.push(t.xml10_content().parse::<u16>().unwrap())
-            }
-            Event::Text(t) if field == "hostname" => {
-                assert_eq!(t.xml10_content(), "mail.lab.test")
-            }
-            Event::Eof => break,
-            _ => {}
-        }
+    // Read back by mailcheck's own autoconfig reader, as discovery reads providers' files.
+    let doc = autoconfig::parse(xml.as_bytes(), &Address::parse(&user.address).unwrap())
+        .expect("a clientConfig document");
+    assert!(doc.skipped.is_empty(), "{:?}", doc.skipped);
+    let ports: Vec<u16> = doc.servers.iter().map(|s| s.port).collect();
+    assert_eq!(ports, [993, 143, 995, 110, 465, 587]);
+    for server in &doc.servers {
+        assert_eq!(server.host, "mail.lab.test");
+        assert_eq!(server.username.as_deref(), Some(user.address.as_str()));
     }
-    assert_eq!(servers, [993, 143, 995, 110, 465, 587]);
     assert!(!xml.contains(&user.password));
 
     let out = probe(s, &user.address, &s.tls_name, &[])

@@ -439,135 +439,48 @@ fn json_codes_are_language_neutral() {
         .contains("(auth.oauth2-required)"));
 }
 
-/// Every server in the Thunderbird file, read back with an XML parser, is a working
-/// combination of the run, best first.
+/// Every server in the Thunderbird file, read back by mailcheck's own autoconfig reader
+/// (src/discover/autoconfig.rs, the one discovery uses on providers' documents), is a
+/// working combination of the run, best first; nothing was skipped.
 #[test]
 fn the_thunderbird_file_parses_back_to_the_working_settings() {
-    use quick_xml::events::Event;
-    use quick_xml::XmlVersion;
+    use mailcheck::account::Address;
+    use mailcheck::discover::autoconfig;
     let r = build(mixed(), Lang::Fr, guide());
     let (xml, err) = card_of(&r, CardFormat::Thunderbird);
     assert!(err.is_empty());
     snapshot("config-v1.1_mixed.xml", &xml);
 
-    #[derive(Debug, Default, Clone, PartialEq)]
-    struct Server {
-        element: String,
-        kind: String,
-        hostname: String,
-        port: String,
-        socket_type: String,
-        username: String,
-        authentication: String,
-    }
-    let mut reader = quick_xml::Reader::from_str(&xml);
-    reader.config_mut().trim_text(true);
-    let mut servers: Vec<Server> = vec![];
-    let mut current: Option<Server> = None;
-    let mut field = String::new();
-    let mut root = None;
-    let mut domains = vec![];
-    loop {
-        match reader.read_event().unwrap() {
-            Event::Start(e) => {
-                let name = e.name().0.to_string();
-                if root.is_none() {
-                    let version = e.try_get_attribute("version").unwrap().map(|a| {
-                        a.normalized_value(XmlVersion::Implicit1_0)
-                            .unwrap()
-                            .to_string()
-                    });
-                    root = Some((name.clone(), version));
-                }
-                if name == "incomingServer" || name == "outgoingServer" {
-                    let kind = e
-                        .try_get_attribute("type")
-                        .unwrap()
-                        .unwrap()
-                        .normalized_value(XmlVersion::Implicit1_0)
-                        .unwrap()
-                        .to_string();
-                    current = Some(Server {
-                        element: name.clone(),
-                        kind,
-                        ..Default::default()
-                    });
-                }
-                field = name;
-            }
-            Event::Text(t) => {
-                let text = t.xml10_content().to_string();
-                if let Some(s) = current.as_mut() {
-                    match field.as_str() {
-                        "hostname" => s.hostname = text,
-                        "port" => s.port = text,
-                        "socketType" => s.socket_type = text,
-                        "username" => s.username = text,
-                        "authentication" => s.authentication = text,
-                        _ => {}
-                    }
-                } else if field == "domain" {
-                    domains.push(text);
-                }
-            }
-            Event::End(e) => {
-                let name = e.name().0;
-                if name == "incomingServer" || name == "outgoingServer" {
-                    servers.push(current.take().unwrap());
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    assert_eq!(
-        root,
-        Some(("clientConfig".to_string(), Some("1.1".to_string())))
-    );
-    assert_eq!(domains, ["example.fr"]);
-    let expected: Vec<(String, String, u16, &str)> = [Protocol::Imap, Protocol::Smtp]
+    let address = Address::parse("alice@example.fr").unwrap();
+    let doc = autoconfig::parse(xml.as_bytes(), &address).expect("a clientConfig document");
+    assert!(doc.skipped.is_empty(), "{:?}", doc.skipped);
+    assert_eq!(doc.domains, ["example.fr"]);
+    assert_eq!(doc.provider_id.as_deref(), Some("example.fr"));
+    let got: Vec<(Protocol, String, u16, Security)> = doc
+        .servers
         .iter()
-        .flat_map(|p| {
-            let d = p.direction();
-            r.working(d)
-                .into_iter()
-                .filter(move |w| w.protocol.direction() == d)
-        })
-        .map(|w| {
-            (
-                w.protocol.name().to_string(),
-                w.host.clone(),
-                w.port,
-                match w.security {
-                    Security::Tls => "SSL",
-                    Security::Starttls => "STARTTLS",
-                },
-            )
-        })
+        .map(|s| (s.protocol, s.host.clone(), s.port, s.security))
         .collect();
-    let got: Vec<(String, String, u16, &str)> = servers
-        .iter()
-        .map(|s| {
-            (
-                s.kind.clone(),
-                s.hostname.clone(),
-                s.port.parse().unwrap(),
-                s.socket_type.as_str(),
-            )
-        })
-        .collect();
+    let expected: Vec<(Protocol, String, u16, Security)> = [
+        mailcheck::plan::Direction::Incoming,
+        mailcheck::plan::Direction::Outgoing,
+    ]
+    .into_iter()
+    .flat_map(|d| r.working(d))
+    .map(|w| (w.protocol, w.host.clone(), w.port, w.security))
+    .collect();
     assert_eq!(got, expected);
     assert_eq!(
         got.iter().map(|g| g.2).collect::<Vec<_>>(),
         [993, 143, 587],
         "best first, failing ones left out"
     );
-    assert_eq!(servers[0].element, "incomingServer");
-    assert_eq!(servers[2].element, "outgoingServer");
-    for s in &servers {
-        assert_eq!(s.username, "%EMAILADDRESS%");
-        assert_eq!(s.authentication, "password-cleartext");
+    for s in &doc.servers {
+        // %EMAILADDRESS% in the file, the address once read.
+        assert_eq!(s.username.as_deref(), Some("alice@example.fr"));
+        assert_eq!(s.auth, ["password-cleartext"]);
     }
+    assert!(xml.contains("<username>%EMAILADDRESS%</username>"));
 }
 
 /// The Apple profile is a valid property list with one mail payload and no password.
