@@ -79,6 +79,7 @@ fn write_out(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()
 
 /// `mailcheck discover`: discovery alone. Exit 0 when some server was found, 2 when none.
 fn discover_only(args: DiscoverArgs) -> Result<Status> {
+    crate::i18n::Lang::set_current(args.lang.unwrap_or_else(crate::i18n::Lang::from_env));
     let address = Address::parse(&args.address)?;
     check_ca_file(args.ca_file.as_deref())?;
     let resolver = Resolver::from_option(

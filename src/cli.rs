@@ -73,6 +73,11 @@ pub struct DiscoverArgs {
     /// When to use colour in the table (NO_COLOR is honoured by `auto`).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// Language of the table's words: en or fr (default: from LC_ALL, LC_MESSAGES or LANG,
+    /// else English).
+    #[arg(long, value_name = "LANG")]
+    pub lang: Option<crate::i18n::Lang>,
 }
 
 #[derive(Debug, Args)]

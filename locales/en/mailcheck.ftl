@@ -214,3 +214,32 @@ card-not-probed = not checked
 card-warnings = Warnings: { $findings }
 card-security-ssl = SSL/TLS
 card-security-starttls = STARTTLS
+
+## Discovery (mailcheck discover, and the first section of probe without --server)
+
+discovery-title = Discovery for { $address } (domain { $domain }, DNS { $resolver }) in { $seconds } s
+discovery-col-source = source
+discovery-col-status = status
+discovery-col-time = time
+discovery-col-answer = answer, or why not
+discovery-status-answered = answered
+discovery-status-no-answer = no answer
+discovery-status-failed = failed
+discovery-status-timed-out = timed out
+discovery-status-skipped = skipped
+discovery-source-provider-table = built-in provider table
+discovery-source-autoconfig = autoconfig (provider)
+discovery-source-ispdb = ISPDB
+discovery-source-mx = MX record
+discovery-source-srv = SRV records
+discovery-source-autodiscover = Autodiscover
+discovery-source-guess = guessing
+discovery-none = No server found.
+discovery-found = Settings found (highest-priority source per protocol):
+discovery-user = user
+discovery-from = from
+discovery-trusted = trusted
+discovery-untrusted = untrusted
+discovery-disagree = Sources disagree:
+discovery-says = says
+discovery-notes = Notes:

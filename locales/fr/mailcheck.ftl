@@ -207,3 +207,32 @@ card-not-probed = non vérifié
 card-warnings = Avertissements : { $findings }
 card-security-ssl = SSL/TLS
 card-security-starttls = STARTTLS
+
+## Découverte (mailcheck discover, et la première partie de probe sans --server)
+
+discovery-title = Découverte pour { $address } (domaine { $domain }, DNS { $resolver }) en { $seconds } s
+discovery-col-source = source
+discovery-col-status = état
+discovery-col-time = durée
+discovery-col-answer = réponse, ou pourquoi aucune
+discovery-status-answered = a répondu
+discovery-status-no-answer = pas de réponse
+discovery-status-failed = en échec
+discovery-status-timed-out = délai dépassé
+discovery-status-skipped = non interrogée
+discovery-source-provider-table = table des fournisseurs intégrée
+discovery-source-autoconfig = autoconfig (fournisseur)
+discovery-source-ispdb = ISPDB
+discovery-source-mx = enregistrement MX
+discovery-source-srv = enregistrements SRV
+discovery-source-autodiscover = Autodiscover
+discovery-source-guess = noms devinés
+discovery-none = Aucun serveur trouvé.
+discovery-found = Réglages trouvés (la source la plus prioritaire pour chaque protocole) :
+discovery-user = utilisateur
+discovery-from = via
+discovery-trusted = fiable
+discovery-untrusted = non fiable
+discovery-disagree = Les sources divergent :
+discovery-says = indique
+discovery-notes = Remarques :
