@@ -1,14 +1,18 @@
 //! From validated command-line arguments to a plan, a run and a report on stdout.
 
 use std::io::{IsTerminal, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 use crate::account::{self, Address, Credential, CredentialRequest, SecretSource};
-use crate::cli::{ColorChoice, Command, DiscoverArgs, DiscoveryArgs, Format, ProbeArgs};
+use crate::cli::{
+    ColorChoice, Command, DemoArgs, DiscoverArgs, DiscoveryArgs, Format, LabArgs, OutputArgs,
+    ProbeArgs,
+};
 use crate::diagnose::Status;
 use crate::discover::{self, DiscoveryConfig, DiscoveryReport, TargetOptions};
+use crate::lab::{Lab, LabConfig, Scenario};
 use crate::net::resolver::Resolver;
 use crate::plan::{Combination, ConnectTo, IpFamily, Limits, Plan, Policy, TargetSpec};
 use crate::report::{self, CredentialInfo, CredentialKind, RunInput, RunReport};
@@ -17,7 +21,24 @@ pub fn run(command: Command) -> Result<Status> {
     match command {
         Command::Probe(args) => probe(args),
         Command::Discover(args) => discover_only(args),
+        Command::Lab(args) => lab(args),
+        Command::Demo(args) => demo(args),
     }
+}
+
+/// Everything a run needs once the inputs are validated: what to probe, with which
+/// credential, and how to label the report. Built from `probe`'s flags or by `demo`.
+pub struct Job {
+    /// The address as the user typed it (for the report).
+    pub address: String,
+    /// The server name probed (for the report).
+    pub server: String,
+    pub plan: Plan,
+    pub credential: Option<Credential>,
+    pub source: SecretSource,
+    pub cert_warn_days: i64,
+    /// How the servers were found, when they were.
+    pub discovery: Option<DiscoveryReport>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -121,7 +142,19 @@ fn nothing_found(r: &DiscoveryReport) -> String {
 }
 
 fn probe(args: ProbeArgs) -> Result<Status> {
-    crate::i18n::Lang::set_current(args.lang.unwrap_or_else(crate::i18n::Lang::from_env));
+    crate::i18n::Lang::set_current(args.output.lang.unwrap_or_else(crate::i18n::Lang::from_env));
+    let runtime = runtime()?;
+    let job = probe_job(&args, &runtime)?;
+    let report = runtime.block_on(execute(job))?;
+    if let Some(card) = args.card_format() {
+        report::card::print(&report, card)?;
+        return Ok(report.status);
+    }
+    print_report(&report, &args.output)?;
+    Ok(report.status)
+}
+
+fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job> {
     let address = Address::parse(&args.address)?;
     let discovering = args.server.is_none() && !args.no_discovery;
     let host = match &args.server {
@@ -149,10 +182,10 @@ fn probe(args: ProbeArgs) -> Result<Status> {
         },
         ca_file: args.ca_file.clone(),
         insecure: args.insecure,
-        trace: args.trace,
+        trace: args.output.trace,
+        check_legacy_tls: args.check_legacy_tls,
         resolver: resolver.clone(),
     };
-    let runtime = runtime()?;
     let (targets, mut discovery) = if discovering {
         let cfg = discovery_config(
             &args.discovery,
@@ -194,13 +227,17 @@ fn probe(args: ProbeArgs) -> Result<Status> {
     let plan = Plan { targets, policy };
 
     // Credentials go to discovered servers outside the address's domain only when the channel
-    // that named them is trusted, or the user says so.
+    // that named them is trusted, the server is a built-in provider's own, or the user says so.
     let risky: Vec<String> = discovery
         .as_ref()
         .map(|d| {
             d.selected
                 .iter()
-                .filter(|c| !c.trusted && !discover::within(&c.host, &d.domain))
+                .filter(|c| {
+                    !c.trusted
+                        && !discover::within(&c.host, &d.domain)
+                        && !discover::providers::is_provider_host(&c.host)
+                })
                 .map(|c| c.host.clone())
                 .collect()
         })
@@ -229,49 +266,280 @@ fn probe(args: ProbeArgs) -> Result<Status> {
             &username,
         )?
     };
-    let kind = match &credential {
+    Ok(Job {
+        address: address.to_string(),
+        server: host,
+        plan,
+        credential,
+        source,
+        cert_warn_days: args.cert_warn_days,
+        discovery,
+    })
+}
+
+/// Probe the plan and diagnose: the one path from a job to a report.
+pub async fn execute(job: Job) -> Result<RunReport> {
+    let kind = match &job.credential {
         Some(Credential::Password(_)) => CredentialKind::Password,
         Some(Credential::OAuth2Token(_)) => CredentialKind::Oauth2Token,
         None => CredentialKind::None,
     };
-
     let started_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let t0 = Instant::now();
-    let reports = runtime.block_on(crate::probe::run(&plan, credential))?;
-    let discovery_ms = discovery.as_ref().map_or(0, |d| d.elapsed_ms);
+    let reports = crate::probe::run(&job.plan, job.credential).await?;
+    let discovery_ms = job.discovery.as_ref().map_or(0, |d| d.elapsed_ms);
     // What the discovered sources publish is documentation: diagnosis checks it.
     let options = report::ReportOptions {
         lang: crate::i18n::Lang::current(),
-        documented: discovery
+        documented: job
+            .discovery
             .as_ref()
             .map(crate::diagnose::DocumentedSetting::from_discovery)
             .unwrap_or_default(),
     };
     let mut report = RunReport::build_with(
         RunInput {
-            address: address.to_string(),
-            server: host,
+            address: job.address,
+            server: job.server,
             started_at,
             elapsed_ms: discovery_ms + t0.elapsed().as_millis() as u64,
-            credential: CredentialInfo { kind, source },
-            cert_warn_days: args.cert_warn_days,
+            credential: CredentialInfo {
+                kind,
+                source: job.source,
+            },
+            cert_warn_days: job.cert_warn_days,
         },
         reports,
         &options,
     );
-    report.discovery = discovery;
+    report.discovery = job.discovery;
+    Ok(report)
+}
 
-    if let Some(card) = args.card_format() {
-        report::card::print(&report, card)?;
-        return Ok(report.status);
-    }
+/// Write the report on stdout in the chosen format.
+pub fn print_report(report: &RunReport, output: &OutputArgs) -> Result<()> {
+    let color = use_color(output.color);
+    write_out(|out| match output.format {
+        Format::Json => report::json::write(out, report),
+        Format::Table => report::table::write(out, report, color),
+    })
+}
 
-    let color = use_color(args.color);
-    write_out(|out| match args.format {
-        Format::Json => report::json::write(out, &report),
-        Format::Table => report::table::write(out, &report, color),
+/// `mailcheck demo`: start the lab in-process and probe it. The lab's password goes from the
+/// lab to the probe in memory, never through argv or the environment.
+fn demo(args: DemoArgs) -> Result<Status> {
+    crate::i18n::Lang::set_current(args.output.lang.unwrap_or_else(crate::i18n::Lang::from_env));
+    let report = runtime()?.block_on(async {
+        let lab = Lab::start(LabConfig {
+            scenario: args.scenario,
+            ..LabConfig::default()
+        })
+        .await?;
+        eprintln!(
+            "mailcheck demo: probing the built-in lab (scenario {}: {}) on {}",
+            lab.scenario(),
+            lab.scenario().about(),
+            lab.services()
+                .first()
+                .map(|s| s.addr.ip().to_string())
+                .unwrap_or_default()
+        );
+        let limits = Limits {
+            connect_timeout: Duration::from_secs(2),
+            step_timeout: Duration::from_secs(3),
+            target_timeout: Duration::from_secs(15),
+            ..Limits::default()
+        };
+        let job = Job {
+            address: lab.user().address.clone(),
+            server: lab.tls_name().to_string(),
+            plan: lab.plan(limits, args.output.trace),
+            credential: Some(lab.credential()),
+            source: SecretSource::Lab,
+            cert_warn_days: crate::diagnose::DEFAULT_CERT_WARN_DAYS,
+            discovery: None,
+        };
+        let report = execute(job).await;
+        drop(lab);
+        report
     })?;
+    print_report(&report, &args.output)?;
     Ok(report.status)
+}
+
+/// `mailcheck lab`: serve a scenario until Ctrl-C (or `--duration`), telling the user how to
+/// probe it and logging each connection on stderr.
+fn lab(args: LabArgs) -> Result<Status> {
+    if args.list {
+        let width = Scenario::ALL
+            .iter()
+            .map(|s| s.name().len())
+            .max()
+            .unwrap_or(0);
+        for s in Scenario::ALL {
+            println!("{:<width$}  {}", s.name(), s.about());
+        }
+        return Ok(Status::Ok);
+    }
+    runtime()?.block_on(async {
+        let lab = Lab::start(LabConfig {
+            scenario: args.scenario,
+            ip: args.ip,
+            ..LabConfig::default()
+        })
+        .await?;
+        // Ctrl-C always stops the lab (cleanly: its directory is removed); --duration too.
+        let stop = async {
+            let limit = async {
+                match args.duration {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = limit => {}
+            }
+        };
+        tokio::pin!(stop);
+        // Poll once: the Ctrl-C handler is in place before the banner says so.
+        if futures::poll!(&mut stop).is_ready() {
+            return Ok(());
+        }
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        write_lab_banner(&mut out, &lab)?;
+        out.flush()?;
+        drop(out);
+        let mut shown = 0usize;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tick.tick() => {
+                    let received = lab.received();
+                    while let Some(r) = received.get(shown) {
+                        if !r.finished {
+                            break;
+                        }
+                        eprintln!("{}", describe_connection(r));
+                        shown += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("mailcheck lab: stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(Status::Ok)
+}
+
+fn write_lab_banner(out: &mut dyn Write, lab: &Lab) -> Result<()> {
+    writeln!(
+        out,
+        "mailcheck lab: scenario {} — {}",
+        lab.scenario(),
+        lab.scenario().about()
+    )?;
+    writeln!(out)?;
+    for s in lab.services() {
+        writeln!(out, "  {:<18} {}", s.combination.id(), s.addr)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "  server name      {}", lab.tls_name())?;
+    writeln!(out, "  CA certificate   {}", lab.ca_path().display())?;
+    writeln!(
+        out,
+        "  user             {} (password in {})",
+        lab.user().address,
+        lab.password_path().display()
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Probe it with:")?;
+    writeln!(out)?;
+    let exe = std::env::current_exe()
+        .ok()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "mailcheck".into());
+    let mut words = vec![
+        shell_quote(&exe),
+        "probe".into(),
+        lab.user().address.clone(),
+    ];
+    words.extend(lab.probe_args().iter().map(|a| shell_quote(a)));
+    words.push("--password-command".into());
+    words.push(shell_quote(&format!(
+        "cat {}",
+        shell_quote(&lab.password_path().display().to_string())
+    )));
+    writeln!(out, "{}", words.join(" "))?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Running until Ctrl-C. Connections are logged on stderr."
+    )?;
+    Ok(())
+}
+
+/// One line per finished connection: what came in, never a secret.
+fn describe_connection(r: &crate::lab::Received) -> String {
+    let id = r
+        .combination
+        .map(|c| c.id())
+        .unwrap_or_else(|| r.port.to_string());
+    let mut parts = vec![format!(
+        "{} line(s) received{}",
+        r.line_count,
+        if r.tls { " (TLS)" } else { "" }
+    )];
+    if r.credentials_seen {
+        parts.push(if r.credentials_in_plaintext {
+            "credentials seen IN PLAIN TEXT".into()
+        } else {
+            "credentials seen".into()
+        });
+    }
+    if r.logged_in {
+        parts.push("logged in".into());
+    }
+    if let Some(n) = &r.note {
+        parts.push(n.clone());
+    }
+    format!(
+        "mailcheck lab: {id} from {}: {}",
+        r.peer.map(|p| p.to_string()).unwrap_or_default(),
+        parts.join("; ")
+    )
+}
+
+/// Quote a word for a POSIX shell when it needs it.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@,=+".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("/tmp/a.pem"), "/tmp/a.pem");
+        assert_eq!(shell_quote("cat /tmp/x"), "'cat /tmp/x'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+        // Brackets (IPv6 rules) are glob characters.
+        assert_eq!(
+            shell_quote("mail.lab.test:993:[::1]:4000"),
+            "'mail.lab.test:993:[::1]:4000'"
+        );
+    }
 }

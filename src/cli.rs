@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::discover::DEFAULT_ISPDB_URL;
+use crate::lab::Scenario;
 use crate::net::resolver::NameServer;
 use crate::plan::{ConnectTo, Selector};
 
@@ -31,6 +32,72 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Find an account's servers and say where each setting came from, without probing.
     Discover(DiscoverArgs),
+    /// Run a mail server on loopback (IMAP, POP3, SMTP; TLS and STARTTLS) that reproduces a
+    /// scenario, and print the `mailcheck probe` command that checks it.
+    Lab(LabArgs),
+    /// Probe the built-in lab in-process: mailcheck's normal report with no mail server and no
+    /// network.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// The behaviour to reproduce.
+    #[arg(long, value_enum, value_name = "NAME", default_value_t = Scenario::Good)]
+    pub scenario: Scenario,
+
+    /// List the scenarios and exit.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Address to listen on (ports are chosen by the system).
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub ip: std::net::IpAddr,
+
+    /// Stop after this long (default: run until Ctrl-C).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The lab scenario to probe.
+    #[arg(long, value_enum, value_name = "NAME", default_value_t = Scenario::Good)]
+    pub scenario: Scenario,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How a report is printed (shared by `probe` and `demo`).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Include a transcript of each session (credentials redacted).
+    #[arg(long)]
+    pub trace: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// When to use colour in the table (NO_COLOR is honoured by `auto`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Language of the report's words: en or fr (default: from LC_ALL, LC_MESSAGES or LANG,
+    /// else English). Codes in JSON never change.
+    #[arg(long, value_name = "LANG")]
+    pub lang: Option<crate::i18n::Lang>,
+}
+
+impl ValueEnum for Scenario {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Scenario::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.about()))
+    }
 }
 
 /// How servers are discovered, and how names are resolved.
@@ -162,6 +229,11 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub no_prompt: bool,
 
+    /// Also offer TLS 1.0/1.1 alone to each implicit-TLS port (993, 995, 465): one more
+    /// connection per port; a server that takes them gets a warning.
+    #[arg(long)]
+    pub check_legacy_tls: bool,
+
     /// Print the settings card (what to type into a mail client, every line proven) instead
     /// of the table.
     #[arg(long, conflicts_with = "format")]
@@ -172,30 +244,16 @@ pub struct ProbeArgs {
     #[arg(long, value_enum, value_name = "FORM", conflicts_with = "format")]
     pub card_format: Option<CardFormatArg>,
 
-    /// Language of the report's words: en or fr (default: from LC_ALL, LC_MESSAGES or LANG,
-    /// else English). Codes in JSON never change.
-    #[arg(long, value_name = "LANG")]
-    pub lang: Option<crate::i18n::Lang>,
-
     /// Send credentials even when the certificate fails verification.
     #[arg(long)]
     pub insecure: bool,
-
-    /// Include a transcript of each session (credentials redacted).
-    #[arg(long)]
-    pub trace: bool,
 
     /// Warn when a certificate expires within this many days.
     #[arg(long, value_name = "DAYS", default_value_t = crate::diagnose::DEFAULT_CERT_WARN_DAYS)]
     pub cert_warn_days: i64,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-
-    /// When to use colour in the table (NO_COLOR is honoured by `auto`).
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

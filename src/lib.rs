@@ -9,6 +9,7 @@ pub mod cli;
 pub mod diagnose;
 pub mod discover;
 pub mod i18n;
+pub mod lab;
 pub mod net;
 pub mod plan;
 pub mod probe;

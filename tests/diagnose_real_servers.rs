@@ -174,7 +174,7 @@ fn a_working_run_reads_in_french() {
 
     // JSON: French words, the same codes.
     let out = probe(s, &user.address, &s.tls_name, &[])
-        .args(["--lang", "fr", "--format", "json"])
+        .args(["--lang", "fr", "--format", "json", "--check-legacy-tls"])
         .env("MAILCHECK_PASSWORD", &user.password)
         .output()
         .unwrap();
@@ -185,6 +185,7 @@ fn a_working_run_reads_in_french() {
     // The good servers refuse TLS 1.0/1.1 on their implicit-TLS ports.
     for id in ["imap/993/tls", "pop3/995/tls", "smtp/465/tls"] {
         let legacy = &result(&doc, id)["legacy_tls"];
+        assert!(legacy.is_object(), "{id}: asked for, so recorded");
         assert_eq!(legacy["accepted"], Value::Null, "{id}: {legacy}");
     }
 }
@@ -623,7 +624,7 @@ fn outdated_and_lax_smtp_services() {
         &s.tls_name,
         &[(465, s.smtps_legacy), (587, s.submission_lax)],
     )
-    .args(["--format", "json", "--only", "smtp"])
+    .args(["--format", "json", "--only", "smtp", "--check-legacy-tls"])
     .env("MAILCHECK_PASSWORD", &user.password)
     .output()
     .unwrap();
@@ -633,6 +634,15 @@ fn outdated_and_lax_smtp_services() {
     assert_eq!(smtps["verdict"], "works-with-warnings", "{smtps:#}");
     assert_eq!(smtps["legacy_tls"]["accepted"], "TLSv1.1", "{smtps:#}");
     assert_eq!(finding_codes(smtps), ["tls.legacy-version-accepted"]);
+    // Not asked for, not checked: one connection per combination.
+    let out = probe(s, &user.address, &s.tls_name, &[(465, s.smtps_legacy)])
+        .args(["--format", "json", "--only", "smtp/465"])
+        .env("MAILCHECK_PASSWORD", &user.password)
+        .output()
+        .unwrap();
+    let unchecked = result(&json(&out), "smtp/465/tls").clone();
+    assert!(unchecked.get("legacy_tls").is_none(), "{unchecked:#}");
+    assert_eq!(unchecked["verdict"], "works");
     let lax = result(&doc, "smtp/587/starttls");
     assert_eq!(lax["capabilities_before_tls"]["login_offered"], true);
     let mut codes = finding_codes(lax);

@@ -438,14 +438,18 @@ fn describe_verdict(v: &CertVerdict) -> String {
 /// Is `peer` a TLS server? A new connection and a real handshake: a negotiated session, a TLS
 /// alert or a certificate say yes. Asked of a plain-text port that never greeted, since a TLS
 /// server waits for the client to speak first.
-async fn speaks_tls(ctx: &ProbeContext, target: &Target, peer: SocketAddr) -> bool {
-    let limits = &ctx.policy.limits;
-    let Ok(Ok(stream)) =
-        tokio::time::timeout(limits.connect_timeout, tokio::net::TcpStream::connect(peer)).await
+async fn speaks_tls(
+    ctx: &ProbeContext,
+    target: &Target,
+    peer: SocketAddr,
+    budget: Duration,
+) -> bool {
+    let connect = ctx.policy.limits.connect_timeout.min(budget);
+    let Ok(Ok(stream)) = tokio::time::timeout(connect, tokio::net::TcpStream::connect(peer)).await
     else {
         return false;
     };
-    let hs = tls::handshake(&ctx.trust, stream, &target.tls_name, limits.step_timeout).await;
+    let hs = tls::handshake(&ctx.trust, stream, &target.tls_name, budget).await;
     match &hs.result {
         Ok(_) | Err(TlsError::Alert { .. }) | Err(TlsError::ProtocolVersion { .. }) => true,
         Err(_) => hs.facts.is_some(),
@@ -478,7 +482,15 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
     if let Some(c) = conn_slot.as_mut() {
         c.shutdown().await;
     }
+    let deadline = rec.deadline;
     let mut report = rec.finish(failure, ctx.policy.trace);
+    // What is left of this target's deadline bounds the follow-up checks below.
+    let budget = ctx
+        .policy
+        .limits
+        .step_timeout
+        .min(deadline.saturating_duration_since(Instant::now()))
+        .max(Duration::from_millis(100));
     // A plain-text port that never greeted may be a TLS server waiting for a ClientHello.
     let silent = report
         .failure
@@ -487,7 +499,7 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
     if let (Security::Starttls, true, Some(peer)) =
         (report.target.combination.security, silent, report.peer)
     {
-        if speaks_tls(ctx, &report.target, peer).await {
+        if speaks_tls(ctx, &report.target, peer, budget).await {
             if let Some(f) = report.failure.as_mut() {
                 f.reason = Reason::ProtocolTlsServer;
                 f.detail = format!(
@@ -497,18 +509,31 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
             }
         }
     }
-    // Once TLS 1.2+ was negotiated on an implicit-TLS port, ask whether TLS 1.0/1.1 would be
-    // taken too (one more connection to the same peer, bounded by the read timeout).
-    let negotiated = report
-        .tls
-        .as_ref()
-        .is_some_and(|t| t.version.starts_with("TLSv1."));
-    if let (Security::Tls, true, Some(peer)) =
-        (report.target.combination.security, negotiated, report.peer)
-    {
+    // Once a TLS handshake completed on an implicit-TLS port, ask (if asked to) whether
+    // TLS 1.0/1.1 would be taken too.
+    let handshake_failed = report.failure.as_ref().is_some_and(|f| {
+        matches!(
+            f.reason,
+            Reason::TlsTimeout
+                | Reason::TlsClosed
+                | Reason::TlsHandshakeFailed
+                | Reason::TlsProtocolTooOld
+                | Reason::TlsPlaintextServer
+        )
+    });
+    let negotiated = !handshake_failed
+        && report
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.version.starts_with("TLSv1."));
+    if let (true, Security::Tls, true, Some(peer)) = (
+        ctx.policy.check_legacy_tls,
+        report.target.combination.security,
+        negotiated,
+        report.peer,
+    ) {
         let sni = report.tls.as_ref().and_then(|t| t.sni.clone());
-        report.legacy_tls =
-            Some(legacy_tls::check(peer, sni.as_deref(), ctx.policy.limits.step_timeout).await);
+        report.legacy_tls = Some(legacy_tls::check(peer, sni.as_deref(), budget).await);
     }
     report
 }

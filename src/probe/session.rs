@@ -216,6 +216,14 @@ where
         rec.set_auth(AuthOutcome::NotAttempted { why });
         return Ok(());
     }
+    // A server whose only SASL mechanisms are OAuth2 ones (Microsoft 365 with basic
+    // authentication disabled) refuses passwords whatever they are: its generic refusal
+    // ("NO LOGIN failed.", "-ERR Logon failure") means OAuth2 is required, not a wrong password.
+    let oauth_only = cred.kind() == CredentialKind::Password
+        && !offered.is_empty()
+        && offered.iter().all(|m| {
+            sasl::choose_mechanism(std::slice::from_ref(m), CredentialKind::OAuth2Token).is_some()
+        });
     let mechanism = sasl::choose_mechanism(offered, cred.kind()).or(match cred.kind() {
         CredentialKind::Password => fallback,
         CredentialKind::OAuth2Token => None,
@@ -231,7 +239,11 @@ where
         };
         return Err(rec.fail(
             t,
-            Reason::AuthMechanismNotOffered,
+            if oauth_only {
+                Reason::AuthOauth2Required
+            } else {
+                Reason::AuthMechanismNotOffered
+            },
             format!(
                 "no mechanism for {kind} among those offered: {}",
                 if offered.is_empty() {
@@ -269,11 +281,14 @@ where
             code,
             enhanced,
         } => {
-            let reason = crate::diagnose::classify_auth_refusal(
+            let reason = match crate::diagnose::classify_auth_refusal(
                 code.as_deref(),
                 enhanced.as_deref(),
                 &server_says,
-            );
+            ) {
+                Reason::AuthRejected if oauth_only => Reason::AuthOauth2Required,
+                r => r,
+            };
             // A temporary failure says nothing about the credential: the next one may try.
             permit.settle(if reason.is_credential_verdict() {
                 Judgement::Rejected

@@ -152,13 +152,22 @@ pub fn write(
 ) -> io::Result<()> {
     let card = Card::from_report(report);
     match format {
-        CardFormat::Text => write_text(out, &card),
+        CardFormat::Text => {
+            // Server words reach the card through causes (certificate names...): no control
+            // characters on the user's terminal.
+            let mut buf = Vec::new();
+            write_text(&mut buf, &card)?;
+            for line in String::from_utf8_lossy(&buf).lines() {
+                writeln!(out, "{}", super::table::clean(line))?;
+            }
+            Ok(())
+        }
         CardFormat::Thunderbird | CardFormat::Mobileconfig if !card.complete() => {
             for a in [&card.incoming.advice, &card.outgoing.advice]
                 .into_iter()
                 .flatten()
             {
-                writeln!(err, "mailcheck: {}", a.message)?;
+                writeln!(err, "mailcheck: {}", super::table::clean(&a.message))?;
             }
             Ok(())
         }

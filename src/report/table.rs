@@ -155,9 +155,15 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
             let (Some(r), Some(f)) = (&o.reason, &o.report.failure) else {
                 continue;
             };
-            writeln!(out, "  {:<20} {} — {}", o.id, r.code.code(), r.cause)?;
+            writeln!(
+                out,
+                "  {:<20} {} — {}",
+                o.id,
+                r.code.code(),
+                clean(&r.cause)
+            )?;
             if let Some(s) = &f.server_says {
-                let said = i18n::text(lang, "server-said", &crate::params![("words", s.as_str())]);
+                let said = i18n::text(lang, "server-said", &crate::params![("words", clean(s))]);
                 writeln!(out, "  {:<20} {said}", "")?;
             }
             let hint = i18n::text(lang, "hint", &crate::params![("hint", r.hint.as_str())]);
@@ -173,13 +179,13 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         writeln!(out, "\n{}", t("section-findings"))?;
         for (id, f) in findings {
             let sev = t(&format!("severity-{}", f.severity.code()));
-            writeln!(out, "  {id:<20} {sev} {} ({})", f.message, f.code)?;
+            writeln!(out, "  {id:<20} {sev} {} ({})", clean(&f.message), f.code)?;
         }
     }
     if !report.recommendation.advice.is_empty() {
         writeln!(out, "\n{}", t("section-advice"))?;
         for a in &report.recommendation.advice {
-            writeln!(out, "  {}", a.message)?;
+            writeln!(out, "  {}", clean(&a.message))?;
         }
     }
     if let Some(cert) = report
@@ -194,11 +200,11 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
                 lang,
                 "certificate-line",
                 &crate::params![
-                    ("subject", cert.subject.as_str()),
-                    ("issuer", cert.issuer.as_str()),
+                    ("subject", clean(&cert.subject)),
+                    ("issuer", clean(&cert.issuer)),
                     ("date", i18n::date(lang, &cert.not_after)),
                     ("days", cert.days_left),
-                    ("names", cert.names.join(", ")),
+                    ("names", clean(&cert.names.join(", "))),
                 ]
             )
         )?;
@@ -210,11 +216,33 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         Status::Unknown => (t("status-unknown"), "35"),
     };
     if color {
-        writeln!(out, "\n\x1b[1;{code}m{mark}\x1b[0m {}", report.summary)?;
+        writeln!(
+            out,
+            "\n\x1b[1;{code}m{mark}\x1b[0m {}",
+            clean(&report.summary)
+        )?;
     } else {
-        writeln!(out, "\n{mark} {}", report.summary)?;
+        writeln!(out, "\n{mark} {}", clean(&report.summary))?;
     }
     Ok(())
+}
+
+/// Text that came from the server (its words, certificate names) is shown with control
+/// characters escaped: a hostile server must not be able to drive the user's terminal
+/// (clear the screen, retitle the window, fake lines) through the report.
+pub(crate) fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control()
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+            {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn connect_time(lang: Lang, o: &Outcome) -> String {
@@ -271,5 +299,19 @@ fn login(lang: Lang, a: &AuthOutcome) -> (String, Color) {
             },
             Color::Reset,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn server_text_cannot_drive_the_terminal() {
+        assert_eq!(
+            clean("a\u{1b}[2Jb\u{7}\0\r\nc\u{202e}d"),
+            "a\\u{1b}[2Jb\\u{7}\\u{0}\\r\\nc\\u{202e}d"
+        );
+        assert_eq!(clean("Server ready é ✓"), "Server ready é ✓");
     }
 }
