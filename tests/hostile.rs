@@ -588,6 +588,33 @@ fn endless_auth_is_cut_short() {
     }
 }
 
+/// A server that stalls at login costs one timeout for the whole run: the other combinations
+/// do not take their turn to stall (and never wait past their deadline).
+#[test]
+fn a_login_stall_costs_one_timeout_not_one_per_combination() {
+    let env = Env::start(Scenario::AuthStall);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    let results = run.results();
+    let stalled: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["auth"]["status"] == "failed")
+        .collect();
+    assert_eq!(stalled.len(), 1, "{:#}", run.json);
+    assert_eq!(stalled[0]["reason"]["code"], "protocol.timeout");
+    let skipped = results
+        .iter()
+        .filter(|r| r["auth"]["why"] == "skipped-after-stall")
+        .count();
+    assert_eq!(skipped, 5, "{:#}", run.json);
+    // --timeout is 1s: one stall, with generous room, not six in turn.
+    assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
+    // At most the one combination that took the turn sent anything (IMAP without SASL-IR
+    // waits for a "+" that never comes, so it may send nothing at all).
+    let with_credentials = env.received().iter().filter(|c| c.credentials_seen).count();
+    assert!(with_credentials <= 1, "{with_credentials}");
+}
+
 #[test]
 fn busy() {
     let env = Env::start(Scenario::Busy);

@@ -173,6 +173,7 @@ login-failed = failed
 login-no-credentials = not attempted
 login-certificate-not-trusted = withheld (cert)
 login-skipped-after-rejection = skipped (rejected)
+login-skipped-after-stall = skipped (stalled)
 login-no-usable-mechanism = no mechanism
 section-why = Why:
 section-findings = Findings:

@@ -166,6 +166,7 @@ login-failed = échec
 login-no-credentials = non tentée
 login-certificate-not-trusted = retenue (certificat)
 login-skipped-after-rejection = évitée (refus)
+login-skipped-after-stall = évitée (blocage)
 login-no-usable-mechanism = aucune méthode
 section-why = Pourquoi :
 section-findings = Constats :

@@ -26,6 +26,7 @@ pub enum Scenario {
     Tls10Only,
     CapsChangeAfterStarttls,
     EndlessAuth,
+    AuthStall,
     Busy,
     AcceptAnyPassword,
     Oauth2Required,
@@ -33,7 +34,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 21] = [
+    pub const ALL: [Scenario; 22] = [
         Scenario::Good,
         Scenario::CertExpired,
         Scenario::CertNotYetValid,
@@ -51,6 +52,7 @@ impl Scenario {
         Scenario::Tls10Only,
         Scenario::CapsChangeAfterStarttls,
         Scenario::EndlessAuth,
+        Scenario::AuthStall,
         Scenario::Busy,
         Scenario::AcceptAnyPassword,
         Scenario::Oauth2Required,
@@ -78,6 +80,7 @@ impl Scenario {
             Tls10Only => ("tls10-only", "the server answers the ClientHello with a TLS 1.0 ServerHello, as a server that only speaks TLS 1.0 does"),
             CapsChangeAfterStarttls => ("caps-change-after-starttls", "before STARTTLS the server offers AUTH PLAIN, after it only AUTH LOGIN (and refuses PLAIN)"),
             EndlessAuth => ("endless-auth", "AUTH is answered with continuation requests, forever (even after a cancel)"),
+            AuthStall => ("auth-stall", "the server goes silent once the client starts to log in"),
             Busy => ("busy", "the server refuses service: SMTP 421, IMAP BYE, POP3 -ERR [SYS/TEMP]"),
             AcceptAnyPassword => ("accept-any-password", "any user name and password log in"),
             Oauth2Required => ("oauth2-required", "password logins are refused as Microsoft 365 does when basic authentication is disabled (only XOAUTH2 offered)"),

@@ -307,6 +307,12 @@ impl Conn {
                         return Ok(());
                     }
                 }
+                Cmd::Auth { .. } | Cmd::Login { .. } | Cmd::Pass(_)
+                    if self.scenario() == Scenario::AuthStall =>
+                {
+                    // Silence until the client gives up.
+                    return self.drain().await;
+                }
                 Cmd::Auth { mech, initial } => self.auth(&tag, &mech, initial, &offer).await?,
                 Cmd::Login { user, pass } => {
                     let reply = if !offer.password_command {

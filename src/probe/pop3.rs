@@ -53,8 +53,8 @@ pub(crate) async fn run(
     .await?;
 
     let t = rec.start(StepName::Logout);
-    let answer = command(conn, "QUIT").await.map(judge);
-    session::goodbye(rec, t, answer);
+    let sent = conn.send("QUIT").await;
+    session::goodbye(rec, t, sent);
     Ok(())
 }
 

@@ -164,14 +164,14 @@ pub(crate) async fn finish_starttls(
     upgrade(ctx, rec, conn).await
 }
 
-/// The goodbye (QUIT, LOGOUT): the verdict is made, so a sloppy goodbye is noted, not failed.
-pub(crate) fn goodbye(rec: &mut Recorder, t: StepTimer, answer: Result<Answer, ConnError>) {
-    let note = match answer {
-        Ok(Answer::Yes) => None,
-        Ok(Answer::No(says)) | Ok(Answer::Garbled(says)) => Some(format!("answered: {says}")),
-        Err(e) => Some(e.to_string()),
+/// The goodbye (QUIT, LOGOUT) once it is sent: the verdict is made, so its reply is not
+/// awaited (a round trip saved on every combination) and a failure to send is only noted.
+pub(crate) fn goodbye(rec: &mut Recorder, t: StepTimer, sent: Result<(), ConnError>) {
+    let note = match sent {
+        Ok(()) => "sent; the reply is not awaited".to_string(),
+        Err(e) => e.to_string(),
     };
-    rec.ok(t, note);
+    rec.ok(t, Some(note));
 }
 
 /// How a login exchange ended.
@@ -256,12 +256,28 @@ where
         ));
     };
     let (host, user) = (rec.target().host.clone(), rec.target().username.clone());
-    let permit = ctx.gate.enter(&host, &user).await;
-    if permit.rejected() {
+    // Waiting for another combination's login is bounded by this probe's deadline too.
+    let until = tokio::time::Instant::from_std(rec.deadline);
+    let Ok(permit) = tokio::time::timeout_at(until, ctx.gate.enter(&host, &user)).await else {
         rec.set_auth(AuthOutcome::NotAttempted {
-            why: NotAttempted::SkippedAfterRejection,
+            why: NotAttempted::SkippedAfterStall,
         });
         return Ok(());
+    };
+    match permit.known() {
+        Judgement::Rejected => {
+            rec.set_auth(AuthOutcome::NotAttempted {
+                why: NotAttempted::SkippedAfterRejection,
+            });
+            return Ok(());
+        }
+        Judgement::Stalled => {
+            rec.set_auth(AuthOutcome::NotAttempted {
+                why: NotAttempted::SkippedAfterStall,
+            });
+            return Ok(());
+        }
+        Judgement::Unknown | Judgement::Accepted => {}
     }
     let t = rec.start(StepName::Auth);
     let result = exchange(cred, mechanism).await;
@@ -308,7 +324,13 @@ where
             ))
         }
         AuthResult::Broken(e) => {
-            permit.settle(Judgement::Unknown);
+            // A server that stalls at login would stall the next combination too: one
+            // timeout per run, not one per combination.
+            permit.settle(if matches!(e, ConnError::Timeout { .. }) {
+                Judgement::Stalled
+            } else {
+                Judgement::Unknown
+            });
             rec.set_auth(AuthOutcome::Failed {
                 mechanism: mechanism.to_string(),
                 ms,

@@ -69,8 +69,8 @@ pub(crate) async fn run(
     .await?;
 
     let t = rec.start(StepName::Logout);
-    let answer = command(conn, "QUIT").await.map(|a| judge(a, 221));
-    session::goodbye(rec, t, answer);
+    let sent = conn.send("QUIT").await;
+    session::goodbye(rec, t, sent);
     Ok(())
 }
 

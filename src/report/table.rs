@@ -294,6 +294,7 @@ fn login(lang: Lang, a: &AuthOutcome) -> (String, Color) {
                 NotAttempted::NoCredentials => t("login-no-credentials"),
                 NotAttempted::CertificateNotTrusted => t("login-certificate-not-trusted"),
                 NotAttempted::SkippedAfterRejection => t("login-skipped-after-rejection"),
+                NotAttempted::SkippedAfterStall => t("login-skipped-after-stall"),
                 NotAttempted::NoUsableMechanism => t("login-no-usable-mechanism"),
                 NotAttempted::EarlierFailure => "—".into(),
             },
