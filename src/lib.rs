@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod diagnose;
 pub mod discover;
+pub mod i18n;
 pub mod lab;
 pub mod net;
 pub mod plan;
