@@ -25,6 +25,16 @@ pub struct Cli {
 pub enum Command {
     /// Probe every documented port/security combination of an account's servers.
     Probe(ProbeArgs),
+    /// Check many accounts against expectations from a checks file (CI, monitoring).
+    Check(crate::cli_monitor::CheckArgs),
+    /// Probe many addresses concurrently, paced per server host.
+    Batch(crate::cli_monitor::BatchArgs),
+    /// Prometheus exporter: GET /probe?target=ADDRESS&module=NAME runs one probe.
+    Serve(crate::cli_monitor::ServeArgs),
+    /// Print shell completions (bash, zsh, fish, ...).
+    Completions(crate::cli_monitor::CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +119,18 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "DAYS", default_value_t = crate::diagnose::DEFAULT_CERT_WARN_DAYS)]
     pub cert_warn_days: i64,
 
+    /// Critical when a certificate expires within this many days (nagios, junit, prometheus).
+    #[arg(long, value_name = "DAYS")]
+    pub cert_crit_days: Option<i64>,
+
+    /// Warning when a step takes longer than this (nagios, junit, prometheus).
+    #[arg(short = 'w', long = "warning", value_name = "DURATION", value_parser = parse_duration)]
+    pub warning: Option<Duration>,
+
+    /// Critical when a step takes longer than this (nagios, junit, prometheus).
+    #[arg(short = 'c', long = "critical", value_name = "DURATION", value_parser = parse_duration)]
+    pub critical: Option<Duration>,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -122,6 +144,14 @@ pub struct ProbeArgs {
 pub enum Format {
     Table,
     Json,
+    /// The JSON document on one line.
+    Jsonl,
+    /// Nagios / Icinga plugin output.
+    Nagios,
+    /// JUnit XML.
+    Junit,
+    /// Prometheus text exposition format.
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,10 +5,14 @@
 
 pub mod account;
 pub mod app;
+pub mod check;
 pub mod cli;
+pub mod cli_monitor;
 pub mod diagnose;
 pub mod net;
 pub mod plan;
 pub mod probe;
 pub mod proto;
 pub mod report;
+pub mod runner;
+pub mod serve;

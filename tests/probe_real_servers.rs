@@ -37,7 +37,13 @@ fn mailcheck(s: &MailServers, user: &TestUser) -> Command {
     cmd.env_remove("MAILCHECK_PASSWORD")
         .env_remove("MAILCHECK_OAUTH2_TOKEN")
         .env("NO_COLOR", "1")
-        .args(["probe", &user.address, "--server", &s.tls_name, "--no-prompt"])
+        .args([
+            "probe",
+            &user.address,
+            "--server",
+            &s.tls_name,
+            "--no-prompt",
+        ])
         .args(["--timeout", "5s", "--connect-timeout", "2s"]);
     for rule in connect_to(s, &[]) {
         cmd.args(["--connect-to", &rule]);
@@ -101,10 +107,17 @@ fn all_six_combinations_work_with_the_right_password() {
         assert_eq!(r["target"]["connect_host"], s.ip.to_string());
     }
     // Before STARTTLS the servers must not offer a password login (the lab looks remote).
-    for id in ["imap/143/starttls", "pop3/110/starttls", "smtp/587/starttls"] {
+    for id in [
+        "imap/143/starttls",
+        "pop3/110/starttls",
+        "smtp/587/starttls",
+    ] {
         let r = result(&doc, id);
         assert_eq!(r["capabilities_before_tls"]["starttls"], true, "{id}");
-        assert_eq!(r["capabilities_before_tls"]["login_offered"], false, "{id}: {r:#}");
+        assert_eq!(
+            r["capabilities_before_tls"]["login_offered"], false,
+            "{id}: {r:#}"
+        );
         assert!(r["findings"].as_array().unwrap().is_empty(), "{id}: {r:#}");
     }
     let imap143 = result(&doc, "imap/143/starttls");
@@ -146,7 +159,12 @@ fn a_wrong_password_is_tried_once_per_server() {
         .count();
     assert_eq!(skipped, 5, "{doc:#}");
     // The server's own log agrees: one failed password check for the whole run.
-    assert_eq!(s.failed_logins(&user.address), 1, "{}", s.dovecot_log().display());
+    assert_eq!(
+        s.failed_logins(&user.address),
+        1,
+        "{}",
+        s.dovecot_log().display()
+    );
     assert!(doc["summary"].as_str().unwrap().contains("auth.rejected"));
 }
 
@@ -186,11 +204,17 @@ fn an_unknown_ca_is_named_and_no_credentials_are_sent() {
     for id in ALL {
         let r = result(&doc, id);
         assert_eq!(r["verdict"], "fails", "{id}");
-        assert_eq!(r["reason"]["code"], "tls.cert-unknown-issuer", "{id}: {r:#}");
+        assert_eq!(
+            r["reason"]["code"], "tls.cert-unknown-issuer",
+            "{id}: {r:#}"
+        );
         assert_eq!(r["auth"]["why"], "certificate-not-trusted", "{id}");
         // The certificate is still described.
         assert_eq!(r["tls"]["certificate"]["names"][0], "mail.lab.test", "{id}");
-        assert!(r["tls"]["certificate"]["sha256"].as_str().unwrap().contains(':'));
+        assert!(r["tls"]["certificate"]["sha256"]
+            .as_str()
+            .unwrap()
+            .contains(':'));
         // The session went on past TLS to list what the server offers.
         assert!(r["capabilities"]["raw"].as_array().is_some(), "{id}: {r:#}");
     }
@@ -203,7 +227,14 @@ fn a_wrong_tls_name_is_a_name_mismatch_listing_the_presented_names() {
     let user = s.user("erin");
     let ca = s.ca_pem.to_str().unwrap();
     let out = mailcheck(s, &user)
-        .args(["--ca-file", ca, "--tls-name", "imap.other.test", "--format", "json"])
+        .args([
+            "--ca-file",
+            ca,
+            "--tls-name",
+            "imap.other.test",
+            "--format",
+            "json",
+        ])
         .args(["--only", "imap/993"])
         .env("MAILCHECK_PASSWORD", &user.password)
         .output()
@@ -233,7 +264,13 @@ fn a_closed_port_is_refused_and_the_others_still_work() {
     let ca = s.ca_pem.to_str().unwrap();
     let mut cmd = Command::cargo_bin("mailcheck").unwrap();
     cmd.env_remove("MAILCHECK_PASSWORD")
-        .args(["probe", &user.address, "--server", &s.tls_name, "--no-prompt"])
+        .args([
+            "probe",
+            &user.address,
+            "--server",
+            &s.tls_name,
+            "--no-prompt",
+        ])
         .args(["--ca-file", ca, "--format", "json"])
         .env("MAILCHECK_PASSWORD", &user.password);
     for rule in connect_to(s, &[(465, closed_port(s.ip))]) {
@@ -261,10 +298,22 @@ fn the_table_reads_as_a_table() {
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{text}");
-    for needle in ["IMAP", "POP3", "SMTP", "993", "587", "SSL/TLS", "STARTTLS", "ok (PLAIN)"] {
+    for needle in [
+        "IMAP",
+        "POP3",
+        "SMTP",
+        "993",
+        "587",
+        "SSL/TLS",
+        "STARTTLS",
+        "ok (PLAIN)",
+    ] {
         assert!(text.contains(needle), "{needle} missing in\n{text}");
     }
-    assert!(text.contains("OK incoming: IMAP mail.lab.test port 993 SSL/TLS, login verified"), "{text}");
+    assert!(
+        text.contains("OK incoming: IMAP mail.lab.test port 993 SSL/TLS, login verified"),
+        "{text}"
+    );
     assert!(!text.contains('\x1b'), "no colour when piped:\n{text}");
 }
 
@@ -279,9 +328,17 @@ fn the_password_never_appears_in_any_output() {
     let canary_wrong = "Canary-3b9f-wrong-Zq7";
     let cases: Vec<(&TestUser, String, Vec<&str>)> = vec![
         (&good, good.password.clone(), vec!["--format", "json"]),
-        (&good, good.password.clone(), vec!["--format", "json", "--trace"]),
+        (
+            &good,
+            good.password.clone(),
+            vec!["--format", "json", "--trace"],
+        ),
         (&good, good.password.clone(), vec!["--trace"]),
-        (&wrong, canary_wrong.to_string(), vec!["--format", "json", "--trace"]),
+        (
+            &wrong,
+            canary_wrong.to_string(),
+            vec!["--format", "json", "--trace"],
+        ),
         (&wrong, canary_wrong.to_string(), vec!["--trace"]),
     ];
     for (user, password, args) in cases {
@@ -301,12 +358,18 @@ fn the_password_never_appears_in_any_output() {
             b64(&password),
             b64(&format!("\0{}\0{password}", user.address)),
         ] {
-            assert!(!text.contains(&enc), "encoded password leaked with {args:?}");
+            assert!(
+                !text.contains(&enc),
+                "encoded password leaked with {args:?}"
+            );
         }
         if args.contains(&"--trace") && args.contains(&"json") {
             let doc = json(&out);
             let t = &result(&doc, "imap/993/tls")["transcript"];
-            assert!(t.as_array().is_some_and(|l| l.len() > 3), "transcript missing: {t:#}");
+            assert!(
+                t.as_array().is_some_and(|l| l.len() > 3),
+                "transcript missing: {t:#}"
+            );
             // The combination that did log in shows its login line, arguments redacted.
             let logged: Vec<&Value> = doc["results"]
                 .as_array()
@@ -322,7 +385,15 @@ fn the_password_never_appears_in_any_output() {
     }
     // The password also comes through stdin and a command, never argv.
     let out = mailcheck(s, &good)
-        .args(["--ca-file", ca, "--format", "json", "--password-stdin", "--only", "imap/993"])
+        .args([
+            "--ca-file",
+            ca,
+            "--format",
+            "json",
+            "--password-stdin",
+            "--only",
+            "imap/993",
+        ])
         .write_stdin(format!("{}\n", good.password))
         .output()
         .unwrap();

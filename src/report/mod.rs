@@ -1,6 +1,10 @@
 //! One model of a run, and one module per output format over it.
 
 pub mod json;
+pub mod jsonl;
+pub mod junit;
+pub mod nagios;
+pub mod prometheus;
 pub mod table;
 
 use serde::Serialize;
