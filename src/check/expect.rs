@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::diagnose::{Status, Verdict};
 use crate::plan::{Combination, Security, Selector};
+use crate::probe::{AuthOutcome, NotAttempted};
 use crate::report::{Outcome, RunReport};
 
 /// What an expectation is about.
@@ -206,6 +207,48 @@ pub fn describe_outcome(o: &Outcome) -> String {
     }
 }
 
+/// Does the combination work for this account? It must not fail, and when a credential was
+/// given, the login must have succeeded on it: a combination that connects but never got to
+/// log in (the credential was rejected on another one, no usable mechanism) does not work.
+fn observe_works(report: &RunReport, o: &Outcome) -> (bool, String) {
+    if o.verdict == Verdict::Fails {
+        return (false, describe_outcome(o));
+    }
+    if report.credential.kind == crate::report::CredentialKind::None {
+        return (true, format!("{} (no login tried)", describe_outcome(o)));
+    }
+    match &o.report.auth {
+        AuthOutcome::Succeeded { .. } => (true, describe_outcome(o)),
+        AuthOutcome::NotAttempted {
+            why: NotAttempted::SkippedAfterRejection,
+        } => {
+            let rejected = report.results.iter().find_map(|r| {
+                r.reason
+                    .as_ref()
+                    .filter(|x| x.code.is_credential_verdict())
+                    .map(|x| format!("{} on {}", x.code.code(), r.id))
+            });
+            (
+                false,
+                format!(
+                    "connects, but no login: the credential was rejected ({})",
+                    rejected.unwrap_or_else(|| "on another combination".into())
+                ),
+            )
+        }
+        other => (
+            false,
+            format!(
+                "connects, but no login ({})",
+                serde_json::to_value(other)
+                    .ok()
+                    .and_then(|v| v.get("why").and_then(|w| w.as_str()).map(str::to_string))
+                    .unwrap_or_else(|| "login failed".into())
+            ),
+        ),
+    }
+}
+
 fn plaintext_login(o: &Outcome) -> Option<bool> {
     o.report
         .capabilities_before_tls
@@ -246,9 +289,9 @@ pub fn evaluate(account: &str, report: &RunReport, e: &Expectations) -> Vec<Expe
             };
             let (expected, observed, holds) = match s {
                 Subject::Works(_) => {
-                    let works = o.verdict != Verdict::Fails;
+                    let (works, observed) = observe_works(report, o);
                     let expected = if want { "works" } else { "does not work" };
-                    (expected.to_string(), describe_outcome(o), works)
+                    (expected.to_string(), observed, works)
                 }
                 Subject::PlaintextLogin(_) => {
                     let expected = if want {
