@@ -387,3 +387,99 @@ fn concurrent_scrapes_each_get_a_full_answer() {
     assert_eq!(s.failed_logins(&user.address), 0);
     assert_eq!(s.successful_logins(&user.address), 6 * n);
 }
+
+#[test]
+fn one_shot_formats_of_probe() {
+    let s = MailServers::get();
+    let user = s.user("walter");
+    let run = |format: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailcheck"));
+        cmd.args([
+            "probe",
+            &user.address,
+            "--server",
+            &s.tls_name,
+            "--no-prompt",
+        ])
+        .args(["--ca-file", s.ca_pem.to_str().unwrap(), "--format", format])
+        .env("MAILCHECK_PASSWORD", &user.password)
+        .env_remove("MAILCHECK_OAUTH2_TOKEN");
+        for r in [
+            (993, s.imaps),
+            (143, s.imap),
+            (995, s.pop3s),
+            (110, s.pop3),
+            (465, s.smtps),
+            (587, s.submission),
+        ] {
+            cmd.args([
+                "--connect-to",
+                &format!("{}:{}:{}:{}", s.tls_name, r.0, s.ip, r.1),
+            ]);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.contains(&user.password), "{format}");
+        text
+    };
+    // The textfile-collector form: valid for promtool, one account, no account label.
+    let prom = run("prometheus");
+    promtool_accepts(&prom);
+    assert_eq!(sample(&prom, "mailcheck_success "), 1.0);
+    assert!(!prom.contains("account="));
+    // JSON Lines: exactly one line, the account result with the whole report inside.
+    let jsonl = run("jsonl");
+    assert_eq!(jsonl.lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(jsonl.trim()).unwrap();
+    assert_eq!(v["address"], "walter@lab.test");
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["report"]["schema_version"], 1);
+    assert_eq!(v["report"]["results"].as_array().unwrap().len(), 6);
+    // JUnit: one suite, six combination cases and six certificate-days cases, none failing.
+    let junit = run("junit");
+    assert!(junit.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"mailcheck\" tests=\"12\" failures=\"0\" errors=\"0\""), "{junit}");
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mailcheck"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = run(&["completions", "bash"]);
+    assert!(bash.contains("_mailcheck()"), "{bash}");
+    for word in [
+        "probe",
+        "check",
+        "batch",
+        "serve",
+        "--per-host",
+        "--cert-crit-days",
+    ] {
+        assert!(bash.contains(word), "bash completion lacks {word}");
+    }
+    assert!(run(&["completions", "zsh"]).starts_with("#compdef mailcheck"));
+    assert!(run(&["completions", "fish"]).contains("complete -c mailcheck"));
+    let man = run(&["man"]);
+    assert!(
+        man.contains(".TH mailcheck 1"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
+    for word in [
+        "mailcheck\\-serve",
+        "\\-\\-listen",
+        "\\-\\-password\\-command",
+    ] {
+        assert!(man.contains(word), "man page lacks {word}");
+    }
+    // One page per command, each a complete roff page.
+    assert_eq!(man.matches(".TH ").count(), 1 + 6, "{man}");
+    assert!(man.contains(".TH mailcheck-check 1"));
+    assert_eq!(man.matches(".SH NAME").count(), 7);
+}

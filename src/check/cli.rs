@@ -244,8 +244,10 @@ pub fn man() -> Result<Status> {
         .context("rendering the man page")?;
     // One page: the subcommands' own options follow the main page.
     for sub in Cli::command().get_subcommands() {
-        clap_mangen::Man::new(sub.clone())
-            .title(format!("mailcheck-{}", sub.get_name()))
+        // clap wants a 'static name; this process prints one page and exits.
+        let name: &'static str =
+            Box::leak(format!("mailcheck-{}", sub.get_name()).into_boxed_str());
+        clap_mangen::Man::new(sub.clone().name(name))
             .render(&mut out)
             .context("rendering the man page")?;
     }
