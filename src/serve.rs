@@ -10,8 +10,9 @@
 //! [`Pacer`] (per server host and in total). Each probe has a deadline below the scrape timeout
 //! Prometheus announces (`X-Prometheus-Scrape-Timeout-Seconds`, minus 0.5 s), capped by
 //! `--probe-timeout`. Credentials stay in the checks file's env/command references and are read
-//! at each probe; a module with credentials must fix its server (see `check::config`), so the
-//! `target` of a request cannot send a secret elsewhere. No label carries a secret.
+//! at each probe; a module with credentials must fix its server and username (see
+//! `check::config`), so the `target` of a request can neither send a secret elsewhere nor try it
+//! on other mailboxes. No label carries a secret.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -44,7 +44,7 @@ fn connect_to(s: &MailServers) -> String {
 
 /// Start `mailcheck serve --listen 127.0.0.1:0` with a checks file and read the port it
 /// announces on stderr.
-fn start(s: &MailServers, env: &[(&str, &str)]) -> Exporter {
+fn start(s: &MailServers, login: &str, env: &[(&str, &str)]) -> Exporter {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("mailcheck.toml");
     let text = format!(
@@ -55,9 +55,10 @@ connect_to = {rules}
 connect_timeout = "2s"
 timeout = "5s"
 
-# Trusts the lab CA and logs in with the password in MC_SERVE_PASSWORD.
+# Trusts the lab CA and logs in as {login} with the password in MC_SERVE_PASSWORD.
 [module.lab]
 ca_file = "{ca}"
+username = "{login}"
 password_env = "MC_SERVE_PASSWORD"
 expect = ["imap/993/tls", "smtp/587/starttls"]
 forbid = ["imap/143/plaintext-login"]
@@ -203,7 +204,7 @@ fn sample(body: &str, prefix: &str) -> f64 {
 fn probe_returns_valid_metrics_with_reasons_as_labels() {
     let s = MailServers::get();
     let user = s.user("trent");
-    let exporter = start(s, &[("MC_SERVE_PASSWORD", &user.password)]);
+    let exporter = start(s, &user.address, &[("MC_SERVE_PASSWORD", &user.password)]);
 
     let r = get(
         exporter.addr,
@@ -347,7 +348,7 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
 fn concurrent_scrapes_each_get_a_full_answer() {
     let s = MailServers::get();
     let user = s.user("victor");
-    let exporter = start(s, &[("MC_SERVE_PASSWORD", &user.password)]);
+    let exporter = start(s, &user.address, &[("MC_SERVE_PASSWORD", &user.password)]);
     let addr = exporter.addr;
     let t0 = Instant::now();
     let n = 12;

@@ -182,13 +182,15 @@ impl ChecksFile {
             }
             check_entry(&cx, entry)?;
             let merged_server = entry.server.as_ref().or(defaults.server.as_ref());
+            let merged_username = entry.username.as_ref().or(defaults.username.as_ref());
             let has_credential = credential_of(&cx, entry, &defaults)?.is_some();
             // /probe's target is chosen by whoever can reach the exporter: a module that sends
-            // a secret must fix the server it is sent to.
-            if has_credential && merged_server.is_none() {
+            // a secret must fix the server it is sent to and the login it is sent for, or a
+            // request could send it elsewhere, or try it on every mailbox of the server.
+            if has_credential && (merged_server.is_none() || merged_username.is_none()) {
                 return Err(cx.err(
                     m.span(),
-                    format!("module {name:?} has credentials but no server: set `server`, so its secret is only ever sent to that server"),
+                    format!("module {name:?} has credentials but no fixed server and username: set both, so its secret is only ever sent to that server for that login (per-mailbox secrets belong in [[account]]s)"),
                 ));
             }
             // Validate it with a placeholder address.
@@ -501,7 +503,12 @@ mod tests {
         assert_eq!(f.modules.len(), 2);
         let m = f.module_spec("shared_mailbox", "bob@example.com").unwrap();
         assert_eq!(m.settings.host, "mail.example.com");
+        // The module's credential is only ever used for its fixed login.
+        assert_eq!(m.settings.username, "shared@example.com");
+        assert_eq!(m.settings.address.to_string(), "bob@example.com");
+        let m = f.module_spec("example_com", "bob@example.com").unwrap();
         assert_eq!(m.settings.username, "bob@example.com");
+        assert_eq!(m.credential, CredentialSpec::None);
         assert!(f.module_spec("nope", "bob@example.com").is_err());
     }
 
@@ -555,7 +562,9 @@ mod tests {
         assert_eq!(e.line, 4, "{e}");
 
         let e = err("[module.m]\npassword_env = \"A\"\n");
-        assert!(e.message.contains("no server"), "{e}");
+        assert!(e.message.contains("no fixed server and username"), "{e}");
+        let e = err("[module.m]\nserver = \"s.example\"\npassword_env = \"A\"\n");
+        assert!(e.message.contains("no fixed server and username"), "{e}");
 
         let e = err("[[account]]\naddress = \"a@example.com\"\nexpect = [\"imap/993\"]\nforbid = [\"imap/993/tls\"]\n");
         assert!(e.message.contains("both expected and forbidden"), "{e}");
