@@ -45,6 +45,11 @@ fn connect_to(s: &MailServers) -> String {
 /// Start `mailcheck serve --listen 127.0.0.1:0` with a checks file and read the port it
 /// announces on stderr.
 fn start(s: &MailServers, login: &str, env: &[(&str, &str)]) -> Exporter {
+    start_with(s, login, env, "")
+}
+
+/// As [`start`], with more TOML appended to the checks file.
+fn start_with(s: &MailServers, login: &str, env: &[(&str, &str)], extra: &str) -> Exporter {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("mailcheck.toml");
     let text = format!(
@@ -74,7 +79,7 @@ ca_file = "{ca}"
         server = s.tls_name,
         rules = connect_to(s),
         ca = s.ca_pem.display(),
-    );
+    ) + extra;
     std::fs::write(&cfg, text).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailcheck"));
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
@@ -483,4 +488,48 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     assert_eq!(man.matches(".TH ").count(), 1 + 6, "{man}");
     assert!(man.contains(".TH mailcheck-check 1"));
     assert_eq!(man.matches(".SH NAME").count(), 7);
+}
+
+#[test]
+fn a_stalling_server_is_answered_within_the_scrape_timeout() {
+    let s = MailServers::get();
+    // Accepts connections and never says a word.
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stall.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for c in stall.incoming().flatten() {
+            keep.lock().unwrap().push(c);
+        }
+    });
+    let extra = format!(
+        "\n[module.stall]\nserver = \"mail.lab.test\"\nconnect_to = [\"::127.0.0.1:{port}\"]\nonly = [\"imap/993\", \"smtp/587\"]\n"
+    );
+    let exporter = start_with(s, "nobody@lab.test", &[], &extra);
+    let t0 = Instant::now();
+    let r = get(
+        exporter.addr,
+        "/probe?target=wendy@lab.test&module=stall",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "3")],
+    );
+    let took = t0.elapsed();
+    assert_eq!(r.status, 200);
+    promtool_accepts(&r.body);
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    assert_eq!(sample(&r.body, "mailcheck_probe_deadline_seconds"), 2.5);
+    assert_eq!(sample(&r.body, "mailcheck_success "), 0.0);
+    assert_eq!(
+        sample(&r.body, "mailcheck_failure_info{protocol=\"imap\",port=\"993\",security=\"tls\",reason=\"tls.timeout\",step=\"tls\"}"),
+        1.0,
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("reason=\"protocol.timeout\",step=\"greeting\""),
+        "{}",
+        r.body
+    );
+    assert_eq!(held.lock().unwrap().len(), 2);
 }
