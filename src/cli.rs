@@ -144,7 +144,8 @@ pub struct ProbeArgs {
 pub enum Format {
     Table,
     Json,
-    /// The JSON document on one line.
+    /// One line: the account result (status, expectations, and the JSON document as `report`),
+    /// as `batch --format jsonl` writes per address.
     Jsonl,
     /// Nagios / Icinga plugin output.
     Nagios,
