@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::discover::DEFAULT_ISPDB_URL;
+use crate::net::resolver::NameServer;
 use crate::plan::{ConnectTo, Selector};
 
 #[derive(Debug, Parser)]
@@ -21,10 +23,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Probe every documented port/security combination of an account's servers.
+    /// Find an account's servers (unless --server is given), then probe each combination.
     Probe(ProbeArgs),
+    /// Find an account's servers and say where each setting came from, without probing.
+    Discover(DiscoverArgs),
     /// Check many accounts against expectations from a checks file (CI, monitoring).
     Check(crate::cli_monitor::CheckArgs),
     /// Probe many addresses concurrently, paced per server host.
@@ -37,14 +43,68 @@ pub enum Command {
     Man,
 }
 
+/// How servers are discovered, and how names are resolved.
+#[derive(Debug, Clone, Args)]
+pub struct DiscoveryArgs {
+    /// Send every DNS query (discovery and connections) to this server only: IP or IP:PORT.
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub dns_server: Option<NameServer>,
+
+    /// Base URL of the Thunderbird ISPDB (the domain is appended).
+    #[arg(long, value_name = "URL", default_value = DEFAULT_ISPDB_URL)]
+    pub ispdb_url: String,
+
+    /// Deadline of each discovery source (provider table, autoconfig, ISPDB, MX, SRV,
+    /// Autodiscover, guessing).
+    #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = parse_duration)]
+    pub discovery_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// The mail address (user@domain).
+    pub address: String,
+
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+
+    /// Trust the CA certificates in this PEM file for https discovery, besides the public roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Connect to HOST2:PORT2 instead of HOST1:PORT1 (curl syntax), for discovery's HTTP too.
+    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
+    pub connect_to: Vec<ConnectTo>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// When to use colour in the table (NO_COLOR is honoured by `auto`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
     /// The mail address to check (user@domain).
     pub address: String,
 
-    /// Server host name to probe (default: the address's domain).
+    /// Server host name to probe; skips discovery (default: discover the servers).
     #[arg(long, value_name = "HOST")]
     pub server: Option<String>,
+
+    /// Do not discover: probe the address's domain itself (or --server).
+    #[arg(long)]
+    pub no_discovery: bool,
+
+    /// Send credentials to discovered servers even when they came through an untrusted channel
+    /// (http, DNS without DNSSEC, guessing) and lie outside the address's domain.
+    #[arg(long)]
+    pub trust_discovered: bool,
+
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
 
     /// Name to verify the certificate against and send as SNI (default: the server name).
     #[arg(long, value_name = "NAME")]
@@ -132,8 +192,8 @@ pub struct ProbeArgs {
     pub critical: Option<Duration>,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = crate::cli_monitor::MonitorFormat::Table)]
+    pub format: crate::cli_monitor::MonitorFormat,
 
     /// When to use colour in the table (NO_COLOR is honoured by `auto`).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
@@ -144,15 +204,6 @@ pub struct ProbeArgs {
 pub enum Format {
     Table,
     Json,
-    /// One line: the account result (status, expectations, and the JSON document as `report`),
-    /// as `batch --format jsonl` writes per address.
-    Jsonl,
-    /// Nagios / Icinga plugin output.
-    Nagios,
-    /// JUnit XML.
-    Junit,
-    /// Prometheus text exposition format.
-    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

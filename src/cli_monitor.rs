@@ -10,12 +10,12 @@ use clap::{Args, ValueEnum};
 use crate::cli::{parse_duration, ColorChoice};
 use crate::plan::{ConnectTo, Selector};
 
-/// Output formats of `check` and `batch` (`probe` has the same, plus its own table).
+/// Output formats of `probe`, `check` and `batch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MonitorFormat {
-    /// One line per account as it finishes, then a summary.
+    /// For people: the full table (probe), one line per account as it finishes (check, batch).
     Table,
-    /// One JSON document at the end.
+    /// One JSON document (probe: the documented schema; check, batch: all accounts at the end).
     Json,
     /// One JSON object per account, one per line, as each finishes.
     Jsonl,

@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod cli_monitor;
 pub mod diagnose;
+pub mod discover;
 pub mod net;
 pub mod plan;
 pub mod probe;

@@ -344,6 +344,8 @@ pub struct Policy {
     pub insecure: bool,
     /// Keep a redacted transcript of each session.
     pub trace: bool,
+    /// How host names are resolved: the system, or the `--dns-server`.
+    pub resolver: crate::net::resolver::Resolver,
 }
 
 impl Default for Policy {
@@ -354,6 +356,7 @@ impl Default for Policy {
             ca_file: None,
             insecure: false,
             trace: false,
+            resolver: crate::net::resolver::Resolver::system(),
         }
     }
 }

@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use crate::account::{Address, Credential, SecretSource};
-use crate::plan::{Combination, ConnectTo, Plan, Policy, Selector, TargetSpec};
+use crate::discover::DiscoveryReport;
+use crate::plan::{Combination, ConnectTo, Plan, Policy, Selector, Target, TargetSpec};
 use crate::probe::pace::Pacer;
 use crate::probe::ProbeContext;
 use crate::report::{CredentialInfo, CredentialKind, RunInput, RunReport};
@@ -30,6 +31,8 @@ pub struct ProbeSettings {
     /// The secret (never shown: `Secret` redacts itself) and where it came from.
     pub credential: Option<Credential>,
     pub credential_source: SecretSource,
+    /// Targets found by discovery, and its report: they replace `host`'s documented matrix.
+    pub discovered: Option<(Vec<Target>, DiscoveryReport)>,
 }
 
 impl ProbeSettings {
@@ -38,7 +41,21 @@ impl ProbeSettings {
         if self.host.is_empty() {
             bail!("the server name is empty");
         }
-        let targets = TargetSpec {
+        let targets = match &self.discovered {
+            Some((targets, _)) => targets.clone(),
+            None => self.documented_targets(),
+        };
+        if targets.is_empty() {
+            bail!("--only/--skip leave no combination to probe");
+        }
+        Ok(Plan {
+            targets,
+            policy: self.policy.clone(),
+        })
+    }
+
+    fn documented_targets(&self) -> Vec<Target> {
+        TargetSpec {
             host: &self.host,
             tls_name: self.tls_name.as_deref(),
             username: &self.username,
@@ -47,14 +64,7 @@ impl ProbeSettings {
             skip: &self.skip,
             connect_to: &self.connect_to,
         }
-        .targets();
-        if targets.is_empty() {
-            bail!("--only/--skip leave no combination to probe");
-        }
-        Ok(Plan {
-            targets,
-            policy: self.policy.clone(),
-        })
+        .targets()
     }
 
     pub fn credential_info(&self) -> CredentialInfo {
@@ -80,15 +90,19 @@ pub async fn probe_once(settings: &ProbeSettings, pacer: Option<Arc<Pacer>>) -> 
     let mut ctx = ProbeContext::new(plan.policy.clone(), settings.credential.clone())?;
     ctx.pacer = pacer;
     let reports = crate::probe::run_with(Arc::new(ctx), plan.targets).await?;
-    Ok(RunReport::build(
+    let discovery = settings.discovered.as_ref().map(|(_, d)| d.clone());
+    let discovery_ms = discovery.as_ref().map_or(0, |d| d.elapsed_ms);
+    let mut report = RunReport::build(
         RunInput {
             address: settings.address.to_string(),
             server: settings.host.clone(),
             started_at,
-            elapsed_ms: t0.elapsed().as_millis() as u64,
+            elapsed_ms: discovery_ms + t0.elapsed().as_millis() as u64,
             credential: settings.credential_info(),
             cert_warn_days: settings.cert_warn_days,
         },
         reports,
-    ))
+    );
+    report.discovery = discovery;
+    Ok(report)
 }

@@ -119,10 +119,12 @@ fn bare_spec(target: &str) -> Result<AccountSpec> {
                 ca_file: None,
                 insecure: false,
                 trace: false,
+                ..Policy::default()
             },
             cert_warn_days: DEFAULT_CERT_WARN_DAYS,
             credential: None,
             credential_source: SecretSource::None,
+            discovered: None,
             address,
         },
         credential: CredentialSpec::None,

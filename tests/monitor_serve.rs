@@ -485,9 +485,13 @@ fn completions_and_man_page_come_from_the_cli_definition() {
         assert!(man.contains(word), "man page lacks {word}");
     }
     // One page per command, each a complete roff page.
-    assert_eq!(man.matches(".TH ").count(), 1 + 6, "{man}");
-    assert!(man.contains(".TH mailcheck-check 1"));
-    assert_eq!(man.matches(".SH NAME").count(), 7);
+    for sub in ["probe", "check", "batch", "serve", "completions", "man"] {
+        assert!(
+            man.contains(&format!(".TH mailcheck-{sub} 1")),
+            "no page for {sub}"
+        );
+    }
+    assert_eq!(man.matches(".SH NAME").count(), man.matches(".TH ").count());
 }
 
 #[test]

@@ -177,6 +177,7 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
         ca_file: args.ca_file.clone(),
         insecure: args.insecure,
         trace: false,
+        ..Policy::default()
     };
     let t = &args.thresholds;
     let expectations = Expectations::thresholds(
@@ -207,6 +208,7 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
             cert_warn_days: t.cert_warn_days,
             credential: None,
             credential_source: SecretSource::None,
+            discovered: None,
             address: address.clone(),
         };
         settings.plan()?;

@@ -444,12 +444,14 @@ fn build(
             ca_file,
             insecure: e.insecure.or(d.insecure).unwrap_or(false),
             trace: false,
+            ..Policy::default()
         },
         cert_warn_days: expectations
             .cert_warn_days
             .unwrap_or(crate::diagnose::DEFAULT_CERT_WARN_DAYS),
         credential: None,
         credential_source: SecretSource::None,
+        discovered: None,
     };
     settings
         .plan()

@@ -1,12 +1,13 @@
 //! TCP connect: resolve the host, try every address of the allowed families in turn, each with
 //! its own connect timeout, and say what happened to each.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::net::TcpStream;
 
+use crate::net::resolver::Resolver;
 use crate::plan::IpFamily;
 
 /// What happened to one address.
@@ -59,14 +60,25 @@ pub struct ConnectFailure {
     pub attempts: Vec<Attempt>,
 }
 
-/// Resolve `host` (a name or an IP literal) and connect to `port`.
+/// Resolve `host` (a name or an IP literal) with the system resolver and connect to `port`.
 pub async fn connect(
     host: &str,
     port: u16,
     family: IpFamily,
     timeout: Duration,
 ) -> Result<Connected, ConnectFailure> {
-    let addrs = match resolve(host, port, timeout).await {
+    connect_via(&Resolver::system(), host, port, family, timeout).await
+}
+
+/// Resolve `host` through `resolver` (system, or the `--dns-server`) and connect to `port`.
+pub async fn connect_via(
+    resolver: &Resolver,
+    host: &str,
+    port: u16,
+    family: IpFamily,
+    timeout: Duration,
+) -> Result<Connected, ConnectFailure> {
+    let addrs = match resolve(resolver, host, port, timeout).await {
         Ok(a) => a,
         Err(error) => {
             return Err(ConnectFailure {
@@ -122,23 +134,13 @@ pub async fn connect(
 }
 
 async fn resolve(
+    resolver: &Resolver,
     host: &str,
     port: u16,
     timeout: Duration,
 ) -> Result<Vec<SocketAddr>, ConnectError> {
-    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
-        Ok(Ok(it)) => {
-            let mut v: Vec<SocketAddr> = Vec::new();
-            for a in it {
-                if !v.contains(&a) {
-                    v.push(a);
-                }
-            }
-            Ok(v)
-        }
+    match tokio::time::timeout(timeout, resolver.lookup_addrs(host, port)).await {
+        Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(ConnectError::Resolve {
             detail: e.to_string(),
         }),

@@ -3,4 +3,5 @@
 
 pub mod connect;
 pub mod connection;
+pub mod resolver;
 pub mod tls;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_imap::imap_proto::{self, Capability};
 
-use super::session::{self, AuthResult, Capabilities};
+use super::session::{self, Answer, AuthResult, Capabilities};
 use super::{Failure, ProbeContext, Recorder, StepName};
 use crate::account::Credential;
 use crate::diagnose::Reason;
@@ -51,40 +51,16 @@ pub(crate) async fn run(
     if rec.target().combination.security == Security::Starttls {
         let mut tags = imap::Tags::new();
         let before = capability_by_hand(rec, conn, &mut tags, greeting_caps).await?;
-        session::check_plaintext_login(rec, &before);
-        let offered = before.starttls;
-        rec.set_caps_before_tls(before);
-        let t = rec.start(StepName::Starttls);
-        if !offered {
-            return Err(rec.fail(
-                t,
-                Reason::StarttlsNotOffered,
-                "CAPABILITY does not list STARTTLS",
-                None,
-            ));
-        }
+        let t = session::begin_starttls(rec, before, "STARTTLS")?;
         let tag = tags.next();
-        match tagged(conn, &tag, &format!("{tag} STARTTLS")).await {
-            Err(e) => return Err(rec.conn_fail(t, e)),
-            Ok(Ok(st)) if st.status == Status::Ok => rec.ok(t, None),
-            Ok(Ok(st)) => {
-                return Err(rec.fail(
-                    t,
-                    Reason::StarttlsRefused,
-                    "STARTTLS refused",
-                    Some(st.text),
-                ))
-            }
-            Ok(Err(line)) => {
-                return Err(rec.fail(
-                    t,
-                    Reason::ProtocolUnexpected,
-                    "unexpected answer to STARTTLS",
-                    Some(line),
-                ))
-            }
-        }
-        session::upgrade(ctx, rec, conn).await?;
+        let answer = tagged(conn, &tag, &format!("{tag} STARTTLS"))
+            .await
+            .map(|r| match r {
+                Ok(st) if st.status == Status::Ok => Answer::Yes,
+                Ok(st) => Answer::No(st.text),
+                Err(line) => Answer::Garbled(line),
+            });
+        session::finish_starttls(ctx, rec, conn, t, answer).await?;
     }
 
     // From here async-imap drives the session.

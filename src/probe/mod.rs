@@ -474,7 +474,8 @@ async fn drive(
     let target = rec.target().clone();
     let limits = &ctx.policy.limits;
     let t = rec.start(StepName::Connect);
-    let connected = match connect::connect(
+    let connected = match connect::connect_via(
+        &ctx.policy.resolver,
         &target.connect_host,
         target.connect_port,
         ctx.policy.family,

@@ -1,11 +1,12 @@
 //! POP3 session, by hand (RFC 1939, 2449 CAPA, 2595 STLS, 5034 SASL): greeting, CAPA, STLS,
 //! CAPA again, AUTH (or USER/PASS), QUIT.
 
-use super::session::{self, AuthResult, Capabilities};
+use super::session::{self, Answer, AuthResult, Capabilities};
 use super::{Failure, ProbeContext, Recorder, StepName};
+use crate::account::Credential;
 use crate::diagnose::Reason;
 use crate::net::connection::{ConnError, Connection};
-use crate::plan::Security;
+use crate::plan::{Security, Target};
 use crate::proto::{pop3, sasl};
 
 pub(crate) async fn run(
@@ -30,37 +31,9 @@ pub(crate) async fn run(
 
     if rec.target().combination.security == Security::Starttls {
         let before = capa(rec, conn, StepName::Capabilities).await?;
-        session::check_plaintext_login(rec, &before);
-        let offered = before.starttls;
-        rec.set_caps_before_tls(before);
-        let t = rec.start(StepName::Starttls);
-        if !offered {
-            return Err(rec.fail(
-                t,
-                Reason::StarttlsNotOffered,
-                "CAPA does not list STLS",
-                None,
-            ));
-        }
-        let reply = match command(conn, "STLS").await {
-            Ok(r) => r,
-            Err(e) => return Err(rec.conn_fail(t, e)),
-        };
-        match reply {
-            Ok(r) if r.ok => rec.ok(t, None),
-            Ok(r) => {
-                return Err(rec.fail(t, Reason::StarttlsRefused, "STLS refused", Some(r.text)))
-            }
-            Err(line) => {
-                return Err(rec.fail(
-                    t,
-                    Reason::ProtocolUnexpected,
-                    "unexpected answer to STLS",
-                    Some(line),
-                ))
-            }
-        }
-        session::upgrade(ctx, rec, conn).await?;
+        let t = session::begin_starttls(rec, before, "STLS")?;
+        let answer = command(conn, "STLS").await.map(judge);
+        session::finish_starttls(ctx, rec, conn, t, answer).await?;
     }
     let caps = capa(rec, conn, StepName::CapabilitiesAfterTls).await?;
     let offered = caps.auth_mechanisms.clone();
@@ -74,38 +47,23 @@ pub(crate) async fn run(
     let allowed = rec.credentials_allowed(conn, &ctx.policy);
     let target = rec.target().clone();
     let c = &mut *conn;
-    session::authenticate(
-        ctx,
-        rec,
-        allowed,
-        &offered,
-        fallback,
-        move |cred, mech| async move {
-            c.set_sensitive(true);
-            let r = login(
-                c,
-                &cred,
-                mech,
-                &target.username,
-                &target.host,
-                target.combination.port,
-            )
-            .await;
-            c.set_sensitive(false);
-            r
-        },
-    )
+    session::authenticate(ctx, rec, allowed, &offered, fallback, move |cred, mech| {
+        login(c, cred, mech, target)
+    })
     .await?;
 
     let t = rec.start(StepName::Logout);
-    match command(conn, "QUIT").await {
-        Ok(Ok(r)) if r.ok => rec.ok(t, None),
-        // The verdict is made; a sloppy goodbye is noted, not failed.
-        Ok(Ok(r)) => rec.ok(t, Some(format!("QUIT answered: {}", r.text))),
-        Ok(Err(line)) => rec.ok(t, Some(format!("QUIT answered: {line}"))),
-        Err(e) => rec.ok(t, Some(e.to_string())),
-    }
+    let answer = command(conn, "QUIT").await.map(judge);
+    session::goodbye(rec, t, answer);
     Ok(())
+}
+
+fn judge(reply: Result<pop3::Reply, String>) -> Answer {
+    match reply {
+        Ok(r) if r.ok => Answer::Yes,
+        Ok(r) => Answer::No(r.text),
+        Err(line) => Answer::Garbled(line),
+    }
 }
 
 /// Send a command and read its one-line status: `Ok(Err(line))` when the line is not POP3.
@@ -169,12 +127,13 @@ async fn capa(
 
 async fn login(
     conn: &mut Connection,
-    cred: &crate::account::Credential,
-    mech: &str,
-    user: &str,
-    host: &str,
-    port: u16,
+    cred: Credential,
+    mech: &'static str,
+    target: Target,
 ) -> AuthResult {
+    let (user, host, port) = (&target.username, &target.host, target.combination.port);
+    let cred = &cred;
+    conn.set_sensitive(true);
     let r: Result<AuthResult, ConnError> = async {
         if mech == "USER" {
             match command(conn, &format!("USER {user}")).await? {
@@ -231,6 +190,7 @@ async fn login(
         Ok(final_reply(&line))
     }
     .await;
+    conn.set_sensitive(false);
     r.unwrap_or_else(AuthResult::Broken)
 }
 

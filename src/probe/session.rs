@@ -6,7 +6,7 @@ use std::future::Future;
 use serde::Serialize;
 
 use super::gate::Judgement;
-use super::{AuthOutcome, Failure, NotAttempted, ProbeContext, Recorder, StepName};
+use super::{AuthOutcome, Failure, NotAttempted, ProbeContext, Recorder, StepName, StepTimer};
 use crate::account::Credential;
 use crate::diagnose::{Finding, Reason, Severity};
 use crate::net::connection::{ConnError, Connection};
@@ -101,8 +101,22 @@ pub(crate) async fn upgrade(
     rec.record_tls(t, up.facts, result)
 }
 
-/// Warn when a STARTTLS port offers a password login before TLS.
-pub(crate) fn check_plaintext_login(rec: &mut Recorder, before: &Capabilities) {
+/// A protocol's answer to a command, judged by the driver that knows the protocol.
+pub(crate) enum Answer {
+    Yes,
+    /// A refusal, with the server's words.
+    No(String),
+    /// Not this protocol at all.
+    Garbled(String),
+}
+
+/// Record what the server offers before TLS and open the STARTTLS step; fails when the
+/// server does not advertise STARTTLS (`keyword` is the protocol's name for it).
+pub(crate) fn begin_starttls(
+    rec: &mut Recorder,
+    before: Capabilities,
+    keyword: &str,
+) -> Result<StepTimer, Failure> {
     if before.login_offered {
         rec.finding(Finding {
             code: "plaintext-login-offered",
@@ -110,6 +124,54 @@ pub(crate) fn check_plaintext_login(rec: &mut Recorder, before: &Capabilities) {
             message: "the server offers password login before STARTTLS: a client set to \"no encryption\" would send the password in clear".into(),
         });
     }
+    let offered = before.starttls;
+    rec.set_caps_before_tls(before);
+    let t = rec.start(StepName::Starttls);
+    if !offered {
+        return Err(rec.fail(
+            t,
+            Reason::StarttlsNotOffered,
+            format!("the capabilities do not list {keyword}"),
+            None,
+        ));
+    }
+    Ok(t)
+}
+
+/// Judge the server's answer to STARTTLS and, on a go-ahead, upgrade the connection.
+pub(crate) async fn finish_starttls(
+    ctx: &ProbeContext,
+    rec: &mut Recorder,
+    conn: &mut Connection,
+    t: StepTimer,
+    answer: Result<Answer, ConnError>,
+) -> Result<(), Failure> {
+    match answer {
+        Err(e) => return Err(rec.conn_fail(t, e)),
+        Ok(Answer::Yes) => rec.ok(t, None),
+        Ok(Answer::No(says)) => {
+            return Err(rec.fail(t, Reason::StarttlsRefused, "STARTTLS refused", Some(says)))
+        }
+        Ok(Answer::Garbled(line)) => {
+            return Err(rec.fail(
+                t,
+                Reason::ProtocolUnexpected,
+                "unexpected answer to STARTTLS",
+                Some(line),
+            ))
+        }
+    }
+    upgrade(ctx, rec, conn).await
+}
+
+/// The goodbye (QUIT, LOGOUT): the verdict is made, so a sloppy goodbye is noted, not failed.
+pub(crate) fn goodbye(rec: &mut Recorder, t: StepTimer, answer: Result<Answer, ConnError>) {
+    let note = match answer {
+        Ok(Answer::Yes) => None,
+        Ok(Answer::No(says)) | Ok(Answer::Garbled(says)) => Some(format!("answered: {says}")),
+        Err(e) => Some(e.to_string()),
+    };
+    rec.ok(t, note);
 }
 
 /// How a login exchange ended.

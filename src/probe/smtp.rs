@@ -4,9 +4,10 @@
 
 use super::session::{self, AuthResult, Capabilities};
 use super::{Failure, ProbeContext, Recorder, StepName};
+use crate::account::Credential;
 use crate::diagnose::Reason;
 use crate::net::connection::{ConnError, Connection};
-use crate::plan::Security;
+use crate::plan::{Security, Target};
 use crate::proto::{sasl, smtp};
 
 /// A reply, or the line that was not SMTP.
@@ -44,7 +45,6 @@ pub(crate) async fn run(
 
     if rec.target().combination.security == Security::Starttls {
         let before = ehlo(rec, conn, StepName::Capabilities).await?;
-        session::check_plaintext_login(rec, &before);
         if before.login_offered {
             rec.finding(crate::diagnose::Finding {
                 code: "smtp.auth-before-tls",
@@ -52,38 +52,9 @@ pub(crate) async fn run(
                 message: "the server offers AUTH before STARTTLS".into(),
             });
         }
-        let offered = before.starttls;
-        rec.set_caps_before_tls(before);
-        let t = rec.start(StepName::Starttls);
-        if !offered {
-            return Err(rec.fail(
-                t,
-                Reason::StarttlsNotOffered,
-                "EHLO does not list STARTTLS",
-                None,
-            ));
-        }
-        match command(conn, "STARTTLS").await {
-            Err(e) => return Err(rec.conn_fail(t, e)),
-            Ok(Ok(r)) if r.code == 220 => rec.ok(t, None),
-            Ok(Ok(r)) => {
-                return Err(rec.fail(
-                    t,
-                    Reason::StarttlsRefused,
-                    format!("STARTTLS answered {}", r.code),
-                    Some(say(&r)),
-                ))
-            }
-            Ok(Err(line)) => {
-                return Err(rec.fail(
-                    t,
-                    Reason::ProtocolUnexpected,
-                    "unexpected answer to STARTTLS",
-                    Some(line),
-                ))
-            }
-        }
-        session::upgrade(ctx, rec, conn).await?;
+        let t = session::begin_starttls(rec, before, "STARTTLS")?;
+        let answer = command(conn, "STARTTLS").await.map(|a| judge(a, 220));
+        session::finish_starttls(ctx, rec, conn, t, answer).await?;
     }
     let caps = ehlo(rec, conn, StepName::CapabilitiesAfterTls).await?;
     let offered = caps.auth_mechanisms.clone();
@@ -92,37 +63,23 @@ pub(crate) async fn run(
     let allowed = rec.credentials_allowed(conn, &ctx.policy);
     let target = rec.target().clone();
     let c = &mut *conn;
-    session::authenticate(
-        ctx,
-        rec,
-        allowed,
-        &offered,
-        None,
-        move |cred, mech| async move {
-            c.set_sensitive(true);
-            let r = login(
-                c,
-                &cred,
-                mech,
-                &target.username,
-                &target.host,
-                target.combination.port,
-            )
-            .await;
-            c.set_sensitive(false);
-            r
-        },
-    )
+    session::authenticate(ctx, rec, allowed, &offered, None, move |cred, mech| {
+        login(c, cred, mech, target)
+    })
     .await?;
 
     let t = rec.start(StepName::Logout);
-    match command(conn, "QUIT").await {
-        Ok(Ok(r)) if r.code == 221 => rec.ok(t, None),
-        Ok(Ok(r)) => rec.ok(t, Some(format!("QUIT answered {}", say(&r)))),
-        Ok(Err(line)) => rec.ok(t, Some(format!("QUIT answered: {line}"))),
-        Err(e) => rec.ok(t, Some(e.to_string())),
-    }
+    let answer = command(conn, "QUIT").await.map(|a| judge(a, 221));
+    session::goodbye(rec, t, answer);
     Ok(())
+}
+
+fn judge(answer: Answer, expected: u16) -> session::Answer {
+    match answer {
+        Ok(r) if r.code == expected => session::Answer::Yes,
+        Ok(r) => session::Answer::No(say(&r)),
+        Err(line) => session::Answer::Garbled(line),
+    }
 }
 
 fn say(r: &smtp::Reply) -> String {
@@ -188,12 +145,13 @@ async fn ehlo(
 
 async fn login(
     conn: &mut Connection,
-    cred: &crate::account::Credential,
-    mech: &str,
-    user: &str,
-    host: &str,
-    port: u16,
+    cred: Credential,
+    mech: &'static str,
+    target: Target,
 ) -> AuthResult {
+    let (user, host, port) = (&target.username, &target.host, target.combination.port);
+    let cred = &cred;
+    conn.set_sensitive(true);
     let r: Result<AuthResult, ConnError> = async {
         let mut reply = if mech == "LOGIN" {
             command(conn, "AUTH LOGIN").await?
@@ -240,6 +198,7 @@ async fn login(
         })
     }
     .await;
+    conn.set_sensitive(false);
     r.unwrap_or_else(AuthResult::Broken)
 }
 

@@ -1,5 +1,6 @@
 //! One model of a run, and one module per output format over it.
 
+pub mod discovery;
 pub mod json;
 pub mod jsonl;
 pub mod junit;
@@ -82,6 +83,9 @@ pub struct RunReport {
     pub recommendation: Recommendations,
     pub summary: String,
     pub results: Vec<Outcome>,
+    /// How the servers were found (absent with --server / --no-discovery).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<crate::discover::DiscoveryReport>,
 }
 
 pub struct RunInput {
@@ -149,6 +153,7 @@ impl RunReport {
             recommendation: Recommendations { incoming, outgoing },
             summary,
             results,
+            discovery: None,
         }
     }
 }

@@ -19,6 +19,32 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
             cell
         }
     };
+    if let Some(d) = &report.discovery {
+        super::discovery::write_table(out, d, color)?;
+        writeln!(out)?;
+    }
+    // A host column when the servers differ (discovery may give one host per protocol), a
+    // source column when they were discovered.
+    let show_host = report.results.first().is_some_and(|first| {
+        report
+            .results
+            .iter()
+            .any(|o| o.report.target.host != first.report.target.host)
+    });
+    let source_of = |o: &Outcome| -> Option<String> {
+        let d = report.discovery.as_ref()?;
+        Some(
+            d.origin_of(&o.report.target)
+                .map(|c| {
+                    format!(
+                        "{}{}",
+                        c.source.name(),
+                        if c.trusted { "" } else { " (untrusted)" }
+                    )
+                })
+                .unwrap_or_else(|| "—".into()),
+        )
+    };
     writeln!(
         out,
         "mailcheck {} — {} on {} — {} combination(s) in {:.2} s",
@@ -28,20 +54,27 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         report.results.len(),
         report.elapsed_ms as f64 / 1000.0
     )?;
+    let mut header = vec!["protocol"];
+    if show_host {
+        header.push("host");
+    }
+    header.extend([
+        "port",
+        "security",
+        "connect",
+        "tls",
+        "certificate",
+        "login",
+        "verdict",
+    ]);
+    if report.discovery.is_some() {
+        header.push("source");
+    }
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(vec![
-            "protocol",
-            "port",
-            "security",
-            "connect",
-            "tls",
-            "certificate",
-            "login",
-            "verdict",
-        ]);
+        .set_header(header);
     if color {
         table.enforce_styling();
     } else {
@@ -62,8 +95,11 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         };
         let (cert_text, cert_color) = certificate(o);
         let (auth_text, auth_color) = login(&o.report.auth);
-        table.add_row(vec![
-            Cell::new(c.protocol.name().to_uppercase()),
+        let mut row = vec![Cell::new(c.protocol.name().to_uppercase())];
+        if show_host {
+            row.push(Cell::new(&o.report.target.host));
+        }
+        row.extend(vec![
             Cell::new(c.port),
             Cell::new(c.security.client_label()),
             Cell::new(connect_time(o)),
@@ -78,6 +114,10 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
             paint(auth_text, auth_color),
             paint(verdict_text, verdict_color).add_attribute(Attribute::Bold),
         ]);
+        if let Some(src) = source_of(o) {
+            row.push(Cell::new(src));
+        }
+        table.add_row(row);
     }
     writeln!(out, "{table}")?;
 

@@ -1,0 +1,447 @@
+//! Thunderbird autoconfig (`config-v1.1.xml`): the provider's own document, and the ISPDB.
+//!
+//! [`parse`] is pure: bytes in, servers out. Unknown server types (exchange, ews, jmap...) and
+//! plain-text servers are skipped with a note, never fatal.
+
+use serde::Deserialize;
+
+use super::{plausible_host, substitute, Candidate, Ctx, Found, SourceKind, Trail};
+use crate::account::Address;
+use crate::plan::{Protocol, Security};
+
+/// One usable server of a document (placeholders already replaced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub protocol: Protocol,
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: Option<String>,
+    pub auth: Vec<String>,
+}
+
+/// What a document says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Document {
+    pub provider_id: Option<String>,
+    pub display_name: Option<String>,
+    pub domains: Vec<String>,
+    pub servers: Vec<Server>,
+    /// Servers left out, and why.
+    pub skipped: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct XClientConfig {
+    #[serde(rename = "emailProvider", default)]
+    providers: Vec<XProvider>,
+}
+
+#[derive(Deserialize)]
+struct XProvider {
+    #[serde(rename = "@id")]
+    id: Option<String>,
+    #[serde(rename = "domain", default)]
+    domains: Vec<String>,
+    #[serde(rename = "displayName", default)]
+    display_name: Vec<String>,
+    #[serde(rename = "incomingServer", default)]
+    incoming: Vec<XServer>,
+    #[serde(rename = "outgoingServer", default)]
+    outgoing: Vec<XServer>,
+}
+
+#[derive(Deserialize)]
+struct XServer {
+    #[serde(rename = "@type")]
+    kind: Option<String>,
+    hostname: Option<String>,
+    port: Option<String>,
+    #[serde(rename = "socketType")]
+    socket_type: Option<String>,
+    username: Option<String>,
+    #[serde(rename = "authentication", default)]
+    auth: Vec<String>,
+}
+
+/// Parse a `config-v1.1.xml` document for `address`. Errors only when the document is not a
+/// readable clientConfig at all.
+pub fn parse(xml: &[u8], address: &Address) -> Result<Document, String> {
+    let text = std::str::from_utf8(xml).map_err(|e| format!("not UTF-8: {e}"))?;
+    let text = text.trim_start_matches('\u{feff}');
+    let root: XClientConfig =
+        quick_xml::de::from_str(text).map_err(|e| format!("not a clientConfig document: {e}"))?;
+    if root.providers.is_empty() {
+        return Err("clientConfig without an emailProvider".into());
+    }
+    let mut doc = Document::default();
+    for p in root.providers {
+        doc.provider_id = doc.provider_id.or(p.id.clone());
+        doc.display_name = doc.display_name.or(p.display_name.into_iter().next());
+        doc.domains
+            .extend(p.domains.into_iter().map(|d| d.trim().to_string()));
+        for (s, outgoing) in p
+            .incoming
+            .iter()
+            .map(|s| (s, false))
+            .chain(p.outgoing.iter().map(|s| (s, true)))
+        {
+            match server(s, outgoing, address) {
+                Ok(sv) => doc.servers.push(sv),
+                Err(why) => doc.skipped.push(why),
+            }
+        }
+    }
+    Ok(doc)
+}
+
+fn server(s: &XServer, outgoing: bool, address: &Address) -> Result<Server, String> {
+    let kind = s.kind.as_deref().unwrap_or("").trim().to_ascii_lowercase();
+    let protocol = match (kind.as_str(), outgoing) {
+        ("imap", false) => Protocol::Imap,
+        ("pop3", false) => Protocol::Pop3,
+        ("smtp", true) => Protocol::Smtp,
+        (k, _) => return Err(format!("server type {k:?} is not probed")),
+    };
+    let host = substitute(s.hostname.as_deref().unwrap_or("").trim(), address).to_ascii_lowercase();
+    if !plausible_host(&host) {
+        return Err(format!("{protocol}: unusable hostname {host:?}"));
+    }
+    let port: u16 = s
+        .port
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("{protocol} {host}: unusable port {:?}", s.port))?;
+    let security = match s
+        .socket_type
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "SSL" | "TLS" => Security::Tls,
+        "STARTTLS" => Security::Starttls,
+        "PLAIN" => {
+            return Err(format!(
+                "{protocol} {host}:{port} without encryption: never probed"
+            ))
+        }
+        other => {
+            return Err(format!(
+                "{protocol} {host}:{port}: unknown socketType {other:?}"
+            ))
+        }
+    };
+    Ok(Server {
+        protocol,
+        host,
+        port,
+        security,
+        username: s
+            .username
+            .as_deref()
+            .map(|u| substitute(u.trim(), address))
+            .filter(|u| !u.is_empty()),
+        auth: s.auth.iter().map(|a| a.trim().to_string()).collect(),
+    })
+}
+
+/// Turn a document into candidates.
+pub(crate) fn candidates(
+    doc: &Document,
+    source: SourceKind,
+    origin: &str,
+    trusted: bool,
+    address: &Address,
+) -> Vec<Candidate> {
+    doc.servers
+        .iter()
+        .map(|s| Candidate {
+            protocol: s.protocol,
+            host: s.host.clone(),
+            port: s.port,
+            security: s.security,
+            username: s.username.clone().unwrap_or_else(|| address.ascii()),
+            auth: s.auth.clone(),
+            source,
+            origin: origin.to_string(),
+            trusted,
+            notes: if trusted {
+                vec![]
+            } else {
+                vec!["fetched over plain http: anyone on the path could have changed it".into()]
+            },
+        })
+        .collect()
+}
+
+/// Fetch and read one autoconfig URL.
+pub(crate) async fn fetch(
+    ctx: &Ctx,
+    url: &str,
+    source: SourceKind,
+    trail: &Trail,
+) -> Result<Found, String> {
+    trail.push(format!("GET {url}"));
+    let got = ctx.http.get(url).await?;
+    if got.chain.len() > 1 {
+        trail.push(format!("redirected to {}", got.final_url()));
+    }
+    if got.status != 200 {
+        return Err(format!("HTTP {}", got.status));
+    }
+    let doc = parse(&got.body, &ctx.address)?;
+    let origin = got.final_url().to_string();
+    let mut found = Found {
+        candidates: candidates(&doc, source, &origin, got.trusted, &ctx.address),
+        notes: doc.skipped.clone(),
+        provider: doc.display_name.clone().or(doc.provider_id.clone()),
+        detail: String::new(),
+        failed: false,
+    };
+    found.detail = if found.candidates.is_empty() {
+        format!("{origin}: no usable server in the document")
+    } else {
+        format!(
+            "{origin}{}: {} server(s)",
+            if got.trusted {
+                ""
+            } else {
+                " (untrusted: http)"
+            },
+            found.candidates.len()
+        )
+    };
+    Ok(found)
+}
+
+/// The URLs a domain's own autoconfig lives at, in order; `with_http` adds the http forms.
+pub(crate) fn urls(domain: &str, email: &str, with_http: bool) -> Vec<String> {
+    let q = encode_query(email);
+    let mut v = vec![
+        format!("https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={q}"),
+        format!("https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml"),
+    ];
+    if with_http {
+        v.push(format!(
+            "http://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={q}"
+        ));
+        v.push(format!(
+            "http://{domain}/.well-known/autoconfig/mail/config-v1.1.xml"
+        ));
+    }
+    v
+}
+
+fn encode_query(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            b'@' => out.push_str("%40"),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Try `urls` all at once; the first in order that gives servers wins. With none, the reasons
+/// of each are joined.
+pub(crate) async fn first_of(
+    ctx: &Ctx,
+    urls: &[String],
+    source: SourceKind,
+    trail: &Trail,
+) -> Found {
+    let results =
+        futures::future::join_all(urls.iter().map(|u| fetch(ctx, u, source, trail))).await;
+    let mut why = Vec::new();
+    let mut broke = false;
+    let mut notes = Vec::new();
+    for (u, r) in urls.iter().zip(results) {
+        match r {
+            Ok(f) if !f.candidates.is_empty() => {
+                let mut f = f;
+                if !why.is_empty() {
+                    f.notes.push(format!("before it: {}", why.join("; ")));
+                }
+                return f;
+            }
+            Ok(f) => {
+                notes.extend(f.notes);
+                why.push(f.detail)
+            }
+            Err(e) => {
+                // A 404 is "nothing here"; anything else (TLS, malformed XML) is a failure.
+                if !e.starts_with("HTTP 404") && !e.starts_with("cannot connect") {
+                    broke = true;
+                }
+                why.push(format!("{u}: {e}"))
+            }
+        }
+    }
+    Found {
+        notes,
+        detail: why.join("; "),
+        failed: broke,
+        ..Found::default()
+    }
+}
+
+/// Source 2: the domain's own autoconfig, https first, then http (untrusted).
+pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
+    let urls = urls(&ctx.address.domain, &ctx.email(), true);
+    first_of(ctx, &urls, SourceKind::Autoconfig, trail).await
+}
+
+/// The ISPDB URL for a domain.
+pub(crate) fn ispdb_url(base: &str, domain: &str) -> String {
+    if base.ends_with('/') {
+        format!("{base}{domain}")
+    } else {
+        format!("{base}/{domain}")
+    }
+}
+
+/// Source 3: the ISPDB.
+pub(crate) async fn ispdb_source(ctx: &Ctx, trail: &Trail) -> Found {
+    let url = ispdb_url(&ctx.cfg.ispdb_url, &ctx.address.domain);
+    match fetch(ctx, &url, SourceKind::Ispdb, trail).await {
+        Ok(f) => f,
+        Err(e) if e.starts_with("HTTP 404") => Found::nothing(format!("{url}: not in the ISPDB")),
+        Err(e) => Found::failed(format!("{url}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const DOC: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<clientConfig version="1.1">
+  <emailProvider id="example.com">
+    <domain>example.com</domain>
+    <domain>example.net</domain>
+    <displayName>Example Mail</displayName>
+    <incomingServer type="imap">
+      <hostname>imap.%EMAILDOMAIN%</hostname>
+      <port>993</port>
+      <socketType>SSL</socketType>
+      <username>%EMAILLOCALPART%</username>
+      <authentication>password-cleartext</authentication>
+      <authentication>OAuth2</authentication>
+    </incomingServer>
+    <incomingServer type="exchange">
+      <hostname>ews.example.com</hostname>
+    </incomingServer>
+    <incomingServer type="pop3">
+      <hostname>pop.example.com</hostname>
+      <port>110</port>
+      <socketType>STARTTLS</socketType>
+      <username>%EMAILADDRESS%</username>
+    </incomingServer>
+    <incomingServer type="pop3">
+      <hostname>pop.example.com</hostname>
+      <port>110</port>
+      <socketType>plain</socketType>
+    </incomingServer>
+    <outgoingServer type="smtp">
+      <hostname>smtp.example.com</hostname>
+      <port>587</port>
+      <socketType>STARTTLS</socketType>
+      <username>%EMAILADDRESS%</username>
+    </outgoingServer>
+    <documentation url="https://example.com/help"><descr lang="en">Help</descr></documentation>
+  </emailProvider>
+  <webMail><loginPage url="https://example.com/"/></webMail>
+</clientConfig>"#;
+
+    #[test]
+    fn reads_servers_and_skips_the_rest() {
+        let a = Address::parse("alice@example.com").unwrap();
+        let d = parse(DOC.as_bytes(), &a).unwrap();
+        assert_eq!(d.provider_id.as_deref(), Some("example.com"));
+        assert_eq!(d.display_name.as_deref(), Some("Example Mail"));
+        assert_eq!(d.domains, vec!["example.com", "example.net"]);
+        assert_eq!(d.servers.len(), 3);
+        assert_eq!(
+            d.servers[0],
+            Server {
+                protocol: Protocol::Imap,
+                host: "imap.example.com".into(),
+                port: 993,
+                security: Security::Tls,
+                username: Some("alice".into()),
+                auth: vec!["password-cleartext".into(), "OAuth2".into()],
+            }
+        );
+        assert_eq!(d.servers[1].security, Security::Starttls);
+        assert_eq!(d.servers[1].username.as_deref(), Some("alice@example.com"));
+        assert_eq!(d.servers[2].protocol, Protocol::Smtp);
+        assert_eq!(d.skipped.len(), 2, "{:?}", d.skipped);
+        assert!(d.skipped[0].contains("exchange"));
+        assert!(d.skipped[1].contains("without encryption"));
+    }
+
+    #[test]
+    fn malformed_documents_are_errors_not_panics() {
+        let a = Address::parse("alice@example.com").unwrap();
+        assert!(parse(b"<clientConfig><emailProvider>", &a).is_err());
+        assert!(parse(b"<html><body>404</body></html>", &a).is_err());
+        assert!(parse(b"\xff\xfe", &a).is_err());
+        assert!(parse(b"", &a).is_err());
+        let bad_port = DOC.replace("<port>993</port>", "<port>99999</port>");
+        let d = parse(bad_port.as_bytes(), &a).unwrap();
+        assert_eq!(d.servers.len(), 2);
+        assert!(d.skipped.iter().any(|s| s.contains("port")));
+    }
+
+    #[test]
+    fn urls_in_order() {
+        let u = urls("example.com", "a+b@example.com", true);
+        assert_eq!(
+            u[0],
+            "https://autoconfig.example.com/mail/config-v1.1.xml?emailaddress=a%2Bb%40example.com"
+        );
+        assert_eq!(
+            u[1],
+            "https://example.com/.well-known/autoconfig/mail/config-v1.1.xml"
+        );
+        assert!(u[2].starts_with("http://autoconfig."));
+        assert_eq!(u.len(), 4);
+        assert_eq!(urls("example.com", "a@example.com", false).len(), 2);
+        assert_eq!(
+            ispdb_url("https://autoconfig.thunderbird.net/v1.1/", "example.com"),
+            "https://autoconfig.thunderbird.net/v1.1/example.com"
+        );
+        assert_eq!(
+            ispdb_url("http://127.0.0.1:9/db", "x.org"),
+            "http://127.0.0.1:9/db/x.org"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let a = Address::parse("alice@example.com").unwrap();
+            let _ = parse(&bytes, &a);
+        }
+
+        #[test]
+        fn never_panics_on_mutated_documents(cut in 0usize..DOC.len(), junk in "[<>/a-zA-Z%\"= ]{0,16}") {
+            let a = Address::parse("alice@example.com").unwrap();
+            let mut s = DOC.as_bytes()[..cut].to_vec();
+            s.extend_from_slice(junk.as_bytes());
+            s.extend_from_slice(&DOC.as_bytes()[cut..]);
+            let _ = parse(&s, &a);
+        }
+    }
+}

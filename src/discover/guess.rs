@@ -1,0 +1,72 @@
+//! Last resort: common host names on the documented ports, kept when they resolve.
+
+use super::{Candidate, Ctx, Found, SourceKind, Trail};
+use crate::plan::{Combination, Protocol};
+
+/// Host name prefixes tried per protocol, in order ("" is the bare domain).
+pub const PREFIXES: [(Protocol, &[&str]); 3] = [
+    (Protocol::Imap, &["imap.", "mail.", ""]),
+    (Protocol::Pop3, &["pop3.", "pop.", "mail.", ""]),
+    (Protocol::Smtp, &["smtp.", "mail.", ""]),
+];
+
+/// Source 7.
+pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
+    let domain = &ctx.address.domain;
+    let mut names: Vec<String> = Vec::new();
+    for (_, prefixes) in PREFIXES {
+        for p in prefixes {
+            let n = format!("{p}{domain}");
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+    }
+    let step = ctx.cfg.step_timeout();
+    let resolved = futures::future::join_all(names.iter().map(|n| {
+        trail.push(format!("A/AAAA {n}"));
+        async move {
+            matches!(
+                tokio::time::timeout(step, ctx.cfg.resolver.lookup_addrs(n, 0)).await,
+                Ok(Ok(_))
+            )
+        }
+    }))
+    .await;
+    let exists = |n: &str| names.iter().zip(&resolved).any(|(m, ok)| m == n && *ok);
+    let mut f = Found::default();
+    let mut said = Vec::new();
+    for (protocol, prefixes) in PREFIXES {
+        let Some(host) = prefixes
+            .iter()
+            .map(|p| format!("{p}{domain}"))
+            .find(|n| exists(n))
+        else {
+            continue;
+        };
+        said.push(format!("{protocol}: {host}"));
+        for c in Combination::DOCUMENTED
+            .iter()
+            .filter(|c| c.protocol == protocol)
+        {
+            f.candidates.push(Candidate {
+                protocol,
+                host: host.clone(),
+                port: c.port,
+                security: c.security,
+                username: ctx.email(),
+                auth: vec![],
+                source: SourceKind::Guess,
+                origin: format!("guessed: {host} resolves"),
+                trusted: false,
+                notes: vec!["a guess: nothing says this server handles this domain's mail".into()],
+            });
+        }
+    }
+    f.detail = if said.is_empty() {
+        format!("none of {} resolves", names.join(", "))
+    } else {
+        said.join("; ")
+    };
+    f
+}

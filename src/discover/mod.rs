@@ -1,0 +1,712 @@
+//! Discovery: from a mail address to candidate servers, the way the best mail clients do it,
+//! each candidate tagged with where it came from and whether that channel is trusted.
+//!
+//! Sources, highest priority first ([`SourceKind`]): the built-in provider table, the
+//! provider's autoconfig document, the Thunderbird ISPDB, the MX record (known provider, or
+//! autoconfig/ISPDB/table for the MX's domains), RFC 6186/8314 SRV records, Microsoft
+//! Autodiscover, and last, only when nothing else answered, guessing host names.
+//!
+//! All sources but guessing start together, each under its own deadline. For each protocol the
+//! highest-priority source that named a server for it wins; every source is still reported,
+//! with what it answered or why not, and disagreements with the winner are listed.
+//!
+//! The parsers ([`autoconfig::parse`], [`autodiscover::parse`]) are pure functions over bytes.
+
+pub mod autoconfig;
+pub mod autodiscover;
+mod guess;
+pub mod http;
+mod mx;
+pub mod providers;
+mod srv;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::account::Address;
+use crate::net::resolver::Resolver;
+use crate::plan::{Combination, ConnectTo, Protocol, Security, Selector, Target};
+
+/// Where the Thunderbird ISPDB lives (`--ispdb-url` replaces it).
+pub const DEFAULT_ISPDB_URL: &str = "https://autoconfig.thunderbird.net/v1.1/";
+
+/// At most this many candidates are kept per protocol and source.
+const MAX_PER_PROTOCOL: usize = 4;
+
+/// The sources, in priority order (the first one that names a server for a protocol wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// The built-in provider table (address domain).
+    ProviderTable,
+    /// The domain's own Thunderbird autoconfig document.
+    Autoconfig,
+    /// The Thunderbird ISPDB.
+    Ispdb,
+    /// The MX record: a known provider, or autoconfig/ISPDB/table for the MX's domains.
+    Mx,
+    /// RFC 6186 / RFC 8314 SRV records.
+    Srv,
+    /// Microsoft Autodiscover (POX).
+    Autodiscover,
+    /// Common host names on the documented ports.
+    Guess,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 7] = [
+        SourceKind::ProviderTable,
+        SourceKind::Autoconfig,
+        SourceKind::Ispdb,
+        SourceKind::Mx,
+        SourceKind::Srv,
+        SourceKind::Autodiscover,
+        SourceKind::Guess,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::ProviderTable => "provider-table",
+            SourceKind::Autoconfig => "autoconfig",
+            SourceKind::Ispdb => "ispdb",
+            SourceKind::Mx => "mx",
+            SourceKind::Srv => "srv",
+            SourceKind::Autodiscover => "autodiscover",
+            SourceKind::Guess => "guess",
+        }
+    }
+
+    /// Words for the table.
+    pub fn label(self) -> &'static str {
+        match self {
+            SourceKind::ProviderTable => "built-in provider table",
+            SourceKind::Autoconfig => "autoconfig (provider)",
+            SourceKind::Ispdb => "ISPDB",
+            SourceKind::Mx => "MX record",
+            SourceKind::Srv => "SRV records",
+            SourceKind::Autodiscover => "Autodiscover",
+            SourceKind::Guess => "guessing",
+        }
+    }
+}
+
+/// One server setting a source proposes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub protocol: Protocol,
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    /// The login name this source says to use.
+    pub username: String,
+    /// Authentication the source documents (`password-cleartext`, `OAuth2`, `app-password`...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auth: Vec<String>,
+    pub source: SourceKind,
+    /// The URL, DNS record or table entry it came from.
+    pub origin: String,
+    /// Whether the channel is trusted: the built-in table, https with a valid certificate.
+    /// http, DNS without DNSSEC validation and guessing are not.
+    pub trusted: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl Candidate {
+    pub fn combination(&self) -> Combination {
+        Combination::new(self.protocol, self.port, self.security)
+    }
+
+    /// `imap mail.example.com:993 tls`.
+    pub fn setting(&self) -> String {
+        format!(
+            "{} {}:{} {}",
+            self.protocol, self.host, self.port, self.security
+        )
+    }
+
+    fn key(&self) -> (Protocol, String, u16, Security) {
+        (
+            self.protocol,
+            self.host.to_ascii_lowercase(),
+            self.port,
+            self.security,
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceStatus {
+    /// It named at least one server.
+    Answered,
+    /// It was asked and had nothing (no record, 404, no usable server in the document).
+    NoAnswer,
+    /// It broke: unreadable document, TLS failure, redirect loop...
+    Failed,
+    /// Its deadline passed.
+    TimedOut,
+    /// Not asked (guessing when another source answered).
+    Skipped,
+}
+
+impl SourceStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceStatus::Answered => "answered",
+            SourceStatus::NoAnswer => "no answer",
+            SourceStatus::Failed => "failed",
+            SourceStatus::TimedOut => "timed out",
+            SourceStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// What one source did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub source: SourceKind,
+    pub status: SourceStatus,
+    /// What it answered, or why not.
+    pub detail: String,
+    pub ms: u64,
+    /// The URLs and DNS names it asked, in order.
+    pub queried: Vec<String>,
+    /// The provider it recognised, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    pub candidates: Vec<Candidate>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Two sources that name different servers for one protocol.
+#[derive(Debug, Clone, Serialize)]
+pub struct Disagreement {
+    pub protocol: Protocol,
+    pub winner: SourceKind,
+    pub winner_says: Vec<String>,
+    pub source: SourceKind,
+    pub source_says: Vec<String>,
+}
+
+/// The outcome of discovery.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiscoveryReport {
+    pub address: String,
+    /// The address's domain, ASCII (punycode) form.
+    pub domain: String,
+    /// `system`, or the `--dns-server` used.
+    pub resolver: String,
+    pub elapsed_ms: u64,
+    /// Every source, in priority order.
+    pub sources: Vec<SourceReport>,
+    /// For each protocol, the source whose answer is used.
+    pub winners: BTreeMap<Protocol, SourceKind>,
+    /// The candidates that become targets: the winners' answers.
+    pub selected: Vec<Candidate>,
+    pub disagreements: Vec<Disagreement>,
+    /// Things the user must know (unknown host part, OAuth2-only provider...).
+    pub notes: Vec<String>,
+}
+
+impl DiscoveryReport {
+    /// Whether any selected candidate came through an untrusted channel.
+    pub fn any_untrusted(&self) -> bool {
+        self.selected.iter().any(|c| !c.trusted)
+    }
+
+    /// The source of the selected candidate matching a probed target, if any.
+    pub fn origin_of(&self, target: &Target) -> Option<&Candidate> {
+        self.selected.iter().find(|c| {
+            c.host.eq_ignore_ascii_case(&target.host) && c.combination() == target.combination
+        })
+    }
+}
+
+/// How to run discovery.
+#[derive(Debug, Clone)]
+pub struct DiscoveryConfig {
+    pub resolver: Resolver,
+    /// Extra CA certificates for the HTTPS client (`--ca-file`).
+    pub ca_file: Option<PathBuf>,
+    /// Base URL of the ISPDB; the domain is appended.
+    pub ispdb_url: String,
+    /// Deadline of each source.
+    pub timeout: Duration,
+    /// `--connect-to` rules, applied to HTTP connections too (as curl does).
+    pub connect_to: Vec<ConnectTo>,
+}
+
+impl DiscoveryConfig {
+    pub fn new(resolver: Resolver) -> DiscoveryConfig {
+        DiscoveryConfig {
+            resolver,
+            ca_file: None,
+            ispdb_url: DEFAULT_ISPDB_URL.to_string(),
+            timeout: Duration::from_secs(8),
+            connect_to: vec![],
+        }
+    }
+
+    /// Each HTTP request or DNS query inside a source gets this much, so that a hanging URL
+    /// still leaves the source time to report what the other URLs said.
+    fn step_timeout(&self) -> Duration {
+        self.timeout.mul_f64(0.75)
+    }
+}
+
+/// What a source hands back before timing is added.
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    pub candidates: Vec<Candidate>,
+    pub notes: Vec<String>,
+    pub provider: Option<String>,
+    /// What it answered, or why not.
+    pub detail: String,
+    /// Set when the source broke (rather than had nothing to say).
+    pub failed: bool,
+}
+
+impl Found {
+    pub fn nothing(detail: impl Into<String>) -> Found {
+        Found {
+            detail: detail.into(),
+            ..Found::default()
+        }
+    }
+    pub fn failed(detail: impl Into<String>) -> Found {
+        Found {
+            detail: detail.into(),
+            failed: true,
+            ..Found::default()
+        }
+    }
+}
+
+/// The URLs and names a source asked, kept even when its deadline cuts it short.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Trail(Arc<Mutex<Vec<String>>>);
+
+impl Trail {
+    pub fn push(&self, s: impl Into<String>) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(s.into());
+        }
+    }
+    fn take(&self) -> Vec<String> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+/// Everything a source needs.
+pub(crate) struct Ctx {
+    pub address: Address,
+    pub cfg: DiscoveryConfig,
+    pub http: http::Http,
+}
+
+impl Ctx {
+    pub fn email(&self) -> String {
+        self.address.ascii()
+    }
+}
+
+async fn timed<F>(kind: SourceKind, timeout: Duration, trail: Trail, fut: F) -> SourceReport
+where
+    F: Future<Output = Found>,
+{
+    let t0 = Instant::now();
+    let outcome = tokio::time::timeout(timeout, fut).await;
+    let ms = t0.elapsed().as_millis() as u64;
+    let (status, found) = match outcome {
+        Ok(f) if !f.candidates.is_empty() => (SourceStatus::Answered, f),
+        Ok(f) if f.failed => (SourceStatus::Failed, f),
+        Ok(f) => (SourceStatus::NoAnswer, f),
+        Err(_) => (
+            SourceStatus::TimedOut,
+            Found::failed(format!(
+                "no answer within its deadline of {} ms",
+                timeout.as_millis()
+            )),
+        ),
+    };
+    SourceReport {
+        source: kind,
+        status,
+        detail: found.detail,
+        ms,
+        queried: trail.take(),
+        provider: found.provider,
+        candidates: found.candidates,
+        notes: found.notes,
+    }
+}
+
+/// Run every source and pick the winners. Errors only for bad configuration (CA file).
+pub async fn discover(address: &Address, cfg: &DiscoveryConfig) -> anyhow::Result<DiscoveryReport> {
+    let http = http::Http::new(cfg)?;
+    let ctx = Arc::new(Ctx {
+        address: address.clone(),
+        cfg: cfg.clone(),
+        http,
+    });
+    let t0 = Instant::now();
+    let timeout = cfg.timeout;
+    let trails: Vec<Trail> = (0..SourceKind::ALL.len())
+        .map(|_| Trail::default())
+        .collect();
+    let (table, autoconfig, ispdb, mx, srv, autodiscover) = tokio::join!(
+        timed(
+            SourceKind::ProviderTable,
+            timeout,
+            trails[0].clone(),
+            providers::source(&ctx, &trails[0])
+        ),
+        timed(
+            SourceKind::Autoconfig,
+            timeout,
+            trails[1].clone(),
+            autoconfig::source(&ctx, &trails[1])
+        ),
+        timed(
+            SourceKind::Ispdb,
+            timeout,
+            trails[2].clone(),
+            autoconfig::ispdb_source(&ctx, &trails[2])
+        ),
+        timed(
+            SourceKind::Mx,
+            timeout,
+            trails[3].clone(),
+            mx::source(&ctx, &trails[3])
+        ),
+        timed(
+            SourceKind::Srv,
+            timeout,
+            trails[4].clone(),
+            srv::source(&ctx, &trails[4])
+        ),
+        timed(
+            SourceKind::Autodiscover,
+            timeout,
+            trails[5].clone(),
+            autodiscover::source(&ctx, &trails[5])
+        ),
+    );
+    let mut sources = vec![table, autoconfig, ispdb, mx, srv, autodiscover];
+    let answered = sources.iter().any(|s| !s.candidates.is_empty());
+    let guess = if answered {
+        SourceReport {
+            source: SourceKind::Guess,
+            status: SourceStatus::Skipped,
+            detail: "not needed: another source answered".into(),
+            ms: 0,
+            queried: vec![],
+            provider: None,
+            candidates: vec![],
+            notes: vec![],
+        }
+    } else {
+        timed(
+            SourceKind::Guess,
+            timeout,
+            trails[6].clone(),
+            guess::source(&ctx, &trails[6]),
+        )
+        .await
+    };
+    sources.push(guess);
+    Ok(conclude(
+        address,
+        &cfg.resolver,
+        sources,
+        t0.elapsed().as_millis() as u64,
+    ))
+}
+
+/// Pick, per protocol, the highest-priority source that named a server; list disagreements.
+pub fn conclude(
+    address: &Address,
+    resolver: &Resolver,
+    mut sources: Vec<SourceReport>,
+    elapsed_ms: u64,
+) -> DiscoveryReport {
+    sources.sort_by_key(|s| s.source);
+    for s in &mut sources {
+        dedup(&mut s.candidates);
+    }
+    let mut winners = BTreeMap::new();
+    let mut selected = Vec::new();
+    let mut disagreements = Vec::new();
+    for p in Protocol::ALL {
+        let mut with_p = sources.iter().filter(|s| {
+            s.status == SourceStatus::Answered && s.candidates.iter().any(|c| c.protocol == p)
+        });
+        let Some(win) = with_p.next() else { continue };
+        winners.insert(p, win.source);
+        let says = |s: &SourceReport| -> Vec<String> {
+            s.candidates
+                .iter()
+                .filter(|c| c.protocol == p)
+                .map(|c| format!("{}:{} {}", c.host, c.port, c.security))
+                .collect()
+        };
+        let win_says = says(win);
+        selected.extend(
+            win.candidates
+                .iter()
+                .filter(|c| c.protocol == p)
+                .take(MAX_PER_PROTOCOL)
+                .cloned(),
+        );
+        for other in with_p {
+            let mut a = win_says.clone();
+            let mut b = says(other);
+            a.sort();
+            b.sort();
+            if a != b {
+                disagreements.push(Disagreement {
+                    protocol: p,
+                    winner: win.source,
+                    winner_says: win_says.clone(),
+                    source: other.source,
+                    source_says: says(other),
+                });
+            }
+        }
+    }
+    let mut notes: Vec<String> = Vec::new();
+    for s in &sources {
+        for n in &s.notes {
+            let n = format!("{}: {n}", s.source.name());
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
+    }
+    DiscoveryReport {
+        address: address.to_string(),
+        domain: address.domain.clone(),
+        resolver: resolver.describe(),
+        elapsed_ms,
+        sources,
+        winners,
+        selected,
+        disagreements,
+        notes,
+    }
+}
+
+fn dedup(v: &mut Vec<Candidate>) {
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|c| seen.insert(c.key()));
+}
+
+/// The user's choices that shape discovered targets.
+pub struct TargetOptions<'a> {
+    /// `--tls-name`: replaces each candidate's host for SNI and certificate checks.
+    pub tls_name: Option<&'a str>,
+    /// `--username`: replaces each candidate's username.
+    pub username: Option<&'a str>,
+    pub only: &'a [Selector],
+    pub skip: &'a [Selector],
+    pub connect_to: &'a [ConnectTo],
+}
+
+/// The selected candidates as probe targets: one per candidate (host and port as discovered,
+/// even when the port is not a documented one), filtered by `--only`/`--skip`, redirected by
+/// `--connect-to`.
+pub fn targets(report: &DiscoveryReport, opts: &TargetOptions<'_>) -> Vec<Target> {
+    report
+        .selected
+        .iter()
+        .filter(|c| {
+            let comb = c.combination();
+            (opts.only.is_empty() || opts.only.iter().any(|s| s.matches(&comb)))
+                && !opts.skip.iter().any(|s| s.matches(&comb))
+        })
+        .map(|c| {
+            let (connect_host, connect_port) = ConnectTo::resolve(opts.connect_to, &c.host, c.port);
+            Target {
+                host: c.host.clone(),
+                combination: c.combination(),
+                connect_host,
+                connect_port,
+                tls_name: opts.tls_name.unwrap_or(&c.host).to_string(),
+                username: opts.username.unwrap_or(&c.username).to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Whether `host` is `domain` or inside it.
+pub fn within(host: &str, domain: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    h == d || h.ends_with(&format!(".{d}"))
+}
+
+/// Replace the Thunderbird placeholders.
+pub fn substitute(s: &str, address: &Address) -> String {
+    s.replace("%EMAILADDRESS%", &address.ascii())
+        .replace("%EMAILLOCALPART%", &address.local)
+        .replace("%EMAILDOMAIN%", &address.domain)
+}
+
+/// A host name a document gave us is used only if it looks like one (no spaces, slashes...).
+pub fn plausible_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h != "."
+        && h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':' | '[' | ']'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(p: Protocol, host: &str, port: u16, sec: Security, src: SourceKind) -> Candidate {
+        Candidate {
+            protocol: p,
+            host: host.into(),
+            port,
+            security: sec,
+            username: "a@example.com".into(),
+            auth: vec![],
+            source: src,
+            origin: "test".into(),
+            trusted: true,
+            notes: vec![],
+        }
+    }
+
+    fn report(src: SourceKind, c: Vec<Candidate>) -> SourceReport {
+        SourceReport {
+            source: src,
+            status: if c.is_empty() {
+                SourceStatus::NoAnswer
+            } else {
+                SourceStatus::Answered
+            },
+            detail: String::new(),
+            ms: 0,
+            queried: vec![],
+            provider: None,
+            candidates: c,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn winner_per_protocol_and_disagreements() {
+        let a = Address::parse("a@example.com").unwrap();
+        let srv = report(
+            SourceKind::Srv,
+            vec![
+                cand(
+                    Protocol::Imap,
+                    "imap.example.com",
+                    993,
+                    Security::Tls,
+                    SourceKind::Srv,
+                ),
+                cand(
+                    Protocol::Pop3,
+                    "pop.example.com",
+                    995,
+                    Security::Tls,
+                    SourceKind::Srv,
+                ),
+            ],
+        );
+        let ac = report(
+            SourceKind::Autoconfig,
+            vec![cand(
+                Protocol::Imap,
+                "mail.example.com",
+                993,
+                Security::Tls,
+                SourceKind::Autoconfig,
+            )],
+        );
+        let r = conclude(&a, &Resolver::system(), vec![srv, ac], 0);
+        assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autoconfig);
+        assert_eq!(r.winners[&Protocol::Pop3], SourceKind::Srv);
+        assert!(!r.winners.contains_key(&Protocol::Smtp));
+        assert_eq!(r.selected.len(), 2);
+        assert_eq!(r.disagreements.len(), 1);
+        assert_eq!(r.disagreements[0].source, SourceKind::Srv);
+        assert_eq!(r.sources[0].source, SourceKind::Autoconfig);
+    }
+
+    #[test]
+    fn targets_keep_discovered_ports_and_honour_flags() {
+        let a = Address::parse("a@example.com").unwrap();
+        let r = conclude(
+            &a,
+            &Resolver::system(),
+            vec![report(
+                SourceKind::Srv,
+                vec![
+                    cand(
+                        Protocol::Imap,
+                        "imap.example.com",
+                        10993,
+                        Security::Tls,
+                        SourceKind::Srv,
+                    ),
+                    cand(
+                        Protocol::Smtp,
+                        "smtp.example.com",
+                        587,
+                        Security::Starttls,
+                        SourceKind::Srv,
+                    ),
+                ],
+            )],
+            0,
+        );
+        let rules: Vec<ConnectTo> = vec!["imap.example.com::127.0.0.2:".parse().unwrap()];
+        let skip: Vec<Selector> = vec!["smtp".parse().unwrap()];
+        let t = targets(
+            &r,
+            &TargetOptions {
+                tls_name: None,
+                username: None,
+                only: &[],
+                skip: &skip,
+                connect_to: &rules,
+            },
+        );
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].combination.port, 10993);
+        assert_eq!(t[0].connect_host, "127.0.0.2");
+        assert_eq!(t[0].connect_port, 10993);
+        assert_eq!(t[0].tls_name, "imap.example.com");
+        assert_eq!(t[0].username, "a@example.com");
+        assert!(r.origin_of(&t[0]).is_some());
+    }
+
+    #[test]
+    fn placeholders_and_domains() {
+        let a = Address::parse("bob@Exämple.com").unwrap();
+        assert_eq!(
+            substitute("%EMAILLOCALPART%/%EMAILADDRESS%/%EMAILDOMAIN%", &a),
+            "bob/bob@xn--exmple-cua.com/xn--exmple-cua.com"
+        );
+        assert!(within("mail.example.com", "example.com"));
+        assert!(within("example.com.", "Example.com"));
+        assert!(!within("badexample.com", "example.com"));
+        assert!(plausible_host("mail.example.com"));
+        assert!(!plausible_host("mail example.com"));
+        assert!(!plausible_host("http://x/"));
+        assert!(!plausible_host(""));
+    }
+}

@@ -1,0 +1,116 @@
+//! RFC 6186 / RFC 8314 SRV records.
+
+use super::{within, Candidate, Ctx, Found, SourceKind, Trail};
+use crate::net::resolver::{LookupError, SrvRecord};
+use crate::plan::{Protocol, Security};
+
+/// The services, implicit TLS first (RFC 8314).
+pub const SERVICES: [(&str, Protocol, Security); 6] = [
+    ("_imaps._tcp", Protocol::Imap, Security::Tls),
+    ("_imap._tcp", Protocol::Imap, Security::Starttls),
+    ("_pop3s._tcp", Protocol::Pop3, Security::Tls),
+    ("_pop3._tcp", Protocol::Pop3, Security::Starttls),
+    ("_submissions._tcp", Protocol::Smtp, Security::Tls),
+    ("_submission._tcp", Protocol::Smtp, Security::Starttls),
+];
+
+/// Priority ascending, then weight descending (a deterministic reading of RFC 2782's weighted
+/// choice: the heaviest first).
+pub fn order(records: &mut [SrvRecord]) {
+    records.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.weight.cmp(&a.weight)));
+}
+
+/// Source 5.
+pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
+    let domain = ctx.address.domain.clone();
+    let names: Vec<String> = SERVICES
+        .iter()
+        .map(|(svc, _, _)| format!("{svc}.{domain}"))
+        .collect();
+    let step = ctx.cfg.step_timeout();
+    let answers = futures::future::join_all(names.iter().map(|n| {
+        trail.push(format!("SRV {n}"));
+        async move {
+            match tokio::time::timeout(step, ctx.cfg.resolver.srv(n)).await {
+                Ok(r) => r,
+                Err(_) => Err(LookupError::TimedOut),
+            }
+        }
+    }))
+    .await;
+    let mut f = Found::default();
+    let mut said = Vec::new();
+    let mut broke = Vec::new();
+    for ((name, (_, protocol, security)), answer) in names.iter().zip(SERVICES).zip(answers) {
+        match answer {
+            Ok(mut recs) => {
+                order(&mut recs);
+                if recs.iter().all(|r| r.target == ".") {
+                    said.push(format!("{name}: \".\" (not offered)"));
+                    f.notes.push(format!(
+                        "{name} says the service is not offered (target \".\")"
+                    ));
+                    continue;
+                }
+                for r in recs.iter().filter(|r| r.target != ".") {
+                    let record = format!(
+                        "{name} SRV {} {} {} {}.",
+                        r.priority, r.weight, r.port, r.target
+                    );
+                    let mut notes = vec!["from DNS without DNSSEC validation".to_string()];
+                    if !within(&r.target, &domain) {
+                        let n = format!("{name} points outside {domain}, to {}", r.target);
+                        notes.push(n.clone());
+                        f.notes.push(n);
+                    }
+                    said.push(format!("{name}: {}:{}", r.target, r.port));
+                    f.candidates.push(Candidate {
+                        protocol,
+                        host: r.target.clone(),
+                        port: r.port,
+                        security,
+                        username: ctx.email(),
+                        auth: vec![],
+                        source: SourceKind::Srv,
+                        origin: record,
+                        trusted: false,
+                        notes,
+                    });
+                }
+            }
+            Err(LookupError::NotFound { .. }) => {}
+            Err(e) => broke.push(format!("{name}: {e}")),
+        }
+    }
+    f.detail = if !said.is_empty() {
+        said.join("; ")
+    } else if !broke.is_empty() {
+        f.failed = true;
+        broke.join("; ")
+    } else {
+        "no SRV record".into()
+    };
+    if !said.is_empty() && !broke.is_empty() {
+        f.notes.extend(broke);
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_then_weight() {
+        let r = |p, w, t: &str| SrvRecord {
+            priority: p,
+            weight: w,
+            port: 993,
+            target: t.into(),
+        };
+        let mut v = vec![r(10, 0, "c"), r(0, 5, "b"), r(0, 50, "a")];
+        order(&mut v);
+        let t: Vec<&str> = v.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(t, vec!["a", "b", "c"]);
+    }
+}

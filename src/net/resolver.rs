@@ -1,0 +1,367 @@
+//! Name resolution shared by discovery (SRV, MX, HTTP host names) and by the probe's TCP
+//! connect.
+//!
+//! Two modes:
+//! - **system** (the default): addresses through the operating system (`getaddrinfo`, so
+//!   `/etc/hosts` and nsswitch apply, as before), SRV and MX through hickory configured from
+//!   `/etc/resolv.conf`;
+//! - **one name server** (`--dns-server IP[:PORT]`): every query — addresses, SRV, MX — goes to
+//!   that server and nowhere else: no hosts file, no search domains, no system fallback. Tests
+//!   use it to keep every lookup on loopback.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::NetError;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::TokioResolver;
+use serde::Serialize;
+
+/// Why a lookup gave nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum LookupError {
+    /// The name does not exist, or has no record of the asked type.
+    NotFound { detail: String },
+    /// No answer in time.
+    TimedOut,
+    /// Anything else (server failure, refused, malformed answer, no resolver configured).
+    Failed { detail: String },
+}
+
+impl fmt::Display for LookupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LookupError::NotFound { detail } => f.write_str(detail),
+            LookupError::TimedOut => f.write_str("no answer in time"),
+            LookupError::Failed { detail } => f.write_str(detail),
+        }
+    }
+}
+
+/// One SRV record, as served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SrvRecord {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    /// Without the trailing dot; `"."` (the root) means "service not offered" (RFC 2782).
+    pub target: String,
+}
+
+/// One MX record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MxRecord {
+    pub preference: u16,
+    /// Without the trailing dot.
+    pub exchange: String,
+}
+
+/// A `--dns-server` value: `IP` or `IP:PORT` (`[v6]:PORT` for IPv6 with a port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameServer(pub SocketAddr);
+
+impl FromStr for NameServer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(sa) = s.parse::<SocketAddr>() {
+            return Ok(NameServer(sa));
+        }
+        if let Ok(ip) = s.trim_matches(['[', ']']).parse::<IpAddr>() {
+            return Ok(NameServer(SocketAddr::new(ip, 53)));
+        }
+        Err(format!(
+            "{s:?} is not a name server address (IP, IP:PORT or [IPv6]:PORT)"
+        ))
+    }
+}
+
+/// Cheap to clone; one per run, shared by discovery and every probe.
+#[derive(Clone)]
+pub struct Resolver {
+    inner: Arc<Inner>,
+}
+
+enum Inner {
+    System {
+        /// Built on first SRV/MX query (reading `/etc/resolv.conf` is I/O).
+        dns: OnceLock<Result<TokioResolver, String>>,
+        timeout: Duration,
+    },
+    Server {
+        server: SocketAddr,
+        dns: TokioResolver,
+    },
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Resolver({})", self.describe())
+    }
+}
+
+impl Default for Resolver {
+    fn default() -> Self {
+        Resolver::system()
+    }
+}
+
+impl Resolver {
+    /// The operating system's resolver.
+    pub fn system() -> Resolver {
+        Resolver {
+            inner: Arc::new(Inner::System {
+                dns: OnceLock::new(),
+                timeout: Duration::from_secs(5),
+            }),
+        }
+    }
+
+    /// Every query to `server` only (UDP, then TCP on truncation), each attempt bounded by
+    /// `timeout`.
+    pub fn with_server(server: SocketAddr, timeout: Duration) -> Resolver {
+        let mut udp = ConnectionConfig::udp();
+        udp.port = server.port();
+        let mut tcp = ConnectionConfig::tcp();
+        tcp.port = server.port();
+        let ns = NameServerConfig::new(server.ip(), true, vec![udp, tcp]);
+        let config = ResolverConfig::from_name_servers(vec![ns]);
+        let mut builder = hickory_resolver::Resolver::builder_with_config(
+            config,
+            TokioRuntimeProvider::default(),
+        );
+        let opts = builder.options_mut();
+        opts.use_hosts_file = ResolveHosts::Never;
+        opts.timeout = timeout;
+        opts.attempts = 1;
+        opts.ndots = 0;
+        let dns = builder
+            .build()
+            .expect("a resolver with one name server and no TLS always builds");
+        Resolver {
+            inner: Arc::new(Inner::Server { server, dns }),
+        }
+    }
+
+    /// `--dns-server` given or not.
+    pub fn from_option(server: Option<SocketAddr>, timeout: Duration) -> Resolver {
+        match server {
+            Some(s) => Resolver::with_server(s, timeout),
+            None => Resolver::system(),
+        }
+    }
+
+    /// The name server in use, if one was given.
+    pub fn server(&self) -> Option<SocketAddr> {
+        match &*self.inner {
+            Inner::Server { server, .. } => Some(*server),
+            Inner::System { .. } => None,
+        }
+    }
+
+    /// `system` or the `--dns-server` address, for reports.
+    pub fn describe(&self) -> String {
+        match self.server() {
+            Some(s) => s.to_string(),
+            None => "system".into(),
+        }
+    }
+
+    fn dns(&self) -> Result<&TokioResolver, LookupError> {
+        match &*self.inner {
+            Inner::Server { dns, .. } => Ok(dns),
+            Inner::System { dns, timeout } => dns
+                .get_or_init(|| {
+                    let mut b = TokioResolver::builder_tokio()
+                        .map_err(|e| format!("cannot read the system DNS configuration: {e}"))?;
+                    b.options_mut().timeout = *timeout;
+                    b.build().map_err(|e| e.to_string())
+                })
+                .as_ref()
+                .map_err(|e| LookupError::Failed { detail: e.clone() }),
+        }
+    }
+
+    /// Addresses of `host` (a name or an IP literal) with `port`, duplicates removed, in the
+    /// order the resolver gave them.
+    pub async fn lookup_addrs(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, LookupError> {
+        if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let mut out: Vec<SocketAddr> = Vec::new();
+        match &*self.inner {
+            Inner::System { .. } => {
+                let it = tokio::net::lookup_host((host, port)).await.map_err(|e| {
+                    LookupError::NotFound {
+                        detail: e.to_string(),
+                    }
+                })?;
+                for a in it {
+                    if !out.contains(&a) {
+                        out.push(a);
+                    }
+                }
+            }
+            Inner::Server { dns, .. } => {
+                let name = fqdn(host);
+                let lookup = dns.lookup_ip(name.as_str()).await.map_err(net_error)?;
+                for ip in lookup.iter() {
+                    let a = SocketAddr::new(ip, port);
+                    if !out.contains(&a) {
+                        out.push(a);
+                    }
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(LookupError::NotFound {
+                detail: format!("{host} has no address"),
+            });
+        }
+        Ok(out)
+    }
+
+    /// SRV records of `name` (e.g. `_imaps._tcp.example.com`), as served (not sorted).
+    pub async fn srv(&self, name: &str) -> Result<Vec<SrvRecord>, LookupError> {
+        let lookup = self
+            .dns()?
+            .lookup(fqdn(name).as_str(), RecordType::SRV)
+            .await
+            .map_err(net_error)?;
+        let v: Vec<SrvRecord> = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::SRV(s) => Some(SrvRecord {
+                    priority: s.priority,
+                    weight: s.weight,
+                    port: s.port,
+                    target: host_of(&s.target.to_ascii()),
+                }),
+                _ => None,
+            })
+            .collect();
+        if v.is_empty() {
+            return Err(LookupError::NotFound {
+                detail: format!("no SRV record for {name}"),
+            });
+        }
+        Ok(v)
+    }
+
+    /// MX records of `domain`, most preferred first (lowest preference; ties keep server order).
+    pub async fn mx(&self, domain: &str) -> Result<Vec<MxRecord>, LookupError> {
+        let lookup = self
+            .dns()?
+            .lookup(fqdn(domain).as_str(), RecordType::MX)
+            .await
+            .map_err(net_error)?;
+        let mut v: Vec<MxRecord> = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::MX(m) => Some(MxRecord {
+                    preference: m.preference,
+                    exchange: host_of(&m.exchange.to_ascii()),
+                }),
+                _ => None,
+            })
+            .collect();
+        if v.is_empty() {
+            return Err(LookupError::NotFound {
+                detail: format!("no MX record for {domain}"),
+            });
+        }
+        v.sort_by_key(|m| m.preference);
+        Ok(v)
+    }
+}
+
+/// Absolute form: no search domain is ever appended.
+fn fqdn(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}
+
+/// `mail.example.com.` → `mail.example.com`; the root stays `"."`.
+fn host_of(ascii: &str) -> String {
+    if ascii == "." || ascii.is_empty() {
+        ".".into()
+    } else {
+        ascii.trim_end_matches('.').to_ascii_lowercase()
+    }
+}
+
+fn net_error(e: NetError) -> LookupError {
+    if e.is_no_records_found() || e.is_nx_domain() {
+        LookupError::NotFound {
+            detail: if e.is_nx_domain() {
+                "no such name (NXDOMAIN)".into()
+            } else {
+                "no record of that type".into()
+            },
+        }
+    } else if matches!(e, NetError::Timeout) {
+        LookupError::TimedOut
+    } else {
+        LookupError::Failed {
+            detail: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_server_forms() {
+        assert_eq!(
+            "127.0.0.1".parse::<NameServer>().unwrap().0,
+            "127.0.0.1:53".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            "127.0.0.1:5353".parse::<NameServer>().unwrap().0.port(),
+            5353
+        );
+        assert_eq!(
+            "[::1]:5353".parse::<NameServer>().unwrap().0,
+            "[::1]:5353".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!("::1".parse::<NameServer>().unwrap().0.port(), 53);
+        assert!("dns.example".parse::<NameServer>().is_err());
+    }
+
+    #[tokio::test]
+    async fn ip_literals_need_no_lookup() {
+        // A server on a port where nothing listens: an IP literal must not query it.
+        let r = Resolver::with_server("127.0.0.1:9".parse().unwrap(), Duration::from_millis(200));
+        assert_eq!(
+            r.lookup_addrs("127.0.0.7", 25).await.unwrap(),
+            vec!["127.0.0.7:25".parse().unwrap()]
+        );
+        assert_eq!(
+            r.lookup_addrs("[::1]", 25).await.unwrap(),
+            vec!["[::1]:25".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn host_names_lose_the_root_dot() {
+        assert_eq!(host_of("Mail.Example.com."), "mail.example.com");
+        assert_eq!(host_of("."), ".");
+    }
+}

@@ -1,0 +1,643 @@
+//! Discovery against a loopback DNS responder and a loopback HTTPS/HTTP server with a test CA.
+//! Nothing here resolves through the system or contacts anything outside 127.0.0.0/8: the
+//! resolver is pinned to the test DNS (`--dns-server`), which knows only loopback addresses.
+
+#[path = "discover_support/mod.rs"]
+mod discover_support;
+
+use std::time::{Duration, Instant};
+
+use discover_support::{route, Lab, Reply, Routes, Zone};
+use mailcheck::account::Address;
+use mailcheck::discover::{
+    self, Candidate, DiscoveryConfig, DiscoveryReport, SourceKind, SourceStatus,
+};
+use mailcheck::net::resolver::Resolver;
+use mailcheck::plan::{Protocol, Security};
+
+const ISPDB: &str = "https://ispdb.test/v1.1/";
+
+fn autoconfig_doc(imap: (&str, u16, &str), smtp: (&str, u16, &str)) -> String {
+    format!(
+        r#"<?xml version="1.0"?>
+<clientConfig version="1.1">
+  <emailProvider id="lab.test">
+    <domain>lab.test</domain>
+    <displayName>Lab Mail</displayName>
+    <incomingServer type="imap">
+      <hostname>{}</hostname><port>{}</port><socketType>{}</socketType>
+      <username>%EMAILADDRESS%</username><authentication>password-cleartext</authentication>
+    </incomingServer>
+    <incomingServer type="jmap"><hostname>jmap.lab.test</hostname></incomingServer>
+    <outgoingServer type="smtp">
+      <hostname>{}</hostname><port>{}</port><socketType>{}</socketType>
+      <username>%EMAILLOCALPART%</username>
+    </outgoingServer>
+  </emailProvider>
+</clientConfig>"#,
+        imap.0, imap.1, imap.2, smtp.0, smtp.1, smtp.2
+    )
+}
+
+fn autodiscover_doc(inner: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006">
+  <Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a">
+    <Account><AccountType>email</AccountType>{inner}</Account>
+  </Response>
+</Autodiscover>"#
+    )
+}
+
+/// The zone every test starts from: the web names on 127.0.0.1.
+fn base_zone() -> Zone {
+    let mut z = Zone::default();
+    for n in discover_support::WEB_NAMES {
+        z.a(n, "127.0.0.1");
+    }
+    z
+}
+
+fn config(lab: &Lab, timeout: Duration) -> DiscoveryConfig {
+    DiscoveryConfig {
+        resolver: Resolver::with_server(lab.dns.addr, timeout),
+        ca_file: Some(lab.ca_file.path().to_path_buf()),
+        ispdb_url: ISPDB.into(),
+        timeout,
+        connect_to: lab
+            .connect_to()
+            .iter()
+            .map(|r| r.parse().unwrap())
+            .collect(),
+    }
+}
+
+fn run(lab: &Lab, address: &str, timeout: Duration) -> DiscoveryReport {
+    let a = Address::parse(address).unwrap();
+    let cfg = config(lab, timeout);
+    lab.rt.block_on(discover::discover(&a, &cfg)).unwrap()
+}
+
+fn source(r: &DiscoveryReport, k: SourceKind) -> &discover::SourceReport {
+    r.sources.iter().find(|s| s.source == k).unwrap()
+}
+
+fn selected(r: &DiscoveryReport, p: Protocol) -> Vec<&Candidate> {
+    r.selected.iter().filter(|c| c.protocol == p).collect()
+}
+
+const T: Duration = Duration::from_secs(3);
+
+#[test]
+fn provider_table_alone() {
+    let lab = Lab::start(base_zone(), Routes::new());
+    let r = run(&lab, "jane@icloud.com", T);
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::ProviderTable);
+    let imap = selected(&r, Protocol::Imap);
+    assert_eq!(imap[0].host, "imap.mail.me.com");
+    assert_eq!(imap[0].username, "jane", "iCloud IMAP wants the local part");
+    assert!(imap[0].trusted);
+    assert_eq!(selected(&r, Protocol::Smtp)[0].username, "jane@icloud.com");
+    assert!(selected(&r, Protocol::Pop3).is_empty());
+    // The network sources were asked (through the test DNS only) and found nothing.
+    for k in [SourceKind::Autoconfig, SourceKind::Mx, SourceKind::Srv] {
+        assert_ne!(source(&r, k).status, SourceStatus::Answered, "{k:?}");
+    }
+    assert_eq!(source(&r, SourceKind::Guess).status, SourceStatus::Skipped);
+    assert!(lab.dns.log().iter().any(|q| q == "MX icloud.com"));
+}
+
+#[test]
+fn autoconfig_over_https_alone() {
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&autoconfig_doc(
+            ("mail.lab.test", 993, "SSL"),
+            ("mail.lab.test", 587, "STARTTLS"),
+        )),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let r = run(&lab, "alice@lab.test", T);
+    let ac = source(&r, SourceKind::Autoconfig);
+    assert_eq!(ac.status, SourceStatus::Answered, "{ac:?}");
+    assert_eq!(ac.provider.as_deref(), Some("Lab Mail"));
+    assert!(
+        ac.notes.iter().any(|n| n.contains("jmap")),
+        "unknown type skipped: {ac:?}"
+    );
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autoconfig);
+    assert_eq!(r.winners[&Protocol::Smtp], SourceKind::Autoconfig);
+    let imap = selected(&r, Protocol::Imap)[0];
+    assert_eq!(
+        (imap.host.as_str(), imap.port, imap.security),
+        ("mail.lab.test", 993, Security::Tls)
+    );
+    assert!(imap.trusted);
+    assert!(imap.origin.starts_with(
+        "https://autoconfig.lab.test/mail/config-v1.1.xml?emailaddress=alice%40lab.test"
+    ));
+    assert_eq!(imap.username, "alice@lab.test");
+    assert_eq!(selected(&r, Protocol::Smtp)[0].username, "alice");
+    let seen = lab.web.log();
+    assert!(seen.iter().any(|s| s.scheme == "https"
+        && s.host == "autoconfig.lab.test"
+        && s.target.contains("emailaddress=alice%40lab.test")));
+}
+
+#[test]
+fn http_only_autoconfig_is_marked_untrusted() {
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "http",
+            "lab.test",
+            "/.well-known/autoconfig/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&autoconfig_doc(
+            ("mail.lab.test", 993, "SSL"),
+            ("mail.lab.test", 465, "SSL"),
+        )),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autoconfig);
+    let c = selected(&r, Protocol::Imap)[0];
+    assert!(!c.trusted);
+    assert!(c.origin.starts_with("http://lab.test/"));
+    assert!(source(&r, SourceKind::Autoconfig)
+        .detail
+        .contains("untrusted"));
+    assert!(r.any_untrusted());
+}
+
+#[test]
+fn ispdb_alone() {
+    let mut routes = Routes::new();
+    routes.insert(
+        route("GET", "https", "ispdb.test", "/v1.1/lab.test"),
+        Reply::xml(&autoconfig_doc(
+            ("imap.lab.test", 993, "SSL"),
+            ("smtp.lab.test", 465, "SSL"),
+        )),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::Ispdb);
+    assert_eq!(selected(&r, Protocol::Imap)[0].host, "imap.lab.test");
+    assert_eq!(
+        selected(&r, Protocol::Smtp)[0].origin,
+        "https://ispdb.test/v1.1/lab.test"
+    );
+    assert!(selected(&r, Protocol::Smtp)[0].trusted);
+    assert_eq!(
+        source(&r, SourceKind::Autoconfig).status,
+        SourceStatus::NoAnswer
+    );
+}
+
+#[test]
+fn mx_pointing_at_a_known_provider() {
+    let mut z = base_zone();
+    z.mx("lab.test", 20, "backup.lab.test").mx(
+        "lab.test",
+        10,
+        "lab-test.mail.protection.outlook.com",
+    );
+    let lab = Lab::start(z, Routes::new());
+    let r = run(&lab, "alice@lab.test", T);
+    let mx = source(&r, SourceKind::Mx);
+    assert_eq!(mx.status, SourceStatus::Answered, "{mx:?}");
+    assert!(mx.provider.as_deref().unwrap().contains("Microsoft 365"));
+    assert_eq!(r.winners[&Protocol::Smtp], SourceKind::Mx);
+    let smtp = selected(&r, Protocol::Smtp)[0];
+    assert_eq!((smtp.host.as_str(), smtp.port), ("smtp.office365.com", 587));
+    assert!(
+        !smtp.trusted,
+        "an MX record without DNSSEC is not a trusted channel"
+    );
+    assert!(smtp
+        .origin
+        .contains("MX 10 lab-test.mail.protection.outlook.com."));
+}
+
+#[test]
+fn mx_domain_through_autoconfig() {
+    let mut z = base_zone();
+    z.mx("lab.test", 10, "mx1.mail.mailhost.test");
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.mailhost.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&autoconfig_doc(
+            ("imap.mailhost.test", 993, "SSL"),
+            ("smtp.mailhost.test", 465, "SSL"),
+        )),
+    );
+    let lab = Lab::start(z, routes);
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(
+        r.winners[&Protocol::Imap],
+        SourceKind::Mx,
+        "{:?}",
+        r.sources
+    );
+    let c = selected(&r, Protocol::Imap)[0];
+    assert_eq!(c.host, "imap.mailhost.test");
+    assert!(!c.trusted);
+    // Both the MX name minus its first label and its registrable domain were asked.
+    let seen = lab.web.log();
+    assert!(seen
+        .iter()
+        .any(|s| s.host == "autoconfig.mail.mailhost.test"));
+    assert!(seen.iter().any(|s| s.host == "autoconfig.mailhost.test"));
+}
+
+#[test]
+fn srv_alone_with_dot_target_and_foreign_host() {
+    let mut z = base_zone();
+    z.srv("_imaps._tcp.lab.test", 10, 0, 10993, "imap2.lab.test")
+        .srv("_imaps._tcp.lab.test", 0, 5, 993, "imap.lab.test")
+        .srv("_imap._tcp.lab.test", 0, 0, 0, ".")
+        .srv("_pop3s._tcp.lab.test", 0, 0, 995, "pop.elsewhere.test")
+        .srv("_submission._tcp.lab.test", 0, 0, 2587, "smtp.lab.test");
+    let lab = Lab::start(z, Routes::new());
+    let r = run(&lab, "alice@lab.test", T);
+    let srv = source(&r, SourceKind::Srv);
+    assert_eq!(srv.status, SourceStatus::Answered);
+    let imap = selected(&r, Protocol::Imap);
+    // Priority order; the "." record offers nothing, so no STARTTLS IMAP candidate.
+    assert_eq!(imap.len(), 2);
+    assert_eq!(
+        (imap[0].host.as_str(), imap[0].port),
+        ("imap.lab.test", 993)
+    );
+    assert_eq!(
+        (imap[1].host.as_str(), imap[1].port),
+        ("imap2.lab.test", 10993)
+    );
+    assert!(imap
+        .iter()
+        .all(|c| c.security == Security::Tls && !c.trusted));
+    assert!(srv
+        .notes
+        .iter()
+        .any(|n| n.contains("_imap._tcp.lab.test") && n.contains("not offered")));
+    let pop = selected(&r, Protocol::Pop3)[0];
+    assert!(pop.notes.iter().any(|n| n.contains("outside lab.test")));
+    let smtp = selected(&r, Protocol::Smtp)[0];
+    assert_eq!((smtp.port, smtp.security), (2587, Security::Starttls));
+}
+
+#[test]
+fn autodiscover_alone() {
+    let mut routes = Routes::new();
+    routes.insert(
+        route("POST", "https", "autodiscover.lab.test", "/autodiscover/autodiscover.xml"),
+        Reply::xml(&autodiscover_doc(
+            "<Action>settings</Action>\
+             <Protocol><Type>IMAP</Type><Server>outlook.lab.test</Server><Port>993</Port><SSL>on</SSL><LoginName>alice@lab.test</LoginName></Protocol>\
+             <Protocol><Type>SMTP</Type><Server>smtp.lab.test</Server><Port>587</Port><Encryption>TLS</Encryption></Protocol>",
+        )),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(
+        r.winners[&Protocol::Imap],
+        SourceKind::Autodiscover,
+        "{:?}",
+        r.sources
+    );
+    let smtp = selected(&r, Protocol::Smtp)[0];
+    assert_eq!((smtp.port, smtp.security), (587, Security::Starttls));
+    assert!(smtp.trusted);
+    let post = lab
+        .web
+        .log()
+        .into_iter()
+        .find(|s| s.method == "POST" && s.host == "autodiscover.lab.test")
+        .unwrap();
+    assert!(post
+        .body
+        .contains("<EMailAddress>alice@lab.test</EMailAddress>"));
+}
+
+#[test]
+fn autodiscover_follows_redirect_addr_and_http_redirect() {
+    let mut routes = Routes::new();
+    // The http redirect form points at the https endpoint of lab.test, which answers with a
+    // redirectAddr to another domain, whose endpoint has the settings.
+    routes.insert(
+        route(
+            "GET",
+            "http",
+            "autodiscover.lab.test",
+            "/autodiscover/autodiscover.xml",
+        ),
+        Reply::redirect("https://adsrv.lab.test/autodiscover/autodiscover.xml"),
+    );
+    routes.insert(
+        route(
+            "POST",
+            "https",
+            "adsrv.lab.test",
+            "/autodiscover/autodiscover.xml",
+        ),
+        Reply::xml(&autodiscover_doc(
+            "<Action>redirectAddr</Action><RedirectAddr>alice@other.test</RedirectAddr>",
+        )),
+    );
+    routes.insert(
+        route("POST", "https", "autodiscover.other.test", "/autodiscover/autodiscover.xml"),
+        Reply::xml(&autodiscover_doc(
+            "<Action>settings</Action>\
+             <Protocol><Type>POP3</Type><Server>pop.other.test</Server><Port>995</Port><SSL>on</SSL></Protocol>",
+        )),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let r = run(&lab, "alice@lab.test", T);
+    let pop = selected(&r, Protocol::Pop3);
+    assert_eq!(pop.len(), 1, "{:?}", r.sources);
+    assert_eq!(pop[0].host, "pop.other.test");
+    assert_eq!(pop[0].username, "alice@other.test");
+    assert!(!pop[0].trusted, "reached through an http redirect");
+    let ad = source(&r, SourceKind::Autodiscover);
+    assert!(ad
+        .queried
+        .iter()
+        .any(|q| q.contains("redirectAddr -> alice@other.test")));
+}
+
+#[test]
+fn autodiscover_redirect_loop_is_cut() {
+    let mut routes = Routes::new();
+    routes.insert(
+        route("POST", "https", "autodiscover.lab.test", "/autodiscover/autodiscover.xml"),
+        Reply::xml(&autodiscover_doc(
+            "<Action>redirectUrl</Action><RedirectUrl>https://autodiscover.lab.test/autodiscover/autodiscover.xml</RedirectUrl>",
+        )),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let r = run(&lab, "alice@lab.test", T);
+    let ad = source(&r, SourceKind::Autodiscover);
+    assert_eq!(ad.status, SourceStatus::Failed, "{ad:?}");
+    assert!(ad.detail.contains("more than 2 redirects"), "{}", ad.detail);
+    let posts = lab
+        .web
+        .log()
+        .iter()
+        .filter(|s| s.method == "POST" && s.host == "autodiscover.lab.test")
+        .count();
+    assert_eq!(posts, 3, "the first request and two redirects, then stop");
+}
+
+#[test]
+fn priority_when_several_answer_and_disagreements_are_shown() {
+    let mut z = base_zone();
+    z.srv("_imaps._tcp.lab.test", 0, 0, 993, "imap.lab.test")
+        .srv("_pop3s._tcp.lab.test", 0, 0, 995, "pop.lab.test")
+        .a("imap.lab.test", "127.0.0.1");
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&autoconfig_doc(
+            ("mail.lab.test", 993, "SSL"),
+            ("mail.lab.test", 465, "SSL"),
+        )),
+    );
+    routes.insert(
+        route("GET", "https", "ispdb.test", "/v1.1/lab.test"),
+        Reply::xml(&autoconfig_doc(
+            ("mail.lab.test", 993, "SSL"),
+            ("mail.lab.test", 465, "SSL"),
+        )),
+    );
+    let lab = Lab::start(z, routes);
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autoconfig);
+    assert_eq!(r.winners[&Protocol::Smtp], SourceKind::Autoconfig);
+    // Autoconfig has no POP3: SRV's answer is used for it.
+    assert_eq!(r.winners[&Protocol::Pop3], SourceKind::Srv);
+    assert_eq!(selected(&r, Protocol::Imap).len(), 1);
+    // ISPDB agrees with autoconfig; SRV does not, and that is reported.
+    let d: Vec<_> = r
+        .disagreements
+        .iter()
+        .map(|d| (d.protocol, d.source))
+        .collect();
+    assert_eq!(d, vec![(Protocol::Imap, SourceKind::Srv)]);
+    assert_eq!(source(&r, SourceKind::Ispdb).status, SourceStatus::Answered);
+    assert_eq!(source(&r, SourceKind::Guess).status, SourceStatus::Skipped);
+}
+
+#[test]
+fn a_hanging_source_meets_its_deadline_and_the_others_still_win() {
+    let mut z = base_zone();
+    z.srv("_imaps._tcp.lab.test", 0, 0, 993, "imap.lab.test")
+        .hang("lab.test"); // MX questions about lab.test are never answered
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::Hang,
+    );
+    routes.insert(
+        route(
+            "POST",
+            "https",
+            "autodiscover.lab.test",
+            "/autodiscover/autodiscover.xml",
+        ),
+        Reply::Hang,
+    );
+    let lab = Lab::start(z, routes);
+    let deadline = Duration::from_millis(1200);
+    let t0 = Instant::now();
+    let r = run(&lab, "alice@lab.test", deadline);
+    let took = t0.elapsed();
+    assert!(
+        took < deadline + Duration::from_millis(800),
+        "took {took:?}"
+    );
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::Srv);
+    let ac = source(&r, SourceKind::Autoconfig);
+    assert_ne!(ac.status, SourceStatus::Answered);
+    assert!(
+        ac.detail.contains("timed out") || ac.detail.contains("no answer"),
+        "{}",
+        ac.detail
+    );
+    assert!(ac.ms <= deadline.as_millis() as u64 + 100);
+    let mx = source(&r, SourceKind::Mx);
+    assert!(
+        matches!(mx.status, SourceStatus::Failed | SourceStatus::TimedOut),
+        "{mx:?}"
+    );
+}
+
+#[test]
+fn malformed_xml_is_a_failed_source_not_a_crash() {
+    let mut z = base_zone();
+    z.srv("_imaps._tcp.lab.test", 0, 0, 993, "imap.lab.test");
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml("<clientConfig><emailProvider><incomingServer type=\"imap\"><hostname>x"),
+    );
+    routes.insert(
+        route(
+            "POST",
+            "https",
+            "autodiscover.lab.test",
+            "/autodiscover/autodiscover.xml",
+        ),
+        Reply::xml("<Autodiscover><Response><Account><Protocol></Autodiscover>"),
+    );
+    let lab = Lab::start(z, routes);
+    let r = run(&lab, "alice@lab.test", T);
+    let ac = source(&r, SourceKind::Autoconfig);
+    assert_eq!(ac.status, SourceStatus::Failed, "{ac:?}");
+    assert!(
+        ac.detail.contains("not a clientConfig document"),
+        "{}",
+        ac.detail
+    );
+    let ad = source(&r, SourceKind::Autodiscover);
+    assert_eq!(ad.status, SourceStatus::Failed, "{ad:?}");
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::Srv);
+}
+
+#[test]
+fn guessing_only_when_nothing_answered() {
+    let mut z = base_zone();
+    z.a("mail.lab.test", "127.0.0.1")
+        .a("smtp.lab.test", "127.0.0.1");
+    let lab = Lab::start(z, Routes::new());
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(source(&r, SourceKind::Guess).status, SourceStatus::Answered);
+    let imap = selected(&r, Protocol::Imap);
+    assert_eq!(imap.len(), 2, "the documented IMAP ports");
+    assert!(imap.iter().all(|c| c.host == "mail.lab.test" && !c.trusted));
+    assert!(selected(&r, Protocol::Smtp)
+        .iter()
+        .all(|c| c.host == "smtp.lab.test"));
+    // pop3.lab.test and pop.lab.test do not resolve; mail.lab.test does.
+    assert_eq!(selected(&r, Protocol::Pop3)[0].host, "mail.lab.test");
+}
+
+#[test]
+fn internationalised_domain_goes_out_as_punycode() {
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.xn--bcher-kva.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&autoconfig_doc(
+            ("mail.%EMAILDOMAIN%", 993, "SSL"),
+            ("mail.%EMAILDOMAIN%", 465, "SSL"),
+        )),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let r = run(&lab, "jürgen@bücher.test", T);
+    assert_eq!(r.domain, "xn--bcher-kva.test");
+    let imap = selected(&r, Protocol::Imap)[0];
+    assert_eq!(imap.host, "mail.xn--bcher-kva.test");
+    assert_eq!(imap.username, "jürgen@xn--bcher-kva.test");
+    assert!(lab.dns.log().iter().any(|q| q == "MX xn--bcher-kva.test"));
+    assert!(lab
+        .web
+        .log()
+        .iter()
+        .any(|s| s.host == "autoconfig.xn--bcher-kva.test"
+            && s.target
+                .contains("emailaddress=j%C3%BCrgen%40xn--bcher-kva.test")));
+}
+
+#[test]
+fn default_ispdb_url_resolves_through_the_test_dns_only() {
+    // No --ispdb-url: the public ISPDB name is asked of the test DNS, which does not know it,
+    // so nothing leaves loopback.
+    let lab = Lab::start(base_zone(), Routes::new());
+    let a = Address::parse("alice@lab.test").unwrap();
+    let mut cfg = config(&lab, T);
+    cfg.ispdb_url = discover::DEFAULT_ISPDB_URL.into();
+    let r = lab.rt.block_on(discover::discover(&a, &cfg)).unwrap();
+    let ispdb = source(&r, SourceKind::Ispdb);
+    assert_eq!(ispdb.status, SourceStatus::Failed, "{ispdb:?}");
+    assert!(
+        ispdb
+            .detail
+            .contains("cannot resolve autoconfig.thunderbird.net"),
+        "{}",
+        ispdb.detail
+    );
+    assert!(lab
+        .dns
+        .log()
+        .iter()
+        .any(|q| q.ends_with(" autoconfig.thunderbird.net")));
+}
+
+#[test]
+fn autodiscover_through_its_srv_record() {
+    let mut z = base_zone();
+    z.srv("_autodiscover._tcp.lab.test", 0, 0, 443, "adsrv.lab.test");
+    let mut routes = Routes::new();
+    routes.insert(
+        route("POST", "https", "adsrv.lab.test", "/autodiscover/autodiscover.xml"),
+        Reply::xml(&autodiscover_doc(
+            "<Action>settings</Action>\
+             <Protocol><Type>IMAP</Type><Server>imap.lab.test</Server><Port>993</Port><Encryption>SSL</Encryption></Protocol>",
+        )),
+    );
+    let lab = Lab::start(z, routes);
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(
+        r.winners[&Protocol::Imap],
+        SourceKind::Autodiscover,
+        "{:?}",
+        r.sources
+    );
+    let c = selected(&r, Protocol::Imap)[0];
+    assert_eq!(
+        c.origin,
+        "https://adsrv.lab.test/autodiscover/autodiscover.xml"
+    );
+    assert!(
+        !c.trusted,
+        "the endpoint came from an unvalidated SRV record"
+    );
+    assert!(lab
+        .dns
+        .log()
+        .iter()
+        .any(|q| q == "SRV _autodiscover._tcp.lab.test"));
+}

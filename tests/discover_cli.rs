@@ -1,0 +1,243 @@
+//! `mailcheck discover` and `mailcheck probe` without `--server`, end to end, with only the
+//! loopback DNS and web servers to go on. All traffic stays on 127.0.0.0/8.
+
+#[path = "discover_support/mod.rs"]
+mod discover_support;
+
+use std::net::SocketAddr;
+
+use assert_cmd::Command;
+use discover_support::mail::{self, Kind};
+use discover_support::{route, Lab, Reply, Routes, Zone};
+use serde_json::Value;
+
+fn zone() -> Zone {
+    let mut z = Zone::default();
+    for n in discover_support::WEB_NAMES {
+        z.a(n, "127.0.0.1");
+    }
+    z.a("mail.lab.test", "127.0.0.2");
+    z
+}
+
+fn autoconfig(imap_port: u16, smtp_port: u16) -> String {
+    format!(
+        r#"<clientConfig version="1.1"><emailProvider id="lab.test">
+  <domain>lab.test</domain><displayName>Lab Mail</displayName>
+  <incomingServer type="imap"><hostname>mail.lab.test</hostname><port>{imap_port}</port>
+    <socketType>SSL</socketType><username>%EMAILADDRESS%</username></incomingServer>
+  <outgoingServer type="smtp"><hostname>mail.lab.test</hostname><port>{smtp_port}</port>
+    <socketType>SSL</socketType><username>%EMAILADDRESS%</username></outgoingServer>
+</emailProvider></clientConfig>"#
+    )
+}
+
+fn mailcheck(lab: &Lab, sub: &str, address: &str) -> Command {
+    let mut c = Command::cargo_bin("mailcheck").unwrap();
+    c.env_remove("MAILCHECK_PASSWORD")
+        .env_remove("MAILCHECK_OAUTH2_TOKEN")
+        .env("NO_COLOR", "1")
+        .args([sub, address])
+        .args(["--dns-server", &lab.dns.addr.to_string()])
+        .args(["--ispdb-url", "https://ispdb.test/v1.1/"])
+        .args(["--ca-file", lab.ca_file.path().to_str().unwrap()])
+        .args(["--discovery-timeout", "3s"]);
+    for r in lab.connect_to() {
+        c.args(["--connect-to", &r]);
+    }
+    c
+}
+
+/// The lab plus IMAP and SMTP (implicit TLS) on 127.0.0.2, announced by autoconfig.
+fn lab_with_mail() -> (Lab, SocketAddr, SocketAddr) {
+    let mut ports = None;
+    let lab = Lab::start_with(zone(), |rt, ca| {
+        let tls = ca.server_config(&["mail.lab.test"]);
+        let imap = rt.block_on(mail::start(Kind::Imap, tls.clone()));
+        let smtp = rt.block_on(mail::start(Kind::Smtp, tls));
+        ports = Some((imap, smtp));
+        let mut routes = Routes::new();
+        routes.insert(
+            route(
+                "GET",
+                "https",
+                "autoconfig.lab.test",
+                "/mail/config-v1.1.xml",
+            ),
+            Reply::xml(&autoconfig(imap.port(), smtp.port())),
+        );
+        routes
+    });
+    let (imap, smtp) = ports.unwrap();
+    (lab, imap, smtp)
+}
+
+#[test]
+fn probe_without_server_discovers_and_reaches_the_servers() {
+    let (lab, imap, smtp) = lab_with_mail();
+    let out = mailcheck(&lab, "probe", "alice@lab.test")
+        .args(["--no-prompt", "--format", "json", "--connect-timeout", "2s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    let d = &v["discovery"];
+    assert_eq!(d["winners"]["imap"], "autoconfig", "{d:#}");
+    assert_eq!(d["winners"]["smtp"], "autoconfig");
+    assert_eq!(d["resolver"], lab.dns.addr.to_string());
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{v:#}");
+    for (r, addr) in results.iter().zip([imap, smtp]) {
+        assert_eq!(r["target"]["host"], "mail.lab.test");
+        assert_eq!(r["target"]["port"], addr.port());
+        // The host name went through --dns-server to 127.0.0.2, on the discovered port.
+        assert_eq!(r["peer"], addr.to_string(), "{r:#}");
+        assert_eq!(r["tls"]["verification"]["status"], "valid", "{r:#}");
+        assert!(r["greeting"].as_str().unwrap().contains("lab"), "{r:#}");
+    }
+    assert!(v["recommendation"]["incoming"]["port"] == imap.port());
+}
+
+#[test]
+fn probe_table_shows_where_each_setting_came_from() {
+    let (lab, imap, _) = lab_with_mail();
+    let out = mailcheck(&lab, "probe", "alice@lab.test")
+        .args(["--no-prompt", "--only", "imap", "--connect-timeout", "2s"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Discovery for alice@lab.test"), "{text}");
+    assert!(text.contains("autoconfig (provider)"), "{text}");
+    assert!(
+        text.contains(&format!("mail.lab.test:{}", imap.port())),
+        "{text}"
+    );
+    assert!(text.contains("source"), "{text}");
+    assert!(text.contains("autoconfig"), "{text}");
+    // --only imap: one row, from the discovered IMAP setting.
+    assert!(text.contains("1 combination(s)"), "{text}");
+    assert!(
+        text.contains(&format!("port {} SSL/TLS", imap.port())),
+        "{text}"
+    );
+}
+
+#[test]
+fn discover_command_table_and_json() {
+    let mut z = zone();
+    z.srv("_imaps._tcp.lab.test", 0, 0, 993, "imap.lab.test")
+        .srv("_submission._tcp.lab.test", 0, 0, 0, ".")
+        .mx("lab.test", 10, "mx1.mail.ovh.net");
+    let lab = Lab::start(z, Routes::new());
+    let out = mailcheck(&lab, "discover", "alice@lab.test")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The MX points at OVH: shared hosting settings, and the E-mail Pro caveat.
+    assert!(text.contains("ssl0.ovh.net:993"), "{text}");
+    assert!(text.contains("ssl0.ovh.net:110"), "{text}");
+    assert!(text.contains("proN.mail.ovh.net"), "{text}");
+    assert!(text.contains("--server"), "{text}");
+    assert!(text.contains("Sources disagree"), "{text}");
+    assert!(
+        text.contains("_submission._tcp.lab.test says the service is not offered"),
+        "{text}"
+    );
+
+    let out = mailcheck(&lab, "discover", "alice@lab.test")
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    let d = &v["discovery"];
+    assert_eq!(d["winners"]["imap"], "mx");
+    let sources = d["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 7);
+    assert_eq!(sources[0]["source"], "provider-table");
+    assert!(sources
+        .iter()
+        .all(|s| s["ms"].is_u64() && s["detail"].is_string()));
+    let srv = sources.iter().find(|s| s["source"] == "srv").unwrap();
+    assert_eq!(srv["status"], "answered");
+    assert_eq!(srv["candidates"][0]["trusted"], false);
+}
+
+#[test]
+fn nothing_found_is_exit_2_for_discover_and_an_error_for_probe() {
+    let lab = Lab::start(zone(), Routes::new());
+    let out = mailcheck(&lab, "discover", "alice@nowhere.test")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No server found"));
+    let out = mailcheck(&lab, "probe", "alice@nowhere.test")
+        .arg("--no-prompt")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no server found for nowhere.test"), "{err}");
+    assert!(err.contains("--server"), "{err}");
+}
+
+#[test]
+fn credentials_are_withheld_from_untrusted_foreign_servers() {
+    let mut z = zone();
+    // SRV (unvalidated DNS) sends IMAP to a host outside lab.test.
+    z.srv("_imaps._tcp.lab.test", 0, 0, 1, "imap.elsewhere.test")
+        .a("imap.elsewhere.test", "127.0.0.3");
+    let lab = Lab::start(z, Routes::new());
+    let out = mailcheck(&lab, "probe", "alice@lab.test")
+        .env("MAILCHECK_PASSWORD", "hunter2-secret")
+        .args(["--no-prompt", "--format", "json", "--connect-timeout", "1s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("hunter2-secret"));
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["credential"]["kind"], "none", "{v:#}");
+    let notes = v["discovery"]["notes"].to_string();
+    assert!(notes.contains("credentials withheld"), "{notes}");
+    assert!(notes.contains("--trust-discovered"), "{notes}");
+    // With --trust-discovered the password is used.
+    let out = mailcheck(&lab, "probe", "alice@lab.test")
+        .env("MAILCHECK_PASSWORD", "hunter2-secret")
+        .args([
+            "--no-prompt",
+            "--format",
+            "json",
+            "--connect-timeout",
+            "1s",
+            "--trust-discovered",
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["credential"]["kind"], "password");
+}
+
+#[test]
+fn server_flag_bypasses_discovery() {
+    let lab = Lab::start(zone(), Routes::new());
+    let out = mailcheck(&lab, "probe", "alice@lab.test")
+        .args([
+            "--server",
+            "mail.lab.test",
+            "--only",
+            "imap/993",
+            "--no-prompt",
+        ])
+        .args(["--format", "json", "--connect-timeout", "1s"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.get("discovery").is_none());
+    // mail.lab.test still resolves through --dns-server (127.0.0.2; nothing listens on 993).
+    let r = &v["results"][0];
+    assert_eq!(r["attempts"][0]["address"], "127.0.0.2:993", "{r:#}");
+    assert!(lab.dns.log().iter().any(|q| q.ends_with(" mail.lab.test")));
+    assert!(!lab.dns.log().iter().any(|q| q.starts_with("MX")));
+}
