@@ -80,9 +80,21 @@ pub struct BatchArgs {
     #[arg(long = "from", value_name = "FILE")]
     pub from: Option<PathBuf>,
 
-    /// Server host name to probe for every address (default: each address's domain).
+    /// Server host name to probe for every address (default: discover each address's).
     #[arg(long, value_name = "HOST")]
     pub server: Option<String>,
+
+    /// Do not discover: probe each address's domain itself (or --server).
+    #[arg(long)]
+    pub no_discovery: bool,
+
+    /// Send credentials to discovered servers even when they came through an untrusted channel
+    /// and lie outside the address's domain.
+    #[arg(long)]
+    pub trust_discovered: bool,
+
+    #[command(flatten)]
+    pub discovery: crate::cli::DiscoveryArgs,
 
     /// Name to verify the certificate against and send as SNI (default: the server name).
     #[arg(long, value_name = "NAME")]

@@ -3,7 +3,8 @@
 //! * `GET /probe?target=alice@example.com&module=NAME` runs one probe of the account and returns
 //!   its metrics (`report::prometheus`). The module comes from the checks file (`[module.NAME]`);
 //!   without one, a target that is an `[[account]]` of the file (by address or name) uses that
-//!   account; otherwise the address's domain is probed without credentials.
+//!   account; otherwise its servers are discovered (as `probe` does) and probed without
+//!   credentials.
 //! * `GET /metrics`: the exporter's own health (probes served, in flight, bad requests).
 //!
 //! Scrapes run concurrently; every connection of every scrape is paced by one shared
@@ -100,7 +101,8 @@ fn bad_request(state: &Exporter, msg: String) -> Response {
         .into_response()
 }
 
-/// A probe of a target no module or account describes: its domain, no credentials.
+/// A probe of a target no module or account describes: its servers discovered as `probe`
+/// does, no credentials.
 fn bare_spec(target: &str) -> Result<AccountSpec> {
     let address = Address::parse(target)?;
     Ok(AccountSpec {
@@ -129,6 +131,12 @@ fn bare_spec(target: &str) -> Result<AccountSpec> {
         },
         credential: CredentialSpec::None,
         expectations: Expectations::default(),
+        discovery: Some(crate::check::DiscoverySpec {
+            ispdb_url: crate::discover::DEFAULT_ISPDB_URL.to_string(),
+            timeout: Duration::from_secs(8),
+            trust_discovered: false,
+            username: None,
+        }),
     })
 }
 

@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "discover_support/mod.rs"]
+mod discover_support;
+
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -391,7 +394,7 @@ fn no_secret_in_any_format() {
 fn bad_config_is_exit_3_with_line_and_column() {
     let cases = [
         (
-            "[[account]]\naddress = \"a@lab.test\"\nexpect = [\"imap/993/tls\", \"imap/994/tls\"]\n",
+            "[[account]]\naddress = \"a@lab.test\"\nexpect = [\"imap/993/tls\", \"imap/994/tsl\"]\n",
             "bad.toml:3:27: ",
         ),
         ("[[account]]\naddress = \"a@lab.test\"\nserverr = \"x\"\n", "bad.toml:3:1: "),
@@ -436,4 +439,107 @@ fn an_unset_password_variable_makes_the_account_unknown() {
         "{text}"
     );
     assert_eq!(s.auth_attempts("nick@lab.test"), 0);
+}
+
+/// An account without `server`: its servers are discovered (autoconfig over https and SRV, from
+/// the loopback DNS and web servers of `discover_support`), then checked against expectations
+/// that name the discovered (undocumented) ports.
+#[test]
+fn an_account_without_server_is_discovered() {
+    use discover_support::{route, Lab, Reply, Routes, Zone};
+    let s = MailServers::get();
+    let user = s.user("discovered-check");
+    let mut z = Zone::default();
+    for n in discover_support::WEB_NAMES {
+        z.a(n, "127.0.0.1");
+    }
+    z.a(&s.tls_name, &s.ip.to_string())
+        .srv("_pop3s._tcp.lab.test", 0, 0, s.pop3s, &s.tls_name)
+        .srv("_pop3._tcp.lab.test", 0, 0, s.pop3, &s.tls_name);
+    let doc = format!(
+        r#"<clientConfig version="1.1"><emailProvider id="lab.test">
+  <domain>lab.test</domain><displayName>Lab</displayName>
+  <incomingServer type="imap"><hostname>{h}</hostname><port>{imaps}</port>
+    <socketType>SSL</socketType><username>%EMAILADDRESS%</username></incomingServer>
+  <incomingServer type="imap"><hostname>{h}</hostname><port>{imap}</port>
+    <socketType>STARTTLS</socketType><username>%EMAILADDRESS%</username></incomingServer>
+  <outgoingServer type="smtp"><hostname>{h}</hostname><port>{sub}</port>
+    <socketType>STARTTLS</socketType><username>%EMAILADDRESS%</username></outgoingServer>
+</emailProvider></clientConfig>"#,
+        h = s.tls_name,
+        imaps = s.imaps,
+        imap = s.imap,
+        sub = s.submission
+    );
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&doc),
+    );
+    let lab = Lab::start(z, routes);
+    let dir = tempfile::tempdir().unwrap();
+    let both = dir.path().join("cas.pem");
+    std::fs::write(
+        &both,
+        format!(
+            "{}{}",
+            lab.ca.pem,
+            std::fs::read_to_string(&s.ca_pem).unwrap()
+        ),
+    )
+    .unwrap();
+    let rules: Vec<String> = lab
+        .connect_to()
+        .iter()
+        .map(|r| format!("\"{r}\""))
+        .collect();
+    let cfg_text = format!(
+        r#"[[account]]
+name = "discovered"
+address = "{address}"
+password_env = "MC_TEST_DISCOVERED"
+dns_server = "{dns}"
+ispdb_url = "https://ispdb.test/v1.1/"
+ca_file = "{ca}"
+connect_to = [{rules}]
+timeout = "5s"
+expect = ["imap/{imaps}/tls", "smtp/{sub}/starttls", "pop3/{pop3s}/tls"]
+forbid = ["imap/{imap}/starttls/plaintext-login"]
+"#,
+        address = user.address,
+        dns = lab.dns.addr,
+        ca = both.display(),
+        rules = rules.join(", "),
+        imaps = s.imaps,
+        imap = s.imap,
+        sub = s.submission,
+        pop3s = s.pop3s,
+    );
+    let cfg = dir.path().join("discover.toml");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let out = check(&cfg, "json", &[("MC_TEST_DISCOVERED", &user.password)]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let a = account(&doc, "discovered");
+    assert_eq!(a["status"], "ok", "{a:#}");
+    let report = &a["report"];
+    assert_eq!(
+        report["discovery"]["winners"]["imap"], "autoconfig",
+        "{a:#}"
+    );
+    assert_eq!(report["discovery"]["winners"]["pop3"], "srv", "{a:#}");
+    let exps = a["expectations"].as_array().unwrap();
+    assert_eq!(exps.len(), 4);
+    assert!(exps.iter().all(|e| e["status"] == "ok"), "{a:#}");
+    for r in report["results"].as_array().unwrap() {
+        assert_eq!(r["target"]["host"], "mail.lab.test");
+        assert_eq!(r["auth"]["status"], "succeeded", "{r:#}");
+    }
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&user.password));
+    assert_eq!(s.failed_logins(&user.address), 0);
 }

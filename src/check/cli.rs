@@ -10,7 +10,7 @@ use clap::CommandFactory;
 use super::config::ChecksFile;
 use super::expect::Expectations;
 use super::output::{streams, write_end, write_one};
-use super::{overall, run_accounts, AccountSpec, CredentialSpec};
+use super::{overall, run_accounts, AccountSpec, CredentialSpec, DiscoverySpec};
 use crate::account::{Address, SecretSource};
 use crate::cli::{Cli, ColorChoice};
 use crate::cli_monitor::{BatchArgs, CheckArgs, CompletionsArgs, MonitorFormat, PacingArgs};
@@ -177,8 +177,21 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
         ca_file: args.ca_file.clone(),
         insecure: args.insecure,
         trace: false,
-        ..Policy::default()
+        resolver: crate::net::resolver::Resolver::from_option(
+            args.discovery.dns_server.map(|n| n.0),
+            args.connect_timeout,
+        ),
     };
+    let url = args.discovery.ispdb_url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        bail!("--ispdb-url {url:?}: expected an http(s) URL");
+    }
+    let discovery = (args.server.is_none() && !args.no_discovery).then(|| DiscoverySpec {
+        ispdb_url: url.to_string(),
+        timeout: args.discovery.discovery_timeout,
+        trust_discovered: args.trust_discovered,
+        username: None,
+    });
     let t = &args.thresholds;
     let expectations = Expectations::thresholds(
         t.warning,
@@ -217,6 +230,7 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
             settings,
             credential: credential.clone(),
             expectations: expectations.clone(),
+            discovery: discovery.clone(),
         });
     }
     let concurrency = args.pacing.concurrency.unwrap_or(DEFAULT_CONCURRENCY);

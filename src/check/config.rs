@@ -57,6 +57,12 @@ struct Entry {
     max_response: Option<Spanned<String>>,
     warn_cert_days: Option<i64>,
     min_cert_days: Option<i64>,
+    /// Without a server: discover (default true) or probe the address's domain (false).
+    discover: Option<bool>,
+    dns_server: Option<Spanned<String>>,
+    ispdb_url: Option<Spanned<String>>,
+    discovery_timeout: Option<Spanned<String>>,
+    trust_discovered: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -302,7 +308,8 @@ fn build(
     let addr =
         Address::parse(address).map_err(|err| cx.err(address_span.clone(), err.to_string()))?;
     let pick = |a: &Option<Spanned<String>>, b: &Option<Spanned<String>>| a.clone().or(b.clone());
-    let host = match pick(&e.server, &d.server) {
+    let server = pick(&e.server, &d.server);
+    let host = match &server {
         Some(s) => {
             let h = s.get_ref().trim().trim_end_matches('.').to_string();
             if h.is_empty() {
@@ -310,7 +317,7 @@ fn build(
             }
             h
         }
-        // Discovery from the address is its own feature; until then, the domain.
+        // No server: discovery (below) finds them, or the domain itself is probed.
         None => addr.domain.clone(),
     };
     let ca_file = match pick(&e.ca_file, &d.ca_file) {
@@ -424,11 +431,41 @@ fn build(
             ));
         }
     }
-    let username = e
-        .username
-        .clone()
-        .or(d.username.clone())
-        .unwrap_or_else(|| addr.ascii());
+    let resolver = match pick(&e.dns_server, &d.dns_server) {
+        Some(v) => {
+            let ns: crate::net::resolver::NameServer = v
+                .get_ref()
+                .parse()
+                .map_err(|err: String| cx.err(v.span(), err))?;
+            crate::net::resolver::Resolver::from_option(Some(ns.0), limits.connect_timeout)
+        }
+        None => crate::net::resolver::Resolver::system(),
+    };
+    let explicit_username = e.username.clone().or(d.username.clone());
+    let discovery = if server.is_none() && e.discover.or(d.discover).unwrap_or(true) {
+        let ispdb_url = match pick(&e.ispdb_url, &d.ispdb_url) {
+            Some(v) => {
+                let url = v.get_ref().trim();
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(cx.err(v.span(), "ispdb_url: expected an http(s) URL"));
+                }
+                url.to_string()
+            }
+            None => crate::discover::DEFAULT_ISPDB_URL.to_string(),
+        };
+        Some(super::DiscoverySpec {
+            ispdb_url,
+            timeout: pick(&e.discovery_timeout, &d.discovery_timeout)
+                .map(|v| duration(cx, &v))
+                .transpose()?
+                .unwrap_or(Duration::from_secs(8)),
+            trust_discovered: e.trust_discovered.or(d.trust_discovered).unwrap_or(false),
+            username: explicit_username.clone(),
+        })
+    } else {
+        None
+    };
+    let username = explicit_username.unwrap_or_else(|| addr.ascii());
     let settings = ProbeSettings {
         address: addr.clone(),
         host,
@@ -444,7 +481,7 @@ fn build(
             ca_file,
             insecure: e.insecure.or(d.insecure).unwrap_or(false),
             trace: false,
-            ..Policy::default()
+            resolver,
         },
         cert_warn_days: expectations
             .cert_warn_days
@@ -465,6 +502,7 @@ fn build(
         settings,
         credential: credential_of(cx, e, d)?,
         expectations,
+        discovery,
     })
 }
 
@@ -501,6 +539,9 @@ mod tests {
         assert_eq!(alice.expectations.cert_crit_days, Some(7));
         assert_eq!(f.accounts[2].name, "info@example.net");
         assert_eq!(f.accounts[2].settings.host, "example.net");
+        // No server: discovered at run time; with a server: not.
+        assert!(f.accounts[2].discovery.is_some());
+        assert!(f.accounts[0].discovery.is_none());
         assert_eq!(f.accounts[2].credential, CredentialSpec::None);
         assert_eq!(f.modules.len(), 2);
         let m = f.module_spec("shared_mailbox", "bob@example.com").unwrap();
@@ -534,10 +575,12 @@ mod tests {
 
     #[test]
     fn errors_have_line_and_column() {
-        let e = err("[[account]]\naddress = \"a@example.com\"\nexpect = [\"imap/993/tls\", \"imap/994/tls\"]\n");
+        let e = err(
+            "[[account]]\naddress = \"a@example.com\"\nexpect = [\"imap/993/tls\", \"imap/994\"]\n",
+        );
         assert_eq!((e.line, e.column), (3, 27), "{e}");
         assert!(e.to_string().starts_with("t.toml:3:27: "), "{e}");
-        assert!(e.message.contains("imap/994/tls"), "{e}");
+        assert!(e.message.contains("imap/994"), "{e}");
 
         let e = err("[[account]]\naddress = \"a@example.com\"\npassword = \"hunter2\"\n");
         assert_eq!(e.line, 3, "{e}");

@@ -56,6 +56,20 @@ impl FromStr for Subject {
             Some(rest) => (rest, true),
             None => (s, false),
         };
+        // A full protocol/port/security names that combination, documented port or not (a
+        // discovered server may use another port); shorter forms pick a documented one.
+        if let [p, port, sec] = sel.split('/').collect::<Vec<_>>().as_slice() {
+            if let (Ok(p), Ok(port), Ok(sec)) = (p.parse(), port.parse::<u16>(), sec.parse()) {
+                let c = Combination::new(p, port, sec);
+                return match (plaintext, sec) {
+                    (false, _) => Ok(Subject::Works(c)),
+                    (true, Security::Starttls) => Ok(Subject::PlaintextLogin(c)),
+                    (true, Security::Tls) => Err(format!(
+                        "{s:?}: plaintext-login applies to a STARTTLS combination (imap/143, pop3/110, smtp/587)"
+                    )),
+                };
+            }
+        }
         let selector: Selector = sel.parse()?;
         let matching: Vec<Combination> = Combination::DOCUMENTED
             .iter()
@@ -443,10 +457,19 @@ mod tests {
             "imap/143/starttls/plaintext-login"
         );
         assert!("imap".parse::<Subject>().unwrap_err().contains("ambiguous"));
-        assert!("imap/994/tls"
+        assert!("imap/994"
             .parse::<Subject>()
             .unwrap_err()
             .contains("no combination"));
+        // A full triple names any port (a discovered server's).
+        assert_eq!(
+            "imap/10993/tls".parse(),
+            Ok(Subject::Works(Combination::new(
+                Protocol::Imap,
+                10993,
+                Security::Tls
+            )))
+        );
         assert!("imap/993/plaintext-login"
             .parse::<Subject>()
             .unwrap_err()

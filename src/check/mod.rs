@@ -95,6 +95,19 @@ fn secret_command(cmd: &str, address: &str) -> Result<Option<Secret>> {
     Ok(Secret::new(text.lines().next().unwrap_or("").to_string()))
 }
 
+/// How an account without a server finds its servers (the same discovery as `probe`).
+#[derive(Debug, Clone)]
+pub struct DiscoverySpec {
+    pub ispdb_url: String,
+    /// Deadline of each discovery source.
+    pub timeout: std::time::Duration,
+    /// Send credentials to discovered servers outside the address's domain even when an
+    /// untrusted channel named them (`--trust-discovered`).
+    pub trust_discovered: bool,
+    /// A login name that replaces the discovered ones (`username`).
+    pub username: Option<String>,
+}
+
 /// One account to check.
 #[derive(Debug, Clone)]
 pub struct AccountSpec {
@@ -104,6 +117,8 @@ pub struct AccountSpec {
     pub settings: ProbeSettings,
     pub credential: CredentialSpec,
     pub expectations: Expectations,
+    /// Discover the servers first (no server given); `settings.host` is then the domain.
+    pub discovery: Option<DiscoverySpec>,
 }
 
 /// The result of one account: its report, its judged expectations and its status.
@@ -161,10 +176,73 @@ impl AccountResult {
     }
 }
 
-/// Check one account: read its credential, probe (paced), judge.
+/// Discover the account's servers into `settings.discovered`. Returns whether its credential
+/// may be sent: not to servers outside the address's domain that an untrusted channel named,
+/// unless the account trusts discovery (as `probe` decides).
+async fn discover_into(settings: &mut ProbeSettings, d: &DiscoverySpec) -> Result<bool> {
+    use crate::discover::{self, DiscoveryConfig, TargetOptions};
+    let cfg = DiscoveryConfig {
+        resolver: settings.policy.resolver.clone(),
+        ca_file: settings.policy.ca_file.clone(),
+        ispdb_url: d.ispdb_url.clone(),
+        timeout: d.timeout,
+        connect_to: settings.connect_to.clone(),
+    };
+    let mut found = discover::discover(&settings.address, &cfg).await?;
+    if found.selected.is_empty() {
+        let why: Vec<String> = found
+            .sources
+            .iter()
+            .map(|s| format!("{}: {} ({})", s.source.name(), s.status.name(), s.detail))
+            .collect();
+        bail!(
+            "no server found for {}: {}; name one with `server`",
+            found.domain,
+            why.join("; ")
+        );
+    }
+    let targets = discover::targets(
+        &found,
+        &TargetOptions {
+            tls_name: settings.tls_name.as_deref(),
+            username: d.username.as_deref(),
+            only: &settings.only,
+            skip: &settings.skip,
+            connect_to: &settings.connect_to,
+        },
+    );
+    let mut risky: Vec<String> = found
+        .selected
+        .iter()
+        .filter(|c| !c.trusted && !discover::within(&c.host, &found.domain))
+        .map(|c| c.host.clone())
+        .collect();
+    risky.dedup();
+    let withhold = !risky.is_empty() && !d.trust_discovered;
+    if withhold {
+        found.notes.push(format!(
+            "credentials withheld: {} came through an untrusted channel and lie outside {}; \
+             check them, then set trust_discovered = true or name the server",
+            risky.join(", "),
+            found.domain
+        ));
+    }
+    settings.discovered = Some((targets, found));
+    Ok(!withhold)
+}
+
+/// Check one account: discover its servers if it names none, read its credential, probe
+/// (paced), judge.
 pub async fn run_account(spec: &AccountSpec, pacer: Option<Arc<Pacer>>) -> AccountResult {
     let mut settings = spec.settings.clone();
-    let cred = spec.credential.clone();
+    let mut cred = spec.credential.clone();
+    if let Some(d) = &spec.discovery {
+        match discover_into(&mut settings, d).await {
+            Ok(true) => {}
+            Ok(false) => cred = CredentialSpec::None,
+            Err(e) => return AccountResult::failed(spec, &e),
+        }
+    }
     let address = settings.address.ascii();
     let obtained = tokio::task::spawn_blocking(move || cred.obtain(&address))
         .await
