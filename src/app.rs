@@ -1,29 +1,50 @@
 //! From validated command-line arguments to a plan, a run and a report on stdout.
 
 use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::account::{self, Address, CredentialRequest, SecretSource};
-use crate::cli::{ColorChoice, Command, DiscoverArgs, DiscoveryArgs, Format, ProbeArgs};
+use crate::account::{self, Address, Credential, CredentialRequest, SecretSource};
+use crate::cli::{
+    ColorChoice, Command, DemoArgs, DiscoverArgs, DiscoveryArgs, Format, LabArgs, OutputArgs,
+    ProbeArgs,
+};
 use crate::cli_monitor::MonitorFormat;
 use crate::diagnose::Status;
 use crate::discover::{self, DiscoveryConfig, DiscoveryReport, TargetOptions};
+use crate::lab::{Lab, LabConfig, Scenario};
 use crate::net::resolver::Resolver;
-use crate::plan::{Combination, ConnectTo, IpFamily, Limits, Policy, TargetSpec};
-use crate::report;
-use crate::runner::ProbeSettings;
+use crate::plan::{Combination, ConnectTo, IpFamily, Limits, Plan, Policy, TargetSpec};
+use crate::report::{self, CredentialInfo, CredentialKind, RunInput, RunReport};
 
 pub fn run(command: Command) -> Result<Status> {
     match command {
         Command::Probe(args) => probe(args),
         Command::Discover(args) => discover_only(args),
+        Command::Lab(args) => lab(args),
+        Command::Demo(args) => demo(args),
         Command::Check(args) => crate::check::cli::check(args),
         Command::Batch(args) => crate::check::cli::batch(args),
         Command::Serve(args) => crate::serve::serve(args),
         Command::Completions(args) => crate::check::cli::completions(args),
         Command::Man => crate::check::cli::man(),
     }
+}
+
+/// Everything a run needs once the inputs are validated: what to probe, with which
+/// credential, and how to label the report. Built from `probe`'s flags or by `demo`.
+pub struct Job {
+    /// The address as the user typed it (for the report).
+    pub address: String,
+    /// The server name probed (for the report).
+    pub server: String,
+    pub plan: Plan,
+    pub credential: Option<Credential>,
+    pub source: SecretSource,
+    pub cert_warn_days: i64,
+    /// How the servers were found, when they were.
+    pub discovery: Option<DiscoveryReport>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -127,38 +148,12 @@ fn nothing_found(r: &DiscoveryReport) -> String {
 
 fn probe(args: ProbeArgs) -> Result<Status> {
     let runtime = runtime()?;
-    let settings = probe_settings(&args, &runtime)?;
-    let report = runtime.block_on(crate::runner::probe_once(&settings, None))?;
-
-    let color = use_color(args.color);
-    let mut status = report.status;
-    write_out(|out| match args.format {
-        MonitorFormat::Json => report::json::write(out, &report),
-        MonitorFormat::Table => report::table::write(out, &report, color),
-        // The monitoring formats judge the thresholds too (-w/-c, certificate days).
-        fmt => {
-            let result = crate::check::AccountResult::from_probe(
-                report,
-                crate::check::expect::Expectations::thresholds(
-                    args.warning,
-                    args.critical,
-                    Some(args.cert_warn_days),
-                    args.cert_crit_days,
-                ),
-            );
-            status = result.status;
-            crate::check::output::write_all(out, fmt, &[result], false)
-        }
-    })?;
-    Ok(status)
+    let job = probe_job(&args, &runtime)?;
+    let report = runtime.block_on(execute(job))?;
+    print_report(&report, &args.output, args.cert_warn_days)
 }
 
-/// Validate `probe`'s arguments into settings: discovery when no --server is given, then the
-/// credential (never from argv; withheld from untrusted discovered servers).
-pub fn probe_settings(
-    args: &ProbeArgs,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<ProbeSettings> {
+fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job> {
     let address = Address::parse(&args.address)?;
     let discovering = args.server.is_none() && !args.no_discovery;
     let host = match &args.server {
@@ -186,7 +181,7 @@ pub fn probe_settings(
         },
         ca_file: args.ca_file.clone(),
         insecure: args.insecure,
-        trace: args.trace,
+        trace: args.output.trace,
         resolver: resolver.clone(),
     };
     let (targets, mut discovery) = if discovering {
@@ -227,15 +222,20 @@ pub fn probe_settings(
     if targets.is_empty() {
         bail!("--only/--skip leave no combination to probe");
     }
+    let plan = Plan { targets, policy };
 
     // Credentials go to discovered servers outside the address's domain only when the channel
-    // that named them is trusted, or the user says so.
+    // that named them is trusted, the server is a built-in provider's own, or the user says so.
     let risky: Vec<String> = discovery
         .as_ref()
         .map(|d| {
             d.selected
                 .iter()
-                .filter(|c| !c.trusted && !discover::within(&c.host, &d.domain))
+                .filter(|c| {
+                    !c.trusted
+                        && !discover::within(&c.host, &d.domain)
+                        && !discover::providers::is_provider_host(&c.host)
+                })
                 .map(|c| c.host.clone())
                 .collect()
         })
@@ -264,19 +264,303 @@ pub fn probe_settings(
             &username,
         )?
     };
-    Ok(ProbeSettings {
-        address,
-        host,
-        tls_name: args.tls_name.clone(),
-        username,
-        combinations: Combination::DOCUMENTED.to_vec(),
-        only: args.only.clone(),
-        skip: args.skip.clone(),
-        connect_to: args.connect_to.clone(),
-        policy,
-        cert_warn_days: args.cert_warn_days,
+    Ok(Job {
+        address: address.to_string(),
+        server: host,
+        plan,
         credential,
-        credential_source: source,
-        discovered: discovery.map(|d| (targets, d)),
+        source,
+        cert_warn_days: args.cert_warn_days,
+        discovery,
     })
+}
+
+/// Probe the plan and diagnose: the one path from a job to a report.
+pub async fn execute(job: Job) -> Result<RunReport> {
+    execute_paced(job, None).await
+}
+
+/// [`execute`], with every target's probe paced by `pacer` (per connect host and in total),
+/// as `check`, `batch` and `serve` run many accounts at once.
+pub async fn execute_paced(
+    job: Job,
+    pacer: Option<std::sync::Arc<crate::probe::pace::Pacer>>,
+) -> Result<RunReport> {
+    let kind = match &job.credential {
+        Some(Credential::Password(_)) => CredentialKind::Password,
+        Some(Credential::OAuth2Token(_)) => CredentialKind::Oauth2Token,
+        None => CredentialKind::None,
+    };
+    let started_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let t0 = Instant::now();
+    let mut ctx = crate::probe::ProbeContext::new(job.plan.policy.clone(), job.credential)?;
+    ctx.pacer = pacer;
+    let reports = crate::probe::run_with(std::sync::Arc::new(ctx), job.plan.targets).await?;
+    let discovery_ms = job.discovery.as_ref().map_or(0, |d| d.elapsed_ms);
+    let mut report = RunReport::build(
+        RunInput {
+            address: job.address,
+            server: job.server,
+            started_at,
+            elapsed_ms: discovery_ms + t0.elapsed().as_millis() as u64,
+            credential: CredentialInfo {
+                kind,
+                source: job.source,
+            },
+            cert_warn_days: job.cert_warn_days,
+        },
+        reports,
+    );
+    report.discovery = job.discovery;
+    Ok(report)
+}
+
+/// Write the report on stdout in the chosen format; the status to exit with (the monitoring
+/// formats also judge the thresholds: -w/-c, certificate days).
+pub fn print_report(
+    report: &RunReport,
+    output: &OutputArgs,
+    cert_warn_days: i64,
+) -> Result<Status> {
+    let color = use_color(output.color);
+    let mut status = report.status;
+    write_out(|out| match output.format {
+        MonitorFormat::Json => report::json::write(out, report),
+        MonitorFormat::Table => report::table::write(out, report, color),
+        fmt => {
+            let result = crate::check::AccountResult::from_probe(
+                report.clone(),
+                crate::check::expect::Expectations::thresholds(
+                    output.warning,
+                    output.critical,
+                    Some(cert_warn_days),
+                    output.cert_crit_days,
+                ),
+            );
+            status = result.status;
+            crate::check::output::write_all(out, fmt, &[result], false)
+        }
+    })?;
+    Ok(status)
+}
+
+/// `mailcheck demo`: start the lab in-process and probe it. The lab's password goes from the
+/// lab to the probe in memory, never through argv or the environment.
+fn demo(args: DemoArgs) -> Result<Status> {
+    let report = runtime()?.block_on(async {
+        let lab = Lab::start(LabConfig {
+            scenario: args.scenario,
+            ..LabConfig::default()
+        })
+        .await?;
+        eprintln!(
+            "mailcheck demo: probing the built-in lab (scenario {}: {}) on {}",
+            lab.scenario(),
+            lab.scenario().about(),
+            lab.services()
+                .first()
+                .map(|s| s.addr.ip().to_string())
+                .unwrap_or_default()
+        );
+        let limits = Limits {
+            connect_timeout: Duration::from_secs(2),
+            step_timeout: Duration::from_secs(3),
+            target_timeout: Duration::from_secs(15),
+            ..Limits::default()
+        };
+        let job = Job {
+            address: lab.user().address.clone(),
+            server: lab.tls_name().to_string(),
+            plan: lab.plan(limits, args.output.trace),
+            credential: Some(lab.credential()),
+            source: SecretSource::Lab,
+            cert_warn_days: crate::diagnose::DEFAULT_CERT_WARN_DAYS,
+            discovery: None,
+        };
+        let report = execute(job).await;
+        drop(lab);
+        report
+    })?;
+    print_report(
+        &report,
+        &args.output,
+        crate::diagnose::DEFAULT_CERT_WARN_DAYS,
+    )
+}
+
+/// `mailcheck lab`: serve a scenario until Ctrl-C (or `--duration`), telling the user how to
+/// probe it and logging each connection on stderr.
+fn lab(args: LabArgs) -> Result<Status> {
+    if args.list {
+        let width = Scenario::ALL
+            .iter()
+            .map(|s| s.name().len())
+            .max()
+            .unwrap_or(0);
+        for s in Scenario::ALL {
+            println!("{:<width$}  {}", s.name(), s.about());
+        }
+        return Ok(Status::Ok);
+    }
+    runtime()?.block_on(async {
+        let lab = Lab::start(LabConfig {
+            scenario: args.scenario,
+            ip: args.ip,
+            ..LabConfig::default()
+        })
+        .await?;
+        // Ctrl-C always stops the lab (cleanly: its directory is removed); --duration too.
+        let stop = async {
+            let limit = async {
+                match args.duration {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = limit => {}
+            }
+        };
+        tokio::pin!(stop);
+        // Poll once: the Ctrl-C handler is in place before the banner says so.
+        if futures::poll!(&mut stop).is_ready() {
+            return Ok(());
+        }
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        write_lab_banner(&mut out, &lab)?;
+        out.flush()?;
+        drop(out);
+        let mut shown = 0usize;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tick.tick() => {
+                    let received = lab.received();
+                    while let Some(r) = received.get(shown) {
+                        if !r.finished {
+                            break;
+                        }
+                        eprintln!("{}", describe_connection(r));
+                        shown += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("mailcheck lab: stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(Status::Ok)
+}
+
+fn write_lab_banner(out: &mut dyn Write, lab: &Lab) -> Result<()> {
+    writeln!(
+        out,
+        "mailcheck lab: scenario {} — {}",
+        lab.scenario(),
+        lab.scenario().about()
+    )?;
+    writeln!(out)?;
+    for s in lab.services() {
+        writeln!(out, "  {:<18} {}", s.combination.id(), s.addr)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "  server name      {}", lab.tls_name())?;
+    writeln!(out, "  CA certificate   {}", lab.ca_path().display())?;
+    writeln!(
+        out,
+        "  user             {} (password in {})",
+        lab.user().address,
+        lab.password_path().display()
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Probe it with:")?;
+    writeln!(out)?;
+    let exe = std::env::current_exe()
+        .ok()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "mailcheck".into());
+    let mut words = vec![
+        shell_quote(&exe),
+        "probe".into(),
+        lab.user().address.clone(),
+    ];
+    words.extend(lab.probe_args().iter().map(|a| shell_quote(a)));
+    words.push("--password-command".into());
+    words.push(shell_quote(&format!(
+        "cat {}",
+        shell_quote(&lab.password_path().display().to_string())
+    )));
+    writeln!(out, "{}", words.join(" "))?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Running until Ctrl-C. Connections are logged on stderr."
+    )?;
+    Ok(())
+}
+
+/// One line per finished connection: what came in, never a secret.
+fn describe_connection(r: &crate::lab::Received) -> String {
+    let id = r
+        .combination
+        .map(|c| c.id())
+        .unwrap_or_else(|| r.port.to_string());
+    let mut parts = vec![format!(
+        "{} line(s) received{}",
+        r.line_count,
+        if r.tls { " (TLS)" } else { "" }
+    )];
+    if r.credentials_seen {
+        parts.push(if r.credentials_in_plaintext {
+            "credentials seen IN PLAIN TEXT".into()
+        } else {
+            "credentials seen".into()
+        });
+    }
+    if r.logged_in {
+        parts.push("logged in".into());
+    }
+    if let Some(n) = &r.note {
+        parts.push(n.clone());
+    }
+    format!(
+        "mailcheck lab: {id} from {}: {}",
+        r.peer.map(|p| p.to_string()).unwrap_or_default(),
+        parts.join("; ")
+    )
+}
+
+/// Quote a word for a POSIX shell when it needs it.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@,=+".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("/tmp/a.pem"), "/tmp/a.pem");
+        assert_eq!(shell_quote("cat /tmp/x"), "'cat /tmp/x'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+        // Brackets (IPv6 rules) are glob characters.
+        assert_eq!(
+            shell_quote("mail.lab.test:993:[::1]:4000"),
+            "'mail.lab.test:993:[::1]:4000'"
+        );
+    }
 }

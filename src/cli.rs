@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::discover::DEFAULT_ISPDB_URL;
+use crate::lab::Scenario;
 use crate::net::resolver::NameServer;
 use crate::plan::{ConnectTo, Selector};
 
@@ -31,6 +32,12 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Find an account's servers and say where each setting came from, without probing.
     Discover(DiscoverArgs),
+    /// Run a mail server on loopback (IMAP, POP3, SMTP; TLS and STARTTLS) that reproduces a
+    /// scenario, and print the `mailcheck probe` command that checks it.
+    Lab(LabArgs),
+    /// Probe the built-in lab in-process: mailcheck's normal report with no mail server and no
+    /// network.
+    Demo(DemoArgs),
     /// Check many accounts against expectations from a checks file (CI, monitoring).
     Check(crate::cli_monitor::CheckArgs),
     /// Probe many addresses concurrently, paced per server host.
@@ -41,6 +48,74 @@ pub enum Command {
     Completions(crate::cli_monitor::CompletionsArgs),
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// The behaviour to reproduce.
+    #[arg(long, value_enum, value_name = "NAME", default_value_t = Scenario::Good)]
+    pub scenario: Scenario,
+
+    /// List the scenarios and exit.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Address to listen on (ports are chosen by the system).
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub ip: std::net::IpAddr,
+
+    /// Stop after this long (default: run until Ctrl-C).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The lab scenario to probe.
+    #[arg(long, value_enum, value_name = "NAME", default_value_t = Scenario::Good)]
+    pub scenario: Scenario,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How a report is printed (shared by `probe` and `demo`).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Include a transcript of each session (credentials redacted).
+    #[arg(long)]
+    pub trace: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::cli_monitor::MonitorFormat::Table)]
+    pub format: crate::cli_monitor::MonitorFormat,
+
+    /// When to use colour in the table (NO_COLOR is honoured by `auto`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Warning when a step takes longer than this (nagios, junit, prometheus, jsonl).
+    #[arg(short = 'w', long = "warning", value_name = "DURATION", value_parser = parse_duration)]
+    pub warning: Option<Duration>,
+
+    /// Critical when a step takes longer than this (nagios, junit, prometheus, jsonl).
+    #[arg(short = 'c', long = "critical", value_name = "DURATION", value_parser = parse_duration)]
+    pub critical: Option<Duration>,
+
+    /// Critical when a certificate expires within this many days (nagios, junit, prometheus,
+    /// jsonl).
+    #[arg(long, value_name = "DAYS")]
+    pub cert_crit_days: Option<i64>,
+}
+
+impl ValueEnum for Scenario {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Scenario::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.about()))
+    }
 }
 
 /// How servers are discovered, and how names are resolved.
@@ -171,33 +246,12 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub insecure: bool,
 
-    /// Include a transcript of each session (credentials redacted).
-    #[arg(long)]
-    pub trace: bool,
-
     /// Warn when a certificate expires within this many days.
     #[arg(long, value_name = "DAYS", default_value_t = crate::diagnose::DEFAULT_CERT_WARN_DAYS)]
     pub cert_warn_days: i64,
 
-    /// Critical when a certificate expires within this many days (nagios, junit, prometheus).
-    #[arg(long, value_name = "DAYS")]
-    pub cert_crit_days: Option<i64>,
-
-    /// Warning when a step takes longer than this (nagios, junit, prometheus).
-    #[arg(short = 'w', long = "warning", value_name = "DURATION", value_parser = parse_duration)]
-    pub warning: Option<Duration>,
-
-    /// Critical when a step takes longer than this (nagios, junit, prometheus).
-    #[arg(short = 'c', long = "critical", value_name = "DURATION", value_parser = parse_duration)]
-    pub critical: Option<Duration>,
-
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = crate::cli_monitor::MonitorFormat::Table)]
-    pub format: crate::cli_monitor::MonitorFormat,
-
-    /// When to use colour in the table (NO_COLOR is honoured by `auto`).
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,7 +2,6 @@
 //! `probe`, `check`, `batch` and `serve` share.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{bail, Result};
 
@@ -10,8 +9,7 @@ use crate::account::{Address, Credential, SecretSource};
 use crate::discover::DiscoveryReport;
 use crate::plan::{Combination, ConnectTo, Plan, Policy, Selector, Target, TargetSpec};
 use crate::probe::pace::Pacer;
-use crate::probe::ProbeContext;
-use crate::report::{CredentialInfo, CredentialKind, RunInput, RunReport};
+use crate::report::RunReport;
 
 /// Everything one probe of one account needs, validated. Built by the CLI, a checks file or
 /// the exporter; never holds clap types.
@@ -67,42 +65,23 @@ impl ProbeSettings {
         .targets()
     }
 
-    pub fn credential_info(&self) -> CredentialInfo {
-        CredentialInfo {
-            kind: match &self.credential {
-                Some(Credential::Password(_)) => CredentialKind::Password,
-                Some(Credential::OAuth2Token(_)) => CredentialKind::Oauth2Token,
-                None => CredentialKind::None,
-            },
+    /// The job `app::execute` runs: the plan, the credential and the report's labels.
+    pub fn job(&self) -> Result<crate::app::Job> {
+        Ok(crate::app::Job {
+            address: self.address.to_string(),
+            server: self.host.clone(),
+            plan: self.plan()?,
+            credential: self.credential.clone(),
             source: self.credential_source,
-        }
+            cert_warn_days: self.cert_warn_days,
+            discovery: self.discovered.as_ref().map(|(_, d)| d.clone()),
+        })
     }
 }
 
 /// Probe one account: every combination of its plan in parallel (paced by `pacer` when given),
-/// then diagnosis. `Err` only for bad input (an unreadable CA file, an empty plan).
+/// then diagnosis, through the same path as `probe` ([`crate::app::execute_paced`]). `Err` only
+/// for bad input (an unreadable CA file, an empty plan).
 pub async fn probe_once(settings: &ProbeSettings, pacer: Option<Arc<Pacer>>) -> Result<RunReport> {
-    let plan = settings.plan()?;
-    let started_at = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let t0 = Instant::now();
-    let mut ctx = ProbeContext::new(plan.policy.clone(), settings.credential.clone())?;
-    ctx.pacer = pacer;
-    let reports = crate::probe::run_with(Arc::new(ctx), plan.targets).await?;
-    let discovery = settings.discovered.as_ref().map(|(_, d)| d.clone());
-    let discovery_ms = discovery.as_ref().map_or(0, |d| d.elapsed_ms);
-    let mut report = RunReport::build(
-        RunInput {
-            address: settings.address.to_string(),
-            server: settings.host.clone(),
-            started_at,
-            elapsed_ms: discovery_ms + t0.elapsed().as_millis() as u64,
-            credential: settings.credential_info(),
-            cert_warn_days: settings.cert_warn_days,
-        },
-        reports,
-    );
-    report.discovery = discovery;
-    Ok(report)
+    crate::app::execute_paced(settings.job()?, pacer).await
 }

@@ -95,6 +95,17 @@ pub fn by_mx(host: &str) -> Vec<&'static Provider> {
         .collect()
 }
 
+/// A server host the built-in table names: a well-known provider's own server, safe to
+/// receive credentials however the provider was recognised (an MX record pointing at Microsoft
+/// can at worst send the password to Microsoft, whose certificate is then verified).
+pub fn is_provider_host(host: &str) -> bool {
+    let h = host.trim_end_matches('.');
+    all()
+        .iter()
+        .flat_map(|p| p.servers.iter())
+        .any(|s| s.host.eq_ignore_ascii_case(h))
+}
+
 /// `*` matches any run of characters (dots included); everything else literally.
 pub fn glob(pattern: &str, s: &str) -> bool {
     let p = pattern.as_bytes();
@@ -218,6 +229,15 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn provider_hosts_are_known() {
+        assert!(is_provider_host("ssl0.ovh.net"));
+        assert!(is_provider_host("SSL0.OVH.NET."));
+        assert!(!is_provider_host("mail.example.com"));
+        assert!(!is_provider_host("ovh.net"));
+    }
+
     use super::*;
 
     #[test]

@@ -15,6 +15,8 @@ pub enum Judgement {
     Unknown,
     Accepted,
     Rejected,
+    /// The login exchange stalled until its timeout: no verdict, but no point in waiting again.
+    Stalled,
 }
 
 /// One slot per (server host, login name).
@@ -54,6 +56,11 @@ impl Permit {
     /// The server already rejected this credential in this run.
     pub fn rejected(&self) -> bool {
         self.known == Judgement::Rejected
+    }
+
+    /// What an earlier combination learnt of this credential.
+    pub fn known(&self) -> Judgement {
+        self.known
     }
 
     /// Record what the server said of the credential; `Unknown` leaves the slot undecided.

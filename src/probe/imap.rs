@@ -95,7 +95,12 @@ pub(crate) async fn run(
     let caps = summarize(&list);
     rec.ok(t, Some(list.join(" ")));
     let offered = caps.auth_mechanisms.clone();
-    let fallback = caps.login_offered.then_some(LOGIN_COMMAND);
+    // The LOGIN command is usable unless LOGINDISABLED says otherwise.
+    let login_disabled = caps
+        .raw
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case("LOGINDISABLED"));
+    let fallback = (!login_disabled).then_some(LOGIN_COMMAND);
     rec.set_caps(caps);
 
     let target = rec.target().clone();
@@ -170,7 +175,8 @@ fn capability_name(c: &Capability<'_>) -> String {
 fn summarize(list: &[String]) -> Capabilities {
     let c = imap::Capabilities::from_list(list);
     Capabilities {
-        login_offered: !c.login_disabled,
+        // A SASL mechanism listed before TLS is a password login offered in clear too.
+        login_offered: !c.login_disabled || !c.auth_mechanisms.is_empty(),
         starttls: c.starttls,
         auth_mechanisms: c.auth_mechanisms,
         raw: c.raw,
@@ -299,6 +305,10 @@ fn last_line(transcript: &SharedTranscript) -> Option<String> {
     log.recent().last().map(|s| s.to_string())
 }
 
+/// Challenges answered at most in one AUTHENTICATE (LOGIN needs two, an OAuth error one more
+/// after the initial response), as the SMTP and POP3 drivers do.
+const MAX_CHALLENGES: usize = 3;
+
 /// Answers SASL challenges for async-imap.
 struct Responder {
     mechanism: &'static str,
@@ -306,12 +316,19 @@ struct Responder {
     user: String,
     secret: String,
     calls: usize,
+    /// Signalled when the server asks more than `MAX_CHALLENGES` times: async-imap cannot
+    /// cancel an exchange, so the driver abandons it.
+    too_many: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl async_imap::Authenticator for &mut Responder {
     type Response = Vec<u8>;
     fn process(&mut self, challenge: &[u8]) -> Vec<u8> {
         self.calls += 1;
+        if self.calls > MAX_CHALLENGES {
+            self.too_many.notify_one();
+            return Vec::new();
+        }
         match self.mechanism {
             "LOGIN" => match sasl::login_prompt(challenge) {
                 sasl::LoginPrompt::Password => self.secret.as_bytes().to_vec(),
@@ -357,10 +374,19 @@ async fn login(
             user: user.to_string(),
             secret: secret.clone(),
             calls: 0,
+            too_many: Default::default(),
         };
-        match tokio::time::timeout(budget, client.authenticate(mech, &mut responder)).await {
-            Err(_) => return (AuthResult::Broken(timeout(budget)), None),
-            Ok(r) => r,
+        let too_many = responder.too_many.clone();
+        tokio::select! {
+            r = tokio::time::timeout(budget, client.authenticate(mech, &mut responder)) => match r {
+                Err(_) => return (AuthResult::Broken(timeout(budget)), None),
+                Ok(r) => r,
+            },
+            // A server that keeps asking: drop the exchange (and the connection) at once
+            // instead of answering until the step timeout.
+            _ = too_many.notified() => {
+                return (AuthResult::Garbled(last_line(transcript).unwrap_or_default()), None)
+            }
         }
     };
     match outcome {

@@ -67,6 +67,9 @@ pub enum NotAttempted {
     CertificateNotTrusted,
     /// Another combination on the same server already had the credential rejected.
     SkippedAfterRejection,
+    /// Another combination's login on the same server stalled (or this probe's deadline passed
+    /// while waiting for it).
+    SkippedAfterStall,
     /// The server offers no mechanism usable with this credential.
     NoUsableMechanism,
     /// The probe failed before reaching the login step.

@@ -216,6 +216,14 @@ where
         rec.set_auth(AuthOutcome::NotAttempted { why });
         return Ok(());
     }
+    // A server whose only SASL mechanisms are OAuth2 ones (Microsoft 365 with basic
+    // authentication disabled) refuses passwords whatever they are: its generic refusal
+    // ("NO LOGIN failed.", "-ERR Logon failure") means OAuth2 is required, not a wrong password.
+    let oauth_only = cred.kind() == CredentialKind::Password
+        && !offered.is_empty()
+        && offered.iter().all(|m| {
+            sasl::choose_mechanism(std::slice::from_ref(m), CredentialKind::OAuth2Token).is_some()
+        });
     let mechanism = sasl::choose_mechanism(offered, cred.kind()).or(match cred.kind() {
         CredentialKind::Password => fallback,
         CredentialKind::OAuth2Token => None,
@@ -231,7 +239,11 @@ where
         };
         return Err(rec.fail(
             t,
-            Reason::AuthMechanismNotOffered,
+            if oauth_only {
+                Reason::AuthOauth2Required
+            } else {
+                Reason::AuthMechanismNotOffered
+            },
             format!(
                 "no mechanism for {kind} among those offered: {}",
                 if offered.is_empty() {
@@ -244,12 +256,28 @@ where
         ));
     };
     let (host, user) = (rec.target().host.clone(), rec.target().username.clone());
-    let permit = ctx.gate.enter(&host, &user).await;
-    if permit.rejected() {
+    // Waiting for another combination's login is bounded by this probe's deadline too.
+    let until = tokio::time::Instant::from_std(rec.deadline);
+    let Ok(permit) = tokio::time::timeout_at(until, ctx.gate.enter(&host, &user)).await else {
         rec.set_auth(AuthOutcome::NotAttempted {
-            why: NotAttempted::SkippedAfterRejection,
+            why: NotAttempted::SkippedAfterStall,
         });
         return Ok(());
+    };
+    match permit.known() {
+        Judgement::Rejected => {
+            rec.set_auth(AuthOutcome::NotAttempted {
+                why: NotAttempted::SkippedAfterRejection,
+            });
+            return Ok(());
+        }
+        Judgement::Stalled => {
+            rec.set_auth(AuthOutcome::NotAttempted {
+                why: NotAttempted::SkippedAfterStall,
+            });
+            return Ok(());
+        }
+        Judgement::Unknown | Judgement::Accepted => {}
     }
     let t = rec.start(StepName::Auth);
     let result = exchange(cred, mechanism).await;
@@ -269,11 +297,14 @@ where
             code,
             enhanced,
         } => {
-            let reason = crate::diagnose::classify_auth_refusal(
+            let reason = match crate::diagnose::classify_auth_refusal(
                 code.as_deref(),
                 enhanced.as_deref(),
                 &server_says,
-            );
+            ) {
+                Reason::AuthRejected if oauth_only => Reason::AuthOauth2Required,
+                r => r,
+            };
             // A temporary failure says nothing about the credential: the next one may try.
             permit.settle(if reason.is_credential_verdict() {
                 Judgement::Rejected
@@ -293,7 +324,13 @@ where
             ))
         }
         AuthResult::Broken(e) => {
-            permit.settle(Judgement::Unknown);
+            // A server that stalls at login would stall the next combination too: one
+            // timeout per run, not one per combination.
+            permit.settle(if matches!(e, ConnError::Timeout { .. }) {
+                Judgement::Stalled
+            } else {
+                Judgement::Unknown
+            });
             rec.set_auth(AuthOutcome::Failed {
                 mechanism: mechanism.to_string(),
                 ms,

@@ -192,8 +192,10 @@ async fn login(
             reply = command(conn, &answer).await?;
         }
         conn.send("*").await?;
+        // After a cancel the server's answer (501, or yet another 334) says nothing about the
+        // credential: the exchange broke down.
         Ok(match read_reply(conn).await? {
-            Ok(r) => verdict(r),
+            Ok(r) => AuthResult::Garbled(say(&r)),
             Err(line) => AuthResult::Garbled(line),
         })
     }
@@ -205,6 +207,10 @@ async fn login(
 fn verdict(r: smtp::Reply) -> AuthResult {
     if r.code == 235 {
         return AuthResult::Accepted;
+    }
+    // Only a negative reply is a refusal; anything else (250, 220...) is not an answer to AUTH.
+    if r.code < 400 {
+        return AuthResult::Garbled(say(&r));
     }
     AuthResult::Refused {
         server_says: say(&r),

@@ -604,5 +604,47 @@ mod tests {
                 status: StatusText { status: Status::Ok, code: None, text: text.trim().to_string() },
             });
         }
+
+        /// What the connection hands over: any bytes, decoded as it does.
+        #[test]
+        fn parse_response_never_panics_on_lossy_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let line = String::from_utf8_lossy(&bytes);
+            let _ = parse_response(&line);
+            let _ = capabilities_in_code(&line);
+        }
+
+        #[test]
+        fn capability_list_round_trip(caps in proptest::collection::vec("[A-Za-z0-9=+.-]{1,12}", 0..12)) {
+            let line = format!("* CAPABILITY {}", caps.join(" "));
+            prop_assert_eq!(
+                parse_response(&line).unwrap(),
+                Response::Untagged(Untagged::Capability(caps.clone()))
+            );
+            let c = Capabilities::from_list(&caps);
+            let mut expected: Vec<String> = Vec::new();
+            for cap in &caps {
+                if let Some(m) = cap.get(..5).filter(|p| p.eq_ignore_ascii_case("AUTH=")).and(cap.get(5..)) {
+                    let m = m.to_ascii_uppercase();
+                    if !m.is_empty() && !expected.contains(&m) {
+                        expected.push(m);
+                    }
+                }
+            }
+            prop_assert_eq!(c.auth_mechanisms, expected);
+            prop_assert_eq!(c.starttls, caps.iter().any(|x| x.eq_ignore_ascii_case("STARTTLS")));
+        }
+
+        #[test]
+        fn greeting_capability_code_round_trip(
+            caps in proptest::collection::vec("[A-Za-z0-9=+.-]{1,12}", 1..12),
+            text in "[A-Za-z0-9 .]{0,30}",
+        ) {
+            let line = format!("* OK [CAPABILITY {}] {text}", caps.join(" "));
+            let r = parse_response(&line).unwrap();
+            prop_assert!(r.is_greeting());
+            let Response::Untagged(Untagged::Status(st)) = r else { unreachable!() };
+            prop_assert_eq!(capabilities_in_code(st.code.as_deref().unwrap()), Some(caps));
+            prop_assert_eq!(st.text, text.trim().to_string());
+        }
     }
 }

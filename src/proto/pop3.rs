@@ -323,5 +323,40 @@ mod tests {
             let r = parse_reply(&format!("-ERR [{code}] {text}")).unwrap();
             prop_assert_eq!(r, Reply { ok: false, code: Some(code), text: text.trim().to_string() });
         }
+
+        #[test]
+        fn parsers_never_panic_on_lossy_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let line = String::from_utf8_lossy(&bytes);
+            let _ = parse_reply(&line);
+            let _ = parse_continuation(&line);
+            let _ = multiline_line(&line);
+        }
+
+        #[test]
+        fn continuation_round_trip(b64 in "[A-Za-z0-9+/]{0,40}={0,2}") {
+            prop_assert_eq!(parse_continuation(&format!("+ {b64}")), Some(b64.clone()));
+            // A status line is never a continuation, and the other way round.
+            let line = format!("+ {b64}");
+            prop_assert!(parse_reply(&line).is_err());
+        }
+
+        #[test]
+        fn capa_sasl_round_trip(mechs in proptest::collection::vec("[A-Za-z0-9_-]{1,12}", 0..8), stls in any::<bool>()) {
+            let mut lines = vec!["TOP".to_string(), format!("SASL {}", mechs.join(" "))];
+            if stls {
+                lines.push("stls".into());
+            }
+            let c = Capabilities::from_lines(&lines);
+            let mut expected: Vec<String> = Vec::new();
+            for m in &mechs {
+                let m = m.to_ascii_uppercase();
+                if !expected.contains(&m) {
+                    expected.push(m);
+                }
+            }
+            prop_assert_eq!(c.sasl, expected);
+            prop_assert_eq!(c.stls, stls);
+            prop_assert!(!c.user);
+        }
     }
 }

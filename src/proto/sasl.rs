@@ -261,5 +261,28 @@ mod tests {
             let parts: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
             prop_assert_eq!(parts, vec![authz.as_bytes(), user.as_bytes(), pass.as_bytes()]);
         }
+
+        #[test]
+        fn chosen_mechanism_is_offered_and_fits(
+            offered in proptest::collection::vec(prop_oneof![
+                Just("PLAIN"), Just("login"), Just("XOAUTH2"), Just("oauthbearer"),
+                Just("CRAM-MD5"), Just("SCRAM-SHA-256"), Just("GSSAPI"),
+            ], 0..6),
+            token in any::<bool>(),
+        ) {
+            let offered: Vec<String> = offered.iter().map(|s| s.to_string()).collect();
+            let kind = if token { CredentialKind::OAuth2Token } else { CredentialKind::Password };
+            match choose_mechanism(&offered, kind) {
+                Some(m) => {
+                    prop_assert!(offered.iter().any(|o| o.eq_ignore_ascii_case(m)));
+                    let fits: &[&str] = if token { &["OAUTHBEARER", "XOAUTH2"] } else { &["PLAIN", "LOGIN"] };
+                    prop_assert!(fits.contains(&m));
+                }
+                None => {
+                    let fits: &[&str] = if token { &["OAUTHBEARER", "XOAUTH2"] } else { &["PLAIN", "LOGIN"] };
+                    prop_assert!(!offered.iter().any(|o| fits.iter().any(|f| o.eq_ignore_ascii_case(f))));
+                }
+            }
+        }
     }
 }

@@ -493,5 +493,45 @@ mod tests {
             let reply = Reply { code: 250, enhanced: None, lines };
             let _ = Extensions::from_ehlo(&reply);
         }
+
+        #[test]
+        fn push_never_panics_on_lossy_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut p = ReplyParser::new(4);
+            for raw in bytes.split(|&b| b == b'\n') {
+                let _ = p.push(&String::from_utf8_lossy(raw));
+            }
+        }
+
+        #[test]
+        fn enhanced_code_is_found(
+            code in 200u16..=599,
+            class in prop_oneof![Just(2u8), Just(4u8), Just(5u8)],
+            subject in 0u16..1000,
+            detail in 0u16..1000,
+            text in "[A-Za-z ,.]{0,30}",
+        ) {
+            let enhanced = format!("{class}.{subject}.{detail}");
+            let mut p = ReplyParser::new(1);
+            let r = p.push(&format!("{code} {enhanced} {text}")).unwrap().unwrap();
+            prop_assert_eq!(r.code, code);
+            prop_assert_eq!(r.enhanced, Some(enhanced));
+        }
+
+        #[test]
+        fn ehlo_auth_round_trip(mechs in proptest::collection::vec("[A-Za-z0-9_-]{1,12}", 1..8), legacy in any::<bool>()) {
+            let keyword = if legacy { format!("AUTH={}", mechs.join(" ")) } else { format!("AUTH {}", mechs.join(" ")) };
+            let mut p = ReplyParser::new(10);
+            assert!(p.push("250-mail.example.com").unwrap().is_none());
+            let r = p.push(&format!("250 {keyword}")).unwrap().unwrap();
+            let e = Extensions::from_ehlo(&r);
+            let mut expected: Vec<String> = Vec::new();
+            for m in &mechs {
+                let m = m.to_ascii_uppercase();
+                if !expected.contains(&m) {
+                    expected.push(m);
+                }
+            }
+            prop_assert_eq!(e.auth_mechanisms, expected);
+        }
     }
 }

@@ -132,9 +132,15 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
             let (Some(r), Some(f)) = (&o.reason, &o.report.failure) else {
                 continue;
             };
-            writeln!(out, "  {:<20} {} — {}", o.id, r.code.code(), f.detail)?;
+            writeln!(
+                out,
+                "  {:<20} {} — {}",
+                o.id,
+                r.code.code(),
+                clean(&f.detail)
+            )?;
             if let Some(s) = &f.server_says {
-                writeln!(out, "  {:<20} server said: {s}", "")?;
+                writeln!(out, "  {:<20} server said: {}", "", clean(s))?;
             }
             writeln!(out, "  {:<20} hint: {}", "", r.hint)?;
         }
@@ -152,7 +158,7 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
                 Severity::Warning => "warning",
                 Severity::Critical => "critical",
             };
-            writeln!(out, "  {id:<20} {sev}: {} ({})", f.message, f.code)?;
+            writeln!(out, "  {id:<20} {sev}: {} ({})", clean(&f.message), f.code)?;
         }
     }
     if let Some(cert) = report
@@ -163,11 +169,11 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         writeln!(
             out,
             "\nCertificate: {} — issued by {} — valid until {} ({} days) — names: {}",
-            cert.subject,
-            cert.issuer,
+            clean(&cert.subject),
+            clean(&cert.issuer),
             cert.not_after,
             cert.days_left,
-            cert.names.join(", ")
+            clean(&cert.names.join(", "))
         )?;
     }
     let (mark, code) = match report.status {
@@ -182,6 +188,24 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         writeln!(out, "\n{mark} {}", report.summary)?;
     }
     Ok(())
+}
+
+/// Text that came from the server (its words, certificate names) is shown with control
+/// characters escaped: a hostile server must not be able to drive the user's terminal
+/// (clear the screen, retitle the window, fake lines) through the report.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control()
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+            {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn connect_time(o: &Outcome) -> String {
@@ -224,11 +248,26 @@ fn login(a: &AuthOutcome) -> (String, Color) {
                 NotAttempted::NoCredentials => "not attempted",
                 NotAttempted::CertificateNotTrusted => "withheld (cert)",
                 NotAttempted::SkippedAfterRejection => "skipped (rejected)",
+                NotAttempted::SkippedAfterStall => "skipped (stalled)",
                 NotAttempted::NoUsableMechanism => "no mechanism",
                 NotAttempted::EarlierFailure => "—",
             }
             .into(),
             Color::Reset,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn server_text_cannot_drive_the_terminal() {
+        assert_eq!(
+            clean("a\u{1b}[2Jb\u{7}\0\r\nc\u{202e}d"),
+            "a\\u{1b}[2Jb\\u{7}\\u{0}\\r\\nc\\u{202e}d"
+        );
+        assert_eq!(clean("Server ready é ✓"), "Server ready é ✓");
     }
 }

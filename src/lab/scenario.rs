@@ -1,0 +1,158 @@
+//! The misconfigurations the lab can reproduce. Names are stable kebab-case strings: they are
+//! typed on the command line (`mailcheck lab --scenario NAME`) and used by the tests.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "&'static str")]
+pub enum Scenario {
+    Good,
+    CertExpired,
+    CertNotYetValid,
+    CertWrongName,
+    CertSelfSigned,
+    NoStarttls,
+    StarttlsInjection,
+    NoGreeting,
+    WrongProtocol,
+    Garbage,
+    HugeLine,
+    Slowloris,
+    ResetInHandshake,
+    TlsAlert,
+    Tls10Only,
+    CapsChangeAfterStarttls,
+    EndlessAuth,
+    AuthStall,
+    Busy,
+    AcceptAnyPassword,
+    Oauth2Required,
+    Blackhole,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 22] = [
+        Scenario::Good,
+        Scenario::CertExpired,
+        Scenario::CertNotYetValid,
+        Scenario::CertWrongName,
+        Scenario::CertSelfSigned,
+        Scenario::NoStarttls,
+        Scenario::StarttlsInjection,
+        Scenario::NoGreeting,
+        Scenario::WrongProtocol,
+        Scenario::Garbage,
+        Scenario::HugeLine,
+        Scenario::Slowloris,
+        Scenario::ResetInHandshake,
+        Scenario::TlsAlert,
+        Scenario::Tls10Only,
+        Scenario::CapsChangeAfterStarttls,
+        Scenario::EndlessAuth,
+        Scenario::AuthStall,
+        Scenario::Busy,
+        Scenario::AcceptAnyPassword,
+        Scenario::Oauth2Required,
+        Scenario::Blackhole,
+    ];
+
+    /// (name, what the lab does).
+    fn entry(self) -> (&'static str, &'static str) {
+        use Scenario::*;
+        match self {
+            Good => ("good", "a correct server: TLS on 993/995/465, STARTTLS on 143/110/587, login with the lab user"),
+            CertExpired => ("cert-expired", "the certificate expired yesterday"),
+            CertNotYetValid => ("cert-not-yet-valid", "the certificate becomes valid tomorrow"),
+            CertWrongName => ("cert-wrong-name", "the certificate names other.lab.test, not mail.lab.test"),
+            CertSelfSigned => ("cert-self-signed", "a self-signed certificate, not issued by the lab CA"),
+            NoStarttls => ("no-starttls", "the STARTTLS ports do not offer STARTTLS (and offer a plain-text login instead)"),
+            StarttlsInjection => ("starttls-injection", "a response line is sent right after the STARTTLS go-ahead, before the handshake (CVE-2011-0411 class)"),
+            NoGreeting => ("no-greeting", "the server accepts the connection (and TLS) but never greets"),
+            WrongProtocol => ("wrong-protocol", "each port greets in another protocol (SMTP on IMAP, IMAP on POP3, POP3 on SMTP)"),
+            Garbage => ("garbage", "the greeting is binary garbage: NUL bytes, invalid UTF-8, terminal escapes"),
+            HugeLine => ("huge-line", "the greeting is a 10 MB line without CRLF"),
+            Slowloris => ("slowloris", "every byte the server sends comes one second after the previous one"),
+            ResetInHandshake => ("reset-in-handshake", "the server sends half of its TLS handshake, then resets the connection"),
+            TlsAlert => ("tls-alert", "the server answers the TLS ClientHello with a fatal handshake_failure alert"),
+            Tls10Only => ("tls10-only", "the server answers the ClientHello with a TLS 1.0 ServerHello, as a server that only speaks TLS 1.0 does"),
+            CapsChangeAfterStarttls => ("caps-change-after-starttls", "before STARTTLS the server offers AUTH PLAIN, after it only AUTH LOGIN (and refuses PLAIN)"),
+            EndlessAuth => ("endless-auth", "AUTH is answered with continuation requests, forever (even after a cancel)"),
+            AuthStall => ("auth-stall", "the server goes silent once the client starts to log in"),
+            Busy => ("busy", "the server refuses service: SMTP 421, IMAP BYE, POP3 -ERR [SYS/TEMP]"),
+            AcceptAnyPassword => ("accept-any-password", "any user name and password log in"),
+            Oauth2Required => ("oauth2-required", "password logins are refused as Microsoft 365 does when basic authentication is disabled (only XOAUTH2 offered)"),
+            Blackhole => ("blackhole", "every port swallows connection attempts (full accept queue: SYNs are dropped)"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.entry().0
+    }
+
+    pub fn about(self) -> &'static str {
+        self.entry().1
+    }
+
+    /// The certificate this scenario presents.
+    pub(crate) fn leaf(self) -> super::certs::LeafKind {
+        use super::certs::LeafKind;
+        match self {
+            Scenario::CertExpired => LeafKind::Expired,
+            Scenario::CertNotYetValid => LeafKind::NotYetValid,
+            Scenario::CertWrongName => LeafKind::WrongName,
+            Scenario::CertSelfSigned => LeafKind::SelfSigned,
+            _ => LeafKind::Good,
+        }
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl From<Scenario> for &'static str {
+    fn from(s: Scenario) -> &'static str {
+        s.name()
+    }
+}
+
+impl FromStr for Scenario {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Scenario::ALL
+            .iter()
+            .copied()
+            .find(|c| c.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "unknown scenario {s:?}; known: {}",
+                    Scenario::ALL.map(|s| s.name()).join(", ")
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_kebab_case_and_parse_back() {
+        let mut seen = std::collections::HashSet::new();
+        for s in Scenario::ALL {
+            assert!(seen.insert(s.name()), "duplicate {}", s.name());
+            assert!(s
+                .name()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+            assert_eq!(s.name().parse::<Scenario>().unwrap(), s);
+            assert!(!s.about().is_empty());
+        }
+        assert!("nope".parse::<Scenario>().is_err());
+    }
+}

@@ -1,0 +1,773 @@
+//! Every lab scenario against the real `mailcheck` binary: the exact reason code, the time the
+//! run takes (a stall costs one timeout), bounded memory, no credentials where they must not
+//! go, and no panic. The lab runs in-process on 127.0.0.1; nothing else is ever contacted.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mailcheck::lab::{Blackhole, Lab, LabConfig, Received, Scenario, HUGE_LINE_BYTES};
+use serde_json::Value;
+
+const ADDRESS: &str = "alice@lab.test";
+
+/// A lab and the runtime serving it. The lab is declared first: it stops before the runtime.
+struct Env {
+    lab: Lab,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Env {
+    fn start(scenario: Scenario) -> Env {
+        Env::with(LabConfig {
+            scenario,
+            ..LabConfig::default()
+        })
+    }
+
+    fn with(config: LabConfig) -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let lab = rt.block_on(Lab::start(config)).unwrap();
+        Env { lab, rt }
+    }
+
+    fn password(&self) -> String {
+        self.lab.user().password.expose().to_string()
+    }
+
+    /// What the lab received, once every connection is over.
+    fn received(&self) -> Vec<Received> {
+        assert!(
+            self.rt.block_on(self.lab.settle(Duration::from_secs(10))),
+            "the lab's connections did not end"
+        );
+        let r = self.lab.received();
+        for c in &r {
+            // Principle 2, whatever the scenario: no secret ever crosses a plain-text connection.
+            assert!(
+                !c.credentials_in_plaintext,
+                "credentials in plain text: {c:?}"
+            );
+        }
+        r
+    }
+}
+
+struct Run {
+    code: i32,
+    elapsed: Duration,
+    json: Value,
+    stdout: String,
+}
+
+impl Run {
+    fn results(&self) -> &Vec<Value> {
+        self.json["results"].as_array().expect("results")
+    }
+
+    fn result(&self, id: &str) -> &Value {
+        self.results()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no result {id}"))
+    }
+
+    /// id -> reason code (None when the combination works).
+    fn reasons(&self) -> BTreeMap<String, Option<String>> {
+        self.results()
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r["reason"]["code"].as_str().map(str::to_string),
+                )
+            })
+            .collect()
+    }
+
+    /// Every combination failed with `code`.
+    fn assert_all(&self, code: &str) {
+        let reasons = self.reasons();
+        assert_eq!(reasons.len(), 6, "{reasons:?}");
+        for (id, r) in &reasons {
+            assert_eq!(r.as_deref(), Some(code), "{id}: {reasons:?}");
+        }
+    }
+}
+
+fn mailcheck() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin!("mailcheck"));
+    cmd.env_remove("MAILCHECK_PASSWORD")
+        .env_remove("MAILCHECK_OAUTH2_TOKEN")
+        .env("NO_COLOR", "1")
+        // A hung child fails the test instead of hanging it.
+        .timeout(Duration::from_secs(60));
+    cmd
+}
+
+fn probe_args(env: &Env, extra: &[&str]) -> Vec<String> {
+    probe_args_with_timeout(env, "1s", extra)
+}
+
+fn probe_args_with_timeout(env: &Env, timeout: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["probe".to_string(), ADDRESS.to_string()];
+    args.extend(env.lab.probe_args());
+    args.extend(
+        [
+            "--no-prompt",
+            "--connect-timeout",
+            "1s",
+            "--timeout",
+            timeout,
+            "--deadline",
+            "20s",
+        ]
+        .map(String::from),
+    );
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Run `mailcheck probe` against the lab, with `password` in MAILCHECK_PASSWORD if given.
+fn probe(env: &Env, extra: &[&str], password: Option<&str>) -> Run {
+    let mut cmd = mailcheck();
+    cmd.args(probe_args(env, extra)).args(["--format", "json"]);
+    if let Some(p) = password {
+        cmd.env("MAILCHECK_PASSWORD", p);
+    }
+    let t0 = Instant::now();
+    let out = cmd.output().unwrap();
+    let elapsed = t0.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out.status.code().expect("killed by a signal");
+    assert!(
+        matches!(code, 0..=2),
+        "exit {code} (never 101, never 3 for a server problem)\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if let Some(p) = password {
+        assert!(
+            !stdout.contains(p) && !stderr.contains(p),
+            "password leaked"
+        );
+    }
+    let json: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+    assert_eq!(json["exit_code"].as_i64(), Some(code as i64));
+    Run {
+        code,
+        elapsed,
+        json,
+        stdout,
+    }
+}
+
+/// Connections that sent any login command (AUTH, AUTHENTICATE, LOGIN, PASS).
+fn logins(received: &[Received]) -> usize {
+    received
+        .iter()
+        .filter(|r| r.auth_commands > 0 || r.credentials_seen)
+        .count()
+}
+
+fn is_starttls(id: &str) -> bool {
+    id.ends_with("/starttls")
+}
+
+#[test]
+fn good_works_everywhere_and_logs_in_over_tls_only() {
+    let env = Env::start(Scenario::Good);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    for r in run.results() {
+        assert_eq!(r["verdict"], "works", "{r}");
+        assert_eq!(r["auth"]["status"], "succeeded", "{r}");
+        assert_eq!(r["tls"]["verification"]["status"], "valid");
+    }
+    let received = env.received();
+    assert_eq!(received.len(), 6);
+    for c in &received {
+        assert!(c.tls && c.logged_in && c.credentials_seen, "{c:?}");
+        // The client sends nothing between STARTTLS and the handshake (CVE-2011-0411).
+        assert!(!c.pipelined_after_starttls, "{c:?}");
+        // Every login line arrived over TLS.
+        for l in &c.lines {
+            if l.line.contains("<redacted>") || l.line.contains("<sasl response>") {
+                assert!(l.tls, "{l:?}");
+            }
+            assert!(!l.line.contains(&pw), "the lab stored the password");
+        }
+    }
+    assert_eq!(run.json["credential"]["source"], "environment");
+}
+
+#[test]
+fn good_without_credentials_sends_none() {
+    let env = Env::start(Scenario::Good);
+    let run = probe(&env, &[], None);
+    assert_eq!(run.code, 0);
+    for r in run.results() {
+        assert_eq!(r["verdict"], "works");
+        assert_eq!(r["auth"]["why"], "no-credentials");
+    }
+    assert_eq!(logins(&env.received()), 0);
+}
+
+/// A certificate that fails verification: the reason, the certificate described anyway, and
+/// not one login command even though a password is at hand.
+fn bad_certificate(scenario: Scenario, code: &str, verdict: &str) -> Env {
+    let env = Env::start(scenario);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    run.assert_all(code);
+    assert_eq!(run.code, 2);
+    assert!(run.elapsed < Duration::from_secs(5));
+    for r in run.results() {
+        assert_eq!(r["auth"]["why"], "certificate-not-trusted", "{r}");
+        assert_eq!(r["tls"]["verification"]["status"], verdict);
+        assert!(r["tls"]["certificate"]["subject"].is_string());
+    }
+    let received = env.received();
+    assert_eq!(received.len(), 6);
+    assert_eq!(logins(&received), 0, "{received:#?}");
+    env
+}
+
+#[test]
+fn cert_expired() {
+    bad_certificate(Scenario::CertExpired, "tls.cert-expired", "expired");
+}
+
+#[test]
+fn cert_not_yet_valid() {
+    bad_certificate(
+        Scenario::CertNotYetValid,
+        "tls.cert-not-yet-valid",
+        "not-yet-valid",
+    );
+}
+
+#[test]
+fn cert_wrong_name() {
+    let env = bad_certificate(
+        Scenario::CertWrongName,
+        "tls.cert-name-mismatch",
+        "name-mismatch",
+    );
+    drop(env);
+}
+
+#[test]
+fn cert_self_signed_and_insecure_sends_only_when_asked() {
+    let env = bad_certificate(
+        Scenario::CertSelfSigned,
+        "tls.cert-self-signed",
+        "self-signed",
+    );
+    // The control: with --insecure the same lab does receive the credentials, over TLS.
+    let pw = env.password();
+    let run = probe(&env, &["--insecure", "--only", "imap/993"], Some(&pw));
+    assert_eq!(run.result("imap/993/tls")["auth"]["status"], "succeeded");
+    let received = env.received();
+    assert_eq!(received.len(), 7);
+    assert!(received[6].credentials_seen && received[6].tls);
+}
+
+#[test]
+fn no_starttls() {
+    let env = Env::start(Scenario::NoStarttls);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    for (id, reason) in run.reasons() {
+        if is_starttls(&id) {
+            assert_eq!(reason.as_deref(), Some("starttls.not-offered"), "{id}");
+            let r = run.result(&id);
+            // The server offered a plain-text login: a warning, and no credential sent.
+            assert!(r["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["code"] == "plaintext-login-offered"));
+            assert_eq!(r["auth"]["why"], "earlier-failure");
+        } else {
+            assert_eq!(reason, None, "{id}");
+        }
+    }
+    let received = env.received();
+    for c in received.iter().filter(|c| !c.tls) {
+        assert_eq!(c.auth_commands, 0, "{c:?}");
+        assert!(
+            !c.lines.iter().any(|l| l.line.contains("STARTTLS")),
+            "{c:?}"
+        );
+    }
+}
+
+#[test]
+fn starttls_injection_is_flagged_and_not_believed() {
+    let env = Env::start(Scenario::StarttlsInjection);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    for (id, reason) in run.reasons() {
+        let r = run.result(&id);
+        if is_starttls(&id) {
+            assert_eq!(reason.as_deref(), Some("starttls.injection"), "{id}");
+            assert!(r["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["code"] == "starttls.injection" && f["severity"] == "critical"));
+            // The capabilities come from the server after the handshake, not from the
+            // injected line (which lists AUTH=PLAIN / PLAIN LOGIN only).
+            let raw: Vec<&str> = r["capabilities"]["raw"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            let genuine = match &id[..4] {
+                "imap" => "IDLE",
+                "pop3" => "IMPLEMENTATION mailcheck-lab",
+                _ => "SMTPUTF8",
+            };
+            assert!(raw.contains(&genuine), "{id}: {raw:?}");
+        } else {
+            assert_eq!(reason, None, "{id}");
+        }
+    }
+    env.received();
+}
+
+#[test]
+fn no_greeting_costs_one_timeout() {
+    let env = Env::start(Scenario::NoGreeting);
+    let run = probe(&env, &[], None);
+    run.assert_all("protocol.timeout");
+    // Six stalls in parallel, each one --timeout (1 s): not six, not one per step.
+    assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
+    for r in run.results() {
+        assert_eq!(r["failure"]["step"], "greeting");
+        let ms = r["elapsed_ms"].as_u64().unwrap();
+        assert!((900..3000).contains(&ms), "{ms}");
+    }
+    env.received();
+}
+
+#[test]
+fn wrong_protocol() {
+    let env = Env::start(Scenario::WrongProtocol);
+    let run = probe(&env, &[], None);
+    run.assert_all("protocol.wrong-protocol");
+    let says = |id: &str| {
+        run.result(id)["failure"]["server_says"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(says("imap/993/tls").starts_with("220 "));
+    assert!(says("pop3/110/starttls").starts_with("* OK"));
+    assert!(says("smtp/587/starttls").starts_with("+OK"));
+    env.received();
+}
+
+#[test]
+fn garbage_is_named_and_never_reaches_the_terminal() {
+    let env = Env::start(Scenario::Garbage);
+    let run = probe(&env, &["--trace"], None);
+    run.assert_all("protocol.wrong-protocol");
+    // The table shows the server's bytes escaped: no NUL, no ESC, no BEL on the terminal.
+    let out = mailcheck()
+        .args(probe_args(&env, &["--format", "table", "--color", "never"]))
+        .output()
+        .unwrap();
+    assert!(matches!(out.status.code(), Some(0..=2)));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    for b in [0x00u8, 0x1b, 0x07] {
+        assert!(!out.stdout.contains(&b), "byte {b:#x} in the table");
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains("garbage"));
+    env.received();
+}
+
+/// The peak RSS (kB) of a process's own address space: `VmHWM`, not `wait4`'s `ru_maxrss`,
+/// which Linux carries over from the parent across fork and exec (it would report the test
+/// process's peak, lab included).
+fn vm_hwm(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Run a child and return its output with its peak RSS (kB), sampled every 2 ms while it
+/// runs. The high-water mark only grows, so the last sample is the peak up to that moment.
+fn run_measured(mut cmd: Command) -> (std::process::Output, u64) {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut v).unwrap();
+        v
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut v).unwrap();
+        v
+    });
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kb) = vm_hwm(child.id()) {
+            peak = peak.max(kb);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert!(peak > 0, "no memory sample of the child");
+    let output = std::process::Output {
+        status,
+        stdout: out_thread.join().unwrap(),
+        stderr: err_thread.join().unwrap(),
+    };
+    (output, peak)
+}
+
+fn measured_probe(env: &Env) -> (Value, u64) {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("mailcheck"));
+    // A generous timeout: a client that buffered the line would have all the time it needs
+    // to grow; the limit must stop it, not the clock.
+    cmd.args(probe_args_with_timeout(env, "10s", &["--format", "json"]))
+        .env_remove("MAILCHECK_PASSWORD")
+        .env_remove("MAILCHECK_OAUTH2_TOKEN");
+    let (out, rss) = run_measured(cmd);
+    assert!(matches!(out.status.code(), Some(0..=2)));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    (serde_json::from_slice(&out.stdout).unwrap(), rss)
+}
+
+#[test]
+fn huge_line_is_refused_at_the_limit_not_buffered() {
+    // Baseline: the same probe against a correct server.
+    let good = Env::start(Scenario::Good);
+    let (_, good_rss) = measured_probe(&good);
+
+    let env = Env::start(Scenario::HugeLine);
+    let t0 = Instant::now();
+    let (json, huge_rss) = measured_probe(&env);
+    let elapsed = t0.elapsed();
+    // Six 10 MB lines at once: buffered, they would add 60 MB. The peak stays within a few MB
+    // of the same probe against a correct server.
+    eprintln!("peak RSS: good {good_rss} kB, huge-line {huge_rss} kB");
+    assert!(
+        huge_rss < good_rss + 4 * 1024,
+        "max RSS {huge_rss} kB vs {good_rss} kB against a correct server"
+    );
+    for r in json["results"].as_array().unwrap() {
+        assert_eq!(r["reason"]["code"], "protocol.line-too-long", "{r}");
+    }
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    // The lab could not deliver its lines: the client closed early.
+    let received = env.received();
+    assert_eq!(received.len(), 6);
+    for c in &received {
+        assert!(c.aborted_by_client, "{c:?}");
+        assert!((c.bytes_sent as usize) < HUGE_LINE_BYTES, "{c:?}");
+    }
+    eprintln!(
+        "bytes the lab got out before the client closed: {:?}",
+        received.iter().map(|c| c.bytes_sent).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn slowloris_costs_one_timeout() {
+    let env = Env::start(Scenario::Slowloris);
+    let run = probe(&env, &[], None);
+    run.assert_all("protocol.timeout");
+    // A greeting at one byte per second would take half a minute; the whole line must come
+    // within one --timeout.
+    assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
+    let received = env.received();
+    for c in &received {
+        assert!(c.bytes_sent <= 4, "{c:?}");
+    }
+}
+
+#[test]
+fn reset_in_handshake() {
+    let env = Env::start(Scenario::ResetInHandshake);
+    let run = probe(&env, &[], None);
+    run.assert_all("tls.closed");
+    assert!(run.elapsed < Duration::from_secs(4));
+    for c in env.received() {
+        assert!(c.note.as_deref().unwrap_or("").contains("reset"), "{c:?}");
+        assert!(!c.tls);
+    }
+}
+
+#[test]
+fn tls_alert() {
+    let env = Env::start(Scenario::TlsAlert);
+    let run = probe(&env, &[], None);
+    run.assert_all("tls.handshake-failed");
+    for r in run.results() {
+        assert!(
+            r["failure"]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("handshake_failure"),
+            "{r}"
+        );
+    }
+    env.received();
+}
+
+#[test]
+fn tls10_only() {
+    let env = Env::start(Scenario::Tls10Only);
+    let run = probe(&env, &[], None);
+    run.assert_all("tls.protocol-too-old");
+    for r in run.results() {
+        assert!(
+            r["failure"]["detail"].as_str().unwrap().contains("TLSv1.0"),
+            "{r}"
+        );
+    }
+    env.received();
+}
+
+#[test]
+fn capabilities_are_read_again_after_starttls() {
+    let env = Env::start(Scenario::CapsChangeAfterStarttls);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    for r in run.results() {
+        let id = r["id"].as_str().unwrap();
+        assert!(r["reason"].is_null(), "{r}");
+        // Before TLS the server said PLAIN, after it LOGIN: the login follows the new list.
+        assert_eq!(r["auth"]["status"], "succeeded", "{r}");
+        assert_eq!(r["auth"]["mechanism"], "LOGIN", "{r}");
+        assert_eq!(r["capabilities"]["auth_mechanisms"][0], "LOGIN");
+        if is_starttls(id) {
+            assert_eq!(r["capabilities_before_tls"]["auth_mechanisms"][0], "PLAIN");
+            assert_eq!(r["verdict"], "works-with-warnings", "{r}");
+        }
+    }
+    for c in env.received() {
+        assert!(!c.lines.iter().any(|l| l.line.contains("PLAIN")), "{c:?}");
+        assert!(c.logged_in);
+    }
+}
+
+#[test]
+fn endless_auth_is_cut_short() {
+    let env = Env::start(Scenario::EndlessAuth);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    run.assert_all("protocol.unexpected");
+    // Not a verdict on the password: not critical for that reason, no lockout of the others.
+    for r in run.results() {
+        assert_eq!(r["auth"]["status"], "failed", "{r}");
+        assert_eq!(r["failure"]["step"], "auth");
+    }
+    // Bounded: a few answers per connection, not a ping-pong until the timeout.
+    assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
+    for c in env.received() {
+        assert!(c.line_count < 12, "{c:?}");
+    }
+}
+
+/// A server that stalls at login costs one timeout for the whole run: the other combinations
+/// do not take their turn to stall (and never wait past their deadline).
+#[test]
+fn a_login_stall_costs_one_timeout_not_one_per_combination() {
+    let env = Env::start(Scenario::AuthStall);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    let results = run.results();
+    let stalled: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["auth"]["status"] == "failed")
+        .collect();
+    assert_eq!(stalled.len(), 1, "{:#}", run.json);
+    assert_eq!(stalled[0]["reason"]["code"], "protocol.timeout");
+    let skipped = results
+        .iter()
+        .filter(|r| r["auth"]["why"] == "skipped-after-stall")
+        .count();
+    assert_eq!(skipped, 5, "{:#}", run.json);
+    // --timeout is 1s: one stall, with generous room, not six in turn.
+    assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
+    // At most the one combination that took the turn sent anything (IMAP without SASL-IR
+    // waits for a "+" that never comes, so it may send nothing at all).
+    let with_credentials = env.received().iter().filter(|c| c.credentials_seen).count();
+    assert!(with_credentials <= 1, "{with_credentials}");
+}
+
+#[test]
+fn busy() {
+    let env = Env::start(Scenario::Busy);
+    let run = probe(&env, &[], None);
+    run.assert_all("protocol.busy");
+    for r in run.results() {
+        assert!(
+            r["failure"]["server_says"]
+                .as_str()
+                .unwrap()
+                .contains("busy"),
+            "{r}"
+        );
+    }
+    env.received();
+}
+
+#[test]
+fn accept_any_password_looks_like_a_working_login() {
+    // mailcheck tries one login per server and account (never a deliberately wrong one, which
+    // could lock the account), so it cannot tell this server from a correct one.
+    let env = Env::start(Scenario::AcceptAnyPassword);
+    let run = probe(&env, &[], Some("not-the-lab-password"));
+    assert_eq!(run.code, 0);
+    for r in run.results() {
+        assert_eq!(r["auth"]["status"], "succeeded");
+    }
+    assert!(env.received().iter().all(|c| c.logged_in));
+}
+
+#[test]
+fn oauth2_required_in_each_protocol() {
+    let env = Env::start(Scenario::Oauth2Required);
+    let pw = env.password();
+    for (only, says) in [
+        ("imap/993", "LOGIN failed."),
+        ("imap/143", "LOGIN failed."),
+        ("pop3/995", "Logon failure"),
+        ("smtp/465", "5.7.139"),
+        ("smtp/587", "basic authentication is disabled"),
+    ] {
+        let run = probe(&env, &["--only", only], Some(&pw));
+        let r = &run.results()[0];
+        assert_eq!(r["reason"]["code"], "auth.oauth2-required", "{only}: {r}");
+        assert!(
+            r["failure"]["server_says"].as_str().unwrap().contains(says),
+            "{only}: {r}"
+        );
+        assert_eq!(run.code, 2);
+    }
+}
+
+#[test]
+fn oauth2_required_costs_one_attempt_per_server() {
+    let env = Env::start(Scenario::Oauth2Required);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    let failed: Vec<&Value> = run
+        .results()
+        .iter()
+        .filter(|r| !r["reason"].is_null())
+        .collect();
+    assert_eq!(failed.len(), 1, "{:?}", run.reasons());
+    assert_eq!(failed[0]["reason"]["code"], "auth.oauth2-required");
+    let skipped = run
+        .results()
+        .iter()
+        .filter(|r| r["auth"]["why"] == "skipped-after-rejection")
+        .count();
+    assert_eq!(skipped, 5);
+    // The lab saw exactly one login on the whole host.
+    assert_eq!(logins(&env.received()), 1);
+}
+
+#[test]
+fn blackholed_ports_cost_one_connect_timeout_in_total() {
+    let env = Env::start(Scenario::Good);
+    let (h1, h2) = env.rt.block_on(async {
+        let ip = "127.0.0.1".parse().unwrap();
+        (
+            Blackhole::bind(ip).await.unwrap(),
+            Blackhole::bind(ip).await.unwrap(),
+        )
+    });
+    // The first matching --connect-to wins: these two send imap/993 and smtp/587 into holes.
+    let r1 = format!("mail.lab.test:993:127.0.0.1:{}", h1.addr.port());
+    let r2 = format!("mail.lab.test:587:127.0.0.1:{}", h2.addr.port());
+    let mut args = vec!["probe".to_string(), ADDRESS.to_string()];
+    args.extend(["--connect-to".to_string(), r1, "--connect-to".into(), r2]);
+    args.extend(env.lab.probe_args());
+    args.extend(
+        [
+            "--format",
+            "json",
+            "--no-prompt",
+            "--connect-timeout",
+            "3s",
+            "--timeout",
+            "3s",
+        ]
+        .map(String::from),
+    );
+    let t0 = Instant::now();
+    let out = mailcheck().args(&args).output().unwrap();
+    let elapsed = t0.elapsed();
+    assert!(matches!(out.status.code(), Some(0..=2)));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reason = |id: &str| {
+        json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["reason"]["code"]
+            .clone()
+    };
+    assert_eq!(reason("imap/993/tls"), "connect.timeout");
+    assert_eq!(reason("smtp/587/starttls"), "connect.timeout");
+    for id in [
+        "imap/143/starttls",
+        "pop3/995/tls",
+        "pop3/110/starttls",
+        "smtp/465/tls",
+    ] {
+        assert!(reason(id).is_null(), "{id}");
+    }
+    // Both holes are waited for at the same time: one connect timeout, not two.
+    eprintln!("two blackholed ports: {elapsed:?}");
+    assert!(elapsed >= Duration::from_millis(2900), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(5500), "{elapsed:?}");
+    // Nothing reached the lab through the holes.
+    assert_eq!(env.received().len(), 4);
+}
+
+#[test]
+fn blackhole_scenario() {
+    let env = Env::start(Scenario::Blackhole);
+    let run = probe(&env, &[], None);
+    run.assert_all("connect.timeout");
+    assert!(run.elapsed < Duration::from_secs(3), "{:?}", run.elapsed);
+}
+
+#[test]
+fn lab_on_ipv6_loopback() {
+    let env = Env::with(LabConfig {
+        ip: "::1".parse().unwrap(),
+        ..LabConfig::default()
+    });
+    assert!(env.lab.connect_to_rules()[0].contains(":[::1]:"));
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    for r in run.results() {
+        assert!(r["peer"].as_str().unwrap().starts_with("[::1]"), "{r}");
+    }
+}
