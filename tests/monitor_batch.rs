@@ -276,3 +276,41 @@ fn bad_addresses_in_the_list_are_bad_input() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("addresses:3"), "{stderr}");
 }
+
+/// The progress bar is drawn on stderr when it is a terminal (here a pseudo-terminal made by
+/// `script` from util-linux), and never otherwise (see the 200-address test: stderr empty).
+#[test]
+fn a_progress_bar_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("addresses");
+    let text: String = (0..12).map(|i| format!("tty{i:02}@lab.test\n")).collect();
+    std::fs::write(&list, text).unwrap();
+    // Nothing listens on the closed port: every probe is a quick connect.refused on loopback.
+    let closed = support::servers::closed_port("127.0.0.1".parse().unwrap());
+    let cmd = format!(
+        "{} batch --from {} --server 127.0.0.1 --connect-to ::127.0.0.1:{closed} --format jsonl --connect-timeout 1s",
+        env!("CARGO_BIN_EXE_mailcheck"),
+        list.display()
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs the batch on a pseudo-terminal");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    let tail = &tty[tty.len().saturating_sub(600)..];
+    // Critical (nothing works), 12 results, and the bar drawn in between.
+    assert_eq!(out.status.code(), Some(2), "{tail}");
+    assert_eq!(tty.matches("{\"account\":").count(), 12, "{tail}");
+    assert!(tty.contains("/12 accounts"), "no progress bar: {tail}");
+
+    // The same run with stderr not a terminal: no bar.
+    let out = Command::new("sh")
+        .args(["-c", &cmd])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 12);
+}
