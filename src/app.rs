@@ -1,6 +1,7 @@
 //! From validated command-line arguments to a plan, a run and a report on stdout.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -16,6 +17,8 @@ use crate::discover::{self, DiscoveryConfig, DiscoveryReport, TargetOptions};
 use crate::lab::{Lab, LabConfig, Scenario};
 use crate::net::resolver::Resolver;
 use crate::plan::{Combination, ConnectTo, IpFamily, Limits, Plan, Policy, TargetSpec};
+use crate::probe::roundtrip::{self, RoundTripPlan};
+use crate::probe::ProbeContext;
 use crate::report::{self, CredentialInfo, CredentialKind, RunInput, RunReport};
 
 pub fn run(command: Command) -> Result<Status> {
@@ -45,6 +48,8 @@ pub struct Job {
     pub cert_warn_days: i64,
     /// How the servers were found, when they were.
     pub discovery: Option<DiscoveryReport>,
+    /// `--round-trip`: after the probe, send a test message and wait for it.
+    pub round_trip: Option<RoundTripPlan>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -222,6 +227,20 @@ fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job>
     if targets.is_empty() {
         bail!("--only/--skip leave no combination to probe");
     }
+    if args.round_trip {
+        let has = |d: crate::plan::Direction| {
+            targets
+                .iter()
+                .any(|t| t.combination.protocol.direction() == d)
+        };
+        if !has(crate::plan::Direction::Outgoing) || !has(crate::plan::Direction::Incoming) {
+            bail!("--round-trip needs an outgoing (smtp) and an incoming (imap or pop3) combination; --only/--skip leave none on one side");
+        }
+    }
+    let round_trip_to = match &args.round_trip_to {
+        Some(a) => Some(Address::parse(a).context("--round-trip-to")?.ascii()),
+        None => None,
+    };
     let plan = Plan { targets, policy };
 
     // Credentials go to discovered servers outside the address's domain only when the channel
@@ -264,6 +283,18 @@ fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job>
             &username,
         )?
     };
+    if args.round_trip && credential.is_none() {
+        if withhold {
+            bail!("--round-trip: credentials are withheld from the discovered servers (see above: --trust-discovered or --server HOST)");
+        }
+        bail!("--round-trip needs a password or token: MAILCHECK_PASSWORD, --password-stdin, --password-command or --oauth2-token-command");
+    }
+    let round_trip = args.round_trip.then(|| RoundTripPlan {
+        from: address.ascii(),
+        to: round_trip_to.unwrap_or_else(|| address.ascii()),
+        timeout: args.round_trip_timeout,
+        keep: args.keep,
+    });
     Ok(Job {
         address: address.to_string(),
         server: host,
@@ -272,6 +303,7 @@ fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job>
         source,
         cert_warn_days: args.cert_warn_days,
         discovery,
+        round_trip,
     })
 }
 
@@ -295,9 +327,21 @@ pub async fn execute_paced(
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let t0 = Instant::now();
-    let mut ctx = crate::probe::ProbeContext::new(job.plan.policy.clone(), job.credential)?;
-    ctx.pacer = pacer;
-    let reports = crate::probe::run_with(std::sync::Arc::new(ctx), job.plan.targets).await?;
+    let ctx = {
+        let mut ctx = ProbeContext::new(job.plan.policy.clone(), job.credential)?;
+        ctx.pacer = pacer;
+        Arc::new(ctx)
+    };
+    let reports = crate::probe::run_with(ctx.clone(), job.plan.targets.clone()).await?;
+    // The round trip runs after the probe on the same context: the run's credential, TLS trust
+    // and targets (with their --connect-to mapping).
+    let round_trip = match &job.round_trip {
+        None => None,
+        Some(rt) => {
+            let (outgoing, incoming) = roundtrip::choose(&reports, job.cert_warn_days);
+            Some(roundtrip::run(&ctx, rt, outgoing, incoming).await)
+        }
+    };
     let discovery_ms = job.discovery.as_ref().map_or(0, |d| d.elapsed_ms);
     let mut report = RunReport::build(
         RunInput {
@@ -314,7 +358,10 @@ pub async fn execute_paced(
         reports,
     );
     report.discovery = job.discovery;
-    Ok(report)
+    Ok(match round_trip {
+        Some(rt) => report.with_round_trip(rt),
+        None => report,
+    })
 }
 
 /// Write the report on stdout in the chosen format; the status to exit with (the monitoring
@@ -378,6 +425,7 @@ fn demo(args: DemoArgs) -> Result<Status> {
             source: SecretSource::Lab,
             cert_warn_days: crate::diagnose::DEFAULT_CERT_WARN_DAYS,
             discovery: None,
+            round_trip: None,
         };
         let report = execute(job).await;
         drop(lab);

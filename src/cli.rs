@@ -250,6 +250,25 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "DAYS", default_value_t = crate::diagnose::DEFAULT_CERT_WARN_DAYS)]
     pub cert_warn_days: i64,
 
+    /// After the probe, send a test message through the best working outgoing setting to the
+    /// account itself, wait for it in the best working mailbox (IMAP, else POP3), report the
+    /// delivery time and hops, and delete it (that message only). Needs a password or token.
+    #[arg(long)]
+    pub round_trip: bool,
+
+    /// Send the round-trip message to this address instead; it must lead back to the checked
+    /// mailbox (an alias, a forward), where mailcheck looks for it.
+    #[arg(long, value_name = "ADDRESS", requires = "round_trip")]
+    pub round_trip_to: Option<String>,
+
+    /// How long to wait for the round-trip message once the outgoing server accepted it.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub round_trip_timeout: Duration,
+
+    /// Leave the round-trip message in the mailbox instead of deleting it.
+    #[arg(long, requires = "round_trip")]
+    pub keep: bool,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }

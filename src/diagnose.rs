@@ -48,10 +48,15 @@ pub enum Reason {
     AuthAppPasswordRequired,
     AuthTemporaryFailure,
     Internal,
+    RoundtripNotRun,
+    RoundtripSubmissionFailed,
+    RoundtripSubmissionRefused,
+    RoundtripNotDelivered,
+    RoundtripMailboxFailed,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 37] = [
+    pub const ALL: [Reason; 42] = [
         Reason::DnsNoSuchHost,
         Reason::DnsNoAddress,
         Reason::ConnectRefused,
@@ -89,6 +94,11 @@ impl Reason {
         Reason::AuthAppPasswordRequired,
         Reason::AuthTemporaryFailure,
         Reason::Internal,
+        Reason::RoundtripNotRun,
+        Reason::RoundtripSubmissionFailed,
+        Reason::RoundtripSubmissionRefused,
+        Reason::RoundtripNotDelivered,
+        Reason::RoundtripMailboxFailed,
     ];
 
     /// (code, cause, hint). The hint is what a helpdesk can read aloud.
@@ -132,6 +142,11 @@ impl Reason {
             AuthAppPasswordRequired => ("auth.app-password-required", "the provider requires an app password", "create an app password in the account's security settings"),
             AuthTemporaryFailure => ("auth.temporary-failure", "the server could not check the credentials for now", "retry later"),
             Internal => ("internal", "mailcheck met an internal error", "please report this"),
+            RoundtripNotRun => ("roundtrip.not-run", "the round trip could not start: no outgoing or no incoming setting with a verified login", "fix the failing settings above first"),
+            RoundtripSubmissionFailed => ("roundtrip.submission-failed", "the test message could not be handed to the outgoing server (connection, TLS or timeout)", "retry; if it persists, the outgoing server has a problem"),
+            RoundtripSubmissionRefused => ("roundtrip.submission-refused", "the outgoing server refused the test message", "see what the server said: its policy refuses this sender, recipient or message"),
+            RoundtripNotDelivered => ("roundtrip.not-delivered", "the outgoing server accepted the test message, but it did not arrive in the mailbox in time", "mail is delayed, held, filtered or lost between the servers: check the spam folder, retry with a longer --round-trip-timeout, then ask the provider"),
+            RoundtripMailboxFailed => ("roundtrip.mailbox-failed", "the mailbox could not be read to look for the test message", "the login works but reading the inbox does not: see the detail and ask the provider"),
         }
     }
 

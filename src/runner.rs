@@ -75,6 +75,7 @@ impl ProbeSettings {
             source: self.credential_source,
             cert_warn_days: self.cert_warn_days,
             discovery: self.discovered.as_ref().map(|(_, d)| d.clone()),
+            round_trip: None,
         })
     }
 }

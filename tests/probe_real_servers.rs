@@ -367,7 +367,7 @@ fn the_password_never_appears_in_any_output() {
             let doc = json(&out);
             let t = &result(&doc, "imap/993/tls")["transcript"];
             assert!(
-                t.as_array().is_some_and(|l| l.len() > 3),
+                t.as_array().is_some_and(|l| l.len() >= 2),
                 "transcript missing: {t:#}"
             );
             // The combination that did log in shows its login line, arguments redacted.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
-use support::servers::{closed_port, MailServers};
+use support::servers::{closed_port, MailServers, HELD_RECIPIENT, REFUSED_RECIPIENT};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -464,4 +464,150 @@ async fn users_are_created_on_demand() {
     assert!(reply.last().unwrap().starts_with("a1 OK"), "{reply:?}");
     assert_eq!(s.successful_logins(&user.address), 1);
     assert!(s.dovecot_log().exists());
+}
+
+/// Polls `check` every 50 ms for up to 15 s.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn submitted_mail_is_delivered_held_or_refused() {
+    let s = MailServers::get();
+    let sender = s.user("smoke-sender");
+    let rcpt = s.user("smoke-rcpt");
+    let held_before = s.held_messages();
+    let mut conn = tls(s, s.smtps).await;
+    assert!(conn.smtp_reply().await[0].starts_with("220 "));
+    conn.smtp("EHLO client.example").await;
+    let reply = conn
+        .smtp(&format!(
+            "AUTH PLAIN {}",
+            plain_b64(&sender.address, &sender.password)
+        ))
+        .await;
+    assert!(reply[0].starts_with("235 "), "{reply:?}");
+    let message = |id: &str| {
+        format!(
+            "From: {}\r\nTo: {}\r\nSubject: smoke\r\nMessage-ID: <{id}@lab.test>\r\n\r\nhello\r\n.",
+            sender.address, rcpt.address
+        )
+    };
+
+    // One transaction: the refused recipient is refused, the real one delivered.
+    let reply = conn.smtp(&format!("MAIL FROM:<{}>", sender.address)).await;
+    assert!(reply[0].starts_with("250 "), "{reply:?}");
+    let reply = conn.smtp(&format!("RCPT TO:<{REFUSED_RECIPIENT}>")).await;
+    assert!(reply[0].starts_with("554 5.7.1 "), "{reply:?}");
+    assert!(
+        reply[0].contains("refused by the test instance policy"),
+        "{reply:?}"
+    );
+    let reply = conn.smtp(&format!("RCPT TO:<{}>", rcpt.address)).await;
+    assert!(reply[0].starts_with("250 "), "{reply:?}");
+    assert!(conn.smtp("DATA").await[0].starts_with("354 "));
+    let reply = conn.smtp(&message("smoke-delivered")).await;
+    assert!(reply[0].starts_with("250 "), "{reply:?}");
+
+    // Another: the held recipient is accepted like any other, then held.
+    conn.smtp(&format!("MAIL FROM:<{}>", sender.address)).await;
+    let reply = conn.smtp(&format!("RCPT TO:<{HELD_RECIPIENT}>")).await;
+    assert!(reply[0].starts_with("250 "), "{reply:?}");
+    assert!(conn.smtp("DATA").await[0].starts_with("354 "));
+    let reply = conn.smtp(&message("smoke-held")).await;
+    assert!(reply[0].starts_with("250 "), "{reply:?}");
+    conn.smtp("QUIT").await;
+
+    // Dovecot's LMTP stored it in the recipient's INBOX...
+    eventually("delivery into the mailbox", || {
+        s.mailbox(&rcpt.address)
+            .iter()
+            .any(|m| m.message_id == "<smoke-delivered@lab.test>")
+    })
+    .await;
+    eventually("the held message on the hold queue", || {
+        s.held_messages() > held_before
+    })
+    .await;
+    assert_eq!(s.mailbox(&rcpt.address).len(), 1, "only the delivered one");
+
+    // ... where the recipient reads it over IMAP, with the hops and the added
+    // Authentication-Results field.
+    let mut imap = tls(s, s.imaps).await;
+    imap.line().await;
+    let reply = imap
+        .imap("a1", &format!("LOGIN {} {}", rcpt.address, rcpt.password))
+        .await;
+    assert!(reply.last().unwrap().starts_with("a1 OK"), "{reply:?}");
+    let reply = imap.imap("a2", "SELECT INBOX").await;
+    assert!(reply.iter().any(|l| l == "* 1 EXISTS"), "{reply:?}");
+    let header = imap
+        .imap("a3", "FETCH 1 BODY.PEEK[HEADER]")
+        .await
+        .join("\n");
+    assert!(header.contains("with LMTP"), "{header}");
+    assert!(
+        header.contains("by mail.lab.test (Postfix) with ESMTPSA"),
+        "{header}"
+    );
+    assert!(
+        header.contains("Authentication-Results: mail.lab.test; auth=pass"),
+        "{header}"
+    );
+    imap.imap("a4", "LOGOUT").await;
+}
+
+#[test]
+fn mailboxes_are_listed_and_prepared_with_doveadm() {
+    let s = MailServers::get();
+    let user = s.user("smoke-doveadm");
+    assert!(s.mailbox(&user.address).is_empty());
+    for i in 1..=3 {
+        s.store_message(
+            &user.address,
+            &format!("From: a@lab.test\nSubject: {i}\nMessage-ID: <stored-{i}@lab.test>\n\nbody\n"),
+        );
+    }
+    let stored = s.mailbox(&user.address);
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    assert_eq!(stored[0].message_id, "<stored-1@lab.test>");
+    assert!(stored.iter().all(|m| m.flags.is_empty()), "{stored:?}");
+    s.add_flags(&user.address, stored[1].uid, "\\Seen \\Deleted");
+    let after = s.mailbox(&user.address);
+    assert_eq!(after[1].flags, vec!["\\Deleted", "\\Seen"]);
+    assert_eq!(after[0], stored[0]);
+    assert_eq!(after[2], stored[2]);
+}
+
+#[tokio::test]
+async fn the_second_imaps_listener_announces_no_uidplus() {
+    let s = MailServers::get();
+    let user = s.user("smoke-uidplus");
+    let addr = s.imaps_without_uidplus;
+    let stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .expect("timed out connecting")
+        .expect("connecting to the listener without UIDPLUS");
+    let stream = tls_handshake(s, stream, tls_name(s)).await.expect("TLS");
+    let mut without = Conn::new(stream);
+    let mut with = tls(s, s.imaps).await;
+    for (conn, expected) in [(&mut without, false), (&mut with, true)] {
+        conn.line().await;
+        let reply = conn
+            .imap("a1", &format!("LOGIN {} {}", user.address, user.password))
+            .await;
+        assert!(reply.last().unwrap().starts_with("a1 OK"), "{reply:?}");
+        let caps = conn.imap("a2", "CAPABILITY").await;
+        let line = caps.iter().find(|l| l.starts_with("* CAPABILITY")).unwrap();
+        assert_eq!(has_word(line, "UIDPLUS"), expected, "{line}");
+        assert!(has_word(line, "IMAP4rev1"), "{line}");
+        conn.imap("a3", "LOGOUT").await;
+    }
 }

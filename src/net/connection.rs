@@ -142,6 +142,12 @@ impl Transcript {
         });
     }
 
+    /// Mark the authentication exchange (see [`Connection::set_sensitive`]), for a caller that
+    /// has handed the connection to a library and kept only the [`SharedTranscript`].
+    pub fn set_sensitive(&mut self, on: bool) {
+        self.sensitive = on;
+    }
+
     /// The most recent server lines, oldest first.
     pub fn recent(&self) -> impl Iterator<Item = &str> {
         self.recent.iter().map(|s| s.as_str())

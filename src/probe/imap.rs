@@ -19,7 +19,7 @@ use crate::proto::imap::{self, Response, Status, Untagged};
 use crate::proto::sasl;
 
 /// The IMAP LOGIN command, used when no SASL mechanism fits a password.
-const LOGIN_COMMAND: &str = "IMAP-LOGIN";
+pub(super) const LOGIN_COMMAND: &str = "IMAP-LOGIN";
 
 pub(crate) async fn run(
     ctx: &ProbeContext,
@@ -48,9 +48,10 @@ pub(crate) async fn run(
         _ => return Err(session::wrong_greeting(rec, &line, "IMAP")),
     };
 
-    if rec.target().combination.security == Security::Starttls {
+    let implicit_tls = rec.target().combination.security == Security::Tls;
+    if !implicit_tls {
         let mut tags = imap::Tags::new();
-        let before = capability_by_hand(rec, conn, &mut tags, greeting_caps).await?;
+        let before = capability_by_hand(rec, conn, &mut tags, greeting_caps.clone()).await?;
         let t = session::begin_starttls(rec, before, "STARTTLS")?;
         let tag = tags.next();
         let answer = tagged(conn, &tag, &format!("{tag} STARTTLS"))
@@ -72,26 +73,33 @@ pub(crate) async fn run(
     let mut client = async_imap::Client::new(conn);
 
     let t = rec.start(StepName::CapabilitiesAfterTls);
-    let (tx, rx) = async_channel::unbounded();
-    match bounded(
-        ctx,
-        rec,
-        client.run_command_and_check_ok("CAPABILITY", Some(tx)),
-    )
-    .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(imap_error(rec, t, e, &transcript)),
-        Err(e) => return Err(rec.conn_fail(t, e)),
-    }
-    let mut list = Vec::new();
-    while let Ok(u) = rx.try_recv() {
-        if let async_imap::types::UnsolicitedResponse::Other(data) = u {
-            if let imap_proto::Response::Capabilities(caps) = data.parsed() {
-                list.extend(caps.iter().map(capability_name));
+    // Over implicit TLS the greeting's capabilities are already the ones after TLS.
+    let list = match greeting_caps.filter(|_| implicit_tls) {
+        Some(list) => list,
+        None => {
+            let (tx, rx) = async_channel::unbounded();
+            match bounded(
+                ctx,
+                rec,
+                client.run_command_and_check_ok("CAPABILITY", Some(tx)),
+            )
+            .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(imap_error(rec, t, e, &transcript)),
+                Err(e) => return Err(rec.conn_fail(t, e)),
             }
+            let mut list = Vec::new();
+            while let Ok(u) = rx.try_recv() {
+                if let async_imap::types::UnsolicitedResponse::Other(data) = u {
+                    if let imap_proto::Response::Capabilities(caps) = data.parsed() {
+                        list.extend(caps.iter().map(capability_name));
+                    }
+                }
+            }
+            list
         }
-    }
+    };
     let caps = summarize(&list);
     rec.ok(t, Some(list.join(" ")));
     let offered = caps.auth_mechanisms.clone();
@@ -101,6 +109,7 @@ pub(crate) async fn run(
         .iter()
         .any(|c| c.eq_ignore_ascii_case("LOGINDISABLED"));
     let fallback = (!login_disabled).then_some(LOGIN_COMMAND);
+    let sasl_ir = caps.raw.iter().any(|c| c.eq_ignore_ascii_case("SASL-IR"));
     rec.set_caps(caps);
 
     let target = rec.target().clone();
@@ -123,6 +132,7 @@ pub(crate) async fn run(
                 target.combination.port,
                 budget,
                 &transcript,
+                sasl_ir,
             )
             .await;
             *slot = back;
@@ -133,11 +143,8 @@ pub(crate) async fn run(
     // Not attempted: the client is still ours; say goodbye.
     if let Some(mut client) = client_slot.take() {
         let t = rec.start(StepName::Logout);
-        match bounded(ctx, rec, client.run_command_and_check_ok("LOGOUT", None)).await {
-            Ok(Ok(())) => rec.ok(t, None),
-            Ok(Err(e)) => rec.ok(t, Some(e.to_string())),
-            Err(e) => rec.ok(t, Some(e.to_string())),
-        }
+        let sent = client.get_mut().send("z LOGOUT").await;
+        session::goodbye(rec, t, sent);
         *slot = Some(client.into_inner());
     }
     result
@@ -184,7 +191,7 @@ fn summarize(list: &[String]) -> Capabilities {
 }
 
 /// Send a tagged command by hand and wait for its completion; untagged lines are skipped.
-async fn tagged(
+pub(super) async fn tagged(
     conn: &mut Connection,
     tag: &str,
     cmd: &str,
@@ -220,6 +227,11 @@ async fn capability_by_hand(
     from_greeting: Option<Vec<String>>,
 ) -> Result<Capabilities, Failure> {
     let t = rec.start(StepName::Capabilities);
+    // A greeting that lists capabilities spares a round trip (RFC 9051 §7.1).
+    if let Some(list) = from_greeting {
+        rec.ok(t, Some(format!("from the greeting: {}", list.join(" "))));
+        return Ok(summarize(&list));
+    }
     let tag = tags.next();
     let mut list = Vec::new();
     let res = async {
@@ -236,9 +248,8 @@ async fn capability_by_hand(
             Some(line),
         )),
         Ok(Ok(st)) => {
-            if st.status != Status::Ok || list.is_empty() {
-                // Fall back on what the greeting said, if anything.
-                list = from_greeting.unwrap_or_default();
+            if st.status != Status::Ok {
+                list.clear();
             }
             rec.ok(t, Some(list.join(" ")));
             Ok(summarize(&list))
@@ -275,7 +286,7 @@ fn imap_error(
     }
 }
 
-fn conn_error(io: &std::io::Error) -> ConnError {
+pub(super) fn conn_error(io: &std::io::Error) -> ConnError {
     // Our connection reports its limits as io errors carrying a ConnError.
     if let Some(c) = io.get_ref().and_then(|e| e.downcast_ref::<ConnError>()) {
         return c.clone();
@@ -288,7 +299,7 @@ fn conn_error(io: &std::io::Error) -> ConnError {
     }
 }
 
-fn last_tagged(transcript: &SharedTranscript) -> Option<imap::StatusText> {
+pub(super) fn last_tagged(transcript: &SharedTranscript) -> Option<imap::StatusText> {
     let log = transcript.lock().unwrap_or_else(|e| e.into_inner());
     log.recent()
         .collect::<Vec<_>>()
@@ -310,7 +321,7 @@ fn last_line(transcript: &SharedTranscript) -> Option<String> {
 const MAX_CHALLENGES: usize = 3;
 
 /// Answers SASL challenges for async-imap.
-struct Responder {
+pub(super) struct Responder {
     mechanism: &'static str,
     initial: Vec<u8>,
     user: String,
@@ -319,6 +330,20 @@ struct Responder {
     /// Signalled when the server asks more than `MAX_CHALLENGES` times: async-imap cannot
     /// cancel an exchange, so the driver abandons it.
     too_many: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Responder {
+    pub(super) fn new(mechanism: &'static str, initial: Vec<u8>, user: &str, secret: &str) -> Self {
+        Responder {
+            mechanism,
+            initial,
+            user: user.to_string(),
+            secret: secret.to_string(),
+            calls: 0,
+            // The round trip bounds the whole exchange by the step timeout instead.
+            too_many: Default::default(),
+        }
+    }
 }
 
 impl async_imap::Authenticator for &mut Responder {
@@ -352,6 +377,7 @@ async fn login(
     port: u16,
     budget: Duration,
     transcript: &SharedTranscript,
+    sasl_ir: bool,
 ) -> (AuthResult, Option<Connection>) {
     let mut client = client;
     let secret = cred.secret().expose().to_string();
@@ -368,17 +394,29 @@ async fn login(
         let initial = session::sasl_initial(mech, &cred, user, host, port).unwrap_or_default();
         client.get_mut().add_redaction(sasl::b64(&initial));
         client.get_mut().add_redaction(sasl::b64(secret.as_bytes()));
+        // With SASL-IR (RFC 4959) the initial response rides on the command: one round trip.
+        // async-imap sends "AUTHENTICATE <auth_type>", so the response goes into that word.
+        let (command, calls) = if sasl_ir && mech != "LOGIN" {
+            let ir = if initial.is_empty() {
+                "=".to_string()
+            } else {
+                sasl::b64(&initial)
+            };
+            (format!("{mech} {ir}"), 1)
+        } else {
+            (mech.to_string(), 0)
+        };
         let mut responder = Responder {
             mechanism: mech,
             initial,
             user: user.to_string(),
             secret: secret.clone(),
-            calls: 0,
+            calls,
             too_many: Default::default(),
         };
         let too_many = responder.too_many.clone();
         tokio::select! {
-            r = tokio::time::timeout(budget, client.authenticate(mech, &mut responder)) => match r {
+            r = tokio::time::timeout(budget, client.authenticate(&command, &mut responder)) => match r {
                 Err(_) => return (AuthResult::Broken(timeout(budget)), None),
                 Ok(r) => r,
             },
@@ -392,8 +430,8 @@ async fn login(
     match outcome {
         Ok(mut session) => {
             session.get_mut().set_sensitive(false);
-            // LOGOUT is courtesy: bounded, and its failure changes nothing.
-            let _ = tokio::time::timeout(budget, session.logout()).await;
+            // LOGOUT is courtesy: sent, its reply not awaited (the verdict is known).
+            let _ = session.get_mut().send("z LOGOUT").await;
             (AuthResult::Accepted, None)
         }
         Err((e, mut client)) => {

@@ -5,6 +5,7 @@ mod gate;
 mod imap;
 pub mod pace;
 mod pop3;
+pub mod roundtrip;
 mod session;
 mod smtp;
 

@@ -53,8 +53,8 @@ pub(crate) async fn run(
     .await?;
 
     let t = rec.start(StepName::Logout);
-    let answer = command(conn, "QUIT").await.map(judge);
-    session::goodbye(rec, t, answer);
+    let sent = conn.send("QUIT").await;
+    session::goodbye(rec, t, sent);
     Ok(())
 }
 
@@ -67,7 +67,7 @@ fn judge(reply: Result<pop3::Reply, String>) -> Answer {
 }
 
 /// Send a command and read its one-line status: `Ok(Err(line))` when the line is not POP3.
-async fn command(
+pub(super) async fn command(
     conn: &mut Connection,
     cmd: &str,
 ) -> Result<Result<pop3::Reply, String>, ConnError> {
@@ -125,7 +125,7 @@ async fn capa(
     }
 }
 
-async fn login(
+pub(super) async fn login(
     conn: &mut Connection,
     cred: Credential,
     mech: &'static str,

@@ -69,8 +69,8 @@ pub(crate) async fn run(
     .await?;
 
     let t = rec.start(StepName::Logout);
-    let answer = command(conn, "QUIT").await.map(|a| judge(a, 221));
-    session::goodbye(rec, t, answer);
+    let sent = conn.send("QUIT").await;
+    session::goodbye(rec, t, sent);
     Ok(())
 }
 
@@ -82,11 +82,11 @@ fn judge(answer: Answer, expected: u16) -> session::Answer {
     }
 }
 
-fn say(r: &smtp::Reply) -> String {
+pub(super) fn say(r: &smtp::Reply) -> String {
     format!("{} {}", r.code, r.lines.join(" / "))
 }
 
-async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnError> {
+pub(super) async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnError> {
     let mut parser = smtp::ReplyParser::new(conn.limits().max_reply_lines);
     loop {
         let line = conn.read_line().await?;
@@ -98,7 +98,7 @@ async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnError> {
     }
 }
 
-async fn command(conn: &mut Connection, cmd: &str) -> Result<Answer, ConnError> {
+pub(super) async fn command(conn: &mut Connection, cmd: &str) -> Result<Answer, ConnError> {
     conn.send(cmd).await?;
     read_reply(conn).await
 }

@@ -6,6 +6,7 @@ pub mod jsonl;
 pub mod junit;
 pub mod nagios;
 pub mod prometheus;
+pub mod roundtrip;
 pub mod table;
 
 use serde::Serialize;
@@ -83,6 +84,9 @@ pub struct RunReport {
     pub recommendation: Recommendations,
     pub summary: String,
     pub results: Vec<Outcome>,
+    /// With `--round-trip` only (added within schema version 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round_trip: Option<crate::probe::roundtrip::RoundTripReport>,
     /// How the servers were found (absent with --server / --no-discovery).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery: Option<crate::discover::DiscoveryReport>,
@@ -153,8 +157,22 @@ impl RunReport {
             recommendation: Recommendations { incoming, outgoing },
             summary,
             results,
+            round_trip: None,
             discovery: None,
         }
+    }
+
+    /// Adds the round trip's result. It can only make the status worse (see
+    /// [`crate::probe::roundtrip::RoundTripReport::status`]), and it joins the summary.
+    pub fn with_round_trip(mut self, rt: crate::probe::roundtrip::RoundTripReport) -> RunReport {
+        let status = rt.status();
+        if status.exit_code() > self.status.exit_code() {
+            self.status = status;
+            self.exit_code = status.exit_code();
+        }
+        self.summary = format!("{}; {}", self.summary, rt.summary());
+        self.round_trip = Some(rt);
+        self
     }
 }
 

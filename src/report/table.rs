@@ -176,6 +176,9 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
             clean(&cert.names.join(", "))
         )?;
     }
+    if let Some(rt) = &report.round_trip {
+        super::roundtrip::write(out, rt)?;
+    }
     let (mark, code) = match report.status {
         Status::Ok => ("OK", "32"),
         Status::Warning => ("WARNING", "33"),

@@ -17,8 +17,16 @@
 //! * Postfix from `fixtures/postfix/{main,master}.cf.in` (465-style wrapper-mode TLS and
 //!   587-style submission that requires STARTTLS); SMTP AUTH is checked by the same Dovecot,
 //!   so failed and successful SMTP logins are counted like IMAP and POP3 ones.
+//! * Delivery: Postfix hands mail for `lab.test` to Dovecot's LMTP (a unix socket), which stores
+//!   it in the recipient's INBOX, so a message submitted as `alice` to `bob@lab.test` is read on
+//!   bob's IMAP or POP3 a moment later. [`HELD_RECIPIENT`] is accepted but never delivered (the
+//!   hold queue), [`REFUSED_RECIPIENT`] is refused at RCPT TO, and every submitted message gets
+//!   an `Authentication-Results:` field, as from a provider's milter. [`MailServers::mailbox`]
+//!   lists a mailbox as Dovecot stores it (doveadm, no IMAP), [`MailServers::store_message`] and
+//!   [`MailServers::add_flags`] prepare one.
 //!
-//! All listen on 127.0.0.2 only, on random free high ports. A client connecting to 127.0.0.2
+//! All listen on 127.0.0.2 only (but one IMAPS listener without UIDPLUS on 127.0.0.3, see
+//! [`MailServers::imaps_without_uidplus`]), on random free high ports. A client connecting to 127.0.0.2
 //! gets the source address 127.0.0.1 on Linux, so the servers see a "remote" client: Dovecot
 //! announces LOGINDISABLED and refuses cleartext logins before TLS, as a real server does.
 //!
@@ -52,6 +60,8 @@ use base64::Engine as _;
 
 /// The address every test server listens on.
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// Where Dovecot's IMAPS listener without UIDPLUS listens ([`MailServers::imaps_without_uidplus`]).
+pub const NO_UIDPLUS_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 /// The DNS name in the server certificate.
 pub const TLS_NAME: &str = "mail.lab.test";
 /// The domain of the test users' addresses (`alice@lab.test`).
@@ -64,6 +74,13 @@ pub const PRESET_USERS: &[&str] = &[
     "walter", "wendy", "zoe",
 ];
 
+/// Mail to this address is accepted on submission (`250`) and put on Postfix's hold queue: it
+/// is never delivered, like mail stuck in a queue. See [`MailServers::held_messages`].
+pub const HELD_RECIPIENT: &str = "held@lab.test";
+/// Postfix refuses this recipient at `RCPT TO` with
+/// `554 5.7.1 <refused@lab.test>: Recipient address rejected: refused by the test instance policy`.
+pub const REFUSED_RECIPIENT: &str = "refused@lab.test";
+
 /// An account only `sync_auth_log` uses; its domain keeps it apart from `MailServers::user`'s.
 const SYNC_USER: &str = "log-sync@sync.invalid";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -71,6 +88,10 @@ const START_ATTEMPTS: usize = 3;
 const DOVECOT_BIN: &str = "/usr/sbin/dovecot";
 const POSTFIX_BIN: &str = "/usr/sbin/postfix";
 const POSTFIX_MASTER_BIN: &str = "/usr/lib/postfix/sbin/master";
+/// Dovecot's LMTP server (package dovecot-lmtpd), which delivers Postfix's mail.
+const DOVECOT_LMTP_BIN: &str = "/usr/lib/dovecot/lmtp";
+/// Dovecot's admin tool: reads and prepares mailboxes for the tests without IMAP.
+const DOVEADM_BIN: &str = "/usr/bin/doveadm";
 
 const DOVECOT_CONF_IN: &str = include_str!("../../fixtures/dovecot/dovecot.conf.in");
 const POSTFIX_MAIN_CF_IN: &str = include_str!("../../fixtures/postfix/main.cf.in");
@@ -147,6 +168,9 @@ pub struct MailServers {
     pub smtps: u16,
     /// Postfix, 587-style: STARTTLS required before AUTH (and before MAIL).
     pub submission: u16,
+    /// Dovecot IMAP, implicit TLS, same mailboxes, but the CAPABILITY it announces after login
+    /// lacks UIDPLUS (a `local` block in dovecot.conf). On [`NO_UIDPLUS_IP`], not `ip`.
+    pub imaps_without_uidplus: SocketAddr,
     /// The run directory (temp; removed when the test process exits).
     pub dir: PathBuf,
     users: Mutex<BTreeMap<String, UserEntry>>,
@@ -160,6 +184,18 @@ pub struct TestUser {
     /// `name@lab.test`; it is also the login name (IMAP, POP3 and SMTP AUTH).
     pub address: String,
     pub password: String,
+}
+
+/// One message of a mailbox, as Dovecot lists it (see [`MailServers::mailbox`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StoredMessage {
+    pub uid: u32,
+    /// Its flags (`\Seen`, `\Deleted`, keywords), sorted. `\Recent` is left out: it is not
+    /// a stored flag but a per-session mark (RFC 3501 §2.3.2) that the first session to open
+    /// the mailbox read-write takes, whoever it is.
+    pub flags: Vec<String>,
+    /// The `Message-ID:` field, as written in the message.
+    pub message_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +327,121 @@ impl MailServers {
     /// Postfix's log file (`maillog_file`).
     pub fn postfix_log(&self) -> PathBuf {
         self.dir.join("postfix/postfix.log")
+    }
+
+    /// The messages in the INBOX of `address` (a user of [`Self::user`]), in UID order, as
+    /// Dovecot stores them: read with `doveadm fetch`, not over IMAP, so the tests observe the
+    /// mailbox independently of the client under test. An INBOX that does not exist yet (no
+    /// mail ever) is empty.
+    pub fn mailbox(&self, address: &str) -> Vec<StoredMessage> {
+        let out = self.doveadm(
+            &[
+                "-f",
+                "tab",
+                "fetch",
+                "-u",
+                address,
+                "uid flags hdr.message-id",
+                "mailbox",
+                "INBOX",
+                "all",
+            ],
+            None,
+        );
+        let mut messages: Vec<StoredMessage> = out
+            .lines()
+            .skip(1) // the column names
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                let fields: Vec<&str> = line.split('\t').collect();
+                let field = |i: usize| fields.get(i).copied().unwrap_or("").trim();
+                let mut flags: Vec<String> = field(1)
+                    .split_whitespace()
+                    .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                    .map(str::to_string)
+                    .collect();
+                flags.sort();
+                StoredMessage {
+                    uid: field(0)
+                        .parse()
+                        .unwrap_or_else(|_| panic!("doveadm fetch: no UID in {line:?}")),
+                    flags,
+                    message_id: field(2).to_string(),
+                }
+            })
+            .collect();
+        messages.sort();
+        messages
+    }
+
+    /// Stores `raw` (a whole message, header and body; LF or CRLF line ends) in the INBOX of
+    /// `address` with `doveadm save`: no SMTP, no delivery, nothing else changes.
+    pub fn store_message(&self, address: &str, raw: &str) {
+        self.doveadm(&["save", "-u", address, "-m", "INBOX"], Some(raw));
+    }
+
+    /// Adds flags (`\Deleted`, or several: `\Seen \Flagged`) to the message with this UID in the
+    /// INBOX of `address`, with `doveadm flags add`.
+    pub fn add_flags(&self, address: &str, uid: u32, flags: &str) {
+        let uid = uid.to_string();
+        self.doveadm(
+            &[
+                "flags", "add", "-u", address, flags, "mailbox", "INBOX", "uid", &uid,
+            ],
+            None,
+        );
+    }
+
+    /// Messages on Postfix's hold queue (mail to [`HELD_RECIPIENT`] ends there).
+    pub fn held_messages(&self) -> usize {
+        fn count(dir: &Path) -> usize {
+            fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|e| match e.file_type() {
+                        Ok(t) if t.is_dir() => count(&e.path()),
+                        Ok(_) => 1,
+                        Err(_) => 0,
+                    })
+                    .sum()
+            })
+        }
+        count(&self.dir.join("postfix/spool/hold"))
+    }
+
+    /// Runs doveadm on this instance's configuration and returns its standard output; panics
+    /// with its error output if it fails.
+    fn doveadm(&self, args: &[&str], input: Option<&str>) -> String {
+        let conf = self.dir.join("dovecot/dovecot.conf");
+        let mut child = Command::new(DOVEADM_BIN)
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {DOVEADM_BIN}: {e}"));
+        if let Some(text) = input {
+            let mut stdin = child.stdin.take().expect("doveadm stdin");
+            stdin
+                .write_all(text.as_bytes())
+                .unwrap_or_else(|e| panic!("writing to doveadm: {e}"));
+        }
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("waiting for doveadm: {e}"));
+        assert!(
+            out.status.success(),
+            "doveadm {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Writes Dovecot's passwd-file (atomically: Dovecot may read it at any time). Passwords
@@ -544,7 +695,13 @@ fn preflight() -> Result<(), String> {
             "the mail server tests must run as root (Dovecot and Postfix switch users)".into(),
         );
     }
-    for bin in [DOVECOT_BIN, POSTFIX_BIN, POSTFIX_MASTER_BIN] {
+    for bin in [
+        DOVECOT_BIN,
+        POSTFIX_BIN,
+        POSTFIX_MASTER_BIN,
+        DOVECOT_LMTP_BIN,
+        DOVEADM_BIN,
+    ] {
         if !Path::new(bin).exists() {
             return Err(format!("{bin} is missing: run scripts/install-test-deps"));
         }
@@ -604,6 +761,9 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         .map(|l| l.local_addr().map(|a| a.port()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
+    let no_uidplus = TcpListener::bind(SocketAddr::new(NO_UIDPLUS_IP.into(), 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("binding {NO_UIDPLUS_IP}:0: {e}"))?;
     drop(listeners);
     let servers = MailServers {
         ip: SERVER_IP.into(),
@@ -615,6 +775,7 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         pop3s: ports[3],
         smtps: ports[4],
         submission: ports[5],
+        imaps_without_uidplus: no_uidplus,
         dir: dir.to_path_buf(),
         users: Mutex::new(
             PRESET_USERS
@@ -641,6 +802,11 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         ("POP3S_PORT", servers.pop3s.to_string()),
         ("SMTPS_PORT", servers.smtps.to_string()),
         ("SUBMISSION_PORT", servers.submission.to_string()),
+        ("NO_UIDPLUS_IP", NO_UIDPLUS_IP.to_string()),
+        (
+            "NO_UIDPLUS_PORT",
+            servers.imaps_without_uidplus.port().to_string(),
+        ),
     ];
     for (template, target) in [
         (DOVECOT_CONF_IN, "dovecot/dovecot.conf"),
@@ -693,6 +859,11 @@ fn launch(s: &MailServers, supervisor: &mut Supervisor) -> Result<(), String> {
         deadline,
     )?;
     wait_for_greeting(SocketAddr::new(s.ip, s.pop3), "+OK", &dovecot_pid, deadline)?;
+    wait_until(deadline, &dovecot_pid, || {
+        TcpStream::connect_timeout(&s.imaps_without_uidplus, Duration::from_secs(1))
+            .map(drop)
+            .map_err(|e| format!("connect {}: {e}", s.imaps_without_uidplus))
+    })?;
     let auth_socket = s.dir.join("dovecot/run/auth-postfix");
     while !auth_socket.exists() {
         if Instant::now() > deadline {
