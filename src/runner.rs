@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 
 use crate::account::{Address, Credential, SecretSource};
 use crate::discover::DiscoveryReport;
-use crate::plan::{Combination, ConnectTo, Plan, Policy, Selector, Target, TargetSpec};
+use crate::plan::{Combination, ConnectTo, Plan, Policy, Protocol, Selector, Target, TargetSpec};
 use crate::probe::pace::Pacer;
 use crate::report::RunReport;
 
@@ -18,6 +18,9 @@ pub struct ProbeSettings {
     pub address: Address,
     /// The logical server host (what the user types into the mail client).
     pub host: String,
+    /// Hosts that replace `host` for one protocol (`imap_server`, `pop3_server`, `smtp_server`
+    /// of a checks file: providers with `imap.` and `smtp.` hosts).
+    pub protocol_hosts: Vec<(Protocol, String)>,
     pub tls_name: Option<String>,
     pub username: String,
     pub combinations: Vec<Combination>,
@@ -53,16 +56,29 @@ impl ProbeSettings {
     }
 
     fn documented_targets(&self) -> Vec<Target> {
-        TargetSpec {
-            host: &self.host,
-            tls_name: self.tls_name.as_deref(),
-            username: &self.username,
-            combinations: &self.combinations,
-            only: &self.only,
-            skip: &self.skip,
-            connect_to: &self.connect_to,
+        let host_of = |p: Protocol| {
+            self.protocol_hosts
+                .iter()
+                .find(|(q, _)| *q == p)
+                .map_or(self.host.as_str(), |(_, h)| h.as_str())
+        };
+        // One TargetSpec per protocol, each on its own host; plan order kept.
+        let mut targets: Vec<Target> = vec![];
+        for c in &self.combinations {
+            targets.extend(
+                TargetSpec {
+                    host: host_of(c.protocol),
+                    tls_name: self.tls_name.as_deref(),
+                    username: &self.username,
+                    combinations: std::slice::from_ref(c),
+                    only: &self.only,
+                    skip: &self.skip,
+                    connect_to: &self.connect_to,
+                }
+                .targets(),
+            );
         }
-        .targets()
+        targets
     }
 
     /// The job `app::execute` runs: the plan, the credential and the report's labels.

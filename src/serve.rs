@@ -109,6 +109,7 @@ fn bare_spec(target: &str) -> Result<AccountSpec> {
         name: target.to_string(),
         settings: ProbeSettings {
             host: address.domain.clone(),
+            protocol_hosts: vec![],
             tls_name: None,
             username: address.ascii(),
             combinations: Combination::DOCUMENTED.to_vec(),

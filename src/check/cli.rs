@@ -211,6 +211,7 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
         };
         let settings = ProbeSettings {
             host,
+            protocol_hosts: vec![],
             tls_name: args.tls_name.clone(),
             username: address.ascii(),
             combinations: Combination::DOCUMENTED.to_vec(),

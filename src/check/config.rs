@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::expect::{Expectations, Subject};
 use super::{AccountSpec, CredentialSpec};
 use crate::account::{Address, SecretSource};
-use crate::plan::{Combination, ConnectTo, IpFamily, Limits, Policy, Selector};
+use crate::plan::{Combination, ConnectTo, IpFamily, Limits, Policy, Protocol, Selector};
 use crate::runner::ProbeSettings;
 
 /// A configuration error, already located: `file:line:column: message`.
@@ -32,6 +32,9 @@ struct Entry {
     name: Option<Spanned<String>>,
     address: Option<Spanned<String>>,
     server: Option<Spanned<String>>,
+    imap_server: Option<Spanned<String>>,
+    pop3_server: Option<Spanned<String>>,
+    smtp_server: Option<Spanned<String>>,
     tls_name: Option<String>,
     username: Option<String>,
     ca_file: Option<Spanned<String>>,
@@ -431,6 +434,26 @@ fn build(
             ));
         }
     }
+    let mut protocol_hosts = vec![];
+    for (p, v) in [
+        (Protocol::Imap, pick(&e.imap_server, &d.imap_server)),
+        (Protocol::Pop3, pick(&e.pop3_server, &d.pop3_server)),
+        (Protocol::Smtp, pick(&e.smtp_server, &d.smtp_server)),
+    ] {
+        if let Some(v) = v {
+            let h = v.get_ref().trim().trim_end_matches('.').to_string();
+            if h.is_empty() {
+                return Err(cx.err(v.span(), format!("{p}_server is empty")));
+            }
+            if server.is_none() {
+                return Err(cx.err(
+                    v.span(),
+                    format!("{p}_server needs `server` too (the host of the other protocols)"),
+                ));
+            }
+            protocol_hosts.push((p, h));
+        }
+    }
     let resolver = match pick(&e.dns_server, &d.dns_server) {
         Some(v) => {
             let ns: crate::net::resolver::NameServer = v
@@ -469,6 +492,7 @@ fn build(
     let settings = ProbeSettings {
         address: addr.clone(),
         host,
+        protocol_hosts,
         tls_name: e.tls_name.clone().or(d.tls_name.clone()),
         username,
         combinations: Combination::DOCUMENTED.to_vec(),
@@ -567,6 +591,32 @@ mod tests {
             ids,
             ["imap/143/starttls", "smtp/465/tls", "smtp/587/starttls"]
         );
+    }
+
+    #[test]
+    fn a_server_per_protocol() {
+        let f = parse(
+            "[[account]]\naddress = \"a@example.com\"\nserver = \"mail.example.com\"\nsmtp_server = \"smtp.example.com\"\n",
+        )
+        .unwrap();
+        let plan = f.accounts[0].settings.plan().unwrap();
+        let hosts: Vec<(String, String)> = plan
+            .targets
+            .iter()
+            .map(|t| (t.id(), t.host.clone()))
+            .collect();
+        assert_eq!(hosts.len(), 6);
+        for (id, host) in hosts {
+            let want = if id.starts_with("smtp/") {
+                "smtp.example.com"
+            } else {
+                "mail.example.com"
+            };
+            assert_eq!(host, want, "{id}");
+        }
+        let e =
+            err("[[account]]\naddress = \"a@example.com\"\nimap_server = \"imap.example.com\"\n");
+        assert!(e.message.contains("needs `server`"), "{e}");
     }
 
     fn err(text: &str) -> ConfigError {
