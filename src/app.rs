@@ -111,6 +111,7 @@ fn write_out(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()
 
 /// `mailcheck discover`: discovery alone. Exit 0 when some server was found, 2 when none.
 fn discover_only(args: DiscoverArgs) -> Result<Status> {
+    crate::i18n::Lang::set_current(args.lang.unwrap_or_else(crate::i18n::Lang::from_env));
     let address = Address::parse(&args.address)?;
     check_ca_file(args.ca_file.as_deref())?;
     let resolver = Resolver::from_option(
@@ -152,9 +153,14 @@ fn nothing_found(r: &DiscoveryReport) -> String {
 }
 
 fn probe(args: ProbeArgs) -> Result<Status> {
+    crate::i18n::Lang::set_current(args.output.lang.unwrap_or_else(crate::i18n::Lang::from_env));
     let runtime = runtime()?;
     let job = probe_job(&args, &runtime)?;
     let report = runtime.block_on(execute(job))?;
+    if let Some(card) = args.card_format() {
+        report::card::print(&report, card)?;
+        return Ok(report.status);
+    }
     print_report(&report, &args.output, args.cert_warn_days)
 }
 
@@ -187,6 +193,7 @@ fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job>
         ca_file: args.ca_file.clone(),
         insecure: args.insecure,
         trace: args.output.trace,
+        check_legacy_tls: args.check_legacy_tls,
         resolver: resolver.clone(),
     };
     let (targets, mut discovery) = if discovering {
@@ -343,7 +350,16 @@ pub async fn execute_paced(
         }
     };
     let discovery_ms = job.discovery.as_ref().map_or(0, |d| d.elapsed_ms);
-    let mut report = RunReport::build(
+    // What the discovered sources publish is documentation: diagnosis checks it.
+    let options = report::ReportOptions {
+        lang: crate::i18n::Lang::current(),
+        documented: job
+            .discovery
+            .as_ref()
+            .map(crate::diagnose::DocumentedSetting::from_discovery)
+            .unwrap_or_default(),
+    };
+    let mut report = RunReport::build_with(
         RunInput {
             address: job.address,
             server: job.server,
@@ -356,6 +372,7 @@ pub async fn execute_paced(
             cert_warn_days: job.cert_warn_days,
         },
         reports,
+        &options,
     );
     report.discovery = job.discovery;
     Ok(match round_trip {
@@ -396,6 +413,7 @@ pub fn print_report(
 /// `mailcheck demo`: start the lab in-process and probe it. The lab's password goes from the
 /// lab to the probe in memory, never through argv or the environment.
 fn demo(args: DemoArgs) -> Result<Status> {
+    crate::i18n::Lang::set_current(args.output.lang.unwrap_or_else(crate::i18n::Lang::from_env));
     let report = runtime()?.block_on(async {
         let lab = Lab::start(LabConfig {
             scenario: args.scenario,

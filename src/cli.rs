@@ -106,6 +106,11 @@ pub struct OutputArgs {
     /// jsonl).
     #[arg(long, value_name = "DAYS")]
     pub cert_crit_days: Option<i64>,
+
+    /// Language of the report's words: en or fr (default: from LC_ALL, LC_MESSAGES or LANG,
+    /// else English). Codes in JSON never change.
+    #[arg(long, value_name = "LANG")]
+    pub lang: Option<crate::i18n::Lang>,
 }
 
 impl ValueEnum for Scenario {
@@ -158,6 +163,11 @@ pub struct DiscoverArgs {
     /// When to use colour in the table (NO_COLOR is honoured by `auto`).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// Language of the table's words: en or fr (default: from LC_ALL, LC_MESSAGES or LANG,
+    /// else English).
+    #[arg(long, value_name = "LANG")]
+    pub lang: Option<crate::i18n::Lang>,
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +252,21 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub no_prompt: bool,
 
+    /// Also offer TLS 1.0/1.1 alone to each implicit-TLS port (993, 995, 465): one more
+    /// connection per port; a server that takes them gets a warning.
+    #[arg(long)]
+    pub check_legacy_tls: bool,
+
+    /// Print the settings card (what to type into a mail client, every line proven) instead
+    /// of the table.
+    #[arg(long, conflicts_with = "format")]
+    pub card: bool,
+
+    /// Form of the settings card: text, thunderbird (a config-v1.1.xml) or mobileconfig (an
+    /// Apple profile, without the password). Implies --card.
+    #[arg(long, value_enum, value_name = "FORM", conflicts_with = "format")]
+    pub card_format: Option<CardFormatArg>,
+
     /// Send credentials even when the certificate fails verification.
     #[arg(long)]
     pub insecure: bool,
@@ -277,6 +302,26 @@ pub struct ProbeArgs {
 pub enum Format {
     Table,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CardFormatArg {
+    Text,
+    Thunderbird,
+    Mobileconfig,
+}
+
+impl ProbeArgs {
+    /// The settings card asked for, if any (`--card-format` implies `--card`).
+    pub fn card_format(&self) -> Option<crate::report::card::CardFormat> {
+        use crate::report::card::CardFormat;
+        match (self.card_format, self.card) {
+            (Some(CardFormatArg::Text), _) | (None, true) => Some(CardFormat::Text),
+            (Some(CardFormatArg::Thunderbird), _) => Some(CardFormat::Thunderbird),
+            (Some(CardFormatArg::Mobileconfig), _) => Some(CardFormat::Mobileconfig),
+            (None, false) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

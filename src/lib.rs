@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cli_monitor;
 pub mod diagnose;
 pub mod discover;
+pub mod i18n;
 pub mod lab;
 pub mod net;
 pub mod plan;

@@ -346,6 +346,9 @@ pub struct Policy {
     pub trace: bool,
     /// How host names are resolved: the system, or the `--dns-server`.
     pub resolver: crate::net::resolver::Resolver,
+    /// Also offer TLS 1.0/1.1 alone to each implicit-TLS port that negotiated TLS 1.2+ (one
+    /// more connection per port) and record whether the server takes them.
+    pub check_legacy_tls: bool,
 }
 
 impl Default for Policy {
@@ -357,6 +360,7 @@ impl Default for Policy {
             insecure: false,
             trace: false,
             resolver: crate::net::resolver::Resolver::system(),
+            check_legacy_tls: false,
         }
     }
 }

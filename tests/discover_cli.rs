@@ -116,7 +116,7 @@ fn probe_table_shows_where_each_setting_came_from() {
     assert!(text.contains("source"), "{text}");
     assert!(text.contains("autoconfig"), "{text}");
     // --only imap: one row, from the discovered IMAP setting.
-    assert!(text.contains("1 combination(s)"), "{text}");
+    assert!(text.contains("1 combination in"), "{text}");
     assert!(
         text.contains(&format!("port {} SSL/TLS", imap.port())),
         "{text}"

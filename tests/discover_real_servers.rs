@@ -117,6 +117,19 @@ fn probe_discovers_real_servers_through_autoconfig_and_srv() {
         assert_eq!(r["tls"]["verification"]["status"], "valid", "{id}");
     }
     assert_eq!(v["credential"]["kind"], "password");
+    // What discovery's sources published is the documentation diagnosis checks against.
+    assert_eq!(
+        v["recommendation"]["incoming"]["documented_by"], "autoconfig",
+        "{v:#}"
+    );
+    assert_eq!(
+        v["recommendation"]["outgoing"]["documented_by"], "autoconfig",
+        "{v:#}"
+    );
+    assert!(
+        v["documented"].as_array().is_some_and(|d| !d.is_empty()),
+        "{v:#}"
+    );
     assert_eq!(s.failed_logins(&user.address), 0);
     let out = String::from_utf8_lossy(&out.stdout);
     assert!(!out.contains(&user.password));

@@ -181,6 +181,7 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
             args.discovery.dns_server.map(|n| n.0),
             args.connect_timeout,
         ),
+        ..Policy::default()
     };
     let url = args.discovery.ispdb_url.trim();
     if !(url.starts_with("https://") || url.starts_with("http://")) {

@@ -506,6 +506,7 @@ fn build(
             insecure: e.insecure.or(d.insecure).unwrap_or(false),
             trace: false,
             resolver,
+            ..Policy::default()
         },
         cert_warn_days: expectations
             .cert_warn_days

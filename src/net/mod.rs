@@ -3,5 +3,6 @@
 
 pub mod connect;
 pub mod connection;
+pub mod legacy_tls;
 pub mod resolver;
 pub mod tls;

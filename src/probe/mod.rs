@@ -19,6 +19,7 @@ use crate::account::Credential;
 use crate::diagnose::{Finding, Reason};
 use crate::net::connect::{self, Attempt, ConnectError};
 use crate::net::connection::{ConnError, Connection, Stream, TranscriptLine};
+use crate::net::legacy_tls::{self, LegacyTls};
 use crate::net::tls::{self, CertVerdict, TlsError, TlsFacts, TlsTrust};
 use crate::plan::{Plan, Policy, Protocol, Security, Target};
 
@@ -121,10 +122,16 @@ pub struct ProbeReport {
     pub auth: AuthOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// The probe's own findings. Reports move them into their outcome (with diagnosis's), so
+    /// an empty list is not written: JSON would have `findings` twice.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
     pub elapsed_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transcript: Option<Vec<TranscriptLine>>,
+    /// Implicit-TLS ports: the server's answer to a ClientHello offering TLS 1.0/1.1 only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy_tls: Option<LegacyTls>,
 }
 
 /// Shared by every probe of a run.
@@ -222,6 +229,7 @@ impl Recorder {
                 findings: vec![],
                 elapsed_ms: 0,
                 transcript: None,
+                legacy_tls: None,
             },
             started,
             deadline: started + policy.limits.target_timeout,
@@ -332,6 +340,8 @@ impl Recorder {
                 };
                 let server_says = match &e {
                     TlsError::NotTls { first_bytes } => Some(first_bytes.clone()),
+                    // The alert is the server's own word on why the handshake failed.
+                    TlsError::Alert { alert } => Some(alert.clone()),
                     _ => None,
                 };
                 Err(self.fail(t, reason, e.to_string(), server_says))
@@ -441,6 +451,27 @@ fn describe_verdict(v: &CertVerdict) -> String {
     }
 }
 
+/// Is `peer` a TLS server? A new connection and a real handshake: a negotiated session, a TLS
+/// alert or a certificate say yes. Asked of a plain-text port that never greeted, since a TLS
+/// server waits for the client to speak first.
+async fn speaks_tls(
+    ctx: &ProbeContext,
+    target: &Target,
+    peer: SocketAddr,
+    budget: Duration,
+) -> bool {
+    let connect = ctx.policy.limits.connect_timeout.min(budget);
+    let Ok(Ok(stream)) = tokio::time::timeout(connect, tokio::net::TcpStream::connect(peer)).await
+    else {
+        return false;
+    };
+    let hs = tls::handshake(&ctx.trust, stream, &target.tls_name, budget).await;
+    match &hs.result {
+        Ok(_) | Err(TlsError::Alert { .. }) | Err(TlsError::ProtocolVersion { .. }) => true,
+        Err(_) => hs.facts.is_some(),
+    }
+}
+
 /// Probe one target from connect to logout. Bounded by the target deadline twice over: every
 /// wait inside is capped by it, and a backstop timeout guards against a missed one.
 pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
@@ -467,7 +498,60 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
     if let Some(c) = conn_slot.as_mut() {
         c.shutdown().await;
     }
-    rec.finish(failure, ctx.policy.trace)
+    let deadline = rec.deadline;
+    let mut report = rec.finish(failure, ctx.policy.trace);
+    // What is left of this target's deadline bounds the follow-up checks below.
+    let budget = ctx
+        .policy
+        .limits
+        .step_timeout
+        .min(deadline.saturating_duration_since(Instant::now()))
+        .max(Duration::from_millis(100));
+    // A plain-text port that never greeted may be a TLS server waiting for a ClientHello.
+    let silent = report
+        .failure
+        .as_ref()
+        .is_some_and(|f| f.reason == Reason::ProtocolTimeout && f.step == StepName::Greeting);
+    if let (Security::Starttls, true, Some(peer)) =
+        (report.target.combination.security, silent, report.peer)
+    {
+        if speaks_tls(ctx, &report.target, peer, budget).await {
+            if let Some(f) = report.failure.as_mut() {
+                f.reason = Reason::ProtocolTlsServer;
+                f.detail = format!(
+                    "no greeting, but the port answers a TLS ClientHello: it is an implicit-TLS port ({})",
+                    f.detail
+                );
+            }
+        }
+    }
+    // Once a TLS handshake completed on an implicit-TLS port, ask (if asked to) whether
+    // TLS 1.0/1.1 would be taken too.
+    let handshake_failed = report.failure.as_ref().is_some_and(|f| {
+        matches!(
+            f.reason,
+            Reason::TlsTimeout
+                | Reason::TlsClosed
+                | Reason::TlsHandshakeFailed
+                | Reason::TlsProtocolTooOld
+                | Reason::TlsPlaintextServer
+        )
+    });
+    let negotiated = !handshake_failed
+        && report
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.version.starts_with("TLSv1."));
+    if let (true, Security::Tls, true, Some(peer)) = (
+        ctx.policy.check_legacy_tls,
+        report.target.combination.security,
+        negotiated,
+        report.peer,
+    ) {
+        let sni = report.tls.as_ref().and_then(|t| t.sni.clone());
+        report.legacy_tls = Some(legacy_tls::check(peer, sni.as_deref(), budget).await);
+    }
+    report
 }
 
 async fn drive(

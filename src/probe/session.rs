@@ -78,14 +78,14 @@ pub(crate) async fn upgrade(
             .chars()
             .take(80)
             .collect();
-        rec.finding(Finding {
-            code: "starttls.injection",
-            severity: Severity::Critical,
-            message: format!(
-                "{} byte(s) followed the STARTTLS go-ahead before the handshake (discarded): {preview:?}",
-                up.injected.len()
-            ),
-        });
+        rec.finding(Finding::new(
+            "starttls.injection",
+            Severity::Critical,
+            crate::params![
+                ("bytes", up.injected.len()),
+                ("preview", format!("{preview:?}"))
+            ],
+        ));
         let ti = rec.start(StepName::Starttls);
         let f = rec.fail(
             ti,
@@ -118,11 +118,11 @@ pub(crate) fn begin_starttls(
     keyword: &str,
 ) -> Result<StepTimer, Failure> {
     if before.login_offered {
-        rec.finding(Finding {
-            code: "plaintext-login-offered",
-            severity: Severity::Warning,
-            message: "the server offers password login before STARTTLS: a client set to \"no encryption\" would send the password in clear".into(),
-        });
+        rec.finding(Finding::new(
+            "plaintext-login-offered",
+            Severity::Warning,
+            crate::i18n::Params::new(),
+        ));
     }
     let offered = before.starttls;
     rec.set_caps_before_tls(before);

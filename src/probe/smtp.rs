@@ -46,11 +46,11 @@ pub(crate) async fn run(
     if rec.target().combination.security == Security::Starttls {
         let before = ehlo(rec, conn, StepName::Capabilities).await?;
         if before.login_offered {
-            rec.finding(crate::diagnose::Finding {
-                code: "smtp.auth-before-tls",
-                severity: crate::diagnose::Severity::Warning,
-                message: "the server offers AUTH before STARTTLS".into(),
-            });
+            rec.finding(crate::diagnose::Finding::new(
+                "smtp.auth-before-tls",
+                crate::diagnose::Severity::Warning,
+                crate::i18n::Params::new(),
+            ));
         }
         let t = session::begin_starttls(rec, before, "STARTTLS")?;
         let answer = command(conn, "STARTTLS").await.map(|a| judge(a, 220));

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::SCHEMA_VERSION;
 use crate::discover::{DiscoveryReport, SourceStatus};
+use crate::i18n::{self, Lang};
 
 /// `mailcheck discover --format json`.
 #[derive(Serialize)]
@@ -29,25 +30,56 @@ pub fn write_json(out: &mut dyn Write, report: &DiscoveryReport) -> std::io::Res
     writeln!(out)
 }
 
-/// `mailcheck discover` (table form), and the first section of `mailcheck probe`.
+/// `mailcheck discover` (table form), and the first section of `mailcheck probe`, in the
+/// run's language ([`Lang::current`]). The sources' own details stay as they are.
 pub fn write_table(
     out: &mut dyn Write,
     report: &DiscoveryReport,
     color: bool,
 ) -> std::io::Result<()> {
+    write_table_in(out, report, color, Lang::current())
+}
+
+/// [`write_table`] in a given language.
+pub fn write_table_in(
+    out: &mut dyn Write,
+    report: &DiscoveryReport,
+    color: bool,
+    lang: Lang,
+) -> std::io::Result<()> {
+    let t = |id: &str| i18n::t(lang, id);
+    let seconds = format!("{:.2}", report.elapsed_ms as f64 / 1000.0);
+    let seconds = match lang {
+        Lang::Fr => seconds.replace('.', ","),
+        Lang::En => seconds,
+    };
     writeln!(
         out,
-        "Discovery for {} (domain {}, DNS {}) in {:.2} s",
-        report.address,
-        report.domain,
-        report.resolver,
-        report.elapsed_ms as f64 / 1000.0
+        "{}",
+        i18n::text(
+            lang,
+            "discovery-title",
+            &crate::params![
+                ("address", report.address.as_str()),
+                ("domain", report.domain.as_str()),
+                ("resolver", report.resolver.as_str()),
+                ("seconds", seconds),
+            ]
+        )
     )?;
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(vec!["source", "status", "time", "answer, or why not"]);
+        .set_header(
+            [
+                "discovery-col-source",
+                "discovery-col-status",
+                "discovery-col-time",
+                "discovery-col-answer",
+            ]
+            .map(t),
+        );
     if color {
         table.enforce_styling();
     } else {
@@ -60,7 +92,10 @@ pub fn write_table(
             SourceStatus::NoAnswer | SourceStatus::Skipped => Color::Reset,
             SourceStatus::Failed | SourceStatus::TimedOut => Color::Red,
         };
-        let status = Cell::new(s.status.name());
+        let status = Cell::new(t(&format!(
+            "discovery-status-{}",
+            s.status.name().replace(' ', "-")
+        )));
         let mut detail = s.detail.clone();
         if let Some(p) = &s.provider {
             if !detail.contains(p.as_str()) {
@@ -68,7 +103,7 @@ pub fn write_table(
             }
         }
         table.add_row(vec![
-            Cell::new(s.source.label()),
+            Cell::new(t(&format!("discovery-source-{}", s.source.name()))),
             if color { status.fg(c) } else { status },
             Cell::new(format!("{} ms", s.ms)),
             Cell::new(detail),
@@ -77,32 +112,35 @@ pub fn write_table(
     writeln!(out, "{table}")?;
 
     if report.selected.is_empty() {
-        writeln!(out, "\nNo server found.")?;
+        writeln!(out, "\n{}", t("discovery-none"))?;
     } else {
-        writeln!(
-            out,
-            "\nSettings found (highest-priority source per protocol):"
-        )?;
+        writeln!(out, "\n{}", t("discovery-found"))?;
+        let (user, from) = (t("discovery-user"), t("discovery-from"));
         for c in &report.selected {
             writeln!(
                 out,
-                "  {:<5} {:<32} {:<8} user {:<28} from {} ({}) {}",
+                "  {:<5} {:<32} {:<8} {user} {:<28} {from} {} ({}) {}",
                 c.protocol.name().to_uppercase(),
                 format!("{}:{}", c.host, c.port),
                 c.security.client_label(),
                 c.username,
                 c.source.name(),
-                if c.trusted { "trusted" } else { "untrusted" },
+                t(if c.trusted {
+                    "discovery-trusted"
+                } else {
+                    "discovery-untrusted"
+                }),
                 c.origin
             )?;
         }
     }
+    let says = t("discovery-says");
     if !report.disagreements.is_empty() {
-        writeln!(out, "\nSources disagree:")?;
+        writeln!(out, "\n{}", t("discovery-disagree"))?;
         for d in &report.disagreements {
             writeln!(
                 out,
-                "  {:<5} {} says {}; {} says {}",
+                "  {:<5} {} {says} {}; {} {says} {}",
                 d.protocol.name().to_uppercase(),
                 d.winner.name(),
                 d.winner_says.join(", "),
@@ -112,10 +150,108 @@ pub fn write_table(
         }
     }
     if !report.notes.is_empty() {
-        writeln!(out, "\nNotes:")?;
+        writeln!(out, "\n{}", t("discovery-notes"))?;
         for n in &report.notes {
             writeln!(out, "  - {n}")?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::{Candidate, SourceKind, SourceReport};
+    use crate::plan::{Protocol, Security};
+
+    fn report() -> DiscoveryReport {
+        let c = Candidate {
+            protocol: Protocol::Imap,
+            host: "ssl0.ovh.net".into(),
+            port: 993,
+            security: Security::Tls,
+            username: "alice@example.fr".into(),
+            auth: vec![],
+            source: SourceKind::ProviderTable,
+            origin: "providers.toml: ovh".into(),
+            trusted: true,
+            notes: vec![],
+        };
+        DiscoveryReport {
+            address: "alice@example.fr".into(),
+            domain: "example.fr".into(),
+            resolver: "system".into(),
+            elapsed_ms: 1500,
+            sources: vec![
+                SourceReport {
+                    source: SourceKind::ProviderTable,
+                    status: SourceStatus::Answered,
+                    detail: "1 server(s)".into(),
+                    ms: 1,
+                    queried: vec![],
+                    provider: Some("OVHcloud".into()),
+                    candidates: vec![c.clone()],
+                    notes: vec![],
+                },
+                SourceReport {
+                    source: SourceKind::Guess,
+                    status: SourceStatus::Skipped,
+                    detail: "not needed".into(),
+                    ms: 0,
+                    queried: vec![],
+                    provider: None,
+                    candidates: vec![],
+                    notes: vec![],
+                },
+            ],
+            winners: Default::default(),
+            selected: vec![c],
+            disagreements: vec![],
+            notes: vec!["a note".into()],
+        }
+    }
+
+    #[test]
+    fn the_discovery_table_speaks_both_languages() {
+        let mut en = Vec::new();
+        write_table_in(&mut en, &report(), false, Lang::En).unwrap();
+        let en = String::from_utf8(en).unwrap();
+        assert!(
+            en.starts_with(
+                "Discovery for alice@example.fr (domain example.fr, DNS system) in 1.50 s"
+            ),
+            "{en}"
+        );
+        for needle in [
+            "answer, or why not",
+            "built-in provider table",
+            "skipped",
+            "Settings found",
+            "user alice@example.fr",
+            "(trusted)",
+            "Notes:",
+        ] {
+            assert!(en.contains(needle), "{needle}: {en}");
+        }
+        let mut fr = Vec::new();
+        write_table_in(&mut fr, &report(), false, Lang::Fr).unwrap();
+        let fr = String::from_utf8(fr).unwrap();
+        assert!(
+            fr.starts_with(
+                "Découverte pour alice@example.fr (domaine example.fr, DNS system) en 1,50 s"
+            ),
+            "{fr}"
+        );
+        for needle in [
+            "réponse, ou pourquoi aucune",
+            "table des fournisseurs intégrée",
+            "non interrogée",
+            "Réglages trouvés",
+            "utilisateur alice@example.fr",
+            "(fiable)",
+            "Remarques :",
+        ] {
+            assert!(fr.contains(needle), "{needle}: {fr}");
+        }
+    }
 }

@@ -1,18 +1,24 @@
 //! One model of a run, and one module per output format over it.
 
+pub mod card;
 pub mod discovery;
 pub mod json;
 pub mod jsonl;
 pub mod junit;
+pub mod mobileconfig;
 pub mod nagios;
 pub mod prometheus;
 pub mod roundtrip;
 pub mod table;
+pub mod thunderbird;
 
 use serde::Serialize;
 
 use crate::account::SecretSource;
-use crate::diagnose::{self, Finding, Reason, Recommendation, Status, Verdict};
+use crate::diagnose::{
+    self, Advice, DocumentedSetting, Finding, Reason, Recommendation, Status, Verdict,
+};
+use crate::i18n::{self, Lang};
 use crate::plan::Direction;
 use crate::probe::ProbeReport;
 
@@ -33,21 +39,37 @@ pub struct CredentialInfo {
     pub source: SecretSource,
 }
 
-/// A reason with its words, as printed.
+/// A reason with its words, as printed: the code is language-neutral, the cause (with the
+/// facts of this failure) and the hint are in the report's language.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReasonInfo {
     pub code: Reason,
-    pub cause: &'static str,
-    pub hint: &'static str,
+    pub cause: String,
+    pub hint: String,
 }
 
+/// A reason without facts of a probe (the round trip's), in English: the round trip runs
+/// before the report's language is applied to it.
 impl From<Reason> for ReasonInfo {
     fn from(r: Reason) -> Self {
+        let p = crate::i18n::Params::new();
         ReasonInfo {
             code: r,
-            cause: r.cause(),
-            hint: r.hint(),
+            cause: r.cause_in(Lang::En, &p),
+            hint: r.hint_in(Lang::En, &p),
         }
+    }
+}
+
+impl ReasonInfo {
+    pub fn of(report: &ProbeReport, lang: Lang) -> Option<ReasonInfo> {
+        let f = report.failure.as_ref()?;
+        let p = diagnose::reason_params(report, lang);
+        Some(ReasonInfo {
+            code: f.reason,
+            cause: f.reason.cause_in(lang, &p),
+            hint: f.reason.hint_in(lang, &p),
+        })
     }
 }
 
@@ -68,6 +90,9 @@ pub struct Outcome {
 pub struct Recommendations {
     pub incoming: Option<Recommendation>,
     pub outgoing: Option<Recommendation>,
+    /// What to tell the user for each probed direction where no secure setting works.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub advice: Vec<Advice>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,9 +112,22 @@ pub struct RunReport {
     /// With `--round-trip` only (added within schema version 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub round_trip: Option<crate::probe::roundtrip::RoundTripReport>,
+    /// The language of the human strings (cause, hint, message, summary); codes never change.
+    pub lang: Lang,
+    /// The documented settings diagnosis checked the probes against (provider table, guide).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub documented: Vec<DocumentedSetting>,
     /// How the servers were found (absent with --server / --no-discovery).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery: Option<crate::discover::DiscoveryReport>,
+}
+
+/// Diagnosis options beyond [`RunInput`]: the language of the words and what the provider
+/// documents (from discovery's provider table, or a list given by a test or a guide).
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    pub lang: Lang,
+    pub documented: Vec<DocumentedSetting>,
 }
 
 pub struct RunInput {
@@ -102,11 +140,32 @@ pub struct RunInput {
 }
 
 impl RunReport {
+    /// Diagnose in the run's language ([`Lang::current`]), without documented settings.
     pub fn build(input: RunInput, reports: Vec<ProbeReport>) -> RunReport {
+        let options = ReportOptions {
+            lang: Lang::current(),
+            documented: vec![],
+        };
+        RunReport::build_with(input, reports, &options)
+    }
+
+    pub fn build_with(
+        input: RunInput,
+        reports: Vec<ProbeReport>,
+        options: &ReportOptions,
+    ) -> RunReport {
+        let lang = options.lang;
+        let cross = diagnose::cross_findings(&reports, &options.documented);
         let judged: Vec<(ProbeReport, Verdict, Vec<Finding>)> = reports
             .into_iter()
-            .map(|r| {
-                let (v, f) = diagnose::judge(&r, input.cert_warn_days);
+            .zip(cross)
+            .map(|(r, more)| {
+                let (_, mut f) = diagnose::judge(&r, input.cert_warn_days);
+                f.extend(more);
+                for finding in &mut f {
+                    finding.localize(lang);
+                }
+                let v = diagnose::verdict_of(&r, &f);
                 (r, v, f)
             })
             .collect();
@@ -117,8 +176,18 @@ impl RunReport {
                 .iter()
                 .any(|(r, _)| r.target.combination.protocol.direction() == d)
         };
-        let incoming = diagnose::recommend(&pairs, Direction::Incoming);
-        let outgoing = diagnose::recommend(&pairs, Direction::Outgoing);
+        let documented_by = |rec: Option<Recommendation>| {
+            rec.map(|mut r| {
+                r.documented_by = options
+                    .documented
+                    .iter()
+                    .find(|d| d.matches(&r.host, r.combination()))
+                    .map(|d| d.source.clone());
+                r
+            })
+        };
+        let incoming = documented_by(diagnose::recommend(&pairs, Direction::Incoming));
+        let outgoing = documented_by(diagnose::recommend(&pairs, Direction::Outgoing));
         let mut considered = vec![];
         if probed(Direction::Incoming) {
             considered.push(incoming.clone());
@@ -126,18 +195,27 @@ impl RunReport {
         if probed(Direction::Outgoing) {
             considered.push(outgoing.clone());
         }
+        let advice: Vec<Advice> = [Direction::Incoming, Direction::Outgoing]
+            .into_iter()
+            .filter_map(|d| diagnose::advise(&pairs, d, lang))
+            .collect();
         let status = diagnose::overall(&pairs, &considered);
         let results: Vec<Outcome> = judged
             .into_iter()
-            .map(|(report, verdict, findings)| Outcome {
-                id: report.target.id(),
-                verdict,
-                reason: report.failure.as_ref().map(|f| f.reason.into()),
-                findings,
-                report,
+            .map(|(mut report, verdict, findings)| {
+                // The outcome's findings include the probe's: one `findings` in JSON.
+                report.findings.clear();
+                Outcome {
+                    id: report.target.id(),
+                    verdict,
+                    reason: ReasonInfo::of(&report, lang),
+                    findings,
+                    report,
+                }
             })
             .collect();
         let summary = summary_line(
+            lang,
             &results,
             &incoming,
             &outgoing,
@@ -154,10 +232,16 @@ impl RunReport {
             credential: input.credential,
             status,
             exit_code: status.exit_code(),
-            recommendation: Recommendations { incoming, outgoing },
+            recommendation: Recommendations {
+                incoming,
+                outgoing,
+                advice,
+            },
             summary,
             results,
             round_trip: None,
+            lang,
+            documented: options.documented.clone(),
             discovery: None,
         }
     }
@@ -174,24 +258,43 @@ impl RunReport {
         self.round_trip = Some(rt);
         self
     }
+
+    /// Every working combination of a direction, best first (the recommendation, then the
+    /// alternatives).
+    pub fn working(&self, direction: Direction) -> Vec<Recommendation> {
+        let pairs: Vec<(ProbeReport, Verdict)> = self
+            .results
+            .iter()
+            .map(|o| (o.report.clone(), o.verdict))
+            .collect();
+        diagnose::ranked(&pairs, direction)
+    }
+
+    /// Whether any combination of a direction was probed.
+    pub fn probed(&self, direction: Direction) -> bool {
+        self.results
+            .iter()
+            .any(|o| o.report.target.combination.protocol.direction() == direction)
+    }
 }
 
-fn describe(r: &Recommendation) -> String {
-    format!(
-        "{} {} port {} {}{}",
-        r.protocol.name().to_uppercase(),
-        r.host,
-        r.port,
-        r.security.client_label(),
-        if r.login_verified {
-            ", login verified"
-        } else {
-            ", login not verified"
-        }
+/// "IMAP mail.example.com port 993 SSL/TLS, login verified", in `lang`.
+pub fn describe(lang: Lang, r: &Recommendation) -> String {
+    i18n::text(
+        lang,
+        "summary-setting",
+        &crate::params![
+            ("protocol", r.protocol.name().to_uppercase()),
+            ("host", r.host.as_str()),
+            ("port", r.port),
+            ("security", r.security.client_label()),
+            ("verified", if r.login_verified { "yes" } else { "no" }),
+        ],
     )
 }
 
 fn summary_line(
+    lang: Lang,
     results: &[Outcome],
     incoming: &Option<Recommendation>,
     outgoing: &Option<Recommendation>,
@@ -204,23 +307,39 @@ fn summary_line(
             .is_some_and(|r| r.code.is_credential_verdict())
     });
     let mut parts = vec![];
-    if let Some(o) = rejected {
-        parts.push(format!(
-            "{} on {} ({})",
-            o.reason.as_ref().map(|r| r.cause).unwrap_or_default(),
-            o.id,
-            o.reason.as_ref().map(|r| r.code.code()).unwrap_or_default()
+    if let Some((o, r)) = rejected.and_then(|o| o.reason.as_ref().map(|r| (o, r))) {
+        parts.push(i18n::text(
+            lang,
+            "summary-credential",
+            &crate::params![
+                ("cause", r.cause.as_str()),
+                ("combination", o.id.as_str()),
+                ("code", r.code.code()),
+            ],
         ));
     }
-    let side = |name: &str, r: &Option<Recommendation>| match r {
-        Some(r) => format!("{name}: {}", describe(r)),
-        None => format!("{name}: no secure setting works"),
+    let side = |direction: Direction, r: &Option<Recommendation>| {
+        let name = i18n::t(
+            lang,
+            match direction {
+                Direction::Incoming => "direction-incoming",
+                Direction::Outgoing => "direction-outgoing",
+            },
+        );
+        match r {
+            Some(r) => i18n::text(
+                lang,
+                "summary-side",
+                &crate::params![("direction", name), ("setting", describe(lang, r))],
+            ),
+            None => i18n::text(lang, "summary-none", &crate::params![("direction", name)]),
+        }
     };
     if probed_in {
-        parts.push(side("incoming", incoming));
+        parts.push(side(Direction::Incoming, incoming));
     }
     if probed_out {
-        parts.push(side("outgoing", outgoing));
+        parts.push(side(Direction::Outgoing, outgoing));
     }
-    parts.join("; ")
+    parts.join(&i18n::t(lang, "separator"))
 }

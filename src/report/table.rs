@@ -6,11 +6,15 @@ use std::io::Write;
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 
 use super::{Outcome, RunReport};
-use crate::diagnose::{Severity, Status, Verdict};
+use crate::diagnose::{Status, Verdict};
+use crate::i18n::{self, Lang};
 use crate::net::tls::CertVerdict;
 use crate::probe::{AuthOutcome, NotAttempted, StepName};
 
+/// The table, in the report's language.
 pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::Result<()> {
+    let lang = report.lang;
+    let t = |id: &str| i18n::t(lang, id);
     let paint = |text: String, c: Color| {
         let cell = Cell::new(text);
         if color {
@@ -18,6 +22,11 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         } else {
             cell
         }
+    };
+    let seconds = format!("{:.2}", report.elapsed_ms as f64 / 1000.0);
+    let seconds = match lang {
+        Lang::Fr => seconds.replace('.', ","),
+        Lang::En => seconds,
     };
     if let Some(d) = &report.discovery {
         super::discovery::write_table(out, d, color)?;
@@ -39,7 +48,11 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
                     format!(
                         "{}{}",
                         c.source.name(),
-                        if c.trusted { "" } else { " (untrusted)" }
+                        if c.trusted {
+                            String::new()
+                        } else {
+                            format!(" {}", i18n::t(lang, "source-untrusted"))
+                        }
                     )
                 })
                 .unwrap_or_else(|| "—".into()),
@@ -47,34 +60,40 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
     };
     writeln!(
         out,
-        "mailcheck {} — {} on {} — {} combination(s) in {:.2} s",
-        report.mailcheck_version,
-        report.address,
-        report.server,
-        report.results.len(),
-        report.elapsed_ms as f64 / 1000.0
+        "{}",
+        i18n::text(
+            lang,
+            "table-title",
+            &crate::params![
+                ("version", report.mailcheck_version),
+                ("address", report.address.as_str()),
+                ("server", report.server.as_str()),
+                ("count", report.results.len()),
+                ("seconds", seconds),
+            ]
+        )
     )?;
-    let mut header = vec!["protocol"];
+    let mut header = vec!["col-protocol"];
     if show_host {
-        header.push("host");
+        header.push("col-host");
     }
     header.extend([
-        "port",
-        "security",
-        "connect",
-        "tls",
-        "certificate",
-        "login",
-        "verdict",
+        "col-port",
+        "col-security",
+        "col-connect",
+        "col-tls",
+        "col-certificate",
+        "col-login",
+        "col-verdict",
     ]);
     if report.discovery.is_some() {
-        header.push("source");
+        header.push("col-source");
     }
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header);
+        .set_header(header.into_iter().map(t).collect::<Vec<_>>());
     if color {
         table.enforce_styling();
     } else {
@@ -83,18 +102,22 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
     for o in &report.results {
         let c = o.report.target.combination;
         let (verdict_text, verdict_color) = match o.verdict {
-            Verdict::Works => ("works".to_string(), Color::Green),
-            Verdict::WorksWithWarnings => ("works, warnings".to_string(), Color::Yellow),
+            Verdict::Works => (t("verdict-works"), Color::Green),
+            Verdict::WorksWithWarnings => (t("verdict-works-with-warnings"), Color::Yellow),
             Verdict::Fails => (
-                format!(
-                    "fails: {}",
-                    o.reason.as_ref().map(|r| r.code.code()).unwrap_or("?")
+                i18n::text(
+                    lang,
+                    "verdict-fails",
+                    &crate::params![(
+                        "code",
+                        o.reason.as_ref().map(|r| r.code.code()).unwrap_or("?")
+                    )],
                 ),
                 Color::Red,
             ),
         };
-        let (cert_text, cert_color) = certificate(o);
-        let (auth_text, auth_color) = login(&o.report.auth);
+        let (cert_text, cert_color) = certificate(lang, o);
+        let (auth_text, auth_color) = login(lang, &o.report.auth);
         let mut row = vec![Cell::new(c.protocol.name().to_uppercase())];
         if show_host {
             row.push(Cell::new(&o.report.target.host));
@@ -102,7 +125,7 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         row.extend(vec![
             Cell::new(c.port),
             Cell::new(c.security.client_label()),
-            Cell::new(connect_time(o)),
+            Cell::new(connect_time(lang, o)),
             Cell::new(
                 o.report
                     .tls
@@ -127,7 +150,7 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         .filter(|o| o.reason.is_some())
         .collect();
     if !failing.is_empty() {
-        writeln!(out, "\nWhy:")?;
+        writeln!(out, "\n{}", t("section-why"))?;
         for o in failing {
             let (Some(r), Some(f)) = (&o.reason, &o.report.failure) else {
                 continue;
@@ -137,12 +160,14 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
                 "  {:<20} {} — {}",
                 o.id,
                 r.code.code(),
-                clean(&f.detail)
+                clean(&r.cause)
             )?;
             if let Some(s) = &f.server_says {
-                writeln!(out, "  {:<20} server said: {}", "", clean(s))?;
+                let said = i18n::text(lang, "server-said", &crate::params![("words", clean(s))]);
+                writeln!(out, "  {:<20} {said}", "")?;
             }
-            writeln!(out, "  {:<20} hint: {}", "", r.hint)?;
+            let hint = i18n::text(lang, "hint", &crate::params![("hint", r.hint.as_str())]);
+            writeln!(out, "  {:<20} {hint}", "")?;
         }
     }
     let findings: Vec<(&str, &crate::diagnose::Finding)> = report
@@ -151,14 +176,16 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         .flat_map(|o| o.findings.iter().map(move |f| (o.id.as_str(), f)))
         .collect();
     if !findings.is_empty() {
-        writeln!(out, "\nFindings:")?;
+        writeln!(out, "\n{}", t("section-findings"))?;
         for (id, f) in findings {
-            let sev = match f.severity {
-                Severity::Info => "info",
-                Severity::Warning => "warning",
-                Severity::Critical => "critical",
-            };
-            writeln!(out, "  {id:<20} {sev}: {} ({})", clean(&f.message), f.code)?;
+            let sev = t(&format!("severity-{}", f.severity.code()));
+            writeln!(out, "  {id:<20} {sev} {} ({})", clean(&f.message), f.code)?;
+        }
+    }
+    if !report.recommendation.advice.is_empty() {
+        writeln!(out, "\n{}", t("section-advice"))?;
+        for a in &report.recommendation.advice {
+            writeln!(out, "  {}", clean(&a.message))?;
         }
     }
     if let Some(cert) = report
@@ -168,27 +195,37 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
     {
         writeln!(
             out,
-            "\nCertificate: {} — issued by {} — valid until {} ({} days) — names: {}",
-            clean(&cert.subject),
-            clean(&cert.issuer),
-            cert.not_after,
-            cert.days_left,
-            clean(&cert.names.join(", "))
+            "\n{}",
+            i18n::text(
+                lang,
+                "certificate-line",
+                &crate::params![
+                    ("subject", clean(&cert.subject)),
+                    ("issuer", clean(&cert.issuer)),
+                    ("date", i18n::date(lang, &cert.not_after)),
+                    ("days", cert.days_left),
+                    ("names", clean(&cert.names.join(", "))),
+                ]
+            )
         )?;
     }
     if let Some(rt) = &report.round_trip {
         super::roundtrip::write(out, rt)?;
     }
     let (mark, code) = match report.status {
-        Status::Ok => ("OK", "32"),
-        Status::Warning => ("WARNING", "33"),
-        Status::Critical => ("CRITICAL", "31"),
-        Status::Unknown => ("UNKNOWN", "35"),
+        Status::Ok => (t("status-ok"), "32"),
+        Status::Warning => (t("status-warning"), "33"),
+        Status::Critical => (t("status-critical"), "31"),
+        Status::Unknown => (t("status-unknown"), "35"),
     };
     if color {
-        writeln!(out, "\n\x1b[1;{code}m{mark}\x1b[0m {}", report.summary)?;
+        writeln!(
+            out,
+            "\n\x1b[1;{code}m{mark}\x1b[0m {}",
+            clean(&report.summary)
+        )?;
     } else {
-        writeln!(out, "\n{mark} {}", report.summary)?;
+        writeln!(out, "\n{mark} {}", clean(&report.summary))?;
     }
     Ok(())
 }
@@ -196,7 +233,7 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
 /// Text that came from the server (its words, certificate names) is shown with control
 /// characters escaped: a hostile server must not be able to drive the user's terminal
 /// (clear the screen, retitle the window, fake lines) through the report.
-fn clean(s: &str) -> String {
+pub(crate) fn clean(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_control()
@@ -211,7 +248,7 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
-fn connect_time(o: &Outcome) -> String {
+fn connect_time(lang: Lang, o: &Outcome) -> String {
     o.report
         .steps
         .iter()
@@ -220,42 +257,50 @@ fn connect_time(o: &Outcome) -> String {
             if s.ok {
                 format!("{} ms", s.ms)
             } else {
-                "failed".to_string()
+                i18n::t(lang, "connect-failed")
             }
         })
         .unwrap_or_else(|| "—".into())
 }
 
-fn certificate(o: &Outcome) -> (String, Color) {
+fn certificate(lang: Lang, o: &Outcome) -> (String, Color) {
     let Some(tls) = &o.report.tls else {
         return ("—".into(), Color::Reset);
     };
-    let days = tls
-        .certificate
-        .as_ref()
-        .map(|c| format!(" ({} d)", c.days_left))
-        .unwrap_or_default();
     match &tls.verification {
-        CertVerdict::Valid => (format!("valid{days}"), Color::Green),
-        v => (v.code().replace('-', " "), Color::Red),
+        CertVerdict::Valid => {
+            let days = tls.certificate.as_ref().map_or(0, |c| c.days_left);
+            (
+                i18n::text(lang, "cert-valid", &crate::params![("days", days)]),
+                Color::Green,
+            )
+        }
+        v => (i18n::t(lang, &format!("cert-{}", v.code())), Color::Red),
     }
 }
 
-fn login(a: &AuthOutcome) -> (String, Color) {
+fn login(lang: Lang, a: &AuthOutcome) -> (String, Color) {
+    let t = |id: &str| i18n::t(lang, id);
     match a {
-        AuthOutcome::Succeeded { mechanism, .. } => (format!("ok ({mechanism})"), Color::Green),
-        AuthOutcome::Rejected { .. } => ("rejected".into(), Color::Red),
-        AuthOutcome::Failed { .. } => ("failed".into(), Color::Red),
+        AuthOutcome::Succeeded { mechanism, .. } => (
+            i18n::text(
+                lang,
+                "login-ok",
+                &crate::params![("mechanism", mechanism.as_str())],
+            ),
+            Color::Green,
+        ),
+        AuthOutcome::Rejected { .. } => (t("login-rejected"), Color::Red),
+        AuthOutcome::Failed { .. } => (t("login-failed"), Color::Red),
         AuthOutcome::NotAttempted { why } => (
             match why {
-                NotAttempted::NoCredentials => "not attempted",
-                NotAttempted::CertificateNotTrusted => "withheld (cert)",
-                NotAttempted::SkippedAfterRejection => "skipped (rejected)",
-                NotAttempted::SkippedAfterStall => "skipped (stalled)",
-                NotAttempted::NoUsableMechanism => "no mechanism",
-                NotAttempted::EarlierFailure => "—",
-            }
-            .into(),
+                NotAttempted::NoCredentials => t("login-no-credentials"),
+                NotAttempted::CertificateNotTrusted => t("login-certificate-not-trusted"),
+                NotAttempted::SkippedAfterRejection => t("login-skipped-after-rejection"),
+                NotAttempted::SkippedAfterStall => t("login-skipped-after-stall"),
+                NotAttempted::NoUsableMechanism => t("login-no-usable-mechanism"),
+                NotAttempted::EarlierFailure => "—".into(),
+            },
             Color::Reset,
         ),
     }

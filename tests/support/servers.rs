@@ -64,6 +64,13 @@ pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 pub const NO_UIDPLUS_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 /// The DNS name in the server certificate.
 pub const TLS_NAME: &str = "mail.lab.test";
+/// Names Dovecot presents other certificates for (SNI, `local_name` blocks), all signed by the
+/// test CA unless said otherwise: expired ten days ago; valid from in ten days; expiring in five
+/// days; self-signed (not from the test CA).
+pub const SNI_EXPIRED: &str = "expired.lab.test";
+pub const SNI_NOT_YET_VALID: &str = "future.lab.test";
+pub const SNI_EXPIRING: &str = "expiring.lab.test";
+pub const SNI_SELF_SIGNED: &str = "selfsigned.lab.test";
 /// The domain of the test users' addresses (`alice@lab.test`).
 pub const MAIL_DOMAIN: &str = "lab.test";
 /// Users that exist from the start. Any other name is added on demand, which costs up to one
@@ -171,6 +178,15 @@ pub struct MailServers {
     /// Dovecot IMAP, implicit TLS, same mailboxes, but the CAPABILITY it announces after login
     /// lacks UIDPLUS (a `local` block in dovecot.conf). On [`NO_UIDPLUS_IP`], not `ip`.
     pub imaps_without_uidplus: SocketAddr,
+    /// Misconfigured on purpose (for diagnosis tests): Postfix, 465-style, that still accepts
+    /// TLS 1.0 and 1.1 besides 1.2 and 1.3.
+    pub smtps_legacy: u16,
+    /// Misconfigured on purpose: Postfix, 465-style, that speaks TLS 1.0 only.
+    pub smtps_tls10: u16,
+    /// Misconfigured on purpose: Postfix, 587-style, offering STARTTLS but also AUTH before it.
+    pub submission_lax: u16,
+    /// Misconfigured on purpose: Postfix, 587-style, with no TLS at all (no STARTTLS).
+    pub submission_plain: u16,
     /// The run directory (temp; removed when the test process exits).
     pub dir: PathBuf,
     users: Mutex<BTreeMap<String, UserEntry>>,
@@ -751,8 +767,8 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
 
     let ca_pem = write_certificates(&dir.join("tls"))?;
 
-    // Six distinct free ports: hold all listeners at once, then release them for the servers.
-    let listeners = (0..6)
+    // Ten distinct free ports: hold all listeners at once, then release them for the servers.
+    let listeners = (0..10)
         .map(|_| TcpListener::bind(SocketAddr::new(SERVER_IP.into(), 0)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("binding {SERVER_IP}:0: {e}"))?;
@@ -776,6 +792,10 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         smtps: ports[4],
         submission: ports[5],
         imaps_without_uidplus: no_uidplus,
+        smtps_legacy: ports[6],
+        smtps_tls10: ports[7],
+        submission_lax: ports[8],
+        submission_plain: ports[9],
         dir: dir.to_path_buf(),
         users: Mutex::new(
             PRESET_USERS
@@ -806,6 +826,13 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         (
             "NO_UIDPLUS_PORT",
             servers.imaps_without_uidplus.port().to_string(),
+        ),
+        ("SMTPS_LEGACY_PORT", servers.smtps_legacy.to_string()),
+        ("SMTPS_TLS10_PORT", servers.smtps_tls10.to_string()),
+        ("SUBMISSION_LAX_PORT", servers.submission_lax.to_string()),
+        (
+            "SUBMISSION_PLAIN_PORT",
+            servers.submission_plain.to_string(),
         ),
     ];
     for (template, target) in [
@@ -1051,6 +1078,44 @@ fn write_certificates(tls_dir: &Path) -> Result<PathBuf, String> {
     let server_key = KeyPair::generate().map_err(e)?;
     let server_cert = server.signed_by(&server_key, &issuer).map_err(e)?;
 
+    // The SNI variants (see SNI_*): same CA, other dates; one self-signed.
+    let day = time::Duration::days(1);
+    let now = time::OffsetDateTime::now_utc();
+    let mut variants = Vec::new();
+    for (name, from, until) in [
+        (SNI_EXPIRED, now - day * 100, now - day * 10),
+        (SNI_NOT_YET_VALID, now + day * 10, now + day * 100),
+        // Five days and a half: days_left is 5 whatever the hour.
+        (
+            SNI_EXPIRING,
+            now - day * 80,
+            now + day * 5 + time::Duration::hours(12),
+        ),
+    ] {
+        let mut p = CertificateParams::new(vec![name.to_string()]).map_err(e)?;
+        p.distinguished_name = DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        p.use_authority_key_identifier_extension = true;
+        p.not_before = from;
+        p.not_after = until;
+        let key = KeyPair::generate().map_err(e)?;
+        let cert = p.signed_by(&key, &issuer).map_err(e)?;
+        variants.push((name, cert.pem(), key.serialize_pem()));
+    }
+    let mut p = CertificateParams::new(vec![SNI_SELF_SIGNED.to_string()]).map_err(e)?;
+    p.distinguished_name = DistinguishedName::new();
+    p.distinguished_name
+        .push(DnType::CommonName, SNI_SELF_SIGNED);
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.not_before = not_before;
+    p.not_after = not_after;
+    let key = KeyPair::generate().map_err(e)?;
+    let cert = p.self_signed(&key).map_err(e)?;
+    variants.push((SNI_SELF_SIGNED, cert.pem(), key.serialize_pem()));
+
     let ca_path = tls_dir.join("ca.pem");
     let write = |name: &str, text: String, mode: u32| -> Result<(), String> {
         let path = tls_dir.join(name);
@@ -1061,6 +1126,10 @@ fn write_certificates(tls_dir: &Path) -> Result<PathBuf, String> {
     write("server.crt", server_cert.pem(), 0o644)?;
     // Read by Dovecot's and Postfix's root processes only.
     write("server.key", server_key.serialize_pem(), 0o600)?;
+    for (name, cert, key) in variants {
+        write(&format!("{name}.crt"), cert, 0o644)?;
+        write(&format!("{name}.key"), key, 0o600)?;
+    }
     Ok(ca_path)
 }
 

@@ -1,0 +1,256 @@
+# mailcheck — English messages (the reference catalogue; locales/fr/mailcheck.ftl mirrors it).
+#
+# Reasons: one message per reason code, id = "reason-" + the code with '.' turned into '-'.
+# The value is the cause, the .hint attribute what a helpdesk reads aloud. Arguments every
+# reason may use: $host $port $protocol (IMAP, POP3, SMTP) $detail (mailcheck's technical words).
+
+reason-dns-no-such-host = the server name { $host } does not exist in DNS
+    .hint = check the spelling of the server name
+reason-dns-no-address = the server name { $host } has no address of the requested IP family
+    .hint = try without -4/-6, or have the provider check the server's DNS records
+reason-connect-refused = nothing listens on port { $port } of { $host } (connection refused)
+    .hint = this port is closed on the server; use another documented port
+reason-connect-timeout = no answer to the connection attempt on port { $port }
+    .hint = a firewall or the network blocks this port; try the other port
+reason-connect-unreachable = the network cannot reach { $host } ({ $detail })
+    .hint = check the network connection; another network (e.g. mobile data) tells whether this one is the problem
+reason-connect-failed = the connection to { $host } port { $port } could not be made ({ $detail })
+    .hint = retry; if it persists, check the network
+reason-tls-cert-expired = the server's certificate expired on { $date }
+    .hint = the provider must renew its certificate; do not accept it in the mail client
+reason-tls-cert-not-yet-valid = the server's certificate is not valid before { $date }
+    .hint = check this computer's date and time; otherwise the provider installed its certificate too early
+reason-tls-cert-name-mismatch = the certificate is not valid for { $expected }; it names { $names }
+    .hint = use one of the names the certificate presents as the server name
+reason-tls-cert-unknown-issuer = the certificate was issued by an authority this system does not trust ({ $issuer })
+    .hint = use the provider's documented server name; a private authority needs --ca-file
+reason-tls-cert-self-signed = the certificate is self-signed ({ $issuer })
+    .hint = the provider must install a certificate from a public authority; do not accept it in the mail client
+reason-tls-cert-revoked = the certificate has been revoked
+    .hint = the provider must replace its certificate
+reason-tls-cert-invalid = the certificate is invalid ({ $detail })
+    .hint = the provider must fix its certificate
+reason-tls-handshake-failed = { $alert ->
+        [none] the TLS handshake failed ({ $detail })
+       *[other] the server aborted the TLS handshake with the alert { $alert }
+    }
+    .hint = the server and mailcheck share no TLS settings; the provider must update its TLS configuration
+reason-tls-protocol-too-old = the server only speaks an obsolete TLS version ({ $detail })
+    .hint = the provider must enable TLS 1.2 or newer
+reason-tls-plaintext-server = a plain-text server answers on TLS port { $port }
+    .hint = choose STARTTLS for this port, or use the implicit-TLS port
+reason-tls-timeout = the TLS handshake did not finish in time
+    .hint = the server or the network stalls; retry, then try the other port
+reason-tls-closed = the server closed the connection during the TLS handshake
+    .hint = the server refuses TLS on this port; try the other port
+reason-protocol-timeout = the server stopped answering
+    .hint = the server is overloaded or something on the network stalls the connection; try the other port
+reason-protocol-closed = the server closed the connection
+    .hint = the server refused the session; see what it said
+reason-protocol-line-too-long = the server sent an overlong line
+    .hint = this port does not behave like a mail server
+reason-protocol-too-much-data = the server sent far more data than a mail session needs
+    .hint = this port does not behave like a mail server
+reason-protocol-wrong-protocol = the server on port { $port } does not greet as { $protocol ->
+        [POP3] a
+       *[other] an
+    } { $protocol } server
+    .hint = wrong protocol on this port: check the port number
+reason-protocol-tls-server = a TLS server answers on plain-text port { $port }
+    .hint = choose SSL/TLS for this port
+reason-protocol-busy = the server refuses service for now (busy or closing)
+    .hint = retry later; if it persists, the provider has a problem
+reason-protocol-unexpected = the server answered something unexpected
+    .hint = see the server's words and the transcript (--trace)
+reason-starttls-not-offered = the server does not offer STARTTLS on port { $port }
+    .hint = use the implicit-TLS port; never send a password on this one
+reason-starttls-refused = the server refused STARTTLS
+    .hint = use the implicit-TLS port
+reason-starttls-injection = the server sent data between the STARTTLS go-ahead and the TLS handshake
+    .hint = a man in the middle or a buggy server could inject responses; use the implicit-TLS port and report it to the provider
+reason-auth-rejected = the server rejected the username or the password
+    .hint = check the username (often the full address) and the password
+reason-auth-mechanism-not-offered = the server offers no login method mailcheck can use with this credential
+    .hint = see the methods the server lists
+reason-auth-login-disabled = the server disables login on this connection
+    .hint = log in only after TLS, or on the implicit-TLS port
+reason-auth-oauth2-required = the server accepts only OAuth2 (modern authentication), not a password
+    .hint = use a mail client that signs in with OAuth2 (the provider's own sign-in page), or ask the administrator to allow this client
+reason-auth-account-locked = the account is locked or has had too many login attempts
+    .hint = wait, then sign in through the provider's webmail to unlock the account
+reason-auth-app-password-required = the provider requires an app password for mail clients
+    .hint = create an app password in the account's security settings and use it instead of the usual password
+reason-auth-protocol-disabled = access by { $protocol } is switched off for this account
+    .hint = enable { $protocol } access in the account's mail settings (webmail), or ask the administrator to allow it
+reason-auth-temporary-failure = the server could not check the credentials for now
+    .hint = retry later
+reason-internal = mailcheck met an internal error ({ $detail })
+    .hint = please report this
+reason-roundtrip-not-run = the round trip could not start: no outgoing or no incoming setting with a verified login
+    .hint = fix the failing settings above first
+reason-roundtrip-submission-failed = the test message could not be handed to the outgoing server (connection, TLS or timeout)
+    .hint = retry; if it persists, the outgoing server has a problem
+reason-roundtrip-submission-refused = the outgoing server refused the test message
+    .hint = see what the server said: its policy refuses this sender, recipient or message
+reason-roundtrip-not-delivered = the outgoing server accepted the test message, but it did not arrive in the mailbox in time
+    .hint = mail is delayed, held, filtered or lost between the servers: check the spam folder, retry with a longer --round-trip-timeout, then ask the provider
+reason-roundtrip-mailbox-failed = the mailbox could not be read to look for the test message
+    .hint = the login works but reading the inbox does not: see the detail and ask the provider
+
+## Findings: id = "finding-" + the code with '.' turned into '-'.
+
+finding-tls-cert-expiring = the certificate expires in { $days ->
+        [one] { $days } day
+       *[other] { $days } days
+    }, on { $date }
+finding-tls-legacy-version-accepted = the server still accepts { $version }, an obsolete TLS version
+finding-plaintext-login-offered = the server offers password login before STARTTLS: a client set to "no encryption" would send the password in clear
+finding-smtp-auth-before-tls = the server offers AUTH before STARTTLS
+finding-starttls-injection = { $bytes ->
+        [one] { $bytes } byte
+       *[other] { $bytes } bytes
+    } followed the STARTTLS go-ahead before the handshake (discarded): { $preview }
+finding-starttls-only = only STARTTLS works for { $protocol }: implicit TLS (port { $tls_port }) is preferred (RFC 8314)
+finding-documented-not-working = { $source } documents this setting, but it does not work
+finding-tls-cert-shared-host = the certificate is valid for { $names }, not for { $expected }: this is a shared server; type { $suggested } as the server name
+
+## Documentation sources (discovery), as findings name them.
+
+source-provider-table = the built-in provider table
+source-autoconfig = the provider's autoconfig
+source-ispdb = Thunderbird's ISPDB
+source-mx = the provider behind the MX record
+source-srv = the domain's SRV records
+source-autodiscover = Autodiscover
+
+## Advice when no secure setting works in a direction.
+
+advice-headline = { $direction ->
+        [incoming] no secure incoming setting works
+       *[outgoing] no secure outgoing setting works
+    }
+advice-all-blocked = no mail port answers: a firewall or this network blocks them; try another network (e.g. mobile data) or ask the network's administrator
+advice-no-server = nothing serves mail on { $host } on the documented ports: check the server name in the provider's documentation
+advice-decisive = { $combination }: { $cause } — { $hint }
+advice-line = { $headline }: { $body }
+
+## Summary line and directions.
+
+direction-incoming = incoming
+direction-outgoing = outgoing
+summary-setting = { $protocol } { $host } port { $port } { $security }, { $verified ->
+        [yes] login verified
+       *[no] login not verified
+    }
+summary-side = { $direction }: { $setting }
+summary-none = { $direction }: no secure setting works
+separator = { "; " }
+summary-credential = { $cause } on { $combination } ({ $code })
+
+## The table.
+
+table-title = mailcheck { $version } — { $address } on { $server } — { $count ->
+        [one] { $count } combination
+       *[other] { $count } combinations
+    } in { $seconds } s
+col-protocol = protocol
+col-port = port
+col-host = host
+col-source = source
+source-untrusted = (untrusted)
+col-security = security
+col-connect = connect
+col-tls = tls
+col-certificate = certificate
+col-login = login
+col-verdict = verdict
+verdict-works = works
+verdict-works-with-warnings = works, warnings
+verdict-fails = fails: { $code }
+connect-failed = failed
+cert-valid = valid ({ $days } d)
+cert-expired = expired
+cert-not-yet-valid = not yet valid
+cert-name-mismatch = name mismatch
+cert-self-signed = self-signed
+cert-unknown-issuer = unknown issuer
+cert-revoked = revoked
+cert-invalid = invalid
+cert-not-checked = not checked
+login-ok = ok ({ $mechanism })
+login-rejected = rejected
+login-failed = failed
+login-no-credentials = not attempted
+login-certificate-not-trusted = withheld (cert)
+login-skipped-after-rejection = skipped (rejected)
+login-skipped-after-stall = skipped (stalled)
+login-no-usable-mechanism = no mechanism
+section-why = Why:
+section-findings = Findings:
+section-advice = What to tell the user:
+server-said = server said: { $words }
+hint = hint: { $hint }
+severity-info = info:
+severity-warning = warning:
+severity-critical = critical:
+certificate-line = Certificate: { $subject } — issued by { $issuer } — valid until { $date } ({ $days } days) — names: { $names }
+status-ok = OK
+status-warning = WARNING
+status-critical = CRITICAL
+status-unknown = UNKNOWN
+
+## The settings card (labels as mail clients and the providers' guides print them).
+
+card-title = Mail settings for { $address }
+card-proven = Checked by mailcheck { $version } on { $date }: every line below was tried on the server.
+card-incoming = Incoming mail server ({ $protocol })
+card-outgoing = Outgoing mail server (SMTP)
+card-server = Server
+card-port = Port
+card-security = Security
+card-username = Username
+card-password = Password
+card-password-value = { $verified ->
+        [yes] the mailbox password (login verified)
+        [none] the mailbox password (login not verified: no password was given)
+       *[no] the mailbox password (login not verified)
+    }
+card-credential = The password: { $cause } — { $hint }
+card-smtp-auth = Outgoing server requires authentication
+card-smtp-auth-value = yes, with the same username and password
+card-yes = yes
+card-also-works = Also works: { $settings }
+card-none = No secure setting works: { $advice }
+card-not-probed = not checked
+card-warnings = Warnings: { $findings }
+card-security-ssl = SSL/TLS
+card-security-starttls = STARTTLS
+
+## Discovery (mailcheck discover, and the first section of probe without --server)
+
+discovery-title = Discovery for { $address } (domain { $domain }, DNS { $resolver }) in { $seconds } s
+discovery-col-source = source
+discovery-col-status = status
+discovery-col-time = time
+discovery-col-answer = answer, or why not
+discovery-status-answered = answered
+discovery-status-no-answer = no answer
+discovery-status-failed = failed
+discovery-status-timed-out = timed out
+discovery-status-skipped = skipped
+discovery-source-provider-table = built-in provider table
+discovery-source-autoconfig = autoconfig (provider)
+discovery-source-ispdb = ISPDB
+discovery-source-mx = MX record
+discovery-source-srv = SRV records
+discovery-source-autodiscover = Autodiscover
+discovery-source-guess = guessing
+discovery-none = No server found.
+discovery-found = Settings found (highest-priority source per protocol):
+discovery-user = user
+discovery-from = from
+discovery-trusted = trusted
+discovery-untrusted = untrusted
+discovery-disagree = Sources disagree:
+discovery-says = says
+discovery-notes = Notes:

@@ -1,0 +1,249 @@
+# mailcheck — messages en français (même identifiants que locales/en/mailcheck.ftl).
+
+reason-dns-no-such-host = le nom de serveur { $host } n'existe pas dans le DNS
+    .hint = vérifiez l'orthographe du nom du serveur
+reason-dns-no-address = le nom de serveur { $host } n'a pas d'adresse dans la famille IP demandée
+    .hint = réessayez sans -4/-6, ou faites vérifier les enregistrements DNS du serveur par le fournisseur
+reason-connect-refused = rien n'écoute sur le port { $port } de { $host } (connexion refusée)
+    .hint = ce port est fermé sur le serveur ; utilisez un autre port documenté
+reason-connect-timeout = aucune réponse à la tentative de connexion sur le port { $port }
+    .hint = un pare-feu ou le réseau bloque ce port ; essayez l'autre port
+reason-connect-unreachable = le réseau ne peut pas joindre { $host } ({ $detail })
+    .hint = vérifiez la connexion réseau ; un autre réseau (par exemple les données mobiles) dira si celui-ci est en cause
+reason-connect-failed = la connexion à { $host } port { $port } a échoué ({ $detail })
+    .hint = réessayez ; si le problème persiste, vérifiez le réseau
+reason-tls-cert-expired = le certificat du serveur a expiré le { $date }
+    .hint = le fournisseur doit renouveler son certificat ; ne l'acceptez pas dans le logiciel de messagerie
+reason-tls-cert-not-yet-valid = le certificat du serveur n'est pas valide avant le { $date }
+    .hint = vérifiez la date et l'heure de cet ordinateur ; sinon le fournisseur a installé son certificat trop tôt
+reason-tls-cert-name-mismatch = le certificat n'est pas valide pour { $expected } ; il porte les noms { $names }
+    .hint = indiquez comme nom de serveur l'un des noms que porte le certificat
+reason-tls-cert-unknown-issuer = le certificat a été émis par une autorité à laquelle ce système ne fait pas confiance ({ $issuer })
+    .hint = utilisez le nom de serveur documenté par le fournisseur ; une autorité privée demande --ca-file
+reason-tls-cert-self-signed = le certificat est auto-signé ({ $issuer })
+    .hint = le fournisseur doit installer un certificat d'une autorité publique ; ne l'acceptez pas dans le logiciel de messagerie
+reason-tls-cert-revoked = le certificat a été révoqué
+    .hint = le fournisseur doit remplacer son certificat
+reason-tls-cert-invalid = le certificat n'est pas valide ({ $detail })
+    .hint = le fournisseur doit corriger son certificat
+reason-tls-handshake-failed = { $alert ->
+        [none] la négociation TLS a échoué ({ $detail })
+       *[other] le serveur a interrompu la négociation TLS avec l'alerte { $alert }
+    }
+    .hint = le serveur et mailcheck n'ont aucun réglage TLS en commun ; le fournisseur doit mettre à jour sa configuration TLS
+reason-tls-protocol-too-old = le serveur ne parle qu'une version obsolète de TLS ({ $detail })
+    .hint = le fournisseur doit activer TLS 1.2 ou plus récent
+reason-tls-plaintext-server = un serveur en clair répond sur le port TLS { $port }
+    .hint = choisissez STARTTLS pour ce port, ou utilisez le port TLS implicite
+reason-tls-timeout = la négociation TLS ne s'est pas terminée à temps
+    .hint = le serveur ou le réseau est bloqué ; réessayez, puis essayez l'autre port
+reason-tls-closed = le serveur a fermé la connexion pendant la négociation TLS
+    .hint = le serveur refuse TLS sur ce port ; essayez l'autre port
+reason-protocol-timeout = le serveur a cessé de répondre
+    .hint = le serveur est surchargé ou un équipement du réseau bloque la connexion ; essayez l'autre port
+reason-protocol-closed = le serveur a fermé la connexion
+    .hint = le serveur a refusé la session ; voyez ce qu'il a répondu
+reason-protocol-line-too-long = le serveur a envoyé une ligne démesurée
+    .hint = ce port ne se comporte pas comme un serveur de messagerie
+reason-protocol-too-much-data = le serveur a envoyé bien plus de données qu'une session de messagerie n'en demande
+    .hint = ce port ne se comporte pas comme un serveur de messagerie
+reason-protocol-wrong-protocol = le serveur du port { $port } ne s'annonce pas comme un serveur { $protocol }
+    .hint = mauvais protocole sur ce port : vérifiez le numéro de port
+reason-protocol-tls-server = un serveur TLS répond sur le port en clair { $port }
+    .hint = choisissez SSL/TLS pour ce port
+reason-protocol-busy = le serveur refuse le service pour le moment (occupé ou en cours d'arrêt)
+    .hint = réessayez plus tard ; si le problème persiste, le fournisseur a un incident
+reason-protocol-unexpected = le serveur a répondu quelque chose d'inattendu
+    .hint = voyez la réponse du serveur et la transcription (--trace)
+reason-starttls-not-offered = le serveur ne propose pas STARTTLS sur le port { $port }
+    .hint = utilisez le port TLS implicite ; n'envoyez jamais de mot de passe sur celui-ci
+reason-starttls-refused = le serveur a refusé STARTTLS
+    .hint = utilisez le port TLS implicite
+reason-starttls-injection = le serveur a envoyé des données entre l'accord STARTTLS et la négociation TLS
+    .hint = un intermédiaire malveillant ou un serveur défaillant pourrait injecter des réponses ; utilisez le port TLS implicite et signalez-le au fournisseur
+reason-auth-rejected = le serveur a refusé le nom d'utilisateur ou le mot de passe
+    .hint = vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe
+reason-auth-mechanism-not-offered = le serveur ne propose aucune méthode d'identification utilisable avec cet identifiant
+    .hint = voyez les méthodes que le serveur annonce
+reason-auth-login-disabled = le serveur interdit l'identification sur cette connexion
+    .hint = identifiez-vous seulement après TLS, ou sur le port TLS implicite
+reason-auth-oauth2-required = le serveur n'accepte que OAuth2 (authentification moderne), pas de mot de passe
+    .hint = utilisez un logiciel de messagerie qui se connecte avec OAuth2 (la page de connexion du fournisseur), ou demandez à l'administrateur d'autoriser ce logiciel
+reason-auth-account-locked = le compte est bloqué ou a subi trop de tentatives de connexion
+    .hint = patientez, puis connectez-vous au webmail du fournisseur pour débloquer le compte
+reason-auth-app-password-required = le fournisseur exige un mot de passe d'application pour les logiciels de messagerie
+    .hint = créez un mot de passe d'application dans les paramètres de sécurité du compte et utilisez-le à la place du mot de passe habituel
+reason-auth-protocol-disabled = l'accès { $protocol } est désactivé pour ce compte
+    .hint = activez l'accès { $protocol } dans les paramètres de messagerie du compte (webmail), ou demandez à l'administrateur de l'autoriser
+reason-auth-temporary-failure = le serveur ne peut pas vérifier l'identifiant pour le moment
+    .hint = réessayez plus tard
+reason-internal = mailcheck a rencontré une erreur interne ({ $detail })
+    .hint = merci de la signaler
+reason-roundtrip-not-run = l'aller-retour n'a pas pu commencer : aucun réglage d'envoi ou de réception avec identification vérifiée
+    .hint = corrigez d'abord les réglages en échec ci-dessus
+reason-roundtrip-submission-failed = le message de test n'a pas pu être remis au serveur d'envoi (connexion, TLS ou délai dépassé)
+    .hint = réessayez ; si cela persiste, le serveur d'envoi a un problème
+reason-roundtrip-submission-refused = le serveur d'envoi a refusé le message de test
+    .hint = voyez ce que le serveur a répondu : sa politique refuse cet expéditeur, ce destinataire ou ce message
+reason-roundtrip-not-delivered = le serveur d'envoi a accepté le message de test, mais il n'est pas arrivé dans la boîte à temps
+    .hint = le courrier est retardé, retenu, filtré ou perdu entre les serveurs : regardez dans les indésirables, réessayez avec un --round-trip-timeout plus long, puis contactez le fournisseur
+reason-roundtrip-mailbox-failed = la boîte n'a pas pu être lue pour y chercher le message de test
+    .hint = l'identification fonctionne mais pas la lecture de la boîte de réception : voyez le détail et contactez le fournisseur
+
+## Constats
+
+finding-tls-cert-expiring = le certificat expire dans { $days ->
+        [one] { $days } jour
+       *[other] { $days } jours
+    }, le { $date }
+finding-tls-legacy-version-accepted = le serveur accepte encore { $version }, une version obsolète de TLS
+finding-plaintext-login-offered = le serveur propose l'identification par mot de passe avant STARTTLS : un logiciel réglé sur « aucun chiffrement » enverrait le mot de passe en clair
+finding-smtp-auth-before-tls = le serveur propose AUTH avant STARTTLS
+finding-starttls-injection = { $bytes ->
+        [one] { $bytes } octet a suivi
+       *[other] { $bytes } octets ont suivi
+    } l'accord STARTTLS avant la négociation (ignorés) : { $preview }
+finding-starttls-only = seul STARTTLS fonctionne pour { $protocol } : le TLS implicite (port { $tls_port }) est préférable (RFC 8314)
+finding-documented-not-working = { $source } documente ce réglage, mais il ne fonctionne pas
+finding-tls-cert-shared-host = le certificat est valide pour { $names }, pas pour { $expected } : c'est un serveur mutualisé ; indiquez { $suggested } comme nom de serveur
+
+## Sources de documentation (découverte), telles que les constats les nomment
+
+source-provider-table = la table des fournisseurs intégrée
+source-autoconfig = l'autoconfig du fournisseur
+source-ispdb = l'ISPDB de Thunderbird
+source-mx = le fournisseur de l'enregistrement MX
+source-srv = les enregistrements SRV du domaine
+source-autodiscover = Autodiscover
+
+## Conseil quand aucun réglage sûr ne fonctionne dans un sens
+
+advice-headline = { $direction ->
+        [incoming] aucun réglage sûr ne fonctionne pour la réception
+       *[outgoing] aucun réglage sûr ne fonctionne pour l'envoi
+    }
+advice-all-blocked = aucun port de messagerie ne répond : un pare-feu ou ce réseau les bloque ; essayez un autre réseau (par exemple les données mobiles) ou demandez à l'administrateur du réseau
+advice-no-server = aucun service de messagerie sur { $host } aux ports documentés : vérifiez le nom du serveur dans la documentation du fournisseur
+advice-decisive = { $combination } : { $cause } — { $hint }
+advice-line = { $headline } : { $body }
+
+## Ligne de synthèse
+
+direction-incoming = réception
+direction-outgoing = envoi
+summary-setting = { $protocol } { $host } port { $port } { $security }, { $verified ->
+        [yes] identification vérifiée
+       *[no] identification non vérifiée
+    }
+summary-side = { $direction } : { $setting }
+summary-none = { $direction } : aucun réglage sûr ne fonctionne
+separator = { " ; " }
+summary-credential = { $cause } sur { $combination } ({ $code })
+
+## Le tableau
+
+table-title = mailcheck { $version } — { $address } sur { $server } — { $count ->
+        [one] { $count } combinaison
+       *[other] { $count } combinaisons
+    } en { $seconds } s
+col-protocol = protocole
+col-port = port
+col-host = serveur
+col-source = source
+source-untrusted = (non fiable)
+col-security = sécurité
+col-connect = connexion
+col-tls = tls
+col-certificate = certificat
+col-login = identification
+col-verdict = verdict
+verdict-works = fonctionne
+verdict-works-with-warnings = fonctionne, avertissements
+verdict-fails = échec : { $code }
+connect-failed = échec
+cert-valid = valide ({ $days } j)
+cert-expired = expiré
+cert-not-yet-valid = pas encore valide
+cert-name-mismatch = nom incorrect
+cert-self-signed = auto-signé
+cert-unknown-issuer = émetteur inconnu
+cert-revoked = révoqué
+cert-invalid = invalide
+cert-not-checked = non vérifié
+login-ok = ok ({ $mechanism })
+login-rejected = refusée
+login-failed = échec
+login-no-credentials = non tentée
+login-certificate-not-trusted = retenue (certificat)
+login-skipped-after-rejection = évitée (refus)
+login-skipped-after-stall = évitée (blocage)
+login-no-usable-mechanism = aucune méthode
+section-why = Pourquoi :
+section-findings = Constats :
+section-advice = Ce qu'il faut dire à l'utilisateur :
+server-said = le serveur a répondu : { $words }
+hint = conseil : { $hint }
+severity-info = info :
+severity-warning = avertissement :
+severity-critical = critique :
+certificate-line = Certificat : { $subject } — émis par { $issuer } — valide jusqu'au { $date } ({ $days } jours) — noms : { $names }
+status-ok = OK
+status-warning = AVERTISSEMENT
+status-critical = CRITIQUE
+status-unknown = INCONNU
+
+## La fiche de paramètres (libellés des logiciels de messagerie et des guides des fournisseurs)
+
+card-title = Paramètres de messagerie pour { $address }
+card-proven = Vérifié par mailcheck { $version } le { $date } : chaque ligne ci-dessous a été essayée sur le serveur.
+card-incoming = Serveur de courrier entrant ({ $protocol })
+card-outgoing = Serveur de courrier sortant (SMTP)
+card-server = Nom d'hôte
+card-port = Port
+card-security = Type de sécurité
+card-username = Nom d'utilisateur
+card-password = Mot de passe
+card-password-value = { $verified ->
+        [yes] le mot de passe de la boîte (identification vérifiée)
+        [none] le mot de passe de la boîte (identification non vérifiée : aucun mot de passe fourni)
+       *[no] le mot de passe de la boîte (identification non vérifiée)
+    }
+card-credential = Le mot de passe : { $cause } — { $hint }
+card-smtp-auth = Le serveur de courrier sortant exige une authentification
+card-smtp-auth-value = oui, avec les mêmes nom d'utilisateur et mot de passe
+card-yes = oui
+card-also-works = Fonctionne aussi : { $settings }
+card-none = Aucun réglage sûr ne fonctionne : { $advice }
+card-not-probed = non vérifié
+card-warnings = Avertissements : { $findings }
+card-security-ssl = SSL/TLS
+card-security-starttls = STARTTLS
+
+## Découverte (mailcheck discover, et la première partie de probe sans --server)
+
+discovery-title = Découverte pour { $address } (domaine { $domain }, DNS { $resolver }) en { $seconds } s
+discovery-col-source = source
+discovery-col-status = état
+discovery-col-time = durée
+discovery-col-answer = réponse, ou pourquoi aucune
+discovery-status-answered = a répondu
+discovery-status-no-answer = pas de réponse
+discovery-status-failed = en échec
+discovery-status-timed-out = délai dépassé
+discovery-status-skipped = non interrogée
+discovery-source-provider-table = table des fournisseurs intégrée
+discovery-source-autoconfig = autoconfig (fournisseur)
+discovery-source-ispdb = ISPDB
+discovery-source-mx = enregistrement MX
+discovery-source-srv = enregistrements SRV
+discovery-source-autodiscover = Autodiscover
+discovery-source-guess = noms devinés
+discovery-none = Aucun serveur trouvé.
+discovery-found = Réglages trouvés (la source la plus prioritaire pour chaque protocole) :
+discovery-user = utilisateur
+discovery-from = via
+discovery-trusted = fiable
+discovery-untrusted = non fiable
+discovery-disagree = Les sources divergent :
+discovery-says = indique
+discovery-notes = Remarques :

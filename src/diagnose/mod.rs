@@ -1,0 +1,709 @@
+//! From probe reports to answers: one stable reason code per failure, the verdict of each
+//! combination, findings, the recommended settings per direction, what to tell the user when
+//! nothing works, and the exit code.
+//!
+//! The reason catalogue is [`Reason`] (codes) plus the message catalogues in `locales/`
+//! (cause and hint in every language); [`classify_auth_refusal`] reads servers' own words.
+
+mod classify;
+mod findings;
+
+use serde::Serialize;
+
+use crate::i18n::{self, Lang, Params};
+use crate::net::tls::CertVerdict;
+use crate::plan::{Combination, Direction, Protocol, Security};
+use crate::probe::{AuthOutcome, ProbeReport};
+
+pub use classify::classify_auth_refusal;
+pub use findings::{cross_findings, DocumentedSetting};
+
+/// Every failure a probe can meet. The code (`Reason::code`) is the stable contract for
+/// scripts; the enum is the one place the catalogue lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "&'static str")]
+pub enum Reason {
+    DnsNoSuchHost,
+    DnsNoAddress,
+    ConnectRefused,
+    ConnectTimeout,
+    ConnectUnreachable,
+    ConnectFailed,
+    TlsCertExpired,
+    TlsCertNotYetValid,
+    TlsCertNameMismatch,
+    TlsCertUnknownIssuer,
+    TlsCertSelfSigned,
+    TlsCertRevoked,
+    TlsCertInvalid,
+    TlsHandshakeFailed,
+    TlsProtocolTooOld,
+    TlsPlaintextServer,
+    TlsTimeout,
+    TlsClosed,
+    ProtocolTimeout,
+    ProtocolClosed,
+    ProtocolLineTooLong,
+    ProtocolTooMuchData,
+    ProtocolWrongProtocol,
+    ProtocolTlsServer,
+    ProtocolBusy,
+    ProtocolUnexpected,
+    StarttlsNotOffered,
+    StarttlsRefused,
+    StarttlsInjection,
+    AuthRejected,
+    AuthMechanismNotOffered,
+    AuthLoginDisabled,
+    AuthOauth2Required,
+    AuthAccountLocked,
+    AuthAppPasswordRequired,
+    AuthProtocolDisabled,
+    AuthTemporaryFailure,
+    Internal,
+    RoundtripNotRun,
+    RoundtripSubmissionFailed,
+    RoundtripSubmissionRefused,
+    RoundtripNotDelivered,
+    RoundtripMailboxFailed,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 43] = [
+        Reason::DnsNoSuchHost,
+        Reason::DnsNoAddress,
+        Reason::ConnectRefused,
+        Reason::ConnectTimeout,
+        Reason::ConnectUnreachable,
+        Reason::ConnectFailed,
+        Reason::TlsCertExpired,
+        Reason::TlsCertNotYetValid,
+        Reason::TlsCertNameMismatch,
+        Reason::TlsCertUnknownIssuer,
+        Reason::TlsCertSelfSigned,
+        Reason::TlsCertRevoked,
+        Reason::TlsCertInvalid,
+        Reason::TlsHandshakeFailed,
+        Reason::TlsProtocolTooOld,
+        Reason::TlsPlaintextServer,
+        Reason::TlsTimeout,
+        Reason::TlsClosed,
+        Reason::ProtocolTimeout,
+        Reason::ProtocolClosed,
+        Reason::ProtocolLineTooLong,
+        Reason::ProtocolTooMuchData,
+        Reason::ProtocolWrongProtocol,
+        Reason::ProtocolTlsServer,
+        Reason::ProtocolBusy,
+        Reason::ProtocolUnexpected,
+        Reason::StarttlsNotOffered,
+        Reason::StarttlsRefused,
+        Reason::StarttlsInjection,
+        Reason::AuthRejected,
+        Reason::AuthMechanismNotOffered,
+        Reason::AuthLoginDisabled,
+        Reason::AuthOauth2Required,
+        Reason::AuthAccountLocked,
+        Reason::AuthAppPasswordRequired,
+        Reason::AuthProtocolDisabled,
+        Reason::AuthTemporaryFailure,
+        Reason::Internal,
+        Reason::RoundtripNotRun,
+        Reason::RoundtripSubmissionFailed,
+        Reason::RoundtripSubmissionRefused,
+        Reason::RoundtripNotDelivered,
+        Reason::RoundtripMailboxFailed,
+    ];
+
+    /// The stable code, the contract for scripts. Causes and hints are in the message
+    /// catalogue (`locales/*/mailcheck.ftl`, message `reason-<code>`), in every language.
+    pub fn code(self) -> &'static str {
+        use Reason::*;
+        match self {
+            DnsNoSuchHost => "dns.no-such-host",
+            DnsNoAddress => "dns.no-address",
+            ConnectRefused => "connect.refused",
+            ConnectTimeout => "connect.timeout",
+            ConnectUnreachable => "connect.unreachable",
+            ConnectFailed => "connect.failed",
+            TlsCertExpired => "tls.cert-expired",
+            TlsCertNotYetValid => "tls.cert-not-yet-valid",
+            TlsCertNameMismatch => "tls.cert-name-mismatch",
+            TlsCertUnknownIssuer => "tls.cert-unknown-issuer",
+            TlsCertSelfSigned => "tls.cert-self-signed",
+            TlsCertRevoked => "tls.cert-revoked",
+            TlsCertInvalid => "tls.cert-invalid",
+            TlsHandshakeFailed => "tls.handshake-failed",
+            TlsProtocolTooOld => "tls.protocol-too-old",
+            TlsPlaintextServer => "tls.plaintext-server",
+            TlsTimeout => "tls.timeout",
+            TlsClosed => "tls.closed",
+            ProtocolTimeout => "protocol.timeout",
+            ProtocolClosed => "protocol.closed",
+            ProtocolLineTooLong => "protocol.line-too-long",
+            ProtocolTooMuchData => "protocol.too-much-data",
+            ProtocolWrongProtocol => "protocol.wrong-protocol",
+            ProtocolTlsServer => "protocol.tls-server",
+            ProtocolBusy => "protocol.busy",
+            ProtocolUnexpected => "protocol.unexpected",
+            StarttlsNotOffered => "starttls.not-offered",
+            StarttlsRefused => "starttls.refused",
+            StarttlsInjection => "starttls.injection",
+            AuthRejected => "auth.rejected",
+            AuthMechanismNotOffered => "auth.mechanism-not-offered",
+            AuthLoginDisabled => "auth.login-disabled",
+            AuthOauth2Required => "auth.oauth2-required",
+            AuthAccountLocked => "auth.account-locked",
+            AuthAppPasswordRequired => "auth.app-password-required",
+            AuthProtocolDisabled => "auth.protocol-disabled",
+            AuthTemporaryFailure => "auth.temporary-failure",
+            Internal => "internal",
+            RoundtripNotRun => "roundtrip.not-run",
+            RoundtripSubmissionFailed => "roundtrip.submission-failed",
+            RoundtripSubmissionRefused => "roundtrip.submission-refused",
+            RoundtripNotDelivered => "roundtrip.not-delivered",
+            RoundtripMailboxFailed => "roundtrip.mailbox-failed",
+        }
+    }
+
+    fn message_id(self) -> String {
+        i18n::id_of("reason", self.code())
+    }
+
+    /// The one-line cause in `lang`, with the facts of this failure (see [`reason_params`]).
+    pub fn cause_in(self, lang: Lang, params: &Params) -> String {
+        i18n::text(lang, &self.message_id(), params)
+    }
+
+    /// What a helpdesk can read aloud, in `lang`.
+    pub fn hint_in(self, lang: Lang, params: &Params) -> String {
+        i18n::attr(lang, &self.message_id(), "hint", params)
+    }
+
+    /// The English cause with placeholder arguments (`{host}`): the README's form.
+    pub fn cause(self) -> String {
+        self.cause_in(Lang::En, &placeholder_params())
+    }
+
+    /// The English hint with placeholder arguments.
+    pub fn hint(self) -> String {
+        self.hint_in(Lang::En, &placeholder_params())
+    }
+
+    /// Failures that mean the server judged the credential itself: no other combination on
+    /// the same server may try it again in this run.
+    pub fn is_credential_verdict(self) -> bool {
+        matches!(
+            self,
+            Reason::AuthRejected
+                | Reason::AuthOauth2Required
+                | Reason::AuthAccountLocked
+                | Reason::AuthAppPasswordRequired
+        )
+    }
+}
+
+impl From<Reason> for &'static str {
+    fn from(r: Reason) -> &'static str {
+        r.code()
+    }
+}
+
+/// Every argument a reason message may use, named `{name}`: how the README shows them.
+pub fn placeholder_params() -> Params {
+    REASON_ARGS
+        .iter()
+        .map(|k| (*k, i18n::Param::Text(format!("{{{k}}}"))))
+        .collect()
+}
+
+/// The arguments every reason message may use. [`reason_params`] always fills all of them.
+pub const REASON_ARGS: [&str; 9] = [
+    "host", "port", "protocol", "detail", "date", "expected", "names", "issuer", "alert",
+];
+
+/// The facts of one failure, as message arguments: where (host, port, protocol), the
+/// certificate's dates and names, the TLS alert, mailcheck's technical detail.
+pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
+    let t = &report.target;
+    let failure = report.failure.as_ref();
+    let tls = report.tls.as_ref();
+    let cert = tls.and_then(|f| f.certificate.as_ref());
+    let mut p = crate::params![
+        ("host", t.host.as_str()),
+        ("port", t.combination.port),
+        ("protocol", t.combination.protocol.name().to_uppercase()),
+        ("detail", failure.map(|f| f.detail.as_str()).unwrap_or("")),
+        ("date", "?"),
+        ("expected", t.tls_name.as_str()),
+        ("names", "—"),
+        ("issuer", cert.map(|c| c.issuer.as_str()).unwrap_or("?")),
+        ("alert", "none"),
+    ];
+    if let Some(c) = cert {
+        p.insert("names", i18n::list(lang, &c.names).into());
+    }
+    match tls.map(|f| &f.verification) {
+        Some(CertVerdict::Expired { not_after }) => {
+            p.insert("date", i18n::date(lang, not_after).into());
+        }
+        Some(CertVerdict::NotYetValid { not_before }) => {
+            p.insert("date", i18n::date(lang, not_before).into());
+        }
+        Some(CertVerdict::NameMismatch {
+            expected,
+            presented,
+        }) => {
+            p.insert("expected", expected.as_str().into());
+            p.insert("names", i18n::list(lang, presented).into());
+        }
+        _ => {}
+    }
+    if let Some(f) = failure {
+        // A TLS alert is the server's own word for a failed handshake.
+        if f.reason == Reason::TlsHandshakeFailed {
+            if let Some(alert) = &f.server_says {
+                p.insert("alert", alert.as_str().into());
+            }
+        }
+    }
+    p
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Works,
+    WorksWithWarnings,
+    Fails,
+}
+
+impl Verdict {
+    pub fn code(self) -> &'static str {
+        match self {
+            Verdict::Works => "works",
+            Verdict::WorksWithWarnings => "works-with-warnings",
+            Verdict::Fails => "fails",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Works => "works",
+            Verdict::WorksWithWarnings => "works (warnings)",
+            Verdict::Fails => "fails",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn code(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Something worth knowing beyond pass/fail. `code` is stable; `message` is in the language
+/// of the report, made from the catalogue (`finding-<code>`) and `params`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    /// The facts of the finding (days left, version, names...), language-neutral.
+    #[serde(skip_serializing_if = "Params::is_empty")]
+    pub params: Params,
+}
+
+impl Finding {
+    /// A finding with its message in English; reports re-word it in their language.
+    /// A `date` parameter is an ISO date, written as people of the language write dates.
+    pub fn new(code: &'static str, severity: Severity, params: Params) -> Finding {
+        let mut f = Finding {
+            code,
+            severity,
+            message: String::new(),
+            params,
+        };
+        f.localize(Lang::En);
+        f
+    }
+
+    /// Re-word the message in `lang`.
+    pub fn localize(&mut self, lang: Lang) {
+        let mut p = self.params.clone();
+        if let Some(i18n::Param::Text(d)) = p.get("date") {
+            let d = i18n::date(lang, d);
+            p.insert("date", d.into());
+        }
+        // A documentation source named by its code (`provider-table`) has words of its own.
+        if let Some(i18n::Param::Text(s)) = p.get("source") {
+            if let Some(words) = i18n::lookup(lang, &format!("source-{s}"), &Params::new()) {
+                p.insert("source", words.into());
+            }
+        }
+        self.message = i18n::text(lang, &i18n::id_of("finding", self.code), &p);
+    }
+}
+
+/// Days before expiry from which a certificate is a warning.
+pub const DEFAULT_CERT_WARN_DAYS: i64 = 21;
+
+/// The verdict of one combination and the findings that qualify it (the probe's own and those
+/// made from its facts: certificate expiry, obsolete TLS versions accepted).
+pub fn judge(report: &ProbeReport, cert_warn_days: i64) -> (Verdict, Vec<Finding>) {
+    let mut findings = report.findings.clone();
+    if let Some(cert) = report.tls.as_ref().and_then(|t| t.certificate.as_ref()) {
+        if cert.days_left >= 0 && cert.days_left < cert_warn_days {
+            findings.push(Finding::new(
+                "tls.cert-expiring",
+                Severity::Warning,
+                crate::params![
+                    ("days", cert.days_left),
+                    ("date", i18n::date(Lang::En, &cert.not_after)),
+                ],
+            ));
+        }
+    }
+    if let Some(legacy) = report.legacy_tls.as_ref() {
+        if let Some(version) = &legacy.accepted {
+            findings.push(Finding::new(
+                "tls.legacy-version-accepted",
+                Severity::Warning,
+                crate::params![("version", version.as_str())],
+            ));
+        }
+    }
+    let verdict = verdict_of(report, &findings);
+    (verdict, findings)
+}
+
+/// Fails if the probe failed; works with warnings if a finding is a warning or worse.
+pub fn verdict_of(report: &ProbeReport, findings: &[Finding]) -> Verdict {
+    if report.failure.is_some() {
+        Verdict::Fails
+    } else if findings.iter().any(|f| f.severity >= Severity::Warning) {
+        Verdict::WorksWithWarnings
+    } else {
+        Verdict::Works
+    }
+}
+
+/// The setting to give the user for one direction: the best working combination, RFC 8314
+/// order (implicit TLS before STARTTLS; IMAP before POP3 for incoming).
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendation {
+    pub direction: Direction,
+    pub protocol: Protocol,
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: String,
+    pub verdict: Verdict,
+    /// Login was proven on this combination (false when no credential was given).
+    pub login_verified: bool,
+    /// Who documents this setting (from the provider table), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documented_by: Option<String>,
+}
+
+impl Recommendation {
+    pub fn combination(&self) -> Combination {
+        Combination::new(self.protocol, self.port, self.security)
+    }
+}
+
+/// Preference within a direction, lower is better: IMAP before POP3 (mail stays on the server
+/// for every device), then RFC 8314's order: implicit TLS before STARTTLS.
+pub fn preference(c: Combination) -> (u8, u8) {
+    let proto = match c.protocol {
+        Protocol::Imap | Protocol::Smtp => 0,
+        Protocol::Pop3 => 1,
+    };
+    let sec = match c.security {
+        Security::Tls => 0,
+        Security::Starttls => 1,
+    };
+    (proto, sec)
+}
+
+pub fn recommend(
+    reports: &[(ProbeReport, Verdict)],
+    direction: Direction,
+) -> Option<Recommendation> {
+    ranked(reports, direction).into_iter().next()
+}
+
+/// Every working combination of a direction, best first: fewer warnings first, then IMAP
+/// before POP3, then RFC 8314 order (implicit TLS before STARTTLS).
+pub fn ranked(reports: &[(ProbeReport, Verdict)], direction: Direction) -> Vec<Recommendation> {
+    let mut working: Vec<&(ProbeReport, Verdict)> = reports
+        .iter()
+        .filter(|(r, v)| {
+            r.target.combination.protocol.direction() == direction && *v != Verdict::Fails
+        })
+        .collect();
+    working.sort_by_key(|(r, v)| (*v, preference(r.target.combination)));
+    working
+        .into_iter()
+        .map(|(r, v)| Recommendation {
+            direction,
+            protocol: r.target.combination.protocol,
+            host: r.target.host.clone(),
+            port: r.target.combination.port,
+            security: r.target.combination.security,
+            username: r.target.username.clone(),
+            verdict: *v,
+            login_verified: matches!(r.auth, AuthOutcome::Succeeded { .. }),
+            documented_by: None,
+        })
+        .collect()
+}
+
+/// What to tell the user when no secure setting works in a direction.
+#[derive(Debug, Clone, Serialize)]
+pub struct Advice {
+    pub direction: Direction,
+    /// `all-blocked` (every port timed out), `no-server` (every port refused or no such
+    /// host), or `decisive-reason` (the most telling failure, in `reason`).
+    pub code: &'static str,
+    /// The most telling failure and where it happened.
+    pub reason: Reason,
+    pub combination: String,
+    /// What to say, in the report's language: the headline and the body.
+    pub message: String,
+    /// The body alone (without "no secure incoming setting works"), for the card.
+    #[serde(skip)]
+    pub body: String,
+}
+
+/// How telling a failure is for the user, lower first: a verdict on the credential says the
+/// most, then certificate and TLS problems, then protocol ones, then the network.
+fn tellingness(r: Reason) -> u8 {
+    use Reason::*;
+    match r {
+        AuthRejected
+        | AuthOauth2Required
+        | AuthAppPasswordRequired
+        | AuthAccountLocked
+        | AuthProtocolDisabled => 0,
+        TlsCertExpired | TlsCertNotYetValid | TlsCertNameMismatch | TlsCertUnknownIssuer
+        | TlsCertSelfSigned | TlsCertRevoked | TlsCertInvalid => 1,
+        AuthMechanismNotOffered | AuthLoginDisabled | AuthTemporaryFailure => 2,
+        StarttlsInjection | StarttlsNotOffered | StarttlsRefused | TlsProtocolTooOld
+        | TlsHandshakeFailed => 3,
+        TlsPlaintextServer | ProtocolTlsServer | ProtocolWrongProtocol | ProtocolBusy => 4,
+        TlsTimeout | TlsClosed | ProtocolTimeout | ProtocolClosed | ProtocolLineTooLong
+        | ProtocolTooMuchData | ProtocolUnexpected => 5,
+        DnsNoSuchHost | DnsNoAddress | ConnectRefused | ConnectTimeout | ConnectUnreachable
+        | ConnectFailed => 6,
+        // The round trip runs after the matrix; its reasons never explain a combination.
+        RoundtripNotRun
+        | RoundtripSubmissionFailed
+        | RoundtripSubmissionRefused
+        | RoundtripNotDelivered
+        | RoundtripMailboxFailed => 7,
+        Internal => 8,
+    }
+}
+
+/// What to tell the user if no combination of `direction` works (`None` if one works or
+/// none was probed).
+pub fn advise(
+    reports: &[(ProbeReport, Verdict)],
+    direction: Direction,
+    lang: Lang,
+) -> Option<Advice> {
+    let mine: Vec<&ProbeReport> = reports
+        .iter()
+        .filter(|(r, _)| r.target.combination.protocol.direction() == direction)
+        .map(|(r, _)| r)
+        .collect();
+    if mine.is_empty() || !ranked(reports, direction).is_empty() {
+        return None;
+    }
+    let failures: Vec<(&ProbeReport, Reason)> = mine
+        .iter()
+        .filter_map(|r| r.failure.as_ref().map(|f| (*r, f.reason)))
+        .collect();
+    let (decisive, reason) = failures
+        .iter()
+        .min_by_key(|(r, reason)| (tellingness(*reason), preference(r.target.combination)))
+        .copied()?;
+    let all = |pred: &dyn Fn(Reason) -> bool| failures.iter().all(|(_, r)| pred(*r));
+    let headline = i18n::text(
+        lang,
+        "advice-headline",
+        &crate::params![(
+            "direction",
+            match direction {
+                Direction::Incoming => "incoming",
+                Direction::Outgoing => "outgoing",
+            }
+        )],
+    );
+    let (code, body) = if all(&|r| matches!(r, Reason::ConnectTimeout)) {
+        ("all-blocked", i18n::t(lang, "advice-all-blocked"))
+    } else if all(&|r| matches!(r, Reason::ConnectRefused | Reason::DnsNoSuchHost)) {
+        (
+            "no-server",
+            i18n::text(
+                lang,
+                "advice-no-server",
+                &crate::params![("host", decisive.target.host.as_str())],
+            ),
+        )
+    } else {
+        let p = reason_params(decisive, lang);
+        (
+            "decisive-reason",
+            i18n::text(
+                lang,
+                "advice-decisive",
+                &crate::params![
+                    (
+                        "combination",
+                        describe_combination(decisive.target.combination)
+                    ),
+                    ("cause", reason.cause_in(lang, &p)),
+                    ("hint", reason.hint_in(lang, &p)),
+                ],
+            ),
+        )
+    };
+    Some(Advice {
+        direction,
+        code,
+        reason,
+        combination: decisive.target.id(),
+        message: i18n::text(
+            lang,
+            "advice-line",
+            &crate::params![("headline", headline), ("body", body.as_str())],
+        ),
+        body,
+    })
+}
+
+/// "IMAP 993 SSL/TLS", as a person reads a combination.
+pub fn describe_combination(c: Combination) -> String {
+    format!(
+        "{} {} {}",
+        c.protocol.name().to_uppercase(),
+        c.port,
+        c.security.client_label()
+    )
+}
+
+/// Exit codes, Nagios convention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// 0: a secure incoming and a secure outgoing combination work.
+    Ok,
+    /// 1: usable, but with warnings.
+    Warning,
+    /// 2: no secure incoming or no secure outgoing combination works, or the credential was rejected.
+    Critical,
+    /// 3: bad input or internal error.
+    Unknown,
+}
+
+impl Status {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Critical => 2,
+            Status::Unknown => 3,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Critical => "critical",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
+/// Overall status of a run over the directions that were probed.
+pub fn overall(reports: &[(ProbeReport, Verdict)], recs: &[Option<Recommendation>]) -> Status {
+    let rejected = reports.iter().any(|(r, _)| {
+        r.failure
+            .as_ref()
+            .is_some_and(|f| f.reason.is_credential_verdict())
+    });
+    if reports.is_empty() || rejected || recs.iter().any(|r| r.is_none()) {
+        return Status::Critical;
+    }
+    if recs
+        .iter()
+        .flatten()
+        .any(|r| r.verdict == Verdict::WorksWithWarnings)
+    {
+        return Status::Warning;
+    }
+    Status::Ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_namespaced() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::ALL {
+            assert!(seen.insert(r.code()), "duplicate {}", r.code());
+            assert!(r.code() == "internal" || r.code().contains('.'));
+        }
+    }
+
+    /// Every reason has a cause and a hint in every language, and every argument its messages
+    /// use is one that `reason_params` fills.
+    #[test]
+    fn every_reason_has_words_in_every_language() {
+        let p = placeholder_params();
+        for lang in Lang::ALL {
+            for r in Reason::ALL {
+                let id = i18n::id_of("reason", r.code());
+                let (cause, errors) = i18n::format_checked(lang, &id, None, &p)
+                    .unwrap_or_else(|| panic!("{lang}: no message {id}"));
+                assert_eq!(errors, 0, "{lang} {id}: an argument outside REASON_ARGS");
+                assert!(!cause.trim().is_empty());
+                let (hint, errors) = i18n::format_checked(lang, &id, Some("hint"), &p)
+                    .unwrap_or_else(|| panic!("{lang}: no hint for {id}"));
+                assert_eq!(errors, 0, "{lang} {id}.hint");
+                assert!(!hint.trim().is_empty());
+            }
+        }
+        assert_eq!(
+            Reason::ConnectTimeout.hint(),
+            "a firewall or the network blocks this port; try the other port"
+        );
+    }
+
+    /// The README's reason table is the catalogue: each code with its English cause and hint.
+    #[test]
+    fn the_readme_lists_every_reason_with_its_cause_and_hint() {
+        let readme = include_str!("../../README.md");
+        for r in Reason::ALL {
+            let row = format!("| `{}` | {} | {} |", r.code(), r.cause(), r.hint());
+            assert!(readme.contains(&row), "README lacks the row\n{row}");
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The settings card: what a person types into a mail client — incoming server, port,
+//! security as clients label it, username, outgoing server, port, security, "outgoing server
+//! requires authentication" — the same table the providers' guides print, but every line of
+//! it tried on the server. Also written as a Thunderbird autoconfig file
+//! ([`super::thunderbird`]) and an Apple configuration profile ([`super::mobileconfig`]).
+
+use std::io::{self, Write};
+
+use super::RunReport;
+use crate::diagnose::{Advice, Recommendation, Verdict};
+use crate::i18n::{self, Lang};
+use crate::plan::{Direction, Protocol, Security};
+
+/// The forms of the card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardFormat {
+    /// The table a person reads (in the report's language).
+    Text,
+    /// Thunderbird's config-v1.1.xml (autoconfig / ISP database format).
+    Thunderbird,
+    /// An Apple configuration profile (.mobileconfig), without the password.
+    Mobileconfig,
+}
+
+/// The settings of one direction: the best working one, then the other working ones.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub best: Option<Recommendation>,
+    pub also: Vec<Recommendation>,
+    /// Was any combination of this direction probed?
+    pub probed: bool,
+    /// What to tell the user when nothing works.
+    pub advice: Option<Advice>,
+}
+
+/// The card's model, shared by its three forms.
+#[derive(Debug, Clone)]
+pub struct Card {
+    pub address: String,
+    pub lang: Lang,
+    pub checked_at: String,
+    pub version: &'static str,
+    pub incoming: Side,
+    pub outgoing: Side,
+    /// Warnings of the recommended settings (certificate expiring...), in the report's language.
+    pub warnings: Vec<String>,
+    /// Was a password or token given for the run?
+    pub credential_given: bool,
+    /// The server's verdict on the credential when it refused it (cause — hint), if it did.
+    pub credential_refused: Option<String>,
+}
+
+impl Card {
+    pub fn from_report(report: &RunReport) -> Card {
+        let side = |d: Direction| {
+            let mut working = report.working(d);
+            let best = match d {
+                Direction::Incoming => report.recommendation.incoming.clone(),
+                Direction::Outgoing => report.recommendation.outgoing.clone(),
+            };
+            if let Some(b) = &best {
+                working.retain(|w| w.combination() != b.combination());
+            }
+            Side {
+                best,
+                also: working,
+                probed: report.probed(d),
+                advice: report
+                    .recommendation
+                    .advice
+                    .iter()
+                    .find(|a| a.direction == d)
+                    .cloned(),
+            }
+        };
+        let incoming = side(Direction::Incoming);
+        let outgoing = side(Direction::Outgoing);
+        let warnings = [&incoming.best, &outgoing.best]
+            .into_iter()
+            .flatten()
+            .filter(|r| r.verdict == Verdict::WorksWithWarnings)
+            .flat_map(|r| {
+                report
+                    .results
+                    .iter()
+                    .filter(move |o| {
+                        o.report.target.combination == r.combination()
+                            && o.report.target.host == r.host
+                    })
+                    .flat_map(|o| o.findings.iter())
+                    .filter(|f| f.severity >= crate::diagnose::Severity::Warning)
+                    .map(|f| f.message.clone())
+            })
+            .collect();
+        let credential_refused = report
+            .results
+            .iter()
+            .filter_map(|o| o.reason.as_ref())
+            .find(|r| r.code.is_credential_verdict())
+            .map(|r| {
+                i18n::text(
+                    report.lang,
+                    "card-credential",
+                    &crate::params![("cause", r.cause.as_str()), ("hint", r.hint.as_str())],
+                )
+            });
+        Card {
+            credential_given: report.credential.kind != super::CredentialKind::None,
+            credential_refused,
+            address: report.address.clone(),
+            lang: report.lang,
+            checked_at: report.started_at.clone(),
+            version: report.mailcheck_version,
+            incoming,
+            outgoing,
+            warnings,
+        }
+    }
+
+    /// The mail domain of the address (for file names and identifiers).
+    pub fn domain(&self) -> &str {
+        self.address
+            .rsplit_once('@')
+            .map_or(self.address.as_str(), |(_, d)| d)
+    }
+
+    /// Is there something to configure in both probed directions?
+    pub fn complete(&self) -> bool {
+        (!self.incoming.probed || self.incoming.best.is_some())
+            && (!self.outgoing.probed || self.outgoing.best.is_some())
+    }
+}
+
+/// How mail clients label a security setting.
+pub fn security_label(lang: Lang, s: Security) -> String {
+    i18n::t(
+        lang,
+        match s {
+            Security::Tls => "card-security-ssl",
+            Security::Starttls => "card-security-starttls",
+        },
+    )
+}
+
+/// Write the card in the chosen form. The file forms need a working setting in each probed
+/// direction: without one they write nothing on `out` and say why on `err`.
+pub fn write(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    report: &RunReport,
+    format: CardFormat,
+) -> io::Result<()> {
+    let card = Card::from_report(report);
+    match format {
+        CardFormat::Text => {
+            // Server words reach the card through causes (certificate names...): no control
+            // characters on the user's terminal.
+            let mut buf = Vec::new();
+            write_text(&mut buf, &card)?;
+            for line in String::from_utf8_lossy(&buf).lines() {
+                writeln!(out, "{}", super::table::clean(line))?;
+            }
+            Ok(())
+        }
+        CardFormat::Thunderbird | CardFormat::Mobileconfig if !card.complete() => {
+            for a in [&card.incoming.advice, &card.outgoing.advice]
+                .into_iter()
+                .flatten()
+            {
+                writeln!(err, "mailcheck: {}", super::table::clean(&a.message))?;
+            }
+            Ok(())
+        }
+        CardFormat::Thunderbird => super::thunderbird::write(out, &card),
+        CardFormat::Mobileconfig => super::mobileconfig::write(out, &card),
+    }
+}
+
+/// The card as text.
+pub fn write_text(out: &mut dyn Write, card: &Card) -> io::Result<()> {
+    let lang = card.lang;
+    let t = |id: &str| i18n::t(lang, id);
+    writeln!(
+        out,
+        "{}",
+        i18n::text(
+            lang,
+            "card-title",
+            &crate::params![("address", card.address.as_str())]
+        )
+    )?;
+    writeln!(
+        out,
+        "{}",
+        i18n::text(
+            lang,
+            "card-proven",
+            &crate::params![
+                ("version", card.version),
+                ("date", i18n::date(lang, &card.checked_at)),
+            ]
+        )
+    )?;
+    let labels = [
+        "card-server",
+        "card-port",
+        "card-security",
+        "card-username",
+        "card-password",
+    ]
+    .map(t);
+    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let line = |out: &mut dyn Write, label: &str, value: &str| -> io::Result<()> {
+        let pad = width.saturating_sub(label.chars().count());
+        writeln!(out, "  {label}{}  {value}", " ".repeat(pad))
+    };
+    for (direction, side) in [
+        (Direction::Incoming, &card.incoming),
+        (Direction::Outgoing, &card.outgoing),
+    ] {
+        if !side.probed {
+            continue;
+        }
+        writeln!(out)?;
+        let protocol = side.best.as_ref().map_or("IMAP / POP3".to_string(), |b| {
+            b.protocol.name().to_uppercase()
+        });
+        let heading = match direction {
+            Direction::Incoming => i18n::text(
+                lang,
+                "card-incoming",
+                &crate::params![("protocol", protocol)],
+            ),
+            Direction::Outgoing => t("card-outgoing"),
+        };
+        writeln!(out, "{heading}")?;
+        let Some(best) = &side.best else {
+            let advice = side
+                .advice
+                .as_ref()
+                .map_or(String::new(), |a| a.body.clone());
+            writeln!(
+                out,
+                "  {}",
+                i18n::text(lang, "card-none", &crate::params![("advice", advice)])
+            )?;
+            continue;
+        };
+        line(out, &labels[0], &best.host)?;
+        line(out, &labels[1], &best.port.to_string())?;
+        line(out, &labels[2], &security_label(lang, best.security))?;
+        line(out, &labels[3], &best.username)?;
+        let verified = match (best.login_verified, card.credential_given) {
+            (true, _) => "yes",
+            (false, false) => "none",
+            (false, true) => "no",
+        };
+        line(
+            out,
+            &labels[4],
+            &i18n::text(
+                lang,
+                "card-password-value",
+                &crate::params![("verified", verified)],
+            ),
+        )?;
+        if best.protocol == Protocol::Smtp {
+            line(out, &t("card-smtp-auth"), &t("card-smtp-auth-value"))?;
+        }
+        if !side.also.is_empty() {
+            let settings: Vec<String> = side
+                .also
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {}",
+                        r.protocol.name().to_uppercase(),
+                        r.port,
+                        security_label(lang, r.security)
+                    )
+                })
+                .collect();
+            writeln!(
+                out,
+                "  {}",
+                i18n::text(
+                    lang,
+                    "card-also-works",
+                    &crate::params![("settings", settings.join(", "))]
+                )
+            )?;
+        }
+    }
+    if let Some(refused) = &card.credential_refused {
+        writeln!(out)?;
+        writeln!(out, "{refused}")?;
+    }
+    if !card.warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            i18n::text(
+                lang,
+                "card-warnings",
+                &crate::params![("findings", card.warnings.join(&t("separator")))]
+            )
+        )?;
+    }
+    Ok(())
+}
+
+/// Escape text for XML content and attribute values.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Control characters other than tab/newline are not allowed in XML 1.0.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Write the card on stdout (a reader that stops early is not an error).
+pub fn print(report: &RunReport, format: CardFormat) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let mut out = stdout.lock();
+    let mut err = stderr.lock();
+    match write(&mut out, &mut err, report, format).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing the settings card"),
+    }
+}

@@ -1,0 +1,166 @@
+//! Diagnosis of the scripted lab's hostile scenarios, in French: the reasons the real servers
+//! cannot produce (tests/hostile.rs checks their codes), here with their words, their facts and
+//! the advice when nothing works.
+
+use std::time::Duration;
+
+use mailcheck::account::SecretSource;
+use mailcheck::i18n::Lang;
+use mailcheck::lab::{Lab, LabConfig, Scenario};
+use mailcheck::plan::Limits;
+use mailcheck::report::{CredentialInfo, CredentialKind, ReportOptions, RunInput, RunReport};
+
+fn diagnose(scenario: Scenario, with_password: bool) -> RunReport {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let lab = Lab::start(LabConfig {
+            scenario,
+            ..LabConfig::default()
+        })
+        .await
+        .unwrap();
+        let limits = Limits {
+            connect_timeout: Duration::from_millis(800),
+            step_timeout: Duration::from_millis(1500),
+            target_timeout: Duration::from_secs(8),
+            ..Limits::default()
+        };
+        let credential = with_password.then(|| lab.credential());
+        let reports = mailcheck::probe::run(&lab.plan(limits, false), credential)
+            .await
+            .unwrap();
+        RunReport::build_with(
+            RunInput {
+                address: lab.user().address.clone(),
+                server: lab.tls_name().to_string(),
+                started_at: "2026-03-01T09:30:00Z".into(),
+                elapsed_ms: 1,
+                credential: CredentialInfo {
+                    kind: if with_password {
+                        CredentialKind::Password
+                    } else {
+                        CredentialKind::None
+                    },
+                    source: SecretSource::Lab,
+                },
+                cert_warn_days: 21,
+            },
+            reports,
+            &ReportOptions {
+                lang: Lang::Fr,
+                documented: vec![],
+            },
+        )
+    })
+}
+
+fn outcome<'a>(r: &'a RunReport, id: &str) -> &'a mailcheck::report::Outcome {
+    r.results.iter().find(|o| o.id == id).unwrap()
+}
+
+/// Every port swallows connection attempts: the advice is about the network, not the server.
+#[test]
+fn a_blackhole_gives_the_all_blocked_advice() {
+    let r = diagnose(Scenario::Blackhole, false);
+    assert!(r
+        .results
+        .iter()
+        .all(|o| o.reason.as_ref().unwrap().code.code() == "connect.timeout"));
+    assert_eq!(r.recommendation.advice.len(), 2);
+    for a in &r.recommendation.advice {
+        assert_eq!(a.code, "all-blocked");
+        assert!(
+            a.message.contains("un pare-feu ou ce réseau les bloque"),
+            "{}",
+            a.message
+        );
+    }
+    assert_eq!(
+        outcome(&r, "imap/993/tls").reason.as_ref().unwrap().hint,
+        "un pare-feu ou le réseau bloque ce port ; essayez l'autre port"
+    );
+}
+
+/// A server that answers the ClientHello with an alert: the alert is named.
+#[test]
+fn a_tls_alert_is_named() {
+    let r = diagnose(Scenario::TlsAlert, false);
+    let o = outcome(&r, "imap/993/tls");
+    let reason = o.reason.as_ref().unwrap();
+    assert_eq!(reason.code.code(), "tls.handshake-failed");
+    assert_eq!(
+        reason.cause,
+        "le serveur a interrompu la négociation TLS avec l'alerte handshake_failure"
+    );
+}
+
+/// Microsoft 365 with basic authentication off: the server's words become "OAuth2 required".
+/// The settings themselves are right (the other combinations are not tried after that
+/// verdict), so the card gives them and says what is wrong: the password is not enough.
+#[test]
+fn oauth2_only_is_what_to_tell_the_user() {
+    let r = diagnose(Scenario::Oauth2Required, true);
+    let refused: Vec<_> = r.results.iter().filter(|o| o.reason.is_some()).collect();
+    assert_eq!(refused.len(), 1);
+    let reason = refused[0].reason.as_ref().unwrap();
+    assert_eq!(reason.code.code(), "auth.oauth2-required");
+    assert_eq!(
+        reason.cause,
+        "le serveur n'accepte que OAuth2 (authentification moderne), pas de mot de passe"
+    );
+    assert!(
+        r.summary.contains("(auth.oauth2-required)"),
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.exit_code, 2);
+    let inc = r.recommendation.incoming.as_ref().unwrap();
+    assert!(!inc.login_verified);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    mailcheck::report::card::write(
+        &mut out,
+        &mut err,
+        &r,
+        mailcheck::report::card::CardFormat::Text,
+    )
+    .unwrap();
+    let card = String::from_utf8(out).unwrap();
+    assert!(
+        card.contains("le mot de passe de la boîte (identification non vérifiée)\n"),
+        "{card}"
+    );
+    assert!(
+        card.contains("Le mot de passe : le serveur n'accepte que OAuth2"),
+        "{card}"
+    );
+}
+
+/// The certificate expired yesterday: the cause carries the date, French style.
+#[test]
+fn an_expired_certificate_says_when() {
+    let r = diagnose(Scenario::CertExpired, false);
+    let o = outcome(&r, "imap/993/tls");
+    let not_after = &o
+        .report
+        .tls
+        .as_ref()
+        .unwrap()
+        .certificate
+        .as_ref()
+        .unwrap()
+        .not_after;
+    let fr = format!(
+        "{}/{}/{}",
+        &not_after[8..10],
+        &not_after[5..7],
+        &not_after[..4]
+    );
+    assert_eq!(
+        o.reason.as_ref().unwrap().cause,
+        format!("le certificat du serveur a expiré le {fr}")
+    );
+}
