@@ -11,6 +11,7 @@ use crate::cli::{
     ColorChoice, Command, DemoArgs, DiscoverArgs, DiscoveryArgs, Format, LabArgs, OutputArgs,
     ProbeArgs,
 };
+use crate::cli_monitor::MonitorFormat;
 use crate::diagnose::Status;
 use crate::discover::{self, DiscoveryConfig, DiscoveryReport, TargetOptions};
 use crate::lab::{Lab, LabConfig, Scenario};
@@ -26,6 +27,11 @@ pub fn run(command: Command) -> Result<Status> {
         Command::Discover(args) => discover_only(args),
         Command::Lab(args) => lab(args),
         Command::Demo(args) => demo(args),
+        Command::Check(args) => crate::check::cli::check(args),
+        Command::Batch(args) => crate::check::cli::batch(args),
+        Command::Serve(args) => crate::serve::serve(args),
+        Command::Completions(args) => crate::check::cli::completions(args),
+        Command::Man => crate::check::cli::man(),
     }
 }
 
@@ -155,8 +161,7 @@ fn probe(args: ProbeArgs) -> Result<Status> {
         report::card::print(&report, card)?;
         return Ok(report.status);
     }
-    print_report(&report, &args.output)?;
-    Ok(report.status)
+    print_report(&report, &args.output, args.cert_warn_days)
 }
 
 fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job> {
@@ -311,6 +316,15 @@ fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job>
 
 /// Probe the plan and diagnose: the one path from a job to a report.
 pub async fn execute(job: Job) -> Result<RunReport> {
+    execute_paced(job, None).await
+}
+
+/// [`execute`], with every target's probe paced by `pacer` (per connect host and in total),
+/// as `check`, `batch` and `serve` run many accounts at once.
+pub async fn execute_paced(
+    job: Job,
+    pacer: Option<std::sync::Arc<crate::probe::pace::Pacer>>,
+) -> Result<RunReport> {
     let kind = match &job.credential {
         Some(Credential::Password(_)) => CredentialKind::Password,
         Some(Credential::OAuth2Token(_)) => CredentialKind::Oauth2Token,
@@ -320,16 +334,19 @@ pub async fn execute(job: Job) -> Result<RunReport> {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let t0 = Instant::now();
-    let (reports, round_trip) = match &job.round_trip {
-        None => (crate::probe::run(&job.plan, job.credential).await?, None),
-        // The round trip runs after the probe on the same context: the run's credential,
-        // TLS trust and targets (with their --connect-to mapping).
+    let ctx = {
+        let mut ctx = ProbeContext::new(job.plan.policy.clone(), job.credential)?;
+        ctx.pacer = pacer;
+        Arc::new(ctx)
+    };
+    let reports = crate::probe::run_with(ctx.clone(), job.plan.targets.clone()).await?;
+    // The round trip runs after the probe on the same context: the run's credential, TLS trust
+    // and targets (with their --connect-to mapping).
+    let round_trip = match &job.round_trip {
+        None => None,
         Some(rt) => {
-            let ctx = Arc::new(ProbeContext::new(job.plan.policy.clone(), job.credential)?);
-            let reports = crate::probe::run_with(ctx.clone(), job.plan.targets.clone()).await?;
             let (outgoing, incoming) = roundtrip::choose(&reports, job.cert_warn_days);
-            let rt = roundtrip::run(&ctx, rt, outgoing, incoming).await;
-            (reports, Some(rt))
+            Some(roundtrip::run(&ctx, rt, outgoing, incoming).await)
         }
     };
     let discovery_ms = job.discovery.as_ref().map_or(0, |d| d.elapsed_ms);
@@ -364,13 +381,33 @@ pub async fn execute(job: Job) -> Result<RunReport> {
     })
 }
 
-/// Write the report on stdout in the chosen format.
-pub fn print_report(report: &RunReport, output: &OutputArgs) -> Result<()> {
+/// Write the report on stdout in the chosen format; the status to exit with (the monitoring
+/// formats also judge the thresholds: -w/-c, certificate days).
+pub fn print_report(
+    report: &RunReport,
+    output: &OutputArgs,
+    cert_warn_days: i64,
+) -> Result<Status> {
     let color = use_color(output.color);
+    let mut status = report.status;
     write_out(|out| match output.format {
-        Format::Json => report::json::write(out, report),
-        Format::Table => report::table::write(out, report, color),
-    })
+        MonitorFormat::Json => report::json::write(out, report),
+        MonitorFormat::Table => report::table::write(out, report, color),
+        fmt => {
+            let result = crate::check::AccountResult::from_probe(
+                report.clone(),
+                crate::check::expect::Expectations::thresholds(
+                    output.warning,
+                    output.critical,
+                    Some(cert_warn_days),
+                    output.cert_crit_days,
+                ),
+            );
+            status = result.status;
+            crate::check::output::write_all(out, fmt, &[result], false)
+        }
+    })?;
+    Ok(status)
 }
 
 /// `mailcheck demo`: start the lab in-process and probe it. The lab's password goes from the
@@ -412,8 +449,11 @@ fn demo(args: DemoArgs) -> Result<Status> {
         drop(lab);
         report
     })?;
-    print_report(&report, &args.output)?;
-    Ok(report.status)
+    print_report(
+        &report,
+        &args.output,
+        crate::diagnose::DEFAULT_CERT_WARN_DAYS,
+    )
 }
 
 /// `mailcheck lab`: serve a scenario until Ctrl-C (or `--duration`), telling the user how to

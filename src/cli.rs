@@ -38,6 +38,16 @@ pub enum Command {
     /// Probe the built-in lab in-process: mailcheck's normal report with no mail server and no
     /// network.
     Demo(DemoArgs),
+    /// Check many accounts against expectations from a checks file (CI, monitoring).
+    Check(crate::cli_monitor::CheckArgs),
+    /// Probe many addresses concurrently, paced per server host.
+    Batch(crate::cli_monitor::BatchArgs),
+    /// Prometheus exporter: GET /probe?target=ADDRESS&module=NAME runs one probe.
+    Serve(crate::cli_monitor::ServeArgs),
+    /// Print shell completions (bash, zsh, fish, ...).
+    Completions(crate::cli_monitor::CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -77,12 +87,25 @@ pub struct OutputArgs {
     pub trace: bool,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = crate::cli_monitor::MonitorFormat::Table)]
+    pub format: crate::cli_monitor::MonitorFormat,
 
     /// When to use colour in the table (NO_COLOR is honoured by `auto`).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// Warning when a step takes longer than this (nagios, junit, prometheus, jsonl).
+    #[arg(short = 'w', long = "warning", value_name = "DURATION", value_parser = parse_duration)]
+    pub warning: Option<Duration>,
+
+    /// Critical when a step takes longer than this (nagios, junit, prometheus, jsonl).
+    #[arg(short = 'c', long = "critical", value_name = "DURATION", value_parser = parse_duration)]
+    pub critical: Option<Duration>,
+
+    /// Critical when a certificate expires within this many days (nagios, junit, prometheus,
+    /// jsonl).
+    #[arg(long, value_name = "DAYS")]
+    pub cert_crit_days: Option<i64>,
 
     /// Language of the report's words: en or fr (default: from LC_ALL, LC_MESSAGES or LANG,
     /// else English). Codes in JSON never change.

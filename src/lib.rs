@@ -5,7 +5,9 @@
 
 pub mod account;
 pub mod app;
+pub mod check;
 pub mod cli;
+pub mod cli_monitor;
 pub mod diagnose;
 pub mod discover;
 pub mod i18n;
@@ -15,3 +17,5 @@ pub mod plan;
 pub mod probe;
 pub mod proto;
 pub mod report;
+pub mod runner;
+pub mod serve;

@@ -3,6 +3,7 @@
 
 mod gate;
 mod imap;
+pub mod pace;
 mod pop3;
 pub mod roundtrip;
 mod session;
@@ -139,6 +140,9 @@ pub struct ProbeContext {
     pub trust: TlsTrust,
     pub credential: Option<Credential>,
     pub gate: AuthGate,
+    /// Limits on probes at once, per connect host and in total, shared across runs (a batch,
+    /// an exporter). `None`: every target at once.
+    pub pacer: Option<Arc<pace::Pacer>>,
 }
 
 impl ProbeContext {
@@ -149,6 +153,7 @@ impl ProbeContext {
             trust,
             credential,
             gate: AuthGate::default(),
+            pacer: None,
         })
     }
 }
@@ -167,7 +172,14 @@ pub async fn run_with(
         .into_iter()
         .map(|t| {
             let ctx = ctx.clone();
-            tokio::spawn(async move { probe_target(&ctx, t).await })
+            tokio::spawn(async move {
+                // Held for the whole probe; the target's deadline starts after it is granted.
+                let _pace = match &ctx.pacer {
+                    Some(p) => Some(p.acquire(&t.connect_host).await),
+                    None => None,
+                };
+                probe_target(&ctx, t).await
+            })
         })
         .collect();
     let mut out = Vec::with_capacity(handles.len());

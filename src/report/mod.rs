@@ -3,7 +3,11 @@
 pub mod card;
 pub mod discovery;
 pub mod json;
+pub mod jsonl;
+pub mod junit;
 pub mod mobileconfig;
+pub mod nagios;
+pub mod prometheus;
 pub mod roundtrip;
 pub mod table;
 pub mod thunderbird;

@@ -1,0 +1,671 @@
+//! The checks file (TOML): accounts, modules for the exporter, defaults. Every error names the
+//! file, line and column. See `fixtures/mailcheck.toml` for a commented example.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::expect::{Expectations, Subject};
+use super::{AccountSpec, CredentialSpec};
+use crate::account::{Address, SecretSource};
+use crate::plan::{Combination, ConnectTo, IpFamily, Limits, Policy, Protocol, Selector};
+use crate::runner::ProbeSettings;
+
+/// A configuration error, already located: `file:line:column: message`.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}:{column}: {message}")]
+pub struct ConfigError {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Settings shared by `[defaults]`, `[module.NAME]` and `[[account]]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    name: Option<Spanned<String>>,
+    address: Option<Spanned<String>>,
+    server: Option<Spanned<String>>,
+    imap_server: Option<Spanned<String>>,
+    pop3_server: Option<Spanned<String>>,
+    smtp_server: Option<Spanned<String>>,
+    tls_name: Option<String>,
+    username: Option<String>,
+    ca_file: Option<Spanned<String>>,
+    #[serde(default)]
+    connect_to: Option<Vec<Spanned<String>>>,
+    only: Option<Vec<Spanned<String>>>,
+    skip: Option<Vec<Spanned<String>>>,
+    ip: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    deadline: Option<Spanned<String>>,
+    insecure: Option<bool>,
+    password_env: Option<Spanned<String>>,
+    password_command: Option<Spanned<String>>,
+    oauth2_token_env: Option<Spanned<String>>,
+    oauth2_token_command: Option<Spanned<String>>,
+    /// Only here to say clearly that secrets do not belong in the file.
+    password: Option<Spanned<toml::Value>>,
+    oauth2_token: Option<Spanned<toml::Value>>,
+    expect: Option<Vec<Spanned<String>>>,
+    forbid: Option<Vec<Spanned<String>>>,
+    warn_response: Option<Spanned<String>>,
+    max_response: Option<Spanned<String>>,
+    warn_cert_days: Option<i64>,
+    min_cert_days: Option<i64>,
+    /// Without a server: discover (default true) or probe the address's domain (false).
+    discover: Option<bool>,
+    dns_server: Option<Spanned<String>>,
+    ispdb_url: Option<Spanned<String>>,
+    discovery_timeout: Option<Spanned<String>>,
+    trust_discovered: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    concurrency: Option<Spanned<usize>>,
+    per_host: Option<Spanned<usize>>,
+    #[serde(default)]
+    defaults: Option<Spanned<Entry>>,
+    #[serde(default)]
+    account: Vec<Spanned<Entry>>,
+    #[serde(default)]
+    module: BTreeMap<String, Spanned<Entry>>,
+}
+
+/// A module for the exporter: settings without an address.
+#[derive(Debug, Clone)]
+pub struct Module {
+    pub name: String,
+    template: Entry,
+    defaults: Entry,
+}
+
+/// A parsed and validated checks file.
+#[derive(Debug, Clone)]
+pub struct ChecksFile {
+    pub path: PathBuf,
+    pub accounts: Vec<AccountSpec>,
+    pub modules: BTreeMap<String, Module>,
+    pub concurrency: Option<usize>,
+    pub per_host: Option<usize>,
+    text: String,
+}
+
+struct Ctx<'a> {
+    path: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        let (line, column) = line_col(self.text, span.start);
+        ConfigError {
+            path: self.path.to_string(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit_once('\n')
+        .map_or(before, |(_, l)| l)
+        .chars()
+        .count()
+        + 1;
+    (line, col)
+}
+
+impl ChecksFile {
+    pub fn load(path: &Path) -> Result<ChecksFile, anyhow::Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(ChecksFile::parse(path, &text)?)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<ChecksFile, ConfigError> {
+        let shown = path.display().to_string();
+        let cx = Ctx { path: &shown, text };
+        let file: File = toml::from_str(text)
+            .map_err(|e| cx.err(e.span().unwrap_or(0..0), e.message().trim_end().to_string()))?;
+        let defaults = file.defaults.map(|d| d.into_inner()).unwrap_or_default();
+        if let Some(a) = &defaults.address {
+            return Err(cx.err(a.span(), "[defaults] cannot have an address"));
+        }
+        check_entry(&cx, &defaults)?;
+        for (key, v) in [
+            ("concurrency", &file.concurrency),
+            ("per_host", &file.per_host),
+        ] {
+            if let Some(v) = v {
+                if *v.get_ref() == 0 {
+                    return Err(cx.err(v.span(), format!("{key} must be at least 1")));
+                }
+            }
+        }
+        let mut accounts = vec![];
+        let mut names = BTreeMap::new();
+        for a in &file.account {
+            let entry = a.get_ref();
+            let Some(address) = &entry.address else {
+                return Err(cx.err(a.span(), "this [[account]] has no address"));
+            };
+            check_entry(&cx, entry)?;
+            let spec = build(&cx, entry, &defaults, address.get_ref(), address.span())?;
+            if let Some(prev) = names.insert(spec.name.clone(), a.span()) {
+                let (l, c) = line_col(text, prev.start);
+                let at = entry.name.as_ref().map_or(a.span(), |n| n.span());
+                return Err(cx.err(
+                    at,
+                    format!(
+                        "a second account named {:?} (the first is at line {l}, column {c})",
+                        spec.name
+                    ),
+                ));
+            }
+            accounts.push(spec);
+        }
+        let mut modules = BTreeMap::new();
+        for (name, m) in &file.module {
+            let entry = m.get_ref();
+            if let Some(a) = &entry.address {
+                return Err(cx.err(
+                    a.span(),
+                    "a module has no address: /probe?target=ADDRESS gives it",
+                ));
+            }
+            check_entry(&cx, entry)?;
+            let merged_server = entry.server.as_ref().or(defaults.server.as_ref());
+            let merged_username = entry.username.as_ref().or(defaults.username.as_ref());
+            let has_credential = credential_of(&cx, entry, &defaults)?.is_some();
+            // /probe's target is chosen by whoever can reach the exporter: a module that sends
+            // a secret must fix the server it is sent to and the login it is sent for, or a
+            // request could send it elsewhere, or try it on every mailbox of the server.
+            if has_credential && (merged_server.is_none() || merged_username.is_none()) {
+                return Err(cx.err(
+                    m.span(),
+                    format!("module {name:?} has credentials but no fixed server and username: set both, so its secret is only ever sent to that server for that login (per-mailbox secrets belong in [[account]]s)"),
+                ));
+            }
+            // Validate it with a placeholder address.
+            build(&cx, entry, &defaults, "probe@example.com", m.span())?;
+            modules.insert(
+                name.clone(),
+                Module {
+                    name: name.clone(),
+                    template: entry.clone(),
+                    defaults: defaults.clone(),
+                },
+            );
+        }
+        Ok(ChecksFile {
+            path: path.to_path_buf(),
+            accounts,
+            modules,
+            concurrency: file.concurrency.map(|c| c.into_inner()),
+            per_host: file.per_host.map(|c| c.into_inner()),
+            text: text.to_string(),
+        })
+    }
+
+    /// The account spec for `/probe?target=ADDRESS&module=NAME`.
+    pub fn module_spec(&self, module: &str, target: &str) -> anyhow::Result<AccountSpec> {
+        let shown = self.path.display().to_string();
+        let cx = Ctx {
+            path: &shown,
+            text: &self.text,
+        };
+        let m = self
+            .modules
+            .get(module)
+            .ok_or_else(|| anyhow::anyhow!("no module {module:?} in the checks file"))?;
+        let mut spec = build(&cx, &m.template, &m.defaults, target, 0..0)?;
+        spec.name = target.to_string();
+        Ok(spec)
+    }
+}
+
+fn check_entry(cx: &Ctx, e: &Entry) -> Result<(), ConfigError> {
+    if let Some(v) = e.password.as_ref().or(e.oauth2_token.as_ref()) {
+        return Err(cx.err(
+            v.span(),
+            "secrets never go in the checks file: name an environment variable (password_env, oauth2_token_env) or a command (password_command, oauth2_token_command)",
+        ));
+    }
+    Ok(())
+}
+
+fn credential_of(cx: &Ctx, e: &Entry, d: &Entry) -> Result<CredentialSpec, ConfigError> {
+    let own = [
+        &e.password_env,
+        &e.password_command,
+        &e.oauth2_token_env,
+        &e.oauth2_token_command,
+    ];
+    let set: Vec<&Spanned<String>> = own.iter().filter_map(|o| o.as_ref()).collect();
+    if set.len() > 1 {
+        return Err(cx.err(
+            set[1].span(),
+            "give one of password_env, password_command, oauth2_token_env, oauth2_token_command",
+        ));
+    }
+    // An entry's own credential replaces the defaults' as a whole.
+    let src = if set.is_empty() { d } else { e };
+    let empty = |s: &Spanned<String>| -> Result<String, ConfigError> {
+        if s.get_ref().trim().is_empty() {
+            Err(cx.err(s.span(), "empty"))
+        } else {
+            Ok(s.get_ref().clone())
+        }
+    };
+    Ok(if let Some(v) = &src.password_env {
+        CredentialSpec::PasswordEnv(empty(v)?)
+    } else if let Some(v) = &src.password_command {
+        CredentialSpec::PasswordCommand(empty(v)?)
+    } else if let Some(v) = &src.oauth2_token_env {
+        CredentialSpec::OAuth2TokenEnv(empty(v)?)
+    } else if let Some(v) = &src.oauth2_token_command {
+        CredentialSpec::OAuth2TokenCommand(empty(v)?)
+    } else {
+        CredentialSpec::None
+    })
+}
+
+fn duration(cx: &Ctx, v: &Spanned<String>) -> Result<Duration, ConfigError> {
+    crate::cli::parse_duration(v.get_ref()).map_err(|e| cx.err(v.span(), e))
+}
+
+fn list<T: std::str::FromStr<Err = String>>(
+    cx: &Ctx,
+    v: &Option<Vec<Spanned<String>>>,
+) -> Result<Vec<T>, ConfigError> {
+    v.iter()
+        .flatten()
+        .map(|s| s.get_ref().parse::<T>().map_err(|e| cx.err(s.span(), e)))
+        .collect()
+}
+
+/// An entry merged over the defaults, for `address`.
+fn build(
+    cx: &Ctx,
+    e: &Entry,
+    d: &Entry,
+    address: &str,
+    address_span: Range<usize>,
+) -> Result<AccountSpec, ConfigError> {
+    let addr =
+        Address::parse(address).map_err(|err| cx.err(address_span.clone(), err.to_string()))?;
+    let pick = |a: &Option<Spanned<String>>, b: &Option<Spanned<String>>| a.clone().or(b.clone());
+    let server = pick(&e.server, &d.server);
+    let host = match &server {
+        Some(s) => {
+            let h = s.get_ref().trim().trim_end_matches('.').to_string();
+            if h.is_empty() {
+                return Err(cx.err(s.span(), "server is empty"));
+            }
+            h
+        }
+        // No server: discovery (below) finds them, or the domain itself is probed.
+        None => addr.domain.clone(),
+    };
+    let ca_file = match pick(&e.ca_file, &d.ca_file) {
+        Some(p) => {
+            let path = PathBuf::from(p.get_ref());
+            if !path.is_file() {
+                return Err(cx.err(
+                    p.span(),
+                    format!("ca_file {}: no such file", path.display()),
+                ));
+            }
+            Some(path)
+        }
+        None => None,
+    };
+    let family = match pick(&e.ip, &d.ip) {
+        None => IpFamily::Any,
+        Some(v) => match v.get_ref().as_str() {
+            "any" => IpFamily::Any,
+            "ipv4" | "4" => IpFamily::V4,
+            "ipv6" | "6" => IpFamily::V6,
+            other => return Err(cx.err(v.span(), format!("ip = {other:?}: use any, ipv4 or ipv6"))),
+        },
+    };
+    let defaults = Limits::default();
+    let limits = Limits {
+        connect_timeout: pick(&e.connect_timeout, &d.connect_timeout)
+            .map(|v| duration(cx, &v))
+            .transpose()?
+            .unwrap_or(defaults.connect_timeout),
+        step_timeout: pick(&e.timeout, &d.timeout)
+            .map(|v| duration(cx, &v))
+            .transpose()?
+            .unwrap_or(defaults.step_timeout),
+        target_timeout: pick(&e.deadline, &d.deadline)
+            .map(|v| duration(cx, &v))
+            .transpose()?
+            .unwrap_or(defaults.target_timeout),
+        ..defaults
+    };
+    let connect_to: Vec<ConnectTo> = list(
+        cx,
+        if e.connect_to.is_some() {
+            &e.connect_to
+        } else {
+            &d.connect_to
+        },
+    )?;
+    let mut only: Vec<Selector> = list(cx, if e.only.is_some() { &e.only } else { &d.only })?;
+    let skip: Vec<Selector> = list(cx, if e.skip.is_some() { &e.skip } else { &d.skip })?;
+    let expect: Vec<Subject> = list(
+        cx,
+        if e.expect.is_some() {
+            &e.expect
+        } else {
+            &d.expect
+        },
+    )?;
+    let forbid: Vec<Subject> = list(
+        cx,
+        if e.forbid.is_some() {
+            &e.forbid
+        } else {
+            &d.forbid
+        },
+    )?;
+    for s in forbid.iter() {
+        if expect.contains(s) {
+            let at = e
+                .forbid
+                .iter()
+                .chain(&d.forbid)
+                .flatten()
+                .next()
+                .map_or(0..0, |v| v.span());
+            return Err(cx.err(at, format!("{s} is both expected and forbidden")));
+        }
+    }
+    let expectations = Expectations {
+        expect,
+        forbid,
+        response_warn: pick(&e.warn_response, &d.warn_response)
+            .map(|v| duration(cx, &v))
+            .transpose()?,
+        response_crit: pick(&e.max_response, &d.max_response)
+            .map(|v| duration(cx, &v))
+            .transpose()?,
+        cert_warn_days: e.warn_cert_days.or(d.warn_cert_days),
+        cert_crit_days: e.min_cert_days.or(d.min_cert_days),
+    };
+    // What the expectations name is always probed, whatever `only`/`skip` say.
+    let needed = expectations.combinations();
+    if !only.is_empty() {
+        for c in &needed {
+            only.push(c.id().parse().expect("a combination id is a selector"));
+        }
+    }
+    let skip: Vec<Selector> = skip;
+    for c in &needed {
+        if skip.iter().any(|s| s.matches(c)) {
+            let at = e
+                .skip
+                .iter()
+                .chain(&d.skip)
+                .flatten()
+                .next()
+                .map_or(0..0, |v| v.span());
+            return Err(cx.err(
+                at,
+                format!("skip leaves out {c}, which an expectation names"),
+            ));
+        }
+    }
+    let mut protocol_hosts = vec![];
+    for (p, v) in [
+        (Protocol::Imap, pick(&e.imap_server, &d.imap_server)),
+        (Protocol::Pop3, pick(&e.pop3_server, &d.pop3_server)),
+        (Protocol::Smtp, pick(&e.smtp_server, &d.smtp_server)),
+    ] {
+        if let Some(v) = v {
+            let h = v.get_ref().trim().trim_end_matches('.').to_string();
+            if h.is_empty() {
+                return Err(cx.err(v.span(), format!("{p}_server is empty")));
+            }
+            if server.is_none() {
+                return Err(cx.err(
+                    v.span(),
+                    format!("{p}_server needs `server` too (the host of the other protocols)"),
+                ));
+            }
+            protocol_hosts.push((p, h));
+        }
+    }
+    let resolver = match pick(&e.dns_server, &d.dns_server) {
+        Some(v) => {
+            let ns: crate::net::resolver::NameServer = v
+                .get_ref()
+                .parse()
+                .map_err(|err: String| cx.err(v.span(), err))?;
+            crate::net::resolver::Resolver::from_option(Some(ns.0), limits.connect_timeout)
+        }
+        None => crate::net::resolver::Resolver::system(),
+    };
+    let explicit_username = e.username.clone().or(d.username.clone());
+    let discovery = if server.is_none() && e.discover.or(d.discover).unwrap_or(true) {
+        let ispdb_url = match pick(&e.ispdb_url, &d.ispdb_url) {
+            Some(v) => {
+                let url = v.get_ref().trim();
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(cx.err(v.span(), "ispdb_url: expected an http(s) URL"));
+                }
+                url.to_string()
+            }
+            None => crate::discover::DEFAULT_ISPDB_URL.to_string(),
+        };
+        Some(super::DiscoverySpec {
+            ispdb_url,
+            timeout: pick(&e.discovery_timeout, &d.discovery_timeout)
+                .map(|v| duration(cx, &v))
+                .transpose()?
+                .unwrap_or(Duration::from_secs(8)),
+            trust_discovered: e.trust_discovered.or(d.trust_discovered).unwrap_or(false),
+            username: explicit_username.clone(),
+        })
+    } else {
+        None
+    };
+    let username = explicit_username.unwrap_or_else(|| addr.ascii());
+    let settings = ProbeSettings {
+        address: addr.clone(),
+        host,
+        protocol_hosts,
+        tls_name: e.tls_name.clone().or(d.tls_name.clone()),
+        username,
+        combinations: Combination::DOCUMENTED.to_vec(),
+        only,
+        skip,
+        connect_to,
+        policy: Policy {
+            limits,
+            family,
+            ca_file,
+            insecure: e.insecure.or(d.insecure).unwrap_or(false),
+            trace: false,
+            resolver,
+            ..Policy::default()
+        },
+        cert_warn_days: expectations
+            .cert_warn_days
+            .unwrap_or(crate::diagnose::DEFAULT_CERT_WARN_DAYS),
+        credential: None,
+        credential_source: SecretSource::None,
+        discovered: None,
+    };
+    settings
+        .plan()
+        .map_err(|err| cx.err(address_span.clone(), err.to_string()))?;
+    Ok(AccountSpec {
+        name: e
+            .name
+            .as_ref()
+            .map(|n| n.get_ref().clone())
+            .unwrap_or_else(|| addr.to_string()),
+        settings,
+        credential: credential_of(cx, e, d)?,
+        expectations,
+        discovery,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ChecksFile, ConfigError> {
+        ChecksFile::parse(Path::new("t.toml"), text)
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("../../fixtures/mailcheck.toml");
+        let f = parse(text).unwrap();
+        assert_eq!(f.accounts.len(), 3);
+        assert_eq!(f.concurrency, Some(16));
+        assert_eq!(f.per_host, Some(4));
+        let alice = &f.accounts[0];
+        assert_eq!(alice.name, "alice");
+        assert_eq!(
+            alice.credential,
+            CredentialSpec::PasswordEnv("ALICE_MAIL_PASSWORD".into())
+        );
+        assert_eq!(alice.expectations.expect.len(), 2);
+        assert_eq!(
+            alice.expectations.forbid[0].to_string(),
+            "imap/143/starttls/plaintext-login"
+        );
+        assert_eq!(
+            alice.expectations.response_crit,
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(alice.expectations.cert_crit_days, Some(7));
+        assert_eq!(f.accounts[2].name, "info@example.net");
+        assert_eq!(f.accounts[2].settings.host, "example.net");
+        // No server: discovered at run time; with a server: not.
+        assert!(f.accounts[2].discovery.is_some());
+        assert!(f.accounts[0].discovery.is_none());
+        assert_eq!(f.accounts[2].credential, CredentialSpec::None);
+        assert_eq!(f.modules.len(), 2);
+        let m = f.module_spec("shared_mailbox", "bob@example.com").unwrap();
+        assert_eq!(m.settings.host, "mail.example.com");
+        // The module's credential is only ever used for its fixed login.
+        assert_eq!(m.settings.username, "shared@example.com");
+        assert_eq!(m.settings.address.to_string(), "bob@example.com");
+        let m = f.module_spec("example_com", "bob@example.com").unwrap();
+        assert_eq!(m.settings.username, "bob@example.com");
+        assert_eq!(m.credential, CredentialSpec::None);
+        assert!(f.module_spec("nope", "bob@example.com").is_err());
+    }
+
+    #[test]
+    fn expectation_combinations_are_probed_despite_only() {
+        let f = parse(
+            "[[account]]\naddress = \"a@example.com\"\nonly = [\"smtp\"]\nforbid = [\"imap/143/plaintext-login\"]\n",
+        )
+        .unwrap();
+        let plan = f.accounts[0].settings.plan().unwrap();
+        let ids: Vec<String> = plan.targets.iter().map(|t| t.id()).collect();
+        assert_eq!(
+            ids,
+            ["imap/143/starttls", "smtp/465/tls", "smtp/587/starttls"]
+        );
+    }
+
+    #[test]
+    fn a_server_per_protocol() {
+        let f = parse(
+            "[[account]]\naddress = \"a@example.com\"\nserver = \"mail.example.com\"\nsmtp_server = \"smtp.example.com\"\n",
+        )
+        .unwrap();
+        let plan = f.accounts[0].settings.plan().unwrap();
+        let hosts: Vec<(String, String)> = plan
+            .targets
+            .iter()
+            .map(|t| (t.id(), t.host.clone()))
+            .collect();
+        assert_eq!(hosts.len(), 6);
+        for (id, host) in hosts {
+            let want = if id.starts_with("smtp/") {
+                "smtp.example.com"
+            } else {
+                "mail.example.com"
+            };
+            assert_eq!(host, want, "{id}");
+        }
+        let e =
+            err("[[account]]\naddress = \"a@example.com\"\nimap_server = \"imap.example.com\"\n");
+        assert!(e.message.contains("needs `server`"), "{e}");
+    }
+
+    fn err(text: &str) -> ConfigError {
+        parse(text).expect_err("should not parse")
+    }
+
+    #[test]
+    fn errors_have_line_and_column() {
+        let e = err(
+            "[[account]]\naddress = \"a@example.com\"\nexpect = [\"imap/993/tls\", \"imap/994\"]\n",
+        );
+        assert_eq!((e.line, e.column), (3, 27), "{e}");
+        assert!(e.to_string().starts_with("t.toml:3:27: "), "{e}");
+        assert!(e.message.contains("imap/994"), "{e}");
+
+        let e = err("[[account]]\naddress = \"a@example.com\"\npassword = \"hunter2\"\n");
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("secrets never go"), "{e}");
+        assert!(!e.to_string().contains("hunter2"));
+
+        let e = err("[[account]]\naddress = \"a@example.com\"\nserverr = \"x\"\n");
+        assert_eq!((e.line, e.column), (3, 1), "{e}");
+        assert!(e.message.contains("unknown field"), "{e}");
+
+        let e = err("[[account]]\naddress = \"a@example.com\"\ntimeout = \"5 parsecs\"\n");
+        assert_eq!((e.line, e.column), (3, 11), "{e}");
+
+        let e = err("[[account]]\naddress = \"not-an-address\"\n");
+        assert_eq!((e.line, e.column), (2, 11), "{e}");
+
+        let e = err("[[account]]\naddress = \"a@example.com\"\nexpect = [\"imap/993/tls\"\n");
+        assert_eq!(e.line, 3, "{e}");
+
+        let e = err("[[account]]\nname = \"x\"\n");
+        assert!(e.message.contains("no address"), "{e}");
+
+        let e = err("[[account]]\naddress = \"a@example.com\"\npassword_env = \"A\"\npassword_command = \"b\"\n");
+        assert_eq!(e.line, 4, "{e}");
+
+        let e = err("[module.m]\npassword_env = \"A\"\n");
+        assert!(e.message.contains("no fixed server and username"), "{e}");
+        let e = err("[module.m]\nserver = \"s.example\"\npassword_env = \"A\"\n");
+        assert!(e.message.contains("no fixed server and username"), "{e}");
+
+        let e = err("[[account]]\naddress = \"a@example.com\"\nexpect = [\"imap/993\"]\nforbid = [\"imap/993/tls\"]\n");
+        assert!(e.message.contains("both expected and forbidden"), "{e}");
+
+        let e = err("concurrency = 0\n");
+        assert_eq!((e.line, e.column), (1, 15), "{e}");
+    }
+}

@@ -1,0 +1,133 @@
+//! Rendering many [`AccountResult`]s in the chosen format; the per-format work lives in
+//! `report::{nagios, junit, prometheus, jsonl}`.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::{overall, AccountResult};
+use crate::cli_monitor::MonitorFormat;
+use crate::diagnose::Status;
+use crate::report;
+
+/// Formats written one account at a time, as each finishes.
+pub fn streams(fmt: MonitorFormat) -> bool {
+    matches!(fmt, MonitorFormat::Table | MonitorFormat::Jsonl)
+}
+
+fn paint(s: Status, color: bool) -> String {
+    let word = report::nagios::status_word(s);
+    if !color {
+        return format!("{word:<8}");
+    }
+    let code = match s {
+        Status::Ok => "32",
+        Status::Warning => "33",
+        Status::Critical => "31",
+        Status::Unknown => "35",
+    };
+    format!("\x1b[{code}m{word:<8}\x1b[0m")
+}
+
+/// One account in a streaming format.
+pub fn write_one(
+    out: &mut dyn Write,
+    fmt: MonitorFormat,
+    r: &AccountResult,
+    color: bool,
+) -> std::io::Result<()> {
+    match fmt {
+        MonitorFormat::Jsonl => report::jsonl::write_line(out, r),
+        MonitorFormat::Table => {
+            let detail = match (&r.error, &r.report) {
+                (Some(e), _) => format!("cannot check: {e}"),
+                (None, Some(rep)) => rep.summary.clone(),
+                (None, None) => String::new(),
+            };
+            writeln!(out, "{} {}  {detail}", paint(r.status, color), r.account)?;
+            for e in r.expectations.iter().filter(|e| !e.passed()) {
+                writeln!(out, "  {} {}", paint(e.status, color), e.message())?;
+            }
+            out.flush()
+        }
+        _ => Ok(()),
+    }
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema_version: u32,
+    mailcheck_version: &'static str,
+    status: Status,
+    exit_code: u8,
+    accounts: &'a [AccountResult],
+}
+
+/// After the run: the whole output of a non-streaming format, or the closing summary of a
+/// streaming one (`streamed`: its accounts were already written).
+pub fn write_end(
+    out: &mut dyn Write,
+    fmt: MonitorFormat,
+    results: &[AccountResult],
+    color: bool,
+    streamed: bool,
+) -> std::io::Result<()> {
+    let status = overall(results);
+    match fmt {
+        MonitorFormat::Table => {
+            if !streamed {
+                for r in results {
+                    write_one(out, fmt, r, color)?;
+                }
+            }
+            if results.len() > 1 {
+                let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+                writeln!(
+                    out,
+                    "{} {} account(s): {} ok, {} warning, {} critical, {} unknown",
+                    paint(status, color),
+                    results.len(),
+                    count(Status::Ok),
+                    count(Status::Warning),
+                    count(Status::Critical),
+                    count(Status::Unknown)
+                )?;
+            }
+            Ok(())
+        }
+        MonitorFormat::Jsonl => {
+            if !streamed {
+                for r in results {
+                    write_one(out, fmt, r, color)?;
+                }
+            }
+            Ok(())
+        }
+        MonitorFormat::Json => {
+            serde_json::to_writer_pretty(
+                &mut *out,
+                &Document {
+                    schema_version: report::SCHEMA_VERSION,
+                    mailcheck_version: env!("CARGO_PKG_VERSION"),
+                    status,
+                    exit_code: status.exit_code(),
+                    accounts: results,
+                },
+            )?;
+            writeln!(out)
+        }
+        MonitorFormat::Nagios => report::nagios::write(out, results),
+        MonitorFormat::Junit => report::junit::write(out, results),
+        MonitorFormat::Prometheus => report::prometheus::write(out, results),
+    }
+}
+
+/// Everything at once (no streaming), e.g. for `probe`.
+pub fn write_all(
+    out: &mut dyn Write,
+    fmt: MonitorFormat,
+    results: &[AccountResult],
+    color: bool,
+) -> std::io::Result<()> {
+    write_end(out, fmt, results, color, false)
+}

@@ -1,0 +1,205 @@
+//! Command-line definitions of the machine-facing subcommands (issue 6): `check`, `batch`,
+//! `serve`, `completions`, `man`. Definitions only; `check::cli` and `serve` validate them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::cli::{parse_duration, ColorChoice};
+use crate::plan::{ConnectTo, Selector};
+
+/// Output formats of `probe`, `check` and `batch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MonitorFormat {
+    /// For people: the full table (probe), one line per account as it finishes (check, batch).
+    Table,
+    /// One JSON document (probe: the documented schema; check, batch: all accounts at the end).
+    Json,
+    /// One JSON object per account, one per line, as each finishes.
+    Jsonl,
+    /// Nagios / Icinga plugin output (status line, long output, perfdata).
+    Nagios,
+    /// JUnit XML: one test case per combination and per expectation.
+    Junit,
+    /// Prometheus text exposition format.
+    Prometheus,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The checks file (TOML): accounts, where their credentials come from, expectations.
+    #[arg(
+        long,
+        short = 'f',
+        value_name = "FILE",
+        default_value = "mailcheck.toml"
+    )]
+    pub config: PathBuf,
+
+    /// Check only the accounts with these names (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub account: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = MonitorFormat::Table)]
+    pub format: MonitorFormat,
+
+    #[command(flatten)]
+    pub pacing: PacingArgs,
+
+    /// When to use colour (NO_COLOR is honoured by `auto`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PacingArgs {
+    /// Connections at once in total, and accounts in progress at once (default: the checks
+    /// file's `concurrency`, else 16).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Connections at once to one server host (default: the checks file's `per_host`, else 4).
+    #[arg(long, value_name = "N")]
+    pub per_host: Option<usize>,
+
+    /// Never show a progress bar (it is only ever shown when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Mail addresses to check.
+    #[arg(value_name = "ADDRESS")]
+    pub addresses: Vec<String>,
+
+    /// Read more addresses from this file, one per line (`-`: standard input; `#` comments).
+    #[arg(long = "from", value_name = "FILE")]
+    pub from: Option<PathBuf>,
+
+    /// Server host name to probe for every address (default: discover each address's).
+    #[arg(long, value_name = "HOST")]
+    pub server: Option<String>,
+
+    /// Do not discover: probe each address's domain itself (or --server).
+    #[arg(long)]
+    pub no_discovery: bool,
+
+    /// Send credentials to discovered servers even when they came through an untrusted channel
+    /// and lie outside the address's domain.
+    #[arg(long)]
+    pub trust_discovered: bool,
+
+    #[command(flatten)]
+    pub discovery: crate::cli::DiscoveryArgs,
+
+    /// Name to verify the certificate against and send as SNI (default: the server name).
+    #[arg(long, value_name = "NAME")]
+    pub tls_name: Option<String>,
+
+    /// Trust the CA certificates in this PEM file, in addition to the public roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Connect to HOST2:PORT2 instead of HOST1:PORT1 (curl syntax; repeatable).
+    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
+    pub connect_to: Vec<ConnectTo>,
+
+    /// Probe only these combinations (imap, 993, starttls, imap/993/tls, ...).
+    #[arg(long, value_name = "SELECTOR", value_delimiter = ',')]
+    pub only: Vec<Selector>,
+
+    /// Skip these combinations.
+    #[arg(long, value_name = "SELECTOR", value_delimiter = ',')]
+    pub skip: Vec<Selector>,
+
+    /// Run this shell command once per address, with MAILCHECK_ADDRESS set to the address, and
+    /// use the first line it prints as that address's password (no output: no login test).
+    #[arg(long, value_name = "COMMAND")]
+    pub password_command: Option<String>,
+
+    /// Connect timeout per address.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Timeout of each read and of the TLS handshake.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Deadline for the whole probe of one combination.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub deadline: Duration,
+
+    /// Send credentials even when the certificate fails verification.
+    #[arg(long)]
+    pub insecure: bool,
+
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+
+    #[command(flatten)]
+    pub pacing: PacingArgs,
+
+    /// Output format (`jsonl` streams one line per address as it finishes).
+    #[arg(long, value_enum, default_value_t = MonitorFormat::Table)]
+    pub format: MonitorFormat,
+
+    /// When to use colour (NO_COLOR is honoured by `auto`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// Thresholds of the monitoring formats (also in the checks file).
+#[derive(Debug, Args, Clone)]
+pub struct ThresholdArgs {
+    /// Warning when a step (connect, TLS, greeting, login...) takes longer than this.
+    #[arg(short = 'w', long = "warning", value_name = "DURATION", value_parser = parse_duration)]
+    pub warning: Option<Duration>,
+
+    /// Critical when a step takes longer than this.
+    #[arg(short = 'c', long = "critical", value_name = "DURATION", value_parser = parse_duration)]
+    pub critical: Option<Duration>,
+
+    /// Warning when a certificate expires within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = crate::diagnose::DEFAULT_CERT_WARN_DAYS)]
+    pub cert_warn_days: i64,
+
+    /// Critical when a certificate expires within this many days.
+    #[arg(long, value_name = "DAYS")]
+    pub cert_crit_days: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (HTTP). Keep it on loopback or behind a firewall: /probe makes
+    /// this machine connect to mail servers.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9728")]
+    pub listen: SocketAddr,
+
+    /// The checks file whose modules and accounts /probe may use.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Longest a probe may take; shortened to the scrape timeout Prometheus sends
+    /// (X-Prometheus-Scrape-Timeout-Seconds) minus half a second.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub probe_timeout: Duration,
+
+    /// Connections at once in total over all scrapes.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub concurrency: usize,
+
+    /// Connections at once to one server host over all scrapes.
+    #[arg(long, value_name = "N", default_value_t = crate::probe::pace::DEFAULT_PER_HOST)]
+    pub per_host: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

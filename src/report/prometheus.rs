@@ -1,0 +1,296 @@
+//! Prometheus text exposition format (0.0.4): what `serve`'s /probe returns, and
+//! `--format prometheus` for one-shot use (a textfile collector).
+//!
+//! Labels carry the protocol, port and security of a combination, the failure reason, the TLS
+//! version; never a secret, a username or a server's free text. With several accounts an
+//! `account` label (the checks file's name) keeps them apart.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write;
+
+use crate::check::AccountResult;
+use crate::diagnose::{Status, Verdict};
+use crate::probe::AuthOutcome;
+
+/// Escape a label value: backslash, double quote and newline.
+pub fn label_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Metric families in a fixed order, each with its samples.
+#[derive(Default)]
+pub struct Families {
+    order: Vec<&'static str>,
+    families: BTreeMap<&'static str, (&'static str, &'static str, Vec<String>)>,
+}
+
+impl Families {
+    pub fn add(
+        &mut self,
+        name: &'static str,
+        kind: &'static str,
+        help: &'static str,
+        labels: &[(String, String)],
+        value: f64,
+    ) {
+        let entry = self.families.entry(name).or_insert_with(|| {
+            self.order.push(name);
+            (kind, help, vec![])
+        });
+        let mut line = name.to_string();
+        if !labels.is_empty() {
+            line.push('{');
+            let parts: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", label_value(v)))
+                .collect();
+            line.push_str(&parts.join(","));
+            line.push('}');
+        }
+        let _ = write!(line, " {}", fmt_value(value));
+        entry.2.push(line);
+    }
+
+    pub fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        for name in &self.order {
+            let (kind, help, samples) = &self.families[name];
+            writeln!(out, "# HELP {name} {help}")?;
+            writeln!(out, "# TYPE {name} {kind}")?;
+            for s in samples {
+                writeln!(out, "{s}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fmt_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Add the metrics of one account; `account` adds an `account` label to every sample.
+pub fn add_account(f: &mut Families, r: &AccountResult, account: Option<&str>) {
+    let base: Vec<(&str, String)> = account
+        .map(|a| vec![("account", a.to_string())])
+        .unwrap_or_default();
+    let with = |extra: &[(&str, String)]| -> Vec<(String, String)> {
+        base.iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    };
+    let ok = matches!(r.status, Status::Ok | Status::Warning);
+    f.add(
+        "mailcheck_success",
+        "gauge",
+        "Whether the account is healthy: status ok or warning (1), else 0.",
+        &with(&[]),
+        f64::from(u8::from(ok)),
+    );
+    f.add(
+        "mailcheck_status",
+        "gauge",
+        "Status in the Nagios convention: 0 ok, 1 warning, 2 critical, 3 unknown.",
+        &with(&[]),
+        f64::from(r.status.exit_code()),
+    );
+    for e in &r.expectations {
+        f.add(
+            "mailcheck_expectation_success",
+            "gauge",
+            "Whether an expectation of the checks file (or a threshold) holds.",
+            &with(&[
+                ("kind", e.kind.name().to_string()),
+                ("subject", e.subject.clone()),
+            ]),
+            f64::from(u8::from(e.passed())),
+        );
+    }
+    let Some(rep) = &r.report else { return };
+    f.add(
+        "mailcheck_run_duration_seconds",
+        "gauge",
+        "Time the whole probe of the account took.",
+        &with(&[]),
+        rep.elapsed_ms as f64 / 1000.0,
+    );
+    for o in &rep.results {
+        let c = o.report.target.combination;
+        let combo = [
+            ("protocol", c.protocol.name().to_string()),
+            ("port", c.port.to_string()),
+            ("security", c.security.name().to_string()),
+        ];
+        let lbl = |extra: &[(&str, String)]| {
+            let mut v = combo.to_vec();
+            v.extend(extra.iter().cloned());
+            with(&v)
+        };
+        f.add(
+            "mailcheck_probe_success",
+            "gauge",
+            "Whether the combination works (1) or fails (0).",
+            &lbl(&[]),
+            f64::from(u8::from(o.verdict != Verdict::Fails)),
+        );
+        f.add(
+            "mailcheck_probe_duration_seconds",
+            "gauge",
+            "Time the probe of the combination took, connect to logout.",
+            &lbl(&[]),
+            o.report.elapsed_ms as f64 / 1000.0,
+        );
+        for s in &o.report.steps {
+            let step = serde_json::to_value(s.name)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            f.add(
+                "mailcheck_step_duration_seconds",
+                "gauge",
+                "Duration of each step of a probe (connect, tls, greeting, starttls, auth, ...).",
+                &lbl(&[("step", step)]),
+                s.ms as f64 / 1000.0,
+            );
+        }
+        if let Some(t) = &o.report.tls {
+            if !t.version.is_empty() {
+                f.add(
+                    "mailcheck_tls_version_info",
+                    "gauge",
+                    "The negotiated TLS version and cipher suite.",
+                    &lbl(&[
+                        ("version", t.version.clone()),
+                        ("cipher_suite", t.cipher_suite.clone()),
+                    ]),
+                    1.0,
+                );
+            }
+            if let Some(cert) = &t.certificate {
+                f.add(
+                    "mailcheck_tls_cert_not_after_seconds",
+                    "gauge",
+                    "Expiry of the server's certificate, seconds since the Unix epoch.",
+                    &lbl(&[]),
+                    cert.not_after_unix as f64,
+                );
+            }
+            f.add(
+                "mailcheck_tls_cert_valid",
+                "gauge",
+                "Whether the certificate verified (trusted issuer, name, dates).",
+                &lbl(&[]),
+                f64::from(u8::from(t.verification.is_trusted())),
+            );
+        }
+        if let Some(caps) = &o.report.capabilities_before_tls {
+            f.add(
+                "mailcheck_plaintext_login_offered",
+                "gauge",
+                "Whether a password login is offered before STARTTLS.",
+                &lbl(&[]),
+                f64::from(u8::from(caps.login_offered)),
+            );
+        }
+        let attempted = !matches!(o.report.auth, AuthOutcome::NotAttempted { .. });
+        if attempted {
+            f.add(
+                "mailcheck_auth_success",
+                "gauge",
+                "Whether the login succeeded (only where a login was attempted).",
+                &lbl(&[]),
+                f64::from(u8::from(matches!(
+                    o.report.auth,
+                    AuthOutcome::Succeeded { .. }
+                ))),
+            );
+        }
+        if let Some(fail) = &o.report.failure {
+            let step = serde_json::to_value(fail.step)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            f.add(
+                "mailcheck_failure_info",
+                "gauge",
+                "Why a combination fails: the stable reason code and the step.",
+                &lbl(&[("reason", fail.reason.code().to_string()), ("step", step)]),
+                1.0,
+            );
+        }
+        for finding in &o.findings {
+            f.add(
+                "mailcheck_finding_info",
+                "gauge",
+                "Findings about a combination (certificate expiring, plaintext login offered...).",
+                &lbl(&[
+                    ("code", finding.code.to_string()),
+                    (
+                        "severity",
+                        serde_json::to_value(finding.severity)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                    ),
+                ]),
+                1.0,
+            );
+        }
+    }
+}
+
+/// All accounts; with more than one, an `account` label.
+pub fn write(out: &mut dyn Write, results: &[AccountResult]) -> std::io::Result<()> {
+    let mut f = Families::default();
+    let multi = results.len() > 1;
+    for r in results {
+        add_account(&mut f, r, multi.then_some(r.account.as_str()));
+    }
+    f.write(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_group_samples_and_escape_labels() {
+        let mut f = Families::default();
+        f.add(
+            "a_seconds",
+            "gauge",
+            "A.",
+            &[("step".into(), "x\"y\\z\n".into())],
+            0.25,
+        );
+        f.add("b", "gauge", "B.", &[], 3.0);
+        f.add(
+            "a_seconds",
+            "gauge",
+            "A.",
+            &[("step".into(), "w".into())],
+            1.0,
+        );
+        let mut out = vec![];
+        f.write(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "# HELP a_seconds A.\n# TYPE a_seconds gauge\na_seconds{step=\"x\\\"y\\\\z\\n\"} 0.25\n\
+             a_seconds{step=\"w\"} 1\n# HELP b B.\n# TYPE b gauge\nb 3\n"
+        );
+    }
+}

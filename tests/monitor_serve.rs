@@ -1,0 +1,541 @@
+//! The Prometheus exporter (`mailcheck serve`) started on loopback against the real Dovecot and
+//! Postfix: scraped over HTTP, its output validated by `promtool check metrics` (Debian's
+//! prometheus package, installed by scripts/install-test-deps), scraped concurrently, with no
+//! secret in any answer.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::servers::MailServers;
+
+const PROMTOOL: &str = "/usr/bin/promtool";
+
+struct Exporter {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn connect_to(s: &MailServers) -> String {
+    let rules: Vec<String> = [
+        (993, s.imaps),
+        (143, s.imap),
+        (995, s.pop3s),
+        (110, s.pop3),
+        (465, s.smtps),
+        (587, s.submission),
+    ]
+    .iter()
+    .map(|(l, r)| format!("\"{}:{l}:{}:{r}\"", s.tls_name, s.ip))
+    .collect();
+    format!("[{}]", rules.join(", "))
+}
+
+/// Start `mailcheck serve --listen 127.0.0.1:0` with a checks file and read the port it
+/// announces on stderr.
+fn start(s: &MailServers, login: &str, env: &[(&str, &str)]) -> Exporter {
+    start_with(s, login, env, "")
+}
+
+/// As [`start`], with more TOML appended to the checks file.
+fn start_with(s: &MailServers, login: &str, env: &[(&str, &str)], extra: &str) -> Exporter {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("mailcheck.toml");
+    let text = format!(
+        r#"
+[defaults]
+server = "{server}"
+connect_to = {rules}
+connect_timeout = "2s"
+timeout = "5s"
+
+# Trusts the lab CA and logs in as {login} with the password in MC_SERVE_PASSWORD.
+[module.lab]
+ca_file = "{ca}"
+username = "{login}"
+password_env = "MC_SERVE_PASSWORD"
+expect = ["imap/993/tls", "smtp/587/starttls"]
+forbid = ["imap/143/plaintext-login"]
+
+# Does not trust the lab CA: every TLS combination fails with a reason.
+[module.untrusted]
+
+[[account]]
+name = "sybil"
+address = "sybil@lab.test"
+ca_file = "{ca}"
+"#,
+        server = s.tls_name,
+        rules = connect_to(s),
+        ca = s.ca_pem.display(),
+    ) + extra;
+    std::fs::write(&cfg, text).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailcheck"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .env_remove("MAILCHECK_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("mailcheck serve: listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    assert!(addr.ip().is_loopback());
+    // Keep draining stderr so the exporter never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = stderr.read_to_string(&mut sink);
+    });
+    Exporter {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+struct Response {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+/// A minimal HTTP/1.1 GET (the exporter is the only server it talks to).
+fn get(addr: SocketAddr, path: &str, extra_headers: &[(&str, &str)]) -> Response {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in extra_headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("no end of headers");
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let headers = head.to_ascii_lowercase();
+    let body = if headers.contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = s.split_once("\r\n").expect("chunk size");
+        let n = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+        if n == 0 {
+            return out;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+}
+
+/// `promtool check metrics` must accept the exposition without a complaint.
+fn promtool_accepts(body: &str) {
+    assert!(
+        std::path::Path::new(PROMTOOL).exists(),
+        "{PROMTOOL} is missing: run scripts/install-test-deps (Debian package prometheus)"
+    );
+    let mut child = Command::new(PROMTOOL)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {said}\n{body}"
+    );
+}
+
+/// The value of the one sample whose name and labels start with `prefix`.
+fn sample(body: &str, prefix: &str) -> f64 {
+    let lines: Vec<&str> = body.lines().filter(|l| l.starts_with(prefix)).collect();
+    assert_eq!(lines.len(), 1, "{prefix}: {lines:?}\n{body}");
+    lines[0].rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn probe_returns_valid_metrics_with_reasons_as_labels() {
+    let s = MailServers::get();
+    let user = s.user("trent");
+    let exporter = start(s, &user.address, &[("MC_SERVE_PASSWORD", &user.password)]);
+
+    let r = get(
+        exporter.addr,
+        "/probe?target=trent@lab.test&module=lab",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "8")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.headers
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{}",
+        r.headers
+    );
+    promtool_accepts(&r.body);
+    let b = &r.body;
+    assert!(!b.contains(&user.password));
+    for combo in [
+        "protocol=\"imap\",port=\"993\",security=\"tls\"",
+        "protocol=\"smtp\",port=\"587\",security=\"starttls\"",
+        "protocol=\"pop3\",port=\"110\",security=\"starttls\"",
+    ] {
+        assert_eq!(
+            sample(b, &format!("mailcheck_probe_success{{{combo}}}")),
+            1.0
+        );
+        assert_eq!(
+            sample(b, &format!("mailcheck_auth_success{{{combo}}}")),
+            1.0
+        );
+        let not_after = sample(
+            b,
+            &format!("mailcheck_tls_cert_not_after_seconds{{{combo}}}"),
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(not_after > now + 80.0 * 86400.0 && not_after < now + 91.0 * 86400.0);
+        assert_eq!(
+            sample(
+                b,
+                &format!("mailcheck_tls_version_info{{{combo},version=\"TLSv1.3\"")
+            ),
+            1.0
+        );
+        let connect = sample(
+            b,
+            &format!("mailcheck_step_duration_seconds{{{combo},step=\"connect\"}}"),
+        );
+        assert!((0.0..8.0).contains(&connect));
+        assert!(b.contains(&format!(
+            "mailcheck_step_duration_seconds{{{combo},step=\"auth\"}}"
+        )));
+    }
+    assert_eq!(sample(b, "mailcheck_success "), 1.0);
+    assert_eq!(sample(b, "mailcheck_status "), 0.0);
+    assert_eq!(
+        sample(b, "mailcheck_expectation_success{kind=\"forbid\",subject=\"imap/143/starttls/plaintext-login\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(b, "mailcheck_plaintext_login_offered{protocol=\"imap\",port=\"143\",security=\"starttls\"}"),
+        0.0
+    );
+    // The deadline is below the scrape timeout Prometheus announced.
+    assert_eq!(sample(b, "mailcheck_probe_deadline_seconds"), 7.5);
+    assert!(!b.contains("mailcheck_failure_info"), "{b}");
+
+    // An untrusted certificate: the reason is a label, so an alert can say why.
+    let r = get(
+        exporter.addr,
+        "/probe?target=trent@lab.test&module=untrusted",
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    promtool_accepts(&r.body);
+    let b = &r.body;
+    assert_eq!(
+        sample(b, "mailcheck_failure_info{protocol=\"imap\",port=\"993\",security=\"tls\",reason=\"tls.cert-unknown-issuer\",step=\"tls\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            b,
+            "mailcheck_probe_success{protocol=\"imap\",port=\"993\",security=\"tls\"}"
+        ),
+        0.0
+    );
+    assert_eq!(sample(b, "mailcheck_success "), 0.0);
+    assert_eq!(sample(b, "mailcheck_status "), 2.0);
+    // No credential in this module: no login was attempted.
+    assert!(!b.contains("mailcheck_auth_success"), "{b}");
+
+    // A target that is an [[account]] of the file uses that account (here: no credential).
+    let r = get(exporter.addr, "/probe?target=sybil@lab.test", &[]);
+    assert_eq!(r.status, 200);
+    promtool_accepts(&r.body);
+    assert_eq!(sample(&r.body, "mailcheck_success "), 1.0, "{}", r.body);
+
+    // Bad requests are refused and counted.
+    assert_eq!(get(exporter.addr, "/probe?module=lab", &[]).status, 400);
+    let r = get(
+        exporter.addr,
+        "/probe?target=trent@lab.test&module=nope",
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("no module \"nope\""), "{}", r.body);
+    assert_eq!(
+        get(exporter.addr, "/probe?target=not-an-address", &[]).status,
+        400
+    );
+
+    let m = get(exporter.addr, "/metrics", &[]);
+    assert_eq!(m.status, 200);
+    promtool_accepts(&m.body);
+    assert_eq!(
+        sample(
+            &m.body,
+            "mailcheck_exporter_probes_total{result=\"success\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &m.body,
+            "mailcheck_exporter_probes_total{result=\"failure\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&m.body, "mailcheck_exporter_bad_requests_total"),
+        3.0
+    );
+    assert_eq!(sample(&m.body, "mailcheck_exporter_probes_in_flight"), 0.0);
+    assert_eq!(sample(&m.body, "mailcheck_exporter_modules"), 2.0);
+    assert_eq!(s.failed_logins(&user.address), 0);
+}
+
+#[test]
+fn concurrent_scrapes_each_get_a_full_answer() {
+    let s = MailServers::get();
+    let user = s.user("victor");
+    let exporter = start(s, &user.address, &[("MC_SERVE_PASSWORD", &user.password)]);
+    let addr = exporter.addr;
+    let t0 = Instant::now();
+    let n = 12;
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            std::thread::spawn(move || get(addr, "/probe?target=victor@lab.test&module=lab", &[]))
+        })
+        .collect();
+    let answers: Vec<Response> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let elapsed = t0.elapsed();
+    for r in &answers {
+        assert_eq!(r.status, 200);
+        assert!(!r.body.contains(&user.password));
+        // Each answer is one whole probe: six combinations, all working, logged in.
+        assert_eq!(
+            r.body
+                .lines()
+                .filter(|l| l.starts_with("mailcheck_probe_success{") && l.ends_with(" 1"))
+                .count(),
+            6,
+            "{}",
+            r.body
+        );
+        assert_eq!(sample(&r.body, "mailcheck_success "), 1.0);
+    }
+    promtool_accepts(&answers[0].body);
+    let m = get(addr, "/metrics", &[]);
+    assert_eq!(
+        sample(
+            &m.body,
+            "mailcheck_exporter_probes_total{result=\"success\"}"
+        ),
+        n as f64
+    );
+    // 72 sessions through one per-host limit of 4 connections: bounded, not serial per scrape.
+    assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
+    assert_eq!(s.failed_logins(&user.address), 0);
+    assert_eq!(s.successful_logins(&user.address), 6 * n);
+}
+
+#[test]
+fn one_shot_formats_of_probe() {
+    let s = MailServers::get();
+    let user = s.user("walter");
+    let run = |format: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailcheck"));
+        cmd.args([
+            "probe",
+            &user.address,
+            "--server",
+            &s.tls_name,
+            "--no-prompt",
+        ])
+        .args(["--ca-file", s.ca_pem.to_str().unwrap(), "--format", format])
+        .env("MAILCHECK_PASSWORD", &user.password)
+        .env_remove("MAILCHECK_OAUTH2_TOKEN");
+        for r in [
+            (993, s.imaps),
+            (143, s.imap),
+            (995, s.pop3s),
+            (110, s.pop3),
+            (465, s.smtps),
+            (587, s.submission),
+        ] {
+            cmd.args([
+                "--connect-to",
+                &format!("{}:{}:{}:{}", s.tls_name, r.0, s.ip, r.1),
+            ]);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.contains(&user.password), "{format}");
+        text
+    };
+    // The textfile-collector form: valid for promtool, one account, no account label.
+    let prom = run("prometheus");
+    promtool_accepts(&prom);
+    assert_eq!(sample(&prom, "mailcheck_success "), 1.0);
+    assert!(!prom.contains("account="));
+    // JSON Lines: exactly one line, the account result with the whole report inside.
+    let jsonl = run("jsonl");
+    assert_eq!(jsonl.lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(jsonl.trim()).unwrap();
+    assert_eq!(v["address"], "walter@lab.test");
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["report"]["schema_version"], 1);
+    assert_eq!(v["report"]["results"].as_array().unwrap().len(), 6);
+    // JUnit: one suite, six combination cases and six certificate-days cases, none failing.
+    let junit = run("junit");
+    assert!(junit.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"mailcheck\" tests=\"12\" failures=\"0\" errors=\"0\""), "{junit}");
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mailcheck"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = run(&["completions", "bash"]);
+    assert!(bash.contains("_mailcheck()"), "{bash}");
+    for word in [
+        "probe",
+        "check",
+        "batch",
+        "serve",
+        "--per-host",
+        "--cert-crit-days",
+    ] {
+        assert!(bash.contains(word), "bash completion lacks {word}");
+    }
+    assert!(run(&["completions", "zsh"]).starts_with("#compdef mailcheck"));
+    assert!(run(&["completions", "fish"]).contains("complete -c mailcheck"));
+    let man = run(&["man"]);
+    assert!(
+        man.contains(".TH mailcheck 1"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
+    for word in [
+        "mailcheck\\-serve",
+        "\\-\\-listen",
+        "\\-\\-password\\-command",
+    ] {
+        assert!(man.contains(word), "man page lacks {word}");
+    }
+    // One page per command, each a complete roff page.
+    for sub in ["probe", "check", "batch", "serve", "completions", "man"] {
+        assert!(
+            man.contains(&format!(".TH mailcheck-{sub} 1")),
+            "no page for {sub}"
+        );
+    }
+    assert_eq!(man.matches(".SH NAME").count(), man.matches(".TH ").count());
+}
+
+#[test]
+fn a_stalling_server_is_answered_within_the_scrape_timeout() {
+    let s = MailServers::get();
+    // Accepts connections and never says a word.
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stall.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for c in stall.incoming().flatten() {
+            keep.lock().unwrap().push(c);
+        }
+    });
+    let extra = format!(
+        "\n[module.stall]\nserver = \"mail.lab.test\"\nconnect_to = [\"::127.0.0.1:{port}\"]\nonly = [\"imap/993\", \"smtp/587\"]\n"
+    );
+    let exporter = start_with(s, "nobody@lab.test", &[], &extra);
+    let t0 = Instant::now();
+    let r = get(
+        exporter.addr,
+        "/probe?target=wendy@lab.test&module=stall",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "3")],
+    );
+    let took = t0.elapsed();
+    assert_eq!(r.status, 200);
+    promtool_accepts(&r.body);
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    assert_eq!(sample(&r.body, "mailcheck_probe_deadline_seconds"), 2.5);
+    assert_eq!(sample(&r.body, "mailcheck_success "), 0.0);
+    assert_eq!(
+        sample(&r.body, "mailcheck_failure_info{protocol=\"imap\",port=\"993\",security=\"tls\",reason=\"tls.timeout\",step=\"tls\"}"),
+        1.0,
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("reason=\"protocol.timeout\",step=\"greeting\""),
+        "{}",
+        r.body
+    );
+    // imap/993 and smtp/587, plus the engine's follow-up on 587 (a plain-text port that never
+    // greeted is asked whether it is a TLS server), all within the deadline.
+    assert_eq!(held.lock().unwrap().len(), 3);
+}
