@@ -53,6 +53,15 @@ fn proxy(upstream: SocketAddr, count: Arc<Mutex<Count>>) -> u16 {
             {
                 let mut c = count.lock().unwrap();
                 c.open.retain(client_still_open);
+                if c.open.len() >= c.max {
+                    // A new high: let FINs already sent by the client land first. Under load the
+                    // kernel may process another connection's FIN after this SYN, which would
+                    // count a closed connection as open.
+                    drop(c);
+                    std::thread::sleep(Duration::from_millis(10));
+                    c = count.lock().unwrap();
+                    c.open.retain(client_still_open);
+                }
                 c.open.push(client.try_clone().unwrap());
                 c.total += 1;
                 c.max = c.max.max(c.open.len());
