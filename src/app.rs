@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use crate::account::{self, Address, Credential, CredentialRequest, SecretSource};
 use crate::cli::{
     ColorChoice, Command, DemoArgs, DiscoverArgs, DiscoveryArgs, Format, LabArgs, OutputArgs,
-    ProbeArgs,
+    ProbeArgs, TargetArgs,
 };
 use crate::cli_monitor::MonitorFormat;
 use crate::diagnose::Status;
@@ -68,6 +68,51 @@ fn use_color(choice: ColorChoice) -> bool {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                 && std::env::var("TERM").map_or(true, |t| t != "dumb")
         }
+    }
+}
+
+impl TargetArgs {
+    /// Discovery runs unless a server is named or it is switched off.
+    pub fn discovering(&self) -> bool {
+        self.server.is_none() && !self.no_discovery
+    }
+
+    /// The host probed for `address` without discovery: `--server`, else its domain.
+    pub fn host(&self, address: &Address) -> Result<String> {
+        let host = match &self.server {
+            Some(s) => s.trim().trim_end_matches('.').to_string(),
+            None => address.domain.clone(),
+        };
+        if host.is_empty() {
+            bail!("--server is empty");
+        }
+        Ok(host)
+    }
+
+    /// The policy these flags ask for; the one place that turns them into one.
+    pub fn policy(&self, trace: bool, check_legacy_tls: bool) -> Result<Policy> {
+        check_ca_file(self.ca_file.as_deref())?;
+        Ok(Policy {
+            limits: Limits {
+                connect_timeout: self.connect_timeout,
+                step_timeout: self.timeout,
+                target_timeout: self.deadline,
+                ..Limits::default()
+            },
+            family: match (self.ipv4, self.ipv6) {
+                (true, _) => IpFamily::V4,
+                (_, true) => IpFamily::V6,
+                _ => IpFamily::Any,
+            },
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+            trace,
+            check_legacy_tls,
+            resolver: Resolver::from_option(
+                self.discovery.dns_server.map(|n| n.0),
+                self.connect_timeout,
+            ),
+        })
     }
 }
 
@@ -166,42 +211,19 @@ fn probe(args: ProbeArgs) -> Result<Status> {
 
 fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job> {
     let address = Address::parse(&args.address)?;
-    let discovering = args.server.is_none() && !args.no_discovery;
-    let host = match &args.server {
-        Some(s) => s.trim().trim_end_matches('.').to_string(),
-        None => address.domain.clone(),
-    };
-    if host.is_empty() {
-        bail!("--server is empty");
-    }
-    check_ca_file(args.ca_file.as_deref())?;
-    let resolver =
-        Resolver::from_option(args.discovery.dns_server.map(|n| n.0), args.connect_timeout);
+    let discovering = args.target.discovering();
+    let host = args.target.host(&address)?;
     let username = args.username.clone().unwrap_or_else(|| address.ascii());
-    let policy = Policy {
-        limits: Limits {
-            connect_timeout: args.connect_timeout,
-            step_timeout: args.timeout,
-            target_timeout: args.deadline,
-            ..Limits::default()
-        },
-        family: match (args.ipv4, args.ipv6) {
-            (true, _) => IpFamily::V4,
-            (_, true) => IpFamily::V6,
-            _ => IpFamily::Any,
-        },
-        ca_file: args.ca_file.clone(),
-        insecure: args.insecure,
-        trace: args.output.trace,
-        check_legacy_tls: args.check_legacy_tls,
-        resolver: resolver.clone(),
-    };
+    let policy = args
+        .target
+        .policy(args.output.trace, args.check_legacy_tls)?;
+    let resolver = policy.resolver.clone();
     let (targets, mut discovery) = if discovering {
         let cfg = discovery_config(
-            &args.discovery,
+            &args.target.discovery,
             &resolver,
-            args.ca_file.as_deref(),
-            &args.connect_to,
+            args.target.ca_file.as_deref(),
+            &args.target.connect_to,
         )?;
         let found = runtime.block_on(discover::discover(&address, &cfg))?;
         if found.selected.is_empty() {
@@ -210,23 +232,23 @@ fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job>
         let targets = discover::targets(
             &found,
             &TargetOptions {
-                tls_name: args.tls_name.as_deref(),
+                tls_name: args.target.tls_name.as_deref(),
                 username: args.username.as_deref(),
-                only: &args.only,
-                skip: &args.skip,
-                connect_to: &args.connect_to,
+                only: &args.target.only,
+                skip: &args.target.skip,
+                connect_to: &args.target.connect_to,
             },
         );
         (targets, Some(found))
     } else {
         let targets = TargetSpec {
             host: &host,
-            tls_name: args.tls_name.as_deref(),
+            tls_name: args.target.tls_name.as_deref(),
             username: &username,
             combinations: &Combination::DOCUMENTED,
-            only: &args.only,
-            skip: &args.skip,
-            connect_to: &args.connect_to,
+            only: &args.target.only,
+            skip: &args.target.skip,
+            connect_to: &args.target.connect_to,
         }
         .targets();
         (targets, None)
@@ -266,7 +288,7 @@ fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job>
                 .collect()
         })
         .unwrap_or_default();
-    let withhold = !risky.is_empty() && !args.trust_discovered;
+    let withhold = !risky.is_empty() && !args.target.trust_discovered;
     let (credential, source) = if withhold {
         if let Some(d) = discovery.as_mut() {
             let mut hosts = risky.clone();

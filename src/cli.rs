@@ -170,11 +170,10 @@ pub struct DiscoverArgs {
     pub lang: Option<crate::i18n::Lang>,
 }
 
+/// Where and how to probe: the server (or discovery), TLS trust, selection and deadlines.
+/// Shared by `probe` and `batch`.
 #[derive(Debug, Args)]
-pub struct ProbeArgs {
-    /// The mail address to check (user@domain).
-    pub address: String,
-
+pub struct TargetArgs {
     /// Server host name to probe; skips discovery (default: discover the servers).
     #[arg(long, value_name = "HOST")]
     pub server: Option<String>,
@@ -231,6 +230,19 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub deadline: Duration,
 
+    /// Send credentials even when the certificate fails verification.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The mail address to check (user@domain).
+    pub address: String,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
     /// Login name (default: the full address).
     #[arg(long, value_name = "NAME")]
     pub username: Option<String>,
@@ -266,10 +278,6 @@ pub struct ProbeArgs {
     /// Apple profile, without the password). Implies --card.
     #[arg(long, value_enum, value_name = "FORM", conflicts_with = "format")]
     pub card_format: Option<CardFormatArg>,
-
-    /// Send credentials even when the certificate fails verification.
-    #[arg(long)]
-    pub insecure: bool,
 
     /// Warn when a certificate expires within this many days.
     #[arg(long, value_name = "DAYS", default_value_t = crate::diagnose::DEFAULT_CERT_WARN_DAYS)]

@@ -8,7 +8,6 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::cli::{parse_duration, ColorChoice};
-use crate::plan::{ConnectTo, Selector};
 
 /// Output formats of `probe`, `check` and `batch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,62 +79,13 @@ pub struct BatchArgs {
     #[arg(long = "from", value_name = "FILE")]
     pub from: Option<PathBuf>,
 
-    /// Server host name to probe for every address (default: discover each address's).
-    #[arg(long, value_name = "HOST")]
-    pub server: Option<String>,
-
-    /// Do not discover: probe each address's domain itself (or --server).
-    #[arg(long)]
-    pub no_discovery: bool,
-
-    /// Send credentials to discovered servers even when they came through an untrusted channel
-    /// and lie outside the address's domain.
-    #[arg(long)]
-    pub trust_discovered: bool,
-
     #[command(flatten)]
-    pub discovery: crate::cli::DiscoveryArgs,
-
-    /// Name to verify the certificate against and send as SNI (default: the server name).
-    #[arg(long, value_name = "NAME")]
-    pub tls_name: Option<String>,
-
-    /// Trust the CA certificates in this PEM file, in addition to the public roots.
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
-
-    /// Connect to HOST2:PORT2 instead of HOST1:PORT1 (curl syntax; repeatable).
-    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
-    pub connect_to: Vec<ConnectTo>,
-
-    /// Probe only these combinations (imap, 993, starttls, imap/993/tls, ...).
-    #[arg(long, value_name = "SELECTOR", value_delimiter = ',')]
-    pub only: Vec<Selector>,
-
-    /// Skip these combinations.
-    #[arg(long, value_name = "SELECTOR", value_delimiter = ',')]
-    pub skip: Vec<Selector>,
+    pub target: crate::cli::TargetArgs,
 
     /// Run this shell command once per address, with MAILCHECK_ADDRESS set to the address, and
     /// use the first line it prints as that address's password (no output: no login test).
     #[arg(long, value_name = "COMMAND")]
     pub password_command: Option<String>,
-
-    /// Connect timeout per address.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub connect_timeout: Duration,
-
-    /// Timeout of each read and of the TLS handshake.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub timeout: Duration,
-
-    /// Deadline for the whole probe of one combination.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub deadline: Duration,
-
-    /// Send credentials even when the certificate fails verification.
-    #[arg(long)]
-    pub insecure: bool,
 
     #[command(flatten)]
     pub thresholds: ThresholdArgs,

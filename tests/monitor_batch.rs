@@ -286,6 +286,30 @@ fn bad_addresses_in_the_list_are_bad_input() {
     assert!(stderr.contains("addresses:3"), "{stderr}");
 }
 
+/// `batch` takes the same target options as `probe` (one flattened definition): -6 is honoured.
+#[test]
+fn batch_honours_the_address_family() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mailcheck"))
+        .args([
+            "batch",
+            "a@lab.test",
+            "--server",
+            "127.0.0.1",
+            "-6",
+            "--only",
+            "imap/993",
+        ])
+        .args(["--format", "jsonl"])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        v["report"]["results"][0]["reason"]["code"], "dns.no-address",
+        "{v:#}"
+    );
+}
+
 /// The progress bar is drawn on stderr when it is a terminal (here a pseudo-terminal made by
 /// `script` from util-linux), and never otherwise (see the 200-address test: stderr empty).
 #[test]

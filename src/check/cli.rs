@@ -15,7 +15,7 @@ use crate::account::{Address, SecretSource};
 use crate::cli::{Cli, ColorChoice};
 use crate::cli_monitor::{BatchArgs, CheckArgs, CompletionsArgs, MonitorFormat, PacingArgs};
 use crate::diagnose::Status;
-use crate::plan::{Combination, IpFamily, Limits, Policy};
+use crate::plan::Combination;
 use crate::probe::pace::{Pacer, DEFAULT_PER_HOST};
 use crate::runner::ProbeSettings;
 
@@ -161,36 +161,15 @@ fn addresses(args: &BatchArgs) -> Result<Vec<Address>> {
 }
 
 pub fn batch(args: BatchArgs) -> Result<Status> {
-    if let Some(ca) = &args.ca_file {
-        if !ca.is_file() {
-            bail!("--ca-file {}: no such file", ca.display());
-        }
-    }
-    let policy = Policy {
-        limits: Limits {
-            connect_timeout: args.connect_timeout,
-            step_timeout: args.timeout,
-            target_timeout: args.deadline,
-            ..Limits::default()
-        },
-        family: IpFamily::Any,
-        ca_file: args.ca_file.clone(),
-        insecure: args.insecure,
-        trace: false,
-        resolver: crate::net::resolver::Resolver::from_option(
-            args.discovery.dns_server.map(|n| n.0),
-            args.connect_timeout,
-        ),
-        ..Policy::default()
-    };
-    let url = args.discovery.ispdb_url.trim();
+    let policy = args.target.policy(false, false)?;
+    let url = args.target.discovery.ispdb_url.trim();
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         bail!("--ispdb-url {url:?}: expected an http(s) URL");
     }
-    let discovery = (args.server.is_none() && !args.no_discovery).then(|| DiscoverySpec {
+    let discovery = args.target.discovering().then(|| DiscoverySpec {
         ispdb_url: url.to_string(),
-        timeout: args.discovery.discovery_timeout,
-        trust_discovered: args.trust_discovered,
+        timeout: args.target.discovery.discovery_timeout,
+        trust_discovered: args.target.trust_discovered,
         username: None,
     });
     let t = &args.thresholds;
@@ -206,19 +185,16 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
     };
     let mut specs = vec![];
     for address in addresses(&args)? {
-        let host = match &args.server {
-            Some(s) => s.trim().trim_end_matches('.').to_string(),
-            None => address.domain.clone(),
-        };
+        let host = args.target.host(&address)?;
         let settings = ProbeSettings {
             host,
             protocol_hosts: vec![],
-            tls_name: args.tls_name.clone(),
+            tls_name: args.target.tls_name.clone(),
             username: address.ascii(),
             combinations: Combination::DOCUMENTED.to_vec(),
-            only: args.only.clone(),
-            skip: args.skip.clone(),
-            connect_to: args.connect_to.clone(),
+            only: args.target.only.clone(),
+            skip: args.target.skip.clone(),
+            connect_to: args.target.connect_to.clone(),
             policy: policy.clone(),
             cert_warn_days: t.cert_warn_days,
             credential: None,
