@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+use comfy_table::{Cell, Color};
 use serde::Serialize;
 
 use super::SCHEMA_VERSION;
@@ -67,24 +67,21 @@ pub fn write_table_in(
             ]
         )
     )?;
-    let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(
-            [
-                "discovery-col-source",
-                "discovery-col-status",
-                "discovery-col-time",
-                "discovery-col-answer",
-            ]
-            .map(t),
-        );
-    if color {
-        table.enforce_styling();
-    } else {
-        table.force_no_tty();
-        table.set_width(120);
+    let mut table = super::new_table(color);
+    table.set_header(
+        [
+            "discovery-col-source",
+            "discovery-col-status",
+            "discovery-col-time",
+            "discovery-col-answer",
+        ]
+        .map(t),
+    );
+    if !color {
+        // Answers are long: wrap them to a fixed width when no terminal says otherwise.
+        table
+            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+            .set_width(120);
     }
     for s in &report.sources {
         let c = match s.status {

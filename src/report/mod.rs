@@ -14,6 +14,27 @@ pub mod thunderbird;
 
 use serde::Serialize;
 
+/// A table in the house style. Colour only when asked. Columns wrap to the terminal only when
+/// its width is known: a terminal that reports no size (`script`, some CI consoles) reads as
+/// width 0, and wrapping to it squashed every column to one letter per line.
+pub(crate) fn new_table(color: bool) -> comfy_table::Table {
+    use comfy_table::{presets, ContentArrangement, Table};
+    let mut table = Table::new();
+    table.load_preset(presets::UTF8_FULL_CONDENSED);
+    if color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    let wrap = table.width().is_some_and(|w| w >= 60);
+    table.set_content_arrangement(if wrap {
+        ContentArrangement::Dynamic
+    } else {
+        ContentArrangement::Disabled
+    });
+    table
+}
+
 use crate::account::SecretSource;
 use crate::diagnose::{
     self, Advice, DocumentedSetting, Finding, Reason, Recommendation, Status, Verdict,

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
+use comfy_table::{Attribute, Cell, Color};
 
 use super::{Outcome, RunReport};
 use crate::diagnose::{Status, Verdict};
@@ -89,16 +89,8 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
     if report.discovery.is_some() {
         header.push("col-source");
     }
-    let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.into_iter().map(t).collect::<Vec<_>>());
-    if color {
-        table.enforce_styling();
-    } else {
-        table.force_no_tty();
-    }
+    let mut table = super::new_table(color);
+    table.set_header(header.into_iter().map(t).collect::<Vec<_>>());
     for o in &report.results {
         let c = o.report.target.combination;
         let (verdict_text, verdict_color) = match o.verdict {
