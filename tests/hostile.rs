@@ -750,6 +750,41 @@ fn blackholed_ports_cost_one_connect_timeout_in_total() {
 }
 
 #[test]
+fn the_deadline_bounds_a_blackholed_connect() {
+    let env = Env::start(Scenario::Blackhole);
+    let mut args = vec!["probe".to_string(), ADDRESS.to_string()];
+    args.extend(env.lab.probe_args());
+    args.extend(
+        [
+            "--format",
+            "json",
+            "--no-prompt",
+            "--connect-timeout",
+            "10s",
+            "--deadline",
+            "2s",
+        ]
+        .map(String::from),
+    );
+    let t0 = Instant::now();
+    let out = mailcheck().args(&args).output().unwrap();
+    let elapsed = t0.elapsed();
+    // The deadline, not the connect timeout (nor the backstop past the deadline), ends it.
+    assert!(elapsed < Duration::from_millis(3500), "{elapsed:?}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in json["results"].as_array().unwrap() {
+        assert_eq!(r["reason"]["code"], "connect.timeout", "{r:#}");
+        assert_eq!(r["failure"]["step"], "connect", "{r:#}");
+        let detail = r["failure"]["detail"].as_str().unwrap();
+        assert!(detail.contains("deadline of 2 s"), "{detail}");
+        // The attempt the deadline cut short is reported, not dropped.
+        let attempts = r["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 1, "{r:#}");
+        assert_eq!(attempts[0]["outcome"]["kind"], "timed-out", "{r:#}");
+    }
+}
+
+#[test]
 fn blackhole_scenario() {
     let env = Env::start(Scenario::Blackhole);
     let run = probe(&env, &[], None);
