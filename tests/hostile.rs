@@ -311,6 +311,41 @@ fn no_starttls() {
 }
 
 #[test]
+fn starttls_injection_in_a_later_segment_is_still_injection() {
+    let env = Env::start(Scenario::StarttlsInjectionLate);
+    let pw = env.password();
+    let run = probe(&env, &["--lang", "en"], Some(&pw));
+    for (id, reason) in run.reasons() {
+        let r = run.result(&id);
+        if !is_starttls(&id) {
+            assert_eq!(reason, None, "{id}");
+            continue;
+        }
+        // Not tls.plaintext-server (whose advice is to choose STARTTLS on a STARTTLS port).
+        assert_eq!(reason.as_deref(), Some("starttls.injection"), "{id}: {r:#}");
+        assert_eq!(r["failure"]["step"], "tls", "{id}: {r:#}");
+        let said = r["failure"]["server_says"].as_str().unwrap();
+        let injected = match &id[..4] {
+            "imap" => "* CAPABILITY IMAP4rev1 AUTH=PLAIN",
+            "pop3" => "+OK injected",
+            _ => "250 AUTH PLAIN LOGIN",
+        };
+        assert!(said.starts_with(injected), "{id}: {said}");
+        assert!(r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "starttls.injection" && f["severity"] == "critical"));
+        assert_eq!(r["auth"]["status"], "not-attempted", "{id}");
+    }
+    assert!(!run.stdout.contains("choose STARTTLS"), "{}", run.stdout);
+    // No login on a connection whose TLS never came up.
+    for c in env.received().iter().filter(|c| !c.tls) {
+        assert_eq!(c.auth_commands, 0, "{c:?}");
+    }
+}
+
+#[test]
 fn starttls_injection_is_flagged_and_not_believed() {
     let env = Env::start(Scenario::StarttlsInjection);
     let pw = env.password();
