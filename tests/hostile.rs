@@ -820,6 +820,37 @@ fn the_deadline_bounds_a_blackholed_connect() {
 }
 
 #[test]
+fn a_connect_to_rule_that_matches_nothing_is_warned_about() {
+    let env = Env::start(Scenario::Good);
+    // The lab's own rules match mail.lab.test (the --server name; --only does not make them
+    // stray); a rule for a port never probed, or for a name that is not --server, does
+    // nothing and is said so.
+    let stray = [
+        "mail.lab.test:2525:127.0.0.1:9",
+        "other.lab.test:993:127.0.0.1:9",
+    ];
+    let mut args = probe_args(&env, &["--only", "imap/993", "--format", "json"]);
+    for r in stray {
+        args.extend(["--connect-to".to_string(), r.to_string()]);
+    }
+    let out = mailcheck().args(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for r in stray {
+        assert!(
+            stderr.contains(&format!("--connect-to {r} matches no combination")),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        stderr.matches("matches no combination").count(),
+        2,
+        "{stderr}"
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["results"][0]["reason"].is_null(), "{json:#}");
+}
+
+#[test]
 fn blackhole_scenario() {
     let env = Env::start(Scenario::Blackhole);
     let run = probe(&env, &[], None);
