@@ -850,6 +850,53 @@ fn a_connect_to_rule_that_matches_nothing_is_warned_about() {
     assert!(json["results"][0]["reason"].is_null(), "{json:#}");
 }
 
+/// A DNS server on loopback answering every query with `rcode` (None: never answering).
+fn dns_stub(rcode: Option<u8>) -> std::net::SocketAddr {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let Some(rcode) = rcode else { continue };
+            if n < 12 {
+                continue;
+            }
+            // The query back with QR set, RD/RA, the rcode and no answer records.
+            let mut reply = buf[..n].to_vec();
+            reply[2] = 0x80 | (buf[2] & 0x01);
+            reply[3] = 0x80 | rcode;
+            reply[6..12].fill(0);
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_dns_server_that_fails_is_not_a_name_that_does_not_exist() {
+    for (rcode, expected) in [
+        (None, "dns.failed"),
+        (Some(2), "dns.failed"),
+        (Some(3), "dns.no-such-host"),
+    ] {
+        let dns = dns_stub(rcode);
+        let out = mailcheck()
+            .args(["probe", ADDRESS, "--server", "mail.lab.test"])
+            .args(["--dns-server", &dns.to_string(), "--only", "imap/993"])
+            .args(["--connect-timeout", "1s", "--no-prompt", "--format", "json"])
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let r = &json["results"][0];
+        assert_eq!(r["reason"]["code"], expected, "rcode {rcode:?}: {r:#}");
+        if rcode.is_none() {
+            // The spelling is not in doubt when the server never answered.
+            let hint = r["reason"]["hint"].as_str().unwrap();
+            assert!(!hint.contains("spelling"), "{hint}");
+        }
+    }
+}
+
 #[test]
 fn blackhole_scenario() {
     let env = Env::start(Scenario::Blackhole);

@@ -2,6 +2,8 @@
 
 reason-dns-no-such-host = le nom de serveur { $host } n'existe pas dans le DNS
     .hint = vérifiez l'orthographe du nom du serveur
+reason-dns-failed = le nom de serveur { $host } n'a pas pu être résolu ({ $detail })
+    .hint = le serveur DNS n'a pas répondu ou a échoué, on ne sait donc encore rien du nom : vérifiez le réseau et le serveur DNS (--dns-server), puis réessayez
 reason-dns-no-address = le nom de serveur { $host } n'a pas d'adresse dans la famille IP demandée
     .hint = réessayez sans -4/-6, ou faites vérifier les enregistrements DNS du serveur par le fournisseur
 reason-connect-refused = rien n'écoute sur le port { $port } de { $host } (connexion refusée)

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::net::TcpStream;
 
-use crate::net::resolver::Resolver;
+use crate::net::resolver::{LookupError, Resolver};
 use crate::plan::IpFamily;
 
 /// What happened to one address.
@@ -32,8 +32,13 @@ pub enum AttemptOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ConnectError {
-    /// The name does not resolve at all.
+    /// The name does not exist (NXDOMAIN, or no address record at all).
     Resolve {
+        detail: String,
+    },
+    /// The lookup itself failed: no answer in time, SERVFAIL, REFUSED. Says nothing about
+    /// whether the name exists.
+    DnsFailed {
         detail: String,
     },
     /// It resolves, but to no address of the requested family.
@@ -165,10 +170,13 @@ async fn resolve(
 ) -> Result<Vec<SocketAddr>, ConnectError> {
     match tokio::time::timeout(timeout, resolver.lookup_addrs(host, port)).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(ConnectError::Resolve {
+        Ok(Err(e @ LookupError::NotFound { .. })) => Err(ConnectError::Resolve {
             detail: e.to_string(),
         }),
-        Err(_) => Err(ConnectError::Resolve {
+        Ok(Err(e)) => Err(ConnectError::DnsFailed {
+            detail: e.to_string(),
+        }),
+        Err(_) => Err(ConnectError::DnsFailed {
             detail: format!("no answer within {} ms", timeout.as_millis()),
         }),
     }

@@ -595,10 +595,13 @@ async fn drive(
                 seconds(limits.target_timeout)
             );
             let (reason, detail) = match &f.error {
-                ConnectError::Resolve { .. } if f.deadline_passed => {
+                ConnectError::Resolve { .. } | ConnectError::DnsFailed { .. }
+                    if f.deadline_passed =>
+                {
                     (Reason::ConnectTimeout, deadline)
                 }
                 ConnectError::Resolve { detail } => (Reason::DnsNoSuchHost, detail.clone()),
+                ConnectError::DnsFailed { detail } => (Reason::DnsFailed, detail.clone()),
                 ConnectError::NoAddress => (
                     Reason::DnsNoAddress,
                     format!(
