@@ -503,7 +503,7 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
                 Reason::ProtocolTimeout,
                 // The user's deadline, not the backstop's margin over it.
                 format!(
-                    "the probe exceeded its deadline of {} (--deadline)",
+                    "the probe exceeded its deadline of {}",
                     seconds(ctx.policy.limits.target_timeout)
                 ),
                 None,
@@ -591,7 +591,7 @@ async fn drive(
         Err(f) => {
             rec.report.attempts = f.attempts;
             let deadline = format!(
-                "the probe's deadline of {} (--deadline) passed while connecting",
+                "the probe's deadline of {} passed while connecting",
                 seconds(limits.target_timeout)
             );
             let (reason, detail) = match &f.error {
