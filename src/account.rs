@@ -126,51 +126,110 @@ pub struct CredentialRequest {
 pub const PASSWORD_ENV: &str = "MAILCHECK_PASSWORD";
 pub const OAUTH2_ENV: &str = "MAILCHECK_OAUTH2_TOKEN";
 
-/// Read the credential from the first configured source: token command or env, password
-/// stdin, password command, `MAILCHECK_PASSWORD`, or a prompt on a TTY. Never from argv.
+/// Where [`obtain`] reads the secret from, chosen before anything is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    TokenCommand,
+    PasswordStdin,
+    PasswordCommand,
+    TokenEnv,
+    PasswordEnv,
+    Prompt,
+}
+
+/// A flag the user typed for this run outranks a variable that may have been exported long
+/// ago for something else; two flags naming different secrets are a mistake, not a choice.
+fn choose(req: &CredentialRequest, token_env: bool, password_env: bool) -> Result<Origin> {
+    let explicit: Vec<(&str, Origin)> = [
+        (
+            "--oauth2-token-command",
+            req.oauth2_token_command.is_some(),
+            Origin::TokenCommand,
+        ),
+        (
+            "--password-stdin",
+            req.password_stdin,
+            Origin::PasswordStdin,
+        ),
+        (
+            "--password-command",
+            req.password_command.is_some(),
+            Origin::PasswordCommand,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, given, _)| *given)
+    .map(|(flag, _, origin)| (flag, origin))
+    .collect();
+    match explicit.as_slice() {
+        [(_, origin)] => Ok(*origin),
+        [] if token_env => Ok(Origin::TokenEnv),
+        [] if password_env => Ok(Origin::PasswordEnv),
+        [] => Ok(Origin::Prompt),
+        several => bail!(
+            "{} each name a secret: give only one",
+            several
+                .iter()
+                .map(|(flag, _)| *flag)
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
+    }
+}
+
+/// Read the credential: from the one explicit flag given (token command, password stdin,
+/// password command), else `MAILCHECK_OAUTH2_TOKEN`, else `MAILCHECK_PASSWORD`, else a prompt
+/// on a TTY. Never from argv.
 pub fn obtain(
     req: &CredentialRequest,
     prompt_for: &str,
 ) -> Result<(Option<Credential>, SecretSource)> {
-    if let Some(cmd) = &req.oauth2_token_command {
-        let tok = run_secret_command(cmd).context("--oauth2-token-command")?;
-        return Ok((Some(Credential::OAuth2Token(tok)), SecretSource::Command));
-    }
-    if let Some(tok) = std::env::var(OAUTH2_ENV).ok().and_then(Secret::new) {
-        return Ok((
-            Some(Credential::OAuth2Token(tok)),
+    let env = |name| std::env::var(name).ok().and_then(Secret::new);
+    let (token_env, password_env) = (env(OAUTH2_ENV), env(PASSWORD_ENV));
+    match choose(req, token_env.is_some(), password_env.is_some())? {
+        Origin::TokenCommand => {
+            let cmd = req.oauth2_token_command.as_deref().unwrap_or_default();
+            let tok = run_secret_command(cmd).context("--oauth2-token-command")?;
+            Ok((Some(Credential::OAuth2Token(tok)), SecretSource::Command))
+        }
+        Origin::PasswordStdin => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            let pw = line.trim_end_matches(['\r', '\n']).to_string();
+            let Some(pw) = Secret::new(pw) else {
+                bail!("--password-stdin: standard input held no password");
+            };
+            Ok((Some(Credential::Password(pw)), SecretSource::Stdin))
+        }
+        Origin::PasswordCommand => {
+            let cmd = req.password_command.as_deref().unwrap_or_default();
+            let pw = run_secret_command(cmd).context("--password-command")?;
+            Ok((Some(Credential::Password(pw)), SecretSource::Command))
+        }
+        Origin::TokenEnv => Ok((
+            token_env.map(Credential::OAuth2Token),
             SecretSource::Environment,
-        ));
-    }
-    if req.password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from standard input")?;
-        let pw = line.trim_end_matches(['\r', '\n']).to_string();
-        let Some(pw) = Secret::new(pw) else {
-            bail!("--password-stdin: standard input held no password");
-        };
-        return Ok((Some(Credential::Password(pw)), SecretSource::Stdin));
-    }
-    if let Some(cmd) = &req.password_command {
-        let pw = run_secret_command(cmd).context("--password-command")?;
-        return Ok((Some(Credential::Password(pw)), SecretSource::Command));
-    }
-    if let Some(pw) = std::env::var(PASSWORD_ENV).ok().and_then(Secret::new) {
-        return Ok((Some(Credential::Password(pw)), SecretSource::Environment));
-    }
-    if !req.no_prompt && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-        let pw = rpassword::prompt_password(format!(
-            "Password for {prompt_for} (empty to skip the login test): "
-        ))
-        .context("reading the password from the terminal")?;
-        if let Some(pw) = Secret::new(pw) {
-            return Ok((Some(Credential::Password(pw)), SecretSource::Prompt));
+        )),
+        Origin::PasswordEnv => Ok((
+            password_env.map(Credential::Password),
+            SecretSource::Environment,
+        )),
+        Origin::Prompt => {
+            if !req.no_prompt && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+                let pw = rpassword::prompt_password(format!(
+                    "Password for {prompt_for} (empty to skip the login test): "
+                ))
+                .context("reading the password from the terminal")?;
+                if let Some(pw) = Secret::new(pw) {
+                    return Ok((Some(Credential::Password(pw)), SecretSource::Prompt));
+                }
+            }
+            Ok((None, SecretSource::None))
         }
     }
-    Ok((None, SecretSource::None))
 }
 
 /// Run a command through `sh -c` and take the first line of its output as the secret.
@@ -216,6 +275,53 @@ mod tests {
         assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
         let c = Credential::Password(s);
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn explicit_flags_outrank_the_environment() {
+        let stdin = CredentialRequest {
+            password_stdin: true,
+            ..CredentialRequest::default()
+        };
+        assert_eq!(choose(&stdin, true, true).unwrap(), Origin::PasswordStdin);
+        let command = CredentialRequest {
+            password_command: Some("pass show mail".into()),
+            ..CredentialRequest::default()
+        };
+        assert_eq!(
+            choose(&command, true, false).unwrap(),
+            Origin::PasswordCommand
+        );
+        let token = CredentialRequest {
+            oauth2_token_command: Some("get-token".into()),
+            ..CredentialRequest::default()
+        };
+        assert_eq!(choose(&token, false, true).unwrap(), Origin::TokenCommand);
+        // Without a flag: the token variable, then the password variable, then a prompt.
+        let none = CredentialRequest::default();
+        assert_eq!(choose(&none, true, true).unwrap(), Origin::TokenEnv);
+        assert_eq!(choose(&none, false, true).unwrap(), Origin::PasswordEnv);
+        assert_eq!(choose(&none, false, false).unwrap(), Origin::Prompt);
+    }
+
+    #[test]
+    fn two_explicit_sources_are_refused() {
+        let both = CredentialRequest {
+            password_stdin: true,
+            oauth2_token_command: Some("get-token".into()),
+            ..CredentialRequest::default()
+        };
+        let e = choose(&both, false, false).unwrap_err().to_string();
+        assert!(
+            e.contains("--oauth2-token-command and --password-stdin"),
+            "{e}"
+        );
+        let both = CredentialRequest {
+            password_stdin: true,
+            password_command: Some("pass show mail".into()),
+            ..CredentialRequest::default()
+        };
+        assert!(choose(&both, true, true).is_err());
     }
 
     #[test]

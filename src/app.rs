@@ -251,6 +251,15 @@ fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job>
             connect_to: &args.target.connect_to,
         }
         .targets();
+        // Rules match the logical host (--server) and port, as in curl: one written for the TLS
+        // name or for a port mailcheck never probes would otherwise do nothing, silently. (Not
+        // checked with discovery, where a rule may be meant for an autoconfig host.)
+        for r in ConnectTo::unmatched(&args.target.connect_to, &host, &Combination::DOCUMENTED) {
+            eprintln!(
+                "mailcheck: warning: --connect-to {r} matches no combination on {host} \
+                 (rules match the --server name and a port, not --tls-name)"
+            );
+        }
         (targets, None)
     };
     if targets.is_empty() {

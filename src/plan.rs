@@ -228,6 +228,26 @@ impl FromStr for ConnectTo {
     }
 }
 
+/// Back in curl's syntax, as the user typed it (IPv6 literals bracketed).
+impl fmt::Display for ConnectTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = |h: &Option<String>| match h.as_deref() {
+            Some(h) if h.contains(':') => format!("[{h}]"),
+            Some(h) => h.to_string(),
+            None => String::new(),
+        };
+        let port = |p: Option<u16>| p.map(|p| p.to_string()).unwrap_or_default();
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            host(&self.from_host),
+            port(self.from_port),
+            host(&self.to_host),
+            port(self.to_port)
+        )
+    }
+}
+
 fn split_host_port_list(s: &str) -> Result<Vec<String>, String> {
     let mut parts = Vec::new();
     let mut cur = String::new();
@@ -259,6 +279,21 @@ impl ConnectTo {
             .as_deref()
             .is_none_or(|h| h.eq_ignore_ascii_case(host))
             && self.from_port.is_none_or(|p| p == port)
+    }
+
+    /// The rules that can apply to none of `combinations` on `host` (matched, as in curl,
+    /// against the logical host — `--server` — and port, not the TLS name nor the address
+    /// connected to): most likely a mistake the user should hear about. `--only`/`--skip` do
+    /// not count: a full set of rules with `--only` is normal.
+    pub fn unmatched<'r>(
+        rules: &'r [ConnectTo],
+        host: &str,
+        combinations: &[Combination],
+    ) -> Vec<&'r ConnectTo> {
+        rules
+            .iter()
+            .filter(|r| !combinations.iter().any(|c| r.applies(host, c.port)))
+            .collect()
     }
 
     /// The first matching rule wins, as in curl.
@@ -428,6 +463,18 @@ mod tests {
         );
         assert!("imap/994/tls/x".parse::<Selector>().is_err());
         assert!("".parse::<Selector>().is_err());
+    }
+
+    #[test]
+    fn a_rule_for_the_tls_name_matches_no_target() {
+        let rules: Vec<ConnectTo> = vec![
+            "mail.lab.test:993:127.0.0.1:10993".parse().unwrap(),
+            "127.0.0.1:143:[::1]:10143".parse().unwrap(),
+        ];
+        let unmatched = ConnectTo::unmatched(&rules, "127.0.0.1", &Combination::DOCUMENTED);
+        assert_eq!(unmatched, vec![&rules[0]]);
+        assert_eq!(rules[0].to_string(), "mail.lab.test:993:127.0.0.1:10993");
+        assert_eq!(rules[1].to_string(), "127.0.0.1:143:[::1]:10143");
     }
 
     #[test]

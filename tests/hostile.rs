@@ -311,6 +311,41 @@ fn no_starttls() {
 }
 
 #[test]
+fn starttls_injection_in_a_later_segment_is_still_injection() {
+    let env = Env::start(Scenario::StarttlsInjectionLate);
+    let pw = env.password();
+    let run = probe(&env, &["--lang", "en"], Some(&pw));
+    for (id, reason) in run.reasons() {
+        let r = run.result(&id);
+        if !is_starttls(&id) {
+            assert_eq!(reason, None, "{id}");
+            continue;
+        }
+        // Not tls.plaintext-server (whose advice is to choose STARTTLS on a STARTTLS port).
+        assert_eq!(reason.as_deref(), Some("starttls.injection"), "{id}: {r:#}");
+        assert_eq!(r["failure"]["step"], "tls", "{id}: {r:#}");
+        let said = r["failure"]["server_says"].as_str().unwrap();
+        let injected = match &id[..4] {
+            "imap" => "* CAPABILITY IMAP4rev1 AUTH=PLAIN",
+            "pop3" => "+OK injected",
+            _ => "250 AUTH PLAIN LOGIN",
+        };
+        assert!(said.starts_with(injected), "{id}: {said}");
+        assert!(r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "starttls.injection" && f["severity"] == "critical"));
+        assert_eq!(r["auth"]["status"], "not-attempted", "{id}");
+    }
+    assert!(!run.stdout.contains("choose STARTTLS"), "{}", run.stdout);
+    // No login on a connection whose TLS never came up.
+    for c in env.received().iter().filter(|c| !c.tls) {
+        assert_eq!(c.auth_commands, 0, "{c:?}");
+    }
+}
+
+#[test]
 fn starttls_injection_is_flagged_and_not_believed() {
     let env = Env::start(Scenario::StarttlsInjection);
     let pw = env.password();
@@ -747,6 +782,119 @@ fn blackholed_ports_cost_one_connect_timeout_in_total() {
     assert!(elapsed < Duration::from_millis(5500), "{elapsed:?}");
     // Nothing reached the lab through the holes.
     assert_eq!(env.received().len(), 4);
+}
+
+#[test]
+fn the_deadline_bounds_a_blackholed_connect() {
+    let env = Env::start(Scenario::Blackhole);
+    let mut args = vec!["probe".to_string(), ADDRESS.to_string()];
+    args.extend(env.lab.probe_args());
+    args.extend(
+        [
+            "--format",
+            "json",
+            "--no-prompt",
+            "--connect-timeout",
+            "10s",
+            "--deadline",
+            "2s",
+        ]
+        .map(String::from),
+    );
+    let t0 = Instant::now();
+    let out = mailcheck().args(&args).output().unwrap();
+    let elapsed = t0.elapsed();
+    // The deadline, not the connect timeout (nor the backstop past the deadline), ends it.
+    assert!(elapsed < Duration::from_millis(3500), "{elapsed:?}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in json["results"].as_array().unwrap() {
+        assert_eq!(r["reason"]["code"], "connect.timeout", "{r:#}");
+        assert_eq!(r["failure"]["step"], "connect", "{r:#}");
+        let detail = r["failure"]["detail"].as_str().unwrap();
+        assert!(detail.contains("deadline of 2 s"), "{detail}");
+        // The attempt the deadline cut short is reported, not dropped.
+        let attempts = r["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 1, "{r:#}");
+        assert_eq!(attempts[0]["outcome"]["kind"], "timed-out", "{r:#}");
+    }
+}
+
+#[test]
+fn a_connect_to_rule_that_matches_nothing_is_warned_about() {
+    let env = Env::start(Scenario::Good);
+    // The lab's own rules match mail.lab.test (the --server name; --only does not make them
+    // stray); a rule for a port never probed, or for a name that is not --server, does
+    // nothing and is said so.
+    let stray = [
+        "mail.lab.test:2525:127.0.0.1:9",
+        "other.lab.test:993:127.0.0.1:9",
+    ];
+    let mut args = probe_args(&env, &["--only", "imap/993", "--format", "json"]);
+    for r in stray {
+        args.extend(["--connect-to".to_string(), r.to_string()]);
+    }
+    let out = mailcheck().args(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for r in stray {
+        assert!(
+            stderr.contains(&format!("--connect-to {r} matches no combination")),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        stderr.matches("matches no combination").count(),
+        2,
+        "{stderr}"
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["results"][0]["reason"].is_null(), "{json:#}");
+}
+
+/// A DNS server on loopback answering every query with `rcode` (None: never answering).
+fn dns_stub(rcode: Option<u8>) -> std::net::SocketAddr {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let Some(rcode) = rcode else { continue };
+            if n < 12 {
+                continue;
+            }
+            // The query back with QR set, RD/RA, the rcode and no answer records.
+            let mut reply = buf[..n].to_vec();
+            reply[2] = 0x80 | (buf[2] & 0x01);
+            reply[3] = 0x80 | rcode;
+            reply[6..12].fill(0);
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_dns_server_that_fails_is_not_a_name_that_does_not_exist() {
+    for (rcode, expected) in [
+        (None, "dns.failed"),
+        (Some(2), "dns.failed"),
+        (Some(3), "dns.no-such-host"),
+    ] {
+        let dns = dns_stub(rcode);
+        let out = mailcheck()
+            .args(["probe", ADDRESS, "--server", "mail.lab.test"])
+            .args(["--dns-server", &dns.to_string(), "--only", "imap/993"])
+            .args(["--connect-timeout", "1s", "--no-prompt", "--format", "json"])
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let r = &json["results"][0];
+        assert_eq!(r["reason"]["code"], expected, "rcode {rcode:?}: {r:#}");
+        if rcode.is_none() {
+            // The spelling is not in doubt when the server never answered.
+            let hint = r["reason"]["hint"].as_str().unwrap();
+            assert!(!hint.contains("spelling"), "{hint}");
+        }
+    }
 }
 
 #[test]

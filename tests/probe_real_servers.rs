@@ -363,6 +363,16 @@ fn the_password_never_appears_in_any_output() {
                 "encoded password leaked with {args:?}"
             );
         }
+        if args.contains(&"--trace") && !args.contains(&"json") {
+            // The table prints the transcript too: the server's greeting, the client's
+            // lines, and the login line with its arguments redacted.
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(stdout.contains("Transcripts"), "no transcript: {stdout}");
+            assert!(stdout.contains("S: * OK"), "no IMAP greeting: {stdout}");
+            assert!(stdout.contains("S: +OK"), "no POP3 greeting: {stdout}");
+            assert!(stdout.contains("C: "), "no client line: {stdout}");
+            assert!(stdout.contains("<redacted>"), "no redacted login: {stdout}");
+        }
         if args.contains(&"--trace") && args.contains(&"json") {
             let doc = json(&out);
             let t = &result(&doc, "imap/993/tls")["transcript"];

@@ -6,6 +6,8 @@
 
 reason-dns-no-such-host = the server name { $host } does not exist in DNS
     .hint = check the spelling of the server name
+reason-dns-failed = the server name { $host } could not be looked up ({ $detail })
+    .hint = the DNS server did not answer or failed, so nothing is known about the name yet: check the network and the DNS server (--dns-server), then retry
 reason-dns-no-address = the server name { $host } has no address of the requested IP family
     .hint = try without -4/-6, or have the provider check the server's DNS records
 reason-connect-refused = nothing listens on port { $port } of { $host } (connection refused)
@@ -188,6 +190,8 @@ login-no-usable-mechanism = no mechanism
 section-why = Why:
 section-findings = Findings:
 section-advice = What to tell the user:
+section-transcripts = Transcripts (--trace, credentials redacted):
+transcript-none = (no session: nothing was exchanged)
 server-said = server said: { $words }
 hint = hint: { $hint }
 severity-info = info:

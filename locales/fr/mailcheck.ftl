@@ -2,6 +2,8 @@
 
 reason-dns-no-such-host = le nom de serveur { $host } n'existe pas dans le DNS
     .hint = vérifiez l'orthographe du nom du serveur
+reason-dns-failed = le nom de serveur { $host } n'a pas pu être résolu ({ $detail })
+    .hint = le serveur DNS n'a pas répondu ou a échoué, on ne sait donc encore rien du nom : vérifiez le réseau et le serveur DNS (--dns-server), puis réessayez
 reason-dns-no-address = le nom de serveur { $host } n'a pas d'adresse dans la famille IP demandée
     .hint = réessayez sans -4/-6, ou faites vérifier les enregistrements DNS du serveur par le fournisseur
 reason-connect-refused = rien n'écoute sur le port { $port } de { $host } (connexion refusée)
@@ -181,6 +183,8 @@ login-no-usable-mechanism = aucune méthode
 section-why = Pourquoi :
 section-findings = Constats :
 section-advice = Ce qu'il faut dire à l'utilisateur :
+section-transcripts = Transcriptions (--trace, identifiants masqués) :
+transcript-none = (aucune session : rien n'a été échangé)
 server-said = le serveur a répondu : { $words }
 hint = conseil : { $hint }
 severity-info = info :

@@ -24,6 +24,9 @@ pub use findings::{cross_findings, DocumentedSetting};
 #[serde(into = "&'static str")]
 pub enum Reason {
     DnsNoSuchHost,
+    /// The name could not be resolved for another reason than its absence: the DNS server did
+    /// not answer, or answered SERVFAIL/REFUSED. Nothing is known about the name itself.
+    DnsFailed,
     DnsNoAddress,
     ConnectRefused,
     ConnectTimeout,
@@ -69,8 +72,9 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 43] = [
+    pub const ALL: [Reason; 44] = [
         Reason::DnsNoSuchHost,
+        Reason::DnsFailed,
         Reason::DnsNoAddress,
         Reason::ConnectRefused,
         Reason::ConnectTimeout,
@@ -121,6 +125,7 @@ impl Reason {
         use Reason::*;
         match self {
             DnsNoSuchHost => "dns.no-such-host",
+            DnsFailed => "dns.failed",
             DnsNoAddress => "dns.no-address",
             ConnectRefused => "connect.refused",
             ConnectTimeout => "connect.timeout",
@@ -506,8 +511,8 @@ fn tellingness(r: Reason) -> u8 {
         TlsPlaintextServer | ProtocolTlsServer | ProtocolWrongProtocol | ProtocolBusy => 4,
         TlsTimeout | TlsClosed | ProtocolTimeout | ProtocolClosed | ProtocolLineTooLong
         | ProtocolTooMuchData | ProtocolUnexpected => 5,
-        DnsNoSuchHost | DnsNoAddress | ConnectRefused | ConnectTimeout | ConnectUnreachable
-        | ConnectFailed => 6,
+        DnsNoSuchHost | DnsFailed | DnsNoAddress | ConnectRefused | ConnectTimeout
+        | ConnectUnreachable | ConnectFailed => 6,
         // The round trip runs after the matrix; its reasons never explain a combination.
         RoundtripNotRun
         | RoundtripSubmissionFailed

@@ -16,6 +16,7 @@ pub enum Scenario {
     CertSelfSigned,
     NoStarttls,
     StarttlsInjection,
+    StarttlsInjectionLate,
     NoGreeting,
     WrongProtocol,
     Garbage,
@@ -34,7 +35,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 22] = [
+    pub const ALL: [Scenario; 23] = [
         Scenario::Good,
         Scenario::CertExpired,
         Scenario::CertNotYetValid,
@@ -42,6 +43,7 @@ impl Scenario {
         Scenario::CertSelfSigned,
         Scenario::NoStarttls,
         Scenario::StarttlsInjection,
+        Scenario::StarttlsInjectionLate,
         Scenario::NoGreeting,
         Scenario::WrongProtocol,
         Scenario::Garbage,
@@ -70,6 +72,7 @@ impl Scenario {
             CertSelfSigned => ("cert-self-signed", "a self-signed certificate, not issued by the lab CA"),
             NoStarttls => ("no-starttls", "the STARTTLS ports do not offer STARTTLS (and offer a plain-text login instead)"),
             StarttlsInjection => ("starttls-injection", "a response line is sent right after the STARTTLS go-ahead, before the handshake (CVE-2011-0411 class)"),
+            StarttlsInjectionLate => ("starttls-injection-late", "the same response line, sent 50 ms after the go-ahead (a later TCP segment, once the client's handshake has begun)"),
             NoGreeting => ("no-greeting", "the server accepts the connection (and TLS) but never greets"),
             WrongProtocol => ("wrong-protocol", "each port greets in another protocol (SMTP on IMAP, IMAP on POP3, POP3 on SMTP)"),
             Garbage => ("garbage", "the greeting is binary garbage: NUL bytes, invalid UTF-8, terminal escapes"),

@@ -303,6 +303,13 @@ impl Conn {
                         text.push_str(&d.injected());
                     }
                     self.say(text).await?;
+                    if self.scenario() == Scenario::StarttlsInjectionLate {
+                        // A separate segment, after the client has read the go-ahead and
+                        // started its handshake: the bytes meet the TLS layer, not the line
+                        // reader.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        self.say(d.injected()).await?;
+                    }
                     if !self.upgrade().await {
                         return Ok(());
                     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::net::TcpStream;
 
-use crate::net::resolver::Resolver;
+use crate::net::resolver::{LookupError, Resolver};
 use crate::plan::IpFamily;
 
 /// What happened to one address.
@@ -32,8 +32,13 @@ pub enum AttemptOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ConnectError {
-    /// The name does not resolve at all.
+    /// The name does not exist (NXDOMAIN, or no address record at all).
     Resolve {
+        detail: String,
+    },
+    /// The lookup itself failed: no answer in time, SERVFAIL, REFUSED. Says nothing about
+    /// whether the name exists.
+    DnsFailed {
         detail: String,
     },
     /// It resolves, but to no address of the requested family.
@@ -58,6 +63,9 @@ pub struct Connected {
 pub struct ConnectFailure {
     pub error: ConnectError,
     pub attempts: Vec<Attempt>,
+    /// The caller's deadline cut the connect short (the error is then `TimedOut`, or
+    /// `Resolve` if it passed while resolving): the addresses not yet tried were skipped.
+    pub deadline_passed: bool,
 }
 
 /// Resolve `host` (a name or an IP literal) with the system resolver and connect to `port`.
@@ -67,23 +75,30 @@ pub async fn connect(
     family: IpFamily,
     timeout: Duration,
 ) -> Result<Connected, ConnectFailure> {
-    connect_via(&Resolver::system(), host, port, family, timeout).await
+    connect_via(&Resolver::system(), host, port, family, timeout, None).await
 }
 
 /// Resolve `host` through `resolver` (system, or the `--dns-server`) and connect to `port`.
+/// Each step waits at most `timeout`, and never past `deadline`: once it passes, the
+/// remaining addresses are not tried.
 pub async fn connect_via(
     resolver: &Resolver,
     host: &str,
     port: u16,
     family: IpFamily,
     timeout: Duration,
+    deadline: Option<Instant>,
 ) -> Result<Connected, ConnectFailure> {
-    let addrs = match resolve(resolver, host, port, timeout).await {
+    let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    let bound = |left: Option<Duration>| left.map_or(timeout, |l| timeout.min(l));
+    let resolve_bound = bound(left());
+    let addrs = match resolve(resolver, host, port, resolve_bound).await {
         Ok(a) => a,
         Err(error) => {
             return Err(ConnectFailure {
                 error,
                 attempts: vec![],
+                deadline_passed: left().is_some_and(|l| l.is_zero()),
             })
         }
     };
@@ -99,12 +114,19 @@ pub async fn connect_via(
         return Err(ConnectFailure {
             error: ConnectError::NoAddress,
             attempts: vec![],
+            deadline_passed: false,
         });
     }
     let mut attempts = Vec::new();
+    let mut deadline_passed = false;
     for addr in addrs {
+        let remaining = left();
+        if remaining.is_some_and(|l| l.is_zero()) {
+            deadline_passed = true;
+            break;
+        }
         let started = Instant::now();
-        let outcome = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        let outcome = match tokio::time::timeout(bound(remaining), TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
                 attempts.push(Attempt {
@@ -127,9 +149,16 @@ pub async fn connect_via(
             ms: ms(started),
         });
     }
+    let error = if deadline_passed && attempts.is_empty() {
+        // The deadline passed before the first address could be tried.
+        ConnectError::TimedOut
+    } else {
+        summarize(&attempts)
+    };
     Err(ConnectFailure {
-        error: summarize(&attempts),
+        error,
         attempts,
+        deadline_passed: deadline_passed || left().is_some_and(|l| l.is_zero()),
     })
 }
 
@@ -141,10 +170,13 @@ async fn resolve(
 ) -> Result<Vec<SocketAddr>, ConnectError> {
     match tokio::time::timeout(timeout, resolver.lookup_addrs(host, port)).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(ConnectError::Resolve {
+        Ok(Err(e @ LookupError::NotFound { .. })) => Err(ConnectError::Resolve {
             detail: e.to_string(),
         }),
-        Err(_) => Err(ConnectError::Resolve {
+        Ok(Err(e)) => Err(ConnectError::DnsFailed {
+            detail: e.to_string(),
+        }),
+        Err(_) => Err(ConnectError::DnsFailed {
             detail: format!("no answer within {} ms", timeout.as_millis()),
         }),
     }
@@ -220,6 +252,30 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(f.error, ConnectError::NoAddress);
+    }
+
+    #[tokio::test]
+    async fn the_deadline_cuts_a_blackholed_connect_short() {
+        let hole = crate::lab::Blackhole::bind("127.0.0.1".parse().unwrap())
+            .await
+            .unwrap();
+        let t0 = Instant::now();
+        let f = connect_via(
+            &Resolver::system(),
+            "127.0.0.1",
+            hole.addr.port(),
+            IpFamily::Any,
+            Duration::from_secs(10),
+            Some(t0 + Duration::from_millis(300)),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+        assert_eq!(f.error, ConnectError::TimedOut);
+        assert!(f.deadline_passed);
+        assert_eq!(f.attempts.len(), 1);
+        assert_eq!(f.attempts[0].outcome, AttemptOutcome::TimedOut);
     }
 
     #[tokio::test]

@@ -539,8 +539,14 @@ fn not_tls(first: &[u8]) -> Option<TlsError> {
     if first.is_empty() || looks_like_tls(first) {
         return None;
     }
+    // The first line only: whatever followed it (a STARTTLS injector's own TLS records, say)
+    // would only blur what the server said.
+    let line = first
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(first, |nl| &first[..nl]);
     Some(TlsError::NotTls {
-        first_bytes: printable(first, FIRST_BYTES_CHARS),
+        first_bytes: printable(line, FIRST_BYTES_CHARS),
     })
 }
 
@@ -1463,7 +1469,10 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let (mut tcp, _) = listener.accept().await.unwrap();
-            let _ = tcp.write_all(b"* OK IMAP4rev1 ready\r\n").await;
+            // The second line (here binary) is left out of what is reported.
+            let _ = tcp
+                .write_all(b"* OK IMAP4rev1 ready\r\n\x16\x03\x01 tail")
+                .await;
             let mut sink = [0u8; 1024];
             while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
         });

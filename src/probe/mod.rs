@@ -400,7 +400,10 @@ impl Recorder {
     fn finish(mut self, failure: Option<Failure>, trace: bool) -> ProbeReport {
         let transcript = match (&self.transcript, trace) {
             (Some(t), true) => Some(t.lock().unwrap_or_else(|e| e.into_inner()).take_lines()),
-            _ => None,
+            // Asked for, but no session began (the connect failed): an empty transcript says
+            // so, where a missing one would say --trace was not given.
+            (None, true) => Some(vec![]),
+            (_, false) => None,
         };
         if let Some(f) = failure {
             // A hard failure after a soft one: the soft one came first and stays the reason.
@@ -409,6 +412,17 @@ impl Recorder {
         self.report.elapsed_ms = self.started.elapsed().as_millis() as u64;
         self.report.transcript = transcript;
         self.report
+    }
+}
+
+/// A duration as the user would have written it: "2 s", "1.5 s", "500 ms".
+fn seconds(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} s", d.as_secs_f64())
     }
 }
 
@@ -487,9 +501,10 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
             Some(rec.fail(
                 t,
                 Reason::ProtocolTimeout,
+                // The user's deadline, not the backstop's margin over it.
                 format!(
-                    "the probe exceeded its deadline of {} s",
-                    backstop.as_secs()
+                    "the probe exceeded its deadline of {}",
+                    seconds(ctx.policy.limits.target_timeout)
                 ),
                 None,
             ))
@@ -568,14 +583,25 @@ async fn drive(
         target.connect_port,
         ctx.policy.family,
         limits.connect_timeout,
+        Some(rec.deadline),
     )
     .await
     {
         Ok(c) => c,
         Err(f) => {
             rec.report.attempts = f.attempts;
+            let deadline = format!(
+                "the probe's deadline of {} passed while connecting",
+                seconds(limits.target_timeout)
+            );
             let (reason, detail) = match &f.error {
+                ConnectError::Resolve { .. } | ConnectError::DnsFailed { .. }
+                    if f.deadline_passed =>
+                {
+                    (Reason::ConnectTimeout, deadline)
+                }
                 ConnectError::Resolve { detail } => (Reason::DnsNoSuchHost, detail.clone()),
+                ConnectError::DnsFailed { detail } => (Reason::DnsFailed, detail.clone()),
                 ConnectError::NoAddress => (
                     Reason::DnsNoAddress,
                     format!(
@@ -584,6 +610,7 @@ async fn drive(
                     ),
                 ),
                 ConnectError::Refused => (Reason::ConnectRefused, "connection refused".into()),
+                ConnectError::TimedOut if f.deadline_passed => (Reason::ConnectTimeout, deadline),
                 ConnectError::TimedOut => (
                     Reason::ConnectTimeout,
                     format!("no answer within {} ms", limits.connect_timeout.as_millis()),

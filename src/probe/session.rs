@@ -10,6 +10,7 @@ use super::{AuthOutcome, Failure, NotAttempted, ProbeContext, Recorder, StepName
 use crate::account::Credential;
 use crate::diagnose::{Finding, Reason, Severity};
 use crate::net::connection::{ConnError, Connection};
+use crate::net::tls::TlsError;
 use crate::proto::sasl::{self, CredentialKind};
 
 /// What a server advertises, in one shape for the three protocols.
@@ -78,14 +79,7 @@ pub(crate) async fn upgrade(
             .chars()
             .take(80)
             .collect();
-        rec.finding(Finding::new(
-            "starttls.injection",
-            Severity::Critical,
-            crate::params![
-                ("bytes", up.injected.len()),
-                ("preview", format!("{preview:?}"))
-            ],
-        ));
+        injection_finding(rec, up.injected.len(), &preview);
         let ti = rec.start(StepName::Starttls);
         let f = rec.fail(
             ti,
@@ -98,7 +92,34 @@ pub(crate) async fn upgrade(
         );
         rec.soft_fail(f);
     }
+    if let Err(TlsError::NotTls { first_bytes }) = &result {
+        // Plain text where the server's half of the handshake should be: the same injection,
+        // sent in a later TCP segment than the go-ahead (the client had already sent its
+        // ClientHello). On a STARTTLS port this is not a plain-text server on a TLS port.
+        if up.injected.is_empty() {
+            injection_finding(rec, first_bytes.len(), first_bytes);
+        }
+        let detail = format!(
+            "after the STARTTLS go-ahead the server sent plain text instead of its TLS handshake: {first_bytes:?}"
+        );
+        rec.report.tls = up.facts;
+        return Err(rec.fail(
+            t,
+            Reason::StarttlsInjection,
+            detail,
+            Some(first_bytes.clone()),
+        ));
+    }
     rec.record_tls(t, up.facts, result)
+}
+
+/// Bytes that the server sent after its STARTTLS go-ahead and that are not TLS.
+fn injection_finding(rec: &mut Recorder, bytes: usize, preview: &str) {
+    rec.finding(Finding::new(
+        "starttls.injection",
+        Severity::Critical,
+        crate::params![("bytes", bytes), ("preview", format!("{preview:?}"))],
+    ));
 }
 
 /// A protocol's answer to a command, judged by the driver that knows the protocol.

@@ -8,6 +8,7 @@ use comfy_table::{Attribute, Cell, Color};
 use super::{Outcome, RunReport};
 use crate::diagnose::{Status, Verdict};
 use crate::i18n::{self, Lang};
+use crate::net::connection::Direction;
 use crate::net::tls::CertVerdict;
 use crate::probe::{AuthOutcome, NotAttempted, StepName};
 
@@ -204,6 +205,7 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
     if let Some(rt) = &report.round_trip {
         super::roundtrip::write(out, rt)?;
     }
+    write_transcripts(out, report)?;
     let (mark, code) = match report.status {
         Status::Ok => (t("status-ok"), "32"),
         Status::Warning => (t("status-warning"), "33"),
@@ -238,6 +240,34 @@ pub(crate) fn clean(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// With `--trace`: each combination's (already redacted) session, one section per combination,
+/// times relative to the start of its connection.
+fn write_transcripts(out: &mut dyn Write, report: &RunReport) -> std::io::Result<()> {
+    // Without --trace no report carries a transcript, not even an empty one.
+    if report.results.iter().all(|o| o.report.transcript.is_none()) {
+        return Ok(());
+    }
+    let lang = report.lang;
+    writeln!(out, "\n{}", i18n::t(lang, "section-transcripts"))?;
+    for o in &report.results {
+        writeln!(out, "  {}", o.id)?;
+        match o.report.transcript.as_deref() {
+            Some(lines) if !lines.is_empty() => {
+                for l in lines {
+                    let dir = match l.dir {
+                        Direction::Client => "C:",
+                        Direction::Server => "S:",
+                        Direction::Note => "* ",
+                    };
+                    writeln!(out, "    +{:>6} ms {dir} {}", l.ms, clean(&l.text))?;
+                }
+            }
+            _ => writeln!(out, "    {}", i18n::t(lang, "transcript-none"))?,
+        }
+    }
+    Ok(())
 }
 
 fn connect_time(lang: Lang, o: &Outcome) -> String {

@@ -81,7 +81,7 @@ pub(crate) async fn open(
     .await
     .map_err(|f| {
         Problem::new(match f.error {
-            ConnectError::Resolve { detail } => {
+            ConnectError::Resolve { detail } | ConnectError::DnsFailed { detail } => {
                 format!("resolving {}: {detail}", target.connect_host)
             }
             ConnectError::NoAddress => {
