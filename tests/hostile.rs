@@ -383,7 +383,9 @@ fn starttls_injection_is_flagged_and_not_believed() {
 #[test]
 fn no_greeting_costs_one_timeout() {
     let env = Env::start(Scenario::NoGreeting);
-    let run = probe(&env, &[], None);
+    // A password is at hand, so "no login was sent" proves something.
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
     run.assert_all("protocol.timeout");
     // Six stalls in parallel, each one --timeout (1 s): not six, not one per step.
     assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
@@ -392,13 +394,15 @@ fn no_greeting_costs_one_timeout() {
         let ms = r["elapsed_ms"].as_u64().unwrap();
         assert!((900..3000).contains(&ms), "{ms}");
     }
-    env.received();
+    assert_eq!(logins(&env.received()), 0);
 }
 
 #[test]
 fn wrong_protocol() {
     let env = Env::start(Scenario::WrongProtocol);
-    let run = probe(&env, &[], None);
+    // A password is at hand, so "no login was sent" proves something.
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
     run.assert_all("protocol.wrong-protocol");
     let says = |id: &str| {
         run.result(id)["failure"]["server_says"]
@@ -409,13 +413,15 @@ fn wrong_protocol() {
     assert!(says("imap/993/tls").starts_with("220 "));
     assert!(says("pop3/110/starttls").starts_with("* OK"));
     assert!(says("smtp/587/starttls").starts_with("+OK"));
-    env.received();
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    assert_eq!(logins(&env.received()), 0);
 }
 
 #[test]
 fn garbage_is_named_and_never_reaches_the_terminal() {
     let env = Env::start(Scenario::Garbage);
-    let run = probe(&env, &["--trace"], None);
+    let pw = env.password();
+    let run = probe(&env, &["--trace"], Some(&pw));
     run.assert_all("protocol.wrong-protocol");
     // The table shows the server's bytes escaped: no NUL, no ESC, no BEL on the terminal.
     let out = mailcheck()
@@ -428,7 +434,8 @@ fn garbage_is_named_and_never_reaches_the_terminal() {
         assert!(!out.stdout.contains(&b), "byte {b:#x} in the table");
     }
     assert!(String::from_utf8_lossy(&out.stdout).contains("garbage"));
-    env.received();
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    assert_eq!(logins(&env.received()), 0);
 }
 
 /// The peak RSS (kB) of a process's own address space: `VmHWM`, not `wait4`'s `ru_maxrss`,
@@ -528,12 +535,15 @@ fn huge_line_is_refused_at_the_limit_not_buffered() {
 #[test]
 fn slowloris_costs_one_timeout() {
     let env = Env::start(Scenario::Slowloris);
-    let run = probe(&env, &[], None);
+    // A password is at hand, so "no login was sent" proves something.
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
     run.assert_all("protocol.timeout");
     // A greeting at one byte per second would take half a minute; the whole line must come
     // within one --timeout.
     assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
     let received = env.received();
+    assert_eq!(logins(&received), 0, "{received:#?}");
     for c in &received {
         assert!(c.bytes_sent <= 4, "{c:?}");
     }
@@ -542,10 +552,14 @@ fn slowloris_costs_one_timeout() {
 #[test]
 fn reset_in_handshake() {
     let env = Env::start(Scenario::ResetInHandshake);
-    let run = probe(&env, &[], None);
+    // A password is at hand, so "no login was sent" proves something.
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
     run.assert_all("tls.closed");
     assert!(run.elapsed < Duration::from_secs(4));
-    for c in env.received() {
+    let received = env.received();
+    assert_eq!(logins(&received), 0, "{received:#?}");
+    for c in received {
         assert!(c.note.as_deref().unwrap_or("").contains("reset"), "{c:?}");
         assert!(!c.tls);
     }
@@ -554,7 +568,9 @@ fn reset_in_handshake() {
 #[test]
 fn tls_alert() {
     let env = Env::start(Scenario::TlsAlert);
-    let run = probe(&env, &[], None);
+    // A password is at hand, so "no login was sent" proves something.
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
     run.assert_all("tls.handshake-failed");
     for r in run.results() {
         assert!(
@@ -565,13 +581,16 @@ fn tls_alert() {
             "{r}"
         );
     }
-    env.received();
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    assert_eq!(logins(&env.received()), 0);
 }
 
 #[test]
 fn tls10_only() {
     let env = Env::start(Scenario::Tls10Only);
-    let run = probe(&env, &[], None);
+    // A password is at hand, so "no login was sent" proves something.
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
     run.assert_all("tls.protocol-too-old");
     for r in run.results() {
         assert!(
@@ -579,7 +598,8 @@ fn tls10_only() {
             "{r}"
         );
     }
-    env.received();
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    assert_eq!(logins(&env.received()), 0);
 }
 
 #[test]
@@ -653,7 +673,9 @@ fn a_login_stall_costs_one_timeout_not_one_per_combination() {
 #[test]
 fn busy() {
     let env = Env::start(Scenario::Busy);
-    let run = probe(&env, &[], None);
+    // A password is at hand, so "no login was sent" proves something.
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
     run.assert_all("protocol.busy");
     for r in run.results() {
         assert!(
@@ -664,7 +686,8 @@ fn busy() {
             "{r}"
         );
     }
-    env.received();
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    assert_eq!(logins(&env.received()), 0);
 }
 
 #[test]
@@ -900,9 +923,12 @@ fn a_dns_server_that_fails_is_not_a_name_that_does_not_exist() {
 #[test]
 fn blackhole_scenario() {
     let env = Env::start(Scenario::Blackhole);
-    let run = probe(&env, &[], None);
+    // A password is at hand, so "no login was sent" proves something.
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
     run.assert_all("connect.timeout");
     assert!(run.elapsed < Duration::from_secs(3), "{:?}", run.elapsed);
+    assert_eq!(logins(&env.received()), 0);
 }
 
 #[test]
