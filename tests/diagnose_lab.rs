@@ -164,3 +164,94 @@ fn an_expired_certificate_says_when() {
         format!("le certificat du serveur a expiré le {fr}")
     );
 }
+
+/// Which combination reaches the login step first is chance; the recommendation must not be.
+fn recommended(r: &RunReport) -> (String, String) {
+    let side = |rec: &Option<mailcheck::diagnose::Recommendation>| {
+        let rec = rec.as_ref().expect("a recommendation");
+        format!("{}/{}/{:?}", rec.protocol.name(), rec.port, rec.security)
+    };
+    (
+        side(&r.recommendation.incoming),
+        side(&r.recommendation.outgoing),
+    )
+}
+
+fn finding_codes(r: &RunReport) -> Vec<&'static str> {
+    r.results
+        .iter()
+        .flat_map(|o| o.findings.iter().map(|f| f.code))
+        .collect()
+}
+
+/// The login stalls on whichever combination gets there first; the others skip theirs, which
+/// proves nothing. The run is a warning (not OK), the recommendation is RFC 8314's on every
+/// run, and no "only STARTTLS works" finding comes of a skipped login.
+#[test]
+fn a_stalled_login_is_not_proof() {
+    use mailcheck::diagnose::{Login, Status};
+    for _ in 0..3 {
+        let r = diagnose(Scenario::AuthStall, true);
+        assert_eq!(r.status, Status::Warning, "{}", r.summary);
+        assert_eq!(r.exit_code, 1);
+        assert_eq!(
+            recommended(&r),
+            ("imap/993/Tls".to_string(), "smtp/465/Tls".to_string())
+        );
+        for rec in [&r.recommendation.incoming, &r.recommendation.outgoing] {
+            let rec = rec.as_ref().unwrap();
+            assert!(!rec.login_verified);
+            assert!(
+                matches!(rec.login, Login::Stalled | Login::SkippedAfterStall),
+                "{:?}",
+                rec.login
+            );
+        }
+        assert!(
+            !finding_codes(&r).contains(&"starttls-only"),
+            "{:?}",
+            finding_codes(&r)
+        );
+        assert!(
+            r.summary.contains("identification non vérifiée (")
+                && !r.summary.contains("identification vérifiée"),
+            "{}",
+            r.summary
+        );
+    }
+}
+
+/// OAuth2 only: the refusal is the account's, not the port's. Whichever port met it first,
+/// the same settings are recommended, and no "only STARTTLS works" finding appears.
+#[test]
+fn a_refused_password_does_not_pick_the_port() {
+    for _ in 0..3 {
+        let r = diagnose(Scenario::Oauth2Required, true);
+        assert_eq!(r.exit_code, 2, "{}", r.summary);
+        assert_eq!(
+            recommended(&r),
+            ("imap/993/Tls".to_string(), "smtp/465/Tls".to_string())
+        );
+        assert!(
+            !finding_codes(&r).contains(&"starttls-only"),
+            "{:?}",
+            finding_codes(&r)
+        );
+        let inc = r.recommendation.incoming.as_ref().unwrap();
+        assert!(inc.login.blocked() && !inc.login_verified);
+    }
+}
+
+/// Bytes injected after the STARTTLS go-ahead are a critical finding: even though the
+/// recommended implicit-TLS settings work, the run is at least a warning.
+#[test]
+fn a_critical_finding_elsewhere_makes_a_warning() {
+    let r = diagnose(Scenario::StarttlsInjection, true);
+    assert_eq!(
+        recommended(&r),
+        ("imap/993/Tls".to_string(), "smtp/465/Tls".to_string())
+    );
+    assert!(r.recommendation.incoming.as_ref().unwrap().login_verified);
+    assert!(finding_codes(&r).contains(&"starttls.injection"));
+    assert_eq!(r.exit_code, 1, "{}", r.summary);
+}

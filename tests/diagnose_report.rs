@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 
 use mailcheck::account::SecretSource;
-use mailcheck::diagnose::{classify_auth_refusal, DocumentedSetting, Reason, Severity, Verdict};
+use mailcheck::diagnose::{
+    classify_auth_refusal, DocumentedSetting, Login, Reason, Severity, Verdict,
+};
 use mailcheck::i18n::Lang;
 use mailcheck::net::connect::{Attempt, AttemptOutcome};
 use mailcheck::net::legacy_tls::LegacyTls;
@@ -177,8 +179,9 @@ fn mixed() -> Vec<ProbeReport> {
     vec![imap993, imap143, pop995, pop110, smtp465, smtp587]
 }
 
-/// Nothing works: IMAP says only OAuth2 (Microsoft's words), POP3 was skipped after that, and
-/// the SMTP certificate is the shared host's (`ssl0.ovh.net`), not the typed name's.
+/// Nothing works: IMAP says only OAuth2 (Microsoft's words) — a verdict on the account, so
+/// 993 is still the setting to give — and the SMTP certificate is the shared host's
+/// (`ssl0.ovh.net`), not the typed name's.
 fn nothing_works() -> Vec<ProbeReport> {
     let mut imap = fails(
         target(Protocol::Imap, 993, Security::Tls),
@@ -350,22 +353,26 @@ fn diagnosis_of_the_mixed_run() {
     );
 }
 
+/// Outgoing: nothing works, and the advice names the most telling failure. Incoming: the
+/// only combination had the password refused — the account's failure, not the setting's —
+/// so the setting is still given, its login not verified, and the run is critical.
 #[test]
 fn advice_when_nothing_works_and_the_shared_host_finding() {
     let r = build(nothing_works(), Lang::En, vec![]);
-    assert!(r.recommendation.incoming.is_none() && r.recommendation.outgoing.is_none());
-    let advice = &r.recommendation.advice;
-    assert_eq!(advice.len(), 2);
-    assert_eq!(advice[0].reason, Reason::AuthOauth2Required);
+    let inc = r.recommendation.incoming.as_ref().unwrap();
+    assert_eq!((inc.port, inc.login), (993, Login::Refused));
+    assert!(r.recommendation.outgoing.is_none());
     assert!(
-        advice[0].message.starts_with(
-            "no secure incoming setting works: IMAP 993 SSL/TLS: the server accepts only OAuth2"
+        r.summary.starts_with(
+            "the server accepts only OAuth2 (modern authentication), not a password on imap/993/tls"
         ),
         "{}",
-        advice[0].message
+        r.summary
     );
-    assert_eq!(advice[1].reason, Reason::TlsCertNameMismatch);
-    assert_eq!(advice[1].combination, "smtp/465/tls");
+    let advice = &r.recommendation.advice;
+    assert_eq!(advice.len(), 1);
+    assert_eq!(advice[0].reason, Reason::TlsCertNameMismatch);
+    assert_eq!(advice[0].combination, "smtp/465/tls");
     let smtp = r.results.iter().find(|o| o.id == "smtp/465/tls").unwrap();
     let shared = smtp
         .findings
@@ -389,7 +396,7 @@ fn advice_when_nothing_works_and_the_shared_host_finding() {
     for format in [CardFormat::Thunderbird, CardFormat::Mobileconfig] {
         let (out, err) = card_of(&r, format);
         assert!(out.is_empty(), "{out}");
-        assert!(err.contains("OAuth2"), "{err}");
+        assert!(err.contains("no secure outgoing setting works"), "{err}");
     }
 }
 
@@ -559,5 +566,53 @@ fn card_and_lang_flags_are_checked() {
             .unwrap();
         assert_eq!(out.status.code(), Some(3), "{args:?}");
         assert!(!out.stderr.is_empty());
+    }
+}
+
+/// The account's password is refused on whichever combination gets to log in first; the
+/// others skip their login. The recommendation must be the same whichever it was: RFC 8314's
+/// order among the combinations that reached the login step.
+#[test]
+fn a_refused_login_does_not_decide_the_recommendation() {
+    let refused = |t: Target| {
+        let mut r = works(t, 60);
+        r.steps.push(step(StepName::Auth, false));
+        r.failure = Some(Failure {
+            reason: Reason::AuthRejected,
+            step: StepName::Auth,
+            detail: "PLAIN login refused".into(),
+            server_says: Some("NO [AUTHENTICATIONFAILED] Authentication failed.".into()),
+        });
+        r.auth = AuthOutcome::Rejected {
+            mechanism: "PLAIN".into(),
+            ms: 30,
+            server_says: "NO [AUTHENTICATIONFAILED] Authentication failed.".into(),
+        };
+        r
+    };
+    let skipped = |t: Target| {
+        let mut r = works(t, 60);
+        r.auth = AuthOutcome::NotAttempted {
+            why: NotAttempted::SkippedAfterRejection,
+        };
+        r
+    };
+    let imap993 = || target(Protocol::Imap, 993, Security::Tls);
+    let imap143 = || target(Protocol::Imap, 143, Security::Starttls);
+    for reports in [
+        vec![refused(imap993()), skipped(imap143())],
+        vec![skipped(imap993()), refused(imap143())],
+    ] {
+        let r = build(reports, Lang::En, guide());
+        let inc = r.recommendation.incoming.as_ref().unwrap();
+        assert_eq!((inc.port, inc.login_verified), (993, false));
+        assert!(inc.login.blocked());
+        assert_eq!(inc.verdict, Verdict::Works, "the transport works");
+        assert_eq!(r.exit_code, 2, "a refused password is critical");
+        // The refusal is the account's: neither "only STARTTLS works" nor "the documented
+        // setting does not work".
+        for o in &r.results {
+            assert!(o.findings.is_empty(), "{}: {:?}", o.id, o.findings);
+        }
     }
 }

@@ -138,9 +138,13 @@ advice-line = { $headline }: { $body }
 
 direction-incoming = incoming
 direction-outgoing = outgoing
-summary-setting = { $protocol } { $host } port { $port } { $security }, { $verified ->
-        [yes] login verified
-       *[no] login not verified
+summary-setting = { $protocol } { $host } port { $port } { $security }, { $login ->
+        [verified] login verified
+        [refused] login not verified (the server refused the credential)
+        [stalled] login not verified (the server stopped answering at login)
+        [skipped-after-rejection] login not verified (not tried: the credential was refused on another combination)
+        [skipped-after-stall] login not verified (not tried: the login stalled on another combination)
+       *[other] login not verified
     }
 summary-side = { $direction }: { $setting }
 summary-none = { $direction }: no secure setting works
@@ -210,10 +214,12 @@ card-port = Port
 card-security = Security
 card-username = Username
 card-password = Password
-card-password-value = { $verified ->
-        [yes] the mailbox password (login verified)
-        [none] the mailbox password (login not verified: no password was given)
-       *[no] the mailbox password (login not verified)
+card-password-value = { $login ->
+        [verified] the mailbox password (login verified)
+        [no-credential] the mailbox password (login not verified: no password was given)
+        [stalled] the mailbox password (login not verified: the server stopped answering at login)
+        [skipped-after-stall] the mailbox password (login not verified: the server stopped answering at login)
+       *[other] the mailbox password (login not verified)
     }
 card-credential = The password: { $cause } — { $hint }
 card-smtp-auth = Outgoing server requires authentication

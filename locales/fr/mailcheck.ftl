@@ -131,9 +131,13 @@ advice-line = { $headline } : { $body }
 
 direction-incoming = réception
 direction-outgoing = envoi
-summary-setting = { $protocol } { $host } port { $port } { $security }, { $verified ->
-        [yes] identification vérifiée
-       *[no] identification non vérifiée
+summary-setting = { $protocol } { $host } port { $port } { $security }, { $login ->
+        [verified] identification vérifiée
+        [refused] identification non vérifiée (le serveur a refusé l'identifiant)
+        [stalled] identification non vérifiée (le serveur a cessé de répondre à l'identification)
+        [skipped-after-rejection] identification non vérifiée (non tentée : l'identifiant a été refusé sur une autre combinaison)
+        [skipped-after-stall] identification non vérifiée (non tentée : l'identification est restée bloquée sur une autre combinaison)
+       *[other] identification non vérifiée
     }
 summary-side = { $direction } : { $setting }
 summary-none = { $direction } : aucun réglage sûr ne fonctionne
@@ -203,10 +207,12 @@ card-port = Port
 card-security = Type de sécurité
 card-username = Nom d'utilisateur
 card-password = Mot de passe
-card-password-value = { $verified ->
-        [yes] le mot de passe de la boîte (identification vérifiée)
-        [none] le mot de passe de la boîte (identification non vérifiée : aucun mot de passe fourni)
-       *[no] le mot de passe de la boîte (identification non vérifiée)
+card-password-value = { $login ->
+        [verified] le mot de passe de la boîte (identification vérifiée)
+        [no-credential] le mot de passe de la boîte (identification non vérifiée : aucun mot de passe fourni)
+        [stalled] le mot de passe de la boîte (identification non vérifiée : le serveur a cessé de répondre à l'identification)
+        [skipped-after-stall] le mot de passe de la boîte (identification non vérifiée : le serveur a cessé de répondre à l'identification)
+       *[other] le mot de passe de la boîte (identification non vérifiée)
     }
 card-credential = Le mot de passe : { $cause } — { $hint }
 card-smtp-auth = Le serveur de courrier sortant exige une authentification
