@@ -264,6 +264,18 @@ fn a_rejected_password_in_french() {
     assert!(t.contains("conseil : vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe"), "{t}");
     assert!(t.contains("évitée (refus)"), "{t}");
     assert!(t.contains("(auth.rejected)"), "{t}");
+    // The refusal is the account's: whichever port met it first, RFC 8314's settings are
+    // given, and nobody is told that only STARTTLS works.
+    let inc = format!(
+        "réception : IMAP {} port 993 SSL/TLS, identification non vérifiée (",
+        s.tls_name
+    );
+    let out_ = format!(
+        "envoi : SMTP {} port 465 SSL/TLS, identification non vérifiée (",
+        s.tls_name
+    );
+    assert!(t.contains(&inc) && t.contains(&out_), "{t}");
+    assert!(!t.contains("starttls-only"), "{t}");
     // The card still gives the settings that work, and says what is wrong: the password.
     let out = probe(s, &user.address, &s.tls_name, &[])
         .args(["--card", "--lang", "fr"])
