@@ -163,6 +163,29 @@ fn an_expired_certificate_says_when() {
         o.reason.as_ref().unwrap().cause,
         format!("le certificat du serveur a expiré le {fr}")
     );
+    // The table's certificate line says how long ago, never "(-1 jours)".
+    let mut out = Vec::new();
+    mailcheck::report::table::write(&mut out, &r, false).unwrap();
+    let table = String::from_utf8(out).unwrap();
+    let days = -o
+        .report
+        .tls
+        .as_ref()
+        .unwrap()
+        .certificate
+        .as_ref()
+        .unwrap()
+        .days_left;
+    let ago = if days == 1 {
+        "1 jour".to_string()
+    } else {
+        format!("{days} jours")
+    };
+    assert!(
+        table.contains(&format!("— expiré depuis {ago} ({fr}) —")),
+        "{table}"
+    );
+    assert!(!table.contains("(-"), "{table}");
 }
 
 /// Which combination reaches the login step first is chance; the recommendation must not be.

@@ -197,7 +197,16 @@ hint = hint: { $hint }
 severity-info = info:
 severity-warning = warning:
 severity-critical = critical:
-certificate-line = Certificate: { $subject } — issued by { $issuer } — valid until { $date } ({ $days } days) — names: { $names }
+certificate-line = Certificate: { $subject } — issued by { $issuer } — { $expired ->
+        [yes] expired { $ago ->
+            [one] { $ago } day
+           *[other] { $ago } days
+        } ago ({ $date })
+       *[no] valid until { $date } ({ $days ->
+            [one] { $days } day
+           *[other] { $days } days
+        })
+    } — names: { $names }
 status-ok = OK
 status-warning = WARNING
 status-critical = CRITICAL

@@ -190,7 +190,16 @@ hint = conseil : { $hint }
 severity-info = info :
 severity-warning = avertissement :
 severity-critical = critique :
-certificate-line = Certificat : { $subject } — émis par { $issuer } — valide jusqu'au { $date } ({ $days } jours) — noms : { $names }
+certificate-line = Certificat : { $subject } — émis par { $issuer } — { $expired ->
+        [yes] expiré depuis { $ago ->
+            [one] { $ago } jour
+           *[other] { $ago } jours
+        } ({ $date })
+       *[no] valide jusqu'au { $date } ({ $days ->
+            [one] { $days } jour
+           *[other] { $days } jours
+        })
+    } — noms : { $names }
 status-ok = OK
 status-warning = AVERTISSEMENT
 status-critical = CRITIQUE
