@@ -110,7 +110,7 @@ fn oauth2_only_is_what_to_tell_the_user() {
     assert_eq!(reason.code.code(), "auth.oauth2-required");
     assert_eq!(
         reason.cause,
-        "le serveur n'accepte que OAuth2 (authentification moderne), pas de mot de passe"
+        "le serveur n'accepte qu'OAuth2 (authentification moderne), pas de mot de passe"
     );
     assert!(
         r.summary.contains("(auth.oauth2-required)"),
@@ -134,7 +134,7 @@ fn oauth2_only_is_what_to_tell_the_user() {
         "{card}"
     );
     assert!(
-        card.contains("Le mot de passe : le serveur n'accepte que OAuth2"),
+        card.contains("Le mot de passe : le serveur n'accepte qu'OAuth2"),
         "{card}"
     );
 }

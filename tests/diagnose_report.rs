@@ -435,7 +435,7 @@ fn json_codes_are_language_neutral() {
     );
     assert_eq!(
         fr["results"][0]["reason"]["cause"],
-        "le serveur n'accepte que OAuth2 (authentification moderne), pas de mot de passe"
+        "le serveur n'accepte qu'OAuth2 (authentification moderne), pas de mot de passe"
     );
     let shared = &fr["results"][1]["findings"][0];
     assert_eq!(shared["code"], "tls.cert-shared-host");
@@ -615,4 +615,84 @@ fn a_refused_login_does_not_decide_the_recommendation() {
             assert!(o.findings.is_empty(), "{}: {:?}", o.id, o.findings);
         }
     }
+}
+
+/// The names a certificate offers as the server name to type: IP addresses are no candidates,
+/// one name reads in the singular, and a shared host's certificate names the host to type.
+#[test]
+fn name_mismatch_words_follow_the_names() {
+    let mismatch = |presented: &[&str]| {
+        let mut r = fails(
+            target(Protocol::Imap, 993, Security::Tls),
+            Reason::TlsCertNameMismatch,
+            StepName::Tls,
+            "certificate is not valid for mail.example.fr",
+        );
+        let v = CertVerdict::NameMismatch {
+            expected: HOST.into(),
+            presented: presented.iter().map(|s| s.to_string()).collect(),
+        };
+        r.tls = Some(tls(v, cert(60, presented)));
+        build(vec![r], Lang::Fr, vec![])
+    };
+    // One host name (the IP address left out), in the typed name's own domain: no shared host.
+    let r = mismatch(&["192.0.2.10", "imap.example.fr"]);
+    let reason = r.results[0].reason.as_ref().unwrap();
+    assert_eq!(
+        reason.cause,
+        "le certificat n'est pas valide pour mail.example.fr ; il porte le nom imap.example.fr"
+    );
+    assert_eq!(
+        reason.hint,
+        "indiquez comme nom de serveur le nom que porte le certificat"
+    );
+    // Two names: plural.
+    let r = mismatch(&["imap.example.fr", "pop.example.fr"]);
+    let reason = r.results[0].reason.as_ref().unwrap();
+    assert!(
+        reason
+            .cause
+            .ends_with("il porte les noms imap.example.fr et pop.example.fr"),
+        "{}",
+        reason.cause
+    );
+    assert_eq!(
+        reason.hint,
+        "indiquez comme nom de serveur l'un des noms que porte le certificat"
+    );
+    // Another domain's host: the shared server, named in the hint and the advice.
+    let r = mismatch(&["ssl0.ovh.net", "198.51.100.7"]);
+    let reason = r.results[0].reason.as_ref().unwrap();
+    assert!(
+        reason.cause.ends_with("il porte le nom ssl0.ovh.net"),
+        "{}",
+        reason.cause
+    );
+    assert_eq!(
+        reason.hint,
+        "c'est un serveur mutualisé : indiquez ssl0.ovh.net comme nom de serveur"
+    );
+    assert!(
+        r.recommendation.advice[0]
+            .message
+            .ends_with("indiquez ssl0.ovh.net comme nom de serveur"),
+        "{}",
+        r.recommendation.advice[0].message
+    );
+}
+
+/// The same finding seen through both recommended settings (one certificate for IMAP and
+/// SMTP) is one warning on the card.
+#[test]
+fn card_warnings_are_said_once() {
+    let reports = vec![
+        works(target(Protocol::Imap, 993, Security::Tls), 12),
+        works(target(Protocol::Smtp, 465, Security::Tls), 12),
+    ];
+    let r = build(reports, Lang::En, vec![]);
+    let c = card::Card::from_report(&r);
+    assert_eq!(
+        c.warnings,
+        ["the certificate expires in 12 days, on 2026-03-13"]
+    );
 }

@@ -21,7 +21,13 @@ reason-tls-cert-expired = the server's certificate expired on { $date }
 reason-tls-cert-not-yet-valid = the server's certificate is not valid before { $date }
     .hint = check this computer's date and time; otherwise the provider installed its certificate too early
 reason-tls-cert-name-mismatch = the certificate is not valid for { $expected }; it names { $names }
-    .hint = use one of the names the certificate presents as the server name
+    .hint = { $shared ->
+        [yes] this is a shared server: type { $suggested } as the server name
+       *[no] { $name_count ->
+            [one] use the name the certificate presents as the server name
+           *[other] use one of the names the certificate presents as the server name
+        }
+    }
 reason-tls-cert-unknown-issuer = the certificate was issued by an authority this system does not trust ({ $issuer })
     .hint = use the provider's documented server name; a private authority needs --ca-file
 reason-tls-cert-self-signed = the certificate is self-signed ({ $issuer })
@@ -38,7 +44,7 @@ reason-tls-handshake-failed = { $alert ->
 reason-tls-protocol-too-old = the server only speaks an obsolete TLS version ({ $detail })
     .hint = the provider must enable TLS 1.2 or newer
 reason-tls-plaintext-server = a plain-text server answers on TLS port { $port }
-    .hint = choose STARTTLS for this port, or use the implicit-TLS port
+    .hint = ports swapped? this port answers in plain text: use it with STARTTLS, or look for implicit TLS on another port
 reason-tls-timeout = the TLS handshake did not finish in time
     .hint = the server or the network stalls; retry, then try the other port
 reason-tls-closed = the server closed the connection during the TLS handshake
@@ -63,7 +69,7 @@ reason-protocol-busy = the server refuses service for now (busy or closing)
 reason-protocol-unexpected = the server answered something unexpected
     .hint = see the server's words and the transcript (--trace)
 reason-starttls-not-offered = the server does not offer STARTTLS on port { $port }
-    .hint = use the implicit-TLS port; never send a password on this one
+    .hint = use the implicit-TLS port; never send a password on port { $port }
 reason-starttls-refused = the server refused STARTTLS
     .hint = use the implicit-TLS port
 reason-starttls-injection = the server sent data between the STARTTLS go-ahead and the TLS handshake

@@ -218,12 +218,25 @@ pub fn placeholder_params() -> Params {
 }
 
 /// The arguments every reason message may use. [`reason_params`] always fills all of them.
-pub const REASON_ARGS: [&str; 9] = [
-    "host", "port", "protocol", "detail", "date", "expected", "names", "issuer", "alert",
+pub const REASON_ARGS: [&str; 12] = [
+    "host",
+    "port",
+    "protocol",
+    "detail",
+    "date",
+    "expected",
+    "names",
+    "name_count",
+    "issuer",
+    "alert",
+    "shared",
+    "suggested",
 ];
 
 /// The facts of one failure, as message arguments: where (host, port, protocol), the
-/// certificate's dates and names, the TLS alert, mailcheck's technical detail.
+/// certificate's dates and names (host names only when they are candidates for the server
+/// name: an IP address is not one), the host a `tls.cert-shared-host` finding of the report
+/// suggests, the TLS alert, mailcheck's technical detail.
 pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
     let t = &report.target;
     let failure = report.failure.as_ref();
@@ -237,8 +250,11 @@ pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
         ("date", "?"),
         ("expected", t.tls_name.as_str()),
         ("names", "—"),
+        ("name_count", 0i64),
         ("issuer", cert.map(|c| c.issuer.as_str()).unwrap_or("?")),
         ("alert", "none"),
+        ("shared", "no"),
+        ("suggested", "—"),
     ];
     if let Some(c) = cert {
         p.insert("names", i18n::list(lang, &c.names).into());
@@ -254,8 +270,29 @@ pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
             expected,
             presented,
         }) => {
+            // The names offered as the server name to type: not the IP addresses, unless the
+            // certificate names nothing else.
+            let hosts: Vec<String> = presented
+                .iter()
+                .filter(|n| n.parse::<std::net::IpAddr>().is_err())
+                .cloned()
+                .collect();
+            let names = if hosts.is_empty() { presented } else { &hosts };
             p.insert("expected", expected.as_str().into());
-            p.insert("names", i18n::list(lang, presented).into());
+            p.insert("names", i18n::list(lang, names).into());
+            p.insert("name_count", i18n::Param::Number(names.len() as i64));
+            let suggested = report
+                .findings
+                .iter()
+                .filter(|f| f.code == "tls.cert-shared-host")
+                .find_map(|f| match f.params.get("suggested") {
+                    Some(i18n::Param::Text(s)) => Some(s.clone()),
+                    _ => None,
+                });
+            if let Some(host) = suggested {
+                p.insert("shared", "yes".into());
+                p.insert("suggested", host.into());
+            }
         }
         _ => {}
     }

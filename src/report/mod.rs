@@ -231,12 +231,15 @@ impl RunReport {
         let results: Vec<Outcome> = judged
             .into_iter()
             .map(|(mut report, verdict, findings)| {
-                // The outcome's findings include the probe's: one `findings` in JSON.
-                report.findings.clear();
+                // The reason's words may use the findings (the shared host to type)...
+                report.findings = findings;
+                let reason = ReasonInfo::of(&report, lang);
+                // ... and the outcome's findings include the probe's: one `findings` in JSON.
+                let findings = std::mem::take(&mut report.findings);
                 Outcome {
                     id: report.target.id(),
                     verdict,
-                    reason: ReasonInfo::of(&report, lang),
+                    reason,
                     findings,
                     report,
                 }
