@@ -265,6 +265,43 @@ fn a_refused_password_does_not_pick_the_port() {
     }
 }
 
+fn card_of(r: &RunReport, format: mailcheck::report::card::CardFormat) -> String {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    mailcheck::report::card::write(&mut out, &mut err, r, format).unwrap();
+    assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
+    String::from_utf8(out).unwrap()
+}
+
+/// The card of a run whose login stalled gives the RFC 8314 settings but says the login was
+/// not verified, and why; the Thunderbird file lists 993 first and does not claim "works".
+#[test]
+fn the_card_of_a_stalled_login_claims_no_login() {
+    use mailcheck::report::card::CardFormat;
+    let r = diagnose(Scenario::AuthStall, true);
+    let card = card_of(&r, CardFormat::Text);
+    eprintln!("{card}");
+    assert!(card.contains("  Port               993\n"), "{card}");
+    assert!(
+        card.contains(
+            "identification non vérifiée : le serveur a cessé de répondre à l'identification"
+        ),
+        "{card}"
+    );
+    assert!(
+        card.contains("Se connecte aussi (identification non vérifiée) : SMTP 587 STARTTLS"),
+        "{card}"
+    );
+    assert!(!card.contains("Fonctionne aussi"), "{card}");
+    let xml = card_of(&r, CardFormat::Thunderbird);
+    eprintln!("{xml}");
+    assert!(
+        xml.contains("every server below was tried and connects, but the login was not verified"),
+        "{xml}"
+    );
+    let first_port = xml.find("<port>").map(|i| &xml[i..i + 13]);
+    assert_eq!(first_port, Some("<port>993</po"), "{xml}");
+}
+
 /// Bytes injected after the STARTTLS go-ahead are a critical finding: even though the
 /// recommended implicit-TLS settings work, the run is at least a warning.
 #[test]

@@ -241,6 +241,7 @@ card-smtp-auth = Outgoing server requires authentication
 card-smtp-auth-value = yes, with the same username and password
 card-yes = yes
 card-also-works = Also works: { $settings }
+card-also-connects = Also connects (login not verified): { $settings }
 card-none = No secure setting works: { $advice }
 card-not-probed = not checked
 card-warnings = Warnings: { $findings }

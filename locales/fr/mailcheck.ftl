@@ -237,6 +237,7 @@ card-smtp-auth = Le serveur de courrier sortant exige une authentification
 card-smtp-auth-value = oui, avec les mêmes nom d'utilisateur et mot de passe
 card-yes = oui
 card-also-works = Fonctionne aussi : { $settings }
+card-also-connects = Se connecte aussi (identification non vérifiée) : { $settings }
 card-none = Aucun réglage sûr ne fonctionne : { $advice }
 card-not-probed = non vérifié
 card-warnings = Avertissements : { $findings }

@@ -274,9 +274,20 @@ pub fn write_text(out: &mut dyn Write, card: &Card) -> io::Result<()> {
         if best.protocol == Protocol::Smtp {
             line(out, &t("card-smtp-auth"), &t("card-smtp-auth-value"))?;
         }
-        if !side.also.is_empty() {
-            let settings: Vec<String> = side
-                .also
+        // Alternatives whose login was proven "work"; the others (login refused, stalled or
+        // skipped because of the account) only showed that they connect.
+        let (proven, unproven): (Vec<&Recommendation>, Vec<&Recommendation>) = side
+            .also
+            .iter()
+            .partition(|r| matches!(r.login, Login::Verified | Login::NoCredential));
+        for (list, id) in [
+            (proven, "card-also-works"),
+            (unproven, "card-also-connects"),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            let settings: Vec<String> = list
                 .iter()
                 .map(|r| {
                     format!(
@@ -290,11 +301,7 @@ pub fn write_text(out: &mut dyn Write, card: &Card) -> io::Result<()> {
             writeln!(
                 out,
                 "  {}",
-                i18n::text(
-                    lang,
-                    "card-also-works",
-                    &crate::params![("settings", settings.join(", "))]
-                )
+                i18n::text(lang, id, &crate::params![("settings", settings.join(", "))])
             )?;
         }
     }
