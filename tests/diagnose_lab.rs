@@ -110,7 +110,7 @@ fn oauth2_only_is_what_to_tell_the_user() {
     assert_eq!(reason.code.code(), "auth.oauth2-required");
     assert_eq!(
         reason.cause,
-        "le serveur n'accepte que OAuth2 (authentification moderne), pas de mot de passe"
+        "le serveur n'accepte qu'OAuth2 (authentification moderne), pas de mot de passe"
     );
     assert!(
         r.summary.contains("(auth.oauth2-required)"),
@@ -134,7 +134,7 @@ fn oauth2_only_is_what_to_tell_the_user() {
         "{card}"
     );
     assert!(
-        card.contains("Le mot de passe : le serveur n'accepte que OAuth2"),
+        card.contains("Le mot de passe : le serveur n'accepte qu'OAuth2"),
         "{card}"
     );
 }
@@ -163,4 +163,155 @@ fn an_expired_certificate_says_when() {
         o.reason.as_ref().unwrap().cause,
         format!("le certificat du serveur a expiré le {fr}")
     );
+    // The table's certificate line says how long ago, never "(-1 jours)".
+    let mut out = Vec::new();
+    mailcheck::report::table::write(&mut out, &r, false).unwrap();
+    let table = String::from_utf8(out).unwrap();
+    let days = -o
+        .report
+        .tls
+        .as_ref()
+        .unwrap()
+        .certificate
+        .as_ref()
+        .unwrap()
+        .days_left;
+    let ago = if days == 1 {
+        "1 jour".to_string()
+    } else {
+        format!("{days} jours")
+    };
+    assert!(
+        table.contains(&format!("— expiré depuis {ago} ({fr}) —")),
+        "{table}"
+    );
+    assert!(!table.contains("(-"), "{table}");
+}
+
+/// Which combination reaches the login step first is chance; the recommendation must not be.
+fn recommended(r: &RunReport) -> (String, String) {
+    let side = |rec: &Option<mailcheck::diagnose::Recommendation>| {
+        let rec = rec.as_ref().expect("a recommendation");
+        format!("{}/{}/{:?}", rec.protocol.name(), rec.port, rec.security)
+    };
+    (
+        side(&r.recommendation.incoming),
+        side(&r.recommendation.outgoing),
+    )
+}
+
+fn finding_codes(r: &RunReport) -> Vec<&'static str> {
+    r.results
+        .iter()
+        .flat_map(|o| o.findings.iter().map(|f| f.code))
+        .collect()
+}
+
+/// The login stalls on whichever combination gets there first; the others skip theirs, which
+/// proves nothing. The run is a warning (not OK), the recommendation is RFC 8314's on every
+/// run, and no "only STARTTLS works" finding comes of a skipped login.
+#[test]
+fn a_stalled_login_is_not_proof() {
+    use mailcheck::diagnose::{Login, Status};
+    for _ in 0..3 {
+        let r = diagnose(Scenario::AuthStall, true);
+        assert_eq!(r.status, Status::Warning, "{}", r.summary);
+        assert_eq!(r.exit_code, 1);
+        assert_eq!(
+            recommended(&r),
+            ("imap/993/Tls".to_string(), "smtp/465/Tls".to_string())
+        );
+        for rec in [&r.recommendation.incoming, &r.recommendation.outgoing] {
+            let rec = rec.as_ref().unwrap();
+            assert!(!rec.login_verified);
+            assert!(
+                matches!(rec.login, Login::Stalled | Login::SkippedAfterStall),
+                "{:?}",
+                rec.login
+            );
+        }
+        assert!(
+            !finding_codes(&r).contains(&"starttls-only"),
+            "{:?}",
+            finding_codes(&r)
+        );
+        assert!(
+            r.summary.contains("identification non vérifiée (")
+                && !r.summary.contains("identification vérifiée"),
+            "{}",
+            r.summary
+        );
+    }
+}
+
+/// OAuth2 only: the refusal is the account's, not the port's. Whichever port met it first,
+/// the same settings are recommended, and no "only STARTTLS works" finding appears.
+#[test]
+fn a_refused_password_does_not_pick_the_port() {
+    for _ in 0..3 {
+        let r = diagnose(Scenario::Oauth2Required, true);
+        assert_eq!(r.exit_code, 2, "{}", r.summary);
+        assert_eq!(
+            recommended(&r),
+            ("imap/993/Tls".to_string(), "smtp/465/Tls".to_string())
+        );
+        assert!(
+            !finding_codes(&r).contains(&"starttls-only"),
+            "{:?}",
+            finding_codes(&r)
+        );
+        let inc = r.recommendation.incoming.as_ref().unwrap();
+        assert!(inc.login.blocked() && !inc.login_verified);
+    }
+}
+
+fn card_of(r: &RunReport, format: mailcheck::report::card::CardFormat) -> String {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    mailcheck::report::card::write(&mut out, &mut err, r, format).unwrap();
+    assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
+    String::from_utf8(out).unwrap()
+}
+
+/// The card of a run whose login stalled gives the RFC 8314 settings but says the login was
+/// not verified, and why; the Thunderbird file lists 993 first and does not claim "works".
+#[test]
+fn the_card_of_a_stalled_login_claims_no_login() {
+    use mailcheck::report::card::CardFormat;
+    let r = diagnose(Scenario::AuthStall, true);
+    let card = card_of(&r, CardFormat::Text);
+    eprintln!("{card}");
+    assert!(card.contains("  Port               993\n"), "{card}");
+    assert!(
+        card.contains(
+            "identification non vérifiée : le serveur a cessé de répondre à l'identification"
+        ),
+        "{card}"
+    );
+    assert!(
+        card.contains("Se connecte aussi (identification non vérifiée) : SMTP 587 STARTTLS"),
+        "{card}"
+    );
+    assert!(!card.contains("Fonctionne aussi"), "{card}");
+    let xml = card_of(&r, CardFormat::Thunderbird);
+    eprintln!("{xml}");
+    assert!(
+        xml.contains("every server below was tried and connects, but the login was not verified"),
+        "{xml}"
+    );
+    let first_port = xml.find("<port>").map(|i| &xml[i..i + 13]);
+    assert_eq!(first_port, Some("<port>993</po"), "{xml}");
+}
+
+/// Bytes injected after the STARTTLS go-ahead are a critical finding: even though the
+/// recommended implicit-TLS settings work, the run is at least a warning.
+#[test]
+fn a_critical_finding_elsewhere_makes_a_warning() {
+    let r = diagnose(Scenario::StarttlsInjection, true);
+    assert_eq!(
+        recommended(&r),
+        ("imap/993/Tls".to_string(), "smtp/465/Tls".to_string())
+    );
+    assert!(r.recommendation.incoming.as_ref().unwrap().login_verified);
+    assert!(finding_codes(&r).contains(&"starttls.injection"));
+    assert_eq!(r.exit_code, 1, "{}", r.summary);
 }

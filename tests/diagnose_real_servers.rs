@@ -264,6 +264,18 @@ fn a_rejected_password_in_french() {
     assert!(t.contains("conseil : vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe"), "{t}");
     assert!(t.contains("évitée (refus)"), "{t}");
     assert!(t.contains("(auth.rejected)"), "{t}");
+    // The refusal is the account's: whichever port met it first, RFC 8314's settings are
+    // given, and nobody is told that only STARTTLS works.
+    let inc = format!(
+        "réception : IMAP {} port 993 SSL/TLS, identification non vérifiée (",
+        s.tls_name
+    );
+    let out_ = format!(
+        "envoi : SMTP {} port 465 SSL/TLS, identification non vérifiée (",
+        s.tls_name
+    );
+    assert!(t.contains(&inc) && t.contains(&out_), "{t}");
+    assert!(!t.contains("starttls-only"), "{t}");
     // The card still gives the settings that work, and says what is wrong: the password.
     let out = probe(s, &user.address, &s.tls_name, &[])
         .args(["--card", "--lang", "fr"])
@@ -314,6 +326,11 @@ fn wrong_servers_on_the_documented_ports_are_named() {
             .to_string()
     };
     assert_eq!(reason("imap/993/tls"), "tls.plaintext-server");
+    // 993 is the implicit-TLS port: the hint must not send the user to "the implicit-TLS port".
+    assert_eq!(
+        result(&doc, "imap/993/tls")["reason"]["hint"],
+        "ports swapped? this port answers in plain text: use it with STARTTLS, or look for implicit TLS on another port"
+    );
     assert_eq!(reason("pop3/995/tls"), "tls.plaintext-server");
     assert_eq!(reason("smtp/465/tls"), "tls.plaintext-server");
     assert_eq!(reason("pop3/110/starttls"), "protocol.wrong-protocol");
@@ -524,7 +541,12 @@ fn a_shared_host_certificate_and_documented_settings() {
     assert_eq!(r["reason"]["code"], "tls.cert-name-mismatch");
     assert_eq!(
         r["reason"]["cause"],
-        "the certificate is not valid for mail.customer.test; it names mail.lab.test and 127.0.0.2"
+        "the certificate is not valid for mail.customer.test; it names mail.lab.test"
+    );
+    // The IP address the certificate also names is no server name to type; the shared host is.
+    assert_eq!(
+        r["reason"]["hint"],
+        "this is a shared server: type mail.lab.test as the server name"
     );
     assert_eq!(finding_codes(r), ["tls.cert-shared-host"]);
     assert_eq!(r["findings"][0]["params"]["suggested"], "mail.lab.test");

@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 
 use mailcheck::account::SecretSource;
-use mailcheck::diagnose::{classify_auth_refusal, DocumentedSetting, Reason, Severity, Verdict};
+use mailcheck::diagnose::{
+    classify_auth_refusal, DocumentedSetting, Login, Reason, Severity, Verdict,
+};
 use mailcheck::i18n::Lang;
 use mailcheck::net::connect::{Attempt, AttemptOutcome};
 use mailcheck::net::legacy_tls::LegacyTls;
@@ -177,8 +179,9 @@ fn mixed() -> Vec<ProbeReport> {
     vec![imap993, imap143, pop995, pop110, smtp465, smtp587]
 }
 
-/// Nothing works: IMAP says only OAuth2 (Microsoft's words), POP3 was skipped after that, and
-/// the SMTP certificate is the shared host's (`ssl0.ovh.net`), not the typed name's.
+/// Nothing works: IMAP says only OAuth2 (Microsoft's words) — a verdict on the account, so
+/// 993 is still the setting to give — and the SMTP certificate is the shared host's
+/// (`ssl0.ovh.net`), not the typed name's.
 fn nothing_works() -> Vec<ProbeReport> {
     let mut imap = fails(
         target(Protocol::Imap, 993, Security::Tls),
@@ -350,22 +353,26 @@ fn diagnosis_of_the_mixed_run() {
     );
 }
 
+/// Outgoing: nothing works, and the advice names the most telling failure. Incoming: the
+/// only combination had the password refused — the account's failure, not the setting's —
+/// so the setting is still given, its login not verified, and the run is critical.
 #[test]
 fn advice_when_nothing_works_and_the_shared_host_finding() {
     let r = build(nothing_works(), Lang::En, vec![]);
-    assert!(r.recommendation.incoming.is_none() && r.recommendation.outgoing.is_none());
-    let advice = &r.recommendation.advice;
-    assert_eq!(advice.len(), 2);
-    assert_eq!(advice[0].reason, Reason::AuthOauth2Required);
+    let inc = r.recommendation.incoming.as_ref().unwrap();
+    assert_eq!((inc.port, inc.login), (993, Login::Refused));
+    assert!(r.recommendation.outgoing.is_none());
     assert!(
-        advice[0].message.starts_with(
-            "no secure incoming setting works: IMAP 993 SSL/TLS: the server accepts only OAuth2"
+        r.summary.starts_with(
+            "the server accepts only OAuth2 (modern authentication), not a password on imap/993/tls"
         ),
         "{}",
-        advice[0].message
+        r.summary
     );
-    assert_eq!(advice[1].reason, Reason::TlsCertNameMismatch);
-    assert_eq!(advice[1].combination, "smtp/465/tls");
+    let advice = &r.recommendation.advice;
+    assert_eq!(advice.len(), 1);
+    assert_eq!(advice[0].reason, Reason::TlsCertNameMismatch);
+    assert_eq!(advice[0].combination, "smtp/465/tls");
     let smtp = r.results.iter().find(|o| o.id == "smtp/465/tls").unwrap();
     let shared = smtp
         .findings
@@ -389,7 +396,7 @@ fn advice_when_nothing_works_and_the_shared_host_finding() {
     for format in [CardFormat::Thunderbird, CardFormat::Mobileconfig] {
         let (out, err) = card_of(&r, format);
         assert!(out.is_empty(), "{out}");
-        assert!(err.contains("OAuth2"), "{err}");
+        assert!(err.contains("no secure outgoing setting works"), "{err}");
     }
 }
 
@@ -428,7 +435,7 @@ fn json_codes_are_language_neutral() {
     );
     assert_eq!(
         fr["results"][0]["reason"]["cause"],
-        "le serveur n'accepte que OAuth2 (authentification moderne), pas de mot de passe"
+        "le serveur n'accepte qu'OAuth2 (authentification moderne), pas de mot de passe"
     );
     let shared = &fr["results"][1]["findings"][0];
     assert_eq!(shared["code"], "tls.cert-shared-host");
@@ -560,4 +567,132 @@ fn card_and_lang_flags_are_checked() {
         assert_eq!(out.status.code(), Some(3), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
+}
+
+/// The account's password is refused on whichever combination gets to log in first; the
+/// others skip their login. The recommendation must be the same whichever it was: RFC 8314's
+/// order among the combinations that reached the login step.
+#[test]
+fn a_refused_login_does_not_decide_the_recommendation() {
+    let refused = |t: Target| {
+        let mut r = works(t, 60);
+        r.steps.push(step(StepName::Auth, false));
+        r.failure = Some(Failure {
+            reason: Reason::AuthRejected,
+            step: StepName::Auth,
+            detail: "PLAIN login refused".into(),
+            server_says: Some("NO [AUTHENTICATIONFAILED] Authentication failed.".into()),
+        });
+        r.auth = AuthOutcome::Rejected {
+            mechanism: "PLAIN".into(),
+            ms: 30,
+            server_says: "NO [AUTHENTICATIONFAILED] Authentication failed.".into(),
+        };
+        r
+    };
+    let skipped = |t: Target| {
+        let mut r = works(t, 60);
+        r.auth = AuthOutcome::NotAttempted {
+            why: NotAttempted::SkippedAfterRejection,
+        };
+        r
+    };
+    let imap993 = || target(Protocol::Imap, 993, Security::Tls);
+    let imap143 = || target(Protocol::Imap, 143, Security::Starttls);
+    for reports in [
+        vec![refused(imap993()), skipped(imap143())],
+        vec![skipped(imap993()), refused(imap143())],
+    ] {
+        let r = build(reports, Lang::En, guide());
+        let inc = r.recommendation.incoming.as_ref().unwrap();
+        assert_eq!((inc.port, inc.login_verified), (993, false));
+        assert!(inc.login.blocked());
+        assert_eq!(inc.verdict, Verdict::Works, "the transport works");
+        assert_eq!(r.exit_code, 2, "a refused password is critical");
+        // The refusal is the account's: neither "only STARTTLS works" nor "the documented
+        // setting does not work".
+        for o in &r.results {
+            assert!(o.findings.is_empty(), "{}: {:?}", o.id, o.findings);
+        }
+    }
+}
+
+/// The names a certificate offers as the server name to type: IP addresses are no candidates,
+/// one name reads in the singular, and a shared host's certificate names the host to type.
+#[test]
+fn name_mismatch_words_follow_the_names() {
+    let mismatch = |presented: &[&str]| {
+        let mut r = fails(
+            target(Protocol::Imap, 993, Security::Tls),
+            Reason::TlsCertNameMismatch,
+            StepName::Tls,
+            "certificate is not valid for mail.example.fr",
+        );
+        let v = CertVerdict::NameMismatch {
+            expected: HOST.into(),
+            presented: presented.iter().map(|s| s.to_string()).collect(),
+        };
+        r.tls = Some(tls(v, cert(60, presented)));
+        build(vec![r], Lang::Fr, vec![])
+    };
+    // One host name (the IP address left out), in the typed name's own domain: no shared host.
+    let r = mismatch(&["192.0.2.10", "imap.example.fr"]);
+    let reason = r.results[0].reason.as_ref().unwrap();
+    assert_eq!(
+        reason.cause,
+        "le certificat n'est pas valide pour mail.example.fr ; il porte le nom imap.example.fr"
+    );
+    assert_eq!(
+        reason.hint,
+        "indiquez comme nom de serveur le nom que porte le certificat"
+    );
+    // Two names: plural.
+    let r = mismatch(&["imap.example.fr", "pop.example.fr"]);
+    let reason = r.results[0].reason.as_ref().unwrap();
+    assert!(
+        reason
+            .cause
+            .ends_with("il porte les noms imap.example.fr et pop.example.fr"),
+        "{}",
+        reason.cause
+    );
+    assert_eq!(
+        reason.hint,
+        "indiquez comme nom de serveur l'un des noms que porte le certificat"
+    );
+    // Another domain's host: the shared server, named in the hint and the advice.
+    let r = mismatch(&["ssl0.ovh.net", "198.51.100.7"]);
+    let reason = r.results[0].reason.as_ref().unwrap();
+    assert!(
+        reason.cause.ends_with("il porte le nom ssl0.ovh.net"),
+        "{}",
+        reason.cause
+    );
+    assert_eq!(
+        reason.hint,
+        "c'est un serveur mutualisé : indiquez ssl0.ovh.net comme nom de serveur"
+    );
+    assert!(
+        r.recommendation.advice[0]
+            .message
+            .ends_with("indiquez ssl0.ovh.net comme nom de serveur"),
+        "{}",
+        r.recommendation.advice[0].message
+    );
+}
+
+/// The same finding seen through both recommended settings (one certificate for IMAP and
+/// SMTP) is one warning on the card.
+#[test]
+fn card_warnings_are_said_once() {
+    let reports = vec![
+        works(target(Protocol::Imap, 993, Security::Tls), 12),
+        works(target(Protocol::Smtp, 465, Security::Tls), 12),
+    ];
+    let r = build(reports, Lang::En, vec![]);
+    let c = card::Card::from_report(&r);
+    assert_eq!(
+        c.warnings,
+        ["the certificate expires in 12 days, on 2026-03-13"]
+    );
 }

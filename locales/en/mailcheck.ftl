@@ -23,7 +23,13 @@ reason-tls-cert-expired = the server's certificate expired on { $date }
 reason-tls-cert-not-yet-valid = the server's certificate is not valid before { $date }
     .hint = check this computer's date and time; otherwise the provider installed its certificate too early
 reason-tls-cert-name-mismatch = the certificate is not valid for { $expected }; it names { $names }
-    .hint = use one of the names the certificate presents as the server name
+    .hint = { $shared ->
+        [yes] this is a shared server: type { $suggested } as the server name
+       *[no] { $name_count ->
+            [one] use the name the certificate presents as the server name
+           *[other] use one of the names the certificate presents as the server name
+        }
+    }
 reason-tls-cert-unknown-issuer = the certificate was issued by an authority this system does not trust ({ $issuer })
     .hint = use the provider's documented server name; a private authority needs --ca-file
 reason-tls-cert-self-signed = the certificate is self-signed ({ $issuer })
@@ -40,7 +46,7 @@ reason-tls-handshake-failed = { $alert ->
 reason-tls-protocol-too-old = the server only speaks an obsolete TLS version ({ $detail })
     .hint = the provider must enable TLS 1.2 or newer
 reason-tls-plaintext-server = a plain-text server answers on TLS port { $port }
-    .hint = choose STARTTLS for this port, or use the implicit-TLS port
+    .hint = ports swapped? this port answers in plain text: use it with STARTTLS, or look for implicit TLS on another port
 reason-tls-timeout = the TLS handshake did not finish in time
     .hint = the server or the network stalls; retry, then try the other port
 reason-tls-closed = the server closed the connection during the TLS handshake
@@ -65,7 +71,7 @@ reason-protocol-busy = the server refuses service for now (busy or closing)
 reason-protocol-unexpected = the server answered something unexpected
     .hint = see the server's words and the transcript (--trace)
 reason-starttls-not-offered = the server does not offer STARTTLS on port { $port }
-    .hint = use the implicit-TLS port; never send a password on this one
+    .hint = use the implicit-TLS port; never send a password on port { $port }
 reason-starttls-refused = the server refused STARTTLS
     .hint = use the implicit-TLS port
 reason-starttls-injection = the server sent data between the STARTTLS go-ahead and the TLS handshake
@@ -140,9 +146,13 @@ advice-line = { $headline }: { $body }
 
 direction-incoming = incoming
 direction-outgoing = outgoing
-summary-setting = { $protocol } { $host } port { $port } { $security }, { $verified ->
-        [yes] login verified
-       *[no] login not verified
+summary-setting = { $protocol } { $host } port { $port } { $security }, { $login ->
+        [verified] login verified
+        [refused] login not verified (the server refused the credential)
+        [stalled] login not verified (the server stopped answering at login)
+        [skipped-after-rejection] login not verified (not tried: the credential was refused on another combination)
+        [skipped-after-stall] login not verified (not tried: the login stalled on another combination)
+       *[other] login not verified
     }
 summary-side = { $direction }: { $setting }
 summary-none = { $direction }: no secure setting works
@@ -197,7 +207,16 @@ hint = hint: { $hint }
 severity-info = info:
 severity-warning = warning:
 severity-critical = critical:
-certificate-line = Certificate: { $subject } — issued by { $issuer } — valid until { $date } ({ $days } days) — names: { $names }
+certificate-line = Certificate: { $subject } — issued by { $issuer } — { $expired ->
+        [yes] expired { $ago ->
+            [one] { $ago } day
+           *[other] { $ago } days
+        } ago ({ $date })
+       *[no] valid until { $date } ({ $days ->
+            [one] { $days } day
+           *[other] { $days } days
+        })
+    } — names: { $names }
 status-ok = OK
 status-warning = WARNING
 status-critical = CRITICAL
@@ -214,16 +233,19 @@ card-port = Port
 card-security = Security
 card-username = Username
 card-password = Password
-card-password-value = { $verified ->
-        [yes] the mailbox password (login verified)
-        [none] the mailbox password (login not verified: no password was given)
-       *[no] the mailbox password (login not verified)
+card-password-value = { $login ->
+        [verified] the mailbox password (login verified)
+        [no-credential] the mailbox password (login not verified: no password was given)
+        [stalled] the mailbox password (login not verified: the server stopped answering at login)
+        [skipped-after-stall] the mailbox password (login not verified: the server stopped answering at login)
+       *[other] the mailbox password (login not verified)
     }
 card-credential = The password: { $cause } — { $hint }
 card-smtp-auth = Outgoing server requires authentication
 card-smtp-auth-value = yes, with the same username and password
 card-yes = yes
 card-also-works = Also works: { $settings }
+card-also-connects = Also connects (login not verified): { $settings }
 card-none = No secure setting works: { $advice }
 card-not-probed = not checked
 card-warnings = Warnings: { $findings }

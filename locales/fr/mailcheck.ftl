@@ -18,8 +18,17 @@ reason-tls-cert-expired = le certificat du serveur a expiré le { $date }
     .hint = le fournisseur doit renouveler son certificat ; ne l'acceptez pas dans le logiciel de messagerie
 reason-tls-cert-not-yet-valid = le certificat du serveur n'est pas valide avant le { $date }
     .hint = vérifiez la date et l'heure de cet ordinateur ; sinon le fournisseur a installé son certificat trop tôt
-reason-tls-cert-name-mismatch = le certificat n'est pas valide pour { $expected } ; il porte les noms { $names }
-    .hint = indiquez comme nom de serveur l'un des noms que porte le certificat
+reason-tls-cert-name-mismatch = le certificat n'est pas valide pour { $expected } ; { $name_count ->
+        [one] il porte le nom { $names }
+       *[other] il porte les noms { $names }
+    }
+    .hint = { $shared ->
+        [yes] c'est un serveur mutualisé : indiquez { $suggested } comme nom de serveur
+       *[no] { $name_count ->
+            [one] indiquez comme nom de serveur le nom que porte le certificat
+           *[other] indiquez comme nom de serveur l'un des noms que porte le certificat
+        }
+    }
 reason-tls-cert-unknown-issuer = le certificat a été émis par une autorité à laquelle ce système ne fait pas confiance ({ $issuer })
     .hint = utilisez le nom de serveur documenté par le fournisseur ; une autorité privée demande --ca-file
 reason-tls-cert-self-signed = le certificat est auto-signé ({ $issuer })
@@ -36,7 +45,7 @@ reason-tls-handshake-failed = { $alert ->
 reason-tls-protocol-too-old = le serveur ne parle qu'une version obsolète de TLS ({ $detail })
     .hint = le fournisseur doit activer TLS 1.2 ou plus récent
 reason-tls-plaintext-server = un serveur en clair répond sur le port TLS { $port }
-    .hint = choisissez STARTTLS pour ce port, ou utilisez le port TLS implicite
+    .hint = ports inversés ? ce port répond en clair : utilisez-le avec STARTTLS, ou cherchez le TLS implicite sur un autre port
 reason-tls-timeout = la négociation TLS ne s'est pas terminée à temps
     .hint = le serveur ou le réseau est bloqué ; réessayez, puis essayez l'autre port
 reason-tls-closed = le serveur a fermé la connexion pendant la négociation TLS
@@ -58,7 +67,7 @@ reason-protocol-busy = le serveur refuse le service pour le moment (occupé ou e
 reason-protocol-unexpected = le serveur a répondu quelque chose d'inattendu
     .hint = voyez la réponse du serveur et la transcription (--trace)
 reason-starttls-not-offered = le serveur ne propose pas STARTTLS sur le port { $port }
-    .hint = utilisez le port TLS implicite ; n'envoyez jamais de mot de passe sur celui-ci
+    .hint = utilisez le port TLS implicite ; n'envoyez jamais de mot de passe sur le port { $port }
 reason-starttls-refused = le serveur a refusé STARTTLS
     .hint = utilisez le port TLS implicite
 reason-starttls-injection = le serveur a envoyé des données entre l'accord STARTTLS et la négociation TLS
@@ -69,7 +78,7 @@ reason-auth-mechanism-not-offered = le serveur ne propose aucune méthode d'iden
     .hint = voyez les méthodes que le serveur annonce
 reason-auth-login-disabled = le serveur interdit l'identification sur cette connexion
     .hint = identifiez-vous seulement après TLS, ou sur le port TLS implicite
-reason-auth-oauth2-required = le serveur n'accepte que OAuth2 (authentification moderne), pas de mot de passe
+reason-auth-oauth2-required = le serveur n'accepte qu'OAuth2 (authentification moderne), pas de mot de passe
     .hint = utilisez un logiciel de messagerie qui se connecte avec OAuth2 (la page de connexion du fournisseur), ou demandez à l'administrateur d'autoriser ce logiciel
 reason-auth-account-locked = le compte est bloqué ou a subi trop de tentatives de connexion
     .hint = patientez, puis connectez-vous au webmail du fournisseur pour débloquer le compte
@@ -133,9 +142,13 @@ advice-line = { $headline } : { $body }
 
 direction-incoming = réception
 direction-outgoing = envoi
-summary-setting = { $protocol } { $host } port { $port } { $security }, { $verified ->
-        [yes] identification vérifiée
-       *[no] identification non vérifiée
+summary-setting = { $protocol } { $host } port { $port } { $security }, { $login ->
+        [verified] identification vérifiée
+        [refused] identification non vérifiée (le serveur a refusé l'identifiant)
+        [stalled] identification non vérifiée (le serveur a cessé de répondre à l'identification)
+        [skipped-after-rejection] identification non vérifiée (non tentée : l'identifiant a été refusé sur une autre combinaison)
+        [skipped-after-stall] identification non vérifiée (non tentée : l'identification est restée bloquée sur une autre combinaison)
+       *[other] identification non vérifiée
     }
 summary-side = { $direction } : { $setting }
 summary-none = { $direction } : aucun réglage sûr ne fonctionne
@@ -190,7 +203,16 @@ hint = conseil : { $hint }
 severity-info = info :
 severity-warning = avertissement :
 severity-critical = critique :
-certificate-line = Certificat : { $subject } — émis par { $issuer } — valide jusqu'au { $date } ({ $days } jours) — noms : { $names }
+certificate-line = Certificat : { $subject } — émis par { $issuer } — { $expired ->
+        [yes] expiré depuis { $ago ->
+            [one] { $ago } jour
+           *[other] { $ago } jours
+        } ({ $date })
+       *[no] valide jusqu'au { $date } ({ $days ->
+            [one] { $days } jour
+           *[other] { $days } jours
+        })
+    } — noms : { $names }
 status-ok = OK
 status-warning = AVERTISSEMENT
 status-critical = CRITIQUE
@@ -207,16 +229,19 @@ card-port = Port
 card-security = Type de sécurité
 card-username = Nom d'utilisateur
 card-password = Mot de passe
-card-password-value = { $verified ->
-        [yes] le mot de passe de la boîte (identification vérifiée)
-        [none] le mot de passe de la boîte (identification non vérifiée : aucun mot de passe fourni)
-       *[no] le mot de passe de la boîte (identification non vérifiée)
+card-password-value = { $login ->
+        [verified] le mot de passe de la boîte (identification vérifiée)
+        [no-credential] le mot de passe de la boîte (identification non vérifiée : aucun mot de passe fourni)
+        [stalled] le mot de passe de la boîte (identification non vérifiée : le serveur a cessé de répondre à l'identification)
+        [skipped-after-stall] le mot de passe de la boîte (identification non vérifiée : le serveur a cessé de répondre à l'identification)
+       *[other] le mot de passe de la boîte (identification non vérifiée)
     }
 card-credential = Le mot de passe : { $cause } — { $hint }
 card-smtp-auth = Le serveur de courrier sortant exige une authentification
 card-smtp-auth-value = oui, avec les mêmes nom d'utilisateur et mot de passe
 card-yes = oui
 card-also-works = Fonctionne aussi : { $settings }
+card-also-connects = Se connecte aussi (identification non vérifiée) : { $settings }
 card-none = Aucun réglage sûr ne fonctionne : { $advice }
 card-not-probed = non vérifié
 card-warnings = Avertissements : { $findings }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{Finding, Severity};
+use super::{Finding, Login, Severity};
 use crate::discover::{DiscoveryReport, SourceKind};
 use crate::net::tls::CertVerdict;
 use crate::plan::{Combination, Security};
@@ -71,7 +71,8 @@ pub fn cross_findings(
             if let Some(f) = starttls_only(r, reports) {
                 out.push(f);
             }
-            if r.failure.is_some() {
+            // A login refused or stalled because of the account is not the setting's fault.
+            if r.failure.is_some() && !Login::of(r).blocked() {
                 let c = r.target.combination;
                 if let Some(d) = documented.iter().find(|d| d.matches(&r.target.host, c)) {
                     out.push(Finding::new(
@@ -89,10 +90,12 @@ pub fn cross_findings(
         .collect()
 }
 
-/// STARTTLS works on this protocol, but its implicit-TLS port was probed and does not.
+/// STARTTLS works on this protocol, but its implicit-TLS port was probed and does not. A
+/// combination whose login was skipped, refused or stalled because of the account proves
+/// nothing either way: it neither makes STARTTLS "work" nor implicit TLS "fail".
 fn starttls_only(r: &ProbeReport, all: &[ProbeReport]) -> Option<Finding> {
     let c = r.target.combination;
-    if c.security != Security::Starttls || r.failure.is_some() {
+    if c.security != Security::Starttls || r.failure.is_some() || Login::of(r).blocked() {
         return None;
     }
     let implicit: Vec<&ProbeReport> = all
@@ -103,7 +106,11 @@ fn starttls_only(r: &ProbeReport, all: &[ProbeReport]) -> Option<Finding> {
                 && o.target.host.eq_ignore_ascii_case(&r.target.host)
         })
         .collect();
-    if implicit.is_empty() || implicit.iter().any(|o| o.failure.is_none()) {
+    if implicit.is_empty()
+        || implicit
+            .iter()
+            .any(|o| o.failure.is_none() || Login::of(o).blocked())
+    {
         return None;
     }
     Some(Finding::new(

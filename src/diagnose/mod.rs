@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::i18n::{self, Lang, Params};
 use crate::net::tls::CertVerdict;
 use crate::plan::{Combination, Direction, Protocol, Security};
-use crate::probe::{AuthOutcome, ProbeReport};
+use crate::probe::{AuthOutcome, NotAttempted, ProbeReport, StepName};
 
 pub use classify::classify_auth_refusal;
 pub use findings::{cross_findings, DocumentedSetting};
@@ -223,12 +223,25 @@ pub fn placeholder_params() -> Params {
 }
 
 /// The arguments every reason message may use. [`reason_params`] always fills all of them.
-pub const REASON_ARGS: [&str; 9] = [
-    "host", "port", "protocol", "detail", "date", "expected", "names", "issuer", "alert",
+pub const REASON_ARGS: [&str; 12] = [
+    "host",
+    "port",
+    "protocol",
+    "detail",
+    "date",
+    "expected",
+    "names",
+    "name_count",
+    "issuer",
+    "alert",
+    "shared",
+    "suggested",
 ];
 
 /// The facts of one failure, as message arguments: where (host, port, protocol), the
-/// certificate's dates and names, the TLS alert, mailcheck's technical detail.
+/// certificate's dates and names (host names only when they are candidates for the server
+/// name: an IP address is not one), the host a `tls.cert-shared-host` finding of the report
+/// suggests, the TLS alert, mailcheck's technical detail.
 pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
     let t = &report.target;
     let failure = report.failure.as_ref();
@@ -242,8 +255,11 @@ pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
         ("date", "?"),
         ("expected", t.tls_name.as_str()),
         ("names", "—"),
+        ("name_count", 0i64),
         ("issuer", cert.map(|c| c.issuer.as_str()).unwrap_or("?")),
         ("alert", "none"),
+        ("shared", "no"),
+        ("suggested", "—"),
     ];
     if let Some(c) = cert {
         p.insert("names", i18n::list(lang, &c.names).into());
@@ -259,8 +275,29 @@ pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
             expected,
             presented,
         }) => {
+            // The names offered as the server name to type: not the IP addresses, unless the
+            // certificate names nothing else.
+            let hosts: Vec<String> = presented
+                .iter()
+                .filter(|n| n.parse::<std::net::IpAddr>().is_err())
+                .cloned()
+                .collect();
+            let names = if hosts.is_empty() { presented } else { &hosts };
             p.insert("expected", expected.as_str().into());
-            p.insert("names", i18n::list(lang, presented).into());
+            p.insert("names", i18n::list(lang, names).into());
+            p.insert("name_count", i18n::Param::Number(names.len() as i64));
+            let suggested = report
+                .findings
+                .iter()
+                .filter(|f| f.code == "tls.cert-shared-host")
+                .find_map(|f| match f.params.get("suggested") {
+                    Some(i18n::Param::Text(s)) => Some(s.clone()),
+                    _ => None,
+                });
+            if let Some(host) = suggested {
+                p.insert("shared", "yes".into());
+                p.insert("suggested", host.into());
+            }
         }
         _ => {}
     }
@@ -405,6 +442,82 @@ pub fn verdict_of(report: &ProbeReport, findings: &[Finding]) -> Verdict {
     }
 }
 
+/// What is known of the login on one combination. The skipped and stalled cases matter: a
+/// combination whose login was not tried because another one's was refused (or stalled) is
+/// neither proven to work nor failing — its transport result is all there is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Login {
+    /// The server accepted the credential here.
+    Verified,
+    /// No password or token was given: nothing to verify.
+    NoCredential,
+    /// The server judged the credential here (wrong password, OAuth2 only, locked...): the
+    /// account's failure, not this combination's.
+    Refused,
+    /// The login exchange stalled here until its timeout.
+    Stalled,
+    /// Not tried here: the server had refused the credential on another combination.
+    SkippedAfterRejection,
+    /// Not tried here: the login had stalled on another combination.
+    SkippedAfterStall,
+    /// Not proven for a reason of this combination (certificate not trusted, no usable
+    /// mechanism, a broken exchange, an earlier failure).
+    Failed,
+}
+
+impl Login {
+    pub fn of(r: &ProbeReport) -> Login {
+        let at_auth = |pred: &dyn Fn(Reason) -> bool| {
+            r.failure
+                .as_ref()
+                .is_some_and(|f| f.step == StepName::Auth && pred(f.reason))
+        };
+        match &r.auth {
+            AuthOutcome::Succeeded { .. } => Login::Verified,
+            AuthOutcome::NotAttempted { why } => match why {
+                NotAttempted::NoCredentials => Login::NoCredential,
+                NotAttempted::SkippedAfterRejection => Login::SkippedAfterRejection,
+                NotAttempted::SkippedAfterStall => Login::SkippedAfterStall,
+                NotAttempted::CertificateNotTrusted
+                | NotAttempted::NoUsableMechanism
+                | NotAttempted::EarlierFailure => Login::Failed,
+            },
+            AuthOutcome::Rejected { .. } if at_auth(&Reason::is_credential_verdict) => {
+                Login::Refused
+            }
+            AuthOutcome::Failed { .. } if at_auth(&|r| r == Reason::ProtocolTimeout) => {
+                Login::Stalled
+            }
+            AuthOutcome::Rejected { .. } | AuthOutcome::Failed { .. } => Login::Failed,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Login::Verified => "verified",
+            Login::NoCredential => "no-credential",
+            Login::Refused => "refused",
+            Login::Stalled => "stalled",
+            Login::SkippedAfterRejection => "skipped-after-rejection",
+            Login::SkippedAfterStall => "skipped-after-stall",
+            Login::Failed => "failed",
+        }
+    }
+
+    /// The login is unproven for a reason that is the account's or the server's login
+    /// service's, the same on every combination of the server: the transport result stands.
+    pub fn blocked(self) -> bool {
+        matches!(
+            self,
+            Login::Refused
+                | Login::Stalled
+                | Login::SkippedAfterRejection
+                | Login::SkippedAfterStall
+        )
+    }
+}
+
 /// The setting to give the user for one direction: the best working combination, RFC 8314
 /// order (implicit TLS before STARTTLS; IMAP before POP3 for incoming).
 #[derive(Debug, Clone, Serialize)]
@@ -415,9 +528,13 @@ pub struct Recommendation {
     pub port: u16,
     pub security: Security,
     pub username: String,
+    /// The verdict on the connection, TLS and protocol: a login refused or stalled because of
+    /// the account is in `login`, not here.
     pub verdict: Verdict,
     /// Login was proven on this combination (false when no credential was given).
     pub login_verified: bool,
+    /// What is known of the login here (added within schema version 1).
+    pub login: Login,
     /// Who documents this setting (from the provider table), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub documented_by: Option<String>,
@@ -443,6 +560,7 @@ pub fn preference(c: Combination) -> (u8, u8) {
     (proto, sec)
 }
 
+/// `reports` carry all their findings (the probe's and diagnosis's), as in [`ranked`].
 pub fn recommend(
     reports: &[(ProbeReport, Verdict)],
     direction: Direction,
@@ -450,28 +568,57 @@ pub fn recommend(
     ranked(reports, direction).into_iter().next()
 }
 
-/// Every working combination of a direction, best first: fewer warnings first, then IMAP
-/// before POP3, then RFC 8314 order (implicit TLS before STARTTLS).
+/// How a combination may be recommended, lower first, with its transport verdict: 0 when it
+/// works and its login was proven (or no credential was given), 1 when its transport works
+/// but its login was refused, stalled or skipped because of that — which combination met the
+/// refusal first is chance, so it must not decide the ranking. `None`: it fails.
+fn candidacy(r: &ProbeReport, v: Verdict) -> Option<(u8, Verdict)> {
+    let login = Login::of(r);
+    if v != Verdict::Fails {
+        return Some((u8::from(login.blocked()), v));
+    }
+    if matches!(login, Login::Refused | Login::Stalled) {
+        // The failure is the login's: the verdict of everything before it is the findings'.
+        let warned = r.findings.iter().any(|f| f.severity >= Severity::Warning);
+        return Some((
+            1,
+            if warned {
+                Verdict::WorksWithWarnings
+            } else {
+                Verdict::Works
+            },
+        ));
+    }
+    None
+}
+
+/// Every usable combination of a direction, best first: proven logins before unproven ones
+/// (refused, stalled or skipped because of the account), then fewer warnings, then IMAP
+/// before POP3, then RFC 8314 order (implicit TLS before STARTTLS). Each report carries all
+/// its findings (the probe's and diagnosis's).
 pub fn ranked(reports: &[(ProbeReport, Verdict)], direction: Direction) -> Vec<Recommendation> {
-    let mut working: Vec<&(ProbeReport, Verdict)> = reports
+    let mut usable: Vec<(&ProbeReport, (u8, Verdict))> = reports
         .iter()
-        .filter(|(r, v)| {
-            r.target.combination.protocol.direction() == direction && *v != Verdict::Fails
-        })
+        .filter(|(r, _)| r.target.combination.protocol.direction() == direction)
+        .filter_map(|(r, v)| candidacy(r, *v).map(|c| (r, c)))
         .collect();
-    working.sort_by_key(|(r, v)| (*v, preference(r.target.combination)));
-    working
+    usable.sort_by_key(|(r, c)| (*c, preference(r.target.combination)));
+    usable
         .into_iter()
-        .map(|(r, v)| Recommendation {
-            direction,
-            protocol: r.target.combination.protocol,
-            host: r.target.host.clone(),
-            port: r.target.combination.port,
-            security: r.target.combination.security,
-            username: r.target.username.clone(),
-            verdict: *v,
-            login_verified: matches!(r.auth, AuthOutcome::Succeeded { .. }),
-            documented_by: None,
+        .map(|(r, (_, v))| {
+            let login = Login::of(r);
+            Recommendation {
+                direction,
+                protocol: r.target.combination.protocol,
+                host: r.target.host.clone(),
+                port: r.target.combination.port,
+                security: r.target.combination.security,
+                username: r.target.username.clone(),
+                verdict: v,
+                login_verified: login == Login::Verified,
+                login,
+                documented_by: None,
+            }
         })
         .collect()
 }
@@ -617,7 +764,8 @@ pub fn describe_combination(c: Combination) -> String {
 pub enum Status {
     /// 0: a secure incoming and a secure outgoing combination work.
     Ok,
-    /// 1: usable, but with warnings.
+    /// 1: usable, but with warnings, a critical finding on some combination, or a login
+    /// that stalled.
     Warning,
     /// 2: no secure incoming or no secure outgoing combination works, or the credential was rejected.
     Critical,
@@ -645,7 +793,8 @@ impl Status {
     }
 }
 
-/// Overall status of a run over the directions that were probed.
+/// Overall status of a run over the directions that were probed. Each report carries all its
+/// findings (the probe's and diagnosis's).
 pub fn overall(reports: &[(ProbeReport, Verdict)], recs: &[Option<Recommendation>]) -> Status {
     let rejected = reports.iter().any(|(r, _)| {
         r.failure
@@ -655,10 +804,19 @@ pub fn overall(reports: &[(ProbeReport, Verdict)], recs: &[Option<Recommendation
     if reports.is_empty() || rejected || recs.iter().any(|r| r.is_none()) {
         return Status::Critical;
     }
-    if recs
+    // A critical finding (bytes injected after STARTTLS...) says something about the server
+    // whichever combination is recommended: the user must hear of it.
+    let critical = reports
         .iter()
-        .flatten()
-        .any(|r| r.verdict == Verdict::WorksWithWarnings)
+        .any(|(r, _)| r.findings.iter().any(|f| f.severity == Severity::Critical));
+    // A recommended setting whose login stalled (here or elsewhere) was never shown to work.
+    let unproven = recs.iter().flatten().any(|r| r.login.blocked());
+    if critical
+        || unproven
+        || recs
+            .iter()
+            .flatten()
+            .any(|r| r.verdict == Verdict::WorksWithWarnings)
     {
         return Status::Warning;
     }

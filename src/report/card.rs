@@ -7,7 +7,7 @@
 use std::io::{self, Write};
 
 use super::RunReport;
-use crate::diagnose::{Advice, Recommendation, Verdict};
+use crate::diagnose::{Advice, Login, Recommendation, Verdict};
 use crate::i18n::{self, Lang};
 use crate::plan::{Direction, Protocol, Security};
 
@@ -75,7 +75,7 @@ impl Card {
         };
         let incoming = side(Direction::Incoming);
         let outgoing = side(Direction::Outgoing);
-        let warnings = [&incoming.best, &outgoing.best]
+        let mut warnings: Vec<String> = [&incoming.best, &outgoing.best]
             .into_iter()
             .flatten()
             .filter(|r| r.verdict == Verdict::WorksWithWarnings)
@@ -92,6 +92,9 @@ impl Card {
                     .map(|f| f.message.clone())
             })
             .collect();
+        // The same certificate (or server) seen through several settings says it once.
+        let mut seen = std::collections::HashSet::new();
+        warnings.retain(|w| seen.insert(w.clone()));
         let credential_refused = report
             .results
             .iter()
@@ -122,6 +125,15 @@ impl Card {
         self.address
             .rsplit_once('@')
             .map_or(self.address.as_str(), |(_, d)| d)
+    }
+
+    /// Was the login proven on every setting the card gives (or no credential given)? A
+    /// setting whose login was refused, stalled or skipped is only known to connect.
+    pub fn logins_proven(&self) -> bool {
+        [&self.incoming, &self.outgoing]
+            .into_iter()
+            .flat_map(|s| s.best.iter().chain(s.also.iter()))
+            .all(|r| matches!(r.login, Login::Verified | Login::NoCredential))
     }
 
     /// Is there something to configure in both probed directions?
@@ -250,26 +262,32 @@ pub fn write_text(out: &mut dyn Write, card: &Card) -> io::Result<()> {
         line(out, &labels[1], &best.port.to_string())?;
         line(out, &labels[2], &security_label(lang, best.security))?;
         line(out, &labels[3], &best.username)?;
-        let verified = match (best.login_verified, card.credential_given) {
-            (true, _) => "yes",
-            (false, false) => "none",
-            (false, true) => "no",
-        };
         line(
             out,
             &labels[4],
             &i18n::text(
                 lang,
                 "card-password-value",
-                &crate::params![("verified", verified)],
+                &crate::params![("login", best.login.code())],
             ),
         )?;
         if best.protocol == Protocol::Smtp {
             line(out, &t("card-smtp-auth"), &t("card-smtp-auth-value"))?;
         }
-        if !side.also.is_empty() {
-            let settings: Vec<String> = side
-                .also
+        // Alternatives whose login was proven "work"; the others (login refused, stalled or
+        // skipped because of the account) only showed that they connect.
+        let (proven, unproven): (Vec<&Recommendation>, Vec<&Recommendation>) = side
+            .also
+            .iter()
+            .partition(|r| matches!(r.login, Login::Verified | Login::NoCredential));
+        for (list, id) in [
+            (proven, "card-also-works"),
+            (unproven, "card-also-connects"),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            let settings: Vec<String> = list
                 .iter()
                 .map(|r| {
                     format!(
@@ -283,11 +301,7 @@ pub fn write_text(out: &mut dyn Write, card: &Card) -> io::Result<()> {
             writeln!(
                 out,
                 "  {}",
-                i18n::text(
-                    lang,
-                    "card-also-works",
-                    &crate::params![("settings", settings.join(", "))]
-                )
+                i18n::text(lang, id, &crate::params![("settings", settings.join(", "))])
             )?;
         }
     }

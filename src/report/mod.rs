@@ -190,8 +190,15 @@ impl RunReport {
                 (r, v, f)
             })
             .collect();
-        let pairs: Vec<(ProbeReport, Verdict)> =
-            judged.iter().map(|(r, v, _)| (r.clone(), *v)).collect();
+        // Diagnosis reads every finding of a combination, the probe's and its own.
+        let pairs: Vec<(ProbeReport, Verdict)> = judged
+            .iter()
+            .map(|(r, v, f)| {
+                let mut r = r.clone();
+                r.findings = f.clone();
+                (r, *v)
+            })
+            .collect();
         let probed = |d: Direction| {
             pairs
                 .iter()
@@ -224,12 +231,15 @@ impl RunReport {
         let results: Vec<Outcome> = judged
             .into_iter()
             .map(|(mut report, verdict, findings)| {
-                // The outcome's findings include the probe's: one `findings` in JSON.
-                report.findings.clear();
+                // The reason's words may use the findings (the shared host to type)...
+                report.findings = findings;
+                let reason = ReasonInfo::of(&report, lang);
+                // ... and the outcome's findings include the probe's: one `findings` in JSON.
+                let findings = std::mem::take(&mut report.findings);
                 Outcome {
                     id: report.target.id(),
                     verdict,
-                    reason: ReasonInfo::of(&report, lang),
+                    reason,
                     findings,
                     report,
                 }
@@ -286,7 +296,11 @@ impl RunReport {
         let pairs: Vec<(ProbeReport, Verdict)> = self
             .results
             .iter()
-            .map(|o| (o.report.clone(), o.verdict))
+            .map(|o| {
+                let mut r = o.report.clone();
+                r.findings = o.findings.clone();
+                (r, o.verdict)
+            })
             .collect();
         diagnose::ranked(&pairs, direction)
     }
@@ -299,7 +313,7 @@ impl RunReport {
     }
 }
 
-/// "IMAP mail.example.com port 993 SSL/TLS, login verified", in `lang`.
+/// "IMAP mail.example.com port 993 SSL/TLS, login verified", in `lang` (or why not).
 pub fn describe(lang: Lang, r: &Recommendation) -> String {
     i18n::text(
         lang,
@@ -309,7 +323,7 @@ pub fn describe(lang: Lang, r: &Recommendation) -> String {
             ("host", r.host.as_str()),
             ("port", r.port),
             ("security", r.security.client_label()),
-            ("verified", if r.login_verified { "yes" } else { "no" }),
+            ("login", r.login.code()),
         ],
     )
 }

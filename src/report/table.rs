@@ -196,7 +196,10 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
                     ("subject", clean(&cert.subject)),
                     ("issuer", clean(&cert.issuer)),
                     ("date", i18n::date(lang, &cert.not_after)),
-                    ("days", cert.days_left),
+                    // Negative days left: expired, said as such ("expired 1 day ago").
+                    ("expired", if cert.days_left < 0 { "yes" } else { "no" }),
+                    ("days", cert.days_left.max(0)),
+                    ("ago", cert.days_left.saturating_neg().max(0)),
                     ("names", clean(&cert.names.join(", "))),
                 ]
             )

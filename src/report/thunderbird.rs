@@ -57,9 +57,15 @@ fn server(out: &mut dyn Write, card: &Card, r: &Recommendation) -> io::Result<()
 pub fn write(out: &mut dyn Write, card: &Card) -> io::Result<()> {
     let domain = xml_escape(card.domain());
     writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+    // Only claim what was proven: a refused or stalled login leaves the connection proven.
+    let proven = if card.logins_proven() {
+        "every server below was tried and works"
+    } else {
+        "every server below was tried and connects, but the login was not verified"
+    };
     writeln!(
         out,
-        "<!-- Made by mailcheck {} on {}: every server below was tried and works. -->",
+        "<!-- Made by mailcheck {} on {}: {proven}. -->",
         card.version,
         xml_escape(&card.checked_at)
     )?;
