@@ -227,9 +227,9 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
     let b = &r.body;
     assert!(!b.contains(&user.password));
     for combo in [
-        "protocol=\"imap\",port=\"993\",security=\"tls\"",
-        "protocol=\"smtp\",port=\"587\",security=\"starttls\"",
-        "protocol=\"pop3\",port=\"110\",security=\"starttls\"",
+        "server=\"mail.lab.test\",protocol=\"imap\",port=\"993\",security=\"tls\"",
+        "server=\"mail.lab.test\",protocol=\"smtp\",port=\"587\",security=\"starttls\"",
+        "server=\"mail.lab.test\",protocol=\"pop3\",port=\"110\",security=\"starttls\"",
     ] {
         assert_eq!(
             sample(b, &format!("mailcheck_probe_success{{{combo}}}")),
@@ -271,7 +271,7 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
         1.0
     );
     assert_eq!(
-        sample(b, "mailcheck_plaintext_login_offered{protocol=\"imap\",port=\"143\",security=\"starttls\"}"),
+        sample(b, "mailcheck_plaintext_login_offered{server=\"mail.lab.test\",protocol=\"imap\",port=\"143\",security=\"starttls\"}"),
         0.0
     );
     // The deadline is below the scrape timeout Prometheus announced.
@@ -288,13 +288,13 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
     promtool_accepts(&r.body);
     let b = &r.body;
     assert_eq!(
-        sample(b, "mailcheck_failure_info{protocol=\"imap\",port=\"993\",security=\"tls\",reason=\"tls.cert-unknown-issuer\",step=\"tls\"}"),
+        sample(b, "mailcheck_failure_info{server=\"mail.lab.test\",protocol=\"imap\",port=\"993\",security=\"tls\",reason=\"tls.cert-unknown-issuer\",step=\"tls\"}"),
         1.0
     );
     assert_eq!(
         sample(
             b,
-            "mailcheck_probe_success{protocol=\"imap\",port=\"993\",security=\"tls\"}"
+            "mailcheck_probe_success{server=\"mail.lab.test\",protocol=\"imap\",port=\"993\",security=\"tls\"}"
         ),
         0.0
     );
@@ -524,7 +524,7 @@ fn a_stalling_server_is_answered_within_the_scrape_timeout() {
     assert_eq!(sample(&r.body, "mailcheck_probe_deadline_seconds"), 2.5);
     assert_eq!(sample(&r.body, "mailcheck_success "), 0.0);
     assert_eq!(
-        sample(&r.body, "mailcheck_failure_info{protocol=\"imap\",port=\"993\",security=\"tls\",reason=\"tls.timeout\",step=\"tls\"}"),
+        sample(&r.body, "mailcheck_failure_info{server=\"mail.lab.test\",protocol=\"imap\",port=\"993\",security=\"tls\",reason=\"tls.timeout\",step=\"tls\"}"),
         1.0,
         "{}",
         r.body

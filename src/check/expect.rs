@@ -361,7 +361,7 @@ pub fn evaluate(account: &str, report: &RunReport, e: &Expectations) -> Vec<Expe
             }
             push(
                 Kind::ResponseTime,
-                o.id.clone(),
+                outcome_name(report, o),
                 format!("every step fast ({})", expected.join(", ")),
                 format!(
                     "slowest step {} took {}",
@@ -398,7 +398,7 @@ pub fn evaluate(account: &str, report: &RunReport, e: &Expectations) -> Vec<Expe
             }
             push(
                 Kind::CertDays,
-                o.id.clone(),
+                outcome_name(report, o),
                 format!("certificate days left ({})", expected.join(", ")),
                 format!("{days} day(s) left, until {}", cert.not_after),
                 status,
@@ -406,6 +406,22 @@ pub fn evaluate(account: &str, report: &RunReport, e: &Expectations) -> Vec<Expe
         }
     }
     out
+}
+
+/// How one outcome is named: its combination (`imap/993/tls`), with its host where discovery
+/// put the same combination on several hosts (`imap/993/tls on imap1.example.com`), so that
+/// per-combination checks and lines stay apart.
+pub fn outcome_name(report: &RunReport, o: &crate::report::Outcome) -> String {
+    let host = &o.report.target.host;
+    let shared = report
+        .results
+        .iter()
+        .any(|p| p.id == o.id && &p.report.target.host != host);
+    if shared {
+        format!("{} on {host}", o.id)
+    } else {
+        o.id.clone()
+    }
 }
 
 /// The account's status: see [`Expectations::is_explicit`].
