@@ -539,3 +539,54 @@ fn a_stalling_server_is_answered_within_the_scrape_timeout() {
     // greeted is asked whether it is a TLS server), all within the deadline.
     assert_eq!(held.lock().unwrap().len(), 3);
 }
+
+/// A scrape client that gives up (Prometheus' own timeout) must not leave a probe counted in
+/// flight for ever.
+#[test]
+fn a_client_that_disconnects_leaves_nothing_in_flight() {
+    let s = MailServers::get();
+    // Accepts connections and never says a word: the probe runs until its deadline.
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stall.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for c in stall.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let extra = format!(
+        "\n[module.stall]\nserver = \"mail.lab.test\"\nconnect_to = [\"::127.0.0.1:{port}\"]\nonly = [\"imap/993\"]\n"
+    );
+    let exporter = start_with(s, "nobody@lab.test", &[], &extra);
+    let in_flight = || {
+        sample(
+            &get(exporter.addr, "/metrics", &[]).body,
+            "mailcheck_exporter_probes_in_flight",
+        )
+    };
+    let mut client = TcpStream::connect(exporter.addr).unwrap();
+    write!(
+        client,
+        "GET /probe?target=wendy@lab.test&module=stall HTTP/1.1\r\nHost: x\r\n\
+         X-Prometheus-Scrape-Timeout-Seconds: 4\r\n\r\n"
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    while in_flight() != 1.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "the probe never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(client);
+    // Generous: cancelled at once, or at worst at the probe's own deadline (3.5 s).
+    let t0 = Instant::now();
+    while in_flight() != 0.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "a probe whose client left is still counted in flight"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
