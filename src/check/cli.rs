@@ -194,6 +194,9 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
         Some(t.cert_warn_days),
         t.cert_crit_days,
     );
+    expectations
+        .check_thresholds()
+        .map_err(|e| anyhow::anyhow!("{e} (-w/-c, --cert-warn-days/--cert-crit-days)"))?;
     let credential = match &args.password_command {
         Some(c) => CredentialSpec::LookupCommand(c.clone()),
         None => CredentialSpec::None,

@@ -127,6 +127,29 @@ impl Expectations {
         }
     }
 
+    /// Refuse thresholds the wrong way round: a warning that could only come after the
+    /// critical alert (`-w 2s -c 1s`, or warning at fewer certificate days than critical) would
+    /// never be seen. Equal is allowed (straight to critical).
+    pub fn check_thresholds(&self) -> Result<(), String> {
+        if let (Some(w), Some(c)) = (self.response_warn, self.response_crit) {
+            if w > c {
+                return Err(format!(
+                    "the warning response time ({w:?}) is above the critical one ({c:?}); \
+                     warning must come first"
+                ));
+            }
+        }
+        if let (Some(w), Some(c)) = (self.cert_warn_days, self.cert_crit_days) {
+            if w < c {
+                return Err(format!(
+                    "the certificate warning ({w} days) is below the critical limit ({c} days); \
+                     warning must come first"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// With `expect`/`forbid` the user said what must hold: the status follows them (and the
     /// thresholds) only. Without, it follows the diagnosis (a secure incoming and outgoing
     /// setting work) and the thresholds.
