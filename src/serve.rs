@@ -206,6 +206,11 @@ async fn probe(
     let deadline = deadline(&state, &headers);
     // Each combination's own deadline leaves room for the engine's backstop and the answer.
     let limits = &mut spec.settings.policy.limits;
+    // Absolute, so that time spent queued behind other scrapes' probes of the same host counts:
+    // combinations that cannot start in time come back as `probe.deadline`, each with its own
+    // series, instead of the whole answer being lost to the timeout below.
+    limits.finish_by =
+        Some(std::time::Instant::now() + deadline.saturating_sub(Duration::from_millis(250)));
     limits.target_timeout = limits.target_timeout.min(deadline.mul_f64(0.75));
     limits.step_timeout = limits.step_timeout.min(limits.target_timeout);
     limits.connect_timeout = limits.connect_timeout.min(limits.target_timeout);

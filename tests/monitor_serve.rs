@@ -322,6 +322,19 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
         get(exporter.addr, "/probe?target=not-an-address", &[]).status,
         400
     );
+    // The target comes from the request: its error names it, not a place in the checks file.
+    let r = get(
+        exporter.addr,
+        "/probe?target=not-an-address&module=lab",
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.starts_with("target \"not-an-address\": "),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains(".toml:"), "{}", r.body);
 
     let m = get(exporter.addr, "/metrics", &[]);
     assert_eq!(m.status, 200);
@@ -342,7 +355,7 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
     );
     assert_eq!(
         sample(&m.body, "mailcheck_exporter_bad_requests_total"),
-        3.0
+        4.0
     );
     assert_eq!(sample(&m.body, "mailcheck_exporter_probes_in_flight"), 0.0);
     assert_eq!(sample(&m.body, "mailcheck_exporter_modules"), 2.0);
@@ -589,4 +602,58 @@ fn a_client_that_disconnects_leaves_nothing_in_flight() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Six combinations on one never-greeting host under a per-host limit of 4: the two queued
+/// ones cannot start before the scrape deadline, and come back with their own failure instead
+/// of the whole answer being lost.
+#[test]
+fn combinations_queued_past_the_deadline_fail_on_their_own() {
+    let s = MailServers::get();
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stall.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for c in stall.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let extra = format!(
+        "\n[module.stall]\nserver = \"mail.lab.test\"\nconnect_to = [\"::127.0.0.1:{port}\"]\n"
+    );
+    let exporter = start_with(s, "nobody@lab.test", &[], &extra);
+    let t0 = Instant::now();
+    let r = get(
+        exporter.addr,
+        "/probe?target=wendy@lab.test&module=stall",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "3")],
+    );
+    let took = t0.elapsed();
+    assert_eq!(r.status, 200);
+    promtool_accepts(&r.body);
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    let b = &r.body;
+    assert_eq!(sample(b, "mailcheck_status "), 2.0, "{b}");
+    assert_eq!(
+        b.lines()
+            .filter(|l| l.starts_with("mailcheck_probe_success{"))
+            .count(),
+        6,
+        "{b}"
+    );
+    // Four ran (the per-host limit) and timed out on the silent server; two never started.
+    let queued = b
+        .lines()
+        .filter(|l| {
+            l.starts_with("mailcheck_failure_info{") && l.contains("reason=\"probe.deadline\"")
+        })
+        .count();
+    assert_eq!(queued, 2, "{b}");
+    assert_eq!(
+        b.lines()
+            .filter(|l| l.starts_with("mailcheck_failure_info{"))
+            .count(),
+        6,
+        "{b}"
+    );
 }

@@ -66,10 +66,11 @@ pub enum Reason {
     RoundtripSubmissionRefused,
     RoundtripNotDelivered,
     RoundtripMailboxFailed,
+    ProbeDeadline,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 43] = [
+    pub const ALL: [Reason; 44] = [
         Reason::DnsNoSuchHost,
         Reason::DnsNoAddress,
         Reason::ConnectRefused,
@@ -113,6 +114,7 @@ impl Reason {
         Reason::RoundtripSubmissionRefused,
         Reason::RoundtripNotDelivered,
         Reason::RoundtripMailboxFailed,
+        Reason::ProbeDeadline,
     ];
 
     /// The stable code, the contract for scripts. Causes and hints are in the message
@@ -163,6 +165,7 @@ impl Reason {
             RoundtripSubmissionRefused => "roundtrip.submission-refused",
             RoundtripNotDelivered => "roundtrip.not-delivered",
             RoundtripMailboxFailed => "roundtrip.mailbox-failed",
+            ProbeDeadline => "probe.deadline",
         }
     }
 
@@ -514,6 +517,8 @@ fn tellingness(r: Reason) -> u8 {
         | RoundtripSubmissionRefused
         | RoundtripNotDelivered
         | RoundtripMailboxFailed => 7,
+        // Not the server's doing: the run's own deadline.
+        ProbeDeadline => 7,
         Internal => 8,
     }
 }
