@@ -199,6 +199,15 @@ fn nothing_found(r: &DiscoveryReport) -> String {
 
 fn probe(args: ProbeArgs) -> Result<Status> {
     crate::i18n::Lang::set_current(args.output.lang.unwrap_or_else(crate::i18n::Lang::from_env));
+    // Inverted thresholds are bad input, refused before any connection.
+    crate::check::expect::Expectations::thresholds(
+        args.output.warning,
+        args.output.critical,
+        Some(args.cert_warn_days),
+        args.output.cert_crit_days,
+    )
+    .check_thresholds()
+    .map_err(|e| anyhow::anyhow!("{e} (-w/-c, --cert-warn-days/--cert-crit-days)"))?;
     let runtime = runtime()?;
     let job = probe_job(&args, &runtime)?;
     let report = runtime.block_on(execute(job))?;

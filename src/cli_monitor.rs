@@ -9,6 +9,12 @@ use clap::{Args, ValueEnum};
 
 use crate::cli::{parse_duration, ColorChoice};
 
+/// Counts of connections or accounts at once: 0 would run nothing (and hang), so clap refuses
+/// it as bad usage (exit 3), as the checks file does.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+}
+
 /// Output formats of `probe`, `check` and `batch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MonitorFormat {
@@ -57,11 +63,11 @@ pub struct CheckArgs {
 pub struct PacingArgs {
     /// Connections at once in total, and accounts in progress at once (default: the checks
     /// file's `concurrency`, else 16).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one())]
     pub concurrency: Option<usize>,
 
     /// Connections at once to one server host (default: the checks file's `per_host`, else 4).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one())]
     pub per_host: Option<usize>,
 
     /// Never show a progress bar (it is only ever shown when stderr is a terminal).
@@ -139,11 +145,11 @@ pub struct ServeArgs {
     pub probe_timeout: Duration,
 
     /// Connections at once in total over all scrapes.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", value_parser = at_least_one(), default_value_t = 64)]
     pub concurrency: usize,
 
     /// Connections at once to one server host over all scrapes.
-    #[arg(long, value_name = "N", default_value_t = crate::probe::pace::DEFAULT_PER_HOST)]
+    #[arg(long, value_name = "N", value_parser = at_least_one(), default_value_t = crate::probe::pace::DEFAULT_PER_HOST)]
     pub per_host: usize,
 }
 

@@ -353,6 +353,9 @@ pub struct Limits {
     pub max_reply_lines: usize,
     /// Bytes read from one server over the whole session (bounds a flood of short lines).
     pub max_session_bytes: usize,
+    /// An absolute end for the whole run (the exporter's scrape deadline): no target runs past
+    /// it, and a target still queued for its pacing permit near it does not start at all.
+    pub finish_by: Option<std::time::Instant>,
 }
 
 impl Default for Limits {
@@ -364,6 +367,7 @@ impl Default for Limits {
             max_line: 8 * 1024,
             max_reply_lines: 256,
             max_session_bytes: 1024 * 1024,
+            finish_by: None,
         }
     }
 }

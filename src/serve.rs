@@ -176,6 +176,24 @@ fn deadline(state: &Exporter, headers: &HeaderMap) -> Duration {
     announced.map_or(state.max_probe, |a| a.min(state.max_probe))
 }
 
+/// Counts one probe in flight for as long as it lives. A guard, not a pair of calls: axum
+/// drops the handler's future when the scrape client disconnects, and the count must still
+/// come down.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(n: &'a AtomicU64) -> InFlight<'a> {
+        n.fetch_add(1, Ordering::Relaxed);
+        InFlight(n)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 async fn probe(
     State(state): State<Arc<Exporter>>,
     headers: HeaderMap,
@@ -188,11 +206,16 @@ async fn probe(
     let deadline = deadline(&state, &headers);
     // Each combination's own deadline leaves room for the engine's backstop and the answer.
     let limits = &mut spec.settings.policy.limits;
+    // Absolute, so that time spent queued behind other scrapes' probes of the same host counts:
+    // combinations that cannot start in time come back as `probe.deadline`, each with its own
+    // series, instead of the whole answer being lost to the timeout below.
+    limits.finish_by =
+        Some(std::time::Instant::now() + deadline.saturating_sub(Duration::from_millis(250)));
     limits.target_timeout = limits.target_timeout.min(deadline.mul_f64(0.75));
     limits.step_timeout = limits.step_timeout.min(limits.target_timeout);
     limits.connect_timeout = limits.connect_timeout.min(limits.target_timeout);
 
-    state.in_flight.fetch_add(1, Ordering::Relaxed);
+    let in_flight = InFlight::enter(&state.in_flight);
     let result =
         match tokio::time::timeout(deadline, run_account(&spec, Some(state.pacer.clone()))).await {
             Ok(r) => r,
@@ -201,7 +224,7 @@ async fn probe(
                 &anyhow::anyhow!("the probe did not finish within {deadline:?}"),
             ),
         };
-    state.in_flight.fetch_sub(1, Ordering::Relaxed);
+    drop(in_flight);
     if matches!(result.status, Status::Ok | Status::Warning) {
         state.probes_ok.fetch_add(1, Ordering::Relaxed);
     } else {

@@ -404,7 +404,17 @@ fn bad_config_is_exit_3_with_line_and_column() {
             "bad.toml:3:12: secrets never go in the checks file",
         ),
     ];
-    for (text, expected) in cases {
+    let inverted = [
+        (
+            "[[account]]\naddress = \"a@lab.test\"\nwarn_response = \"2s\"\nmax_response = \"1s\"\n",
+            "bad.toml:3:17: the warning response time (2s) is above the critical one (1s)",
+        ),
+        (
+            "[[account]]\naddress = \"a@lab.test\"\nwarn_cert_days = 7\nmin_cert_days = 14\n",
+            "bad.toml:3:18: the certificate warning (7 days) is below the critical limit (14 days)",
+        ),
+    ];
+    for (text, expected) in cases.into_iter().chain(inverted) {
         let (_dir, cfg) = write_config("bad.toml", text);
         let out = check(&cfg, "table", &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -542,4 +552,109 @@ forbid = ["imap/{imap}/starttls/plaintext-login"]
     }
     assert!(!String::from_utf8_lossy(&out.stdout).contains(&user.password));
     assert_eq!(s.failed_logins(&user.address), 0);
+}
+
+/// Any port may be named in `expect`: the lab's IMAPS port (not 993) is probed as named.
+#[test]
+fn an_expectation_on_another_port_is_probed() {
+    let s = MailServers::get();
+    let ivan = s.user("ivan");
+    let rules = connect_to(s, &[]);
+    let rules = format!(
+        "{}, \"{}:{p}:{}:{p}\"]",
+        rules.trim_end_matches(']'),
+        s.tls_name,
+        s.ip,
+        p = s.imaps
+    );
+    let text = format!(
+        "{}[[account]]\nname = \"ivan\"\naddress = \"ivan@lab.test\"\npassword_env = \"MC_TEST_IVAN\"\nconnect_to = {rules}\nonly = [\"smtp/587\"]\nexpect = [\"imap/{p}/tls\"]\n",
+        defaults(s),
+        p = s.imaps
+    );
+    let (_dir, cfg) = write_config("port.toml", &text);
+    let out = check(&cfg, "json", &[("MC_TEST_IVAN", &ivan.password)]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let acct = account(&doc, "ivan");
+    let e = expectation(acct, "expect", &format!("imap/{}/tls", s.imaps));
+    assert_eq!(e["status"], "ok", "{acct:#}");
+    assert_eq!(e["observed"], "works", "{acct:#}");
+    let ids: Vec<&str> = acct["report"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["smtp/587/starttls", &format!("imap/{}/tls", s.imaps)]);
+    assert_eq!(s.failed_logins(&ivan.address), 0);
+}
+
+/// Counts of 0 and thresholds the wrong way round are bad input (exit 3), refused before any
+/// connection, with a message naming the option.
+#[test]
+fn zero_counts_and_inverted_thresholds_are_refused() {
+    let run = |args: &[&str]| {
+        let out = Command::cargo_bin("mailcheck")
+            .unwrap()
+            .env_remove("MAILCHECK_PASSWORD")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (_dir, cfg) = write_config("c.toml", "[[account]]\naddress = \"a@lab.test\"\n");
+    let cfg = cfg.to_str().unwrap();
+    for (args, said) in [
+        (vec!["batch", "a@lab.test", "--per-host", "0"], "--per-host"),
+        (
+            vec!["batch", "a@lab.test", "--concurrency", "0"],
+            "--concurrency",
+        ),
+        (
+            vec!["check", "--config", cfg, "--per-host", "0"],
+            "--per-host",
+        ),
+        (
+            vec!["check", "--config", cfg, "--concurrency", "0"],
+            "--concurrency",
+        ),
+        (vec!["serve", "--per-host", "0"], "--per-host"),
+        (vec!["serve", "--concurrency", "0"], "--concurrency"),
+        (
+            vec!["batch", "a@lab.test", "-w", "2s", "-c", "1s"],
+            "the warning response time (2s) is above the critical one (1s)",
+        ),
+        (
+            vec![
+                "batch",
+                "a@lab.test",
+                "--cert-warn-days",
+                "7",
+                "--cert-crit-days",
+                "14",
+            ],
+            "the certificate warning (7 days) is below the critical limit (14 days)",
+        ),
+        (
+            vec![
+                "probe",
+                "a@lab.test",
+                "--server",
+                "mail.lab.test",
+                "-w",
+                "2s",
+                "-c",
+                "1s",
+            ],
+            "the warning response time (2s) is above the critical one (1s)",
+        ),
+    ] {
+        let (code, stderr) = run(&args);
+        assert_eq!(code, Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+    }
 }

@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "discover_support/mod.rs"]
+mod discover_support;
+
 use std::process::Output;
 
 use assert_cmd::Command;
@@ -342,4 +345,112 @@ fn a_rejected_password_is_critical() {
     assert_eq!(p.status, "CRITICAL");
     assert!(p.text.contains("auth.rejected"), "{}", p.text);
     assert_eq!(s.failed_logins(&user.address), 1);
+}
+
+/// Discovery names two IMAP hosts on one port (both the real Dovecot): every series and label
+/// of the one combination must stay apart, in Nagios perfdata and in Prometheus.
+#[test]
+fn one_combination_on_two_hosts_keeps_labels_apart() {
+    use discover_support::{route, Lab, Reply, Routes, Zone};
+    let s = MailServers::get();
+    let mut z = Zone::default();
+    for n in discover_support::WEB_NAMES {
+        z.a(n, "127.0.0.1");
+    }
+    for h in ["imap1.lab.test", "imap2.lab.test", &s.tls_name] {
+        z.a(h, &s.ip.to_string());
+    }
+    let doc = format!(
+        r#"<clientConfig version="1.1"><emailProvider id="lab.test">
+  <domain>lab.test</domain><displayName>Lab</displayName>
+  <incomingServer type="imap"><hostname>imap1.lab.test</hostname><port>{imaps}</port>
+    <socketType>SSL</socketType><username>%EMAILADDRESS%</username></incomingServer>
+  <incomingServer type="imap"><hostname>imap2.lab.test</hostname><port>{imaps}</port>
+    <socketType>SSL</socketType><username>%EMAILADDRESS%</username></incomingServer>
+  <outgoingServer type="smtp"><hostname>{h}</hostname><port>{sub}</port>
+    <socketType>STARTTLS</socketType><username>%EMAILADDRESS%</username></outgoingServer>
+</emailProvider></clientConfig>"#,
+        h = s.tls_name,
+        imaps = s.imaps,
+        sub = s.submission
+    );
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&doc),
+    );
+    let lab = Lab::start(z, routes);
+    let both = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        both.path(),
+        format!(
+            "{}{}",
+            lab.ca.pem,
+            std::fs::read_to_string(&s.ca_pem).unwrap()
+        ),
+    )
+    .unwrap();
+    let run = |format: &str| {
+        let mut cmd = Command::cargo_bin("mailcheck").unwrap();
+        cmd.env_remove("MAILCHECK_PASSWORD")
+            .env_remove("MAILCHECK_OAUTH2_TOKEN")
+            .args([
+                "probe",
+                "twohosts@lab.test",
+                "--no-prompt",
+                "--format",
+                format,
+            ])
+            .args(["--dns-server", &lab.dns.addr.to_string()])
+            .args(["--ispdb-url", "https://ispdb.test/v1.1/"])
+            .args(["--ca-file", both.path().to_str().unwrap()])
+            .args(["--tls-name", &s.tls_name])
+            .args(["--timeout", "5s", "--connect-timeout", "2s"]);
+        for r in lab.connect_to() {
+            cmd.args(["--connect-to", &r]);
+        }
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    };
+
+    // Nagios: the strict parser refuses a label that appears twice.
+    let text = run("nagios");
+    let p = parse_plugin(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    let one = perf(&p, &format!("imap_{}_imap1_connect", s.imaps));
+    let two = perf(&p, &format!("imap_{}_imap2_connect", s.imaps));
+    // Unique in their first 19 characters (the plugin guidelines' advice).
+    assert_ne!(one.label[..19], two.label[..19]);
+    // A combination on one host only keeps the short label.
+    perf(&p, &format!("smtp_{}_connect", s.submission));
+    for h in ["imap1.lab.test", "imap2.lab.test"] {
+        assert!(
+            p.long
+                .iter()
+                .any(|l| l.starts_with(&format!("[OK] imap/{}/tls on {h}: works", s.imaps))),
+            "{text}"
+        );
+    }
+
+    // Prometheus: one series per host, no sample twice.
+    let prom = run("prometheus");
+    let samples: Vec<&str> = prom
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series))
+        .collect();
+    let mut unique = samples.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), samples.len(), "{prom}");
+    for h in ["imap1.lab.test", "imap2.lab.test"] {
+        let want = format!(
+            "mailcheck_probe_success{{server=\"{h}\",protocol=\"imap\",port=\"{}\",security=\"tls\"}} 1",
+            s.imaps
+        );
+        assert!(prom.lines().any(|l| l == want), "{want}\n{prom}");
+    }
 }

@@ -227,9 +227,9 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
     let b = &r.body;
     assert!(!b.contains(&user.password));
     for combo in [
-        "protocol=\"imap\",port=\"993\",security=\"tls\"",
-        "protocol=\"smtp\",port=\"587\",security=\"starttls\"",
-        "protocol=\"pop3\",port=\"110\",security=\"starttls\"",
+        "server=\"mail.lab.test\",protocol=\"imap\",port=\"993\",security=\"tls\"",
+        "server=\"mail.lab.test\",protocol=\"smtp\",port=\"587\",security=\"starttls\"",
+        "server=\"mail.lab.test\",protocol=\"pop3\",port=\"110\",security=\"starttls\"",
     ] {
         assert_eq!(
             sample(b, &format!("mailcheck_probe_success{{{combo}}}")),
@@ -271,7 +271,7 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
         1.0
     );
     assert_eq!(
-        sample(b, "mailcheck_plaintext_login_offered{protocol=\"imap\",port=\"143\",security=\"starttls\"}"),
+        sample(b, "mailcheck_plaintext_login_offered{server=\"mail.lab.test\",protocol=\"imap\",port=\"143\",security=\"starttls\"}"),
         0.0
     );
     // The deadline is below the scrape timeout Prometheus announced.
@@ -288,13 +288,13 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
     promtool_accepts(&r.body);
     let b = &r.body;
     assert_eq!(
-        sample(b, "mailcheck_failure_info{protocol=\"imap\",port=\"993\",security=\"tls\",reason=\"tls.cert-unknown-issuer\",step=\"tls\"}"),
+        sample(b, "mailcheck_failure_info{server=\"mail.lab.test\",protocol=\"imap\",port=\"993\",security=\"tls\",reason=\"tls.cert-unknown-issuer\",step=\"tls\"}"),
         1.0
     );
     assert_eq!(
         sample(
             b,
-            "mailcheck_probe_success{protocol=\"imap\",port=\"993\",security=\"tls\"}"
+            "mailcheck_probe_success{server=\"mail.lab.test\",protocol=\"imap\",port=\"993\",security=\"tls\"}"
         ),
         0.0
     );
@@ -322,6 +322,19 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
         get(exporter.addr, "/probe?target=not-an-address", &[]).status,
         400
     );
+    // The target comes from the request: its error names it, not a place in the checks file.
+    let r = get(
+        exporter.addr,
+        "/probe?target=not-an-address&module=lab",
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.starts_with("target \"not-an-address\": "),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains(".toml:"), "{}", r.body);
 
     let m = get(exporter.addr, "/metrics", &[]);
     assert_eq!(m.status, 200);
@@ -342,7 +355,7 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
     );
     assert_eq!(
         sample(&m.body, "mailcheck_exporter_bad_requests_total"),
-        3.0
+        4.0
     );
     assert_eq!(sample(&m.body, "mailcheck_exporter_probes_in_flight"), 0.0);
     assert_eq!(sample(&m.body, "mailcheck_exporter_modules"), 2.0);
@@ -524,7 +537,7 @@ fn a_stalling_server_is_answered_within_the_scrape_timeout() {
     assert_eq!(sample(&r.body, "mailcheck_probe_deadline_seconds"), 2.5);
     assert_eq!(sample(&r.body, "mailcheck_success "), 0.0);
     assert_eq!(
-        sample(&r.body, "mailcheck_failure_info{protocol=\"imap\",port=\"993\",security=\"tls\",reason=\"tls.timeout\",step=\"tls\"}"),
+        sample(&r.body, "mailcheck_failure_info{server=\"mail.lab.test\",protocol=\"imap\",port=\"993\",security=\"tls\",reason=\"tls.timeout\",step=\"tls\"}"),
         1.0,
         "{}",
         r.body
@@ -538,4 +551,109 @@ fn a_stalling_server_is_answered_within_the_scrape_timeout() {
     // imap/993 and smtp/587, plus the engine's follow-up on 587 (a plain-text port that never
     // greeted is asked whether it is a TLS server), all within the deadline.
     assert_eq!(held.lock().unwrap().len(), 3);
+}
+
+/// A scrape client that gives up (Prometheus' own timeout) must not leave a probe counted in
+/// flight for ever.
+#[test]
+fn a_client_that_disconnects_leaves_nothing_in_flight() {
+    let s = MailServers::get();
+    // Accepts connections and never says a word: the probe runs until its deadline.
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stall.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for c in stall.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let extra = format!(
+        "\n[module.stall]\nserver = \"mail.lab.test\"\nconnect_to = [\"::127.0.0.1:{port}\"]\nonly = [\"imap/993\"]\n"
+    );
+    let exporter = start_with(s, "nobody@lab.test", &[], &extra);
+    let in_flight = || {
+        sample(
+            &get(exporter.addr, "/metrics", &[]).body,
+            "mailcheck_exporter_probes_in_flight",
+        )
+    };
+    let mut client = TcpStream::connect(exporter.addr).unwrap();
+    write!(
+        client,
+        "GET /probe?target=wendy@lab.test&module=stall HTTP/1.1\r\nHost: x\r\n\
+         X-Prometheus-Scrape-Timeout-Seconds: 4\r\n\r\n"
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    while in_flight() != 1.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "the probe never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(client);
+    // Generous: cancelled at once, or at worst at the probe's own deadline (3.5 s).
+    let t0 = Instant::now();
+    while in_flight() != 0.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "a probe whose client left is still counted in flight"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Six combinations on one never-greeting host under a per-host limit of 4: the two queued
+/// ones cannot start before the scrape deadline, and come back with their own failure instead
+/// of the whole answer being lost.
+#[test]
+fn combinations_queued_past_the_deadline_fail_on_their_own() {
+    let s = MailServers::get();
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stall.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for c in stall.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let extra = format!(
+        "\n[module.stall]\nserver = \"mail.lab.test\"\nconnect_to = [\"::127.0.0.1:{port}\"]\n"
+    );
+    let exporter = start_with(s, "nobody@lab.test", &[], &extra);
+    let t0 = Instant::now();
+    let r = get(
+        exporter.addr,
+        "/probe?target=wendy@lab.test&module=stall",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "3")],
+    );
+    let took = t0.elapsed();
+    assert_eq!(r.status, 200);
+    promtool_accepts(&r.body);
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    let b = &r.body;
+    assert_eq!(sample(b, "mailcheck_status "), 2.0, "{b}");
+    assert_eq!(
+        b.lines()
+            .filter(|l| l.starts_with("mailcheck_probe_success{"))
+            .count(),
+        6,
+        "{b}"
+    );
+    // Four ran (the per-host limit) and timed out on the silent server; two never started.
+    let queued = b
+        .lines()
+        .filter(|l| {
+            l.starts_with("mailcheck_failure_info{") && l.contains("reason=\"probe.deadline\"")
+        })
+        .count();
+    assert_eq!(queued, 2, "{b}");
+    assert_eq!(
+        b.lines()
+            .filter(|l| l.starts_with("mailcheck_failure_info{"))
+            .count(),
+        6,
+        "{b}"
+    );
 }

@@ -9,8 +9,8 @@ use clap::CommandFactory;
 
 use super::config::ChecksFile;
 use super::expect::Expectations;
-use super::output::{streams, write_end, write_one};
-use super::{overall, run_accounts, AccountSpec, CredentialSpec, DiscoverySpec};
+use super::output::{streams, write_all, write_one, write_summary};
+use super::{run_accounts, AccountResult, AccountSpec, CredentialSpec, DiscoverySpec, Tally};
 use crate::account::{Address, SecretSource};
 use crate::cli::{Cli, ColorChoice};
 use crate::cli_monitor::{BatchArgs, CheckArgs, CompletionsArgs, MonitorFormat, PacingArgs};
@@ -71,13 +71,24 @@ fn run_and_print(
     };
     let pacer = Arc::new(Pacer::new(per_host, Some(concurrency)));
     let stdout = std::io::stdout();
+    let streamed = streams(fmt);
     let mut write_err: Option<std::io::Error> = None;
-    let results = runtime.block_on(run_accounts(specs, concurrency, pacer, |r| {
+    // A streamed format writes each result as it finishes and keeps only its status, so a
+    // long batch does not grow with its results; the others need them all, in list order.
+    let mut tally = Tally::default();
+    let mut kept: Vec<Option<AccountResult>> = vec![];
+    if !streamed {
+        kept.resize_with(specs.len(), || None);
+    }
+    runtime.block_on(run_accounts(specs, concurrency, pacer, |i, r| {
         bar.inc(1);
         bar.set_message(r.account.clone());
-        if streams(fmt) && write_err.is_none() {
+        tally.add(r.status);
+        if !streamed {
+            kept[i] = Some(r);
+        } else if write_err.is_none() {
             bar.suspend(|| {
-                if let Err(e) = write_one(&mut stdout.lock(), fmt, r, color) {
+                if let Err(e) = write_one(&mut stdout.lock(), fmt, &r, color) {
                     write_err = Some(e);
                 }
             });
@@ -86,13 +97,17 @@ fn run_and_print(
     bar.finish_and_clear();
     if let Some(e) = write_err {
         ignore_broken_pipe(Err(e))?;
-        return Ok(overall(&results));
+        return Ok(tally.overall());
     }
     let mut out = stdout.lock();
-    ignore_broken_pipe(
-        write_end(&mut out, fmt, &results, color, streams(fmt)).and_then(|_| out.flush()),
-    )?;
-    Ok(overall(&results))
+    let written = if streamed {
+        write_summary(&mut out, fmt, &tally, color)
+    } else {
+        let results: Vec<AccountResult> = kept.into_iter().flatten().collect();
+        write_all(&mut out, fmt, &results, color)
+    };
+    ignore_broken_pipe(written.and_then(|_| out.flush()))?;
+    Ok(tally.overall())
 }
 
 pub fn check(args: CheckArgs) -> Result<Status> {
@@ -179,6 +194,9 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
         Some(t.cert_warn_days),
         t.cert_crit_days,
     );
+    expectations
+        .check_thresholds()
+        .map_err(|e| anyhow::anyhow!("{e} (-w/-c, --cert-warn-days/--cert-crit-days)"))?;
     let credential = match &args.password_command {
         Some(c) => CredentialSpec::LookupCommand(c.clone()),
         None => CredentialSpec::None,

@@ -58,8 +58,8 @@ struct Entry {
     forbid: Option<Vec<Spanned<String>>>,
     warn_response: Option<Spanned<String>>,
     max_response: Option<Spanned<String>>,
-    warn_cert_days: Option<i64>,
-    min_cert_days: Option<i64>,
+    warn_cert_days: Option<Spanned<i64>>,
+    min_cert_days: Option<Spanned<i64>>,
     /// Without a server: discover (default true) or probe the address's domain (false).
     discover: Option<bool>,
     dns_server: Option<Spanned<String>>,
@@ -234,6 +234,8 @@ impl ChecksFile {
             .modules
             .get(module)
             .ok_or_else(|| anyhow::anyhow!("no module {module:?} in the checks file"))?;
+        // The target comes from the request, not the file: its errors name no file position.
+        Address::parse(target).map_err(|e| anyhow::anyhow!("target {target:?}: {e}"))?;
         let mut spec = build(&cx, &m.template, &m.defaults, target, 0..0)?;
         spec.name = target.to_string();
         Ok(spec)
@@ -399,6 +401,8 @@ fn build(
             return Err(cx.err(at, format!("{s} is both expected and forbidden")));
         }
     }
+    let warn_cert_days = e.warn_cert_days.clone().or(d.warn_cert_days.clone());
+    let min_cert_days = e.min_cert_days.clone().or(d.min_cert_days.clone());
     let expectations = Expectations {
         expect,
         forbid,
@@ -408,9 +412,21 @@ fn build(
         response_crit: pick(&e.max_response, &d.max_response)
             .map(|v| duration(cx, &v))
             .transpose()?,
-        cert_warn_days: e.warn_cert_days.or(d.warn_cert_days),
-        cert_crit_days: e.min_cert_days.or(d.min_cert_days),
+        cert_warn_days: warn_cert_days.as_ref().map(|v| *v.get_ref()),
+        cert_crit_days: min_cert_days.as_ref().map(|v| *v.get_ref()),
     };
+    if let Err(msg) = expectations.check_thresholds() {
+        let cert = expectations
+            .cert_warn_days
+            .zip(expectations.cert_crit_days)
+            .is_some_and(|(w, c)| w < c);
+        let at = if cert {
+            warn_cert_days.as_ref().map(|v| v.span())
+        } else {
+            pick(&e.warn_response, &d.warn_response).map(|v| v.span())
+        };
+        return Err(cx.err(at.unwrap_or(address_span.clone()), msg));
+    }
     // What the expectations name is always probed, whatever `only`/`skip` say.
     let needed = expectations.combinations();
     if !only.is_empty() {
@@ -489,13 +505,21 @@ fn build(
         None
     };
     let username = explicit_username.unwrap_or_else(|| addr.ascii());
+    // Any port may be named in `expect`/`forbid` (a provider's IMAPS on 10993): what is named
+    // is probed, after the documented matrix.
+    let mut combinations = Combination::DOCUMENTED.to_vec();
+    for c in needed {
+        if !combinations.contains(&c) {
+            combinations.push(c);
+        }
+    }
     let settings = ProbeSettings {
         address: addr.clone(),
         host,
         protocol_hosts,
         tls_name: e.tls_name.clone().or(d.tls_name.clone()),
         username,
-        combinations: Combination::DOCUMENTED.to_vec(),
+        combinations,
         only,
         skip,
         connect_to,
@@ -595,6 +619,18 @@ mod tests {
     }
 
     #[test]
+    fn expectations_on_other_ports_are_probed() {
+        let f = parse(
+            "[[account]]\naddress = \"a@example.com\"\nserver = \"mail.example.com\"\nexpect = [\"imap/10993/tls\"]\nforbid = [\"smtp/2525/starttls/plaintext-login\"]\n",
+        )
+        .unwrap();
+        let plan = f.accounts[0].settings.plan().unwrap();
+        let ids: Vec<String> = plan.targets.iter().map(|t| t.id()).collect();
+        assert_eq!(ids.len(), 8, "{ids:?}");
+        assert_eq!(ids[6..], ["imap/10993/tls", "smtp/2525/starttls"]);
+    }
+
+    #[test]
     fn a_server_per_protocol() {
         let f = parse(
             "[[account]]\naddress = \"a@example.com\"\nserver = \"mail.example.com\"\nsmtp_server = \"smtp.example.com\"\n",
@@ -664,6 +700,18 @@ mod tests {
 
         let e = err("[[account]]\naddress = \"a@example.com\"\nexpect = [\"imap/993\"]\nforbid = [\"imap/993/tls\"]\n");
         assert!(e.message.contains("both expected and forbidden"), "{e}");
+
+        let e = err("[[account]]\naddress = \"a@example.com\"\nwarn_response = \"2s\"\nmax_response = \"1s\"\n");
+        assert_eq!((e.line, e.column), (3, 17), "{e}");
+        assert!(e.message.contains("warning must come first"), "{e}");
+        let e = err(
+            "[[account]]\naddress = \"a@example.com\"\nwarn_cert_days = 7\nmin_cert_days = 14\n",
+        );
+        assert_eq!((e.line, e.column), (3, 18), "{e}");
+        assert!(e.message.contains("certificate warning (7 days)"), "{e}");
+        // Equal thresholds are allowed: straight to critical.
+        parse("[[account]]\naddress = \"a@example.com\"\nwarn_cert_days = 7\nmin_cert_days = 7\n")
+            .unwrap();
 
         let e = err("concurrency = 0\n");
         assert_eq!((e.line, e.column), (1, 15), "{e}");

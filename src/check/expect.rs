@@ -127,6 +127,29 @@ impl Expectations {
         }
     }
 
+    /// Refuse thresholds the wrong way round: a warning that could only come after the
+    /// critical alert (`-w 2s -c 1s`, or warning at fewer certificate days than critical) would
+    /// never be seen. Equal is allowed (straight to critical).
+    pub fn check_thresholds(&self) -> Result<(), String> {
+        if let (Some(w), Some(c)) = (self.response_warn, self.response_crit) {
+            if w > c {
+                return Err(format!(
+                    "the warning response time ({w:?}) is above the critical one ({c:?}); \
+                     warning must come first"
+                ));
+            }
+        }
+        if let (Some(w), Some(c)) = (self.cert_warn_days, self.cert_crit_days) {
+            if w < c {
+                return Err(format!(
+                    "the certificate warning ({w} days) is below the critical limit ({c} days); \
+                     warning must come first"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// With `expect`/`forbid` the user said what must hold: the status follows them (and the
     /// thresholds) only. Without, it follows the diagnosis (a secure incoming and outgoing
     /// setting work) and the thresholds.
@@ -361,7 +384,7 @@ pub fn evaluate(account: &str, report: &RunReport, e: &Expectations) -> Vec<Expe
             }
             push(
                 Kind::ResponseTime,
-                o.id.clone(),
+                outcome_name(report, o),
                 format!("every step fast ({})", expected.join(", ")),
                 format!(
                     "slowest step {} took {}",
@@ -398,7 +421,7 @@ pub fn evaluate(account: &str, report: &RunReport, e: &Expectations) -> Vec<Expe
             }
             push(
                 Kind::CertDays,
-                o.id.clone(),
+                outcome_name(report, o),
                 format!("certificate days left ({})", expected.join(", ")),
                 format!("{days} day(s) left, until {}", cert.not_after),
                 status,
@@ -406,6 +429,22 @@ pub fn evaluate(account: &str, report: &RunReport, e: &Expectations) -> Vec<Expe
         }
     }
     out
+}
+
+/// How one outcome is named: its combination (`imap/993/tls`), with its host where discovery
+/// put the same combination on several hosts (`imap/993/tls on imap1.example.com`), so that
+/// per-combination checks and lines stay apart.
+pub fn outcome_name(report: &RunReport, o: &crate::report::Outcome) -> String {
+    let host = &o.report.target.host;
+    let shared = report
+        .results
+        .iter()
+        .any(|p| p.id == o.id && &p.report.target.host != host);
+    if shared {
+        format!("{} on {host}", o.id)
+    } else {
+        o.id.clone()
+    }
 }
 
 /// The account's status: see [`Expectations::is_explicit`].

@@ -261,32 +261,75 @@ pub async fn run_account(spec: &AccountSpec, pacer: Option<Arc<Pacer>>) -> Accou
     }
 }
 
-/// Check every account, at most `concurrency` at once, paced by `pacer`; `on_result` sees each
-/// result as it finishes. Returns them in the order of `specs`.
+/// Check every account, at most `concurrency` at once, paced by `pacer`; `on_result` gets each
+/// result (with its index in `specs`) as it finishes and decides what to keep. Only
+/// `concurrency` accounts exist as tasks at a time: a long list costs its specs, not its
+/// results (a streamed format keeps none of them).
 pub async fn run_accounts(
     specs: Vec<AccountSpec>,
     concurrency: usize,
     pacer: Arc<Pacer>,
-    mut on_result: impl FnMut(&AccountResult),
-) -> Vec<AccountResult> {
-    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let n = specs.len();
-    for (i, spec) in specs.into_iter().enumerate() {
-        let (slots, pacer, tx) = (slots.clone(), pacer.clone(), tx.clone());
-        tokio::spawn(async move {
-            let _slot = slots.acquire_owned().await.expect("semaphore closed");
-            let result = run_account(&spec, Some(pacer)).await;
-            let _ = tx.send((i, result));
-        });
+    mut on_result: impl FnMut(usize, AccountResult),
+) {
+    use futures::StreamExt;
+    // The stream is lazy: `buffer_unordered` spawns the next task only when a slot is free.
+    let mut running = futures::stream::iter(specs.into_iter().enumerate())
+        .map(|(i, spec)| {
+            let pacer = pacer.clone();
+            tokio::spawn(async move { (i, run_account(&spec, Some(pacer)).await) })
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some(joined) = running.next().await {
+        match joined {
+            Ok((i, r)) => on_result(i, r),
+            // A panicking account must not take the others with it.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
     }
-    drop(tx);
-    let mut out: Vec<Option<AccountResult>> = (0..n).map(|_| None).collect();
-    while let Some((i, r)) = rx.recv().await {
-        on_result(&r);
-        out[i] = Some(r);
+}
+
+/// Counts of account statuses: all a streamed format's closing summary needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub ok: usize,
+    pub warning: usize,
+    pub critical: usize,
+    pub unknown: usize,
+}
+
+impl Tally {
+    pub fn of(results: &[AccountResult]) -> Tally {
+        let mut t = Tally::default();
+        for r in results {
+            t.add(r.status);
+        }
+        t
     }
-    out.into_iter().flatten().collect()
+
+    pub fn add(&mut self, s: Status) {
+        match s {
+            Status::Ok => self.ok += 1,
+            Status::Warning => self.warning += 1,
+            Status::Critical => self.critical += 1,
+            Status::Unknown => self.unknown += 1,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.ok + self.warning + self.critical + self.unknown
+    }
+
+    /// The worst status counted (ok when none).
+    pub fn overall(&self) -> Status {
+        [
+            (self.unknown, Status::Unknown),
+            (self.critical, Status::Critical),
+            (self.warning, Status::Warning),
+        ]
+        .into_iter()
+        .find(|(n, _)| *n > 0)
+        .map_or(Status::Ok, |(_, s)| s)
+    }
 }
 
 /// The status of many accounts: the worst of them (ok when there are none).

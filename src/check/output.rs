@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{overall, AccountResult};
+use super::{overall, AccountResult, Tally};
 use crate::cli_monitor::MonitorFormat;
 use crate::diagnose::Status;
 use crate::report;
@@ -63,45 +63,44 @@ struct Document<'a> {
     accounts: &'a [AccountResult],
 }
 
-/// After the run: the whole output of a non-streaming format, or the closing summary of a
-/// streaming one (`streamed`: its accounts were already written).
-pub fn write_end(
+/// The closing line of a streamed format, whose accounts were already written as they
+/// finished: only their counts are left.
+pub fn write_summary(
+    out: &mut dyn Write,
+    fmt: MonitorFormat,
+    tally: &Tally,
+    color: bool,
+) -> std::io::Result<()> {
+    if fmt == MonitorFormat::Table && tally.total() > 1 {
+        writeln!(
+            out,
+            "{} {} account(s): {} ok, {} warning, {} critical, {} unknown",
+            paint(tally.overall(), color),
+            tally.total(),
+            tally.ok,
+            tally.warning,
+            tally.critical,
+            tally.unknown
+        )?;
+    }
+    Ok(())
+}
+
+/// The whole output of a format at once: after the run of a format that is not streamed, or
+/// for `probe`.
+pub fn write_all(
     out: &mut dyn Write,
     fmt: MonitorFormat,
     results: &[AccountResult],
     color: bool,
-    streamed: bool,
 ) -> std::io::Result<()> {
     let status = overall(results);
     match fmt {
-        MonitorFormat::Table => {
-            if !streamed {
-                for r in results {
-                    write_one(out, fmt, r, color)?;
-                }
+        MonitorFormat::Table | MonitorFormat::Jsonl => {
+            for r in results {
+                write_one(out, fmt, r, color)?;
             }
-            if results.len() > 1 {
-                let count = |s: Status| results.iter().filter(|r| r.status == s).count();
-                writeln!(
-                    out,
-                    "{} {} account(s): {} ok, {} warning, {} critical, {} unknown",
-                    paint(status, color),
-                    results.len(),
-                    count(Status::Ok),
-                    count(Status::Warning),
-                    count(Status::Critical),
-                    count(Status::Unknown)
-                )?;
-            }
-            Ok(())
-        }
-        MonitorFormat::Jsonl => {
-            if !streamed {
-                for r in results {
-                    write_one(out, fmt, r, color)?;
-                }
-            }
-            Ok(())
+            write_summary(out, fmt, &Tally::of(results), color)
         }
         MonitorFormat::Json => {
             serde_json::to_writer_pretty(
@@ -120,14 +119,4 @@ pub fn write_end(
         MonitorFormat::Junit => report::junit::write(out, results),
         MonitorFormat::Prometheus => report::prometheus::write(out, results),
     }
-}
-
-/// Everything at once (no streaming), e.g. for `probe`.
-pub fn write_all(
-    out: &mut dyn Write,
-    fmt: MonitorFormat,
-    results: &[AccountResult],
-    color: bool,
-) -> std::io::Result<()> {
-    write_end(out, fmt, results, color, false)
 }

@@ -69,6 +69,7 @@ pub enum Reason {
     RoundtripSubmissionRefused,
     RoundtripNotDelivered,
     RoundtripMailboxFailed,
+    ProbeDeadline,
 }
 
 impl Reason {
@@ -117,6 +118,7 @@ impl Reason {
         Reason::RoundtripSubmissionRefused,
         Reason::RoundtripNotDelivered,
         Reason::RoundtripMailboxFailed,
+        Reason::ProbeDeadline,
     ];
 
     /// The stable code, the contract for scripts. Causes and hints are in the message
@@ -168,6 +170,7 @@ impl Reason {
             RoundtripSubmissionRefused => "roundtrip.submission-refused",
             RoundtripNotDelivered => "roundtrip.not-delivered",
             RoundtripMailboxFailed => "roundtrip.mailbox-failed",
+            ProbeDeadline => "probe.deadline",
         }
     }
 
@@ -666,6 +669,8 @@ fn tellingness(r: Reason) -> u8 {
         | RoundtripSubmissionRefused
         | RoundtripNotDelivered
         | RoundtripMailboxFailed => 7,
+        // Not the server's doing: the run's own deadline.
+        ProbeDeadline => 7,
         Internal => 8,
     }
 }

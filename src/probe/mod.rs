@@ -174,9 +174,20 @@ pub async fn run_with(
             let ctx = ctx.clone();
             tokio::spawn(async move {
                 // Held for the whole probe; the target's deadline starts after it is granted.
-                let _pace = match &ctx.pacer {
-                    Some(p) => Some(p.acquire(&t.connect_host).await),
-                    None => None,
+                let _pace = match (&ctx.pacer, ctx.policy.limits.finish_by) {
+                    (Some(p), None) => Some(p.acquire(&t.connect_host).await),
+                    // Queued behind other probes of its host: wait only while starting still
+                    // leaves the target time to say something.
+                    (Some(p), Some(end)) => {
+                        let start_by = end.checked_sub(START_MARGIN).unwrap_or(end);
+                        match tokio::time::timeout_at(start_by.into(), p.acquire(&t.connect_host))
+                            .await
+                        {
+                            Ok(pace) => Some(pace),
+                            Err(_) => return not_started(&ctx, t),
+                        }
+                    }
+                    (None, _) => None,
                 };
                 probe_target(&ctx, t).await
             })
@@ -187,6 +198,26 @@ pub async fn run_with(
         out.push(h.await?);
     }
     Ok(out)
+}
+
+/// Least time left before [`Limits::finish_by`] for a queued target to start.
+const START_MARGIN: Duration = Duration::from_millis(500);
+
+/// The report of a target that waited for its pacing permit until the run's end drew near.
+fn not_started(ctx: &ProbeContext, target: Target) -> ProbeReport {
+    let host = target.connect_host.clone();
+    let mut rec = Recorder::new(target, &ctx.policy);
+    let t = rec.start(StepName::Connect);
+    let f = rec.fail(
+        t,
+        Reason::ProbeDeadline,
+        format!(
+            "not started: other probes of {host} held its connections until the deadline \
+             was near (per-host limit)"
+        ),
+        None,
+    );
+    rec.finish(Some(f), ctx.policy.trace)
 }
 
 /// Builds a report step by step, timing each step against the probe's start.
@@ -232,7 +263,12 @@ impl Recorder {
                 legacy_tls: None,
             },
             started,
-            deadline: started + policy.limits.target_timeout,
+            deadline: policy
+                .limits
+                .finish_by
+                .map_or(started + policy.limits.target_timeout, |end| {
+                    end.min(started + policy.limits.target_timeout)
+                }),
             transcript: None,
         }
     }

@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::check::expect::{describe_outcome, Subject};
+use crate::check::expect::{describe_outcome, outcome_name, Subject};
 use crate::check::AccountResult;
 use crate::diagnose::{Status, Verdict};
 use crate::report::Outcome;
@@ -95,7 +95,10 @@ fn combination_case(r: &AccountResult, o: &Outcome) -> Case {
         }
     };
     Case {
-        name: o.id.clone(),
+        name: r
+            .report
+            .as_ref()
+            .map_or_else(|| o.id.clone(), |rep| outcome_name(rep, o)),
         time: o.report.elapsed_ms as f64 / 1000.0,
         failure,
         error: None,

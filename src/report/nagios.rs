@@ -7,11 +7,11 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::check::expect::{describe_outcome, ExpectationResult};
+use crate::check::expect::{describe_outcome, outcome_name, ExpectationResult};
 use crate::check::{overall, AccountResult};
 use crate::diagnose::Status;
 use crate::probe::AuthOutcome;
-use crate::report::Outcome;
+use crate::report::{Outcome, RunReport};
 
 pub fn status_word(s: Status) -> &'static str {
     match s {
@@ -90,7 +90,7 @@ fn account_text(r: &AccountResult) -> String {
     )
 }
 
-fn combination_line(o: &Outcome) -> String {
+fn combination_line(rep: &RunReport, o: &Outcome) -> String {
     let mut parts = vec![describe_outcome(o)];
     if let Some(t) = &o.report.tls {
         let mut tls = t.version.to_string();
@@ -114,15 +114,55 @@ fn combination_line(o: &Outcome) -> String {
         ),
     });
     parts.push(format!("{} s", secs(o.report.elapsed_ms)));
-    format!("{}: {}", o.id, parts.join("; "))
+    format!("{}: {}", outcome_name(rep, o), parts.join("; "))
+}
+
+/// The perfdata stem of each outcome: `imap_993_`, with the host added where one protocol and
+/// port appear on several hosts (discovery naming imap1 and imap2), so labels stay unique.
+/// The host's first DNS label is enough when it tells them apart, keeping labels short
+/// (the plugin guidelines want them unique in their first 19 characters).
+fn stems(outcomes: &[Outcome]) -> Vec<String> {
+    let key = |o: &Outcome| {
+        let c = o.report.target.combination;
+        format!("{}_{}_", c.protocol, c.port)
+    };
+    let hosts_of = |k: &str| {
+        let mut hosts: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| key(o) == k)
+            .map(|o| o.report.target.host.as_str())
+            .collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        hosts
+    };
+    outcomes
+        .iter()
+        .map(|o| {
+            let k = key(o);
+            let hosts = hosts_of(&k);
+            if hosts.len() < 2 {
+                return k;
+            }
+            let first = |h: &str| h.split('.').next().unwrap_or(h).to_string();
+            let mut firsts: Vec<String> = hosts.iter().map(|h| first(h)).collect();
+            firsts.sort_unstable();
+            firsts.dedup();
+            let host = &o.report.target.host;
+            let short = if firsts.len() == hosts.len() {
+                first(host)
+            } else {
+                host.clone()
+            };
+            format!("{k}{short}_")
+        })
+        .collect()
 }
 
 fn perfdata(r: &AccountResult, prefix: &str, out: &mut Vec<String>) {
     let Some(rep) = &r.report else { return };
     let t = &r.thresholds;
-    for o in &rep.results {
-        let c = o.report.target.combination;
-        let base = format!("{}_{}_", c.protocol, c.port);
+    for (o, base) in rep.results.iter().zip(stems(&rep.results)) {
         for step in &o.report.steps {
             let name = serde_json::to_value(step.name)
                 .ok()
@@ -215,7 +255,7 @@ pub fn write(out: &mut dyn Write, results: &[AccountResult]) -> std::io::Result<
                     crate::diagnose::Verdict::WorksWithWarnings => "WARNING",
                     crate::diagnose::Verdict::Fails => "FAILS",
                 };
-                writeln!(out, "[{word}] {}", clean(&combination_line(o)))?;
+                writeln!(out, "[{word}] {}", clean(&combination_line(rep, o)))?;
             }
         }
     }

@@ -1,8 +1,8 @@
 //! Prometheus text exposition format (0.0.4): what `serve`'s /probe returns, and
 //! `--format prometheus` for one-shot use (a textfile collector).
 //!
-//! Labels carry the protocol, port and security of a combination, the failure reason, the TLS
-//! version; never a secret, a username or a server's free text. With several accounts an
+//! Labels carry the server host, protocol, port and security of a combination, the failure
+//! reason, the TLS version; never a secret, a username or a server's free text. With several accounts an
 //! `account` label (the checks file's name) keeps them apart.
 
 use std::collections::BTreeMap;
@@ -130,7 +130,10 @@ pub fn add_account(f: &mut Families, r: &AccountResult, account: Option<&str>) {
     );
     for o in &rep.results {
         let c = o.report.target.combination;
+        // Discovery may name two hosts for one combination (imap1 and imap2 on 993): the
+        // server keeps their series apart.
         let combo = [
+            ("server", o.report.target.host.clone()),
             ("protocol", c.protocol.name().to_string()),
             ("port", c.port.to_string()),
             ("security", c.security.name().to_string()),
