@@ -73,7 +73,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 44] = [
+    pub const ALL: [Reason; 45] = [
         Reason::DnsNoSuchHost,
         Reason::DnsFailed,
         Reason::DnsNoAddress,
