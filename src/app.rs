@@ -203,7 +203,7 @@ fn probe(args: ProbeArgs) -> Result<Status> {
     crate::check::expect::Expectations::thresholds(
         args.output.warning,
         args.output.critical,
-        Some(args.cert_warn_days),
+        Some(args.cert_warn_days()),
         args.output.cert_crit_days,
     )
     .check_thresholds()
@@ -215,7 +215,7 @@ fn probe(args: ProbeArgs) -> Result<Status> {
         report::card::print(&report, card)?;
         return Ok(report.status);
     }
-    print_report(&report, &args.output, args.cert_warn_days)
+    print_report(&report, &args.output, args.cert_warn_days())
 }
 
 fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job> {
@@ -348,7 +348,7 @@ fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job>
         plan,
         credential,
         source,
-        cert_warn_days: args.cert_warn_days,
+        cert_warn_days: args.cert_warn_days(),
         discovery,
         round_trip,
     })

@@ -280,8 +280,9 @@ pub struct ProbeArgs {
     pub card_format: Option<CardFormatArg>,
 
     /// Warn when a certificate expires within this many days.
-    #[arg(long, value_name = "DAYS", default_value_t = crate::diagnose::DEFAULT_CERT_WARN_DAYS)]
-    pub cert_warn_days: i64,
+    /// [default: 21, or --cert-crit-days when that is higher]
+    #[arg(long, value_name = "DAYS")]
+    pub cert_warn_days: Option<i64>,
 
     /// After the probe, send a test message through the best working outgoing setting to the
     /// account itself, wait for it in the best working mailbox (IMAP, else POP3), report the
@@ -320,6 +321,11 @@ pub enum CardFormatArg {
 }
 
 impl ProbeArgs {
+    /// The certificate warning level in days (see `diagnose::cert_warn_days`).
+    pub fn cert_warn_days(&self) -> i64 {
+        crate::diagnose::cert_warn_days(self.cert_warn_days, self.output.cert_crit_days)
+    }
+
     /// The settings card asked for, if any (`--card-format` implies `--card`).
     pub fn card_format(&self) -> Option<crate::report::card::CardFormat> {
         use crate::report::card::CardFormat;

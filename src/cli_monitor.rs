@@ -120,12 +120,20 @@ pub struct ThresholdArgs {
     pub critical: Option<Duration>,
 
     /// Warning when a certificate expires within this many days.
-    #[arg(long, value_name = "DAYS", default_value_t = crate::diagnose::DEFAULT_CERT_WARN_DAYS)]
-    pub cert_warn_days: i64,
+    /// [default: 21, or --cert-crit-days when that is higher]
+    #[arg(long, value_name = "DAYS")]
+    pub cert_warn_days: Option<i64>,
 
     /// Critical when a certificate expires within this many days.
     #[arg(long, value_name = "DAYS")]
     pub cert_crit_days: Option<i64>,
+}
+
+impl ThresholdArgs {
+    /// The certificate warning level in days (see `diagnose::cert_warn_days`).
+    pub fn cert_warn_days(&self) -> i64 {
+        crate::diagnose::cert_warn_days(self.cert_warn_days, self.cert_crit_days)
+    }
 }
 
 #[derive(Debug, Args)]

@@ -191,7 +191,7 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
     let expectations = Expectations::thresholds(
         t.warning,
         t.critical,
-        Some(t.cert_warn_days),
+        Some(t.cert_warn_days()),
         t.cert_crit_days,
     );
     expectations
@@ -214,7 +214,7 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
             skip: args.target.skip.clone(),
             connect_to: args.target.connect_to.clone(),
             policy: policy.clone(),
-            cert_warn_days: t.cert_warn_days,
+            cert_warn_days: t.cert_warn_days(),
             credential: None,
             credential_source: SecretSource::None,
             discovered: None,

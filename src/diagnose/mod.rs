@@ -405,6 +405,12 @@ impl Finding {
 /// Days before expiry from which a certificate is a warning.
 pub const DEFAULT_CERT_WARN_DAYS: i64 = 21;
 
+/// The warning level in days: the one given, else the default raised to the critical level
+/// (`--cert-crit-days 30` alone must not read as "critical before warning").
+pub fn cert_warn_days(given: Option<i64>, critical: Option<i64>) -> i64 {
+    given.unwrap_or_else(|| DEFAULT_CERT_WARN_DAYS.max(critical.unwrap_or(i64::MIN)))
+}
+
 /// The verdict of one combination and the findings that qualify it (the probe's own and those
 /// made from its facts: certificate expiry, obsolete TLS versions accepted).
 pub fn judge(report: &ProbeReport, cert_warn_days: i64) -> (Verdict, Vec<Finding>) {
@@ -831,6 +837,14 @@ pub fn overall(reports: &[(ProbeReport, Verdict)], recs: &[Option<Recommendation
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_warning_level_defaults_to_21_days_or_the_critical_level() {
+        assert_eq!(cert_warn_days(None, None), 21);
+        assert_eq!(cert_warn_days(None, Some(7)), 21);
+        assert_eq!(cert_warn_days(None, Some(30)), 30);
+        assert_eq!(cert_warn_days(Some(10), Some(30)), 10); // refused later, as given
+    }
 
     #[test]
     fn codes_are_unique_and_namespaced() {

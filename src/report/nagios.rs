@@ -95,7 +95,10 @@ fn combination_line(rep: &RunReport, o: &Outcome) -> String {
     if let Some(t) = &o.report.tls {
         let mut tls = t.version.to_string();
         if let Some(c) = &t.certificate {
-            let _ = write!(tls, ", certificate {} day(s) left", c.days_left);
+            let _ = match c.days_left {
+                d if d < 0 => write!(tls, ", certificate expired {} day(s) ago", -d),
+                d => write!(tls, ", certificate {d} day(s) left"),
+            };
         }
         parts.push(tls);
     }
