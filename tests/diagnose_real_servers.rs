@@ -262,7 +262,7 @@ fn a_rejected_password_in_french() {
         "{t}"
     );
     assert!(t.contains("conseil : vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe"), "{t}");
-    assert!(t.contains("évitée (refus)"), "{t}");
+    assert!(t.contains("non tentée (refus)"), "{t}");
     assert!(t.contains("(auth.rejected)"), "{t}");
     // The refusal is the account's: whichever port met it first, RFC 8314's settings are
     // given, and nobody is told that only STARTTLS works.

@@ -179,6 +179,7 @@ col-certificate = certificate
 col-login = login
 col-verdict = verdict
 verdict-works = works
+verdict-connects = connects
 verdict-works-with-warnings = works, warnings
 verdict-fails = fails: { $code }
 connect-failed = failed
