@@ -641,3 +641,277 @@ fn autodiscover_through_its_srv_record() {
         .iter()
         .any(|q| q == "SRV _autodiscover._tcp.lab.test"));
 }
+
+fn imap_settings() -> String {
+    autodiscover_doc(
+        "<Action>settings</Action>\
+         <Protocol><Type>IMAP</Type><Server>imap.lab.test</Server><Port>993</Port><Encryption>SSL</Encryption></Protocol>",
+    )
+}
+
+#[test]
+fn autodiscover_keeps_its_https_answer_while_its_srv_lookup_hangs() {
+    let mut z = base_zone();
+    z.hang("_autodiscover._tcp.lab.test");
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "POST",
+            "https",
+            "autodiscover.lab.test",
+            "/autodiscover/autodiscover.xml",
+        ),
+        Reply::xml(&imap_settings()),
+    );
+    let lab = Lab::start(z, routes);
+    let deadline = Duration::from_millis(1500);
+    let r = run(&lab, "alice@lab.test", deadline);
+    let ad = source(&r, SourceKind::Autodiscover);
+    assert_eq!(ad.status, SourceStatus::Answered, "{ad:?}");
+    assert!(ad.ms < deadline.as_millis() as u64, "{ad:?}");
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autodiscover);
+    assert_eq!(source(&r, SourceKind::Guess).status, SourceStatus::Skipped);
+    // The SRV way was started too; its lookup was abandoned once the first way had answered.
+    assert!(ad
+        .queried
+        .iter()
+        .any(|q| q == "SRV _autodiscover._tcp.lab.test"));
+}
+
+#[test]
+fn mx_keeps_a_derived_domains_answer_when_another_hangs_after_a_slow_mx() {
+    // The MX answer takes half the deadline; of the MX's two domains, the first one's
+    // autoconfig hangs, the second one's answers. The answer must survive the deadline.
+    let deadline = Duration::from_millis(1600);
+    let mut z = base_zone();
+    z.mx("lab.test", 10, "mx1.mail.mailhost.test")
+        .slow("lab.test", deadline / 2);
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.mail.mailhost.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::Hang,
+    );
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.mailhost.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&autoconfig_doc(
+            ("imap.mailhost.test", 993, "SSL"),
+            ("smtp.mailhost.test", 465, "SSL"),
+        )),
+    );
+    let lab = Lab::start(z, routes);
+    let r = run(&lab, "alice@lab.test", deadline);
+    let mx = source(&r, SourceKind::Mx);
+    assert_eq!(mx.status, SourceStatus::Answered, "{mx:?}");
+    assert!(mx.ms < deadline.as_millis() as u64, "{mx:?}");
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::Mx);
+    assert_eq!(selected(&r, Protocol::Imap)[0].host, "imap.mailhost.test");
+    assert!(mx.notes.iter().any(|n| n.contains("mail.mailhost.test")
+        && n.contains("no answer before the source's deadline")));
+}
+
+#[test]
+fn a_certificate_from_an_unknown_ca_is_a_failure_naming_the_url() {
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&autoconfig_doc(
+            ("mail.lab.test", 993, "SSL"),
+            ("mail.lab.test", 465, "SSL"),
+        )),
+    );
+    routes.insert(
+        route(
+            "POST",
+            "https",
+            "autodiscover.lab.test",
+            "/autodiscover/autodiscover.xml",
+        ),
+        Reply::xml(&imap_settings()),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    // The client trusts another CA than the one that signed the server's certificate.
+    let stranger = discover_support::Ca::new().file();
+    let a = Address::parse("alice@lab.test").unwrap();
+    let mut cfg = config(&lab, T);
+    cfg.ca_file = Some(stranger.path().to_path_buf());
+    let r = lab.rt.block_on(discover::discover(&a, &cfg)).unwrap();
+    let ac = source(&r, SourceKind::Autoconfig);
+    assert_eq!(ac.status, SourceStatus::Failed, "{ac:?}");
+    assert!(
+        ac.detail.contains(
+            "https://autoconfig.lab.test/mail/config-v1.1.xml?emailaddress=alice%40lab.test: TLS failure: invalid peer certificate"
+        ),
+        "{}",
+        ac.detail
+    );
+    let ad = source(&r, SourceKind::Autodiscover);
+    assert_eq!(ad.status, SourceStatus::Failed, "{ad:?}");
+    assert!(
+        ad.detail.contains(
+            "POST https://autodiscover.lab.test/autodiscover/autodiscover.xml: TLS failure: invalid peer certificate"
+        ),
+        "{}",
+        ad.detail
+    );
+    // Neither refused answer is used (guessing fills in: lab.test resolves).
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::Guess);
+}
+
+#[test]
+fn srv_not_offered_is_neither_guessed_nor_selected() {
+    let mut z = base_zone();
+    for svc in ["_imaps", "_imap", "_pop3s", "_pop3"] {
+        z.srv(&format!("{svc}._tcp.lab.test"), 0, 0, 0, ".");
+    }
+    z.a("mail.lab.test", "127.0.0.1")
+        .a("imap.lab.test", "127.0.0.1")
+        .a("smtp.lab.test", "127.0.0.1");
+    let lab = Lab::start(z, Routes::new());
+    let r = run(&lab, "alice@lab.test", T);
+    let srv = source(&r, SourceKind::Srv);
+    assert_eq!(
+        srv.not_offered,
+        vec![Protocol::Imap, Protocol::Pop3],
+        "{srv:?}"
+    );
+    let guess = source(&r, SourceKind::Guess);
+    assert_eq!(guess.status, SourceStatus::Answered, "{guess:?}");
+    assert!(guess
+        .candidates
+        .iter()
+        .all(|c| c.protocol == Protocol::Smtp));
+    assert!(guess.detail.contains("not offered"), "{}", guess.detail);
+    assert!(selected(&r, Protocol::Imap).is_empty());
+    assert!(selected(&r, Protocol::Pop3).is_empty());
+    assert_eq!(r.winners[&Protocol::Smtp], SourceKind::Guess);
+    // Nobody asked whether the IMAP/POP3 guesses resolve.
+    assert!(!lab
+        .dns
+        .log()
+        .iter()
+        .any(|q| q.ends_with(" imap.lab.test") || q.ends_with(" pop.lab.test")));
+    assert!(
+        r.notes.iter().any(|n| n.contains("imap is not offered")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn autodiscover_follows_an_https_redirect_of_the_post() {
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "POST",
+            "https",
+            "autodiscover.lab.test",
+            "/autodiscover/autodiscover.xml",
+        ),
+        Reply::Answer(
+            302,
+            vec![(
+                "Location".into(),
+                "https://adsrv.lab.test/autodiscover/autodiscover.xml".into(),
+            )],
+            vec![],
+        ),
+    );
+    routes.insert(
+        route(
+            "POST",
+            "https",
+            "adsrv.lab.test",
+            "/autodiscover/autodiscover.xml",
+        ),
+        Reply::xml(&imap_settings()),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(
+        r.winners[&Protocol::Imap],
+        SourceKind::Autodiscover,
+        "{:?}",
+        r.sources
+    );
+    let c = selected(&r, Protocol::Imap)[0];
+    assert_eq!(
+        c.origin,
+        "https://adsrv.lab.test/autodiscover/autodiscover.xml"
+    );
+    assert!(c.trusted, "every step was https");
+    let ad = source(&r, SourceKind::Autodiscover);
+    assert!(ad
+        .queried
+        .iter()
+        .any(|q| q == "HTTP 302 -> https://adsrv.lab.test/autodiscover/autodiscover.xml"));
+    let post = lab
+        .web
+        .log()
+        .into_iter()
+        .find(|s| s.method == "POST" && s.host == "adsrv.lab.test")
+        .unwrap();
+    assert!(post
+        .body
+        .contains("<EMailAddress>alice@lab.test</EMailAddress>"));
+}
+
+#[test]
+fn autodiscover_refuses_a_redirect_of_the_post_to_http() {
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "POST",
+            "https",
+            "autodiscover.lab.test",
+            "/autodiscover/autodiscover.xml",
+        ),
+        Reply::Answer(
+            307,
+            vec![(
+                "Location".into(),
+                "http://adsrv.lab.test/autodiscover/autodiscover.xml".into(),
+            )],
+            vec![],
+        ),
+    );
+    routes.insert(
+        route(
+            "POST",
+            "http",
+            "adsrv.lab.test",
+            "/autodiscover/autodiscover.xml",
+        ),
+        Reply::xml(&imap_settings()),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let r = run(&lab, "alice@lab.test", T);
+    let ad = source(&r, SourceKind::Autodiscover);
+    assert_eq!(ad.status, SourceStatus::Failed, "{ad:?}");
+    assert!(
+        ad.detail.contains(
+            "POST https://autodiscover.lab.test/autodiscover/autodiscover.xml: HTTP 307 to non-https http://adsrv.lab.test/autodiscover/autodiscover.xml, refused"
+        ),
+        "{}",
+        ad.detail
+    );
+    assert!(!lab
+        .web
+        .log()
+        .iter()
+        .any(|s| s.scheme == "http" && s.method == "POST"));
+}

@@ -206,6 +206,7 @@ mod tests {
             provider: None,
             candidates,
             notes: vec![],
+            not_offered: vec![],
         };
         let d = DiscoveryReport {
             address: "a@example.fr".into(),

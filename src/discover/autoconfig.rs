@@ -5,7 +5,9 @@
 
 use serde::Deserialize;
 
-use super::{plausible_host, substitute, Candidate, Ctx, Found, SourceKind, Trail};
+use super::{
+    document_host, in_order, substitute, Budget, Candidate, Ctx, Found, SourceKind, Trail,
+};
 use crate::account::Address;
 use crate::plan::{Protocol, Security};
 
@@ -103,10 +105,9 @@ fn server(s: &XServer, outgoing: bool, address: &Address) -> Result<Server, Stri
         ("smtp", true) => Protocol::Smtp,
         (k, _) => return Err(format!("server type {k:?} is not probed")),
     };
-    let host = substitute(s.hostname.as_deref().unwrap_or("").trim(), address).to_ascii_lowercase();
-    if !plausible_host(&host) {
-        return Err(format!("{protocol}: unusable hostname {host:?}"));
-    }
+    let given = substitute(s.hostname.as_deref().unwrap_or("").trim(), address);
+    let host =
+        document_host(&given).ok_or_else(|| format!("{protocol}: unusable hostname {given:?}"))?;
     let port: u16 = s
         .port
         .as_deref()
@@ -203,6 +204,7 @@ pub(crate) async fn fetch(
         provider: doc.display_name.clone().or(doc.provider_id.clone()),
         detail: String::new(),
         failed: false,
+        not_offered: vec![],
     };
     found.detail = if found.candidates.is_empty() {
         format!("{origin}: no usable server in the document")
@@ -259,28 +261,37 @@ pub(crate) async fn first_of(
     urls: &[String],
     source: SourceKind,
     trail: &Trail,
+    budget: Budget,
 ) -> Found {
-    let results =
-        futures::future::join_all(urls.iter().map(|u| fetch(ctx, u, source, trail))).await;
+    let results = in_order(
+        budget.end(),
+        urls.iter().map(|u| fetch(ctx, u, source, trail)),
+        |r| r.as_ref().is_ok_and(|f| !f.candidates.is_empty()),
+    )
+    .await;
     let mut why = Vec::new();
     let mut broke = false;
     let mut notes = Vec::new();
     for (u, r) in urls.iter().zip(results) {
         match r {
-            Ok(f) if !f.candidates.is_empty() => {
+            None => {
+                broke = true;
+                why.push(format!("{u}: no answer before the source's deadline"))
+            }
+            Some(Ok(f)) if !f.candidates.is_empty() => {
                 let mut f = f;
                 if !why.is_empty() {
                     f.notes.push(format!("before it: {}", why.join("; ")));
                 }
                 return f;
             }
-            Ok(f) => {
+            Some(Ok(f)) => {
                 notes.extend(f.notes);
                 why.push(f.detail)
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 // A 404 is "nothing here"; anything else (TLS, malformed XML) is a failure.
-                if !e.starts_with("HTTP 404") && !e.starts_with("cannot connect") {
+                if !e.starts_with("HTTP 404") && !super::http::is_unreachable(&e) {
                     broke = true;
                 }
                 why.push(format!("{u}: {e}"))
@@ -296,9 +307,9 @@ pub(crate) async fn first_of(
 }
 
 /// Source 2: the domain's own autoconfig, https first, then http (untrusted).
-pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
+pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     let urls = urls(&ctx.address.domain, &ctx.email(), true);
-    first_of(ctx, &urls, SourceKind::Autoconfig, trail).await
+    first_of(ctx, &urls, SourceKind::Autoconfig, trail, budget).await
 }
 
 /// The ISPDB URL for a domain.
@@ -311,9 +322,13 @@ pub(crate) fn ispdb_url(base: &str, domain: &str) -> String {
 }
 
 /// Source 3: the ISPDB.
-pub(crate) async fn ispdb_source(ctx: &Ctx, trail: &Trail) -> Found {
+pub(crate) async fn ispdb_source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     let url = ispdb_url(&ctx.cfg.ispdb_url, &ctx.address.domain);
-    match fetch(ctx, &url, SourceKind::Ispdb, trail).await {
+    let fetched = tokio::time::timeout_at(budget.end(), fetch(ctx, &url, SourceKind::Ispdb, trail));
+    match fetched
+        .await
+        .unwrap_or_else(|_| Err("no answer before the source's deadline".into()))
+    {
         Ok(f) => f,
         Err(e) if e.starts_with("HTTP 404") => Found::nothing(format!("{url}: not in the ISPDB")),
         Err(e) => Found::failed(format!("{url}: {e}")),

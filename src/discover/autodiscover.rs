@@ -5,18 +5,22 @@
 //! `https://<domain>/autodiscover/autodiscover.xml`, the http redirect form
 //! (`GET http://autodiscover.<domain>/autodiscover/autodiscover.xml` answering a redirect to an
 //! https URL), and the `_autodiscover._tcp.<domain>` SRV record. `RedirectAddr` and
-//! `RedirectUrl` answers are followed at most [`MAX_HOPS`] times.
+//! `RedirectUrl` answers, and HTTP redirects of the POST to an https URL, are followed at most
+//! [`MAX_HOPS`] times in all. Each way is cut at the source's deadline, and the first in
+//! order that gave servers wins even if a later one is still hanging.
 //!
 //! [`parse`] is pure.
 
 use serde::Deserialize;
 
 use super::autoconfig::Server;
-use super::{plausible_host, Candidate, Ctx, Found, SourceKind, Trail};
+use super::{document_host, http, in_order, Budget, Candidate, Ctx, Found, SourceKind, Trail};
 use crate::account::Address;
+use crate::net::resolver::LookupError;
 use crate::plan::{Protocol, Security};
 
-/// Most `RedirectAddr` / `RedirectUrl` answers followed.
+/// Most redirects followed in one chain: `RedirectAddr` / `RedirectUrl` answers and HTTP
+/// redirects of the POST together.
 pub const MAX_HOPS: usize = 2;
 
 const REQUEST_SCHEMA: &str =
@@ -177,15 +181,9 @@ fn protocol(p: &XProtocol) -> Result<Option<Server>, String> {
         // EXCH, EXPR, WEB, EXHTTP...: Exchange protocols, not probed.
         _ => return Ok(None),
     };
-    let host = p
-        .server
-        .as_deref()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if !plausible_host(&host) {
-        return Err(format!("{protocol}: unusable server {host:?}"));
-    }
+    let given = p.server.as_deref().unwrap_or("").trim();
+    let host =
+        document_host(given).ok_or_else(|| format!("{protocol}: unusable server {given:?}"))?;
     let port: u16 = p
         .port
         .as_deref()
@@ -239,54 +237,135 @@ fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map(|(_, d)| d).unwrap_or(address)
 }
 
-/// POST to `url` for `email`, following redirect answers. Returns the settings, the URL that
-/// gave them, whether every step was https, and the address they are for.
+/// Why one way of asking gave nothing.
+#[derive(Debug)]
+struct Failure {
+    text: String,
+    /// Nothing is there (no server, 404, no record): not a fault of the domain's setup.
+    absent: bool,
+}
+
+impl Failure {
+    fn broken(text: impl Into<String>) -> Failure {
+        Failure {
+            text: text.into(),
+            absent: false,
+        }
+    }
+    fn absent(text: impl Into<String>) -> Failure {
+        Failure {
+            text: text.into(),
+            absent: true,
+        }
+    }
+    /// An HTTP client error for `what` (`POST https://...`): absent when nothing listened.
+    fn http(what: &str, e: String) -> Failure {
+        Failure {
+            absent: http::is_unreachable(&e),
+            text: format!("{what}: {e}"),
+        }
+    }
+}
+
+/// The settings a chain of requests ended with.
+struct Settled {
+    servers: Vec<Server>,
+    skipped: Vec<String>,
+    /// The URL that gave them.
+    url: String,
+    /// Every step was https.
+    trusted: bool,
+    /// The address they are for (after any redirectAddr).
+    email: String,
+}
+
+/// Count one more redirect, refusing past [`MAX_HOPS`].
+fn hop(hops: &mut usize, url: &str, next: &str) -> Result<(), Failure> {
+    *hops += 1;
+    if *hops > MAX_HOPS {
+        return Err(Failure::broken(format!(
+            "{url}: more than {MAX_HOPS} redirects (a loop?), last to {next}"
+        )));
+    }
+    Ok(())
+}
+
+/// POST to `url` for `email`, following HTTP redirects and redirect answers (together at most
+/// [`MAX_HOPS`]).
 async fn chain(
     ctx: &Ctx,
     url: String,
     email: String,
     mut trusted: bool,
     trail: &Trail,
-) -> Result<(Vec<Server>, Vec<String>, String, bool, String), String> {
+) -> Result<Settled, Failure> {
     let mut url = url;
     let mut email = email;
     let mut hops = 0usize;
     loop {
         if !url.starts_with("https://") {
-            return Err(format!(
+            return Err(Failure::broken(format!(
                 "refusing to post the address to non-https URL {url}"
-            ));
+            )));
         }
         trail.push(format!("POST {url}"));
-        let got = ctx.http.post_xml(&url, request_body(&email)).await?;
+        let got = ctx
+            .http
+            .post_xml(&url, request_body(&email))
+            .await
+            .map_err(|e| Failure::http(&format!("POST {url}"), e))?;
         trusted &= got.trusted;
-        if got.status != 200 {
-            return Err(format!("{url}: HTTP {}", got.status));
+        // Exchange front ends answer the POST with a redirect to the real endpoint; the body
+        // (the address) is sent again only to an https URL.
+        if matches!(got.status, 301 | 302 | 307 | 308) {
+            let Some(loc) = got.location else {
+                return Err(Failure::broken(format!(
+                    "POST {url}: HTTP {} without a Location",
+                    got.status
+                )));
+            };
+            let next = reqwest::Url::parse(&url)
+                .and_then(|b| b.join(&loc))
+                .map_err(|e| Failure::broken(format!("POST {url}: bad redirect {loc:?}: {e}")))?;
+            if next.scheme() != "https" {
+                return Err(Failure::broken(format!(
+                    "POST {url}: HTTP {} to non-https {next}, refused (the address would go out in clear)",
+                    got.status
+                )));
+            }
+            hop(&mut hops, &url, next.as_str())?;
+            trail.push(format!("HTTP {} -> {next}", got.status));
+            url = next.to_string();
+            continue;
         }
-        match parse(&got.body).map_err(|e| format!("{url}: {e}"))? {
+        if got.status == 404 {
+            return Err(Failure::absent(format!("POST {url}: HTTP 404")));
+        }
+        if got.status != 200 {
+            return Err(Failure::broken(format!("POST {url}: HTTP {}", got.status)));
+        }
+        match parse(&got.body).map_err(|e| Failure::broken(format!("{url}: {e}")))? {
             Answer::Settings { servers, skipped } => {
-                return Ok((servers, skipped, url, trusted, email));
+                return Ok(Settled {
+                    servers,
+                    skipped,
+                    url,
+                    trusted,
+                    email,
+                });
             }
             Answer::Error { code, message } => {
-                return Err(format!("{url}: Autodiscover error {code} {message}"));
+                return Err(Failure::broken(format!(
+                    "{url}: Autodiscover error {code} {message}"
+                )));
             }
             Answer::RedirectUrl(next) => {
-                hops += 1;
-                if hops > MAX_HOPS {
-                    return Err(format!(
-                        "{url}: more than {MAX_HOPS} redirects (a loop?), last to {next}"
-                    ));
-                }
+                hop(&mut hops, &url, &next)?;
                 trail.push(format!("redirectUrl -> {next}"));
                 url = next;
             }
             Answer::RedirectAddr(next) => {
-                hops += 1;
-                if hops > MAX_HOPS {
-                    return Err(format!(
-                        "{url}: more than {MAX_HOPS} redirects (a loop?), last to {next}"
-                    ));
-                }
+                hop(&mut hops, &url, &next)?;
                 trail.push(format!("redirectAddr -> {next}"));
                 url = endpoint(&format!("autodiscover.{}", domain_of(&next)));
                 email = next;
@@ -301,41 +380,66 @@ enum Start {
     Srv(String),
 }
 
+impl Start {
+    fn describe(&self) -> String {
+        match self {
+            Start::Url(u) => format!("POST {u}"),
+            Start::HttpRedirect(u) => format!("GET {u}"),
+            Start::Srv(n) => format!("SRV {n}"),
+        }
+    }
+}
+
 async fn run_start(
     ctx: &Ctx,
     start: &Start,
     trail: &Trail,
-) -> Result<(Vec<Server>, Vec<String>, String, bool, String), String> {
+    budget: Budget,
+) -> Result<Settled, Failure> {
     let email = ctx.email();
     match start {
         Start::Url(u) => chain(ctx, u.clone(), email, true, trail).await,
         Start::HttpRedirect(u) => {
             trail.push(format!("GET {u}"));
-            let got = ctx.http.get_no_follow(u).await?;
+            let got = ctx
+                .http
+                .get_no_follow(u)
+                .await
+                .map_err(|e| Failure::http(&format!("GET {u}"), e))?;
             let loc = match (got.status, got.location) {
                 (300..=399, Some(l)) => l,
-                (s, _) => return Err(format!("{u}: HTTP {s}, no redirect")),
+                (s, _) => {
+                    let text = format!("GET {u}: HTTP {s}, no redirect");
+                    return Err(if s == 404 {
+                        Failure::absent(text)
+                    } else {
+                        Failure::broken(text)
+                    });
+                }
             };
             let next = reqwest::Url::parse(u)
                 .and_then(|b| b.join(&loc))
-                .map_err(|e| format!("{u}: bad redirect {loc:?}: {e}"))?;
+                .map_err(|e| Failure::broken(format!("GET {u}: bad redirect {loc:?}: {e}")))?;
             trail.push(format!("redirected to {next}"));
             // The redirect itself came over http: the answer is not trusted.
             chain(ctx, next.to_string(), email, false, trail).await
         }
         Start::Srv(name) => {
             trail.push(format!("SRV {name}"));
-            let recs = ctx
-                .cfg
-                .resolver
-                .srv(name)
-                .await
-                .map_err(|e| format!("{name}: {e}"))?;
+            let end = budget.step_end(ctx.cfg.step_timeout());
+            let recs = match tokio::time::timeout_at(end, ctx.cfg.resolver.srv(name)).await {
+                Ok(Ok(recs)) => recs,
+                Ok(Err(LookupError::NotFound { detail })) => {
+                    return Err(Failure::absent(format!("{name}: {detail}")))
+                }
+                Ok(Err(e)) => return Err(Failure::broken(format!("{name}: {e}"))),
+                Err(_) => return Err(Failure::broken(format!("{name}: no answer in time"))),
+            };
             let mut recs: Vec<_> = recs.into_iter().filter(|r| r.target != ".").collect();
             recs.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.weight.cmp(&a.weight)));
             let r = recs
                 .first()
-                .ok_or_else(|| format!("{name}: service not offered"))?;
+                .ok_or_else(|| Failure::absent(format!("{name}: service not offered")))?;
             let url = if r.port == 443 {
                 endpoint(&r.target)
             } else {
@@ -348,7 +452,7 @@ async fn run_start(
 }
 
 /// Source 6.
-pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
+pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     let d = &ctx.address.domain;
     let starts = [
         Start::Url(endpoint(&format!("autodiscover.{d}"))),
@@ -358,12 +462,26 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
         )),
         Start::Srv(format!("_autodiscover._tcp.{d}")),
     ];
-    let results = futures::future::join_all(starts.iter().map(|s| run_start(ctx, s, trail))).await;
+    // A way that hangs (a silent DNS server, a stuck endpoint) must not cost the answer of
+    // another: each is cut at the budget's end, and the first in order with servers wins.
+    let results = in_order(
+        budget.end(),
+        starts.iter().map(|s| run_start(ctx, s, trail, budget)),
+        |r| r.as_ref().is_ok_and(|s| !s.servers.is_empty()),
+    )
+    .await;
     let mut why = Vec::new();
     let mut broke = false;
-    for r in results {
+    for (start, r) in starts.iter().zip(results) {
         match r {
-            Ok((servers, skipped, url, trusted, email)) if !servers.is_empty() => {
+            Some(Ok(settled)) if !settled.servers.is_empty() => {
+                let Settled {
+                    servers,
+                    skipped,
+                    url,
+                    trusted,
+                    email,
+                } = settled;
                 let for_address = Address::parse(&email).ok();
                 let login_default = for_address
                     .as_ref()
@@ -402,22 +520,25 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
                     notes,
                     provider: None,
                     failed: false,
+                    not_offered: vec![],
                 };
             }
-            Ok((_, skipped, url, _, _)) => {
-                why.push(format!("{url}: no IMAP, POP3 or SMTP server listed"));
-                let _ = skipped;
+            Some(Ok(settled)) => {
+                why.push(format!(
+                    "{}: no IMAP, POP3 or SMTP server listed",
+                    settled.url
+                ));
             }
-            Err(e) => {
-                if !(e.contains("HTTP 404")
-                    || e.starts_with("cannot connect")
-                    || e.contains("not offered")
-                    || e.contains("no such name")
-                    || e.contains("no record"))
-                {
-                    broke = true;
-                }
-                why.push(e)
+            Some(Err(f)) => {
+                broke |= !f.absent;
+                why.push(f.text)
+            }
+            None => {
+                broke = true;
+                why.push(format!(
+                    "{}: no answer before the source's deadline",
+                    start.describe()
+                ))
             }
         }
     }
@@ -532,6 +653,22 @@ mod tests {
         );
         assert!(parse(b"<Autodiscover><Response>").is_err());
         assert!(parse(b"<html/>").is_err());
+    }
+
+    #[test]
+    fn internationalised_server_names_become_punycode() {
+        let doc = "<Autodiscover><Response><Account><Action>settings</Action>\
+            <Protocol><Type>IMAP</Type><Server>Mail.Bücher.test</Server><Port>993</Port></Protocol>\
+            <Protocol><Type>SMTP</Type><Server>[::1]</Server><Port>465</Port></Protocol>\
+            <Protocol><Type>POP3</Type><Server>pop.example.com:995</Server><Port>995</Port></Protocol>\
+            </Account></Response></Autodiscover>";
+        let Answer::Settings { servers, skipped } = parse(doc.as_bytes()).unwrap() else {
+            panic!("not settings");
+        };
+        assert_eq!(servers.len(), 1, "{servers:?}");
+        assert_eq!(servers[0].host, "mail.xn--bcher-kva.test");
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert!(skipped.iter().all(|s| s.contains("unusable server")));
     }
 
     #[test]

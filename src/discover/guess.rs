@@ -1,6 +1,6 @@
 //! Last resort: common host names on the documented ports, kept when they resolve.
 
-use super::{Candidate, Ctx, Found, SourceKind, Trail};
+use super::{Budget, Candidate, Ctx, Found, SourceKind, Trail};
 use crate::plan::{Combination, Protocol};
 
 /// Host name prefixes tried per protocol, in order ("" is the bare domain).
@@ -11,23 +11,29 @@ pub const PREFIXES: [(Protocol, &[&str]); 3] = [
 ];
 
 /// Source 7.
-pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
+pub(crate) async fn source(
+    ctx: &Ctx,
+    trail: &Trail,
+    budget: Budget,
+    not_offered: &[Protocol],
+) -> Found {
     let domain = &ctx.address.domain;
+    let wanted = || PREFIXES.iter().filter(|(p, _)| !not_offered.contains(p));
     let mut names: Vec<String> = Vec::new();
-    for (_, prefixes) in PREFIXES {
-        for p in prefixes {
+    for (_, prefixes) in wanted() {
+        for p in prefixes.iter() {
             let n = format!("{p}{domain}");
             if !names.contains(&n) {
                 names.push(n);
             }
         }
     }
-    let step = ctx.cfg.step_timeout();
+    let end = budget.step_end(ctx.cfg.step_timeout());
     let resolved = futures::future::join_all(names.iter().map(|n| {
         trail.push(format!("A/AAAA {n}"));
         async move {
             matches!(
-                tokio::time::timeout(step, ctx.cfg.resolver.lookup_addrs(n, 0)).await,
+                tokio::time::timeout_at(end, ctx.cfg.resolver.lookup_addrs(n, 0)).await,
                 Ok(Ok(_))
             )
         }
@@ -35,8 +41,12 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
     .await;
     let exists = |n: &str| names.iter().zip(&resolved).any(|(m, ok)| m == n && *ok);
     let mut f = Found::default();
-    let mut said = Vec::new();
-    for (protocol, prefixes) in PREFIXES {
+    let mut said: Vec<String> = not_offered
+        .iter()
+        .map(|p| format!("{p}: not guessed, SRV says it is not offered"))
+        .collect();
+    let mut resolved_any = false;
+    for &(protocol, prefixes) in wanted() {
         let Some(host) = prefixes
             .iter()
             .map(|p| format!("{p}{domain}"))
@@ -44,6 +54,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
         else {
             continue;
         };
+        resolved_any = true;
         said.push(format!("{protocol}: {host}"));
         for c in Combination::DOCUMENTED
             .iter()
@@ -63,10 +74,9 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
             });
         }
     }
-    f.detail = if said.is_empty() {
-        format!("none of {} resolves", names.join(", "))
-    } else {
-        said.join("; ")
-    };
+    if !resolved_any && !names.is_empty() {
+        said.push(format!("none of {} resolves", names.join(", ")));
+    }
+    f.detail = said.join("; ");
     f
 }

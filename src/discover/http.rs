@@ -250,12 +250,49 @@ impl Http {
     }
 }
 
-/// reqwest's error, with its causes (the TLS or DNS reason is in the chain).
+/// What [`describe`] puts first for a certificate or handshake failure.
+pub const TLS_FAILURE: &str = "TLS failure";
+/// What [`describe`] puts first when nothing could be reached.
+pub const CANNOT_CONNECT: &str = "cannot connect";
+
+/// Whether an error of this client (as [`describe`] words it, maybe after a `URL: ` prefix)
+/// only says that nothing is there: no such host, nothing listening. A TLS failure is not
+/// that: a server answered, and its certificate or handshake is wrong.
+pub fn is_unreachable(e: &str) -> bool {
+    e.starts_with(CANNOT_CONNECT) || e.contains(&format!(": {CANNOT_CONNECT}"))
+}
+
+/// The rustls error somewhere in an error's causes. hyper wraps it in an `io::Error`, whose
+/// `source()` skips the wrapped error, so each `io::Error` is opened by hand.
+fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        if let Some(t) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| tls_error(inner))
+        {
+            return Some(t);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// reqwest's error, with its causes (the TLS or DNS reason is in the chain). reqwest reports a
+/// refused certificate as a connect error; it is told apart here, as [`TLS_FAILURE`].
 fn describe(e: reqwest::Error) -> String {
+    if let Some(t) = tls_error(&e) {
+        // "invalid peer certificate: UnknownIssuer", "received fatal alert: ...".
+        return format!("{TLS_FAILURE}: {t}");
+    }
     let mut s = if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {
-        "cannot connect".to_string()
+        CANNOT_CONNECT.to_string()
     } else {
         "request failed".to_string()
     };

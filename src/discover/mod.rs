@@ -183,6 +183,10 @@ pub struct SourceReport {
     pub candidates: Vec<Candidate>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Protocols this source says the domain does not offer (SRV target "." on every service
+    /// of the protocol, RFC 6186 §3.4): lower-priority sources are not used for them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_offered: Vec<Protocol>,
 }
 
 /// Two sources that name different servers for one protocol.
@@ -271,6 +275,8 @@ pub(crate) struct Found {
     pub detail: String,
     /// Set when the source broke (rather than had nothing to say).
     pub failed: bool,
+    /// Protocols the source says are not offered.
+    pub not_offered: Vec<Protocol>,
 }
 
 impl Found {
@@ -317,12 +323,68 @@ impl Ctx {
     }
 }
 
-async fn timed<F>(kind: SourceKind, timeout: Duration, trail: Trail, fut: F) -> SourceReport
+/// The time a source has left. Each step (an HTTP request, a DNS query) is given at most what
+/// remains, so that when the deadline comes the source still hands back what its finished
+/// steps found, instead of the whole source being cut off.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    end: tokio::time::Instant,
+}
+
+impl Budget {
+    /// `timeout` from now, less a small margin in which the source sums up its steps.
+    fn new(timeout: Duration) -> Budget {
+        let margin = (timeout / 20).min(Duration::from_millis(50));
+        Budget {
+            end: tokio::time::Instant::now() + timeout - margin,
+        }
+    }
+
+    /// When a step started now must end: `step` from now, or the budget's end if sooner.
+    pub fn step_end(&self, step: Duration) -> tokio::time::Instant {
+        (tokio::time::Instant::now() + step).min(self.end)
+    }
+
+    pub fn end(&self) -> tokio::time::Instant {
+        self.end
+    }
+}
+
+/// Run `steps` together until `end`; their results in the steps' order, `None` for a step
+/// the budget cut short. Returns as soon as the first step, in order, whose result `settles`
+/// has finished with every step before it finished too: lower-priority steps are then moot.
+pub(crate) async fn in_order<T, F>(
+    end: tokio::time::Instant,
+    steps: impl IntoIterator<Item = F>,
+    settles: impl Fn(&T) -> bool,
+) -> Vec<Option<T>>
 where
+    F: Future<Output = T>,
+{
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let mut pending: FuturesUnordered<_> = steps
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| async move { (i, f.await) })
+        .collect();
+    let mut out: Vec<Option<T>> = (0..pending.len()).map(|_| None).collect();
+    while let Ok(Some((i, r))) = tokio::time::timeout_at(end, pending.next()).await {
+        out[i] = Some(r);
+        let settled = out.iter().map_while(|r| r.as_ref()).any(&settles);
+        if settled {
+            break;
+        }
+    }
+    out
+}
+
+async fn timed<F, S>(kind: SourceKind, timeout: Duration, trail: Trail, source: S) -> SourceReport
+where
+    S: FnOnce(Budget) -> F,
     F: Future<Output = Found>,
 {
     let t0 = Instant::now();
-    let outcome = tokio::time::timeout(timeout, fut).await;
+    let outcome = tokio::time::timeout(timeout, source(Budget::new(timeout))).await;
     let ms = t0.elapsed().as_millis() as u64;
     let (status, found) = match outcome {
         Ok(f) if !f.candidates.is_empty() => (SourceStatus::Answered, f),
@@ -345,6 +407,7 @@ where
         provider: found.provider,
         candidates: found.candidates,
         notes: found.notes,
+        not_offered: found.not_offered,
     }
 }
 
@@ -366,38 +429,26 @@ pub async fn discover(address: &Address, cfg: &DiscoveryConfig) -> anyhow::Resul
             SourceKind::ProviderTable,
             timeout,
             trails[0].clone(),
-            providers::source(&ctx, &trails[0])
+            |_| providers::source(&ctx, &trails[0])
         ),
-        timed(
-            SourceKind::Autoconfig,
-            timeout,
-            trails[1].clone(),
-            autoconfig::source(&ctx, &trails[1])
-        ),
-        timed(
-            SourceKind::Ispdb,
-            timeout,
-            trails[2].clone(),
-            autoconfig::ispdb_source(&ctx, &trails[2])
-        ),
-        timed(
-            SourceKind::Mx,
-            timeout,
-            trails[3].clone(),
-            mx::source(&ctx, &trails[3])
-        ),
+        timed(SourceKind::Autoconfig, timeout, trails[1].clone(), |b| {
+            autoconfig::source(&ctx, &trails[1], b)
+        }),
+        timed(SourceKind::Ispdb, timeout, trails[2].clone(), |b| {
+            autoconfig::ispdb_source(&ctx, &trails[2], b)
+        }),
+        timed(SourceKind::Mx, timeout, trails[3].clone(), |b| mx::source(
+            &ctx, &trails[3], b
+        )),
         timed(
             SourceKind::Srv,
             timeout,
             trails[4].clone(),
-            srv::source(&ctx, &trails[4])
+            |b| srv::source(&ctx, &trails[4], b)
         ),
-        timed(
-            SourceKind::Autodiscover,
-            timeout,
-            trails[5].clone(),
-            autodiscover::source(&ctx, &trails[5])
-        ),
+        timed(SourceKind::Autodiscover, timeout, trails[5].clone(), |b| {
+            autodiscover::source(&ctx, &trails[5], b)
+        }),
     );
     let mut sources = vec![table, autoconfig, ispdb, mx, srv, autodiscover];
     let answered = sources.iter().any(|s| !s.candidates.is_empty());
@@ -411,14 +462,17 @@ pub async fn discover(address: &Address, cfg: &DiscoveryConfig) -> anyhow::Resul
             provider: None,
             candidates: vec![],
             notes: vec![],
+            not_offered: vec![],
         }
     } else {
-        timed(
-            SourceKind::Guess,
-            timeout,
-            trails[6].clone(),
-            guess::source(&ctx, &trails[6]),
-        )
+        // What SRV says is not offered is not guessed either.
+        let not_offered: Vec<Protocol> = sources
+            .iter()
+            .flat_map(|s| s.not_offered.iter().copied())
+            .collect();
+        timed(SourceKind::Guess, timeout, trails[6].clone(), |b| {
+            guess::source(&ctx, &trails[6], b, &not_offered)
+        })
         .await
     };
     sources.push(guess);
@@ -444,11 +498,40 @@ pub fn conclude(
     let mut winners = BTreeMap::new();
     let mut selected = Vec::new();
     let mut disagreements = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     for p in Protocol::ALL {
+        // A source saying "not offered" outranks every source below it for that protocol.
+        let denied_by = sources
+            .iter()
+            .find(|s| s.not_offered.contains(&p))
+            .map(|s| s.source);
         let mut with_p = sources.iter().filter(|s| {
-            s.status == SourceStatus::Answered && s.candidates.iter().any(|c| c.protocol == p)
+            s.status == SourceStatus::Answered
+                && s.candidates.iter().any(|c| c.protocol == p)
+                && denied_by.is_none_or(|d| s.source < d)
         });
-        let Some(win) = with_p.next() else { continue };
+        let win = with_p.next();
+        if let Some(d) = denied_by {
+            let ignored: Vec<&str> = sources
+                .iter()
+                .filter(|s| s.source > d && s.candidates.iter().any(|c| c.protocol == p))
+                .map(|s| s.source.name())
+                .collect();
+            notes.push(match win {
+                Some(w) => format!(
+                    "{}: says {p} is not offered, but {} (higher priority) names a server: it is used",
+                    d.name(),
+                    w.source.name()
+                ),
+                None if ignored.is_empty() => format!("{}: {p} is not offered", d.name()),
+                None => format!(
+                    "{}: {p} is not offered; what {} proposes for it is not used",
+                    d.name(),
+                    ignored.join(", ")
+                ),
+            });
+        }
+        let Some(win) = win else { continue };
         winners.insert(p, win.source);
         let says = |s: &SourceReport| -> Vec<String> {
             s.candidates
@@ -481,7 +564,6 @@ pub fn conclude(
             }
         }
     }
-    let mut notes: Vec<String> = Vec::new();
     for s in &sources {
         for n in &s.notes {
             let n = format!("{}: {n}", s.source.name());
@@ -559,13 +641,24 @@ pub fn substitute(s: &str, address: &Address) -> String {
         .replace("%EMAILDOMAIN%", &address.domain)
 }
 
-/// A host name a document gave us is used only if it looks like one (no spaces, slashes...).
-pub fn plausible_host(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 253
-        && h != "."
-        && h.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':' | '[' | ']'))
+/// A host name a document gave us, in the ASCII form it is connected to: an internationalised
+/// name becomes punycode (`idna::domain_to_ascii`, as for the address's domain); anything that
+/// is not a DNS name (spaces, slashes, a port `:`, an IPv6 literal `[...]`, empty labels) is
+/// refused, as is the root `.`. A trailing dot is dropped.
+pub fn document_host(h: &str) -> Option<String> {
+    let h = h.trim();
+    let h = h.strip_suffix('.').unwrap_or(h);
+    if h.is_empty() || h.contains(['[', ']', ':', '/', '\\', '@', '%']) {
+        return None;
+    }
+    let ascii = idna::domain_to_ascii(h).ok()?;
+    let ok = !ascii.is_empty()
+        && ascii.len() <= 253
+        && ascii.split('.').all(|l| !l.is_empty() && l.len() <= 63)
+        && ascii
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    ok.then_some(ascii)
 }
 
 #[cfg(test)]
@@ -601,6 +694,7 @@ mod tests {
             provider: None,
             candidates: c,
             notes: vec![],
+            not_offered: vec![],
         }
     }
 
@@ -704,9 +798,94 @@ mod tests {
         assert!(within("mail.example.com", "example.com"));
         assert!(within("example.com.", "Example.com"));
         assert!(!within("badexample.com", "example.com"));
-        assert!(plausible_host("mail.example.com"));
-        assert!(!plausible_host("mail example.com"));
-        assert!(!plausible_host("http://x/"));
-        assert!(!plausible_host(""));
+    }
+
+    #[test]
+    fn srv_not_offered_outranks_lower_sources_only() {
+        let a = Address::parse("a@example.com").unwrap();
+        let mut srv = report(SourceKind::Srv, vec![]);
+        srv.not_offered = vec![Protocol::Imap, Protocol::Pop3];
+        let guess = report(
+            SourceKind::Guess,
+            vec![
+                cand(
+                    Protocol::Imap,
+                    "mail.example.com",
+                    993,
+                    Security::Tls,
+                    SourceKind::Guess,
+                ),
+                cand(
+                    Protocol::Smtp,
+                    "mail.example.com",
+                    465,
+                    Security::Tls,
+                    SourceKind::Guess,
+                ),
+            ],
+        );
+        let ac = report(
+            SourceKind::Autoconfig,
+            vec![cand(
+                Protocol::Pop3,
+                "pop.example.com",
+                995,
+                Security::Tls,
+                SourceKind::Autoconfig,
+            )],
+        );
+        let r = conclude(&a, &Resolver::system(), vec![guess, srv, ac], 0);
+        // IMAP: SRV says no, guessing is below it.
+        assert!(!r.winners.contains_key(&Protocol::Imap));
+        // POP3: autoconfig is above SRV and still wins, with a note.
+        assert_eq!(r.winners[&Protocol::Pop3], SourceKind::Autoconfig);
+        assert_eq!(r.winners[&Protocol::Smtp], SourceKind::Guess);
+        assert!(r
+            .notes
+            .iter()
+            .any(|n| n == "srv: imap is not offered; what guess proposes for it is not used"));
+        assert!(r
+            .notes
+            .iter()
+            .any(|n| n.starts_with("srv: says pop3 is not offered, but autoconfig")));
+    }
+
+    #[test]
+    fn host_names_from_documents() {
+        let h = |s: &str| document_host(s);
+        assert_eq!(h("Mail.Example.com").as_deref(), Some("mail.example.com"));
+        assert_eq!(
+            h(" mail.example.com. ").as_deref(),
+            Some("mail.example.com")
+        );
+        // Internationalised names are converted, not refused.
+        assert_eq!(
+            h("mail.bücher.test").as_deref(),
+            Some("mail.xn--bcher-kva.test")
+        );
+        assert_eq!(
+            h("IMAP.EXÄMPLE.com").as_deref(),
+            Some("imap.xn--exmple-cua.com")
+        );
+        assert_eq!(h("_imap.example.com").as_deref(), Some("_imap.example.com"));
+        for bad in [
+            "",
+            ".",
+            "mail example.com",
+            "http://x/",
+            "mail.example.com:993",
+            "[::1]",
+            "::1",
+            "a..b",
+            "user@mail.example.com",
+            "mail\\example.com",
+        ] {
+            assert_eq!(h(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            h(&format!("{}.com", "a".repeat(64))),
+            None,
+            "label too long"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use super::autoconfig;
 use super::providers;
-use super::{Ctx, Found, SourceKind, Trail};
+use super::{in_order, Budget, Ctx, Found, SourceKind, Trail};
 use crate::net::resolver::LookupError;
 
 /// The domains worth asking about for an MX host: the host minus its first label, then its
@@ -33,10 +33,11 @@ pub fn derived_domains(mx_host: &str, own: &str) -> Vec<String> {
 }
 
 /// Source 4.
-pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
+pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     let domain = &ctx.address.domain;
     trail.push(format!("MX {domain}"));
-    let mx = match tokio::time::timeout(ctx.cfg.step_timeout(), ctx.cfg.resolver.mx(domain)).await {
+    let mx_end = budget.step_end(ctx.cfg.step_timeout());
+    let mx = match tokio::time::timeout_at(mx_end, ctx.cfg.resolver.mx(domain)).await {
         Ok(Ok(v)) => v,
         Ok(Err(LookupError::NotFound { detail })) => {
             return Found::nothing(format!("no MX record for {domain} ({detail})"))
@@ -87,11 +88,17 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
         }
         let mut urls = autoconfig::urls(d, &ctx.email(), false);
         urls.push(autoconfig::ispdb_url(&ctx.cfg.ispdb_url, d));
-        autoconfig::first_of(ctx, &urls, SourceKind::Mx, trail).await
+        autoconfig::first_of(ctx, &urls, SourceKind::Mx, trail, budget).await
     });
-    let results = futures::future::join_all(lookups).await;
+    // What the MX lookup left of the budget is shared by the domains; the first in order
+    // that answered within it wins.
+    let results = in_order(budget.end(), lookups, |f| !f.candidates.is_empty()).await;
     let mut why = Vec::new();
-    for (d, mut f) in domains.iter().zip(results) {
+    for (d, f) in domains.iter().zip(results) {
+        let Some(mut f) = f else {
+            why.push(format!("{d}: no answer before the source's deadline"));
+            continue;
+        };
         if !f.candidates.is_empty() {
             for c in &mut f.candidates {
                 c.trusted = false;
@@ -99,6 +106,9 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
                 c.notes.push(dns_note.clone());
             }
             f.detail = format!("{record}, {d}: {}", f.detail);
+            if !why.is_empty() {
+                f.notes.push(format!("before it: {}", why.join("; ")));
+            }
             return f;
         }
         why.push(format!("{d}: {}", f.detail));

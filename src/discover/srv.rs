@@ -1,6 +1,6 @@
 //! RFC 6186 / RFC 8314 SRV records.
 
-use super::{within, Candidate, Ctx, Found, SourceKind, Trail};
+use super::{within, Budget, Candidate, Ctx, Found, SourceKind, Trail};
 use crate::net::resolver::{LookupError, SrvRecord};
 use crate::plan::{Protocol, Security};
 
@@ -21,17 +21,17 @@ pub fn order(records: &mut [SrvRecord]) {
 }
 
 /// Source 5.
-pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
+pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     let domain = ctx.address.domain.clone();
     let names: Vec<String> = SERVICES
         .iter()
         .map(|(svc, _, _)| format!("{svc}.{domain}"))
         .collect();
-    let step = ctx.cfg.step_timeout();
+    let end = budget.step_end(ctx.cfg.step_timeout());
     let answers = futures::future::join_all(names.iter().map(|n| {
         trail.push(format!("SRV {n}"));
         async move {
-            match tokio::time::timeout(step, ctx.cfg.resolver.srv(n)).await {
+            match tokio::time::timeout_at(end, ctx.cfg.resolver.srv(n)).await {
                 Ok(r) => r,
                 Err(_) => Err(LookupError::TimedOut),
             }
@@ -41,11 +41,16 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
     let mut f = Found::default();
     let mut said = Vec::new();
     let mut broke = Vec::new();
-    for ((name, (_, protocol, security)), answer) in names.iter().zip(SERVICES).zip(answers) {
+    // Which services answered only "." (not offered).
+    let mut dot = [false; SERVICES.len()];
+    for (i, ((name, (_, protocol, security)), answer)) in
+        names.iter().zip(SERVICES).zip(answers).enumerate()
+    {
         match answer {
             Ok(mut recs) => {
                 order(&mut recs);
                 if recs.iter().all(|r| r.target == ".") {
+                    dot[i] = true;
                     said.push(format!("{name}: \".\" (not offered)"));
                     f.notes.push(format!(
                         "{name} says the service is not offered (target \".\")"
@@ -80,6 +85,14 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail) -> Found {
             }
             Err(LookupError::NotFound { .. }) => {}
             Err(e) => broke.push(format!("{name}: {e}")),
+        }
+    }
+    // RFC 6186 §3.4: "." says the service is not offered. A protocol is not offered when
+    // every one of its services says so (the implicit TLS and the STARTTLS one).
+    for p in [Protocol::Imap, Protocol::Pop3, Protocol::Smtp] {
+        let mut of_p = SERVICES.iter().zip(&dot).filter(|((_, q, _), _)| *q == p);
+        if of_p.all(|(_, d)| *d) {
+            f.not_offered.push(p);
         }
     }
     f.detail = if !said.is_empty() {

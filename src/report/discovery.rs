@@ -189,6 +189,7 @@ mod tests {
                     provider: Some("OVHcloud".into()),
                     candidates: vec![c.clone()],
                     notes: vec![],
+                    not_offered: vec![],
                 },
                 SourceReport {
                     source: SourceKind::Guess,
@@ -199,6 +200,7 @@ mod tests {
                     provider: None,
                     candidates: vec![],
                     notes: vec![],
+                    not_offered: vec![],
                 },
             ],
             winners: Default::default(),

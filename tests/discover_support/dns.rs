@@ -1,10 +1,12 @@
 //! A small authoritative DNS responder on loopback UDP, built on hickory's wire types. It
 //! answers A, AAAA, MX and SRV from a table, NXDOMAIN for unknown names, and stays silent for
-//! names marked `hang`. Every question is logged.
+//! names marked `hang`, and answers names marked `slow` only after a delay. Every question is
+//! logged.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, MX, SOA, SRV};
@@ -16,6 +18,7 @@ pub struct Zone {
     records: HashMap<(String, RecordType), Vec<RData>>,
     names: HashSet<String>,
     hang: HashSet<String>,
+    slow: HashMap<String, Duration>,
 }
 
 fn key(name: &str) -> String {
@@ -70,6 +73,11 @@ impl Zone {
             RData::SRV(SRV::new(prio, weight, port, t)),
         )
     }
+    /// Answer questions about this name only after `delay`.
+    pub fn slow(&mut self, owner: &str, delay: Duration) -> &mut Self {
+        self.slow.insert(key(owner), delay);
+        self
+    }
     /// Never answer questions about this name.
     pub fn hang(&mut self, owner: &str) -> &mut Self {
         self.hang.insert(key(owner));
@@ -85,7 +93,7 @@ pub struct DnsServer {
 impl DnsServer {
     /// Bind 127.0.0.1 on a free port and serve `zone` on the current tokio runtime.
     pub async fn start(zone: Zone) -> DnsServer {
-        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = sock.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let log2 = log.clone();
@@ -132,8 +140,18 @@ impl DnsServer {
                         resp.add_authority(Record::from_rdata(name("test"), 60, RData::SOA(soa)));
                     }
                 }
-                if let Ok(bytes) = resp.to_vec() {
-                    let _ = sock.send_to(&bytes, peer).await;
+                let Ok(bytes) = resp.to_vec() else { continue };
+                match zone.slow.get(&qname) {
+                    Some(delay) => {
+                        let (sock, delay) = (sock.clone(), *delay);
+                        tokio::spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            let _ = sock.send_to(&bytes, peer).await;
+                        });
+                    }
+                    None => {
+                        let _ = sock.send_to(&bytes, peer).await;
+                    }
                 }
             }
         });
