@@ -412,6 +412,7 @@ fn the_password_never_appears_in_any_output() {
             for r in logged {
                 assert!(r["transcript"].to_string().contains("<redacted>"), "{r:#}");
             }
+            transcript_lines_up_with_steps(result(&doc, "imap/993/tls"));
         }
     }
     // The password also comes through stdin and a command, never argv.
@@ -607,6 +608,31 @@ fn an_address_that_fails_before_another_connects_is_a_warning() {
     assert_eq!(r["auth"]["status"], "succeeded", "{r:#}");
     // A warning on the recommended setting: exit code 1.
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
+}
+
+/// On implicit TLS the transcript begins with the connect and the handshake, and its times
+/// count from the probe's start, as the steps' do: the greeting comes after the TLS step ends.
+fn transcript_lines_up_with_steps(r: &Value) {
+    let t = r["transcript"].as_array().unwrap();
+    let text = |i: usize| t[i]["text"].as_str().unwrap();
+    assert_eq!(t[0]["dir"], "*", "{t:#?}");
+    assert!(text(0).starts_with("connected to 127.0.0.2:"), "{t:#?}");
+    assert_eq!(t[1]["dir"], "*");
+    assert_eq!(text(1), "TLS handshake complete");
+    let tls = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "tls")
+        .unwrap();
+    let tls_end = tls["start_ms"].as_u64().unwrap() + tls["ms"].as_u64().unwrap();
+    let greeting = t.iter().find(|l| l["dir"] == "S").unwrap();
+    assert!(text(2).starts_with("* OK"), "{t:#?}");
+    assert!(
+        greeting["ms"].as_u64().unwrap() >= tls_end,
+        "greeting at {} ms, TLS done at {tls_end} ms: {r:#}",
+        greeting["ms"]
+    );
 }
 
 #[test]
