@@ -452,7 +452,8 @@ fn the_password_never_appears_through_login_and_the_protocol_commands() {
     let ca = s.ca_pem.to_str().unwrap();
     let good = s.user("judy");
     let wrong = s.user("ken");
-    let canary_wrong = "Canary-7c1e-wrong-Hx4";
+    // Quote, backslash and space: IMAP LOGIN sends the password as a quoted string, escaped.
+    let canary_wrong = r#"Canary-7c1e "wrong\-Hx4"#;
     use base64::Engine;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     // (method, the mechanism each protocol must have used)
@@ -496,6 +497,8 @@ fn the_password_never_appears_through_login_and_the_protocol_commands() {
             let text = String::from_utf8_lossy(&all);
             let ctx = format!("--auth-mechanism {method} {args:?}");
             assert!(!text.contains(&password), "password leaked with {ctx}");
+            let quoted = password.replace('\\', "\\\\").replace('"', "\\\"");
+            assert!(!text.contains(&quoted), "quoted password leaked with {ctx}");
             for enc in [
                 b64(&password),
                 b64(&format!("\0{}\0{password}", user.address)),
@@ -509,6 +512,7 @@ fn the_password_never_appears_through_login_and_the_protocol_commands() {
             }
             // The run did take the path it was meant to test.
             let doc = json(&out);
+            let mut logins = 0;
             for r in doc["results"].as_array().unwrap() {
                 let protocol = r["target"]["protocol"].as_str().unwrap();
                 let want = used.iter().find(|(p, _)| *p == protocol).unwrap().1;
@@ -526,7 +530,9 @@ fn the_password_never_appears_through_login_and_the_protocol_commands() {
                 }
                 assert_eq!(auth["mechanism"], want, "{ctx}: {r:#}");
                 assert!(r["transcript"].to_string().contains("<redacted>"), "{r:#}");
+                logins += 1;
             }
+            assert!(logins > 0, "no login took the path with {ctx}: {doc:#}");
         }
     }
     assert_eq!(s.failed_logins(&good.address), 0);
