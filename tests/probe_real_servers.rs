@@ -614,6 +614,10 @@ fn an_address_that_fails_before_another_connects_is_a_warning() {
     assert_eq!(r["auth"]["status"], "succeeded", "{r:#}");
     // A warning on the recommended setting: exit code 1.
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert_eq!(
+        JsonContract::from_readme().undocumented(&doc),
+        Vec::<String>::new()
+    );
 }
 
 /// On implicit TLS the transcript begins with the connect and the handshake, and its times
@@ -884,15 +888,19 @@ fn every_json_field_is_documented_in_the_readme() {
     let ca = s.ca_pem.to_str().unwrap();
     let mut docs = vec![];
     let run = |user: &TestUser, password: &str, args: &[&str]| {
-        let out = mailcheck(s, user)
-            .args(["--format", "json"])
-            .args(args)
-            .env("MAILCHECK_PASSWORD", password)
-            .output()
-            .unwrap();
-        json(&out)
+        let mut cmd = mailcheck(s, user);
+        cmd.args(["--format", "json"]).args(args);
+        if !password.is_empty() {
+            cmd.env("MAILCHECK_PASSWORD", password);
+        }
+        json(&cmd.output().unwrap())
     };
-    docs.push(run(&good, &good.password, &["--ca-file", ca, "--trace"]));
+    docs.push(run(
+        &good,
+        &good.password,
+        &["--ca-file", ca, "--trace", "--check-legacy-tls"],
+    ));
+    docs.push(run(&good, "", &["--ca-file", ca, "--only", "pop3"]));
     docs.push(run(&wrong, "not-the-password", &["--ca-file", ca]));
     docs.push(run(&good, &good.password, &["--only", "imap,smtp/587"]));
     docs.push(run(
@@ -921,6 +929,13 @@ fn every_json_field_is_documented_in_the_readme() {
         cmd.args(["--connect-to", &rule]);
     }
     docs.push(json(&cmd.output().unwrap()));
+    // The documents do carry the optional parts.
+    assert!(result(&docs[0], "imap/993/tls")["legacy_tls"].is_object());
+    assert!(result(&docs[0], "imap/993/tls")["transcript"].is_array());
+    assert_eq!(
+        result(&docs[1], "pop3/995/tls")["auth"]["why"],
+        "no-credentials"
+    );
     for doc in &docs {
         let missing = contract.undocumented(doc);
         assert!(
