@@ -108,6 +108,7 @@ impl TargetArgs {
             insecure: self.insecure,
             trace,
             check_legacy_tls,
+            login_method: self.auth_mechanism,
             resolver: Resolver::from_option(
                 self.discovery.dns_server.map(|n| n.0),
                 self.connect_timeout,

@@ -233,6 +233,12 @@ pub struct TargetArgs {
     /// Send credentials even when the certificate fails verification.
     #[arg(long)]
     pub insecure: bool,
+
+    /// Log in only with this method (default: PLAIN, else LOGIN, else the protocol's command):
+    /// plain, login, or command (IMAP LOGIN, POP3 USER/PASS). Where the server does not offer
+    /// it, the login is not attempted.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub auth_mechanism: Option<crate::plan::LoginMethod>,
 }
 
 #[derive(Debug, Args)]

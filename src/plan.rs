@@ -372,6 +372,19 @@ impl Default for Limits {
     }
 }
 
+/// A login method the user insists on (`--auth-mechanism`), instead of the usual preference
+/// (PLAIN, then LOGIN, then the protocol's own command). Lets a user reproduce what a mail
+/// client that only speaks one of them sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoginMethod {
+    /// SASL PLAIN.
+    Plain,
+    /// SASL LOGIN (username and password in two base64 answers).
+    Login,
+    /// The protocol's own command: IMAP LOGIN, POP3 USER/PASS (SMTP has none).
+    Command,
+}
+
 /// Trust and safety rules that apply to every target of a run.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -388,6 +401,8 @@ pub struct Policy {
     /// Also offer TLS 1.0/1.1 alone to each implicit-TLS port that negotiated TLS 1.2+ (one
     /// more connection per port) and record whether the server takes them.
     pub check_legacy_tls: bool,
+    /// Log in only with this method; `None`: the best one the server offers.
+    pub login_method: Option<LoginMethod>,
 }
 
 impl Default for Policy {
@@ -400,6 +415,7 @@ impl Default for Policy {
             trace: false,
             resolver: crate::net::resolver::Resolver::system(),
             check_legacy_tls: false,
+            login_method: None,
         }
     }
 }

@@ -2,6 +2,10 @@
 //! 127.0.0.2 by the harness in `support`. Every test drives the real binary, as a user would.
 
 mod support;
+// The loopback DNS responder of the discovery tests; only some of its record kinds are used.
+#[allow(dead_code)]
+#[path = "discover_support/dns.rs"]
+mod dns;
 
 use std::process::Output;
 
@@ -105,7 +109,24 @@ fn all_six_combinations_work_with_the_right_password() {
         // The logical host and port stay in the report; the real port is where we went.
         assert_eq!(r["target"]["host"], "mail.lab.test");
         assert_eq!(r["target"]["connect_host"], s.ip.to_string());
+        // Every protocol says goodbye after its login, as a step of its own.
+        let steps: Vec<&str> = r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|st| st["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(steps.last(), Some(&"logout"), "{id}: {steps:?}");
     }
+    // The greetings are the servers' own words, SMTP's code included.
+    for id in ["smtp/465/tls", "smtp/587/starttls"] {
+        let g = result(&doc, id)["greeting"].as_str().unwrap();
+        assert!(g.starts_with("220 "), "{id}: {g}");
+    }
+    assert!(result(&doc, "imap/993/tls")["greeting"]
+        .as_str()
+        .unwrap()
+        .starts_with("* OK"));
     // Before STARTTLS the servers must not offer a password login (the lab looks remote).
     for id in [
         "imap/143/starttls",
@@ -391,6 +412,7 @@ fn the_password_never_appears_in_any_output() {
             for r in logged {
                 assert!(r["transcript"].to_string().contains("<redacted>"), "{r:#}");
             }
+            transcript_lines_up_with_steps(result(&doc, "imap/993/tls"));
         }
     }
     // The password also comes through stdin and a command, never argv.
@@ -421,6 +443,208 @@ fn the_password_never_appears_in_any_output() {
     assert_eq!(result(&doc, "pop3/995/tls")["auth"]["status"], "succeeded");
 }
 
+/// The canary again, through the other login paths: SASL LOGIN (the username and the password
+/// each in its own base64 answer) on all three protocols, IMAP LOGIN and POP3 USER/PASS. The
+/// lab's servers offer PLAIN, which the probe prefers, so `--auth-mechanism` steers it.
+#[test]
+fn the_password_never_appears_through_login_and_the_protocol_commands() {
+    let s = MailServers::get();
+    let ca = s.ca_pem.to_str().unwrap();
+    let good = s.user("judy");
+    let wrong = s.user("ken");
+    // Quote, backslash and space: IMAP LOGIN sends the password as a quoted string, escaped.
+    let canary_wrong = r#"Canary-7c1e "wrong\-Hx4"#;
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    // (method, the mechanism each protocol must have used)
+    let methods = [
+        (
+            "login",
+            [("imap", "LOGIN"), ("pop3", "LOGIN"), ("smtp", "LOGIN")],
+        ),
+        (
+            "command",
+            [("imap", "IMAP-LOGIN"), ("pop3", "USER"), ("smtp", "")],
+        ),
+    ];
+    for (method, used) in methods {
+        let mut runs: Vec<(&TestUser, String, Vec<&str>)> = vec![
+            (
+                &good,
+                good.password.clone(),
+                vec!["--format", "json", "--trace"],
+            ),
+            (&good, good.password.clone(), vec!["--trace"]),
+        ];
+        // A wrong password is tried once per server, so each path gets a run of its own.
+        for only in ["imap/993", "pop3/995", "smtp/465"] {
+            if method == "login" || only != "smtp/465" {
+                runs.push((
+                    &wrong,
+                    canary_wrong.to_string(),
+                    vec!["--format", "json", "--trace", "--only", only],
+                ));
+            }
+        }
+        for (user, password, args) in runs {
+            let out = mailcheck(s, user)
+                .args(["--ca-file", ca, "--auth-mechanism", method])
+                .args(&args)
+                .env("MAILCHECK_PASSWORD", &password)
+                .output()
+                .unwrap();
+            let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
+            let text = String::from_utf8_lossy(&all);
+            let ctx = format!("--auth-mechanism {method} {args:?}");
+            assert!(!text.contains(&password), "password leaked with {ctx}");
+            let quoted = password.replace('\\', "\\\\").replace('"', "\\\"");
+            assert!(!text.contains(&quoted), "quoted password leaked with {ctx}");
+            for enc in [
+                b64(&password),
+                b64(&format!("\0{}\0{password}", user.address)),
+                b64(&format!("{}\0{password}", user.address)),
+                b64(&format!("{} {password}", user.address)),
+            ] {
+                assert!(!text.contains(&enc), "encoded password leaked with {ctx}");
+            }
+            if !args.contains(&"json") {
+                continue;
+            }
+            // The run did take the path it was meant to test.
+            let doc = json(&out);
+            let mut logins = 0;
+            for r in doc["results"].as_array().unwrap() {
+                let protocol = r["target"]["protocol"].as_str().unwrap();
+                let want = used.iter().find(|(p, _)| *p == protocol).unwrap().1;
+                let auth = &r["auth"];
+                if want.is_empty() {
+                    assert_eq!(auth["why"], "no-usable-mechanism", "{ctx}: {r:#}");
+                    continue;
+                }
+                if user.address == good.address {
+                    assert_eq!(auth["status"], "succeeded", "{ctx}: {r:#}");
+                } else if auth["status"] == "not-attempted" {
+                    continue;
+                } else {
+                    assert_eq!(auth["status"], "rejected", "{ctx}: {r:#}");
+                }
+                assert_eq!(auth["mechanism"], want, "{ctx}: {r:#}");
+                assert!(r["transcript"].to_string().contains("<redacted>"), "{r:#}");
+                logins += 1;
+            }
+            assert!(logins > 0, "no login took the path with {ctx}: {doc:#}");
+        }
+    }
+    assert_eq!(s.failed_logins(&good.address), 0);
+}
+
+/// A host with an AAAA record where nothing listens (::1) and an A record where the server
+/// does (127.0.0.2): the probe gets through on IPv4, and says the IPv6 address failed, since a
+/// client that tries IPv6 first waits or fails.
+#[test]
+fn an_address_that_fails_before_another_connects_is_a_warning() {
+    let s = MailServers::get();
+    let user = s.user("laura");
+    let ca = s.ca_pem.to_str().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut zone = dns::Zone::default();
+    zone.a("dual.lab.test", "::1")
+        .a("dual.lab.test", &s.ip.to_string());
+    let server = rt.block_on(dns::DnsServer::start(zone));
+    let mut cmd = Command::cargo_bin("mailcheck").unwrap();
+    cmd.env_remove("MAILCHECK_PASSWORD")
+        .env_remove("MAILCHECK_OAUTH2_TOKEN")
+        .args([
+            "probe",
+            &user.address,
+            "--server",
+            &s.tls_name,
+            "--no-prompt",
+        ])
+        .args(["--dns-server", &server.addr.to_string()])
+        .args(["--ca-file", ca, "--format", "json", "--only", "imap/993"])
+        .args(["--timeout", "5s", "--connect-timeout", "2s"])
+        .args([
+            "--connect-to",
+            &format!("{}:993:dual.lab.test:{}", s.tls_name, s.imaps),
+        ])
+        .env("MAILCHECK_PASSWORD", &user.password);
+    let out = cmd.output().unwrap();
+    let doc = json(&out);
+    let r = result(&doc, "imap/993/tls");
+    let attempts: Vec<(String, String)> = r["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["address"].as_str().unwrap().to_string(),
+                a["outcome"]["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let v6 = format!("[::1]:{}", s.imaps);
+    let v4 = format!("{}:{}", s.ip, s.imaps);
+    assert_eq!(
+        attempts,
+        [
+            (v6.clone(), "refused".into()),
+            (v4.clone(), "connected".into())
+        ],
+        "{r:#}"
+    );
+    assert_eq!(r["verdict"], "works-with-warnings", "{r:#}");
+    let f = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "connect.some-addresses-failed")
+        .unwrap_or_else(|| panic!("no finding in {r:#}"));
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["params"]["failed"], v6.as_str());
+    assert_eq!(f["params"]["connected"], v4.as_str());
+    assert_eq!(f["params"]["why"], "refused");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{f:#}"
+    );
+    assert_eq!(r["auth"]["status"], "succeeded", "{r:#}");
+    // A warning on the recommended setting: exit code 1.
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert_eq!(
+        JsonContract::from_readme().undocumented(&doc),
+        Vec::<String>::new()
+    );
+}
+
+/// On implicit TLS the transcript begins with the connect and the handshake, and its times
+/// count from the probe's start, as the steps' do: the greeting comes after the TLS step ends.
+fn transcript_lines_up_with_steps(r: &Value) {
+    let t = r["transcript"].as_array().unwrap();
+    let text = |i: usize| t[i]["text"].as_str().unwrap();
+    assert_eq!(t[0]["dir"], "*", "{t:#?}");
+    assert!(text(0).starts_with("connected to 127.0.0.2:"), "{t:#?}");
+    assert_eq!(t[1]["dir"], "*");
+    assert_eq!(text(1), "TLS handshake complete");
+    let tls = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "tls")
+        .unwrap();
+    let tls_end = tls["start_ms"].as_u64().unwrap() + tls["ms"].as_u64().unwrap();
+    let greeting = t.iter().find(|l| l["dir"] == "S").unwrap();
+    assert!(text(2).starts_with("* OK"), "{t:#?}");
+    assert!(
+        greeting["ms"].as_u64().unwrap() >= tls_end,
+        "greeting at {} ms, TLS done at {tls_end} ms: {r:#}",
+        greeting["ms"]
+    );
+}
+
 #[test]
 fn bad_input_exits_3() {
     for args in [
@@ -438,4 +662,291 @@ fn bad_input_exits_3() {
         assert_eq!(out.status.code(), Some(3), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
+}
+
+/// What the README's "JSON (schema_version 1)" section documents: every key path (arrays as
+/// `[]`: `results[].tls.version`), the paths whose keys are data or left open (`"params": {}`,
+/// `{ ...same... }`, `[...]`), and the values listed for a path (`"a|b|c"`).
+#[derive(Default, Debug)]
+struct JsonContract {
+    keys: std::collections::BTreeSet<String>,
+    open: std::collections::BTreeSet<String>,
+    values: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Punct(char),
+    Str(String),
+    Bare(String),
+}
+
+impl JsonContract {
+    fn from_readme() -> JsonContract {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("\n## JSON (schema_version 1)\n")
+            .nth(1)
+            .expect("README has a JSON section");
+        let block = section
+            .split("```")
+            .nth(1)
+            .expect("the JSON section opens with a code block");
+        let toks = tokenize(block);
+        let mut c = JsonContract::default();
+        let mut i = 0;
+        c.value(&toks, &mut i, "");
+        assert!(c.keys.len() > 50, "too few documented keys: {c:?}");
+        c
+    }
+
+    fn join(path: &str, key: &str) -> String {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    }
+
+    /// One value at `toks[*i]`, with its `| alternative`s.
+    fn value(&mut self, toks: &[Tok], i: &mut usize, path: &str) {
+        loop {
+            match toks.get(*i) {
+                Some(Tok::Punct('{')) => {
+                    *i += 1;
+                    self.object(toks, i, path);
+                }
+                Some(Tok::Punct('[')) => {
+                    *i += 1;
+                    self.array(toks, i, &format!("{path}[]"));
+                }
+                Some(Tok::Str(s)) => {
+                    if s.contains('|') {
+                        self.values
+                            .entry(path.to_string())
+                            .or_default()
+                            .extend(s.split('|').map(str::to_string));
+                    }
+                    *i += 1;
+                }
+                Some(Tok::Bare(_)) => *i += 1,
+                _ => return,
+            }
+            if toks.get(*i) == Some(&Tok::Punct('|')) {
+                *i += 1;
+                continue;
+            }
+            return;
+        }
+    }
+
+    fn object(&mut self, toks: &[Tok], i: &mut usize, path: &str) {
+        let mut keys = 0;
+        loop {
+            match toks.get(*i).cloned() {
+                None => return,
+                Some(Tok::Punct('}')) => {
+                    *i += 1;
+                    if keys == 0 {
+                        self.open.insert(path.to_string());
+                    }
+                    return;
+                }
+                Some(Tok::Str(k)) => {
+                    *i += 1;
+                    keys += 1;
+                    let p = Self::join(path, &k);
+                    self.keys.insert(p.clone());
+                    if toks.get(*i) == Some(&Tok::Punct(':')) {
+                        *i += 1;
+                        self.value(toks, i, &p);
+                    }
+                }
+                // `...same...`, `...details`, `...`: the object goes on beyond what is listed.
+                Some(Tok::Bare(b)) if b.starts_with("...") => {
+                    *i += 1;
+                    self.open.insert(path.to_string());
+                }
+                Some(_) => *i += 1,
+            }
+        }
+    }
+
+    fn array(&mut self, toks: &[Tok], i: &mut usize, path: &str) {
+        loop {
+            match toks.get(*i) {
+                None => return,
+                Some(Tok::Punct(']')) => {
+                    *i += 1;
+                    return;
+                }
+                Some(Tok::Punct(',')) => *i += 1,
+                Some(Tok::Bare(b)) if b.starts_with("...") => {
+                    *i += 1;
+                    self.open.insert(path.to_string());
+                }
+                Some(_) => self.value(toks, i, path),
+            }
+        }
+    }
+
+    /// Every key path of `doc` the README does not document, and every value outside a
+    /// documented list.
+    fn undocumented(&self, doc: &Value) -> Vec<String> {
+        let mut out = vec![];
+        self.walk(doc, "", &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn is_open(&self, path: &str) -> bool {
+        self.open.iter().any(|o| {
+            path == o || path.starts_with(&format!("{o}.")) || path.starts_with(&format!("{o}[]"))
+        })
+    }
+
+    fn walk(&self, v: &Value, path: &str, out: &mut Vec<String>) {
+        if self.is_open(path) {
+            return;
+        }
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let p = Self::join(path, k);
+                    if !self.keys.contains(&p) && !self.is_open(&p) {
+                        out.push(format!("key {p}"));
+                        continue;
+                    }
+                    self.walk(v, &p, out);
+                }
+            }
+            Value::Array(list) => {
+                for v in list {
+                    self.walk(v, &format!("{path}[]"), out);
+                }
+            }
+            Value::String(s) => {
+                if let Some(allowed) = self.values.get(path) {
+                    if !allowed.iter().any(|a| a == s) {
+                        out.push(format!("value {path} = {s:?} (documented: {allowed:?})"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The code block's tokens; `//` comments dropped.
+fn tokenize(block: &str) -> Vec<Tok> {
+    let mut toks = vec![];
+    let chars: Vec<char> = block.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '"' => {
+                let end = chars[i + 1..].iter().position(|&c| c == '"').unwrap() + i + 1;
+                toks.push(Tok::Str(chars[i + 1..end].iter().collect()));
+                i = end + 1;
+            }
+            '/' if chars.get(i + 1) == Some(&'/') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '{' | '}' | '[' | ']' | ':' | ',' | '|' => {
+                toks.push(Tok::Punct(c));
+                i += 1;
+            }
+            c if c.is_whitespace() => i += 1,
+            _ => {
+                let start = i;
+                while i < chars.len()
+                    && !chars[i].is_whitespace()
+                    && !"{}[]:,|\"".contains(chars[i])
+                {
+                    i += 1;
+                }
+                toks.push(Tok::Bare(chars[start..i].iter().collect()));
+            }
+        }
+    }
+    toks
+}
+
+/// A field added to the JSON output without a line in the README's JSON section fails here:
+/// real documents (success with a transcript, a refused password, an untrusted certificate, a
+/// closed port, a failing address) against the documented key paths and listed values.
+#[test]
+fn every_json_field_is_documented_in_the_readme() {
+    let s = MailServers::get();
+    let contract = JsonContract::from_readme();
+    let good = s.user("mallory");
+    let wrong = s.user("nick");
+    let ca = s.ca_pem.to_str().unwrap();
+    let mut docs = vec![];
+    let run = |user: &TestUser, password: &str, args: &[&str]| {
+        let mut cmd = mailcheck(s, user);
+        cmd.args(["--format", "json"]).args(args);
+        if !password.is_empty() {
+            cmd.env("MAILCHECK_PASSWORD", password);
+        }
+        json(&cmd.output().unwrap())
+    };
+    docs.push(run(
+        &good,
+        &good.password,
+        &["--ca-file", ca, "--trace", "--check-legacy-tls"],
+    ));
+    docs.push(run(&good, "", &["--ca-file", ca, "--only", "pop3"]));
+    docs.push(run(&wrong, "not-the-password", &["--ca-file", ca]));
+    docs.push(run(&good, &good.password, &["--only", "imap,smtp/587"]));
+    docs.push(run(
+        &good,
+        &good.password,
+        &[
+            "--ca-file",
+            ca,
+            "--tls-name",
+            "imap.other.test",
+            "--only",
+            "imap/993",
+        ],
+    ));
+    let mut cmd = Command::cargo_bin("mailcheck").unwrap();
+    cmd.env_remove("MAILCHECK_PASSWORD")
+        .args([
+            "probe",
+            &good.address,
+            "--server",
+            &s.tls_name,
+            "--no-prompt",
+        ])
+        .args(["--ca-file", ca, "--format", "json", "--only", "smtp"]);
+    for rule in connect_to(s, &[(465, closed_port(s.ip))]) {
+        cmd.args(["--connect-to", &rule]);
+    }
+    docs.push(json(&cmd.output().unwrap()));
+    // The documents do carry the optional parts.
+    assert!(result(&docs[0], "imap/993/tls")["legacy_tls"].is_object());
+    assert!(result(&docs[0], "imap/993/tls")["transcript"].is_array());
+    assert_eq!(
+        result(&docs[1], "pop3/995/tls")["auth"]["why"],
+        "no-credentials"
+    );
+    for doc in &docs {
+        let missing = contract.undocumented(doc);
+        assert!(
+            missing.is_empty(),
+            "not in the README's JSON section:\n{}\n\ndocument:\n{doc:#}",
+            missing.join("\n")
+        );
+    }
+    // The checker does see a field the README does not list.
+    let mut extra = docs[0].clone();
+    extra["results"][0]["tls"]["brand_new"] = Value::Bool(true);
+    extra["credential"]["source"] = Value::String("carrier-pigeon".into());
+    assert_eq!(contract.undocumented(&extra).len(), 2);
 }

@@ -123,6 +123,15 @@ finding-starttls-injection = { $bytes ->
 finding-starttls-only = only STARTTLS works for { $protocol }: implicit TLS (port { $tls_port }) is preferred (RFC 8314)
 finding-documented-not-working = { $source } documents this setting, but it does not work
 finding-tls-cert-shared-host = the certificate is valid for { $names }, not for { $expected }: this is a shared server; type { $suggested } as the server name
+finding-connect-some-addresses-failed = { $connected } answered, but not { $failed } ({ $why ->
+        [refused] connection refused
+        [timed-out] no answer
+        [unreachable] unreachable
+       *[other] connection failed
+    }): a client that tries { $count ->
+        [one] that address
+       *[other] those addresses
+    } first waits or fails
 
 ## Documentation sources (discovery), as findings name them.
 

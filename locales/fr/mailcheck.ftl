@@ -119,6 +119,15 @@ finding-starttls-injection = { $bytes ->
 finding-starttls-only = seul STARTTLS fonctionne pour { $protocol } : le TLS implicite (port { $tls_port }) est préférable (RFC 8314)
 finding-documented-not-working = { $source } documente ce réglage, mais il ne fonctionne pas
 finding-tls-cert-shared-host = le certificat est valide pour { $names }, pas pour { $expected } : c'est un serveur mutualisé ; indiquez { $suggested } comme nom de serveur
+finding-connect-some-addresses-failed = { $connected } a répondu, mais pas { $failed } ({ $why ->
+        [refused] connexion refusée
+        [timed-out] pas de réponse
+        [unreachable] injoignable
+       *[other] échec de la connexion
+    }) : un logiciel qui essaie d'abord { $count ->
+        [one] cette adresse
+       *[other] ces adresses
+    } attend ou échoue
 
 ## Sources de documentation (découverte), telles que les constats les nomment
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{Finding, Login, Severity};
 use crate::discover::{DiscoveryReport, SourceKind};
+use crate::net::connect::{Attempt, AttemptOutcome};
 use crate::net::tls::CertVerdict;
 use crate::plan::{Combination, Security};
 use crate::probe::ProbeReport;
@@ -85,6 +86,9 @@ pub fn cross_findings(
             if let Some(f) = shared_host(r, documented) {
                 out.push(f);
             }
+            if let Some(f) = some_addresses_failed(r) {
+                out.push(f);
+            }
             out
         })
         .collect()
@@ -157,6 +161,48 @@ fn shared_host(r: &ProbeReport, documented: &[DocumentedSetting]) -> Option<Find
             ("expected", expected.as_str()),
             ("names", presented.join(", ")),
             ("suggested", suggested),
+        ],
+    ))
+}
+
+/// The host has several addresses and some failed before another connected (an AAAA record
+/// where nothing listens, a dead address in the A set): this probe got through, but a client
+/// that tries the failing ones first waits for a timeout or gives up.
+fn some_addresses_failed(r: &ProbeReport) -> Option<Finding> {
+    let connected = r
+        .attempts
+        .iter()
+        .find(|a| a.outcome == AttemptOutcome::Connected)?;
+    let failed: Vec<&Attempt> = r
+        .attempts
+        .iter()
+        .filter(|a| a.outcome != AttemptOutcome::Connected)
+        .collect();
+    let first = failed.first()?;
+    let kind = |o: &AttemptOutcome| match o {
+        AttemptOutcome::Refused => "refused",
+        AttemptOutcome::TimedOut => "timed-out",
+        AttemptOutcome::Unreachable { .. } => "unreachable",
+        AttemptOutcome::Connected | AttemptOutcome::Failed { .. } => "failed",
+    };
+    // One word for all when they agree; each address's outcome is in `attempts` anyway.
+    let why = if failed
+        .iter()
+        .all(|a| kind(&a.outcome) == kind(&first.outcome))
+    {
+        kind(&first.outcome)
+    } else {
+        "failed"
+    };
+    let list: Vec<String> = failed.iter().map(|a| a.address.to_string()).collect();
+    Some(Finding::new(
+        "connect.some-addresses-failed",
+        Severity::Warning,
+        crate::params![
+            ("connected", connected.address.to_string()),
+            ("failed", list.join(", ")),
+            ("count", failed.len()),
+            ("why", why),
         ],
     ))
 }
@@ -261,6 +307,31 @@ mod tests {
         assert_eq!(
             f.message,
             "la table des fournisseurs intégrée documente ce réglage, mais il ne fonctionne pas"
+        );
+    }
+
+    #[test]
+    fn failing_addresses_are_worded_in_both_languages() {
+        let mut f = Finding::new(
+            "connect.some-addresses-failed",
+            Severity::Warning,
+            crate::params![
+                ("connected", "192.0.2.1:993"),
+                ("failed", "[2001:db8::1]:993"),
+                ("count", 1usize),
+                ("why", "refused"),
+            ],
+        );
+        assert_eq!(
+            f.message,
+            "192.0.2.1:993 answered, but not [2001:db8::1]:993 (connection refused): a client \
+             that tries that address first waits or fails"
+        );
+        f.localize(crate::i18n::Lang::Fr);
+        assert_eq!(
+            f.message,
+            "192.0.2.1:993 a répondu, mais pas [2001:db8::1]:993 (connexion refusée) : un \
+             logiciel qui essaie d'abord cette adresse attend ou échoue"
         );
     }
 

@@ -111,6 +111,10 @@ const RECENT_LINES: usize = 16;
 
 impl Transcript {
     fn push(&mut self, started: Instant, dir: Direction, raw: &str) {
+        self.push_at(started.elapsed().as_millis() as u64, dir, raw);
+    }
+
+    fn push_at(&mut self, ms: u64, dir: Direction, raw: &str) {
         if dir == Direction::Server {
             if self.recent.len() == RECENT_LINES {
                 self.recent.pop_front();
@@ -135,11 +139,7 @@ impl Transcript {
         if text.chars().count() > TRANSCRIPT_MAX_CHARS {
             text = text.chars().take(TRANSCRIPT_MAX_CHARS).collect::<String>() + "…";
         }
-        self.lines.push(TranscriptLine {
-            ms: started.elapsed().as_millis() as u64,
-            dir,
-            text,
-        });
+        self.lines.push(TranscriptLine { ms, dir, text });
     }
 
     /// Mark the authentication exchange (see [`Connection::set_sensitive`]), for a caller that
@@ -282,6 +282,21 @@ impl Connection {
     pub fn note(&mut self, text: &str) {
         let started = self.started;
         self.log().push(started, Direction::Note, text);
+    }
+
+    /// Count the transcript's times from `origin` (the probe's start) rather than from this
+    /// connection's creation, which on implicit TLS comes after the connect and the handshake:
+    /// the transcript then lines up with the steps.
+    pub fn with_origin(mut self, origin: Instant) -> Connection {
+        self.started = origin;
+        self
+    }
+
+    /// A note about something that happened at `at`, before this connection existed (the TCP
+    /// connect, an implicit-TLS handshake).
+    pub fn note_at(&mut self, at: Instant, text: &str) {
+        let ms = at.saturating_duration_since(self.started).as_millis() as u64;
+        self.log().push_at(ms, Direction::Note, text);
     }
 
     fn log(&self) -> std::sync::MutexGuard<'_, Transcript> {

@@ -115,15 +115,19 @@ pub(crate) async fn run(
     let target = rec.target().clone();
     let budget = wait_budget(ctx, rec);
     let mut client_slot = Some(client);
+    // A logged-in session comes back here, so that its LOGOUT is a step like POP3's QUIT.
+    let mut session_slot = None;
     let result = session::authenticate(ctx, rec, allowed, &offered, fallback, |cred, mech| {
         let client = client_slot.take();
         let transcript = transcript.clone();
         let slot = &mut *slot;
+        let session_out = &mut session_slot;
         async move {
             let Some(client) = client else {
                 return AuthResult::Garbled("no connection".into());
             };
             let (r, back) = login(
+                session_out,
                 client,
                 cred,
                 mech,
@@ -140,6 +144,12 @@ pub(crate) async fn run(
         }
     })
     .await;
+    if let Some(mut session) = session_slot.take() {
+        // LOGOUT is courtesy: sent, its reply not awaited (the verdict is known).
+        let t = rec.start(StepName::Logout);
+        let sent = session.get_mut().send("z LOGOUT").await;
+        session::goodbye(rec, t, sent);
+    }
     // Not attempted: the client is still ours; say goodbye.
     if let Some(mut client) = client_slot.take() {
         let t = rec.start(StepName::Logout);
@@ -369,6 +379,7 @@ impl async_imap::Authenticator for &mut Responder {
 
 #[allow(clippy::too_many_arguments)]
 async fn login(
+    session_out: &mut Option<async_imap::Session<Connection>>,
     client: async_imap::Client<Connection>,
     cred: Credential,
     mech: &'static str,
@@ -430,8 +441,7 @@ async fn login(
     match outcome {
         Ok(mut session) => {
             session.get_mut().set_sensitive(false);
-            // LOGOUT is courtesy: sent, its reply not awaited (the verdict is known).
-            let _ = session.get_mut().send("z LOGOUT").await;
+            *session_out = Some(session);
             (AuthResult::Accepted, None)
         }
         Err((e, mut client)) => {

@@ -605,6 +605,19 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
     report
 }
 
+/// One connect attempt as the transcript tells it.
+fn attempt_note(a: &Attempt) -> String {
+    use connect::AttemptOutcome as O;
+    match &a.outcome {
+        O::Connected => format!("connected to {}", a.address),
+        O::Refused => format!("connecting to {}: refused", a.address),
+        O::TimedOut => format!("connecting to {}: no answer", a.address),
+        O::Unreachable { detail } | O::Failed { detail } => {
+            format!("connecting to {}: {detail}", a.address)
+        }
+    }
+}
+
 async fn drive(
     ctx: &ProbeContext,
     rec: &mut Recorder,
@@ -659,6 +672,14 @@ async fn drive(
             return Err(rec.fail(t, reason, detail, None));
         }
     };
+    // The transcript (made once the session begins) notes the connect and an implicit-TLS
+    // handshake at the times they happened.
+    let mut notes: Vec<(Instant, String)> = vec![];
+    let mut at = t.at;
+    for a in &connected.attempts {
+        at += Duration::from_millis(a.ms);
+        notes.push((at, attempt_note(a)));
+    }
     rec.report.attempts = connected.attempts;
     rec.report.peer = Some(connected.peer);
     rec.ok(t, Some(connected.peer.to_string()));
@@ -674,18 +695,19 @@ async fn drive(
             match hs.result {
                 Ok(s) => {
                     rec.record_tls(t, hs.facts, Ok(()))?;
+                    notes.push((Instant::now(), "TLS handshake complete".into()));
                     Stream::Tls(Box::new(s))
                 }
                 Err(e) => return rec.record_tls(t, hs.facts, Err(e)),
             }
         }
     };
-    let conn = slot.insert(Connection::new(
-        stream,
-        limits,
-        rec.deadline,
-        ctx.policy.trace,
-    ));
+    let conn = slot.insert(
+        Connection::new(stream, limits, rec.deadline, ctx.policy.trace).with_origin(rec.started),
+    );
+    for (at, text) in &notes {
+        conn.note_at(*at, text);
+    }
     rec.transcript = Some(conn.transcript());
     if let Some(c) = &ctx.credential {
         conn.add_redaction(c.secret().expose());

@@ -11,6 +11,7 @@ use crate::account::Credential;
 use crate::diagnose::{Finding, Reason, Severity};
 use crate::net::connection::{ConnError, Connection};
 use crate::net::tls::TlsError;
+use crate::plan::LoginMethod;
 use crate::proto::sasl::{self, CredentialKind};
 
 /// What a server advertises, in one shape for the three protocols.
@@ -215,6 +216,36 @@ pub(crate) enum AuthResult {
 ///
 /// `fallback` is a protocol's own password command when no SASL mechanism fits
 /// (IMAP LOGIN, POP3 USER/PASS).
+/// The mechanism for a method the user insists on, if the server offers it: a SASL name from
+/// `offered`, or the protocol's own command (`fallback`). Passwords only.
+fn forced_mechanism(
+    method: LoginMethod,
+    offered: &[String],
+    kind: CredentialKind,
+    fallback: Option<&'static str>,
+) -> Option<&'static str> {
+    if kind != CredentialKind::Password {
+        return None;
+    }
+    let sasl_name = match method {
+        LoginMethod::Plain => "PLAIN",
+        LoginMethod::Login => "LOGIN",
+        LoginMethod::Command => return fallback,
+    };
+    offered
+        .iter()
+        .any(|o| o.trim().eq_ignore_ascii_case(sasl_name))
+        .then_some(sasl_name)
+}
+
+fn login_method_name(m: LoginMethod) -> &'static str {
+    match m {
+        LoginMethod::Plain => "plain",
+        LoginMethod::Login => "login",
+        LoginMethod::Command => "command",
+    }
+}
+
 pub(crate) async fn authenticate<F, Fut>(
     ctx: &ProbeContext,
     rec: &mut Recorder,
@@ -245,10 +276,14 @@ where
         && offered.iter().all(|m| {
             sasl::choose_mechanism(std::slice::from_ref(m), CredentialKind::OAuth2Token).is_some()
         });
-    let mechanism = sasl::choose_mechanism(offered, cred.kind()).or(match cred.kind() {
-        CredentialKind::Password => fallback,
-        CredentialKind::OAuth2Token => None,
-    });
+    let forced = ctx.policy.login_method;
+    let mechanism = match forced {
+        None => sasl::choose_mechanism(offered, cred.kind()).or(match cred.kind() {
+            CredentialKind::Password => fallback,
+            CredentialKind::OAuth2Token => None,
+        }),
+        Some(method) => forced_mechanism(method, offered, cred.kind(), fallback),
+    };
     let Some(mechanism) = mechanism else {
         rec.set_auth(AuthOutcome::NotAttempted {
             why: NotAttempted::NoUsableMechanism,
@@ -266,7 +301,11 @@ where
                 Reason::AuthMechanismNotOffered
             },
             format!(
-                "no mechanism for {kind} among those offered: {}",
+                "no mechanism for {kind}{} among those offered: {}",
+                match forced {
+                    Some(m) => format!(" (--auth-mechanism {})", login_method_name(m)),
+                    None => String::new(),
+                },
                 if offered.is_empty() {
                     "none".to_string()
                 } else {
@@ -390,5 +429,39 @@ pub(crate) fn sasl_initial(
         "XOAUTH2" => Some(sasl::xoauth2(user, secret)),
         "OAUTHBEARER" => Some(sasl::oauthbearer(user, host, port, secret)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forced_method_is_used_only_where_offered() {
+        let offered = vec!["PLAIN".to_string(), "login".to_string()];
+        let pw = CredentialKind::Password;
+        let forced = |m, offered: &[String], fallback| forced_mechanism(m, offered, pw, fallback);
+        assert_eq!(forced(LoginMethod::Login, &offered, None), Some("LOGIN"));
+        assert_eq!(forced(LoginMethod::Plain, &offered, None), Some("PLAIN"));
+        assert_eq!(
+            forced(LoginMethod::Login, &offered[..1], Some("USER")),
+            None
+        );
+        assert_eq!(
+            forced(LoginMethod::Command, &offered, Some("USER")),
+            Some("USER")
+        );
+        // SMTP has no login command of its own.
+        assert_eq!(forced(LoginMethod::Command, &offered, None), None);
+        // A token never goes through a password method.
+        assert_eq!(
+            forced_mechanism(
+                LoginMethod::Plain,
+                &offered,
+                CredentialKind::OAuth2Token,
+                None
+            ),
+            None
+        );
     }
 }

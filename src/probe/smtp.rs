@@ -24,12 +24,13 @@ pub(crate) async fn run(
         Err(e) => return Err(rec.conn_fail(t, e)),
     };
     match greeting {
+        // The greeting as the server said it, code included, like IMAP's and POP3's lines.
         Ok(r) if r.code == 220 => {
-            rec.set_greeting(&r.text());
+            rec.set_greeting(&say(&r));
             rec.ok(t, None);
         }
         Ok(r) => {
-            rec.set_greeting(&r.text());
+            rec.set_greeting(&say(&r));
             return Err(rec.fail(
                 t,
                 Reason::ProtocolBusy,
