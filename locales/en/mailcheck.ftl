@@ -255,6 +255,27 @@ card-warnings = Warnings: { $findings }
 card-security-ssl = SSL/TLS
 card-security-starttls = STARTTLS
 
+## The card as files (Thunderbird's config-v1.1.xml, Apple's .mobileconfig): the words people
+## see in the file or on the device; machine values (SSL, STARTTLS, plist keys) stay as they are.
+
+card-file-made = { $proven ->
+        [yes] Made by mailcheck { $version } on { $date }: every server below was tried and works.
+       *[no] Made by mailcheck { $version } on { $date }: every server below was tried and connects, but the login was not verified.
+    }
+card-file-server = { $direction ->
+        [incoming] Incoming server
+       *[outgoing] Outgoing server
+    } ({ $rank ->
+        [best] recommended
+       *[other] alternative
+    }): { $protocol }, port { $port }, connection security { $security }
+card-profile-name = Mail: { $address }
+card-profile-account = Mail account { $address }
+card-profile-description = { $proven ->
+        [yes] Mail settings checked by mailcheck { $version } on { $date }: every server was tried and works. The device asks for the password.
+       *[no] Mail settings checked by mailcheck { $version } on { $date }: every server was tried and connects, but the login was not verified. The device asks for the password.
+    }
+
 ## Discovery (mailcheck discover, and the first section of probe without --server)
 
 discovery-title = Discovery for { $address } (domain { $domain }, DNS { $resolver }) in { $seconds } s

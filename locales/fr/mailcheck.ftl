@@ -251,6 +251,27 @@ card-warnings = Avertissements : { $findings }
 card-security-ssl = SSL/TLS
 card-security-starttls = STARTTLS
 
+## La fiche en fichiers (config-v1.1.xml de Thunderbird, .mobileconfig d'Apple) : les mots que
+## l'on voit dans le fichier ou sur l'appareil ; les valeurs techniques (SSL, STARTTLS, clés plist) restent telles quelles.
+
+card-file-made = { $proven ->
+        [yes] Créé par mailcheck { $version } le { $date } : chaque serveur ci-dessous a été essayé et fonctionne.
+       *[no] Créé par mailcheck { $version } le { $date } : chaque serveur ci-dessous a été essayé et accepte la connexion, mais l'identification n'a pas été vérifiée.
+    }
+card-file-server = { $direction ->
+        [incoming] Serveur entrant
+       *[outgoing] Serveur sortant
+    } ({ $rank ->
+        [best] recommandé
+       *[other] autre possibilité
+    }) : { $protocol }, port { $port }, sécurité de la connexion { $security }
+card-profile-name = Messagerie : { $address }
+card-profile-account = Compte de messagerie { $address }
+card-profile-description = { $proven ->
+        [yes] Paramètres de messagerie vérifiés par mailcheck { $version } le { $date } : chaque serveur a été essayé et fonctionne. L'appareil demande le mot de passe.
+       *[no] Paramètres de messagerie vérifiés par mailcheck { $version } le { $date } : chaque serveur a été essayé et accepte la connexion, mais l'identification n'a pas été vérifiée. L'appareil demande le mot de passe.
+    }
+
 ## Découverte (mailcheck discover, et la première partie de probe sans --server)
 
 discovery-title = Découverte pour { $address } (domaine { $domain }, DNS { $resolver }) en { $seconds } s
