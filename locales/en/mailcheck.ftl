@@ -104,6 +104,8 @@ reason-roundtrip-not-delivered = the outgoing server accepted the test message, 
     .hint = mail is delayed, held, filtered or lost between the servers: check the spam folder, retry with a longer --round-trip-timeout, then ask the provider
 reason-roundtrip-mailbox-failed = the mailbox could not be read to look for the test message
     .hint = the login works but reading the inbox does not: see the detail and ask the provider
+reason-roundtrip-junk = the test message arrived, but in the Junk mailbox: the provider took it for spam
+    .hint = mail works, but the provider's spam filter files this account's mail as spam: check the sender's SPF and DKIM, mark the message as not spam, and look in the Junk mailbox for real mail
 reason-probe-deadline = the probe could not start before its deadline: other probes of the same server held every allowed connection
     .hint = give the probe more time (a longer scrape timeout), raise --per-host, or probe fewer combinations
 

@@ -350,6 +350,12 @@ impl MailServers {
     /// mailbox independently of the client under test. An INBOX that does not exist yet (no
     /// mail ever) is empty.
     pub fn mailbox(&self, address: &str) -> Vec<StoredMessage> {
+        self.mailbox_named(address, "INBOX")
+    }
+
+    /// The messages of another mailbox of `address` (`Junk`: mail to `user+Junk@lab.test` is
+    /// filed there by LMTP, see fixtures/dovecot), as [`Self::mailbox`] reads the INBOX.
+    pub fn mailbox_named(&self, address: &str, mailbox: &str) -> Vec<StoredMessage> {
         let out = self.doveadm(
             &[
                 "-f",
@@ -359,7 +365,7 @@ impl MailServers {
                 address,
                 "uid flags hdr.message-id",
                 "mailbox",
-                "INBOX",
+                mailbox,
                 "all",
             ],
             None,
