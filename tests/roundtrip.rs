@@ -658,3 +658,37 @@ fn over_pop3_a_message_filed_to_junk_is_not_seen() {
     assert_eq!(junk.len(), 1, "{junk:?}");
     assert!(junk[0].message_id.contains(token), "{junk:?}");
 }
+
+/// A server without SPECIAL-USE: the Junk mailbox is found by its name, with a plain LIST, and
+/// the message filed there is still found and deleted there.
+#[test]
+fn without_special_use_the_junk_mailbox_is_found_by_its_name() {
+    let s = MailServers::get();
+    let user = s.user("rt-junk-by-name");
+    let before = seed(s, &user);
+    let junk_before = s.mailbox_named(&user.address, "Junk");
+    let (local, domain) = user.address.split_once('@').unwrap();
+    let out = mailcheck_via(s, &user, &[(993, s.imaps_without_special_use)])
+        .args(["--round-trip-timeout", "20s", "--format", "json", "--trace"])
+        .args(["--skip", "imap/143,pop3"])
+        .args(["--round-trip-to", &format!("{local}+Junk@{domain}")])
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    let rt = &doc["round_trip"];
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert_eq!(rt["outcome"], "delivered", "{rt:#}");
+    assert_eq!(rt["warning"]["code"], "roundtrip.junk", "{rt:#}");
+    assert_eq!(rt["delivered_to"], "Junk", "{rt:#}");
+    let mailbox_log = rt["transcript"]["mailbox"].to_string();
+    // Neither announced (CAPABILITY) nor asked for (LIST ... RETURN): found by the name.
+    assert!(!mailbox_log.contains("SPECIAL-USE"), "{mailbox_log}");
+    assert!(mailbox_log.contains("UIDPLUS"), "{mailbox_log}");
+    assert!(
+        mailbox_log.contains("LIST \\\"\\\" \\\"*\\\""),
+        "{mailbox_log}"
+    );
+    assert_eq!(rt["cleanup"], "deleted", "{rt:#}");
+    assert_eq!(s.mailbox_named(&user.address, "Junk"), junk_before);
+    assert_eq!(s.mailbox(&user.address), before);
+}
