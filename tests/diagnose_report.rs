@@ -448,15 +448,57 @@ fn json_codes_are_language_neutral() {
 
 /// Every server in the Thunderbird file, read back by mailcheck's own autoconfig reader
 /// (src/discover/autoconfig.rs, the one discovery uses on providers' documents), is a
-/// working combination of the run, best first; nothing was skipped.
+/// working combination of the run, best first; nothing was skipped. In both languages: the
+/// comments are for people, the elements for Thunderbird.
 #[test]
 fn the_thunderbird_file_parses_back_to_the_working_settings() {
+    for (lang, suffix) in [(Lang::En, "en"), (Lang::Fr, "fr")] {
+        thunderbird_file_parses_back(lang, suffix);
+    }
+}
+
+fn thunderbird_file_parses_back(lang: Lang, suffix: &str) {
     use mailcheck::account::Address;
     use mailcheck::discover::autoconfig;
-    let r = build(mixed(), Lang::Fr, guide());
+    let r = build(mixed(), lang, guide());
     let (xml, err) = card_of(&r, CardFormat::Thunderbird);
     assert!(err.is_empty());
-    snapshot("config-v1.1_mixed.xml", &xml);
+    snapshot(&format!("config-v1.1_mixed.{suffix}.xml"), &xml);
+    let comments: Vec<&str> = xml
+        .split("<!--")
+        .skip(1)
+        .map(|c| c.split_once("-->").expect("a closed comment").0.trim())
+        .collect();
+    assert_eq!(
+        comments.len(),
+        4,
+        "the header and one per server: {comments:?}"
+    );
+    match lang {
+        Lang::Fr => {
+            assert!(
+                comments[0].starts_with("Créé par mailcheck"),
+                "{}",
+                comments[0]
+            );
+            assert!(comments[0].contains("le 01/03/2026"), "{}", comments[0]);
+            assert_eq!(
+                comments[1],
+                "Serveur entrant (recommandé) : IMAP, port 993, sécurité de la connexion SSL/TLS"
+            );
+            assert!(comments[3].starts_with("Serveur sortant (recommandé)"));
+            for english in ["Made by", "every server", "works", "Incoming", "Outgoing"] {
+                assert!(!xml.contains(english), "{english} in the French file");
+            }
+        }
+        Lang::En => {
+            assert!(comments[0].contains("every server below was tried and works"));
+            assert_eq!(
+                comments[2],
+                "Incoming server (alternative): IMAP, port 143, connection security STARTTLS"
+            );
+        }
+    }
 
     let address = Address::parse("alice@example.fr").unwrap();
     let doc = autoconfig::parse(xml.as_bytes(), &address).expect("a clientConfig document");
@@ -490,15 +532,48 @@ fn the_thunderbird_file_parses_back_to_the_working_settings() {
     assert!(xml.contains("<username>%EMAILADDRESS%</username>"));
 }
 
-/// The Apple profile is a valid property list with one mail payload and no password.
+/// The Apple profile is a valid property list with one mail payload and no password, its
+/// names and description in the report's language.
 #[test]
 fn the_mobileconfig_is_a_valid_plist_without_password() {
-    let r = build(mixed(), Lang::En, guide());
+    for (lang, suffix) in [(Lang::En, "en"), (Lang::Fr, "fr")] {
+        mobileconfig_is_a_valid_plist(lang, suffix);
+    }
+}
+
+fn mobileconfig_is_a_valid_plist(lang: Lang, suffix: &str) {
+    let r = build(mixed(), lang, guide());
     let (xml, err) = card_of(&r, CardFormat::Mobileconfig);
     assert!(err.is_empty());
-    snapshot("profile_mixed.mobileconfig", &xml);
+    snapshot(&format!("profile_mixed.{suffix}.mobileconfig"), &xml);
     let value = plist::Value::from_reader_xml(xml.as_bytes()).expect("a valid XML plist");
     let root = value.as_dictionary().unwrap();
+    let text = |d: &plist::Dictionary, k: &str| d[k].as_string().unwrap().to_string();
+    let mail0 = root["PayloadContent"].as_array().unwrap()[0]
+        .as_dictionary()
+        .unwrap();
+    let (name, account, description) = (
+        text(root, "PayloadDisplayName"),
+        text(mail0, "PayloadDisplayName"),
+        text(mail0, "PayloadDescription"),
+    );
+    match lang {
+        Lang::Fr => {
+            assert_eq!(name, "Messagerie : alice@example.fr");
+            assert_eq!(account, "Compte de messagerie alice@example.fr");
+            assert!(
+                description.starts_with("Paramètres de messagerie vérifiés par mailcheck")
+                    && description.contains("le 01/03/2026")
+                    && description.contains("chaque serveur a été essayé et fonctionne"),
+                "{description}"
+            );
+        }
+        Lang::En => {
+            assert_eq!(name, "Mail: alice@example.fr");
+            assert_eq!(account, "Mail account alice@example.fr");
+            assert!(description.contains("every server was tried and works"));
+        }
+    }
     assert_eq!(root["PayloadType"].as_string(), Some("Configuration"));
     assert_eq!(root["PayloadVersion"].as_signed_integer(), Some(1));
     let content = root["PayloadContent"].as_array().unwrap();
@@ -536,7 +611,7 @@ fn the_mobileconfig_is_a_valid_plist_without_password() {
     assert_ne!(uuid(root), uuid(mail));
     // Python's plistlib agrees, when python3 is there (it is on the test machines).
     if let Ok(mut child) = std::process::Command::new("python3")
-        .args(["-c", "import plistlib,sys; d=plistlib.loads(sys.stdin.buffer.read()); print(d['PayloadContent'][0]['IncomingMailServerPortNumber'])"])
+        .args(["-c", "import plistlib,sys; d=plistlib.loads(sys.stdin.buffer.read()); print(d['PayloadContent'][0]['IncomingMailServerPortNumber'], d['PayloadDisplayName'].encode().hex())"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -545,7 +620,12 @@ fn the_mobileconfig_is_a_valid_plist_without_password() {
         child.stdin.take().unwrap().write_all(xml.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "plistlib rejected the profile");
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "993");
+        // The display name read back byte for byte (accents included).
+        let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("993 {hex}")
+        );
     }
 }
 

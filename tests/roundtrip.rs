@@ -518,3 +518,177 @@ fn without_uidplus_the_message_is_flagged_deleted_but_nothing_is_expunged() {
     assert_eq!(ours.message_id, rt["sent"]["message_id"].as_str().unwrap());
     assert_eq!(ours.flags, vec!["\\Deleted"]);
 }
+
+/// The address Postfix saw the submission come from, in its log line for this queue id
+/// (`4F1C2: client=unknown[127.0.0.1], sasl_method=PLAIN, ...`).
+fn postfix_client_of(s: &MailServers, queue_id: &str) -> String {
+    let log = std::fs::read_to_string(s.postfix_log()).unwrap_or_default();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("{queue_id}: client=")))
+        .unwrap_or_else(|| panic!("no client line for {queue_id} in the Postfix log"));
+    let after = line.split_once("client=").unwrap().1;
+    let (_, rest) = after.split_once('[').expect("client=name[address]");
+    rest.split_once(']')
+        .expect("client=name[address]")
+        .0
+        .to_string()
+}
+
+/// Mail to `user+Junk@lab.test` is filed by Dovecot's LMTP into the user's Junk mailbox
+/// (SPECIAL-USE \Junk, see fixtures/dovecot): the round trip finds it there, says it arrived
+/// as spam (a warning, with the latency), deletes it there and nowhere else.
+#[test]
+fn a_message_filed_to_junk_is_delivered_with_a_warning_and_deleted_there() {
+    let s = MailServers::get();
+    let user = s.user("rt-junk");
+    let before = seed(s, &user);
+    let junk_before = s.mailbox_named(&user.address, "Junk");
+    let (local, domain) = user.address.split_once('@').unwrap();
+    let to = format!("{local}+Junk@{domain}");
+    let out = mailcheck(s, &user)
+        .args(["--round-trip-timeout", "20s", "--format", "json", "--trace"])
+        .args(["--round-trip-to", &to])
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    let rt = &doc["round_trip"];
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert_eq!(doc["status"], "warning", "{doc:#}");
+    assert_eq!(rt["outcome"], "delivered", "{rt:#}");
+    assert!(rt.get("reason").is_none(), "{rt:#}");
+    assert_eq!(rt["warning"]["code"], "roundtrip.junk", "{rt:#}");
+    assert!(!rt["warning"]["hint"].as_str().unwrap().is_empty());
+    assert_eq!(rt["delivered_to"], "Junk", "{rt:#}");
+    assert_eq!(rt["checked_via"], "imap/993/tls");
+    let latency = rt["latency_ms"].as_u64().expect("latency_ms");
+    assert_eq!(
+        rt["detail"],
+        format!(
+            "delivered in {}, but to the Junk mailbox \"Junk\"",
+            human_ms(latency)
+        )
+    );
+    assert!(doc["summary"]
+        .as_str()
+        .unwrap()
+        .ends_with("(roundtrip.junk)"));
+    // Looked at read-only, in both mailboxes, found by the SPECIAL-USE attribute.
+    let mailbox_log = rt["transcript"]["mailbox"].to_string();
+    assert!(
+        mailbox_log.contains("RETURN (SPECIAL-USE)"),
+        "{mailbox_log}"
+    );
+    assert!(
+        mailbox_log.contains("EXAMINE \\\"Junk\\\""),
+        "{mailbox_log}"
+    );
+    // Deleted there, by its UID, and nothing else touched in either mailbox.
+    assert_eq!(rt["cleanup"], "deleted", "{rt:#}");
+    let detail = rt["cleanup_detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("UID ") && detail.ends_with(" expunged from Junk"),
+        "{detail}"
+    );
+    assert_eq!(s.mailbox_named(&user.address, "Junk"), junk_before);
+    assert_eq!(s.mailbox(&user.address), before);
+
+    // The submission named itself by the address Postfix saw it come from.
+    let qid = queue_id(rt["sent"]["server_says"].as_str().unwrap());
+    let client = postfix_client_of(s, &qid);
+    let submission = rt["transcript"]["submission"].to_string();
+    assert!(
+        submission.contains(&format!("EHLO [{client}]")),
+        "{client}: {submission}"
+    );
+
+    // With --keep it stays in Junk, unread; the table says it is a warning.
+    let out = mailcheck(s, &user)
+        .args(["--round-trip-timeout", "20s", "--keep"])
+        .args(["--round-trip-to", &to])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Round trip: WARNING roundtrip.junk — delivered in "),
+        "{text}"
+    );
+    assert!(text.contains("imap/993/tls, Junk after "), "{text}");
+    let junk = s.mailbox_named(&user.address, "Junk");
+    assert_eq!(junk.len(), junk_before.len() + 1, "{junk:?}");
+    assert!(junk.last().unwrap().flags.is_empty(), "{junk:?}");
+    assert_eq!(s.mailbox(&user.address), before);
+}
+
+/// POP3 sees the INBOX only: a message filed to Junk is not delivered, as far as it can tell
+/// (the README says so).
+#[test]
+fn over_pop3_a_message_filed_to_junk_is_not_seen() {
+    let s = MailServers::get();
+    let user = s.user("rt-junk-pop3");
+    let before = seed(s, &user);
+    let (local, domain) = user.address.split_once('@').unwrap();
+    let out = mailcheck(s, &user)
+        .args([
+            "--round-trip-timeout",
+            "2s",
+            "--format",
+            "json",
+            "--skip",
+            "imap",
+        ])
+        .args(["--round-trip-to", &format!("{local}+Junk@{domain}")])
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    let rt = &doc["round_trip"];
+    assert_eq!(out.status.code(), Some(2), "{doc:#}");
+    assert_eq!(rt["outcome"], "not-delivered", "{rt:#}");
+    assert_eq!(rt["checked_via"], "pop3/995/tls");
+    assert_eq!(s.mailbox(&user.address), before);
+    // It did arrive, in Junk, where POP3 cannot see it.
+    let token = rt["token"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.mailbox_named(&user.address, "Junk").is_empty() && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let junk = s.mailbox_named(&user.address, "Junk");
+    assert_eq!(junk.len(), 1, "{junk:?}");
+    assert!(junk[0].message_id.contains(token), "{junk:?}");
+}
+
+/// A server without SPECIAL-USE: the Junk mailbox is found by its name, with a plain LIST, and
+/// the message filed there is still found and deleted there.
+#[test]
+fn without_special_use_the_junk_mailbox_is_found_by_its_name() {
+    let s = MailServers::get();
+    let user = s.user("rt-junk-by-name");
+    let before = seed(s, &user);
+    let junk_before = s.mailbox_named(&user.address, "Junk");
+    let (local, domain) = user.address.split_once('@').unwrap();
+    let out = mailcheck_via(s, &user, &[(993, s.imaps_without_special_use)])
+        .args(["--round-trip-timeout", "20s", "--format", "json", "--trace"])
+        .args(["--skip", "imap/143,pop3"])
+        .args(["--round-trip-to", &format!("{local}+Junk@{domain}")])
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    let rt = &doc["round_trip"];
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert_eq!(rt["outcome"], "delivered", "{rt:#}");
+    assert_eq!(rt["warning"]["code"], "roundtrip.junk", "{rt:#}");
+    assert_eq!(rt["delivered_to"], "Junk", "{rt:#}");
+    let mailbox_log = rt["transcript"]["mailbox"].to_string();
+    // Neither announced (CAPABILITY) nor asked for (LIST ... RETURN): found by the name.
+    assert!(!mailbox_log.contains("SPECIAL-USE"), "{mailbox_log}");
+    assert!(mailbox_log.contains("UIDPLUS"), "{mailbox_log}");
+    assert!(
+        mailbox_log.contains("LIST \\\"\\\" \\\"*\\\""),
+        "{mailbox_log}"
+    );
+    assert_eq!(rt["cleanup"], "deleted", "{rt:#}");
+    assert_eq!(s.mailbox_named(&user.address, "Junk"), junk_before);
+    assert_eq!(s.mailbox(&user.address), before);
+}

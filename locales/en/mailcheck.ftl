@@ -104,6 +104,8 @@ reason-roundtrip-not-delivered = the outgoing server accepted the test message, 
     .hint = mail is delayed, held, filtered or lost between the servers: check the spam folder, retry with a longer --round-trip-timeout, then ask the provider
 reason-roundtrip-mailbox-failed = the mailbox could not be read to look for the test message
     .hint = the login works but reading the inbox does not: see the detail and ask the provider
+reason-roundtrip-junk = the test message arrived, but in the Junk mailbox: the provider took it for spam
+    .hint = mail works, but the provider's spam filter files this account's mail as spam: check the sender's SPF and DKIM, mark the message as not spam, and look in the Junk mailbox for real mail
 reason-probe-deadline = the probe could not start before its deadline: other probes of the same server held every allowed connection
     .hint = give the probe more time (a longer scrape timeout), raise --per-host, or probe fewer combinations
 
@@ -263,6 +265,27 @@ card-not-probed = not checked
 card-warnings = Warnings: { $findings }
 card-security-ssl = SSL/TLS
 card-security-starttls = STARTTLS
+
+## The card as files (Thunderbird's config-v1.1.xml, Apple's .mobileconfig): the words people
+## see in the file or on the device; machine values (SSL, STARTTLS, plist keys) stay as they are.
+
+card-file-made = { $proven ->
+        [yes] Made by mailcheck { $version } on { $date }: every server below was tried and works.
+       *[no] Made by mailcheck { $version } on { $date }: every server below was tried and connects, but the login was not verified.
+    }
+card-file-server = { $direction ->
+        [incoming] Incoming server
+       *[outgoing] Outgoing server
+    } ({ $rank ->
+        [best] recommended
+       *[other] alternative
+    }): { $protocol }, port { $port }, connection security { $security }
+card-profile-name = Mail: { $address }
+card-profile-account = Mail account { $address }
+card-profile-description = { $proven ->
+        [yes] Mail settings checked by mailcheck { $version } on { $date }: every server was tried and works. The device asks for the password.
+       *[no] Mail settings checked by mailcheck { $version } on { $date }: every server was tried and connects, but the login was not verified. The device asks for the password.
+    }
 
 ## Discovery (mailcheck discover, and the first section of probe without --server)
 

@@ -100,6 +100,8 @@ reason-roundtrip-not-delivered = le serveur d'envoi a accepté le message de tes
     .hint = le courrier est retardé, retenu, filtré ou perdu entre les serveurs : regardez dans les indésirables, réessayez avec un --round-trip-timeout plus long, puis contactez le fournisseur
 reason-roundtrip-mailbox-failed = la boîte n'a pas pu être lue pour y chercher le message de test
     .hint = l'identification fonctionne mais pas la lecture de la boîte de réception : voyez le détail et contactez le fournisseur
+reason-roundtrip-junk = le message de test est arrivé, mais dans le dossier des indésirables : le fournisseur l'a pris pour du spam
+    .hint = le courrier passe, mais le filtre anti-spam du fournisseur classe le courrier de ce compte en indésirable : vérifiez SPF et DKIM de l'expéditeur, signalez le message comme légitime et cherchez le vrai courrier dans les indésirables
 reason-probe-deadline = le test n'a pas pu commencer avant son échéance : d'autres tests du même serveur occupaient toutes les connexions permises
     .hint = laissez plus de temps au test (un délai de collecte plus long), augmentez --per-host ou testez moins de combinaisons
 
@@ -259,6 +261,27 @@ card-not-probed = non vérifié
 card-warnings = Avertissements : { $findings }
 card-security-ssl = SSL/TLS
 card-security-starttls = STARTTLS
+
+## La fiche en fichiers (config-v1.1.xml de Thunderbird, .mobileconfig d'Apple) : les mots que
+## l'on voit dans le fichier ou sur l'appareil ; les valeurs techniques (SSL, STARTTLS, clés plist) restent telles quelles.
+
+card-file-made = { $proven ->
+        [yes] Créé par mailcheck { $version } le { $date } : chaque serveur ci-dessous a été essayé et fonctionne.
+       *[no] Créé par mailcheck { $version } le { $date } : chaque serveur ci-dessous a été essayé et accepte la connexion, mais l'identification n'a pas été vérifiée.
+    }
+card-file-server = { $direction ->
+        [incoming] Serveur entrant
+       *[outgoing] Serveur sortant
+    } ({ $rank ->
+        [best] recommandé
+       *[other] autre possibilité
+    }) : { $protocol }, port { $port }, sécurité de la connexion { $security }
+card-profile-name = Messagerie : { $address }
+card-profile-account = Compte de messagerie { $address }
+card-profile-description = { $proven ->
+        [yes] Paramètres de messagerie vérifiés par mailcheck { $version } le { $date } : chaque serveur a été essayé et fonctionne. L'appareil demande le mot de passe.
+       *[no] Paramètres de messagerie vérifiés par mailcheck { $version } le { $date } : chaque serveur a été essayé et accepte la connexion, mais l'identification n'a pas été vérifiée. L'appareil demande le mot de passe.
+    }
 
 ## Découverte (mailcheck discover, et la première partie de probe sans --server)
 

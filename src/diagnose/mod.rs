@@ -69,11 +69,12 @@ pub enum Reason {
     RoundtripSubmissionRefused,
     RoundtripNotDelivered,
     RoundtripMailboxFailed,
+    RoundtripJunk,
     ProbeDeadline,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 45] = [
+    pub const ALL: [Reason; 46] = [
         Reason::DnsNoSuchHost,
         Reason::DnsFailed,
         Reason::DnsNoAddress,
@@ -118,6 +119,7 @@ impl Reason {
         Reason::RoundtripSubmissionRefused,
         Reason::RoundtripNotDelivered,
         Reason::RoundtripMailboxFailed,
+        Reason::RoundtripJunk,
         Reason::ProbeDeadline,
     ];
 
@@ -170,6 +172,7 @@ impl Reason {
             RoundtripSubmissionRefused => "roundtrip.submission-refused",
             RoundtripNotDelivered => "roundtrip.not-delivered",
             RoundtripMailboxFailed => "roundtrip.mailbox-failed",
+            RoundtripJunk => "roundtrip.junk",
             ProbeDeadline => "probe.deadline",
         }
     }
@@ -674,7 +677,8 @@ fn tellingness(r: Reason) -> u8 {
         | RoundtripSubmissionFailed
         | RoundtripSubmissionRefused
         | RoundtripNotDelivered
-        | RoundtripMailboxFailed => 7,
+        | RoundtripMailboxFailed
+        | RoundtripJunk => 7,
         // Not the server's doing: the run's own deadline.
         ProbeDeadline => 7,
         Internal => 8,

@@ -324,6 +324,32 @@ pub fn write_text(out: &mut dyn Write, card: &Card) -> io::Result<()> {
     Ok(())
 }
 
+/// The "made by mailcheck" line of the files, in the card's language: it only claims what was
+/// proven (a refused or stalled login leaves the connection proven, not the login).
+pub fn file_made(card: &Card, id: &str) -> String {
+    i18n::text(
+        card.lang,
+        id,
+        &crate::params![
+            ("version", card.version),
+            ("date", i18n::date(card.lang, &card.checked_at)),
+            ("proven", if card.logins_proven() { "yes" } else { "no" }),
+        ],
+    )
+}
+
+/// Text for an XML comment: `--` may not appear in one (nor a trailing `-`).
+pub fn xml_comment(s: &str) -> String {
+    let mut out = xml_escape(s);
+    while out.contains("--") {
+        out = out.replace("--", "- -");
+    }
+    if out.ends_with('-') {
+        out.push(' ');
+    }
+    out
+}
+
 /// Escape text for XML content and attribute values.
 pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -7,8 +7,9 @@
 
 use std::io::{self, Write};
 
-use super::card::{xml_escape, Card};
+use super::card::{file_made, xml_escape, Card};
 use crate::diagnose::Recommendation;
+use crate::i18n;
 use crate::plan::Protocol;
 
 /// A UUID (version 5 layout) made from the SHA-256 of `seed`.
@@ -111,16 +112,20 @@ pub fn write(out: &mut dyn Write, card: &Card) -> io::Result<()> {
         "OutgoingPasswordSameAsIncomingPassword",
         inc.username == outg.username,
     )?;
+    // What the device shows when the profile is installed, in the card's language.
+    let address = crate::params![("address", card.address.as_str())];
     string(
         out,
         ind,
         "PayloadDescription",
-        &format!(
-            "Mail settings checked by mailcheck {} on {}",
-            card.version, card.checked_at
-        ),
+        &file_made(card, "card-profile-description"),
     )?;
-    string(out, ind, "PayloadDisplayName", &card.address)?;
+    string(
+        out,
+        ind,
+        "PayloadDisplayName",
+        &i18n::text(card.lang, "card-profile-account", &address),
+    )?;
     string(
         out,
         ind,
@@ -139,7 +144,7 @@ pub fn write(out: &mut dyn Write, card: &Card) -> io::Result<()> {
         out,
         "\t",
         "PayloadDisplayName",
-        &format!("Mail: {}", card.address),
+        &i18n::text(card.lang, "card-profile-name", &address),
     )?;
     string(
         out,

@@ -7,7 +7,18 @@ use crate::probe::roundtrip::{Cleanup, RoundTripReport};
 pub fn write(out: &mut dyn Write, rt: &RoundTripReport) -> std::io::Result<()> {
     const W: usize = 14;
     match &rt.reason {
-        None => writeln!(out, "\nRound trip: {}", rt.detail)?,
+        None => match &rt.warning {
+            None => writeln!(out, "\nRound trip: {}", rt.detail)?,
+            Some(w) => {
+                writeln!(
+                    out,
+                    "\nRound trip: WARNING {} — {}",
+                    w.code.code(),
+                    rt.detail
+                )?;
+                writeln!(out, "  {:<W$}{}", "hint", w.hint)?;
+            }
+        },
         Some(r) => {
             writeln!(
                 out,
@@ -30,10 +41,14 @@ pub fn write(out: &mut dyn Write, rt: &RoundTripReport) -> std::io::Result<()> {
         writeln!(out, "  {:<W$}{} to {}", "", sent.message_id, rt.to)?;
     }
     if let Some(via) = &rt.checked_via {
+        let into = rt
+            .delivered_to
+            .as_deref()
+            .map_or(String::new(), |m| format!(", {m}"));
         match rt.latency_ms {
             Some(ms) => writeln!(
                 out,
-                "  {:<W$}{via} after {ms} ms ({} look(s))",
+                "  {:<W$}{via}{into} after {ms} ms ({} look(s))",
                 "arrived", rt.polls
             )?,
             None if rt.sent.is_some() => writeln!(

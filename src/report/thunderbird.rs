@@ -7,8 +7,9 @@
 
 use std::io::{self, Write};
 
-use super::card::{xml_escape, Card};
+use super::card::{file_made, security_label, xml_comment, xml_escape, Card};
 use crate::diagnose::Recommendation;
+use crate::i18n;
 use crate::plan::{Protocol, Security};
 
 /// Thunderbird's placeholders for the username, when the username is the address or its
@@ -27,16 +28,37 @@ fn username(card: &Card, r: &Recommendation) -> String {
     }
 }
 
-fn server(out: &mut dyn Write, card: &Card, r: &Recommendation) -> io::Result<()> {
+fn server(out: &mut dyn Write, card: &Card, r: &Recommendation, best: bool) -> io::Result<()> {
     let (element, kind) = match r.protocol {
         Protocol::Imap => ("incomingServer", "imap"),
         Protocol::Pop3 => ("incomingServer", "pop3"),
         Protocol::Smtp => ("outgoingServer", "smtp"),
     };
+    // The machine value Thunderbird reads...
     let socket = match r.security {
         Security::Tls => "SSL",
         Security::Starttls => "STARTTLS",
     };
+    // ...and, for whoever opens the file, the setting in the words of Thunderbird's dialog.
+    let label = i18n::text(
+        card.lang,
+        "card-file-server",
+        &crate::params![
+            (
+                "direction",
+                if r.protocol == Protocol::Smtp {
+                    "outgoing"
+                } else {
+                    "incoming"
+                }
+            ),
+            ("rank", if best { "best" } else { "other" }),
+            ("protocol", r.protocol.name().to_uppercase()),
+            ("port", r.port.to_string()),
+            ("security", security_label(card.lang, r.security)),
+        ],
+    );
+    writeln!(out, "    <!-- {} -->", xml_comment(&label))?;
     writeln!(out, "    <{element} type=\"{kind}\">")?;
     writeln!(out, "      <hostname>{}</hostname>", xml_escape(&r.host))?;
     writeln!(out, "      <port>{}</port>", r.port)?;
@@ -57,17 +79,10 @@ fn server(out: &mut dyn Write, card: &Card, r: &Recommendation) -> io::Result<()
 pub fn write(out: &mut dyn Write, card: &Card) -> io::Result<()> {
     let domain = xml_escape(card.domain());
     writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
-    // Only claim what was proven: a refused or stalled login leaves the connection proven.
-    let proven = if card.logins_proven() {
-        "every server below was tried and works"
-    } else {
-        "every server below was tried and connects, but the login was not verified"
-    };
     writeln!(
         out,
-        "<!-- Made by mailcheck {} on {}: {proven}. -->",
-        card.version,
-        xml_escape(&card.checked_at)
+        "<!-- {} -->",
+        xml_comment(&file_made(card, "card-file-made"))
     )?;
     writeln!(out, "<clientConfig version=\"1.1\">")?;
     writeln!(out, "  <emailProvider id=\"{domain}\">")?;
@@ -75,8 +90,8 @@ pub fn write(out: &mut dyn Write, card: &Card) -> io::Result<()> {
     writeln!(out, "    <displayName>{domain}</displayName>")?;
     writeln!(out, "    <displayShortName>{domain}</displayShortName>")?;
     for side in [&card.incoming, &card.outgoing] {
-        for r in side.best.iter().chain(side.also.iter()) {
-            server(out, card, r)?;
+        for (i, r) in side.best.iter().chain(side.also.iter()).enumerate() {
+            server(out, card, r, i == 0 && side.best.is_some())?;
         }
     }
     writeln!(out, "  </emailProvider>")?;

@@ -62,6 +62,9 @@ use base64::Engine as _;
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// Where Dovecot's IMAPS listener without UIDPLUS listens ([`MailServers::imaps_without_uidplus`]).
 pub const NO_UIDPLUS_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+/// Where Dovecot's IMAPS listener without SPECIAL-USE listens
+/// ([`MailServers::imaps_without_special_use`]).
+pub const NO_SPECIAL_USE_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
 /// The DNS name in the server certificate.
 pub const TLS_NAME: &str = "mail.lab.test";
 /// Names Dovecot presents other certificates for (SNI, `local_name` blocks), all signed by the
@@ -178,6 +181,10 @@ pub struct MailServers {
     /// Dovecot IMAP, implicit TLS, same mailboxes, but the CAPABILITY it announces after login
     /// lacks UIDPLUS (a `local` block in dovecot.conf). On [`NO_UIDPLUS_IP`], not `ip`.
     pub imaps_without_uidplus: SocketAddr,
+    /// Dovecot IMAP, implicit TLS, same mailboxes, whose CAPABILITY lacks SPECIAL-USE (and
+    /// LIST-EXTENDED): a client must find the Junk mailbox by its name. On
+    /// [`NO_SPECIAL_USE_IP`].
+    pub imaps_without_special_use: SocketAddr,
     /// Misconfigured on purpose (for diagnosis tests): Postfix, 465-style, that still accepts
     /// TLS 1.0 and 1.1 besides 1.2 and 1.3.
     pub smtps_legacy: u16,
@@ -350,6 +357,12 @@ impl MailServers {
     /// mailbox independently of the client under test. An INBOX that does not exist yet (no
     /// mail ever) is empty.
     pub fn mailbox(&self, address: &str) -> Vec<StoredMessage> {
+        self.mailbox_named(address, "INBOX")
+    }
+
+    /// The messages of another mailbox of `address` (`Junk`: mail to `user+Junk@lab.test` is
+    /// filed there by LMTP, see fixtures/dovecot), as [`Self::mailbox`] reads the INBOX.
+    pub fn mailbox_named(&self, address: &str, mailbox: &str) -> Vec<StoredMessage> {
         let out = self.doveadm(
             &[
                 "-f",
@@ -359,7 +372,7 @@ impl MailServers {
                 address,
                 "uid flags hdr.message-id",
                 "mailbox",
-                "INBOX",
+                mailbox,
                 "all",
             ],
             None,
@@ -780,6 +793,9 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
     let no_uidplus = TcpListener::bind(SocketAddr::new(NO_UIDPLUS_IP.into(), 0))
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("binding {NO_UIDPLUS_IP}:0: {e}"))?;
+    let no_special_use = TcpListener::bind(SocketAddr::new(NO_SPECIAL_USE_IP.into(), 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("binding {NO_SPECIAL_USE_IP}:0: {e}"))?;
     drop(listeners);
     let servers = MailServers {
         ip: SERVER_IP.into(),
@@ -792,6 +808,7 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         smtps: ports[4],
         submission: ports[5],
         imaps_without_uidplus: no_uidplus,
+        imaps_without_special_use: no_special_use,
         smtps_legacy: ports[6],
         smtps_tls10: ports[7],
         submission_lax: ports[8],
@@ -826,6 +843,11 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         (
             "NO_UIDPLUS_PORT",
             servers.imaps_without_uidplus.port().to_string(),
+        ),
+        ("NO_SPECIAL_USE_IP", NO_SPECIAL_USE_IP.to_string()),
+        (
+            "NO_SPECIAL_USE_PORT",
+            servers.imaps_without_special_use.port().to_string(),
         ),
         ("SMTPS_LEGACY_PORT", servers.smtps_legacy.to_string()),
         ("SMTPS_TLS10_PORT", servers.smtps_tls10.to_string()),
@@ -890,6 +912,11 @@ fn launch(s: &MailServers, supervisor: &mut Supervisor) -> Result<(), String> {
         TcpStream::connect_timeout(&s.imaps_without_uidplus, Duration::from_secs(1))
             .map(drop)
             .map_err(|e| format!("connect {}: {e}", s.imaps_without_uidplus))
+    })?;
+    wait_until(deadline, &dovecot_pid, || {
+        TcpStream::connect_timeout(&s.imaps_without_special_use, Duration::from_secs(1))
+            .map(drop)
+            .map_err(|e| format!("connect {}: {e}", s.imaps_without_special_use))
     })?;
     let auth_socket = s.dir.join("dovecot/run/auth-postfix");
     while !auth_socket.exists() {

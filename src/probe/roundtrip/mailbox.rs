@@ -9,6 +9,12 @@
 //! remove every other message flagged `\Deleted`, so it is never sent: without UIDPLUS the test
 //! message stays, flagged `\Deleted` only.
 //!
+//! The Junk mailbox is watched too (a test message filed as spam did arrive): the one the server
+//! marks SPECIAL-USE `\Junk` (RFC 6154; `LIST "" "*" RETURN (SPECIAL-USE)`, or a plain `LIST`
+//! when the server has SPECIAL-USE without LIST-EXTENDED), or, only on a server without
+//! SPECIAL-USE, one named `Junk` or `Spam`. It is looked at the same way, read-only with
+//! `EXAMINE`, and the test message found there is removed the same way, by its UID only.
+//!
 //! POP3: a POP3 session sees the mailbox as it was at login, so each look is a new session:
 //! `UIDL`, `TOP n 0` of the messages not seen before, and, for the test message, `DELE n` and
 //! `QUIT` (the deletion takes effect at QUIT, RFC 1939 §6).
@@ -34,6 +40,10 @@ pub(crate) struct Found {
     pub header: Vec<u8>,
     /// IMAP UIDs, or the POP3 message number, of the copies that carry the token.
     pub ids: Vec<u32>,
+    /// The mailbox it was found in (`INBOX` for POP3).
+    pub mailbox: String,
+    /// That mailbox is the Junk one: the message arrived, but as spam.
+    pub junk: bool,
 }
 
 pub(crate) enum Mailbox {
@@ -135,9 +145,56 @@ pub(crate) struct ImapMailbox {
     transcript: SharedTranscript,
     step: Duration,
     uidplus: bool,
+    /// INBOX, then the Junk mailbox if the server has one.
+    watched: Vec<Watched>,
+    /// Which of `watched` is open (read-only) now.
+    examined: Option<usize>,
+}
+
+/// A mailbox the round trip looks in.
+struct Watched {
+    name: String,
+    junk: bool,
     uid_validity: Option<u32>,
     /// Messages below this UID were there before the test message was sent.
     uid_next: Option<u32>,
+}
+
+/// The Junk mailbox among the `LIST` answers: the one marked `\Junk` if the server has
+/// SPECIAL-USE, else one named `Junk` (or `Spam`) at any level of the hierarchy.
+fn junk_mailbox(names: &[async_imap::types::Name], special_use: bool) -> Option<String> {
+    use async_imap::imap_proto::NameAttribute;
+    let selectable = |n: &&async_imap::types::Name| {
+        !n.attributes()
+            .iter()
+            .any(|a| matches!(a, NameAttribute::NoSelect))
+    };
+    if special_use {
+        return names
+            .iter()
+            .filter(selectable)
+            .find(|n| {
+                n.attributes().iter().any(|a| match a {
+                    NameAttribute::Junk => true,
+                    NameAttribute::Extension(e) => e.eq_ignore_ascii_case("\\Junk"),
+                    _ => false,
+                })
+            })
+            .map(|n| n.name().to_string());
+    }
+    let leaf = |n: &async_imap::types::Name| -> String {
+        match n.delimiter() {
+            Some(d) if !d.is_empty() => n.name().rsplit(d).next().unwrap_or("").to_string(),
+            _ => n.name().to_string(),
+        }
+    };
+    ["Junk", "Spam"].iter().find_map(|wanted| {
+        names
+            .iter()
+            .filter(selectable)
+            .find(|n| leaf(n).eq_ignore_ascii_case(wanted))
+            .map(|n| n.name().to_string())
+    })
 }
 
 fn imap_problem(what: &str, e: async_imap::error::Error, transcript: &SharedTranscript) -> Problem {
@@ -194,21 +251,97 @@ impl ImapMailbox {
             .await?
             .map_err(|e| imap_problem("CAPABILITY", e, &transcript))?;
         let uidplus = caps.has_str("UIDPLUS");
-        let mailbox = bounded(step, "EXAMINE INBOX", session.examine("INBOX"))
-            .await?
-            .map_err(|e| imap_problem("EXAMINE INBOX", e, &transcript))?;
+        let special_use = caps.has_str("SPECIAL-USE");
+        let pattern = if special_use && caps.has_str("LIST-EXTENDED") {
+            "\"*\" RETURN (SPECIAL-USE)"
+        } else {
+            "\"*\""
+        };
+        let listed = bounded(step, "LIST", async {
+            let stream = session.list(Some(""), Some(pattern)).await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await?;
+        // A server that refuses LIST still has an INBOX to watch.
+        let junk = listed
+            .ok()
+            .and_then(|names| junk_mailbox(&names, special_use));
+        let mut watched = Vec::new();
+        let mut examined = None;
+        for (name, is_junk) in [("INBOX".to_string(), false)]
+            .into_iter()
+            .chain(junk.map(|j| (j, true)))
+        {
+            let what = format!("EXAMINE {name}");
+            match bounded(step, &what, session.examine(&name)).await? {
+                Ok(m) => {
+                    watched.push(Watched {
+                        name,
+                        junk: is_junk,
+                        uid_validity: m.uid_validity,
+                        uid_next: m.uid_next,
+                    });
+                    examined = Some(watched.len() - 1);
+                }
+                // The Junk mailbox that cannot be opened is not watched; the INBOX must be. A
+                // failed EXAMINE leaves no mailbox open (RFC 3501 §6.3.1).
+                Err(_) if is_junk => examined = None,
+                Err(e) => return Err(imap_problem(&what, e, &transcript)),
+            }
+        }
         Ok(ImapMailbox {
             session,
             transcript,
             step,
             uidplus,
-            uid_validity: mailbox.uid_validity,
-            uid_next: mailbox.uid_next,
+            watched,
+            examined,
         })
     }
 
+    /// Opens `watched[i]` read-only unless it is open already.
+    async fn examine(&mut self, i: usize) -> Result<(), Problem> {
+        if self.examined == Some(i) {
+            return Ok(());
+        }
+        self.examined = None;
+        let what = format!("EXAMINE {}", self.watched[i].name);
+        let m = bounded(
+            self.step,
+            &what,
+            self.session.examine(&self.watched[i].name),
+        )
+        .await?
+        .map_err(|e| imap_problem(&what, e, &self.transcript))?;
+        let w = &mut self.watched[i];
+        if m.uid_validity != w.uid_validity {
+            // Renumbered while waiting: every message is looked at (by its token).
+            w.uid_validity = m.uid_validity;
+            w.uid_next = None;
+        }
+        self.examined = Some(i);
+        Ok(())
+    }
+
     async fn find(&mut self, token: &str) -> Result<Option<Found>, Problem> {
-        let range = match self.uid_next {
+        for i in 0..self.watched.len() {
+            self.examine(i).await?;
+            if let Some(mut found) = self.find_here(token, self.watched[i].uid_next).await? {
+                found.mailbox = self.watched[i].name.clone();
+                found.junk = self.watched[i].junk;
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One search of the open mailbox.
+    async fn find_here(
+        &mut self,
+        token: &str,
+        uid_next: Option<u32>,
+    ) -> Result<Option<Found>, Problem> {
+        let range = match uid_next {
             Some(n) => format!("UID {n}:* "),
             None => String::new(),
         };
@@ -234,7 +367,12 @@ impl ImapMailbox {
                 ours.push(uid);
             }
         }
-        Ok((!ours.is_empty()).then_some(Found { header, ids: ours }))
+        Ok((!ours.is_empty()).then_some(Found {
+            header,
+            ids: ours,
+            mailbox: String::new(),
+            junk: false,
+        }))
     }
 
     async fn header_of(&mut self, uid: u32) -> Result<Vec<u8>, Problem> {
@@ -259,14 +397,26 @@ impl ImapMailbox {
         let result = match (found, keep) {
             (None, _) => (Cleanup::NothingToDelete, None),
             (Some(_), true) => (Cleanup::Kept, None),
-            (Some(f), false) => self.delete(&f.ids).await,
+            (Some(f), false) => self.delete(f).await,
         };
         let _ = bounded(self.step, "LOGOUT", self.session.logout()).await;
         result
     }
 
-    async fn delete(&mut self, uids: &[u32]) -> (Cleanup, Option<String>) {
-        let set = uids
+    async fn delete(&mut self, found: &Found) -> (Cleanup, Option<String>) {
+        let Some(watched) = self.watched.iter().find(|w| w.name == found.mailbox) else {
+            return (Cleanup::Failed, Some("no such mailbox watched".into()));
+        };
+        let name = watched.name.clone();
+        let uid_validity = watched.uid_validity;
+        // Said only for another mailbox than the INBOX.
+        let from = if found.junk {
+            format!(" from {name}")
+        } else {
+            String::new()
+        };
+        let set = found
+            .ids
             .iter()
             .map(u32::to_string)
             .collect::<Vec<_>>()
@@ -280,12 +430,14 @@ impl ImapMailbox {
             };
             (Cleanup::Failed, Some(detail))
         };
-        let mailbox = match bounded(step, "SELECT INBOX", self.session.select("INBOX")).await {
+        let what = format!("SELECT {name}");
+        self.examined = None;
+        let mailbox = match bounded(step, &what, self.session.select(&name)).await {
             Ok(Ok(m)) => m,
-            Ok(Err(e)) => return failed(imap_problem("SELECT INBOX", e, &transcript)),
+            Ok(Err(e)) => return failed(imap_problem(&what, e, &transcript)),
             Err(p) => return failed(p),
         };
-        if mailbox.uid_validity != self.uid_validity {
+        if mailbox.uid_validity != uid_validity {
             return (
                 Cleanup::Failed,
                 Some("the mailbox's UIDVALIDITY changed while waiting: nothing deleted".into()),
@@ -308,7 +460,7 @@ impl ImapMailbox {
             return (
                 Cleanup::FlaggedOnly,
                 Some(format!(
-                    "the server lacks UIDPLUS: UID {set} is flagged \\Deleted but not expunged \
+                    "the server lacks UIDPLUS: UID {set}{from} is flagged \\Deleted but not expunged \
                      (a plain EXPUNGE would also remove other messages flagged \\Deleted)"
                 )),
             );
@@ -319,7 +471,7 @@ impl ImapMailbox {
         })
         .await;
         match expunged {
-            Ok(Ok(_)) => (Cleanup::Deleted, Some(format!("UID {set} expunged"))),
+            Ok(Ok(_)) => (Cleanup::Deleted, Some(format!("UID {set} expunged{from}"))),
             Ok(Err(e)) => failed(imap_problem("UID EXPUNGE", e, &transcript)),
             Err(p) => failed(p),
         }
@@ -405,6 +557,8 @@ impl Pop3Mailbox {
                 return Ok(Some(Found {
                     header,
                     ids: vec![n],
+                    mailbox: "INBOX".into(),
+                    junk: false,
                 }));
             }
             if let Some(seen) = self.seen.as_mut() {

@@ -136,6 +136,9 @@ pub struct RoundTripReport {
     /// Only when the round trip failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<ReasonInfo>,
+    /// The message arrived, but with a problem: `roundtrip.junk` (filed as spam).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<ReasonInfo>,
     /// One sentence: "delivered in 0.31 s", "sent but not delivered within 5 s", ...
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,6 +156,8 @@ pub struct RoundTripReport {
     pub latency_ms: Option<u64>,
     /// The incoming combination watched, e.g. `imap/993/tls`.
     pub checked_via: Option<String>,
+    /// The mailbox the message was found in: `INBOX`, or the Junk mailbox (IMAP).
+    pub delivered_to: Option<String>,
     /// How many times the mailbox was looked at.
     pub polls: u32,
     /// The message's `Received:` fields as it arrived, newest (last hop) first, unfolded.
@@ -171,11 +176,12 @@ pub struct RoundTripReport {
 impl RoundTripReport {
     /// How the round trip weighs on the run's exit status: a message that did not make it
     /// (or could not be sent, or looked for) is critical; one that arrived but could not be
-    /// removed (flagged only, or a failed deletion) is a warning.
+    /// removed (flagged only, or a failed deletion), or that was filed as spam, is a warning.
     pub fn status(&self) -> Status {
         match self.outcome {
             RoundTripOutcome::Delivered => match self.cleanup {
                 Cleanup::FlaggedOnly | Cleanup::Failed => Status::Warning,
+                _ if self.warning.is_some() => Status::Warning,
                 _ => Status::Ok,
             },
             _ => Status::Critical,
@@ -185,7 +191,10 @@ impl RoundTripReport {
     /// The words for the summary line.
     pub fn summary(&self) -> String {
         match (&self.reason, &self.server_says) {
-            (None, _) => format!("round trip: {}", self.detail),
+            (None, _) => match &self.warning {
+                Some(w) => format!("round trip: {} ({})", self.detail, w.code.code()),
+                None => format!("round trip: {}", self.detail),
+            },
             (Some(r), None) => format!("round trip: {} ({})", self.detail, r.code.code()),
             (Some(r), Some(s)) => {
                 format!("round trip: {}: {s} ({})", self.detail, r.code.code())
@@ -244,6 +253,7 @@ pub async fn run(
         report: RoundTripReport {
             outcome: RoundTripOutcome::NotRun,
             reason: None,
+            warning: None,
             detail: String::new(),
             server_says: None,
             from: plan.from.clone(),
@@ -254,6 +264,7 @@ pub async fn run(
             delivered: false,
             latency_ms: None,
             checked_via: None,
+            delivered_to: None,
             polls: 0,
             received: vec![],
             authentication_results: vec![],
@@ -404,7 +415,18 @@ pub async fn run(
             run.report.outcome = RoundTripOutcome::Delivered;
             let latency = arrived_at.duration_since(sent.accepted_at);
             run.report.latency_ms = Some(latency.as_millis() as u64);
-            run.report.detail = format!("delivered in {}", seconds(latency));
+            run.report.delivered_to = Some(f.mailbox.clone());
+            run.report.detail = if f.junk {
+                // It did arrive: delivery works, but the provider took it for spam.
+                run.report.warning = Some(Reason::RoundtripJunk.into());
+                format!(
+                    "delivered in {}, but to the Junk mailbox \"{}\"",
+                    seconds(latency),
+                    f.mailbox
+                )
+            } else {
+                format!("delivered in {}", seconds(latency))
+            };
             run.report.received = message::values(&fields, "Received");
             run.report.authentication_results = message::values(&fields, "Authentication-Results");
         }

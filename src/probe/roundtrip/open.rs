@@ -49,6 +49,8 @@ impl Problem {
 pub(crate) struct Opened {
     pub conn: Connection,
     pub peer: SocketAddr,
+    /// Our end of the connection (the submission names itself by it in EHLO).
+    pub local: Option<SocketAddr>,
 }
 
 /// Runs `fut` within `budget`, or says which step took too long.
@@ -101,6 +103,7 @@ pub(crate) async fn open(
         })
     })?;
     let peer = connected.peer;
+    let local = connected.stream.local_addr().ok();
     let budget = || {
         limits
             .step_timeout
@@ -136,7 +139,7 @@ pub(crate) async fn open(
         }
         check_certificate(ctx, up.facts.as_ref())?;
     }
-    Ok(Opened { conn, peer })
+    Ok(Opened { conn, peer, local })
 }
 
 /// Credentials go only where the certificate verified, unless `--insecure`.

@@ -83,7 +83,7 @@ async fn exchange(
         peer: opened.peer,
     };
     let step = ctx.policy.limits.step_timeout;
-    let hello = ClientId::Ipv4(std::net::Ipv4Addr::LOCALHOST);
+    let hello = client_id(opened.local);
     let mut smtp = bounded(
         step,
         "EHLO",
@@ -125,6 +125,23 @@ async fn exchange(
         server_says,
         accepted_at,
     })
+}
+
+/// How the submission names itself in EHLO: mailcheck has no FQDN to claim, so, as RFC 5321
+/// §4.1.4 says for such clients, the address literal of the connection's own end (`[a.b.c.d]`,
+/// `[IPv6:...]`) — the address the server sees, not a made-up `[127.0.0.1]`. An IPv4 address
+/// reached through a dual-stack socket (`::ffff:a.b.c.d`) is named as IPv4.
+fn client_id(local: Option<SocketAddr>) -> ClientId {
+    use std::net::IpAddr;
+    match local.map(|a| a.ip()) {
+        Some(IpAddr::V4(v4)) => ClientId::Ipv4(v4),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => ClientId::Ipv4(v4),
+            None => ClientId::Ipv6(v6),
+        },
+        // The socket could not say (it always can once connected): the loopback literal.
+        None => ClientId::Ipv4(std::net::Ipv4Addr::LOCALHOST),
+    }
 }
 
 /// The mechanism that worked in the probe first, then the others lettre can use with this
@@ -241,6 +258,15 @@ impl AsyncTokioStream for Primed {
 mod tests {
     use super::*;
     use crate::account::Secret;
+
+    #[test]
+    fn ehlo_names_the_local_end_as_an_address_literal() {
+        let name = |a: &str| client_id(Some(a.parse().unwrap())).to_string();
+        assert_eq!(name("192.0.2.7:40000"), "[192.0.2.7]");
+        assert_eq!(name("[2001:db8::5]:40000"), "[IPv6:2001:db8::5]");
+        assert_eq!(name("[::ffff:192.0.2.7]:40000"), "[192.0.2.7]");
+        assert_eq!(name("[::1]:40000"), "[IPv6:::1]");
+    }
 
     #[test]
     fn the_probed_mechanism_comes_first() {
