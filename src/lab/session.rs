@@ -283,6 +283,8 @@ impl Conn {
                 return self.drain().await;
             }
             Scenario::Busy => return self.say(d.busy()).await,
+            // Not a word: the connection (and TLS, on the implicit-TLS ports) is closed at once.
+            Scenario::CloseOnConnect => return Ok(()),
             _ => {}
         }
         let offer = d.offer(self.scenario(), self.tls);
@@ -296,6 +298,9 @@ impl Conn {
                 Cmd::Capability => self.say(d.capability_reply(&tag, &offer)).await?,
                 Cmd::Helo => self.say(d.helo()).await?,
                 Cmd::Starttls if self.tls || !offer.starttls => self.say(d.unknown(&tag)).await?,
+                Cmd::Starttls if self.scenario() == Scenario::StarttlsRefused => {
+                    self.say(d.starttls_refused(&tag)).await?
+                }
                 Cmd::Starttls => {
                     let mut text = d.starttls_go_ahead(&tag);
                     if self.scenario() == Scenario::StarttlsInjection {
@@ -361,8 +366,10 @@ impl Conn {
     /// Judge a user name and password as the scenario says, and say so in the protocol.
     fn verdict(&self, tag: &str, user: &str, pass: &str, login_command: bool) -> String {
         let d = self.dialect;
+        if let Some(refusal) = d.scenario_refusal(self.scenario(), tag, login_command) {
+            return refusal;
+        }
         let accepted = match self.scenario() {
-            Scenario::Oauth2Required => return d.basic_auth_disabled(tag, login_command),
             Scenario::AcceptAnyPassword => true,
             _ => user == self.shared.user && pass == self.shared.password.expose(),
         };
