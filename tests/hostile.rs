@@ -1212,3 +1212,74 @@ fn a_prohibited_route_is_connect_failed() {
         "{cause}"
     );
 }
+
+#[test]
+fn a_flood_of_short_lines_is_stopped_at_the_session_limit() {
+    let env = Env::start(Scenario::Flood);
+    let pw = env.password();
+    let run = probe(&env, &["--lang", "en"], Some(&pw));
+    run.assert_all("protocol.too-much-data");
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    for r in run.results() {
+        assert_eq!(
+            cause_and_hint(r).0,
+            "the server sent far more data than a mail session needs"
+        );
+    }
+    let received = env.received();
+    assert_eq!(logins(&received), 0, "{received:#?}");
+    for c in &received {
+        // The client hung up at its limit (1 MB), long before the lab would have stopped.
+        assert!(c.aborted_by_client, "{c:?}");
+        assert!(c.bytes_sent < 8 * 1024 * 1024, "{c:?}");
+    }
+}
+
+/// Logins work but the mailbox cannot be opened: the round trip stops before sending anything
+/// (the lab's SMTP never sees a MAIL FROM) and says why, in the server's words.
+#[test]
+fn a_mailbox_that_cannot_be_opened_stops_the_round_trip() {
+    let env = Env::start(Scenario::MailboxUnavailable);
+    let pw = env.password();
+    // IMAP only: over POP3 the mailbox is first read with UIDL, whose -ERR means "no UIDL"
+    // (RFC 1939 makes it optional), so the failure would come after the submission.
+    let (only, says) = (["imap/993", "smtp/465"], "Internal error occurred");
+    {
+        let run = probe(
+            &env,
+            &[
+                "--lang",
+                "en",
+                "--round-trip",
+                "--only",
+                only[0],
+                "--only",
+                only[1],
+            ],
+            Some(&pw),
+        );
+        assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+        assert_eq!(run.code, 2, "{}", run.stdout);
+        // The matrix itself works: login verified on both.
+        for r in run.results() {
+            assert_eq!(r["auth"]["status"], "succeeded", "{r:#}");
+        }
+        let rt = &run.json["round_trip"];
+        assert_eq!(rt["outcome"], "mailbox-failed", "{rt:#}");
+        assert_eq!(rt["reason"]["code"], "roundtrip.mailbox-failed", "{rt:#}");
+        assert_eq!(
+            rt["reason"]["cause"],
+            "the mailbox could not be read to look for the test message"
+        );
+        assert!(rt["sent"].is_null(), "{rt:#}");
+        let said = rt["server_says"].as_str().unwrap_or_default();
+        assert!(said.contains(says), "{rt:#}");
+    }
+    // Nothing was submitted: no MAIL FROM reached the lab.
+    for c in env.received() {
+        assert!(
+            !c.lines.iter().any(|l| l.line.starts_with("MAIL ")),
+            "{c:?}"
+        );
+    }
+}

@@ -36,6 +36,8 @@ pub(crate) enum Cmd {
     User(String),
     /// POP3 PASS.
     Pass(String),
+    /// IMAP SELECT/EXAMINE, POP3 STAT/UIDL/LIST: opening the mailbox (the lab has none).
+    Mailbox,
     /// IMAP LOGOUT, POP3/SMTP QUIT.
     Logout,
     Noop,
@@ -398,6 +400,18 @@ impl Dialect {
         }
     }
 
+    /// The mailbox cannot be opened: Dovecot's words when its mail store is broken.
+    pub fn mailbox_unavailable(self, tag: &str) -> String {
+        match self {
+            Dialect::Imap => format!(
+                "{tag} NO [SERVERBUG] Internal error occurred. Refer to server log for more information. [{TLS_NAME}:mailcheck-lab]\r\n"
+            ),
+            _ => format!(
+                "-ERR [SYS/TEMP] Internal error occurred. Refer to server log for more information. [{TLS_NAME}:mailcheck-lab]\r\n"
+            ),
+        }
+    }
+
     /// STARTTLS offered, then refused: Postfix's words when its TLS key is unusable.
     pub fn starttls_refused(self, tag: &str) -> String {
         match self {
@@ -522,6 +536,9 @@ impl Dialect {
             },
             (Dialect::Pop3, "USER") => Cmd::User(args.to_string()),
             (Dialect::Pop3, "PASS") => Cmd::Pass(args.to_string()),
+            (Dialect::Imap, "SELECT" | "EXAMINE") | (Dialect::Pop3, "STAT" | "UIDL" | "LIST") => {
+                Cmd::Mailbox
+            }
             (Dialect::Imap, "LOGOUT") | (Dialect::Pop3 | Dialect::Smtp, "QUIT") => Cmd::Logout,
             (Dialect::Imap, "NOOP" | "ID" | "ENABLE")
             | (Dialect::Pop3, "NOOP")

@@ -40,10 +40,12 @@ pub enum Scenario {
     AppPasswordRequired,
     ProtocolDisabled,
     AuthTemporaryFailure,
+    Flood,
+    MailboxUnavailable,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 31] = [
+    pub const ALL: [Scenario; 33] = [
         Scenario::Good,
         Scenario::CertExpired,
         Scenario::CertNotYetValid,
@@ -75,6 +77,8 @@ impl Scenario {
         Scenario::AppPasswordRequired,
         Scenario::ProtocolDisabled,
         Scenario::AuthTemporaryFailure,
+        Scenario::Flood,
+        Scenario::MailboxUnavailable,
     ];
 
     /// (name, what the lab does).
@@ -111,6 +115,8 @@ impl Scenario {
             AccountLocked => ("account-locked", "logins are refused as for a locked account: IMAP [AUTHENTICATIONFAILED] and POP3 [AUTH] \"too many login failures\", SMTP Google's 534 5.7.14 \"Please log in via your web browser\""),
             AppPasswordRequired => ("app-password-required", "logins are refused as Google does for an account with 2-step verification: \"Application-specific password required\" (IMAP [ALERT], POP3 -ERR, SMTP 534 5.7.9)"),
             ProtocolDisabled => ("protocol-disabled", "the account may not use the protocol: IMAP Microsoft's \"User is authenticated but not connected\", POP3 Gmail's \"not enabled for POP access\", SMTP Microsoft's 535 5.7.139 \"SmtpClientAuthentication is disabled\""),
+            MailboxUnavailable => ("mailbox-unavailable", "logins work, but the mailbox cannot be opened: IMAP SELECT/EXAMINE and POP3 STAT/UIDL answer Dovecot's \"Internal error occurred\" (a broken mail store)"),
+            Flood => ("flood", "line after line without end, each under the line limit (SMTP as its greeting, IMAP and POP3 as the answer to the first command), like a chargen service"),
             AuthTemporaryFailure => ("auth-temporary-failure", "the login service is down, as Dovecot and Postfix say it: IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], SMTP 454 4.7.0 \"Temporary authentication failure\""),
         }
     }

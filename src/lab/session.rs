@@ -23,6 +23,9 @@ use crate::proto::sasl;
 const MAX_LINE: usize = 64 * 1024;
 /// Size of the `huge-line` greeting.
 pub const HUGE_LINE_BYTES: usize = 10 * 1024 * 1024;
+/// Length of each line of the `flood` scenario (CRLF excluded): under the client's line
+/// limit, so only the amount of data can stop it.
+const FLOOD_LINE: usize = 6000;
 /// Bytes a garbage greeting is made of: NULs, invalid UTF-8, a lone surrogate encoding, a
 /// terminal escape that would clear the screen, a bell. It does not start like a TLS record.
 pub const GARBAGE: &[u8] =
@@ -283,6 +286,7 @@ impl Conn {
                 return self.drain().await;
             }
             Scenario::Busy => return self.say(d.busy()).await,
+            Scenario::Flood => return self.flood().await,
             // Not a word: the connection (and TLS, on the implicit-TLS ports) is closed at once.
             Scenario::CloseOnConnect => return Ok(()),
             _ => {}
@@ -356,11 +360,50 @@ impl Conn {
                     self.say(d.logout(&tag)).await?;
                     return Ok(());
                 }
+                Cmd::Mailbox if self.scenario() == Scenario::MailboxUnavailable => {
+                    self.say(d.mailbox_unavailable(&tag)).await?
+                }
+                // The lab keeps no mail: to other scenarios this is an unknown command.
+                Cmd::Mailbox => self.say(d.unknown(&tag)).await?,
                 Cmd::Noop => self.say(d.ok(&tag)).await?,
                 Cmd::Unknown => self.say(d.unknown(&tag)).await?,
             }
         }
         Ok(())
+    }
+
+    /// Lines of `FLOOD_LINE` bytes until the client goes away: far more data than a mail
+    /// session needs, without one overlong line. SMTP floods as a multi-line greeting that
+    /// never ends; IMAP (greeting without capabilities) and POP3 answer the first command so.
+    async fn flood(&mut self) -> io::Result<()> {
+        let d = self.dialect;
+        let prefix = match d {
+            Dialect::Smtp => "220-",
+            Dialect::Imap => {
+                self.say("* OK mailcheck lab ready.\r\n".into()).await?;
+                "* OK "
+            }
+            Dialect::Pop3 => {
+                self.say("+OK mailcheck lab POP3 ready.\r\n".into()).await?;
+                "+OK "
+            }
+        };
+        if d != Dialect::Smtp {
+            let Some(line) = self.read_line().await? else {
+                return Ok(());
+            };
+            let parsed = d.parse(&line);
+            self.record(&parsed, &line);
+        }
+        let mut text = String::from(prefix);
+        text.extend(std::iter::repeat_n('x', FLOOD_LINE - prefix.len()));
+        text.push_str("\r\n");
+        // A client that stops reading is let go after a while (the write blocks, then idles).
+        loop {
+            tokio::time::timeout(self.shared.idle, self.send(text.as_bytes()))
+                .await
+                .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        }
     }
 
     /// Judge a user name and password as the scenario says, and say so in the protocol.
