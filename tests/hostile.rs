@@ -1283,3 +1283,45 @@ fn a_mailbox_that_cannot_be_opened_stops_the_round_trip() {
         );
     }
 }
+
+/// The submission breaks down (the connection is dropped at MAIL FROM): not a refusal by the
+/// server's policy but a failure to hand the message over.
+#[test]
+fn a_dropped_submission_is_a_failed_round_trip() {
+    let env = Env::start(Scenario::SubmissionDropped);
+    let pw = env.password();
+    let run = probe(
+        &env,
+        &[
+            "--lang",
+            "en",
+            "--round-trip",
+            "--only",
+            "imap/993",
+            "--only",
+            "smtp/465",
+        ],
+        Some(&pw),
+    );
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let rt = &run.json["round_trip"];
+    assert_eq!(rt["outcome"], "submission-failed", "{rt:#}");
+    assert_eq!(
+        rt["reason"]["code"], "roundtrip.submission-failed",
+        "{rt:#}"
+    );
+    assert_eq!(
+        rt["reason"]["cause"],
+        "the test message could not be handed to the outgoing server (connection, TLS or timeout)"
+    );
+    assert!(rt["sent"].is_null(), "{rt:#}");
+    let received = env.received();
+    // The lab got the MAIL command (and dropped the connection), over TLS, after a login.
+    let smtp: Vec<&Received> = received
+        .iter()
+        .filter(|c| c.lines.iter().any(|l| l.line.starts_with("MAIL ")))
+        .collect();
+    assert_eq!(smtp.len(), 1, "{received:#?}");
+    assert!(smtp[0].tls && smtp[0].logged_in, "{:?}", smtp[0]);
+}

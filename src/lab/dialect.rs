@@ -38,6 +38,8 @@ pub(crate) enum Cmd {
     Pass(String),
     /// IMAP SELECT/EXAMINE, POP3 STAT/UIDL/LIST: opening the mailbox (the lab has none).
     Mailbox,
+    /// SMTP MAIL, RCPT, DATA: a message transaction (the lab delivers nothing).
+    Transaction,
     /// IMAP LOGOUT, POP3/SMTP QUIT.
     Logout,
     Noop,
@@ -400,6 +402,18 @@ impl Dialect {
         }
     }
 
+    /// IMAP: an empty INBOX, opened (`EXAMINE` read-only, as Dovecot answers it).
+    pub fn empty_inbox(self, tag: &str, examine: bool) -> String {
+        let (code, verb) = if examine {
+            ("READ-ONLY", "Examine")
+        } else {
+            ("READ-WRITE", "Select")
+        };
+        format!(
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n* 0 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 1] UIDs valid\r\n* OK [UIDNEXT 1] Predicted next UID\r\n{tag} OK [{code}] {verb} completed.\r\n"
+        )
+    }
+
     /// The mailbox cannot be opened: Dovecot's words when its mail store is broken.
     pub fn mailbox_unavailable(self, tag: &str) -> String {
         match self {
@@ -539,6 +553,7 @@ impl Dialect {
             (Dialect::Imap, "SELECT" | "EXAMINE") | (Dialect::Pop3, "STAT" | "UIDL" | "LIST") => {
                 Cmd::Mailbox
             }
+            (Dialect::Smtp, "MAIL" | "RCPT" | "DATA") => Cmd::Transaction,
             (Dialect::Imap, "LOGOUT") | (Dialect::Pop3 | Dialect::Smtp, "QUIT") => Cmd::Logout,
             (Dialect::Imap, "NOOP" | "ID" | "ENABLE")
             | (Dialect::Pop3, "NOOP")

@@ -42,10 +42,11 @@ pub enum Scenario {
     AuthTemporaryFailure,
     Flood,
     MailboxUnavailable,
+    SubmissionDropped,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 33] = [
+    pub const ALL: [Scenario; 34] = [
         Scenario::Good,
         Scenario::CertExpired,
         Scenario::CertNotYetValid,
@@ -79,6 +80,7 @@ impl Scenario {
         Scenario::AuthTemporaryFailure,
         Scenario::Flood,
         Scenario::MailboxUnavailable,
+        Scenario::SubmissionDropped,
     ];
 
     /// (name, what the lab does).
@@ -116,6 +118,7 @@ impl Scenario {
             AppPasswordRequired => ("app-password-required", "logins are refused as Google does for an account with 2-step verification: \"Application-specific password required\" (IMAP [ALERT], POP3 -ERR, SMTP 534 5.7.9)"),
             ProtocolDisabled => ("protocol-disabled", "the account may not use the protocol: IMAP Microsoft's \"User is authenticated but not connected\", POP3 Gmail's \"not enabled for POP access\", SMTP Microsoft's 535 5.7.139 \"SmtpClientAuthentication is disabled\""),
             MailboxUnavailable => ("mailbox-unavailable", "logins work, but the mailbox cannot be opened: IMAP SELECT/EXAMINE and POP3 STAT/UIDL answer Dovecot's \"Internal error occurred\" (a broken mail store)"),
+            SubmissionDropped => ("submission-dropped", "logins work and the IMAP inbox opens (empty), but the SMTP server drops the connection at MAIL FROM without a reply (a crashing submission process, an interfering proxy)"),
             Flood => ("flood", "line after line without end, each under the line limit (SMTP as its greeting, IMAP and POP3 as the answer to the first command), like a chargen service"),
             AuthTemporaryFailure => ("auth-temporary-failure", "the login service is down, as Dovecot and Postfix say it: IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], SMTP 454 4.7.0 \"Temporary authentication failure\""),
         }

@@ -363,8 +363,20 @@ impl Conn {
                 Cmd::Mailbox if self.scenario() == Scenario::MailboxUnavailable => {
                     self.say(d.mailbox_unavailable(&tag)).await?
                 }
+                Cmd::Mailbox
+                    if self.scenario() == Scenario::SubmissionDropped && d == Dialect::Imap =>
+                {
+                    let examine = line
+                        .split_whitespace()
+                        .nth(1)
+                        .is_some_and(|v| v.eq_ignore_ascii_case("EXAMINE"));
+                    self.say(d.empty_inbox(&tag, examine)).await?
+                }
                 // The lab keeps no mail: to other scenarios this is an unknown command.
                 Cmd::Mailbox => self.say(d.unknown(&tag)).await?,
+                // Gone without a reply, in the middle of the transaction.
+                Cmd::Transaction if self.scenario() == Scenario::SubmissionDropped => return Ok(()),
+                Cmd::Transaction => self.say(d.unknown(&tag)).await?,
                 Cmd::Noop => self.say(d.ok(&tag)).await?,
                 Cmd::Unknown => self.say(d.unknown(&tag)).await?,
             }
