@@ -538,7 +538,7 @@ fn lab(args: LabArgs) -> Result<Status> {
         }
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        write_lab_banner(&mut out, &lab)?;
+        write_lab_banner(&mut out, &lab, args.duration)?;
         out.flush()?;
         drop(out);
         let mut shown = 0usize;
@@ -564,7 +564,7 @@ fn lab(args: LabArgs) -> Result<Status> {
     Ok(Status::Ok)
 }
 
-fn write_lab_banner(out: &mut dyn Write, lab: &Lab) -> Result<()> {
+fn write_lab_banner(out: &mut dyn Write, lab: &Lab, duration: Option<Duration>) -> Result<()> {
     writeln!(
         out,
         "mailcheck lab: scenario {} — {}",
@@ -604,11 +604,22 @@ fn write_lab_banner(out: &mut dyn Write, lab: &Lab) -> Result<()> {
     )));
     writeln!(out, "{}", words.join(" "))?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "Running until Ctrl-C. Connections are logged on stderr."
-    )?;
+    // With --duration the lab stops on its own: say when, not only "until Ctrl-C".
+    let until = match duration {
+        Some(d) => format!("Running for {} (or until Ctrl-C)", lab_duration(d)),
+        None => "Running until Ctrl-C".to_string(),
+    };
+    writeln!(out, "{until}. Connections are logged on stderr.")?;
     Ok(())
+}
+
+/// A `--duration` as it was typed: "2s", "1.5s", "500ms".
+fn lab_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
 }
 
 /// One line per finished connection: what came in, never a secret.

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mailcheck::lab::{Blackhole, Lab, LabConfig, Received, Scenario, HUGE_LINE_BYTES};
+use mailcheck::plan::Protocol;
 use serde_json::Value;
 
 const ADDRESS: &str = "alice@lab.test";
@@ -944,4 +945,383 @@ fn lab_on_ipv6_loopback() {
     for r in run.results() {
         assert!(r["peer"].as_str().unwrap().starts_with("[::1]"), "{r}");
     }
+}
+
+/// The English cause and hint of a result.
+fn cause_and_hint(r: &Value) -> (&str, &str) {
+    (
+        r["reason"]["cause"].as_str().unwrap(),
+        r["reason"]["hint"].as_str().unwrap(),
+    )
+}
+
+#[test]
+fn cert_invalid_for_a_certificate_not_meant_for_servers() {
+    // Issued by the lab CA for the right name, but for TLS clients only (EKU clientAuth).
+    let env = bad_certificate(Scenario::CertInvalid, "tls.cert-invalid", "invalid");
+    let run = probe(&env, &["--lang", "en", "--only", "imap/993"], None);
+    let (cause, hint) = cause_and_hint(&run.results()[0]);
+    assert!(cause.starts_with("the certificate is invalid ("), "{cause}");
+    assert_eq!(hint, "the provider must fix its certificate");
+    assert_eq!(logins(&env.received()), 0);
+}
+
+#[test]
+fn starttls_offered_then_refused() {
+    let env = Env::start(Scenario::StarttlsRefused);
+    let pw = env.password();
+    let run = probe(&env, &["--lang", "en"], Some(&pw));
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    for (id, reason) in run.reasons() {
+        let r = run.result(&id);
+        if !is_starttls(&id) {
+            // The implicit-TLS ports work: the advice to use them is sound.
+            assert_eq!(reason, None, "{id}");
+            continue;
+        }
+        assert_eq!(reason.as_deref(), Some("starttls.refused"), "{id}: {r:#}");
+        assert_eq!(r["failure"]["step"], "starttls", "{id}");
+        let said = r["failure"]["server_says"].as_str().unwrap();
+        assert!(said.contains("TLS not available"), "{id}: {said}");
+        assert_eq!(
+            cause_and_hint(r),
+            ("the server refused STARTTLS", "use the implicit-TLS port")
+        );
+    }
+    // Logins happened on the implicit-TLS ports only; none on a connection that stayed plain.
+    for c in env.received().iter().filter(|c| !c.tls) {
+        assert_eq!(c.auth_commands, 0, "{c:?}");
+    }
+}
+
+#[test]
+fn a_connection_closed_without_a_word() {
+    let env = Env::start(Scenario::CloseOnConnect);
+    let pw = env.password();
+    let run = probe(&env, &["--lang", "en"], Some(&pw));
+    run.assert_all("protocol.closed");
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    for r in run.results() {
+        assert_eq!(r["failure"]["step"], "greeting", "{r:#}");
+        assert_eq!(cause_and_hint(r).0, "the server closed the connection");
+    }
+    assert_eq!(logins(&env.received()), 0);
+}
+
+/// A login refused in each of the six combinations, one `--only` run each (a verdict on the
+/// credential stops the other combinations of a run from trying): the reason, the server's
+/// words, the English cause, and each password sent over TLS only.
+fn refused_everywhere(scenario: Scenario, code: &str, cause: &str, says: [&str; 3]) -> Env {
+    let env = Env::start(scenario);
+    let pw = env.password();
+    for (only, id) in [
+        ("imap/993", "imap/993/tls"),
+        ("imap/143", "imap/143/starttls"),
+        ("pop3/995", "pop3/995/tls"),
+        ("pop3/110", "pop3/110/starttls"),
+        ("smtp/465", "smtp/465/tls"),
+        ("smtp/587", "smtp/587/starttls"),
+    ] {
+        let run = probe(&env, &["--lang", "en", "--only", only], Some(&pw));
+        assert!(
+            run.elapsed < Duration::from_secs(5),
+            "{only}: {:?}",
+            run.elapsed
+        );
+        let r = run.result(id);
+        assert_eq!(r["reason"]["code"], code, "{only}: {r:#}");
+        assert_eq!(r["failure"]["step"], "auth", "{only}");
+        assert_eq!(r["auth"]["status"], "rejected", "{only}: {r:#}");
+        let said = r["failure"]["server_says"].as_str().unwrap();
+        let expected = says[match &only[..4] {
+            "imap" => 0,
+            "pop3" => 1,
+            _ => 2,
+        }];
+        assert!(said.contains(expected), "{only}: {said}");
+        assert_eq!(
+            cause_and_hint(r).0,
+            cause.replace("{protocol}", &only[..4].to_uppercase())
+        );
+    }
+    let received = env.received();
+    // Each run logged in once, over TLS (received() checks that nothing went in clear).
+    assert_eq!(logins(&received), 6, "{received:#?}");
+    for c in received.iter().filter(|c| c.credentials_seen) {
+        assert!(c.tls && !c.logged_in, "{c:?}");
+    }
+    env
+}
+
+#[test]
+fn account_locked_in_each_protocol() {
+    let env = refused_everywhere(
+        Scenario::AccountLocked,
+        "auth.account-locked",
+        "the account is locked or has had too many login attempts",
+        [
+            "[AUTHENTICATIONFAILED] Account locked",
+            "[AUTH] Account locked",
+            "534 5.7.14",
+        ],
+    );
+    // A verdict on the account: one attempt per server and account, not six.
+    let pw = env.password();
+    let before = logins(&env.received());
+    let run = probe(&env, &[], Some(&pw));
+    assert_eq!(run.code, 2);
+    let locked = run.reasons().into_values().flatten().count();
+    assert_eq!(locked, 1, "{:?}", run.reasons());
+    assert_eq!(logins(&env.received()) - before, 1);
+}
+
+#[test]
+fn app_password_required_in_each_protocol() {
+    refused_everywhere(
+        Scenario::AppPasswordRequired,
+        "auth.app-password-required",
+        "the provider requires an app password for mail clients",
+        [
+            "[ALERT] Application-specific password required",
+            "Application-specific password required",
+            "534 5.7.9",
+        ],
+    );
+}
+
+#[test]
+fn protocol_disabled_in_each_protocol() {
+    refused_everywhere(
+        Scenario::ProtocolDisabled,
+        "auth.protocol-disabled",
+        "access by {protocol} is switched off for this account",
+        [
+            "User is authenticated but not connected",
+            "not enabled for POP access",
+            "SmtpClientAuthentication is disabled",
+        ],
+    );
+}
+
+#[test]
+fn a_temporary_authentication_failure_in_each_protocol() {
+    let env = refused_everywhere(
+        Scenario::AuthTemporaryFailure,
+        "auth.temporary-failure",
+        "the server could not check the credentials for now",
+        [
+            "[UNAVAILABLE] Temporary authentication failure",
+            "[SYS/TEMP] Temporary authentication failure",
+            "454 4.7.0 Temporary authentication failure",
+        ],
+    );
+    // Not a verdict on the password: every combination may try (and meets the same answer).
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    run.assert_all("auth.temporary-failure");
+}
+
+#[test]
+fn login_disabled_even_after_tls() {
+    let env = refused_everywhere(
+        Scenario::LoginDisabledAfterTls,
+        "auth.login-disabled",
+        "the server disables login on this connection",
+        [
+            "[PRIVACYREQUIRED] Plaintext authentication disallowed",
+            "Plaintext authentication disallowed",
+            "538 5.7.11",
+        ],
+    );
+    // IMAP still says LOGINDISABLED over TLS, so the LOGIN command is never used.
+    let imap = env
+        .received()
+        .into_iter()
+        .filter(|c| c.combination.is_some_and(|k| k.protocol == Protocol::Imap));
+    for c in imap {
+        let login =
+            |l: &&mailcheck::lab::ReceivedLine| l.line.split_whitespace().nth(1) == Some("LOGIN");
+        assert!(!c.lines.iter().any(|l| login(&l)), "{c:?}");
+    }
+}
+
+/// Runs `mailcheck probe` in a user and network namespace of its own (`unshare -rn`: no root
+/// needed, nothing to clean up, gone with the process) whose loopback has a route of `kind`
+/// (`unreachable`, `prohibit`) to 127.0.0.2. No server is needed: nothing gets that far.
+fn probe_behind_route(kind: &str) -> (Value, Duration) {
+    let script = format!(
+        "ip link set lo up && ip route add {kind} 127.0.0.2/32 table local && exec \"$0\" \"$@\""
+    );
+    let t0 = Instant::now();
+    let out = assert_cmd::Command::new("unshare")
+        .args(["-rn", "sh", "-c", &script])
+        .arg(assert_cmd::cargo::cargo_bin!("mailcheck"))
+        .args(["probe", ADDRESS, "--server", "mail.lab.test"])
+        .args(["--connect-to", "mail.lab.test:993:127.0.0.2:993"])
+        .args([
+            "--only",
+            "imap/993",
+            "--connect-timeout",
+            "2s",
+            "--deadline",
+            "5s",
+        ])
+        .args(["--no-prompt", "--format", "json", "--lang", "en"])
+        .env_remove("MAILCHECK_PASSWORD")
+        .env_remove("MAILCHECK_OAUTH2_TOKEN")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let elapsed = t0.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code().is_some_and(|c| (0..=2).contains(&c)),
+        "unshare -rn (user and network namespaces) and ip are needed: {:?} {stderr}",
+        out.status
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), elapsed)
+}
+
+#[test]
+fn a_route_that_says_unreachable_is_connect_unreachable() {
+    let (json, elapsed) = probe_behind_route("unreachable");
+    let r = &json["results"][0];
+    assert_eq!(r["reason"]["code"], "connect.unreachable", "{r:#}");
+    assert_eq!(r["failure"]["step"], "connect", "{r:#}");
+    // The kernel answers at once: no timeout is waited for.
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    let (cause, _) = cause_and_hint(r);
+    assert!(
+        cause.starts_with("the network cannot reach mail.lab.test ("),
+        "{cause}"
+    );
+}
+
+/// A `prohibit` route (EACCES, "administratively prohibited") is neither refused nor
+/// unreachable: the catch-all `connect.failed`, with the system's words.
+#[test]
+fn a_prohibited_route_is_connect_failed() {
+    let (json, elapsed) = probe_behind_route("prohibit");
+    let r = &json["results"][0];
+    assert_eq!(r["reason"]["code"], "connect.failed", "{r:#}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    let (cause, _) = cause_and_hint(r);
+    assert!(
+        cause.starts_with("the connection to mail.lab.test port 993 could not be made ("),
+        "{cause}"
+    );
+}
+
+#[test]
+fn a_flood_of_short_lines_is_stopped_at_the_session_limit() {
+    let env = Env::start(Scenario::Flood);
+    let pw = env.password();
+    let run = probe(&env, &["--lang", "en"], Some(&pw));
+    run.assert_all("protocol.too-much-data");
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    for r in run.results() {
+        assert_eq!(
+            cause_and_hint(r).0,
+            "the server sent far more data than a mail session needs"
+        );
+    }
+    let received = env.received();
+    assert_eq!(logins(&received), 0, "{received:#?}");
+    for c in &received {
+        // The client hung up at its limit (1 MB), long before the lab would have stopped.
+        assert!(c.aborted_by_client, "{c:?}");
+        assert!(c.bytes_sent < 8 * 1024 * 1024, "{c:?}");
+    }
+}
+
+/// Logins work but the mailbox cannot be opened: the round trip stops before sending anything
+/// (the lab's SMTP never sees a MAIL FROM) and says why, in the server's words.
+#[test]
+fn a_mailbox_that_cannot_be_opened_stops_the_round_trip() {
+    let env = Env::start(Scenario::MailboxUnavailable);
+    let pw = env.password();
+    // IMAP only: over POP3 the mailbox is first read with UIDL, whose -ERR means "no UIDL"
+    // (RFC 1939 makes it optional), so the failure would come after the submission.
+    let (only, says) = (["imap/993", "smtp/465"], "Internal error occurred");
+    {
+        let run = probe(
+            &env,
+            &[
+                "--lang",
+                "en",
+                "--round-trip",
+                "--only",
+                only[0],
+                "--only",
+                only[1],
+            ],
+            Some(&pw),
+        );
+        assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+        assert_eq!(run.code, 2, "{}", run.stdout);
+        // The matrix itself works: login verified on both.
+        for r in run.results() {
+            assert_eq!(r["auth"]["status"], "succeeded", "{r:#}");
+        }
+        let rt = &run.json["round_trip"];
+        assert_eq!(rt["outcome"], "mailbox-failed", "{rt:#}");
+        assert_eq!(rt["reason"]["code"], "roundtrip.mailbox-failed", "{rt:#}");
+        assert_eq!(
+            rt["reason"]["cause"],
+            "the mailbox could not be read to look for the test message"
+        );
+        assert!(rt["sent"].is_null(), "{rt:#}");
+        let said = rt["server_says"].as_str().unwrap_or_default();
+        assert!(said.contains(says), "{rt:#}");
+    }
+    // Nothing was submitted: no MAIL FROM reached the lab.
+    for c in env.received() {
+        assert!(
+            !c.lines.iter().any(|l| l.line.starts_with("MAIL ")),
+            "{c:?}"
+        );
+    }
+}
+
+/// The submission breaks down (the connection is dropped at MAIL FROM): not a refusal by the
+/// server's policy but a failure to hand the message over.
+#[test]
+fn a_dropped_submission_is_a_failed_round_trip() {
+    let env = Env::start(Scenario::SubmissionDropped);
+    let pw = env.password();
+    let run = probe(
+        &env,
+        &[
+            "--lang",
+            "en",
+            "--round-trip",
+            "--only",
+            "imap/993",
+            "--only",
+            "smtp/465",
+        ],
+        Some(&pw),
+    );
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let rt = &run.json["round_trip"];
+    assert_eq!(rt["outcome"], "submission-failed", "{rt:#}");
+    assert_eq!(
+        rt["reason"]["code"], "roundtrip.submission-failed",
+        "{rt:#}"
+    );
+    assert_eq!(
+        rt["reason"]["cause"],
+        "the test message could not be handed to the outgoing server (connection, TLS or timeout)"
+    );
+    assert!(rt["sent"].is_null(), "{rt:#}");
+    let received = env.received();
+    // The lab got the MAIL command (and dropped the connection), over TLS, after a login.
+    let smtp: Vec<&Received> = received
+        .iter()
+        .filter(|c| c.lines.iter().any(|l| l.line.starts_with("MAIL ")))
+        .collect();
+    assert_eq!(smtp.len(), 1, "{received:#?}");
+    assert!(smtp[0].tls && smtp[0].logged_in, "{:?}", smtp[0]);
 }

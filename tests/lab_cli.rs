@@ -92,6 +92,19 @@ fn lab_prints_a_probe_command_that_works_as_pasted() {
         .to_string();
     assert!(std::path::Path::new(&ca).is_file());
     assert_eq!(command.matches("--connect-to ").count(), 6);
+    // With --duration the banner says the lab stops on its own.
+    let running = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the lab printed no 'Running' line");
+        if line.starts_with("Running") {
+            break line;
+        }
+    };
+    assert_eq!(
+        running,
+        "Running for 60s (or until Ctrl-C). Connections are logged on stderr."
+    );
 
     // As pasted into a shell.
     let out = Command::new("sh")

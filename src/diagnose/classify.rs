@@ -27,6 +27,9 @@ pub fn classify_auth_refusal(code: Option<&str>, enhanced: Option<&str>, text: &
         "pop access is disabled",
         "imap is disabled",
         "pop is disabled",
+        // Microsoft 365's IMAP/POP3 answer once the password is right but the protocol is
+        // switched off for the mailbox (Set-CASMailbox -ImapEnabled $false).
+        "authenticated but not connected",
     ]) {
         return Reason::AuthProtocolDisabled;
     }
@@ -124,6 +127,7 @@ mod tests {
             (Some("AUTHENTICATIONFAILED"), None, "AUTHENTICATE failed: basic authentication is disabled", Reason::AuthOauth2Required),
             (None, None, "AUTHENTICATE failed.", Reason::AuthRejected),
             (None, None, "Logon failure: unknown user name or bad password.", Reason::AuthRejected),
+            (None, None, "User is authenticated but not connected.", Reason::AuthProtocolDisabled),
             // Google.
             (Some("534"), Some("5.7.9"), "Application-specific password required. Learn more at https://support.google.com/mail/?p=InvalidSecondFactor", Reason::AuthAppPasswordRequired),
             (Some("ALERT"), None, "Application-specific password required: https://support.google.com/accounts/answer/185833 (Failure)", Reason::AuthAppPasswordRequired),

@@ -22,6 +22,9 @@ pub(crate) enum LeafKind {
     WrongName,
     /// Self-signed for the lab name (not issued by the lab CA).
     SelfSigned,
+    /// Issued by the lab CA for the lab name, but for TLS clients only (EKU clientAuth):
+    /// webpki refuses it for a server, which mailcheck reports as an invalid certificate.
+    ClientAuthOnly,
 }
 
 pub(crate) struct Certs {
@@ -50,7 +53,10 @@ fn leaf_params(name: &str, kind: LeafKind) -> Result<CertificateParams> {
     p.not_before = now + time::Duration::days(from);
     p.not_after = now + time::Duration::days(to);
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.extended_key_usages = vec![match kind {
+        LeafKind::ClientAuthOnly => ExtendedKeyUsagePurpose::ClientAuth,
+        _ => ExtendedKeyUsagePurpose::ServerAuth,
+    }];
     Ok(p)
 }
 

@@ -36,6 +36,10 @@ pub(crate) enum Cmd {
     User(String),
     /// POP3 PASS.
     Pass(String),
+    /// IMAP SELECT/EXAMINE, POP3 STAT/UIDL/LIST: opening the mailbox (the lab has none).
+    Mailbox,
+    /// SMTP MAIL, RCPT, DATA: a message transaction (the lab delivers nothing).
+    Transaction,
     /// IMAP LOGOUT, POP3/SMTP QUIT.
     Logout,
     Noop,
@@ -157,7 +161,9 @@ impl Dialect {
         Offer {
             starttls: false,
             mechs,
-            password_command: true,
+            // Behind a TLS proxy the server still believes the connection is plain text: IMAP
+            // LOGINDISABLED, no POP3 USER (its SASL list stays, as the lab's refusal shows).
+            password_command: scenario != Scenario::LoginDisabledAfterTls,
         }
     }
 
@@ -396,6 +402,110 @@ impl Dialect {
         }
     }
 
+    /// IMAP: an empty INBOX, opened (`EXAMINE` read-only, as Dovecot answers it).
+    pub fn empty_inbox(self, tag: &str, examine: bool) -> String {
+        let (code, verb) = if examine {
+            ("READ-ONLY", "Examine")
+        } else {
+            ("READ-WRITE", "Select")
+        };
+        format!(
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n* 0 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 1] UIDs valid\r\n* OK [UIDNEXT 1] Predicted next UID\r\n{tag} OK [{code}] {verb} completed.\r\n"
+        )
+    }
+
+    /// The mailbox cannot be opened: Dovecot's words when its mail store is broken.
+    pub fn mailbox_unavailable(self, tag: &str) -> String {
+        match self {
+            Dialect::Imap => format!(
+                "{tag} NO [SERVERBUG] Internal error occurred. Refer to server log for more information. [{TLS_NAME}:mailcheck-lab]\r\n"
+            ),
+            _ => format!(
+                "-ERR [SYS/TEMP] Internal error occurred. Refer to server log for more information. [{TLS_NAME}:mailcheck-lab]\r\n"
+            ),
+        }
+    }
+
+    /// STARTTLS offered, then refused: Postfix's words when its TLS key is unusable.
+    pub fn starttls_refused(self, tag: &str) -> String {
+        match self {
+            Dialect::Imap => {
+                format!("{tag} NO [UNAVAILABLE] TLS not available due to local problem\r\n")
+            }
+            Dialect::Pop3 => "-ERR [SYS/TEMP] TLS not available due to local problem\r\n".into(),
+            Dialect::Smtp => "454 4.7.0 TLS not available due to local problem\r\n".into(),
+        }
+    }
+
+    /// How the scenario refuses a password, in the words real servers use (`None`: the lab
+    /// judges the password itself). `login_command`: the IMAP LOGIN command.
+    pub fn scenario_refusal(
+        self,
+        scenario: Scenario,
+        tag: &str,
+        login_command: bool,
+    ) -> Option<String> {
+        use Dialect::*;
+        let text = match (scenario, self) {
+            (Scenario::Oauth2Required, _) => return Some(self.basic_auth_disabled(tag, login_command)),
+            // A TLS proxy in front: the server sees a plain-text connection (Dovecot's words;
+            // RFC 4954's 538 for SMTP).
+            (Scenario::LoginDisabledAfterTls, Smtp) => {
+                "538 5.7.11 Encryption required for requested authentication mechanism\r\n".into()
+            }
+            (Scenario::LoginDisabledAfterTls, _) => self.login_disabled(tag),
+            (Scenario::AccountLocked, Imap) => {
+                format!("{tag} NO [AUTHENTICATIONFAILED] Account locked: too many login failures.\r\n")
+            }
+            (Scenario::AccountLocked, Pop3) => {
+                "-ERR [AUTH] Account locked: too many login failures.\r\n".into()
+            }
+            // Google's multi-line answer once it wants a sign-in on the web first.
+            (Scenario::AccountLocked, Smtp) => concat!(
+                "534-5.7.14 <https://accounts.google.com/signin/continue?sarp=1&scc=1&plt=mailcheck-lab>\r\n",
+                "534-5.7.14 Please log in via your web browser and then try again.\r\n",
+                "534-5.7.14  Learn more at\r\n",
+                "534 5.7.14  https://support.google.com/mail/answer/78754 mailcheck-lab - gsmtp\r\n",
+            )
+            .into(),
+            (Scenario::AppPasswordRequired, Imap) => format!(
+                "{tag} NO [ALERT] Application-specific password required: https://support.google.com/accounts/answer/185833 (Failure)\r\n"
+            ),
+            (Scenario::AppPasswordRequired, Pop3) => {
+                "-ERR [AUTH] Application-specific password required: https://support.google.com/accounts/answer/185833\r\n".into()
+            }
+            (Scenario::AppPasswordRequired, Smtp) => concat!(
+                "534-5.7.9 Application-specific password required. Learn more at\r\n",
+                "534 5.7.9  https://support.google.com/mail/?p=InvalidSecondFactor mailcheck-lab - gsmtp\r\n",
+            )
+            .into(),
+            // Gmail's words for LOGIN, Microsoft 365's for AUTHENTICATE.
+            (Scenario::ProtocolDisabled, Imap) if login_command => format!(
+                "{tag} NO [ALERT] Your account is not enabled for IMAP use. Please visit your Gmail settings page and enable your account for IMAP access. (Failure)\r\n"
+            ),
+            (Scenario::ProtocolDisabled, Imap) => {
+                format!("{tag} NO User is authenticated but not connected.\r\n")
+            }
+            (Scenario::ProtocolDisabled, Pop3) => {
+                "-ERR [SYS/PERM] Your account is not enabled for POP access. Please visit your Gmail settings page and enable your account for POP access.\r\n".into()
+            }
+            (Scenario::ProtocolDisabled, Smtp) => {
+                "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information. [mailcheck-lab]\r\n".into()
+            }
+            (Scenario::AuthTemporaryFailure, Imap) => format!(
+                "{tag} NO [UNAVAILABLE] Temporary authentication failure. [{TLS_NAME}:mailcheck-lab]\r\n"
+            ),
+            (Scenario::AuthTemporaryFailure, Pop3) => {
+                format!("-ERR [SYS/TEMP] Temporary authentication failure. [{TLS_NAME}:mailcheck-lab]\r\n")
+            }
+            (Scenario::AuthTemporaryFailure, Smtp) => {
+                "454 4.7.0 Temporary authentication failure\r\n".into()
+            }
+            _ => return None,
+        };
+        Some(text)
+    }
+
     pub fn user_ok(self) -> String {
         "+OK\r\n".into()
     }
@@ -440,6 +550,10 @@ impl Dialect {
             },
             (Dialect::Pop3, "USER") => Cmd::User(args.to_string()),
             (Dialect::Pop3, "PASS") => Cmd::Pass(args.to_string()),
+            (Dialect::Imap, "SELECT" | "EXAMINE") | (Dialect::Pop3, "STAT" | "UIDL" | "LIST") => {
+                Cmd::Mailbox
+            }
+            (Dialect::Smtp, "MAIL" | "RCPT" | "DATA") => Cmd::Transaction,
             (Dialect::Imap, "LOGOUT") | (Dialect::Pop3 | Dialect::Smtp, "QUIT") => Cmd::Logout,
             (Dialect::Imap, "NOOP" | "ID" | "ENABLE")
             | (Dialect::Pop3, "NOOP")

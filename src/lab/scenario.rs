@@ -32,10 +32,21 @@ pub enum Scenario {
     AcceptAnyPassword,
     Oauth2Required,
     Blackhole,
+    CertInvalid,
+    StarttlsRefused,
+    CloseOnConnect,
+    LoginDisabledAfterTls,
+    AccountLocked,
+    AppPasswordRequired,
+    ProtocolDisabled,
+    AuthTemporaryFailure,
+    Flood,
+    MailboxUnavailable,
+    SubmissionDropped,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 23] = [
+    pub const ALL: [Scenario; 34] = [
         Scenario::Good,
         Scenario::CertExpired,
         Scenario::CertNotYetValid,
@@ -59,6 +70,17 @@ impl Scenario {
         Scenario::AcceptAnyPassword,
         Scenario::Oauth2Required,
         Scenario::Blackhole,
+        Scenario::CertInvalid,
+        Scenario::StarttlsRefused,
+        Scenario::CloseOnConnect,
+        Scenario::LoginDisabledAfterTls,
+        Scenario::AccountLocked,
+        Scenario::AppPasswordRequired,
+        Scenario::ProtocolDisabled,
+        Scenario::AuthTemporaryFailure,
+        Scenario::Flood,
+        Scenario::MailboxUnavailable,
+        Scenario::SubmissionDropped,
     ];
 
     /// (name, what the lab does).
@@ -88,6 +110,17 @@ impl Scenario {
             AcceptAnyPassword => ("accept-any-password", "any user name and password log in"),
             Oauth2Required => ("oauth2-required", "password logins are refused as Microsoft 365 does when basic authentication is disabled (only XOAUTH2 offered)"),
             Blackhole => ("blackhole", "every port swallows connection attempts (full accept queue: SYNs are dropped)"),
+            CertInvalid => ("cert-invalid", "the certificate is issued by the lab CA for mail.lab.test, but for client authentication only (extended key usage clientAuth, not serverAuth)"),
+            StarttlsRefused => ("starttls-refused", "STARTTLS is offered, then refused as Postfix does when its TLS key is unusable (454 4.7.0 TLS not available due to local problem; IMAP NO, POP3 -ERR)"),
+            CloseOnConnect => ("close-on-connect", "the server accepts the connection (and TLS), then closes it without a word, as a load balancer without a live backend does"),
+            LoginDisabledAfterTls => ("login-disabled-after-tls", "a TLS proxy in front of a server that believes the connection is plain text: after TLS it still says LOGINDISABLED and refuses logins as insecure (Dovecot \"Plaintext authentication disallowed\", SMTP 538 5.7.11)"),
+            AccountLocked => ("account-locked", "logins are refused as for a locked account: IMAP [AUTHENTICATIONFAILED] and POP3 [AUTH] \"too many login failures\", SMTP Google's 534 5.7.14 \"Please log in via your web browser\""),
+            AppPasswordRequired => ("app-password-required", "logins are refused as Google does for an account with 2-step verification: \"Application-specific password required\" (IMAP [ALERT], POP3 -ERR, SMTP 534 5.7.9)"),
+            ProtocolDisabled => ("protocol-disabled", "the account may not use the protocol: IMAP Microsoft's \"User is authenticated but not connected\", POP3 Gmail's \"not enabled for POP access\", SMTP Microsoft's 535 5.7.139 \"SmtpClientAuthentication is disabled\""),
+            MailboxUnavailable => ("mailbox-unavailable", "logins work, but the mailbox cannot be opened: IMAP SELECT/EXAMINE and POP3 STAT/UIDL answer Dovecot's \"Internal error occurred\" (a broken mail store)"),
+            SubmissionDropped => ("submission-dropped", "logins work and the IMAP inbox opens (empty), but the SMTP server drops the connection at MAIL FROM without a reply (a crashing submission process, an interfering proxy)"),
+            Flood => ("flood", "line after line without end, each under the line limit (SMTP as its greeting, IMAP and POP3 as the answer to the first command), like a chargen service"),
+            AuthTemporaryFailure => ("auth-temporary-failure", "the login service is down, as Dovecot and Postfix say it: IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], SMTP 454 4.7.0 \"Temporary authentication failure\""),
         }
     }
 
@@ -107,6 +140,7 @@ impl Scenario {
             Scenario::CertNotYetValid => LeafKind::NotYetValid,
             Scenario::CertWrongName => LeafKind::WrongName,
             Scenario::CertSelfSigned => LeafKind::SelfSigned,
+            Scenario::CertInvalid => LeafKind::ClientAuthOnly,
             _ => LeafKind::Good,
         }
     }

@@ -23,6 +23,9 @@ use crate::proto::sasl;
 const MAX_LINE: usize = 64 * 1024;
 /// Size of the `huge-line` greeting.
 pub const HUGE_LINE_BYTES: usize = 10 * 1024 * 1024;
+/// Length of each line of the `flood` scenario (CRLF excluded): under the client's line
+/// limit, so only the amount of data can stop it.
+const FLOOD_LINE: usize = 6000;
 /// Bytes a garbage greeting is made of: NULs, invalid UTF-8, a lone surrogate encoding, a
 /// terminal escape that would clear the screen, a bell. It does not start like a TLS record.
 pub const GARBAGE: &[u8] =
@@ -283,6 +286,9 @@ impl Conn {
                 return self.drain().await;
             }
             Scenario::Busy => return self.say(d.busy()).await,
+            Scenario::Flood => return self.flood().await,
+            // Not a word: the connection (and TLS, on the implicit-TLS ports) is closed at once.
+            Scenario::CloseOnConnect => return Ok(()),
             _ => {}
         }
         let offer = d.offer(self.scenario(), self.tls);
@@ -296,6 +302,9 @@ impl Conn {
                 Cmd::Capability => self.say(d.capability_reply(&tag, &offer)).await?,
                 Cmd::Helo => self.say(d.helo()).await?,
                 Cmd::Starttls if self.tls || !offer.starttls => self.say(d.unknown(&tag)).await?,
+                Cmd::Starttls if self.scenario() == Scenario::StarttlsRefused => {
+                    self.say(d.starttls_refused(&tag)).await?
+                }
                 Cmd::Starttls => {
                     let mut text = d.starttls_go_ahead(&tag);
                     if self.scenario() == Scenario::StarttlsInjection {
@@ -351,6 +360,23 @@ impl Conn {
                     self.say(d.logout(&tag)).await?;
                     return Ok(());
                 }
+                Cmd::Mailbox if self.scenario() == Scenario::MailboxUnavailable => {
+                    self.say(d.mailbox_unavailable(&tag)).await?
+                }
+                Cmd::Mailbox
+                    if self.scenario() == Scenario::SubmissionDropped && d == Dialect::Imap =>
+                {
+                    let examine = line
+                        .split_whitespace()
+                        .nth(1)
+                        .is_some_and(|v| v.eq_ignore_ascii_case("EXAMINE"));
+                    self.say(d.empty_inbox(&tag, examine)).await?
+                }
+                // The lab keeps no mail: to other scenarios this is an unknown command.
+                Cmd::Mailbox => self.say(d.unknown(&tag)).await?,
+                // Gone without a reply, in the middle of the transaction.
+                Cmd::Transaction if self.scenario() == Scenario::SubmissionDropped => return Ok(()),
+                Cmd::Transaction => self.say(d.unknown(&tag)).await?,
                 Cmd::Noop => self.say(d.ok(&tag)).await?,
                 Cmd::Unknown => self.say(d.unknown(&tag)).await?,
             }
@@ -358,11 +384,47 @@ impl Conn {
         Ok(())
     }
 
+    /// Lines of `FLOOD_LINE` bytes until the client goes away: far more data than a mail
+    /// session needs, without one overlong line. SMTP floods as a multi-line greeting that
+    /// never ends; IMAP (greeting without capabilities) and POP3 answer the first command so.
+    async fn flood(&mut self) -> io::Result<()> {
+        let d = self.dialect;
+        let prefix = match d {
+            Dialect::Smtp => "220-",
+            Dialect::Imap => {
+                self.say("* OK mailcheck lab ready.\r\n".into()).await?;
+                "* OK "
+            }
+            Dialect::Pop3 => {
+                self.say("+OK mailcheck lab POP3 ready.\r\n".into()).await?;
+                "+OK "
+            }
+        };
+        if d != Dialect::Smtp {
+            let Some(line) = self.read_line().await? else {
+                return Ok(());
+            };
+            let parsed = d.parse(&line);
+            self.record(&parsed, &line);
+        }
+        let mut text = String::from(prefix);
+        text.extend(std::iter::repeat_n('x', FLOOD_LINE - prefix.len()));
+        text.push_str("\r\n");
+        // A client that stops reading is let go after a while (the write blocks, then idles).
+        loop {
+            tokio::time::timeout(self.shared.idle, self.send(text.as_bytes()))
+                .await
+                .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        }
+    }
+
     /// Judge a user name and password as the scenario says, and say so in the protocol.
     fn verdict(&self, tag: &str, user: &str, pass: &str, login_command: bool) -> String {
         let d = self.dialect;
+        if let Some(refusal) = d.scenario_refusal(self.scenario(), tag, login_command) {
+            return refusal;
+        }
         let accepted = match self.scenario() {
-            Scenario::Oauth2Required => return d.basic_auth_disabled(tag, login_command),
             Scenario::AcceptAnyPassword => true,
             _ => user == self.shared.user && pass == self.shared.password.expose(),
         };
