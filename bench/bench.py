@@ -631,7 +631,7 @@ def header(lab, args):
     out(f"- {' '.join(first_line(['openssl', 'version']).split()[:2])}; "
         f"swaks {first_line(['swaks', '--version']).split()[-1]}")
     out(f"- servers: Dovecot {first_line(['dovecot', '--version']).split()[0]}, "
-        f"Postfix {first_line(['postconf', '-h', 'mail_version'])}, on {lab.ip}, "
+        f"Postfix {first_line(['postconf', '-d', '-h', 'mail_version'])}, on {lab.ip}, "
         "test CA and certificate generated for this run")
     out()
 

@@ -16,7 +16,8 @@ use crate::plan::{ConnectTo, Selector};
     version,
     about = "Which mail server, port and security setting actually work for this address, and if none does, why",
     after_help = "Exit codes: 0 a secure incoming and a secure outgoing setting work; 1 usable with warnings; \
-                  2 no secure incoming or outgoing setting works, or the password was rejected; 3 bad input or internal error.\n\
+                  2 no secure incoming or outgoing setting works, or the password was rejected; 3 bad input or internal error. \
+                  check and batch exit with the worst account's status (an account with expect/forbid follows its expectations).\n\
                   Passwords are never taken as arguments: use MAILCHECK_PASSWORD, --password-stdin, --password-command or the prompt."
 )]
 pub struct Cli {

@@ -167,16 +167,23 @@ pub fn write(out: &mut dyn Write, results: &[AccountResult]) -> std::io::Result<
     )?;
     for (r, cs) in &suites {
         let rep = r.report.as_ref();
+        // An account that never ran (unreadable secret, bad address) has no start time and no
+        // server: the attributes are left out, since an empty timestamp is not an xs:dateTime.
+        let when_where = rep.map_or(String::new(), |r| {
+            format!(
+                r#" timestamp="{}" hostname="{}""#,
+                esc(r.started_at.trim_end_matches('Z')),
+                esc(&r.server)
+            )
+        });
         writeln!(
             out,
-            r#"  <testsuite name="{}" tests="{}" failures="{}" errors="{}" skipped="0" time="{:.3}" timestamp="{}" hostname="{}">"#,
+            r#"  <testsuite name="{}" tests="{}" failures="{}" errors="{}" skipped="0" time="{:.3}"{when_where}>"#,
             esc(&r.account),
             cs.len(),
             cs.iter().filter(|c| c.failure.is_some()).count(),
             cs.iter().filter(|c| c.error.is_some()).count(),
             rep.map_or(0.0, |r| r.elapsed_ms as f64 / 1000.0),
-            esc(rep.map_or("", |r| r.started_at.trim_end_matches('Z'))),
-            esc(rep.map_or("", |r| r.server.as_str())),
         )?;
         writeln!(out, "    <properties>")?;
         writeln!(
