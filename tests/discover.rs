@@ -79,6 +79,22 @@ fn run(lab: &Lab, address: &str, timeout: Duration) -> DiscoveryReport {
     lab.rt.block_on(discover::discover(&a, &cfg)).unwrap()
 }
 
+/// The Autodiscover request that reached `host` asked for the test address.
+fn assert_posted_the_address(lab: &Lab, host: &str) {
+    let post = lab
+        .web
+        .log()
+        .into_iter()
+        .find(|s| s.method == "POST" && s.host == host)
+        .unwrap_or_else(|| panic!("no POST reached {host}"));
+    assert!(
+        post.body
+            .contains("<EMailAddress>alice@lab.test</EMailAddress>"),
+        "{}",
+        post.body
+    );
+}
+
 fn source(r: &DiscoveryReport, k: SourceKind) -> &discover::SourceReport {
     r.sources.iter().find(|s| s.source == k).unwrap()
 }
@@ -322,15 +338,7 @@ fn autodiscover_alone() {
     let smtp = selected(&r, Protocol::Smtp)[0];
     assert_eq!((smtp.port, smtp.security), (587, Security::Starttls));
     assert!(smtp.trusted);
-    let post = lab
-        .web
-        .log()
-        .into_iter()
-        .find(|s| s.method == "POST" && s.host == "autodiscover.lab.test")
-        .unwrap();
-    assert!(post
-        .body
-        .contains("<EMailAddress>alice@lab.test</EMailAddress>"));
+    assert_posted_the_address(&lab, "autodiscover.lab.test");
 }
 
 #[test]
@@ -859,15 +867,7 @@ fn autodiscover_follows_an_https_redirect_of_the_post() {
         .queried
         .iter()
         .any(|q| q == "HTTP 302 -> https://adsrv.lab.test/autodiscover/autodiscover.xml"));
-    let post = lab
-        .web
-        .log()
-        .into_iter()
-        .find(|s| s.method == "POST" && s.host == "adsrv.lab.test")
-        .unwrap();
-    assert!(post
-        .body
-        .contains("<EMailAddress>alice@lab.test</EMailAddress>"));
+    assert_posted_the_address(&lab, "adsrv.lab.test");
 }
 
 #[test]

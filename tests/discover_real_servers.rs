@@ -9,7 +9,7 @@ mod support;
 mod discover_support;
 
 use assert_cmd::Command;
-use discover_support::{route, Lab, Reply, Routes, Zone};
+use discover_support::{Lab, Zone};
 use serde_json::Value;
 use support::servers::MailServers;
 
@@ -44,29 +44,10 @@ fn probe_discovers_real_servers_through_autoconfig_and_srv() {
         smtps = s.smtps,
         sub = s.submission
     );
-    let mut routes = Routes::new();
-    routes.insert(
-        route(
-            "GET",
-            "https",
-            "autoconfig.lab.test",
-            "/mail/config-v1.1.xml",
-        ),
-        Reply::xml(&doc),
-    );
-    let lab = Lab::start(z, routes);
+    let lab = Lab::serving_autoconfig(z, &doc);
 
     // One CA file for both: the web server's test CA and the mail servers' CA.
-    let both = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        both.path(),
-        format!(
-            "{}{}",
-            lab.ca.pem,
-            std::fs::read_to_string(&s.ca_pem).unwrap()
-        ),
-    )
-    .unwrap();
+    let both = lab.ca_bundle_with(&s.ca_pem);
 
     let mut cmd = Command::cargo_bin("mailcheck").unwrap();
     cmd.env_remove("MAILCHECK_OAUTH2_TOKEN")

@@ -456,7 +456,7 @@ fn an_unset_password_variable_makes_the_account_unknown() {
 /// that name the discovered (undocumented) ports.
 #[test]
 fn an_account_without_server_is_discovered() {
-    use discover_support::{route, Lab, Reply, Routes, Zone};
+    use discover_support::{Lab, Zone};
     let s = MailServers::get();
     let user = s.user("discovered-check");
     let mut z = Zone::default();
@@ -481,28 +481,9 @@ fn an_account_without_server_is_discovered() {
         imap = s.imap,
         sub = s.submission
     );
-    let mut routes = Routes::new();
-    routes.insert(
-        route(
-            "GET",
-            "https",
-            "autoconfig.lab.test",
-            "/mail/config-v1.1.xml",
-        ),
-        Reply::xml(&doc),
-    );
-    let lab = Lab::start(z, routes);
+    let lab = Lab::serving_autoconfig(z, &doc);
     let dir = tempfile::tempdir().unwrap();
-    let both = dir.path().join("cas.pem");
-    std::fs::write(
-        &both,
-        format!(
-            "{}{}",
-            lab.ca.pem,
-            std::fs::read_to_string(&s.ca_pem).unwrap()
-        ),
-    )
-    .unwrap();
+    let both = lab.ca_bundle_with(&s.ca_pem);
     let rules: Vec<String> = lab
         .connect_to()
         .iter()
@@ -523,7 +504,7 @@ forbid = ["imap/{imap}/starttls/plaintext-login"]
 "#,
         address = user.address,
         dns = lab.dns.addr,
-        ca = both.display(),
+        ca = both.path().display(),
         rules = rules.join(", "),
         imaps = s.imaps,
         imap = s.imap,

@@ -351,7 +351,7 @@ fn a_rejected_password_is_critical() {
 /// of the one combination must stay apart, in Nagios perfdata and in Prometheus.
 #[test]
 fn one_combination_on_two_hosts_keeps_labels_apart() {
-    use discover_support::{route, Lab, Reply, Routes, Zone};
+    use discover_support::{Lab, Zone};
     let s = MailServers::get();
     let mut z = Zone::default();
     for n in discover_support::WEB_NAMES {
@@ -374,27 +374,8 @@ fn one_combination_on_two_hosts_keeps_labels_apart() {
         imaps = s.imaps,
         sub = s.submission
     );
-    let mut routes = Routes::new();
-    routes.insert(
-        route(
-            "GET",
-            "https",
-            "autoconfig.lab.test",
-            "/mail/config-v1.1.xml",
-        ),
-        Reply::xml(&doc),
-    );
-    let lab = Lab::start(z, routes);
-    let both = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        both.path(),
-        format!(
-            "{}{}",
-            lab.ca.pem,
-            std::fs::read_to_string(&s.ca_pem).unwrap()
-        ),
-    )
-    .unwrap();
+    let lab = Lab::serving_autoconfig(z, &doc);
+    let both = lab.ca_bundle_with(&s.ca_pem);
     let run = |format: &str| {
         let mut cmd = Command::cargo_bin("mailcheck").unwrap();
         cmd.env_remove("MAILCHECK_PASSWORD")

@@ -144,6 +144,32 @@ impl Lab {
         }
     }
 
+    /// A lab whose only web document is `doc`, the https autoconfig of lab.test
+    /// (`https://autoconfig.lab.test/mail/config-v1.1.xml`).
+    pub fn serving_autoconfig(zone: Zone, doc: &str) -> Lab {
+        let mut routes = Routes::new();
+        routes.insert(
+            route(
+                "GET",
+                "https",
+                "autoconfig.lab.test",
+                "/mail/config-v1.1.xml",
+            ),
+            Reply::xml(doc),
+        );
+        Lab::start(zone, routes)
+    }
+
+    /// The web server's CA and the PEM file `other` (the mail servers' CA) in one file, for
+    /// the one `--ca-file` both discovery and the probe use.
+    pub fn ca_bundle_with(&self, other: &std::path::Path) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let other = std::fs::read_to_string(other).unwrap();
+        write!(f, "{}{other}", self.ca.pem).unwrap();
+        f.flush().unwrap();
+        f
+    }
+
     /// `--connect-to` rules sending every https (443) and http (80) connection to the test
     /// web server's ports; host names still resolve through the test DNS.
     pub fn connect_to(&self) -> Vec<String> {
