@@ -611,3 +611,34 @@ async fn the_second_imaps_listener_announces_no_uidplus() {
         conn.imap("a3", "LOGOUT").await;
     }
 }
+
+#[tokio::test]
+async fn the_second_submission_listener_offers_only_auth_login_after_starttls() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let s = MailServers::get();
+    let user = s.user("smoke-login-only");
+    let mut conn = Conn::new(tcp(s, s.submission_login_only).await);
+    let greeting = conn.smtp_reply().await;
+    assert!(greeting[0].starts_with("220 "), "{greeting:?}");
+    let ehlo = conn.smtp("EHLO client.example").await;
+    assert!(ehlo.iter().any(|l| &l[4..] == "STARTTLS"), "{ehlo:?}");
+    assert!(!ehlo.iter().any(|l| l[4..].starts_with("AUTH")), "{ehlo:?}");
+    let reply = conn.smtp("STARTTLS").await;
+    assert!(reply[0].starts_with("220 "), "{reply:?}");
+    let mut conn = starttls(s, conn).await;
+    let ehlo = conn.smtp("EHLO client.example").await;
+    let auth: Vec<&String> = ehlo.iter().filter(|l| l[4..].starts_with("AUTH")).collect();
+    assert_eq!(auth.len(), 1, "{ehlo:?}");
+    assert_eq!(&auth[0][4..], "AUTH LOGIN", "{ehlo:?}");
+    // LOGIN still reaches Dovecot, like on the other submission port.
+    let reply = conn.smtp("AUTH LOGIN").await;
+    assert!(reply[0].starts_with("334 "), "{reply:?}");
+    let reply = conn.smtp(&b64(&user.address)).await;
+    assert!(reply[0].starts_with("334 "), "{reply:?}");
+    let reply = conn.smtp(&b64(&user.password)).await;
+    assert!(reply[0].starts_with("235 "), "{reply:?}");
+    conn.smtp("QUIT").await;
+    assert_eq!(s.successful_logins(&user.address), 1);
+    assert_eq!(s.failed_logins(&user.address), 0);
+}

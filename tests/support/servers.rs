@@ -15,8 +15,9 @@
 //! * Dovecot 2.3 from `fixtures/dovecot/dovecot.conf.in` (IMAP 143-style with STARTTLS, IMAP
 //!   993-style implicit TLS, POP3 110-style with STLS, POP3 995-style implicit TLS).
 //! * Postfix from `fixtures/postfix/{main,master}.cf.in` (465-style wrapper-mode TLS and
-//!   587-style submission that requires STARTTLS); SMTP AUTH is checked by the same Dovecot,
-//!   so failed and successful SMTP logins are counted like IMAP and POP3 ones.
+//!   587-style submission that requires STARTTLS, plus a second 587-style submission that
+//!   offers only AUTH LOGIN, [`MailServers::submission_login_only`]); SMTP AUTH is checked by
+//!   the same Dovecot, so failed and successful SMTP logins are counted like IMAP and POP3 ones.
 //! * Delivery: Postfix hands mail for `lab.test` to Dovecot's LMTP (a unix socket), which stores
 //!   it in the recipient's INBOX, so a message submitted as `alice` to `bob@lab.test` is read on
 //!   bob's IMAP or POP3 a moment later. [`HELD_RECIPIENT`] is accepted but never delivered (the
@@ -194,6 +195,10 @@ pub struct MailServers {
     pub submission_lax: u16,
     /// Misconfigured on purpose: Postfix, 587-style, with no TLS at all (no STARTTLS).
     pub submission_plain: u16,
+    /// Postfix, 587-style like `submission` (STARTTLS required, SASL through the same Dovecot),
+    /// but announcing only `AUTH LOGIN` after STARTTLS (`smtpd_sasl_mechanism_filter`), like
+    /// servers that do not offer PLAIN: a client must fall back to LOGIN on its own.
+    pub submission_login_only: u16,
     /// The run directory (temp; removed when the test process exits).
     pub dir: PathBuf,
     users: Mutex<BTreeMap<String, UserEntry>>,
@@ -780,8 +785,8 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
 
     let ca_pem = write_certificates(&dir.join("tls"))?;
 
-    // Ten distinct free ports: hold all listeners at once, then release them for the servers.
-    let listeners = (0..10)
+    // Eleven distinct free ports: hold all listeners at once, then release them for the servers.
+    let listeners = (0..11)
         .map(|_| TcpListener::bind(SocketAddr::new(SERVER_IP.into(), 0)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("binding {SERVER_IP}:0: {e}"))?;
@@ -813,6 +818,7 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         smtps_tls10: ports[7],
         submission_lax: ports[8],
         submission_plain: ports[9],
+        submission_login_only: ports[10],
         dir: dir.to_path_buf(),
         users: Mutex::new(
             PRESET_USERS
@@ -855,6 +861,10 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         (
             "SUBMISSION_PLAIN_PORT",
             servers.submission_plain.to_string(),
+        ),
+        (
+            "SUBMISSION_LOGIN_ONLY_PORT",
+            servers.submission_login_only.to_string(),
         ),
     ];
     for (template, target) in [
