@@ -538,6 +538,94 @@ fn the_password_never_appears_through_login_and_the_protocol_commands() {
     assert_eq!(s.failed_logins(&good.address), 0);
 }
 
+/// A submission server that announces only `AUTH LOGIN` (the harness's second 587-style
+/// Postfix): without `--auth-mechanism`, the probe picks LOGIN on its own, logs in with the
+/// right password, and a wrong one is rejected once and never shows, raw or base64, in the
+/// table, the JSON or the transcripts.
+#[test]
+fn without_plain_on_offer_the_probe_falls_back_to_login_by_itself() {
+    let s = MailServers::get();
+    let ca = s.ca_pem.to_str().unwrap();
+    let good = s.user("login-only-good");
+    let wrong = s.user("login-only-wrong");
+    let canary_wrong = "Canary-5d2a-loginonly-Wq8";
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let probe = |user: &TestUser, password: &str, args: &[&str]| {
+        let mut cmd = Command::cargo_bin("mailcheck").unwrap();
+        cmd.env_remove("MAILCHECK_PASSWORD")
+            .env_remove("MAILCHECK_OAUTH2_TOKEN")
+            .env("NO_COLOR", "1")
+            .args(["probe", &user.address, "--server", &s.tls_name])
+            .args(["--no-prompt", "--timeout", "5s", "--connect-timeout", "2s"])
+            .args(["--ca-file", ca, "--only", "smtp/587"])
+            .args(args)
+            .env("MAILCHECK_PASSWORD", password);
+        for rule in connect_to(s, &[(587, s.submission_login_only)]) {
+            cmd.args(["--connect-to", &rule]);
+        }
+        cmd.output().unwrap()
+    };
+
+    let out = probe(&good, &good.password, &["--format", "json", "--trace"]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_eq!(doc["status"], "ok", "{doc:#}");
+    let r = result(&doc, "smtp/587/starttls");
+    assert_eq!(r["verdict"], "works", "{r:#}");
+    assert_eq!(r["auth"]["status"], "succeeded", "{r:#}");
+    assert_eq!(r["auth"]["mechanism"], "LOGIN", "{r:#}");
+    assert!(r["transcript"].to_string().contains("<redacted>"), "{r:#}");
+    assert_eq!(doc["recommendation"]["outgoing"]["port"], 587, "{doc:#}");
+    assert_eq!(doc["recommendation"]["outgoing"]["login_verified"], true);
+    let out = probe(&good, &good.password, &[]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(table.contains("ok (LOGIN)"), "{table}");
+    assert_eq!(s.successful_logins(&good.address), 2);
+    assert_eq!(s.failed_logins(&good.address), 0);
+
+    let outputs: [&[&str]; 4] = [
+        &[],
+        &["--format", "json"],
+        &["--trace"],
+        &["--format", "json", "--trace"],
+    ];
+    for (i, args) in outputs.into_iter().enumerate() {
+        let out = probe(&wrong, canary_wrong, args);
+        let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
+        let text = String::from_utf8_lossy(&all);
+        assert!(
+            !text.contains(canary_wrong),
+            "password leaked with {args:?}"
+        );
+        // LOGIN sends the password alone in its base64 answer; PLAIN would join it.
+        for enc in [
+            b64(canary_wrong),
+            b64(&format!("\0{}\0{canary_wrong}", wrong.address)),
+        ] {
+            assert!(
+                !text.contains(&enc),
+                "encoded password leaked with {args:?}"
+            );
+        }
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+        // Exactly one more failed password check on the server per run.
+        assert_eq!(s.failed_logins(&wrong.address), i + 1, "{args:?}: {text}");
+        if args.contains(&"json") {
+            let doc = json(&out);
+            let r = result(&doc, "smtp/587/starttls");
+            assert_eq!(r["auth"]["status"], "rejected", "{r:#}");
+            assert_eq!(r["auth"]["mechanism"], "LOGIN", "{r:#}");
+            assert_eq!(r["reason"]["code"], "auth.rejected", "{r:#}");
+        }
+        if args.contains(&"--trace") {
+            assert!(text.contains("<redacted>"), "no redacted login: {text}");
+        }
+    }
+    assert_eq!(s.successful_logins(&wrong.address), 0);
+}
+
 /// A host with an AAAA record where nothing listens (::1) and an A record where the server
 /// does (127.0.0.2): the probe gets through on IPv4, and says the IPv6 address failed, since a
 /// client that tries IPv6 first waits or fails.
