@@ -198,17 +198,22 @@ fn nothing_found(r: &DiscoveryReport) -> String {
     )
 }
 
-fn probe(args: ProbeArgs) -> Result<Status> {
-    crate::i18n::Lang::set_current(args.output.lang.unwrap_or_else(crate::i18n::Lang::from_env));
-    // Inverted thresholds are bad input, refused before any connection.
+/// Inverted thresholds (`-w` above `-c`, a warning level in days below the critical one) are
+/// bad input, refused before any connection.
+fn check_thresholds(output: &OutputArgs, cert_warn_days: i64) -> Result<()> {
     crate::check::expect::Expectations::thresholds(
-        args.output.warning,
-        args.output.critical,
-        Some(args.cert_warn_days()),
-        args.output.cert_crit_days,
+        output.warning,
+        output.critical,
+        Some(cert_warn_days),
+        output.cert_crit_days,
     )
     .check_thresholds()
-    .map_err(|e| anyhow::anyhow!("{e} (-w/-c, --cert-warn-days/--cert-crit-days)"))?;
+    .map_err(|e| anyhow::anyhow!("{e} (-w/-c, --cert-warn-days/--cert-crit-days)"))
+}
+
+fn probe(args: ProbeArgs) -> Result<Status> {
+    crate::i18n::Lang::set_current(args.output.lang.unwrap_or_else(crate::i18n::Lang::from_env));
+    check_thresholds(&args.output, args.cert_warn_days())?;
     let runtime = runtime()?;
     let job = probe_job(&args, &runtime)?;
     let report = runtime.block_on(execute(job))?;
@@ -455,6 +460,8 @@ pub fn print_report(
 /// lab to the probe in memory, never through argv or the environment.
 fn demo(args: DemoArgs) -> Result<Status> {
     crate::i18n::Lang::set_current(args.output.lang.unwrap_or_else(crate::i18n::Lang::from_env));
+    let cert_warn_days = crate::diagnose::cert_warn_days(None, args.output.cert_crit_days);
+    check_thresholds(&args.output, cert_warn_days)?;
     let report = runtime()?.block_on(async {
         let lab = Lab::start(LabConfig {
             scenario: args.scenario,
@@ -482,7 +489,7 @@ fn demo(args: DemoArgs) -> Result<Status> {
             plan: lab.plan(limits, args.output.trace),
             credential: Some(lab.credential()),
             source: SecretSource::Lab,
-            cert_warn_days: crate::diagnose::DEFAULT_CERT_WARN_DAYS,
+            cert_warn_days,
             discovery: None,
             round_trip: None,
         };
@@ -490,11 +497,7 @@ fn demo(args: DemoArgs) -> Result<Status> {
         drop(lab);
         report
     })?;
-    print_report(
-        &report,
-        &args.output,
-        crate::diagnose::DEFAULT_CERT_WARN_DAYS,
-    )
+    print_report(&report, &args.output, cert_warn_days)
 }
 
 /// `mailcheck lab`: serve a scenario until Ctrl-C (or `--duration`), telling the user how to

@@ -199,3 +199,32 @@ fn demo_reproduces_a_scenario() {
         assert!(r["transcript"].is_array());
     }
 }
+
+/// demo takes the thresholds as probe does: the wrong way round is bad input (exit 3), and
+/// `--cert-crit-days` alone raises the warning level (the lab certificate has 90 days left).
+#[test]
+fn demo_checks_its_thresholds_as_probe_does() {
+    let out = mailcheck()
+        .args(["demo", "-w", "3s", "-c", "1s", "--format", "nagios"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning must come first"));
+
+    let out = mailcheck()
+        .args(["demo", "--cert-crit-days", "100", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in json["results"].as_array().unwrap() {
+        assert!(
+            r["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["code"] == "tls.cert-expiring"),
+            "{r}"
+        );
+    }
+}
