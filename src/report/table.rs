@@ -286,7 +286,10 @@ fn connect_time(lang: Lang, o: &Outcome) -> String {
         .iter()
         .find(|s| s.name == StepName::Connect)
         .map(|s| {
-            if s.ok {
+            if s.ok && s.ms == 0 {
+                // Whole milliseconds: on loopback or a LAN a connect takes well under one.
+                "<1 ms".into()
+            } else if s.ok {
                 format!("{} ms", s.ms)
             } else {
                 i18n::t(lang, "connect-failed")
