@@ -6,7 +6,8 @@
 use serde::Deserialize;
 
 use super::{
-    document_host, in_order, substitute, Budget, Candidate, Ctx, Found, SourceKind, Trail,
+    document_host, in_order, substitute, Budget, Candidate, Ctx, Found, Note, Notes, SourceKind,
+    Trail,
 };
 use crate::account::Address;
 use crate::plan::{Protocol, Security};
@@ -173,9 +174,9 @@ pub(crate) fn candidates(
             origin: origin.to_string(),
             trusted,
             notes: if trusted {
-                vec![]
+                Notes::default()
             } else {
-                vec!["fetched over plain http: anyone on the path could have changed it".into()]
+                Notes(vec![Note::PlainHttp])
             },
         })
         .collect()
@@ -200,7 +201,11 @@ pub(crate) async fn fetch(
     let origin = got.final_url().to_string();
     let mut found = Found {
         candidates: candidates(&doc, source, &origin, got.trusted, &ctx.address),
-        notes: doc.skipped.clone(),
+        notes: doc
+            .skipped
+            .iter()
+            .map(|why| Note::ServerSkipped { why: why.clone() })
+            .collect(),
         provider: doc.display_name.clone().or(doc.provider_id.clone()),
         detail: String::new(),
         failed: false,
@@ -271,7 +276,7 @@ pub(crate) async fn first_of(
     .await;
     let mut why = Vec::new();
     let mut broke = false;
-    let mut notes = Vec::new();
+    let mut notes = Notes::default();
     for (u, r) in urls.iter().zip(results) {
         match r {
             None => {
@@ -281,7 +286,7 @@ pub(crate) async fn first_of(
             Some(Ok(f)) if !f.candidates.is_empty() => {
                 let mut f = f;
                 if !why.is_empty() {
-                    f.notes.push(format!("before it: {}", why.join("; ")));
+                    f.notes.push(Note::Before { failures: why });
                 }
                 return f;
             }

@@ -14,7 +14,9 @@
 use serde::Deserialize;
 
 use super::autoconfig::Server;
-use super::{document_host, http, in_order, Budget, Candidate, Ctx, Found, SourceKind, Trail};
+use super::{
+    document_host, http, in_order, Budget, Candidate, Ctx, Found, Note, Notes, SourceKind, Trail,
+};
 use crate::account::Address;
 use crate::net::resolver::LookupError;
 use crate::plan::{Protocol, Security};
@@ -487,9 +489,12 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                     .as_ref()
                     .map(|a| a.ascii())
                     .unwrap_or_else(|| ctx.email());
-                let mut notes = skipped;
+                let mut notes: Notes = skipped
+                    .into_iter()
+                    .map(|why| Note::ServerSkipped { why })
+                    .collect();
                 if !why.is_empty() {
-                    notes.push(format!("before it: {}", why.join("; ")));
+                    notes.push(Note::Before { failures: why });
                 }
                 let candidates: Vec<Candidate> = servers
                     .iter()
@@ -504,9 +509,9 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                         origin: url.clone(),
                         trusted,
                         notes: if trusted {
-                            vec![]
+                            Notes::default()
                         } else {
-                            vec!["reached through http or an unvalidated DNS record".into()]
+                            Notes(vec![Note::AutodiscoverUntrusted])
                         },
                     })
                     .collect();
