@@ -148,6 +148,13 @@ fn autoconfig_over_https_alone() {
         ac.notes.texts().iter().any(|n| n.contains("jmap")),
         "unknown type skipped: {ac:?}"
     );
+    // Worded for the reader in the run's language, quoting the document's value.
+    assert!(
+        r.notes.iter().any(|n| n.text(mailcheck::i18n::Lang::Fr)
+            == "autoconfig (fournisseur) : serveur de type « jmap » écarté : ce type n'est pas testé"),
+        "{:?}",
+        r.notes
+    );
     assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autoconfig);
     assert_eq!(r.winners[&Protocol::Smtp], SourceKind::Autoconfig);
     let imap = selected(&r, Protocol::Imap)[0];

@@ -57,8 +57,29 @@ pub enum Note {
     },
     /// Earlier steps of the source that had nothing, in their own words.
     Before { failures: Vec<String> },
-    /// A server in a document that is not used, with why in the parser's words.
-    ServerSkipped { why: String },
+    /// A document's server of a type that is not probed (Exchange, JMAP...).
+    SkippedType { kind: String },
+    /// A document's server whose host name is unusable.
+    SkippedHost { protocol: Protocol, given: String },
+    /// A document's server whose port is unusable.
+    SkippedPort {
+        protocol: Protocol,
+        host: String,
+        given: String,
+    },
+    /// A document's server without encryption: never probed.
+    SkippedUnencrypted {
+        protocol: Protocol,
+        host: String,
+        port: u16,
+    },
+    /// A document's server with an unknown socketType.
+    SkippedSocketType {
+        protocol: Protocol,
+        host: String,
+        port: u16,
+        given: String,
+    },
     /// The autoconfig document came over plain http.
     PlainHttp,
     /// Autodiscover was reached through http or an unvalidated DNS record.
@@ -98,7 +119,11 @@ impl Note {
             Note::Provider { .. } => "provider",
             Note::HostUnknown { .. } => "host-unknown",
             Note::Before { .. } => "before",
-            Note::ServerSkipped { .. } => "server-skipped",
+            Note::SkippedType { .. } => "skipped-type",
+            Note::SkippedHost { .. } => "skipped-host",
+            Note::SkippedPort { .. } => "skipped-port",
+            Note::SkippedUnencrypted { .. } => "skipped-unencrypted",
+            Note::SkippedSocketType { .. } => "skipped-socket-type",
             Note::PlainHttp => "plain-http",
             Note::AutodiscoverUntrusted => "autodiscover-untrusted",
             Note::ThroughMx => "through-mx",
@@ -119,14 +144,18 @@ impl Note {
     }
 
     /// Every code, for the catalogue test and the README.
-    pub const CODES: [&'static str; 17] = [
+    pub const CODES: [&'static str; 21] = [
         "not-offered-overruled",
         "not-offered",
         "not-offered-ignored",
         "provider",
         "host-unknown",
         "before",
-        "server-skipped",
+        "skipped-type",
+        "skipped-host",
+        "skipped-port",
+        "skipped-unencrypted",
+        "skipped-socket-type",
         "plain-http",
         "autodiscover-untrusted",
         "through-mx",
@@ -200,7 +229,40 @@ impl Note {
                 }
             }
             Note::Before { failures } => put("failures", failures.join("; ")),
-            Note::ServerSkipped { why } => put("why", why.clone()),
+            Note::SkippedType { kind } => put("kind", kind.clone()),
+            Note::SkippedHost { protocol, given } => {
+                put("protocol", protocol.to_string());
+                put("given", given.clone());
+            }
+            Note::SkippedPort {
+                protocol,
+                host,
+                given,
+            } => {
+                put("protocol", protocol.to_string());
+                put("host", host.clone());
+                put("given", given.clone());
+            }
+            Note::SkippedUnencrypted {
+                protocol,
+                host,
+                port,
+            } => {
+                put("protocol", protocol.to_string());
+                put("host", host.clone());
+                put("port", port.to_string());
+            }
+            Note::SkippedSocketType {
+                protocol,
+                host,
+                port,
+                given,
+            } => {
+                put("protocol", protocol.to_string());
+                put("host", host.clone());
+                put("port", port.to_string());
+                put("given", given.clone());
+            }
             Note::SrvNotOffered { name } => put("name", name.clone()),
             Note::SrvOutside {
                 name,
@@ -372,8 +434,26 @@ mod tests {
             Note::Before {
                 failures: vec![s("https://a/: HTTP 404")],
             },
-            Note::ServerSkipped {
-                why: s("server type \"jmap\" is not probed"),
+            Note::SkippedType { kind: s("jmap") },
+            Note::SkippedHost {
+                protocol: Protocol::Imap,
+                given: s("mail.%NOPE%"),
+            },
+            Note::SkippedPort {
+                protocol: Protocol::Imap,
+                host: s("mail.lab.test"),
+                given: s("99999"),
+            },
+            Note::SkippedUnencrypted {
+                protocol: Protocol::Imap,
+                host: s("mail.lab.test"),
+                port: 143,
+            },
+            Note::SkippedSocketType {
+                protocol: Protocol::Imap,
+                host: s("mail.lab.test"),
+                port: 993,
+                given: s("QUANTUM"),
             },
             Note::PlainHttp,
             Note::AutodiscoverUntrusted,
@@ -414,7 +494,8 @@ mod tests {
     fn every_note_formats_without_fluent_errors_in_both_languages() {
         let samples = samples();
         let codes: std::collections::BTreeSet<&str> = samples.iter().map(Note::code).collect();
-        assert_eq!(codes.len(), Note::CODES.len(), "a sample of each code");
+        let listed: std::collections::BTreeSet<&str> = Note::CODES.into_iter().collect();
+        assert_eq!(codes, listed, "Note::CODES and a sample of each code");
         for n in &samples {
             for lang in Lang::ALL {
                 let (id, p) = n.message(lang);
