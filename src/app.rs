@@ -317,12 +317,11 @@ fn probe_job(args: &ProbeArgs, runtime: &tokio::runtime::Runtime) -> Result<Job>
         if let Some(d) = discovery.as_mut() {
             let mut hosts = risky.clone();
             hosts.dedup();
-            d.notes.push(format!(
-                "credentials withheld: {} came through an untrusted channel and lie outside {}; \
-                 check them, then rerun with --trust-discovered or --server HOST",
-                hosts.join(", "),
-                d.domain
-            ));
+            d.notes.push(discover::Note::CredentialsWithheld {
+                hosts,
+                domain: d.domain.clone(),
+                hint: discover::TrustHint::Cli,
+            });
         }
         (None, SecretSource::None)
     } else {

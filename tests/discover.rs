@@ -145,8 +145,15 @@ fn autoconfig_over_https_alone() {
     assert_eq!(ac.status, SourceStatus::Answered, "{ac:?}");
     assert_eq!(ac.provider.as_deref(), Some("Lab Mail"));
     assert!(
-        ac.notes.iter().any(|n| n.contains("jmap")),
+        ac.notes.texts().iter().any(|n| n.contains("jmap")),
         "unknown type skipped: {ac:?}"
+    );
+    // Worded for the reader in the run's language, quoting the document's value.
+    assert!(
+        r.notes.iter().any(|n| n.text(mailcheck::i18n::Lang::Fr)
+            == "autoconfig (fournisseur) : serveur de type « jmap » écarté : ce type n'est pas testé"),
+        "{:?}",
+        r.notes
     );
     assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autoconfig);
     assert_eq!(r.winners[&Protocol::Smtp], SourceKind::Autoconfig);
@@ -308,10 +315,15 @@ fn srv_alone_with_dot_target_and_foreign_host() {
         .all(|c| c.security == Security::Tls && !c.trusted));
     assert!(srv
         .notes
+        .texts()
         .iter()
         .any(|n| n.contains("_imap._tcp.lab.test") && n.contains("not offered")));
     let pop = selected(&r, Protocol::Pop3)[0];
-    assert!(pop.notes.iter().any(|n| n.contains("outside lab.test")));
+    assert!(pop
+        .notes
+        .texts()
+        .iter()
+        .any(|n| n.contains("outside lab.test")));
     let smtp = selected(&r, Protocol::Smtp)[0];
     assert_eq!((smtp.port, smtp.security), (2587, Security::Starttls));
 }
@@ -723,8 +735,12 @@ fn mx_keeps_a_derived_domains_answer_when_another_hangs_after_a_slow_mx() {
     assert!(mx.ms < deadline.as_millis() as u64, "{mx:?}");
     assert_eq!(r.winners[&Protocol::Imap], SourceKind::Mx);
     assert_eq!(selected(&r, Protocol::Imap)[0].host, "imap.mailhost.test");
-    assert!(mx.notes.iter().any(|n| n.contains("mail.mailhost.test")
-        && n.contains("no answer before the source's deadline")));
+    assert!(mx
+        .notes
+        .texts()
+        .iter()
+        .any(|n| n.contains("mail.mailhost.test")
+            && n.contains("no answer before the source's deadline")));
 }
 
 #[test]
@@ -814,7 +830,10 @@ fn srv_not_offered_is_neither_guessed_nor_selected() {
         .iter()
         .any(|q| q.ends_with(" imap.lab.test") || q.ends_with(" pop.lab.test")));
     assert!(
-        r.notes.iter().any(|n| n.contains("imap is not offered")),
+        r.notes
+            .texts()
+            .iter()
+            .any(|n| n.contains("imap is not offered")),
         "{:?}",
         r.notes
     );

@@ -166,6 +166,104 @@ fn discover_command_table_and_json() {
 }
 
 #[test]
+fn discovery_notes_speak_the_runs_language_and_json_keeps_english_with_codes() {
+    let mut z = zone();
+    z.srv("_submission._tcp.lab.test", 0, 0, 0, ".")
+        .srv("_pop3s._tcp.lab.test", 0, 0, 995, "pop.elsewhere.test")
+        .mx("lab.test", 10, "mx1.mail.ovh.net");
+    let lab = Lab::start(z, Routes::new());
+    let run = |args: &[&str]| {
+        let out = mailcheck(&lab, "discover", "alice@lab.test")
+            .env("LC_ALL", "C")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    let fr = run(&["--lang", "fr"]);
+    for needle in [
+        "Remarques :",
+        "enregistrements SRV : _submission._tcp.lab.test indique que le service n'est pas proposé (cible « . »)",
+        "enregistrements SRV : _pop3s._tcp.lab.test pointe hors de lab.test, vers pop.elsewhere.test",
+        "enregistrement MX : OVHcloud E-mail Pro : s'il s'agit d'un compte OVHcloud E-mail Pro",
+        "Relancez avec --server proN.mail.ovh.net (serveurs documentés : ",
+        "POP3  mx indique ssl0.ovh.net:995 tls, ssl0.ovh.net:110 starttls ; srv indique",
+        "via enregistrement MX (non fiable)",
+    ] {
+        assert!(fr.contains(needle), "{needle}: {fr}");
+    }
+    let notes = &fr[fr.find("Remarques :").unwrap()..];
+    for english in [
+        "says the service",
+        "points outside",
+        "Rerun with",
+        "documented:",
+    ] {
+        assert!(!notes.contains(english), "{english}: {notes}");
+    }
+
+    // English by default (C locale).
+    let en = run(&[]);
+    for needle in [
+        "Notes:",
+        "SRV records: _submission._tcp.lab.test says the service is not offered (target \".\")",
+        "SRV records: _pop3s._tcp.lab.test points outside lab.test, to pop.elsewhere.test",
+        "MX record: OVHcloud E-mail Pro: if this is an OVHcloud E-mail Pro account",
+    ] {
+        assert!(en.contains(needle), "{needle}: {en}");
+    }
+
+    // JSON: the English sentences as before, whatever the language, plus a code for each.
+    let v: Value = serde_json::from_str(&run(&["--lang", "fr", "--format", "json"])).unwrap();
+    let d = &v["discovery"];
+    assert_eq!(v["schema_version"], 1);
+    let notes = d["notes"].as_array().unwrap();
+    let codes = d["note_codes"].as_array().unwrap();
+    assert_eq!(notes.len(), codes.len());
+    let said = |code: &str| -> Vec<&str> {
+        notes
+            .iter()
+            .zip(codes)
+            .filter(|(_, c)| *c == code)
+            .map(|(n, _)| n.as_str().unwrap())
+            .collect()
+    };
+    assert!(said("srv-not-offered")
+        .iter()
+        .any(|n| n.contains("_submission._tcp.lab.test says the service is not offered")));
+    assert!(said("srv-outside")
+        .iter()
+        .any(|n| n.contains("points outside lab.test")));
+    assert!(said("host-unknown")
+        .iter()
+        .any(|n| n.contains("--server proN.mail.ovh.net")));
+    // Per-source and per-candidate notes carry codes too.
+    let srv = d["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "srv")
+        .unwrap();
+    assert!(srv["note_codes"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("srv-not-offered")));
+    let pop = d["selected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["protocol"] == "pop3" && c["source"] == "srv");
+    if let Some(pop) = pop {
+        assert_eq!(
+            pop["notes"].as_array().unwrap().len(),
+            pop["note_codes"].as_array().unwrap().len()
+        );
+    }
+}
+
+#[test]
 fn nothing_found_is_exit_2_for_discover_and_an_error_for_probe() {
     let lab = Lab::start(zone(), Routes::new());
     let out = mailcheck(&lab, "discover", "alice@nowhere.test")
@@ -202,6 +300,25 @@ fn credentials_are_withheld_from_untrusted_foreign_servers() {
     let notes = v["discovery"]["notes"].to_string();
     assert!(notes.contains("credentials withheld"), "{notes}");
     assert!(notes.contains("--trust-discovered"), "{notes}");
+    assert!(v["discovery"]["note_codes"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("credentials-withheld")));
+    // The probe's discovery section says it in the run's language.
+    let out = mailcheck(&lab, "probe", "alice@lab.test")
+        .env("MAILCHECK_PASSWORD", "hunter2-secret")
+        .args(["--no-prompt", "--lang", "fr", "--connect-timeout", "1s"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "identifiants non transmis : imap.elsewhere.test provient d'un canal non fiable \
+             et se trouve hors de lab.test ; vérifiez ces réglages, puis relancez avec \
+             --trust-discovered ou --server HÔTE"
+        ),
+        "{text}"
+    );
     // With --trust-discovered the password is used.
     let out = mailcheck(&lab, "probe", "alice@lab.test")
         .env("MAILCHECK_PASSWORD", "hunter2-secret")

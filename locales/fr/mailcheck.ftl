@@ -311,3 +311,37 @@ discovery-untrusted = non fiable
 discovery-disagree = Les sources divergent :
 discovery-says = indique
 discovery-notes = Remarques :
+discovery-note-from = { $source } : { $note }
+discovery-note-not-offered-overruled = { $source } : indique que { $protocol } n'est pas proposé, mais { $winner } (prioritaire) nomme un serveur : c'est lui qui est retenu
+discovery-note-not-offered = { $source } : { $protocol } n'est pas proposé
+discovery-note-not-offered-ignored = { $source } : { $protocol } n'est pas proposé ; pour ce protocole, { $count ->
+        [one] la réponse de cette source n'est pas retenue
+       *[other] les réponses de ces sources ne sont pas retenues
+    } : { $ignored }
+discovery-note-provider = { $name } : { $text }
+discovery-note-provider-outlook-com = { $name } : Outlook.com n'accepte que OAuth2 : une connexion par mot de passe est refusée même avec le bon mot de passe (utilisez --oauth2-token-command)
+discovery-note-provider-microsoft-365 = { $name } : Exchange Online attend OAuth2 pour IMAP et POP ; SMTP AUTH doit être activé pour la boîte aux lettres
+discovery-note-host-unknown = { $name } : { $text } (serveurs documentés : { $documented })
+discovery-note-host-unknown-ovh-email-pro = { $name } : s'il s'agit d'un compte OVHcloud E-mail Pro, son serveur est proN.mail.ovh.net, et N (pro1, pro2…) ne se déduit pas de l'adresse : il figure sous « Webmail » dans l'espace client OVHcloud. Relancez avec --server proN.mail.ovh.net (serveurs documentés : { $documented })
+discovery-note-before = auparavant : { $failures }
+discovery-note-skipped-type = serveur de type « { $kind } » écarté : ce type n'est pas testé
+discovery-note-skipped-host = { $protocol } : nom d'hôte inutilisable « { $given } »
+discovery-note-skipped-port = { $protocol } { $host } : port inutilisable « { $given } »
+discovery-note-skipped-unencrypted = { $protocol } { $host }:{ $port } sans chiffrement : jamais testé
+discovery-note-skipped-socket-type = { $protocol } { $host }:{ $port } : socketType inconnu « { $given } »
+discovery-note-plain-http = récupéré en http simple : n'importe qui sur le trajet a pu le modifier
+discovery-note-autodiscover-untrusted = obtenu via http ou un enregistrement DNS non validé
+discovery-note-through-mx = trouvé via un enregistrement MX (DNS sans validation DNSSEC)
+discovery-note-no-dnssec = issu du DNS sans validation DNSSEC
+discovery-note-srv-not-offered = { $name } indique que le service n'est pas proposé (cible « . »)
+discovery-note-srv-outside = { $name } pointe hors de { $domain }, vers { $target }
+discovery-note-srv-failed = { $name } : { $error }
+discovery-note-guessed = nom deviné : rien n'indique que ce serveur gère le courrier de ce domaine
+discovery-note-credentials-withheld = identifiants non transmis : { $hosts } { $count ->
+        [one] provient d'un canal non fiable et se trouve
+       *[other] proviennent d'un canal non fiable et se trouvent
+    } hors de { $domain } ; vérifiez ces réglages, puis relancez avec --trust-discovered ou --server HÔTE
+discovery-note-credentials-withheld-config = identifiants non transmis : { $hosts } { $count ->
+        [one] provient d'un canal non fiable et se trouve
+       *[other] proviennent d'un canal non fiable et se trouvent
+    } hors de { $domain } ; vérifiez ces réglages, puis mettez trust_discovered = true ou indiquez le serveur

@@ -220,12 +220,11 @@ async fn discover_into(settings: &mut ProbeSettings, d: &DiscoverySpec) -> Resul
     risky.dedup();
     let withhold = !risky.is_empty() && !d.trust_discovered;
     if withhold {
-        found.notes.push(format!(
-            "credentials withheld: {} came through an untrusted channel and lie outside {}; \
-             check them, then set trust_discovered = true or name the server",
-            risky.join(", "),
-            found.domain
-        ));
+        found.notes.push(discover::Note::CredentialsWithheld {
+            hosts: risky,
+            domain: found.domain.clone(),
+            hint: discover::TrustHint::Config,
+        });
     }
     settings.discovered = Some((targets, found));
     Ok(!withhold)

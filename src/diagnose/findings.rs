@@ -241,7 +241,7 @@ mod tests {
             source,
             origin: "test".into(),
             trusted: true,
-            notes: vec![],
+            notes: Default::default(),
         };
         let report = |source: SourceKind, candidates: Vec<Candidate>| SourceReport {
             source,
@@ -251,7 +251,7 @@ mod tests {
             queried: vec![],
             provider: None,
             candidates,
-            notes: vec![],
+            notes: Default::default(),
             not_offered: vec![],
         };
         let d = DiscoveryReport {
@@ -279,7 +279,7 @@ mod tests {
             winners: Default::default(),
             selected: vec![],
             disagreements: vec![],
-            notes: vec![],
+            notes: Default::default(),
         };
         let docs = DocumentedSetting::from_discovery(&d);
         let got: Vec<(&str, u16, &str)> = docs

@@ -6,7 +6,8 @@
 use serde::Deserialize;
 
 use super::{
-    document_host, in_order, substitute, Budget, Candidate, Ctx, Found, SourceKind, Trail,
+    document_host, in_order, substitute, Budget, Candidate, Ctx, Found, Note, Notes, SourceKind,
+    Trail,
 };
 use crate::account::Address;
 use crate::plan::{Protocol, Security};
@@ -30,7 +31,7 @@ pub struct Document {
     pub domains: Vec<String>,
     pub servers: Vec<Server>,
     /// Servers left out, and why.
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Note>,
 }
 
 #[derive(Deserialize)]
@@ -97,17 +98,23 @@ pub fn parse(xml: &[u8], address: &Address) -> Result<Document, String> {
     Ok(doc)
 }
 
-fn server(s: &XServer, outgoing: bool, address: &Address) -> Result<Server, String> {
+fn server(s: &XServer, outgoing: bool, address: &Address) -> Result<Server, Note> {
     let kind = s.kind.as_deref().unwrap_or("").trim().to_ascii_lowercase();
     let protocol = match (kind.as_str(), outgoing) {
         ("imap", false) => Protocol::Imap,
         ("pop3", false) => Protocol::Pop3,
         ("smtp", true) => Protocol::Smtp,
-        (k, _) => return Err(format!("server type {k:?} is not probed")),
+        (k, _) => {
+            return Err(Note::SkippedType {
+                kind: k.to_string(),
+            })
+        }
     };
     let given = substitute(s.hostname.as_deref().unwrap_or("").trim(), address);
-    let host =
-        document_host(&given).ok_or_else(|| format!("{protocol}: unusable hostname {given:?}"))?;
+    let host = document_host(&given).ok_or_else(|| Note::SkippedHost {
+        protocol,
+        given: given.clone(),
+    })?;
     let port: u16 = s
         .port
         .as_deref()
@@ -116,7 +123,11 @@ fn server(s: &XServer, outgoing: bool, address: &Address) -> Result<Server, Stri
         .parse()
         .ok()
         .filter(|p| *p != 0)
-        .ok_or_else(|| format!("{protocol} {host}: unusable port {:?}", s.port))?;
+        .ok_or_else(|| Note::SkippedPort {
+            protocol,
+            host: host.clone(),
+            given: s.port.clone().unwrap_or_default(),
+        })?;
     let security = match s
         .socket_type
         .as_deref()
@@ -128,14 +139,19 @@ fn server(s: &XServer, outgoing: bool, address: &Address) -> Result<Server, Stri
         "SSL" | "TLS" => Security::Tls,
         "STARTTLS" => Security::Starttls,
         "PLAIN" => {
-            return Err(format!(
-                "{protocol} {host}:{port} without encryption: never probed"
-            ))
+            return Err(Note::SkippedUnencrypted {
+                protocol,
+                host,
+                port,
+            })
         }
         other => {
-            return Err(format!(
-                "{protocol} {host}:{port}: unknown socketType {other:?}"
-            ))
+            return Err(Note::SkippedSocketType {
+                protocol,
+                host,
+                port,
+                given: other.to_string(),
+            })
         }
     };
     Ok(Server {
@@ -173,9 +189,9 @@ pub(crate) fn candidates(
             origin: origin.to_string(),
             trusted,
             notes: if trusted {
-                vec![]
+                Notes::default()
             } else {
-                vec!["fetched over plain http: anyone on the path could have changed it".into()]
+                Notes(vec![Note::PlainHttp])
             },
         })
         .collect()
@@ -200,7 +216,7 @@ pub(crate) async fn fetch(
     let origin = got.final_url().to_string();
     let mut found = Found {
         candidates: candidates(&doc, source, &origin, got.trusted, &ctx.address),
-        notes: doc.skipped.clone(),
+        notes: doc.skipped.iter().cloned().collect(),
         provider: doc.display_name.clone().or(doc.provider_id.clone()),
         detail: String::new(),
         failed: false,
@@ -271,7 +287,7 @@ pub(crate) async fn first_of(
     .await;
     let mut why = Vec::new();
     let mut broke = false;
-    let mut notes = Vec::new();
+    let mut notes = Notes::default();
     for (u, r) in urls.iter().zip(results) {
         match r {
             None => {
@@ -281,7 +297,7 @@ pub(crate) async fn first_of(
             Some(Ok(f)) if !f.candidates.is_empty() => {
                 let mut f = f;
                 if !why.is_empty() {
-                    f.notes.push(format!("before it: {}", why.join("; ")));
+                    f.notes.push(Note::Before { failures: why });
                 }
                 return f;
             }
@@ -402,8 +418,8 @@ mod tests {
         assert_eq!(d.servers[1].username.as_deref(), Some("alice@example.com"));
         assert_eq!(d.servers[2].protocol, Protocol::Smtp);
         assert_eq!(d.skipped.len(), 2, "{:?}", d.skipped);
-        assert!(d.skipped[0].contains("exchange"));
-        assert!(d.skipped[1].contains("without encryption"));
+        assert!(d.skipped[0].english().contains("exchange"));
+        assert!(d.skipped[1].english().contains("without encryption"));
     }
 
     #[test]
@@ -416,7 +432,7 @@ mod tests {
         let bad_port = DOC.replace("<port>993</port>", "<port>99999</port>");
         let d = parse(bad_port.as_bytes(), &a).unwrap();
         assert_eq!(d.servers.len(), 2);
-        assert!(d.skipped.iter().any(|s| s.contains("port")));
+        assert!(d.skipped.iter().any(|s| s.english().contains("port")));
     }
 
     #[test]

@@ -14,7 +14,9 @@
 use serde::Deserialize;
 
 use super::autoconfig::Server;
-use super::{document_host, http, in_order, Budget, Candidate, Ctx, Found, SourceKind, Trail};
+use super::{
+    document_host, http, in_order, Budget, Candidate, Ctx, Found, Note, Notes, SourceKind, Trail,
+};
 use crate::account::Address;
 use crate::net::resolver::LookupError;
 use crate::plan::{Protocol, Security};
@@ -33,7 +35,7 @@ const RESPONSE_SCHEMA: &str =
 pub enum Answer {
     Settings {
         servers: Vec<Server>,
-        skipped: Vec<String>,
+        skipped: Vec<Note>,
     },
     /// Ask again with this address.
     RedirectAddr(String),
@@ -172,7 +174,7 @@ fn on(v: &Option<String>) -> Option<bool> {
         .map(|s| s.trim().eq_ignore_ascii_case("on") || s.trim() == "true")
 }
 
-fn protocol(p: &XProtocol) -> Result<Option<Server>, String> {
+fn protocol(p: &XProtocol) -> Result<Option<Server>, Note> {
     let kind = p.kind.as_deref().unwrap_or("").trim().to_ascii_uppercase();
     let protocol = match kind.as_str() {
         "IMAP" => Protocol::Imap,
@@ -182,8 +184,10 @@ fn protocol(p: &XProtocol) -> Result<Option<Server>, String> {
         _ => return Ok(None),
     };
     let given = p.server.as_deref().unwrap_or("").trim();
-    let host =
-        document_host(given).ok_or_else(|| format!("{protocol}: unusable server {given:?}"))?;
+    let host = document_host(given).ok_or_else(|| Note::SkippedHost {
+        protocol,
+        given: given.to_string(),
+    })?;
     let port: u16 = p
         .port
         .as_deref()
@@ -192,7 +196,11 @@ fn protocol(p: &XProtocol) -> Result<Option<Server>, String> {
         .parse()
         .ok()
         .filter(|p| *p != 0)
-        .ok_or_else(|| format!("{protocol} {host}: unusable port {:?}", p.port))?;
+        .ok_or_else(|| Note::SkippedPort {
+            protocol,
+            host: host.clone(),
+            given: p.port.clone().unwrap_or_default(),
+        })?;
     let encryption = p
         .encryption
         .as_deref()
@@ -201,9 +209,11 @@ fn protocol(p: &XProtocol) -> Result<Option<Server>, String> {
         (Some("ssl"), _) => Security::Tls,
         (Some("tls"), _) => Security::Starttls,
         (Some("none"), _) | (None | Some("auto"), Some(false)) => {
-            return Err(format!(
-                "{protocol} {host}:{port} without encryption: never probed"
-            ))
+            return Err(Note::SkippedUnencrypted {
+                protocol,
+                host,
+                port,
+            })
         }
         // SSL on (or unsaid) with no precise Encryption: the port tells.
         _ => match port {
@@ -270,7 +280,7 @@ impl Failure {
 /// The settings a chain of requests ended with.
 struct Settled {
     servers: Vec<Server>,
-    skipped: Vec<String>,
+    skipped: Vec<Note>,
     /// The URL that gave them.
     url: String,
     /// Every step was https.
@@ -487,9 +497,9 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                     .as_ref()
                     .map(|a| a.ascii())
                     .unwrap_or_else(|| ctx.email());
-                let mut notes = skipped;
+                let mut notes: Notes = skipped.into_iter().collect();
                 if !why.is_empty() {
-                    notes.push(format!("before it: {}", why.join("; ")));
+                    notes.push(Note::Before { failures: why });
                 }
                 let candidates: Vec<Candidate> = servers
                     .iter()
@@ -504,9 +514,9 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                         origin: url.clone(),
                         trusted,
                         notes: if trusted {
-                            vec![]
+                            Notes::default()
                         } else {
-                            vec!["reached through http or an unvalidated DNS record".into()]
+                            Notes(vec![Note::AutodiscoverUntrusted])
                         },
                     })
                     .collect();
@@ -610,7 +620,7 @@ mod tests {
         assert_eq!(servers[2].port, 587);
         assert_eq!(servers[2].security, Security::Starttls);
         assert_eq!(skipped.len(), 1);
-        assert!(skipped[0].contains("without encryption"));
+        assert!(skipped[0].english().contains("without encryption"));
     }
 
     #[test]
@@ -668,7 +678,10 @@ mod tests {
         assert_eq!(servers.len(), 1, "{servers:?}");
         assert_eq!(servers[0].host, "mail.xn--bcher-kva.test");
         assert_eq!(skipped.len(), 2, "{skipped:?}");
-        assert!(skipped.iter().all(|s| s.contains("unusable server")));
+        assert!(skipped.iter().all(|s| s.code() == "skipped-host"));
+        assert!(skipped[0]
+            .english()
+            .contains("unusable host name \"[::1]\""));
     }
 
     #[test]

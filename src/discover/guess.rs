@@ -1,6 +1,6 @@
 //! Last resort: common host names on the documented ports, kept when they resolve.
 
-use super::{Budget, Candidate, Ctx, Found, SourceKind, Trail};
+use super::{Budget, Candidate, Ctx, Found, Note, Notes, SourceKind, Trail};
 use crate::plan::{Combination, Protocol};
 
 /// Host name prefixes tried per protocol, in order ("" is the bare domain).
@@ -70,7 +70,7 @@ pub(crate) async fn source(
                 source: SourceKind::Guess,
                 origin: format!("guessed: {host} resolves"),
                 trusted: false,
-                notes: vec!["a guess: nothing says this server handles this domain's mail".into()],
+                notes: Notes(vec![Note::Guessed]),
             });
         }
     }

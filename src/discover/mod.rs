@@ -17,6 +17,7 @@ pub mod autodiscover;
 mod guess;
 pub mod http;
 mod mx;
+pub mod note;
 pub mod providers;
 mod srv;
 
@@ -31,6 +32,8 @@ use serde::Serialize;
 use crate::account::Address;
 use crate::net::resolver::Resolver;
 use crate::plan::{Combination, ConnectTo, Protocol, Security, Selector, Target};
+
+pub use note::{Note, Notes, TrustHint};
 
 /// Where the Thunderbird ISPDB lives (`--ispdb-url` replaces it).
 pub const DEFAULT_ISPDB_URL: &str = "https://autoconfig.thunderbird.net/v1.1/";
@@ -113,8 +116,9 @@ pub struct Candidate {
     /// Whether the channel is trusted: the built-in table, https with a valid certificate.
     /// http, DNS without DNSSEC validation and guessing are not.
     pub trusted: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    /// `notes` (English) and `note_codes` in JSON.
+    #[serde(flatten, skip_serializing_if = "Notes::is_empty")]
+    pub notes: Notes,
 }
 
 impl Candidate {
@@ -181,8 +185,9 @@ pub struct SourceReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     pub candidates: Vec<Candidate>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    /// `notes` (English) and `note_codes` in JSON.
+    #[serde(flatten, skip_serializing_if = "Notes::is_empty")]
+    pub notes: Notes,
     /// Protocols this source says the domain does not offer (SRV target "." on every service
     /// of the protocol, RFC 6186 §3.4): lower-priority sources are not used for them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -215,8 +220,10 @@ pub struct DiscoveryReport {
     /// The candidates that become targets: the winners' answers.
     pub selected: Vec<Candidate>,
     pub disagreements: Vec<Disagreement>,
-    /// Things the user must know (unknown host part, OAuth2-only provider...).
-    pub notes: Vec<String>,
+    /// Things the user must know (unknown host part, OAuth2-only provider...): `notes`
+    /// (English sentences) and `note_codes` in JSON.
+    #[serde(flatten)]
+    pub notes: Notes,
 }
 
 impl DiscoveryReport {
@@ -269,7 +276,7 @@ impl DiscoveryConfig {
 #[derive(Debug, Default)]
 pub(crate) struct Found {
     pub candidates: Vec<Candidate>,
-    pub notes: Vec<String>,
+    pub notes: Notes,
     pub provider: Option<String>,
     /// What it answered, or why not.
     pub detail: String,
@@ -461,7 +468,7 @@ pub async fn discover(address: &Address, cfg: &DiscoveryConfig) -> anyhow::Resul
             queried: vec![],
             provider: None,
             candidates: vec![],
-            notes: vec![],
+            notes: Notes::default(),
             not_offered: vec![],
         }
     } else {
@@ -498,7 +505,7 @@ pub fn conclude(
     let mut winners = BTreeMap::new();
     let mut selected = Vec::new();
     let mut disagreements = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
+    let mut notes = Notes::default();
     for p in Protocol::ALL {
         // A source saying "not offered" outranks every source below it for that protocol.
         let denied_by = sources
@@ -512,23 +519,26 @@ pub fn conclude(
         });
         let win = with_p.next();
         if let Some(d) = denied_by {
-            let ignored: Vec<&str> = sources
+            let ignored: Vec<SourceKind> = sources
                 .iter()
                 .filter(|s| s.source > d && s.candidates.iter().any(|c| c.protocol == p))
-                .map(|s| s.source.name())
+                .map(|s| s.source)
                 .collect();
             notes.push(match win {
-                Some(w) => format!(
-                    "{}: says {p} is not offered, but {} (higher priority) names a server: it is used",
-                    d.name(),
-                    w.source.name()
-                ),
-                None if ignored.is_empty() => format!("{}: {p} is not offered", d.name()),
-                None => format!(
-                    "{}: {p} is not offered; what {} proposes for it is not used",
-                    d.name(),
-                    ignored.join(", ")
-                ),
+                Some(w) => Note::NotOfferedOverruled {
+                    source: d,
+                    protocol: p,
+                    winner: w.source,
+                },
+                None if ignored.is_empty() => Note::NotOffered {
+                    source: d,
+                    protocol: p,
+                },
+                None => Note::NotOfferedIgnored {
+                    source: d,
+                    protocol: p,
+                    ignored,
+                },
             });
         }
         let Some(win) = win else { continue };
@@ -566,7 +576,10 @@ pub fn conclude(
     }
     for s in &sources {
         for n in &s.notes {
-            let n = format!("{}: {n}", s.source.name());
+            let n = Note::From {
+                source: s.source,
+                note: Box::new(n.clone()),
+            };
             if !notes.contains(&n) {
                 notes.push(n);
             }
@@ -676,7 +689,7 @@ mod tests {
             source: src,
             origin: "test".into(),
             trusted: true,
-            notes: vec![],
+            notes: Notes::default(),
         }
     }
 
@@ -693,7 +706,7 @@ mod tests {
             queried: vec![],
             provider: None,
             candidates: c,
-            notes: vec![],
+            notes: Notes::default(),
             not_offered: vec![],
         }
     }
@@ -840,14 +853,13 @@ mod tests {
         // POP3: autoconfig is above SRV and still wins, with a note.
         assert_eq!(r.winners[&Protocol::Pop3], SourceKind::Autoconfig);
         assert_eq!(r.winners[&Protocol::Smtp], SourceKind::Guess);
-        assert!(r
-            .notes
-            .iter()
-            .any(|n| n == "srv: imap is not offered; what guess proposes for it is not used"));
-        assert!(r
-            .notes
-            .iter()
-            .any(|n| n.starts_with("srv: says pop3 is not offered, but autoconfig")));
+        assert!(r.notes.iter().any(|n| n.english()
+            == "SRV records: imap is not offered; what guessing proposes for it is not used"));
+        assert!(r.notes.iter().any(|n| n.text(crate::i18n::Lang::Fr)
+            == "enregistrements SRV : imap n'est pas proposé ; pour ce protocole, la réponse de cette source n'est pas retenue : noms devinés"));
+        assert!(r.notes.iter().any(|n| n
+            .english()
+            .starts_with("SRV records: says pop3 is not offered, but autoconfig (provider)")));
     }
 
     #[test]

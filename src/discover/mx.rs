@@ -3,7 +3,7 @@
 
 use super::autoconfig;
 use super::providers;
-use super::{in_order, Budget, Ctx, Found, SourceKind, Trail};
+use super::{in_order, Budget, Ctx, Found, Note, SourceKind, Trail};
 use crate::net::resolver::LookupError;
 
 /// The domains worth asking about for an MX host: the host minus its first label, then its
@@ -50,7 +50,6 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     };
     let record = format!("MX {} {}.", best.preference, best.exchange);
     let origin = format!("{domain} {record} -> ");
-    let dns_note = "found through an MX record (DNS without DNSSEC validation)".to_string();
 
     // A provider known by its MX host.
     let known = providers::by_mx(&best.exchange);
@@ -63,7 +62,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
             false,
         );
         for c in &mut f.candidates {
-            c.notes.push(dns_note.clone());
+            c.notes.push(Note::ThroughMx);
         }
         f.detail = format!("{record}: {}", f.detail);
         return f;
@@ -103,11 +102,11 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
             for c in &mut f.candidates {
                 c.trusted = false;
                 c.origin = format!("{origin}{}", c.origin);
-                c.notes.push(dns_note.clone());
+                c.notes.push(Note::ThroughMx);
             }
             f.detail = format!("{record}, {d}: {}", f.detail);
             if !why.is_empty() {
-                f.notes.push(format!("before it: {}", why.join("; ")));
+                f.notes.push(Note::Before { failures: why });
             }
             return f;
         }

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use super::{Candidate, Ctx, Found, SourceKind, Trail};
+use super::{Candidate, Ctx, Found, Note, Notes, SourceKind, Trail};
 use crate::account::Address;
 use crate::plan::{Protocol, Security};
 
@@ -141,10 +141,14 @@ pub(crate) fn candidates(
     source: SourceKind,
     origin: &str,
     trusted: bool,
-) -> (Vec<Candidate>, Vec<String>) {
+) -> (Vec<Candidate>, Vec<Note>) {
     let mut notes = Vec::new();
     if let Some(n) = &p.note {
-        notes.push(format!("{}: {n}", p.name));
+        notes.push(Note::Provider {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            text: n.clone(),
+        });
     }
     if let Some(ask) = &p.host_unknown {
         let documented: Vec<String> = p
@@ -152,11 +156,12 @@ pub(crate) fn candidates(
             .iter()
             .map(|s| format!("{} {}:{} {}", s.protocol, s.host, s.port, s.security))
             .collect();
-        notes.push(format!(
-            "{}: {ask} (documented: {})",
-            p.name,
-            documented.join(", ")
-        ));
+        notes.push(Note::HostUnknown {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            text: ask.clone(),
+            documented,
+        });
         return (vec![], notes);
     }
     let c = p
@@ -175,7 +180,7 @@ pub(crate) fn candidates(
             source,
             origin: origin.to_string(),
             trusted,
-            notes: vec![],
+            notes: Notes::default(),
         })
         .collect();
     (c, notes)
@@ -330,6 +335,7 @@ mod tests {
         assert!(f
             .notes
             .iter()
+            .map(|n| n.english())
             .any(|n| n.contains("proN.mail.ovh.net") && n.contains("--server")));
     }
 }

@@ -1,6 +1,6 @@
 //! RFC 6186 / RFC 8314 SRV records.
 
-use super::{within, Budget, Candidate, Ctx, Found, SourceKind, Trail};
+use super::{within, Budget, Candidate, Ctx, Found, Note, Notes, SourceKind, Trail};
 use crate::net::resolver::{LookupError, SrvRecord};
 use crate::plan::{Protocol, Security};
 
@@ -52,9 +52,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                 if recs.iter().all(|r| r.target == ".") {
                     dot[i] = true;
                     said.push(format!("{name}: \".\" (not offered)"));
-                    f.notes.push(format!(
-                        "{name} says the service is not offered (target \".\")"
-                    ));
+                    f.notes.push(Note::SrvNotOffered { name: name.clone() });
                     continue;
                 }
                 for r in recs.iter().filter(|r| r.target != ".") {
@@ -62,9 +60,13 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                         "{name} SRV {} {} {} {}.",
                         r.priority, r.weight, r.port, r.target
                     );
-                    let mut notes = vec!["from DNS without DNSSEC validation".to_string()];
+                    let mut notes = Notes(vec![Note::NoDnssec]);
                     if !within(&r.target, &domain) {
-                        let n = format!("{name} points outside {domain}, to {}", r.target);
+                        let n = Note::SrvOutside {
+                            name: name.clone(),
+                            domain: domain.clone(),
+                            target: r.target.clone(),
+                        };
                         notes.push(n.clone());
                         f.notes.push(n);
                     }
@@ -84,7 +86,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                 }
             }
             Err(LookupError::NotFound { .. }) => {}
-            Err(e) => broke.push(format!("{name}: {e}")),
+            Err(e) => broke.push((name.clone(), e.to_string())),
         }
     }
     // RFC 6186 §3.4: "." says the service is not offered. A protocol is not offered when
@@ -99,12 +101,20 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
         said.join("; ")
     } else if !broke.is_empty() {
         f.failed = true;
-        broke.join("; ")
+        broke
+            .iter()
+            .map(|(name, e)| format!("{name}: {e}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     } else {
         "no SRV record".into()
     };
     if !said.is_empty() && !broke.is_empty() {
-        f.notes.extend(broke);
+        f.notes.extend(
+            broke
+                .into_iter()
+                .map(|(name, error)| Note::SrvFailed { name, error }),
+        );
     }
     f
 }

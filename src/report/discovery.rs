@@ -7,7 +7,7 @@ use comfy_table::{Cell, Color};
 use serde::Serialize;
 
 use super::SCHEMA_VERSION;
-use crate::discover::{DiscoveryReport, SourceStatus};
+use crate::discover::{DiscoveryReport, SourceKind, SourceStatus};
 use crate::i18n::{self, Lang};
 
 /// `mailcheck discover --format json`.
@@ -48,6 +48,7 @@ pub fn write_table_in(
     lang: Lang,
 ) -> std::io::Result<()> {
     let t = |id: &str| i18n::t(lang, id);
+    let label = |s: SourceKind| t(&format!("discovery-source-{}", s.name()));
     let seconds = format!("{:.2}", report.elapsed_ms as f64 / 1000.0);
     let seconds = match lang {
         Lang::Fr => seconds.replace('.', ","),
@@ -100,7 +101,7 @@ pub fn write_table_in(
             }
         }
         table.add_row(vec![
-            Cell::new(t(&format!("discovery-source-{}", s.source.name()))),
+            Cell::new(label(s.source)),
             if color { status.fg(c) } else { status },
             Cell::new(format!("{} ms", s.ms)),
             Cell::new(detail),
@@ -121,7 +122,7 @@ pub fn write_table_in(
                 format!("{}:{}", c.host, c.port),
                 c.security.client_label(),
                 c.username,
-                c.source.name(),
+                label(c.source),
                 t(if c.trusted {
                     "discovery-trusted"
                 } else {
@@ -131,13 +132,19 @@ pub fn write_table_in(
             )?;
         }
     }
+    // Sources by their codes here: "SRV records says" would not agree.
     let says = t("discovery-says");
+    // French sets a space before ";".
+    let semicolon = match lang {
+        Lang::Fr => " ;",
+        Lang::En => ";",
+    };
     if !report.disagreements.is_empty() {
         writeln!(out, "\n{}", t("discovery-disagree"))?;
         for d in &report.disagreements {
             writeln!(
                 out,
-                "  {:<5} {} {says} {}; {} {says} {}",
+                "  {:<5} {} {says} {}{semicolon} {} {says} {}",
                 d.protocol.name().to_uppercase(),
                 d.winner.name(),
                 d.winner_says.join(", "),
@@ -149,7 +156,7 @@ pub fn write_table_in(
     if !report.notes.is_empty() {
         writeln!(out, "\n{}", t("discovery-notes"))?;
         for n in &report.notes {
-            writeln!(out, "  - {n}")?;
+            writeln!(out, "  - {}", n.text(lang))?;
         }
     }
     Ok(())
@@ -158,7 +165,7 @@ pub fn write_table_in(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discover::{Candidate, SourceKind, SourceReport};
+    use crate::discover::{Candidate, Note, Notes, SourceReport};
     use crate::plan::{Protocol, Security};
 
     fn report() -> DiscoveryReport {
@@ -172,7 +179,7 @@ mod tests {
             source: SourceKind::ProviderTable,
             origin: "providers.toml: ovh".into(),
             trusted: true,
-            notes: vec![],
+            notes: Notes::default(),
         };
         DiscoveryReport {
             address: "alice@example.fr".into(),
@@ -188,7 +195,7 @@ mod tests {
                     queried: vec![],
                     provider: Some("OVHcloud".into()),
                     candidates: vec![c.clone()],
-                    notes: vec![],
+                    notes: Notes::default(),
                     not_offered: vec![],
                 },
                 SourceReport {
@@ -199,14 +206,19 @@ mod tests {
                     queried: vec![],
                     provider: None,
                     candidates: vec![],
-                    notes: vec![],
+                    notes: Notes::default(),
                     not_offered: vec![],
                 },
             ],
             winners: Default::default(),
             selected: vec![c],
             disagreements: vec![],
-            notes: vec!["a note".into()],
+            notes: Notes(vec![Note::From {
+                source: SourceKind::Srv,
+                note: Box::new(Note::SrvNotOffered {
+                    name: "_pop3s._tcp.example.fr".into(),
+                }),
+            }]),
         }
     }
 
@@ -229,6 +241,7 @@ mod tests {
             "user alice@example.fr",
             "(trusted)",
             "Notes:",
+            "  - SRV records: _pop3s._tcp.example.fr says the service is not offered (target \".\")",
         ] {
             assert!(en.contains(needle), "{needle}: {en}");
         }
@@ -249,6 +262,7 @@ mod tests {
             "utilisateur alice@example.fr",
             "(fiable)",
             "Remarques :",
+            "  - enregistrements SRV : _pop3s._tcp.example.fr indique que le service n'est pas proposé (cible « . »)",
         ] {
             assert!(fr.contains(needle), "{needle}: {fr}");
         }
