@@ -934,3 +934,101 @@ fn autodiscover_refuses_a_redirect_of_the_post_to_http() {
         .iter()
         .any(|s| s.scheme == "http" && s.method == "POST"));
 }
+
+/// Autoconfig and ISPDB documents naming the same servers, each with its own IMAP
+/// `<username>` (SMTP always says the full address).
+fn routes_with_imap_usernames(autoconfig_user: &str, ispdb_user: &str) -> Routes {
+    let doc = |user: &str| {
+        format!(
+            r#"<?xml version="1.0"?>
+<clientConfig version="1.1">
+  <emailProvider id="lab.test">
+    <domain>lab.test</domain>
+    <incomingServer type="imap">
+      <hostname>mail.lab.test</hostname><port>993</port><socketType>SSL</socketType>
+      <username>{user}</username><authentication>password-cleartext</authentication>
+    </incomingServer>
+    <outgoingServer type="smtp">
+      <hostname>mail.lab.test</hostname><port>465</port><socketType>SSL</socketType>
+      <username>%EMAILADDRESS%</username>
+    </outgoingServer>
+  </emailProvider>
+</clientConfig>"#
+        )
+    };
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&doc(autoconfig_user)),
+    );
+    routes.insert(
+        route("GET", "https", "ispdb.test", "/v1.1/lab.test"),
+        Reply::xml(&doc(ispdb_user)),
+    );
+    routes
+}
+
+#[test]
+fn same_server_other_username_is_a_disagreement_and_the_higher_source_wins() {
+    let lab = Lab::start(
+        base_zone(),
+        routes_with_imap_usernames("%EMAILLOCALPART%", "%EMAILADDRESS%"),
+    );
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(source(&r, SourceKind::Ispdb).status, SourceStatus::Answered);
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autoconfig);
+    let imap = selected(&r, Protocol::Imap);
+    assert_eq!(imap.len(), 1);
+    assert_eq!(imap[0].username, "alice", "autoconfig's login name is used");
+    // One disagreement, IMAP only: SMTP's answers are identical.
+    assert_eq!(r.disagreements.len(), 1, "{:?}", r.disagreements);
+    let d = &r.disagreements[0];
+    assert_eq!(
+        (d.protocol, d.winner, d.source),
+        (Protocol::Imap, SourceKind::Autoconfig, SourceKind::Ispdb)
+    );
+    assert_eq!(d.winner_says, ["mail.lab.test:993 tls"]);
+    assert_eq!(d.source_says, d.winner_says, "the servers agree");
+    assert_eq!(d.winner_usernames, ["alice"]);
+    assert_eq!(d.source_usernames, ["alice@lab.test"]);
+
+    let mut table = Vec::new();
+    mailcheck::report::discovery::write_table_in(&mut table, &r, false, mailcheck::i18n::Lang::En)
+        .unwrap();
+    let table = String::from_utf8(table).unwrap();
+    assert!(
+        table.contains(
+            "IMAP  autoconfig says mail.lab.test:993 tls (user alice); \
+             ispdb says mail.lab.test:993 tls (user alice@lab.test)"
+        ),
+        "{table}"
+    );
+    // JSON: additive fields on the disagreement.
+    let json = serde_json::to_value(&r).unwrap();
+    let d = &json["disagreements"][0];
+    assert_eq!(d["winner_usernames"], serde_json::json!(["alice"]));
+    assert_eq!(d["source_usernames"], serde_json::json!(["alice@lab.test"]));
+}
+
+#[test]
+fn identical_answers_are_no_disagreement() {
+    let lab = Lab::start(
+        base_zone(),
+        routes_with_imap_usernames("%EMAILLOCALPART%", "%EMAILLOCALPART%"),
+    );
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(source(&r, SourceKind::Ispdb).status, SourceStatus::Answered);
+    assert_eq!(
+        source(&r, SourceKind::Autoconfig).status,
+        SourceStatus::Answered
+    );
+    assert_eq!(selected(&r, Protocol::Imap)[0].username, "alice");
+    assert!(r.disagreements.is_empty(), "{:?}", r.disagreements);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["disagreements"], serde_json::json!([]));
+}

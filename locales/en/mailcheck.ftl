@@ -313,6 +313,7 @@ discovery-from = from
 discovery-trusted = trusted
 discovery-untrusted = untrusted
 discovery-disagree = Sources disagree:
+discovery-disagree-usernames = { $servers } (user { $usernames })
 discovery-says = says
 discovery-notes = Notes:
 discovery-note-from = { $source }: { $note }

@@ -309,6 +309,7 @@ discovery-from = via
 discovery-trusted = fiable
 discovery-untrusted = non fiable
 discovery-disagree = Les sources divergent :
+discovery-disagree-usernames = { $servers } (utilisateur { $usernames })
 discovery-says = indique
 discovery-notes = Remarques :
 discovery-note-from = { $source } : { $note }

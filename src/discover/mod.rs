@@ -84,6 +84,13 @@ impl SourceKind {
         }
     }
 
+    /// Whether the source's candidates carry a login name it was told (a document's
+    /// `<username>`, the provider table's form). SRV records and guessing name no login, their
+    /// candidates just take the address: comparing that would report a disagreement nobody made.
+    pub fn states_username(self) -> bool {
+        !matches!(self, SourceKind::Srv | SourceKind::Guess)
+    }
+
     /// Words for the table.
     pub fn label(self) -> &'static str {
         match self {
@@ -194,14 +201,29 @@ pub struct SourceReport {
     pub not_offered: Vec<Protocol>,
 }
 
-/// Two sources that name different servers for one protocol.
+/// Two sources that name different servers, or different login names, for one protocol.
 #[derive(Debug, Clone, Serialize)]
 pub struct Disagreement {
     pub protocol: Protocol,
     pub winner: SourceKind,
+    /// Its servers, `host:port security`.
     pub winner_says: Vec<String>,
     pub source: SourceKind,
     pub source_says: Vec<String>,
+    /// The login names each side gives for the protocol, set (both) only when they differ:
+    /// the same servers with another username is what breaks a login (an autoconfig saying
+    /// `%EMAILLOCALPART%` where the ISPDB says `%EMAILADDRESS%`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub winner_usernames: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source_usernames: Vec<String>,
+}
+
+impl Disagreement {
+    /// Whether the login names differ (the servers may agree).
+    pub fn about_usernames(&self) -> bool {
+        !self.winner_usernames.is_empty()
+    }
 }
 
 /// The outcome of discovery.
@@ -550,7 +572,18 @@ pub fn conclude(
                 .map(|c| format!("{}:{} {}", c.host, c.port, c.security))
                 .collect()
         };
+        // The distinct login names a source gives for `p`, in its order.
+        let usernames = |s: &SourceReport| -> Vec<String> {
+            let mut v: Vec<String> = Vec::new();
+            for c in s.candidates.iter().filter(|c| c.protocol == p) {
+                if !v.contains(&c.username) {
+                    v.push(c.username.clone());
+                }
+            }
+            v
+        };
         let win_says = says(win);
+        let win_users = usernames(win);
         selected.extend(
             win.candidates
                 .iter()
@@ -559,17 +592,30 @@ pub fn conclude(
                 .cloned(),
         );
         for other in with_p {
-            let mut a = win_says.clone();
-            let mut b = says(other);
-            a.sort();
-            b.sort();
-            if a != b {
+            let sorted = |mut v: Vec<String>| {
+                v.sort();
+                v
+            };
+            let servers_differ = sorted(win_says.clone()) != sorted(says(other));
+            // Usernames are compared as given: a server may tell `Alice` from `alice`.
+            let other_users = usernames(other);
+            let users_differ = win.source.states_username()
+                && other.source.states_username()
+                && sorted(win_users.clone()) != sorted(other_users.clone());
+            if servers_differ || users_differ {
+                let (winner_usernames, source_usernames) = if users_differ {
+                    (win_users.clone(), other_users)
+                } else {
+                    (vec![], vec![])
+                };
                 disagreements.push(Disagreement {
                     protocol: p,
                     winner: win.source,
                     winner_says: win_says.clone(),
                     source: other.source,
                     source_says: says(other),
+                    winner_usernames,
+                    source_usernames,
                 });
             }
         }
@@ -751,6 +797,59 @@ mod tests {
         assert_eq!(r.disagreements.len(), 1);
         assert_eq!(r.disagreements[0].source, SourceKind::Srv);
         assert_eq!(r.sources[0].source, SourceKind::Autoconfig);
+    }
+
+    #[test]
+    fn a_username_alone_is_a_disagreement_unless_the_source_names_no_login() {
+        let a = Address::parse("a@example.com").unwrap();
+        let imap = |src: SourceKind, user: &str| {
+            let mut c = cand(Protocol::Imap, "mail.example.com", 993, Security::Tls, src);
+            c.username = user.into();
+            report(src, vec![c])
+        };
+        let r = conclude(
+            &a,
+            &Resolver::system(),
+            vec![
+                imap(SourceKind::Ispdb, "a@example.com"),
+                imap(SourceKind::Autoconfig, "a"),
+                // SRV names no login: its candidate's address is not an opinion.
+                imap(SourceKind::Srv, "a@example.com"),
+            ],
+            0,
+        );
+        assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autoconfig);
+        assert_eq!(r.selected[0].username, "a");
+        assert_eq!(r.disagreements.len(), 1, "{:?}", r.disagreements);
+        let d = &r.disagreements[0];
+        assert_eq!(
+            (d.winner, d.source),
+            (SourceKind::Autoconfig, SourceKind::Ispdb)
+        );
+        assert_eq!(d.winner_says, d.source_says);
+        assert_eq!(d.winner_usernames, ["a"]);
+        assert_eq!(d.source_usernames, ["a@example.com"]);
+        assert!(d.about_usernames());
+        // A server disagreement with the same login names carries no usernames.
+        let mut other = cand(
+            Protocol::Imap,
+            "imap.example.com",
+            993,
+            Security::Tls,
+            SourceKind::Ispdb,
+        );
+        other.username = "a".into();
+        let r = conclude(
+            &a,
+            &Resolver::system(),
+            vec![
+                imap(SourceKind::Autoconfig, "a"),
+                report(SourceKind::Ispdb, vec![other]),
+            ],
+            0,
+        );
+        assert_eq!(r.disagreements.len(), 1);
+        assert!(!r.disagreements[0].about_usernames());
     }
 
     #[test]

@@ -141,15 +141,28 @@ pub fn write_table_in(
     };
     if !report.disagreements.is_empty() {
         writeln!(out, "\n{}", t("discovery-disagree"))?;
+        // A side's servers, and its login names when those are what differs.
+        let side = |servers: &[String], usernames: &[String]| {
+            let servers = servers.join(", ");
+            if usernames.is_empty() {
+                servers
+            } else {
+                i18n::text(
+                    lang,
+                    "discovery-disagree-usernames",
+                    &crate::params![("servers", servers), ("usernames", usernames.join(", ")),],
+                )
+            }
+        };
         for d in &report.disagreements {
             writeln!(
                 out,
                 "  {:<5} {} {says} {}{semicolon} {} {says} {}",
                 d.protocol.name().to_uppercase(),
                 d.winner.name(),
-                d.winner_says.join(", "),
+                side(&d.winner_says, &d.winner_usernames),
                 d.source.name(),
-                d.source_says.join(", ")
+                side(&d.source_says, &d.source_usernames)
             )?;
         }
     }
@@ -220,6 +233,38 @@ mod tests {
                 }),
             }]),
         }
+    }
+
+    #[test]
+    fn a_username_disagreement_names_both_usernames_in_both_languages() {
+        let mut r = report();
+        r.disagreements = vec![crate::discover::Disagreement {
+            protocol: Protocol::Imap,
+            winner: SourceKind::Autoconfig,
+            winner_says: vec!["imap.example.fr:993 tls".into()],
+            source: SourceKind::Ispdb,
+            source_says: vec!["imap.example.fr:993 tls".into()],
+            winner_usernames: vec!["alice".into()],
+            source_usernames: vec!["alice@example.fr".into()],
+        }];
+        let render = |lang| {
+            let mut out = Vec::new();
+            write_table_in(&mut out, &r, false, lang).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let en = render(Lang::En);
+        assert!(
+            en.contains(
+                "Sources disagree:\n  IMAP  autoconfig says imap.example.fr:993 tls (user alice); \
+             ispdb says imap.example.fr:993 tls (user alice@example.fr)\n"
+            ),
+            "{en}"
+        );
+        let fr = render(Lang::Fr);
+        assert!(fr.contains(
+            "Les sources divergent :\n  IMAP  autoconfig indique imap.example.fr:993 tls (utilisateur alice) ; \
+             ispdb indique imap.example.fr:993 tls (utilisateur alice@example.fr)\n"
+        ), "{fr}");
     }
 
     #[test]
