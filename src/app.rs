@@ -92,6 +92,7 @@ impl TargetArgs {
     /// The policy these flags ask for; the one place that turns them into one.
     pub fn policy(&self, trace: bool, check_legacy_tls: bool) -> Result<Policy> {
         check_ca_file(self.ca_file.as_deref())?;
+        check_crl_files(self.ca_file.as_deref(), &self.crl_file)?;
         Ok(Policy {
             limits: Limits {
                 connect_timeout: self.connect_timeout,
@@ -105,6 +106,7 @@ impl TargetArgs {
                 _ => IpFamily::Any,
             },
             ca_file: self.ca_file.clone(),
+            crl_files: self.crl_file.clone(),
             insecure: self.insecure,
             trace,
             check_legacy_tls,
@@ -122,6 +124,21 @@ fn check_ca_file(ca: Option<&std::path::Path>) -> Result<()> {
         if !ca.is_file() {
             bail!("--ca-file {}: no such file", ca.display());
         }
+    }
+    Ok(())
+}
+
+/// A CRL file that is missing or is no CRL is bad input, refused before any connection.
+fn check_crl_files(ca: Option<&std::path::Path>, crls: &[std::path::PathBuf]) -> Result<()> {
+    for crl in crls {
+        if !crl.is_file() {
+            bail!("--crl-file {}: no such file", crl.display());
+        }
+    }
+    if !crls.is_empty() {
+        crate::net::tls::TlsTrust::new(ca, true)?
+            .with_crls(crls)
+            .context("--crl-file")?;
     }
     Ok(())
 }
@@ -580,6 +597,9 @@ fn write_lab_banner(out: &mut dyn Write, lab: &Lab, duration: Option<Duration>) 
     writeln!(out)?;
     writeln!(out, "  server name      {}", lab.tls_name())?;
     writeln!(out, "  CA certificate   {}", lab.ca_path().display())?;
+    if let Some(crl) = lab.crl_path() {
+        writeln!(out, "  CA's CRL         {}", crl.display())?;
+    }
     writeln!(
         out,
         "  user             {} (password in {})",

@@ -199,6 +199,13 @@ pub struct TargetArgs {
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
 
+    /// Check the server certificate against the revocation lists (X.509 CRLs) in this PEM file
+    /// (repeatable). Only the server's own certificate is checked, and one whose issuer has no
+    /// CRL here passes, so a CRL of one CA does not break servers of other CAs. Without it,
+    /// revocation is not checked.
+    #[arg(long, value_name = "PEM")]
+    pub crl_file: Vec<PathBuf>,
+
     /// Connect to HOST2:PORT2 instead of HOST1:PORT1 (curl syntax; the report keeps HOST1:PORT1).
     #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
     pub connect_to: Vec<ConnectTo>,

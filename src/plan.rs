@@ -392,6 +392,9 @@ pub struct Policy {
     pub family: IpFamily,
     /// Extra CA certificates (PEM) trusted in addition to the public roots.
     pub ca_file: Option<PathBuf>,
+    /// Certificate revocation lists (PEM) the server certificate is checked against; empty:
+    /// no revocation checking.
+    pub crl_files: Vec<PathBuf>,
     /// Send credentials even over a TLS session whose certificate failed verification.
     pub insecure: bool,
     /// Keep a redacted transcript of each session.
@@ -411,6 +414,7 @@ impl Default for Policy {
             limits: Limits::default(),
             family: IpFamily::Any,
             ca_file: None,
+            crl_files: Vec::new(),
             insecure: false,
             trace: false,
             resolver: crate::net::resolver::Resolver::system(),

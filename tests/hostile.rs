@@ -1325,3 +1325,31 @@ fn a_dropped_submission_is_a_failed_round_trip() {
     assert_eq!(smtp.len(), 1, "{received:#?}");
     assert!(smtp[0].tls && smtp[0].logged_in, "{:?}", smtp[0]);
 }
+
+#[test]
+fn cert_revoked_when_the_crl_is_given_and_only_then() {
+    // The lab's probe command names the CRL that revokes its server certificate.
+    let env = bad_certificate(Scenario::CertRevoked, "tls.cert-revoked", "revoked");
+    // Without --crl-file revocation is not checked: the same certificate is valid.
+    let mut args = probe_args(&env, &["--format", "json"]);
+    let at = args
+        .iter()
+        .position(|a| a == "--crl-file")
+        .expect("the lab's probe command gives its CRL");
+    args.drain(at..at + 2);
+    let pw = env.password();
+    let out = mailcheck()
+        .args(&args)
+        .env("MAILCHECK_PASSWORD", &pw)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    for r in json["results"].as_array().unwrap() {
+        assert_eq!(r["verdict"], "works", "{r}");
+        assert_eq!(r["tls"]["verification"]["status"], "valid", "{r}");
+        assert_eq!(r["auth"]["status"], "succeeded", "{r}");
+    }
+    assert_eq!(logins(&env.received()), 6);
+}

@@ -38,6 +38,8 @@ struct Entry {
     tls_name: Option<String>,
     username: Option<String>,
     ca_file: Option<Spanned<String>>,
+    /// `--crl-file`, as a list of paths.
+    crl_file: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     connect_to: Option<Vec<Spanned<String>>>,
     only: Option<Vec<Spanned<String>>>,
@@ -338,6 +340,26 @@ fn build(
         }
         None => None,
     };
+    let mut crl_files = Vec::new();
+    for p in e
+        .crl_file
+        .as_ref()
+        .or(d.crl_file.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let path = PathBuf::from(p.get_ref());
+        if !path.is_file() {
+            return Err(cx.err(
+                p.span(),
+                format!("crl_file {}: no such file", path.display()),
+            ));
+        }
+        crate::net::tls::TlsTrust::new(ca_file.as_deref(), true)
+            .and_then(|t| t.with_crls(&[&path]))
+            .map_err(|err| cx.err(p.span(), format!("crl_file: {err:#}")))?;
+        crl_files.push(path);
+    }
     let family = match pick(&e.ip, &d.ip) {
         None => IpFamily::Any,
         Some(v) => match v.get_ref().as_str() {
@@ -527,6 +549,7 @@ fn build(
             limits,
             family,
             ca_file,
+            crl_files,
             insecure: e.insecure.or(d.insecure).unwrap_or(false),
             trace: false,
             resolver,
@@ -602,6 +625,41 @@ mod tests {
         assert_eq!(m.settings.username, "bob@example.com");
         assert_eq!(m.credential, CredentialSpec::None);
         assert!(f.module_spec("nope", "bob@example.com").is_err());
+    }
+
+    #[test]
+    fn crl_files_are_read_and_a_file_without_a_crl_is_refused() {
+        let ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = ca.self_signed(&key).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let crl = rcgen::CertificateRevocationListParams {
+            this_update: now,
+            next_update: now + time::Duration::days(1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: vec![],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&rcgen::Issuer::new(ca, key))
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (crl_path, not_crl) = (dir.path().join("ca.crl"), dir.path().join("ca.pem"));
+        std::fs::write(&crl_path, crl.pem().unwrap()).unwrap();
+        std::fs::write(&not_crl, cert.pem()).unwrap();
+        let text = |p: &Path| {
+            format!(
+                "[defaults]\ncrl_file = [{:?}]\n[[account]]\naddress = \"a@example.com\"\n",
+                p.display().to_string()
+            )
+        };
+        let f = parse(&text(&crl_path)).unwrap();
+        assert_eq!(f.accounts[0].settings.policy.crl_files, [crl_path]);
+        let err = parse(&text(&not_crl)).unwrap_err().to_string();
+        assert!(
+            err.contains("crl_file") && err.contains("no revocation list"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Certificates made at start: a lab CA (written to disk for `--ca-file`) and one server
-//! certificate, good or broken as the scenario asks. Nothing is ever read from or kept on disk
+//! certificate, good or broken as the scenario asks (and, for a revoked one, the CA's CRL,
+//! written next to it for `--crl-file`). Nothing is ever read from or kept on disk
 //! beyond the lab's lifetime; private keys stay in memory.
 
 use anyhow::{Context, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevocationReason, RevokedCertParams, SerialNumber,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -25,12 +27,19 @@ pub(crate) enum LeafKind {
     /// Issued by the lab CA for the lab name, but for TLS clients only (EKU clientAuth):
     /// webpki refuses it for a server, which mailcheck reports as an invalid certificate.
     ClientAuthOnly,
+    /// Issued by the lab CA for the lab name, and listed as revoked in the CA's CRL.
+    Revoked,
 }
+
+/// The serial number of every lab server certificate (the CRL names it).
+const LEAF_SERIAL: u64 = 0x4d41_494c;
 
 pub(crate) struct Certs {
     pub ca_pem: String,
     pub chain: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
+    /// The lab CA's CRL in PEM, revoking the server certificate (only for `Revoked`).
+    pub crl_pem: Option<String>,
 }
 
 /// Days from now of `not_before` and `not_after`.
@@ -52,6 +61,7 @@ fn leaf_params(name: &str, kind: LeafKind) -> Result<CertificateParams> {
     let now = time::OffsetDateTime::now_utc();
     p.not_before = now + time::Duration::days(from);
     p.not_after = now + time::Duration::days(to);
+    p.serial_number = Some(SerialNumber::from(LEAF_SERIAL));
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.extended_key_usages = vec![match kind {
         LeafKind::ClientAuthOnly => ExtendedKeyUsagePurpose::ClientAuth,
@@ -90,9 +100,35 @@ pub(crate) fn generate(name: &str, kind: LeafKind) -> Result<Certs> {
         _ => params.signed_by(&key, &issuer),
     }
     .context("signing the server certificate")?;
+    let crl_pem = match kind {
+        LeafKind::Revoked => Some(revocation_list(&issuer, now)?),
+        _ => None,
+    };
     Ok(Certs {
         ca_pem: ca_cert.pem(),
         chain: vec![cert.der().clone()],
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        crl_pem,
     })
+}
+
+/// A CRL of the lab CA, current for a week, revoking the server certificate since an hour ago.
+fn revocation_list(issuer: &Issuer<'_, KeyPair>, now: time::OffsetDateTime) -> Result<String> {
+    let params = CertificateRevocationListParams {
+        this_update: now - time::Duration::hours(1),
+        next_update: now + time::Duration::days(7),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![RevokedCertParams {
+            serial_number: SerialNumber::from(LEAF_SERIAL),
+            revocation_time: now - time::Duration::hours(1),
+            reason_code: Some(RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        }],
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    let crl = params
+        .signed_by(issuer)
+        .context("signing the lab CA's revocation list")?;
+    crl.pem().context("encoding the lab CA's revocation list")
 }

@@ -226,6 +226,8 @@ pub struct Lab {
     user: User,
     ca_pem: String,
     ca_path: PathBuf,
+    /// The lab CA's CRL (`cert-revoked` only), next to the CA.
+    crl_path: Option<PathBuf>,
     password_path: PathBuf,
     log: Log,
     tasks: Vec<JoinHandle<()>>,
@@ -275,6 +277,15 @@ impl Lab {
         let ca_path = dir.path().join("ca.pem");
         std::fs::write(&ca_path, &certs.ca_pem)
             .with_context(|| format!("writing {}", ca_path.display()))?;
+        let crl_path = match &certs.crl_pem {
+            Some(pem) => {
+                let path = dir.path().join("ca.crl.pem");
+                std::fs::write(&path, pem)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                Some(path)
+            }
+            None => None,
+        };
         let password = random_password()?;
         let password_path = dir.path().join("password");
         write_private(&password_path, &format!("{}\n", password.expose()))?;
@@ -327,6 +338,7 @@ impl Lab {
             },
             ca_pem: certs.ca_pem,
             ca_path,
+            crl_path,
             password_path,
             log,
             tasks,
@@ -367,6 +379,11 @@ impl Lab {
     /// The lab CA in PEM, for `--ca-file`.
     pub fn ca_path(&self) -> &Path {
         &self.ca_path
+    }
+
+    /// The lab CA's revocation list in PEM, for `--crl-file` (only `cert-revoked` has one).
+    pub fn crl_path(&self) -> Option<&Path> {
+        self.crl_path.as_deref()
     }
 
     /// A file (mode 0600) holding the user's password, for `--password-command "cat FILE"`.
@@ -411,6 +428,10 @@ impl Lab {
             "--ca-file".to_string(),
             self.ca_path.display().to_string(),
         ];
+        if let Some(crl) = &self.crl_path {
+            args.push("--crl-file".into());
+            args.push(crl.display().to_string());
+        }
         for r in self.connect_to_rules() {
             args.push("--connect-to".into());
             args.push(r);
@@ -423,7 +444,8 @@ impl Lab {
         Credential::Password(self.user.password.clone())
     }
 
-    /// A plan probing the six combinations of the lab, trusting the lab CA.
+    /// A plan probing the six combinations of the lab, trusting the lab CA (and checking its
+    /// CRL when the scenario has one).
     pub fn plan(&self, limits: Limits, trace: bool) -> Plan {
         let rules = self.connect_to();
         let targets = TargetSpec {
@@ -441,6 +463,7 @@ impl Lab {
             policy: Policy {
                 limits,
                 ca_file: Some(self.ca_path.clone()),
+                crl_files: self.crl_path.iter().cloned().collect(),
                 trace,
                 ..Policy::default()
             },

@@ -29,6 +29,7 @@ use anyhow::Context as _;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{
     verify_server_cert_signed_by_trust_anchor, verify_server_name, ClientConfig, Resumption,
+    VerifierBuilderError, WebPkiServerVerifier,
 };
 use rustls::crypto::CryptoProvider;
 use rustls::server::ParsedCertificate;
@@ -37,7 +38,7 @@ use rustls::{
     ProtocolVersion, RootCertStore, SignatureScheme,
 };
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
@@ -64,6 +65,8 @@ pub struct TlsTrust {
     /// the user listed there is accepted even when it is marked CA:TRUE (webpki refuses CA
     /// certificates as end entities; OpenSSL accepts an explicitly trusted self-signed cert).
     pinned: Arc<Vec<CertificateDer<'static>>>,
+    /// Set by [`TlsTrust::with_crls`]: the same webpki checks plus revocation.
+    crl_verifier: Option<Arc<WebPkiServerVerifier>>,
     public_roots: bool,
 }
 
@@ -96,6 +99,7 @@ impl TlsTrust {
             provider,
             roots: Arc::new(roots),
             pinned: Arc::new(pinned),
+            crl_verifier: None,
             public_roots: use_public_roots,
         };
         // Fail early (and once) if the configuration cannot be built at all.
@@ -103,6 +107,50 @@ impl TlsTrust {
             .client_config(Arc::new(Mutex::new(None)))
             .context("building the TLS client configuration")?;
         Ok(trust)
+    }
+
+    /// Also check the server certificate against these CRL files (PEM, or one DER CRL each).
+    ///
+    /// Only the end-entity certificate is checked, and a certificate no CRL speaks for (its
+    /// issuer published none here) passes: a CRL of one private CA must not break every other
+    /// server. A revoked certificate is `CertVerdict::Revoked`. No files: nothing changes.
+    pub fn with_crls(mut self, paths: &[impl AsRef<Path>]) -> anyhow::Result<TlsTrust> {
+        if paths.is_empty() {
+            return Ok(self);
+        }
+        let mut crls = Vec::new();
+        for path in paths {
+            let path = path.as_ref();
+            let these = load_crls(path)?;
+            // Built per file so that a bad one is named.
+            self.revocation_verifier(these.clone())
+                .with_context(|| format!("CRL file {}", path.display()))?;
+            crls.extend(these);
+        }
+        self.crl_verifier = Some(self.revocation_verifier(crls)?);
+        Ok(self)
+    }
+
+    fn revocation_verifier(
+        &self,
+        crls: Vec<CertificateRevocationListDer<'static>>,
+    ) -> anyhow::Result<Arc<WebPkiServerVerifier>> {
+        WebPkiServerVerifier::builder_with_provider(self.roots.clone(), self.provider.clone())
+            .with_crls(crls)
+            .only_check_end_entity_revocation()
+            .allow_unknown_revocation_status()
+            .build()
+            .map_err(|e| match e {
+                VerifierBuilderError::InvalidCrl(e) => {
+                    anyhow::anyhow!("not a usable revocation list ({e:?})")
+                }
+                VerifierBuilderError::NoRootAnchors => {
+                    anyhow::anyhow!(
+                        "revocation lists need trust anchors (the public roots or --ca-file)"
+                    )
+                }
+                other => anyhow::anyhow!("{other}"),
+            })
     }
 
     /// Whether the webpki-roots (public CAs) are trusted.
@@ -120,6 +168,7 @@ impl TlsTrust {
             provider: self.provider.clone(),
             roots: self.roots.clone(),
             pinned: self.pinned.clone(),
+            crl_verifier: self.crl_verifier.clone(),
             slot,
         });
         let mut config = ClientConfig::builder_with_provider(self.provider.clone())
@@ -655,15 +704,17 @@ struct Seen {
 type Slot = Arc<Mutex<Option<Seen>>>;
 
 /// Runs the webpki checks of rustls (`verify_server_cert_signed_by_trust_anchor` +
-/// `verify_server_name`: exactly what `WebPkiServerVerifier` does, minus CRLs which we never
-/// have), records the verdict and lets the handshake continue. Using the free functions
-/// instead of a `WebPkiServerVerifier` also covers the "no trust anchors at all" case, which
-/// the `WebPkiServerVerifier` builder refuses.
+/// `verify_server_name`: exactly what `WebPkiServerVerifier` does, minus CRLs), records the
+/// verdict and lets the handshake continue. Using the free functions instead of a
+/// `WebPkiServerVerifier` also covers the "no trust anchors at all" case, which the
+/// `WebPkiServerVerifier` builder refuses. With `--crl-file` a `WebPkiServerVerifier` with the
+/// CRLs does the same checks plus revocation (the free functions take no CRLs).
 #[derive(Debug)]
 struct RecordingVerifier {
     provider: Arc<CryptoProvider>,
     roots: Arc<RootCertStore>,
     pinned: Arc<Vec<CertificateDer<'static>>>,
+    crl_verifier: Option<Arc<WebPkiServerVerifier>>,
     slot: Slot,
 }
 
@@ -681,14 +732,19 @@ impl RecordingVerifier {
             Ok(p) => p,
             Err(e) => return verdict_from_error(&e, leaf, &expected),
         };
-        let checked = verify_server_cert_signed_by_trust_anchor(
-            &parsed,
-            &self.roots,
-            intermediates,
-            now,
-            self.provider.signature_verification_algorithms.all,
-        )
-        .and_then(|()| verify_server_name(&parsed, server_name));
+        let checked = match &self.crl_verifier {
+            Some(v) => v
+                .verify_server_cert(end_entity, intermediates, server_name, &[], now)
+                .map(|_| ()),
+            None => verify_server_cert_signed_by_trust_anchor(
+                &parsed,
+                &self.roots,
+                intermediates,
+                now,
+                self.provider.signature_verification_algorithms.all,
+            )
+            .and_then(|()| verify_server_name(&parsed, server_name)),
+        };
         match checked {
             Ok(()) => CertVerdict::Valid,
             Err(e) if is_ca_used_as_end_entity(&e) && leaf.is_some_and(|l| l.self_signed) => {
@@ -1120,6 +1176,26 @@ fn load_certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>
     anyhow::bail!("no certificate found in CA file {}", path.display())
 }
 
+/// The CRLs of a `--crl-file`: PEM (one or more `X509 CRL` blocks), or a single DER CRL.
+fn load_crls(path: &Path) -> anyhow::Result<Vec<CertificateRevocationListDer<'static>>> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read CRL file {}", path.display()))?;
+    let crls = CertificateRevocationListDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("cannot parse PEM in CRL file {}", path.display()))?;
+    if !crls.is_empty() {
+        return Ok(crls);
+    }
+    if bytes.first() == Some(&0x30) {
+        // webpki parses it when the verifier is built, and says so if it is not a CRL.
+        return Ok(vec![CertificateRevocationListDer::from(bytes)]);
+    }
+    anyhow::bail!(
+        "no revocation list (X509 CRL) found in CRL file {}",
+        path.display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1148,10 +1224,14 @@ mod tests {
     }
 
     fn ca() -> Ca {
+        ca_named("Lab Test CA")
+    }
+
+    fn ca_named(name: &str) -> Ca {
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         p.distinguished_name = rcgen::DistinguishedName::new();
-        p.distinguished_name.push(DnType::CommonName, "Lab Test CA");
+        p.distinguished_name.push(DnType::CommonName, name);
         p.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
             KeyUsagePurpose::CrlSign,
@@ -1268,6 +1348,73 @@ mod tests {
                 .chars()
                 .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)));
         }
+    }
+
+    /// A CRL of `ca` revoking these serial numbers.
+    fn crl_pem(ca: &Ca, serials: &[u64]) -> String {
+        let now = time::OffsetDateTime::now_utc();
+        rcgen::CertificateRevocationListParams {
+            this_update: now - time::Duration::hours(1),
+            next_update: now + time::Duration::days(1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|&n| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from(n),
+                    revocation_time: now - time::Duration::hours(1),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&ca.issuer)
+        .unwrap()
+        .pem()
+        .unwrap()
+    }
+
+    /// The verdict on `leaf` with `anchors` trusted and these CRL files given.
+    async fn verdict_with_crls(leaf: &Leaf, anchors: &str, crls: &[String]) -> CertVerdict {
+        let (trust, _f) = trust_with(anchors);
+        let files: Vec<_> = crls.iter().map(|c| write_temp(c)).collect();
+        let paths: Vec<_> = files.iter().map(|f| f.path().to_path_buf()).collect();
+        let trust = trust.with_crls(&paths).unwrap();
+        let addr = tls_server(leaf, &tls13()).await;
+        let hs = probe(&trust, addr, HOST).await;
+        let facts = hs.facts.expect("facts");
+        assert!(facts.certificate.is_some(), "the certificate is described");
+        facts.verification
+    }
+
+    #[tokio::test]
+    async fn crls_revoke_what_they_list_and_only_for_their_own_ca() {
+        // webpki matches a CRL to a certificate by issuer name: the CAs' names differ.
+        let (ours, other) = (ca(), ca_named("Another Test CA"));
+        let mut p = params(&[HOST], -1, 30);
+        p.serial_number = Some(rcgen::SerialNumber::from(42u64));
+        let leaf = signed(&p, &ours);
+        let anchors = format!("{}{}", ours.cert.pem(), other.cert.pem());
+        let revoked = crl_pem(&ours, &[42]);
+        let v = verdict_with_crls(&leaf, &anchors, std::slice::from_ref(&revoked)).await;
+        assert_eq!(v, CertVerdict::Revoked);
+        // Another CA's CRL says nothing about this certificate: unknown status passes.
+        let foreign = crl_pem(&other, &[42]);
+        let v = verdict_with_crls(&leaf, &anchors, std::slice::from_ref(&foreign)).await;
+        assert_eq!(v, CertVerdict::Valid);
+        let v = verdict_with_crls(&leaf, &anchors, &[crl_pem(&ours, &[7])]).await;
+        assert_eq!(v, CertVerdict::Valid);
+        let v = verdict_with_crls(&leaf, &anchors, &[foreign, revoked]).await;
+        assert_eq!(v, CertVerdict::Revoked);
+    }
+
+    #[test]
+    fn a_file_without_a_crl_is_refused() {
+        let (trust, ca_file) = trust_with(&ca().cert.pem());
+        // A certificate is not a revocation list.
+        let err = trust.with_crls(&[ca_file.path()]).unwrap_err();
+        assert!(format!("{err:#}").contains("no revocation list"), "{err:#}");
     }
 
     #[tokio::test]

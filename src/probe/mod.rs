@@ -147,7 +147,7 @@ pub struct ProbeContext {
 
 impl ProbeContext {
     pub fn new(policy: Policy, credential: Option<Credential>) -> anyhow::Result<ProbeContext> {
-        let trust = TlsTrust::new(policy.ca_file.as_deref(), true)?;
+        let trust = TlsTrust::new(policy.ca_file.as_deref(), true)?.with_crls(&policy.crl_files)?;
         Ok(ProbeContext {
             policy,
             trust,
