@@ -135,8 +135,28 @@ fn probe_args_with_timeout(env: &Env, timeout: &str, extra: &[&str]) -> Vec<Stri
 
 /// Run `mailcheck probe` against the lab, with `password` in MAILCHECK_PASSWORD if given.
 fn probe(env: &Env, extra: &[&str], password: Option<&str>) -> Run {
+    let mut args = probe_args(env, extra);
+    args.extend(["--format".into(), "json".into()]);
+    run_json(&args, password)
+}
+
+/// `probe ADDRESS`, `first` (rules that must come before the lab's own `--connect-to`: the
+/// first match wins), the lab's options and `flags`, without the default timeouts of
+/// [`probe_args`] (for the tests whose point is a timeout).
+fn lab_args(env: &Env, first: &[String], flags: &[&str]) -> Vec<String> {
+    let mut args = vec!["probe".to_string(), ADDRESS.to_string()];
+    args.extend(first.iter().cloned());
+    args.extend(env.lab.probe_args());
+    args.extend(flags.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Run mailcheck with `args` (which must ask for JSON) and check what every run must hold:
+/// no panic, exit 0..=2, the password nowhere in the output, JSON whose exit code is the
+/// process's.
+fn run_json(args: &[String], password: Option<&str>) -> Run {
     let mut cmd = mailcheck();
-    cmd.args(probe_args(env, extra)).args(["--format", "json"]);
+    cmd.args(args);
     if let Some(p) = password {
         cmd.env("MAILCHECK_PASSWORD", p);
     }
@@ -761,11 +781,10 @@ fn blackholed_ports_cost_one_connect_timeout_in_total() {
     // The first matching --connect-to wins: these two send imap/993 and smtp/587 into holes.
     let r1 = format!("mail.lab.test:993:127.0.0.1:{}", h1.addr.port());
     let r2 = format!("mail.lab.test:587:127.0.0.1:{}", h2.addr.port());
-    let mut args = vec!["probe".to_string(), ADDRESS.to_string()];
-    args.extend(["--connect-to".to_string(), r1, "--connect-to".into(), r2]);
-    args.extend(env.lab.probe_args());
-    args.extend(
-        [
+    let args = lab_args(
+        &env,
+        &["--connect-to".to_string(), r1, "--connect-to".into(), r2],
+        &[
             "--format",
             "json",
             "--no-prompt",
@@ -773,23 +792,11 @@ fn blackholed_ports_cost_one_connect_timeout_in_total() {
             "3s",
             "--timeout",
             "3s",
-        ]
-        .map(String::from),
+        ],
     );
-    let t0 = Instant::now();
-    let out = mailcheck().args(&args).output().unwrap();
-    let elapsed = t0.elapsed();
-    assert!(matches!(out.status.code(), Some(0..=2)));
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let reason = |id: &str| {
-        json["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == id)
-            .unwrap()["reason"]["code"]
-            .clone()
-    };
+    let run = run_json(&args, None);
+    let elapsed = run.elapsed;
+    let reason = |id: &str| run.result(id)["reason"]["code"].clone();
     assert_eq!(reason("imap/993/tls"), "connect.timeout");
     assert_eq!(reason("smtp/587/starttls"), "connect.timeout");
     for id in [
@@ -811,10 +818,10 @@ fn blackholed_ports_cost_one_connect_timeout_in_total() {
 #[test]
 fn the_deadline_bounds_a_blackholed_connect() {
     let env = Env::start(Scenario::Blackhole);
-    let mut args = vec!["probe".to_string(), ADDRESS.to_string()];
-    args.extend(env.lab.probe_args());
-    args.extend(
-        [
+    let args = lab_args(
+        &env,
+        &[],
+        &[
             "--format",
             "json",
             "--no-prompt",
@@ -822,16 +829,16 @@ fn the_deadline_bounds_a_blackholed_connect() {
             "10s",
             "--deadline",
             "2s",
-        ]
-        .map(String::from),
+        ],
     );
-    let t0 = Instant::now();
-    let out = mailcheck().args(&args).output().unwrap();
-    let elapsed = t0.elapsed();
+    let run = run_json(&args, None);
     // The deadline, not the connect timeout (nor the backstop past the deadline), ends it.
-    assert!(elapsed < Duration::from_millis(3500), "{elapsed:?}");
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    for r in json["results"].as_array().unwrap() {
+    assert!(
+        run.elapsed < Duration::from_millis(3500),
+        "{:?}",
+        run.elapsed
+    );
+    for r in run.results() {
         assert_eq!(r["reason"]["code"], "connect.timeout", "{r:#}");
         assert_eq!(r["failure"]["step"], "connect", "{r:#}");
         let detail = r["failure"]["detail"].as_str().unwrap();
