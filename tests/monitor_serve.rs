@@ -553,12 +553,8 @@ fn a_stalling_server_is_answered_within_the_scrape_timeout() {
     assert_eq!(held.lock().unwrap().len(), 3);
 }
 
-/// A scrape client that gives up (Prometheus' own timeout) must not leave a probe counted in
-/// flight for ever.
-#[test]
-fn a_client_that_disconnects_leaves_nothing_in_flight() {
-    let s = MailServers::get();
-    // Accepts connections and never says a word: the probe runs until its deadline.
+/// A loopback port that accepts connections, keeps them open and never says a word.
+fn silent_listener() -> u16 {
     let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = stall.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -567,6 +563,16 @@ fn a_client_that_disconnects_leaves_nothing_in_flight() {
             held.push(c);
         }
     });
+    port
+}
+
+/// A scrape client that gives up (Prometheus' own timeout) must not leave a probe counted in
+/// flight for ever.
+#[test]
+fn a_client_that_disconnects_leaves_nothing_in_flight() {
+    let s = MailServers::get();
+    // The probe runs until its deadline.
+    let port = silent_listener();
     let extra = format!(
         "\n[module.stall]\nserver = \"mail.lab.test\"\nconnect_to = [\"::127.0.0.1:{port}\"]\nonly = [\"imap/993\"]\n"
     );
@@ -610,14 +616,7 @@ fn a_client_that_disconnects_leaves_nothing_in_flight() {
 #[test]
 fn combinations_queued_past_the_deadline_fail_on_their_own() {
     let s = MailServers::get();
-    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = stall.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = vec![];
-        for c in stall.incoming().flatten() {
-            held.push(c);
-        }
-    });
+    let port = silent_listener();
     let extra = format!(
         "\n[module.stall]\nserver = \"mail.lab.test\"\nconnect_to = [\"::127.0.0.1:{port}\"]\n"
     );
