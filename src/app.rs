@@ -110,7 +110,7 @@ impl TargetArgs {
             insecure: self.insecure,
             trace,
             check_legacy_tls,
-            login_method: self.auth_mechanism,
+            login_method: self.auth_mechanism.map(Into::into),
             resolver: Resolver::from_option(
                 self.discovery.dns_server.map(|n| n.0),
                 self.connect_timeout,

@@ -246,7 +246,28 @@ pub struct TargetArgs {
     /// plain, login, or command (IMAP LOGIN, POP3 USER/PASS). Where the server does not offer
     /// it, the login is not attempted.
     #[arg(long, value_enum, value_name = "METHOD")]
-    pub auth_mechanism: Option<crate::plan::LoginMethod>,
+    pub auth_mechanism: Option<LoginMethodArg>,
+}
+
+/// `--auth-mechanism` values; mapped onto the engine's `plan::LoginMethod`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoginMethodArg {
+    /// SASL PLAIN.
+    Plain,
+    /// SASL LOGIN.
+    Login,
+    /// The protocol's own command: IMAP LOGIN, POP3 USER/PASS.
+    Command,
+}
+
+impl From<LoginMethodArg> for crate::plan::LoginMethod {
+    fn from(a: LoginMethodArg) -> Self {
+        match a {
+            LoginMethodArg::Plain => Self::Plain,
+            LoginMethodArg::Login => Self::Login,
+            LoginMethodArg::Command => Self::Command,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -375,7 +375,7 @@ impl Default for Limits {
 /// A login method the user insists on (`--auth-mechanism`), instead of the usual preference
 /// (PLAIN, then LOGIN, then the protocol's own command). Lets a user reproduce what a mail
 /// client that only speaks one of them sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginMethod {
     /// SASL PLAIN.
     Plain,
