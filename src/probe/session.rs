@@ -211,11 +211,6 @@ pub(crate) enum AuthResult {
     Garbled(String),
 }
 
-/// The login step for every protocol: checks that credentials may be sent here, picks the
-/// mechanism, takes the lockout gate, runs `exchange`, records the outcome.
-///
-/// `fallback` is a protocol's own password command when no SASL mechanism fits
-/// (IMAP LOGIN, POP3 USER/PASS).
 /// The mechanism for a method the user insists on, if the server offers it: a SASL name from
 /// `offered`, or the protocol's own command (`fallback`). Passwords only.
 fn forced_mechanism(
@@ -246,6 +241,11 @@ fn login_method_name(m: LoginMethod) -> &'static str {
     }
 }
 
+/// The login step for every protocol: checks that credentials may be sent here, picks the
+/// mechanism, takes the lockout gate, runs `exchange`, records the outcome.
+///
+/// `fallback` is a protocol's own password command when no SASL mechanism fits
+/// (IMAP LOGIN, POP3 USER/PASS).
 pub(crate) async fn authenticate<F, Fut>(
     ctx: &ProbeContext,
     rec: &mut Recorder,
