@@ -173,12 +173,11 @@ fn junk_mailbox(names: &[async_imap::types::Name], special_use: bool) -> Option<
         return names
             .iter()
             .filter(selectable)
+            // imap-proto parses `\Junk` in any case into NameAttribute::Junk.
             .find(|n| {
-                n.attributes().iter().any(|a| match a {
-                    NameAttribute::Junk => true,
-                    NameAttribute::Extension(e) => e.eq_ignore_ascii_case("\\Junk"),
-                    _ => false,
-                })
+                n.attributes()
+                    .iter()
+                    .any(|a| matches!(a, NameAttribute::Junk))
             })
             .map(|n| n.name().to_string());
     }
