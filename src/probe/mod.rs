@@ -241,6 +241,12 @@ impl StepTimer {
 }
 
 impl Recorder {
+    /// The time this probe was given: the target deadline, or less when the run must be over
+    /// sooner (an exporter's scrape deadline, `Limits::finish_by`).
+    fn deadline_span(&self) -> Duration {
+        self.deadline.saturating_duration_since(self.started)
+    }
+
     fn new(target: Target, policy: &Policy) -> Recorder {
         let started = Instant::now();
         Recorder {
@@ -540,7 +546,7 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
                 // The user's deadline, not the backstop's margin over it.
                 format!(
                     "the probe exceeded its deadline of {}",
-                    seconds(ctx.policy.limits.target_timeout)
+                    seconds(rec.deadline_span())
                 ),
                 None,
             ))
@@ -641,7 +647,7 @@ async fn drive(
             rec.report.attempts = f.attempts;
             let deadline = format!(
                 "the probe's deadline of {} passed while connecting",
-                seconds(limits.target_timeout)
+                seconds(rec.deadline_span())
             );
             let (reason, detail) = match &f.error {
                 ConnectError::Resolve { .. } | ConnectError::DnsFailed { .. }
