@@ -275,15 +275,22 @@ pub async fn run_accounts(
     let mut running = futures::stream::iter(specs.into_iter().enumerate())
         .map(|(i, spec)| {
             let pacer = pacer.clone();
-            tokio::spawn(async move { (i, run_account(&spec, Some(pacer)).await) })
+            async move {
+                let task = tokio::spawn({
+                    let spec = spec.clone();
+                    async move { run_account(&spec, Some(pacer)).await }
+                });
+                // A panicking account must not take the others with it: it is UNKNOWN, as
+                // an account that could not be probed.
+                let r = task.await.unwrap_or_else(|e| {
+                    AccountResult::failed(&spec, &anyhow::anyhow!("internal error: {e}"))
+                });
+                (i, r)
+            }
         })
         .buffer_unordered(concurrency.max(1));
-    while let Some(joined) = running.next().await {
-        match joined {
-            Ok((i, r)) => on_result(i, r),
-            // A panicking account must not take the others with it.
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
+    while let Some((i, r)) = running.next().await {
+        on_result(i, r);
     }
 }
 
