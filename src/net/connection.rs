@@ -274,6 +274,14 @@ impl Connection {
         self.log().redact.push(s.into());
     }
 
+    /// The credential's secret, and its base64 form (what SASL LOGIN and XOAUTH2 put on the
+    /// wire), never reach the transcript. The one place every probe and round-trip connection
+    /// registers its secret; encodings that also hold the username stay with their protocol.
+    pub fn add_secret(&mut self, secret: &str) {
+        self.add_redaction(secret);
+        self.add_redaction(crate::proto::sasl::b64(secret.as_bytes()));
+    }
+
     /// Mark the authentication exchange: client lines lose their arguments in the transcript.
     pub fn set_sensitive(&mut self, on: bool) {
         self.log().sensitive = on;

@@ -404,7 +404,6 @@ async fn login(
     } else {
         let initial = session::sasl_initial(mech, &cred, user, host, port).unwrap_or_default();
         client.get_mut().add_redaction(sasl::b64(&initial));
-        client.get_mut().add_redaction(sasl::b64(secret.as_bytes()));
         // With SASL-IR (RFC 4959) the initial response rides on the command: one round trip.
         // async-imap sends "AUTHENTICATE <auth_type>", so the response goes into that word.
         let (command, calls) = if sasl_ir && mech != "LOGIN" {

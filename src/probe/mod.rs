@@ -716,7 +716,7 @@ async fn drive(
     }
     rec.transcript = Some(conn.transcript());
     if let Some(c) = &ctx.credential {
-        conn.add_redaction(c.secret().expose());
+        conn.add_secret(c.secret().expose());
     }
     match target.combination.protocol {
         Protocol::Imap => imap::run(ctx, rec, slot).await,

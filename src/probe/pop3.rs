@@ -150,8 +150,6 @@ pub(super) async fn login(
             );
         }
         if mech == "LOGIN" {
-            // The password travels alone, base64-encoded: never in the transcript either.
-            conn.add_redaction(sasl::b64(cred.secret().expose().as_bytes()));
             conn.send("AUTH LOGIN").await?;
             for _ in 0..3 {
                 let line = conn.read_line().await?;

@@ -180,9 +180,7 @@ async fn login(
             let answer = if mech == "LOGIN" {
                 match sasl::unb64(&challenge).map(|d| sasl::login_prompt(&d)) {
                     Some(sasl::LoginPrompt::Password) => {
-                        let enc = sasl::b64(cred.secret().expose().as_bytes());
-                        conn.add_redaction(enc.clone());
-                        enc
+                        sasl::b64(cred.secret().expose().as_bytes())
                     }
                     _ => sasl::b64(user.as_bytes()),
                 }

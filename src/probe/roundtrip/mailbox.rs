@@ -228,7 +228,6 @@ impl ImapMailbox {
             )
             .unwrap_or_default();
             client.get_mut().add_redaction(sasl::b64(&initial));
-            client.get_mut().add_redaction(sasl::b64(secret.as_bytes()));
             let mut responder =
                 crate::probe::imap::Responder::new(mech, initial, &target.username, &secret);
             bounded(

@@ -123,7 +123,7 @@ pub(crate) async fn open(
     };
     let mut conn = Connection::new(stream, limits, deadline, ctx.policy.trace);
     if let Some(c) = &ctx.credential {
-        conn.add_redaction(c.secret().expose());
+        conn.add_secret(c.secret().expose());
     }
     greeting(&mut conn, protocol).await?;
     if target.combination.security == Security::Starttls {

@@ -71,7 +71,6 @@ async fn exchange(
     let secret = cred.secret().expose().to_string();
     // Exactly what lettre will put on the wire, so that the transcript never shows it.
     conn.add_redaction(sasl::b64(format!("\0{user}\0{secret}").as_bytes()));
-    conn.add_redaction(sasl::b64(secret.as_bytes()));
     conn.add_redaction(sasl::b64(
         format!("user={user}\x01auth=Bearer {secret}\x01\x01").as_bytes(),
     ));
