@@ -458,13 +458,15 @@ impl Recorder {
 }
 
 /// A duration as the user would have written it: "2 s", "1.5 s", "500 ms".
-fn seconds(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else if d.subsec_millis() == 0 {
-        format!("{} s", d.as_secs())
+/// A duration as the probe's and the round trip's messages quote it: "800 ms", "2 s", "2.5 s".
+pub(crate) fn seconds(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
     } else {
-        format!("{} s", d.as_secs_f64())
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::diagnose::{self, Reason, Status, Verdict};
 use crate::net::connection::TranscriptLine;
 use crate::plan::{Direction, Target};
-use crate::probe::{AuthOutcome, ProbeContext, ProbeReport};
+use crate::probe::{seconds, AuthOutcome, ProbeContext, ProbeReport};
 use crate::report::ReasonInfo;
 
 use mailbox::{Found, Mailbox};
@@ -204,17 +204,6 @@ impl RoundTripReport {
 }
 
 /// `5 s`, `2.5 s`, `800 ms`.
-fn seconds(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms.is_multiple_of(1000) {
-        format!("{} s", ms / 1000)
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
-}
-
 struct Run {
     started: Instant,
     report: RoundTripReport,
