@@ -86,7 +86,7 @@ reason-auth-app-password-required = le fournisseur exige un mot de passe d'appli
     .hint = créez un mot de passe d'application dans les paramètres de sécurité du compte et utilisez-le à la place du mot de passe habituel
 reason-auth-protocol-disabled = l'accès { $protocol } est désactivé pour ce compte
     .hint = activez l'accès { $protocol } dans les paramètres de messagerie du compte (webmail), ou demandez à l'administrateur de l'autoriser
-reason-auth-temporary-failure = le serveur ne peut pas vérifier l'identifiant pour le moment
+reason-auth-temporary-failure = le serveur ne peut pas vérifier les identifiants pour le moment
     .hint = réessayez plus tard
 reason-internal = mailcheck a rencontré une erreur interne ({ $detail })
     .hint = merci de la signaler
@@ -157,9 +157,9 @@ direction-incoming = réception
 direction-outgoing = envoi
 summary-setting = { $protocol } { $host } port { $port } { $security }, { $login ->
         [verified] identification vérifiée
-        [refused] identification non vérifiée (le serveur a refusé l'identifiant)
+        [refused] identification non vérifiée (le serveur a refusé les identifiants)
         [stalled] identification non vérifiée (le serveur a cessé de répondre à l'identification)
-        [skipped-after-rejection] identification non vérifiée (non tentée : l'identifiant a été refusé sur une autre combinaison)
+        [skipped-after-rejection] identification non vérifiée (non tentée : les identifiants ont été refusés sur une autre combinaison)
         [skipped-after-stall] identification non vérifiée (non tentée : l'identification est restée bloquée sur une autre combinaison)
        *[other] identification non vérifiée
     }
