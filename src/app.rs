@@ -92,7 +92,8 @@ impl TargetArgs {
     /// The policy these flags ask for; the one place that turns them into one.
     pub fn policy(&self, trace: bool, check_legacy_tls: bool) -> Result<Policy> {
         check_ca_file(self.ca_file.as_deref())?;
-        check_crl_files(self.ca_file.as_deref(), &self.crl_file)?;
+        crate::net::tls::TlsTrust::check_crl_files(self.ca_file.as_deref(), &self.crl_file)
+            .context("--crl-file")?;
         Ok(Policy {
             limits: Limits {
                 connect_timeout: self.connect_timeout,
@@ -129,20 +130,6 @@ fn check_ca_file(ca: Option<&std::path::Path>) -> Result<()> {
 }
 
 /// A CRL file that is missing or is no CRL is bad input, refused before any connection.
-fn check_crl_files(ca: Option<&std::path::Path>, crls: &[std::path::PathBuf]) -> Result<()> {
-    for crl in crls {
-        if !crl.is_file() {
-            bail!("--crl-file {}: no such file", crl.display());
-        }
-    }
-    if !crls.is_empty() {
-        crate::net::tls::TlsTrust::new(ca, true)?
-            .with_crls(crls)
-            .context("--crl-file")?;
-    }
-    Ok(())
-}
-
 fn discovery_config(
     d: &DiscoveryArgs,
     resolver: &Resolver,

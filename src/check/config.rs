@@ -349,15 +349,8 @@ fn build(
         .flatten()
     {
         let path = PathBuf::from(p.get_ref());
-        if !path.is_file() {
-            return Err(cx.err(
-                p.span(),
-                format!("crl_file {}: no such file", path.display()),
-            ));
-        }
-        crate::net::tls::TlsTrust::new(ca_file.as_deref(), true)
-            .and_then(|t| t.with_crls(&[&path]))
-            .map_err(|err| cx.err(p.span(), format!("crl_file: {err:#}")))?;
+        crate::net::tls::TlsTrust::check_crl_files(ca_file.as_deref(), &[&path])
+            .map_err(|err| cx.err(p.span(), format!("crl_file {err:#}")))?;
         crl_files.push(path);
     }
     let family = match pick(&e.ip, &d.ip) {

@@ -131,6 +131,22 @@ impl TlsTrust {
         Ok(self)
     }
 
+    /// Bad input found before any connection: each CRL file must exist and be usable with
+    /// the trust `ca` gives (the public roots plus it). Shared by the command line and the
+    /// checks file, which name the option their own way.
+    pub fn check_crl_files(ca: Option<&Path>, paths: &[impl AsRef<Path>]) -> anyhow::Result<()> {
+        for path in paths {
+            let path = path.as_ref();
+            if !path.is_file() {
+                anyhow::bail!("{}: no such file", path.display());
+            }
+        }
+        if !paths.is_empty() {
+            TlsTrust::new(ca, true)?.with_crls(paths)?;
+        }
+        Ok(())
+    }
+
     fn revocation_verifier(
         &self,
         crls: Vec<CertificateRevocationListDer<'static>>,
