@@ -422,6 +422,35 @@ fn autodiscover_redirect_loop_is_cut() {
     assert_eq!(posts, 3, "the first request and two redirects, then stop");
 }
 
+/// The same cut for HTTP redirects of the POST itself: a 307 back to the same URL counts
+/// against the same hop limit as `redirectUrl` answers.
+#[test]
+fn autodiscover_post_redirect_loop_is_cut() {
+    let url = "https://autodiscover.lab.test/autodiscover/autodiscover.xml";
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "POST",
+            "https",
+            "autodiscover.lab.test",
+            "/autodiscover/autodiscover.xml",
+        ),
+        Reply::Answer(307, vec![("Location".into(), url.into())], vec![]),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let r = run(&lab, "alice@lab.test", T);
+    let ad = source(&r, SourceKind::Autodiscover);
+    assert_eq!(ad.status, SourceStatus::Failed, "{ad:?}");
+    assert!(ad.detail.contains("more than 2 redirects"), "{}", ad.detail);
+    let posts = lab
+        .web
+        .log()
+        .iter()
+        .filter(|s| s.method == "POST" && s.host == "autodiscover.lab.test")
+        .count();
+    assert_eq!(posts, 3, "the first request and two redirects, then stop");
+}
+
 #[test]
 fn priority_when_several_answer_and_disagreements_are_shown() {
     let mut z = base_zone();
