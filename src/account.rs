@@ -114,7 +114,7 @@ pub enum SecretSource {
 }
 
 /// The user's choices about credentials, before any secret is read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CredentialRequest {
     pub password_stdin: bool,
     pub password_command: Option<String>,
@@ -248,6 +248,24 @@ fn run_secret_command(cmd: &str) -> Result<Secret> {
     let text = String::from_utf8(out.stdout).context("the command's output is not UTF-8")?;
     let first = text.lines().next().unwrap_or("").to_string();
     Secret::new(first).context("the command printed no secret")
+}
+
+/// Run `sh -c CMD` with `MAILCHECK_ADDRESS` set; the first line of its output is the secret
+/// (`None` when it prints nothing). Its stderr is ours; its stdout is never shown.
+pub fn secret_command(cmd: &str, address: &str) -> Result<Option<Secret>> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .env("MAILCHECK_ADDRESS", address)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("could not start the command")?;
+    if !out.status.success() {
+        bail!("the command failed ({})", out.status);
+    }
+    let text = String::from_utf8(out.stdout).context("the command's output is not UTF-8")?;
+    Ok(Secret::new(text.lines().next().unwrap_or("").to_string()))
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
-//! Command-line definitions only. Validation into a [`crate::plan::Plan`] happens in `app`.
+//! Command-line definitions only. `app` (and `check::cli` for `batch`) translate them into a
+//! [`crate::settings::SettingsBuilder`], where defaults and validation live.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::discover::DEFAULT_ISPDB_URL;
 use crate::lab::Scenario;
 use crate::net::resolver::NameServer;
 use crate::plan::{ConnectTo, Selector};
@@ -132,13 +132,14 @@ pub struct DiscoveryArgs {
     pub dns_server: Option<NameServer>,
 
     /// Base URL of the Thunderbird ISPDB (the domain is appended).
-    #[arg(long, value_name = "URL", default_value = DEFAULT_ISPDB_URL)]
-    pub ispdb_url: String,
+    /// [default: https://autoconfig.thunderbird.net/v1.1/]
+    #[arg(long, value_name = "URL")]
+    pub ispdb_url: Option<String>,
 
     /// Deadline of each discovery source (provider table, autoconfig, ISPDB, MX, SRV,
-    /// Autodiscover, guessing).
-    #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = parse_duration)]
-    pub discovery_timeout: Duration,
+    /// Autodiscover, guessing). [default: 8s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub discovery_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -226,17 +227,17 @@ pub struct TargetArgs {
     #[arg(short = '6')]
     pub ipv6: bool,
 
-    /// Connect timeout per address (e.g. 5s, 800ms).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub connect_timeout: Duration,
+    /// Connect timeout per address (e.g. 5s, 800ms). [default: 5s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub connect_timeout: Option<Duration>,
 
-    /// Timeout of each read and of the TLS handshake.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Timeout of each read and of the TLS handshake. [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
 
-    /// Deadline for the whole probe of one combination.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub deadline: Duration,
+    /// Deadline for the whole probe of one combination. [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
 
     /// Send credentials even when the certificate fails verification.
     #[arg(long)]
@@ -356,11 +357,6 @@ pub enum CardFormatArg {
 }
 
 impl ProbeArgs {
-    /// The certificate warning level in days (see `diagnose::cert_warn_days`).
-    pub fn cert_warn_days(&self) -> i64 {
-        crate::diagnose::cert_warn_days(self.cert_warn_days, self.output.cert_crit_days)
-    }
-
     /// The settings card asked for, if any (`--card-format` implies `--card`).
     pub fn card_format(&self) -> Option<crate::report::card::CardFormat> {
         use crate::report::card::CardFormat;
@@ -378,6 +374,23 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour stdout: decided once per run, here. `auto` means a terminal that is
+    /// not `dumb`, and no `NO_COLOR`.
+    pub fn enabled(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::env::var("TERM").map_or(true, |t| t != "dumb")
+            }
+        }
+    }
 }
 
 /// `5`, `5s`, `800ms`, `2m`.

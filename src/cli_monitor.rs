@@ -32,6 +32,20 @@ pub enum MonitorFormat {
     Prometheus,
 }
 
+impl From<MonitorFormat> for crate::report::monitor::MonitorFormat {
+    fn from(f: MonitorFormat) -> Self {
+        use crate::report::monitor::MonitorFormat as F;
+        match f {
+            MonitorFormat::Table => F::Table,
+            MonitorFormat::Json => F::Json,
+            MonitorFormat::Jsonl => F::Jsonl,
+            MonitorFormat::Nagios => F::Nagios,
+            MonitorFormat::Junit => F::Junit,
+            MonitorFormat::Prometheus => F::Prometheus,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The checks file (TOML): accounts, where their credentials come from, expectations.
@@ -127,13 +141,6 @@ pub struct ThresholdArgs {
     /// Critical when a certificate expires within this many days.
     #[arg(long, value_name = "DAYS")]
     pub cert_crit_days: Option<i64>,
-}
-
-impl ThresholdArgs {
-    /// The certificate warning level in days (see `diagnose::cert_warn_days`).
-    pub fn cert_warn_days(&self) -> i64 {
-        crate::diagnose::cert_warn_days(self.cert_warn_days, self.cert_crit_days)
-    }
 }
 
 #[derive(Debug, Args)]

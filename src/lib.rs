@@ -1,7 +1,8 @@
 //! mailcheck: which server, port and security setting actually work for a mail address,
 //! and if none does, why.
 //!
-//! The flow (see DESIGN.md): address → discover → plan → probe (in parallel) → diagnose → report.
+//! The flow (see DESIGN.md): front end → settings → discover → plan → engine (probe in
+//! parallel, round trip) → diagnose → report.
 
 pub mod account;
 pub mod app;
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod cli_monitor;
 pub mod diagnose;
 pub mod discover;
+pub mod engine;
 pub mod i18n;
 pub mod lab;
 pub mod net;
@@ -17,5 +19,5 @@ pub mod plan;
 pub mod probe;
 pub mod proto;
 pub mod report;
-pub mod runner;
 pub mod serve;
+pub mod settings;

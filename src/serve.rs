@@ -27,16 +27,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::account::{Address, SecretSource};
 use crate::check::config::ChecksFile;
-use crate::check::expect::Expectations;
-use crate::check::{run_account, AccountResult, AccountSpec, CredentialSpec};
 use crate::cli_monitor::ServeArgs;
-use crate::diagnose::{Status, DEFAULT_CERT_WARN_DAYS};
-use crate::plan::{Combination, IpFamily, Limits, Policy};
+use crate::diagnose::Status;
+use crate::engine::run_account;
 use crate::probe::pace::Pacer;
+use crate::report::account::AccountResult;
 use crate::report::prometheus::{add_account, Families};
-use crate::runner::ProbeSettings;
+use crate::settings::{Given, Origin, Settings, SettingsBuilder};
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -101,47 +99,10 @@ fn bad_request(state: &Exporter, msg: String) -> Response {
         .into_response()
 }
 
-/// A probe of a target no module or account describes: its servers discovered as `probe`
-/// does, no credentials.
-fn bare_spec(target: &str) -> Result<AccountSpec> {
-    let address = Address::parse(target)?;
-    Ok(AccountSpec {
-        name: target.to_string(),
-        settings: ProbeSettings {
-            host: address.domain.clone(),
-            protocol_hosts: vec![],
-            tls_name: None,
-            username: address.ascii(),
-            combinations: Combination::DOCUMENTED.to_vec(),
-            only: vec![],
-            skip: vec![],
-            connect_to: vec![],
-            policy: Policy {
-                limits: Limits::default(),
-                family: IpFamily::Any,
-                ca_file: None,
-                insecure: false,
-                trace: false,
-                ..Policy::default()
-            },
-            cert_warn_days: DEFAULT_CERT_WARN_DAYS,
-            credential: None,
-            credential_source: SecretSource::None,
-            discovered: None,
-            address,
-        },
-        credential: CredentialSpec::None,
-        expectations: Expectations::default(),
-        discovery: Some(crate::check::DiscoverySpec {
-            ispdb_url: crate::discover::DEFAULT_ISPDB_URL.to_string(),
-            timeout: Duration::from_secs(8),
-            trust_discovered: false,
-            username: None,
-        }),
-    })
-}
-
-fn spec_for(state: &Exporter, q: &HashMap<String, String>) -> Result<AccountSpec> {
+/// The settings of one request: a module's, an account's (by name or address), or, for a
+/// target the checks file does not describe, discovery as `probe` does it with the file's
+/// `[defaults]` and no credential.
+fn settings_for(state: &Exporter, q: &HashMap<String, String>) -> Result<Settings> {
     let target = q
         .get("target")
         .map(|t| t.trim())
@@ -149,19 +110,23 @@ fn spec_for(state: &Exporter, q: &HashMap<String, String>) -> Result<AccountSpec
         .context("missing parameter: target (a mail address)")?;
     let module = q.get("module").map(|m| m.trim()).filter(|m| !m.is_empty());
     match (&state.config, module) {
-        (Some(cfg), Some(m)) => cfg.module_spec(m, target),
+        (Some(cfg), Some(m)) => cfg.module_settings(m, target),
         (None, Some(m)) => {
             anyhow::bail!("module {m:?}: the exporter runs without a checks file (--config)")
         }
         (Some(cfg), None) => {
             match cfg.accounts.iter().find(|a| {
-                a.name == target || a.settings.address.ascii().eq_ignore_ascii_case(target)
+                a.name == target || a.address.ascii().eq_ignore_ascii_case(target)
             }) {
                 Some(a) => Ok(a.clone()),
-                None => bare_spec(target),
+                None => cfg.bare_settings(target),
             }
         }
-        (None, None) => bare_spec(target),
+        (None, None) => Ok(SettingsBuilder {
+            address: Some(Given::new(target.to_string(), Origin::Query("target"))),
+            ..SettingsBuilder::default()
+        }
+        .build()?),
     }
 }
 
@@ -199,13 +164,13 @@ async fn probe(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let mut spec = match spec_for(&state, &q) {
+    let mut settings = match settings_for(&state, &q) {
         Ok(s) => s,
         Err(e) => return bad_request(&state, format!("{e:#}")),
     };
     let deadline = deadline(&state, &headers);
     // Each combination's own deadline leaves room for the engine's backstop and the answer.
-    let limits = &mut spec.settings.policy.limits;
+    let limits = &mut settings.policy.limits;
     // Absolute, so that time spent queued behind other scrapes' probes of the same host counts:
     // combinations that cannot start in time come back as `probe.deadline`, each with its own
     // series, instead of the whole answer being lost to the timeout below.
@@ -217,10 +182,12 @@ async fn probe(
 
     let in_flight = InFlight::enter(&state.in_flight);
     let result =
-        match tokio::time::timeout(deadline, run_account(&spec, Some(state.pacer.clone()))).await {
+        match tokio::time::timeout(deadline, run_account(&settings, Some(state.pacer.clone())))
+            .await
+        {
             Ok(r) => r,
             Err(_) => AccountResult::failed(
-                &spec,
+                &settings,
                 &anyhow::anyhow!("the probe did not finish within {deadline:?}"),
             ),
         };

@@ -8,31 +8,17 @@ use anyhow::{bail, Context, Result};
 use clap::CommandFactory;
 
 use super::config::ChecksFile;
-use super::expect::Expectations;
-use super::output::{streams, write_all, write_one, write_summary};
-use super::{run_accounts, AccountResult, AccountSpec, CredentialSpec, DiscoverySpec, Tally};
-use crate::account::{Address, SecretSource};
-use crate::cli::{Cli, ColorChoice};
-use crate::cli_monitor::{BatchArgs, CheckArgs, CompletionsArgs, MonitorFormat, PacingArgs};
+use crate::cli::Cli;
+use crate::cli_monitor::{BatchArgs, CheckArgs, CompletionsArgs, PacingArgs};
 use crate::diagnose::Status;
-use crate::plan::Combination;
+use crate::engine::run_accounts;
 use crate::probe::pace::{Pacer, DEFAULT_PER_HOST};
-use crate::runner::ProbeSettings;
+use crate::report::account::{AccountResult, Tally};
+use crate::report::monitor::{streams, write_all, write_one, write_summary, MonitorFormat};
+use crate::settings::{CredentialSpec, Given, Settings};
 
 /// Accounts in progress (and connections in total) at once by default.
 pub const DEFAULT_CONCURRENCY: usize = 16;
-
-fn color_on(c: ColorChoice) -> bool {
-    match c {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var("TERM").map_or(true, |t| t != "dumb")
-        }
-    }
-}
 
 fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<()> {
     match r {
@@ -43,7 +29,7 @@ fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<()> {
 
 /// Run the accounts with a progress bar on a terminal (stderr) and streamed output.
 fn run_and_print(
-    specs: Vec<AccountSpec>,
+    specs: Vec<Settings>,
     concurrency: usize,
     per_host: usize,
     pacing: &PacingArgs,
@@ -139,16 +125,17 @@ pub fn check(args: CheckArgs) -> Result<Status> {
         concurrency,
         per_host,
         &args.pacing,
-        args.format,
-        color_on(args.color),
+        args.format.into(),
+        args.color.enabled(),
     )
 }
 
-/// Addresses from the arguments and `--from` (one per line, `#` comments, `-` = stdin).
-fn addresses(args: &BatchArgs) -> Result<Vec<Address>> {
+/// Addresses from the arguments and `--from` (one per line, `#` comments, `-` = stdin), each
+/// with where it came from.
+fn addresses(args: &BatchArgs) -> Result<Vec<Given<String>>> {
     let mut out = vec![];
     for a in &args.addresses {
-        out.push(Address::parse(a)?);
+        out.push(Given::flag(a.clone(), "ADDRESS"));
     }
     if let Some(path) = &args.from {
         let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
@@ -164,9 +151,15 @@ fn addresses(args: &BatchArgs) -> Result<Vec<Address>> {
             if line.is_empty() {
                 continue;
             }
-            out.push(
-                Address::parse(line).with_context(|| format!("{}:{}", path.display(), i + 1))?,
-            );
+            let column = 1 + line.len() - line.trim_start().len();
+            out.push(Given::new(
+                line.trim().to_string(),
+                crate::settings::Origin::File {
+                    path: path.display().to_string(),
+                    line: i + 1,
+                    column,
+                },
+            ));
         }
     }
     if out.is_empty() {
@@ -176,58 +169,22 @@ fn addresses(args: &BatchArgs) -> Result<Vec<Address>> {
 }
 
 pub fn batch(args: BatchArgs) -> Result<Status> {
-    let policy = args.target.policy(false, false)?;
-    let url = args.target.discovery.ispdb_url.trim();
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        bail!("--ispdb-url {url:?}: expected an http(s) URL");
-    }
-    let discovery = args.target.discovering().then(|| DiscoverySpec {
-        ispdb_url: url.to_string(),
-        timeout: args.target.discovery.discovery_timeout,
-        trust_discovered: args.target.trust_discovered,
-        username: None,
-    });
-    let t = &args.thresholds;
-    let expectations = Expectations::thresholds(
-        t.warning,
-        t.critical,
-        Some(t.cert_warn_days()),
-        t.cert_crit_days,
-    );
-    expectations
-        .check_thresholds()
-        .map_err(|e| anyhow::anyhow!("{e} (-w/-c, --cert-warn-days/--cert-crit-days)"))?;
     let credential = match &args.password_command {
         Some(c) => CredentialSpec::LookupCommand(c.clone()),
         None => CredentialSpec::None,
     };
+    let t = &args.thresholds;
     let mut specs = vec![];
     for address in addresses(&args)? {
-        let host = args.target.host(&address)?;
-        let settings = ProbeSettings {
-            host,
-            protocol_hosts: vec![],
-            tls_name: args.target.tls_name.clone(),
-            username: address.ascii(),
-            combinations: Combination::DOCUMENTED.to_vec(),
-            only: args.target.only.clone(),
-            skip: args.target.skip.clone(),
-            connect_to: args.target.connect_to.clone(),
-            policy: policy.clone(),
-            cert_warn_days: t.cert_warn_days(),
-            credential: None,
-            credential_source: SecretSource::None,
-            discovered: None,
-            address: address.clone(),
-        };
-        settings.plan()?;
-        specs.push(AccountSpec {
-            name: address.to_string(),
-            settings,
-            credential: credential.clone(),
-            expectations: expectations.clone(),
-            discovery: discovery.clone(),
-        });
+        let mut b = args.target.builder(&address.value);
+        b.address = Some(address);
+        b.credential = Some(credential.clone());
+        b.warn_response = t.warning.map(|w| Given::flag(w, "-w"));
+        b.max_response = t.critical.map(|c| Given::flag(c, "-c"));
+        b.warn_cert_days = t.cert_warn_days.map(|d| Given::flag(d, "--cert-warn-days"));
+        b.min_cert_days = t.cert_crit_days.map(|d| Given::flag(d, "--cert-crit-days"));
+        b.cert_days_always_judged = true;
+        specs.push(b.build()?);
     }
     let concurrency = args.pacing.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     let per_host = args.pacing.per_host.unwrap_or(DEFAULT_PER_HOST);
@@ -236,8 +193,8 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
         concurrency,
         per_host,
         &args.pacing,
-        args.format,
-        color_on(args.color),
+        args.format.into(),
+        args.color.enabled(),
     )
 }
 

@@ -9,11 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::expect::{Expectations, Subject};
-use super::{AccountSpec, CredentialSpec};
-use crate::account::{Address, SecretSource};
-use crate::plan::{Combination, ConnectTo, IpFamily, Limits, Policy, Protocol, Selector};
-use crate::runner::ProbeSettings;
+use crate::plan::{IpFamily, Protocol};
+use crate::settings::{CredentialSpec, Given, Origin, Settings, SettingsBuilder};
 
 /// A configuration error, already located: `file:line:column: message`.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +20,16 @@ pub struct ConfigError {
     pub line: usize,
     pub column: usize,
     pub message: String,
+}
+
+impl ConfigError {
+    /// The line and column of an origin in this file (the error's own when it is elsewhere).
+    fn line_col_of(&self, origin: &Origin) -> (usize, usize) {
+        match origin {
+            Origin::File { line, column, .. } => (*line, *column),
+            _ => (self.line, self.column),
+        }
+    }
 }
 
 /// Settings shared by `[defaults]`, `[module.NAME]` and `[[account]]`.
@@ -95,7 +102,9 @@ pub struct Module {
 #[derive(Debug, Clone)]
 pub struct ChecksFile {
     pub path: PathBuf,
-    pub accounts: Vec<AccountSpec>,
+    pub accounts: Vec<Settings>,
+    /// `[defaults]`, for requests that name no module or account.
+    defaults: Entry,
     pub modules: BTreeMap<String, Module>,
     pub concurrency: Option<usize>,
     pub per_host: Option<usize>,
@@ -108,6 +117,15 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    fn origin(&self, span: Range<usize>) -> Origin {
+        let (line, column) = line_col(self.text, span.start);
+        Origin::File {
+            path: self.path.to_string(),
+            line,
+            column,
+        }
+    }
+
     fn err(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
         let (line, column) = line_col(self.text, span.start);
         ConfigError {
@@ -168,7 +186,12 @@ impl ChecksFile {
                 return Err(cx.err(a.span(), "this [[account]] has no address"));
             };
             check_entry(&cx, entry)?;
-            let spec = build(&cx, entry, &defaults, address.get_ref(), address.span())?;
+            let spec = build(
+                &cx,
+                entry,
+                &defaults,
+                Given::new(address.get_ref().clone(), cx.origin(address.span())),
+            )?;
             if let Some(prev) = names.insert(spec.name.clone(), a.span()) {
                 let (l, c) = line_col(text, prev.start);
                 let at = entry.name.as_ref().map_or(a.span(), |n| n.span());
@@ -205,7 +228,12 @@ impl ChecksFile {
                 ));
             }
             // Validate it with a placeholder address.
-            build(&cx, entry, &defaults, "probe@example.com", m.span())?;
+            build(
+                &cx,
+                entry,
+                &defaults,
+                Given::new("probe@example.com".into(), cx.origin(m.span())),
+            )?;
             modules.insert(
                 name.clone(),
                 Module {
@@ -218,6 +246,7 @@ impl ChecksFile {
         Ok(ChecksFile {
             path: path.to_path_buf(),
             accounts,
+            defaults,
             modules,
             concurrency: file.concurrency.map(|c| c.into_inner()),
             per_host: file.per_host.map(|c| c.into_inner()),
@@ -225,22 +254,35 @@ impl ChecksFile {
         })
     }
 
-    /// The account spec for `/probe?target=ADDRESS&module=NAME`.
-    pub fn module_spec(&self, module: &str, target: &str) -> anyhow::Result<AccountSpec> {
+    /// The settings of `/probe?target=ADDRESS&module=NAME`.
+    pub fn module_settings(&self, module: &str, target: &str) -> anyhow::Result<Settings> {
+        let m = self
+            .modules
+            .get(module)
+            .ok_or_else(|| anyhow::anyhow!("no module {module:?} in the checks file"))?;
+        let mut settings = self.request_settings(&m.template, &m.defaults, target)?;
+        settings.name = target.to_string();
+        Ok(settings)
+    }
+
+    /// The settings of a `/probe?target=ADDRESS` that names no module and no account: the
+    /// file's `[defaults]` (resolver, ISPDB, trust, limits...) without their credential, which
+    /// only ever goes to the servers and logins the file names.
+    pub fn bare_settings(&self, target: &str) -> anyhow::Result<Settings> {
+        let mut settings = self.request_settings(&Entry::default(), &self.defaults, target)?;
+        settings.credential = CredentialSpec::None;
+        Ok(settings)
+    }
+
+    fn request_settings(&self, e: &Entry, d: &Entry, target: &str) -> anyhow::Result<Settings> {
         let shown = self.path.display().to_string();
         let cx = Ctx {
             path: &shown,
             text: &self.text,
         };
-        let m = self
-            .modules
-            .get(module)
-            .ok_or_else(|| anyhow::anyhow!("no module {module:?} in the checks file"))?;
-        // The target comes from the request, not the file: its errors name no file position.
-        Address::parse(target).map_err(|e| anyhow::anyhow!("target {target:?}: {e}"))?;
-        let mut spec = build(&cx, &m.template, &m.defaults, target, 0..0)?;
-        spec.name = target.to_string();
-        Ok(spec)
+        // The target comes from the request: its errors name the parameter, not a position.
+        let address = Given::new(target.to_string(), Origin::Query("target"));
+        Ok(builder(&cx, e, d, address)?.build()?)
     }
 }
 
@@ -298,61 +340,58 @@ fn list<T: std::str::FromStr<Err = String>>(
     cx: &Ctx,
     v: &Option<Vec<Spanned<String>>>,
 ) -> Result<Vec<T>, ConfigError> {
+    Ok(given_list(cx, v)?.into_iter().map(|g| g.value).collect())
+}
+
+fn given_list<T: std::str::FromStr<Err = String>>(
+    cx: &Ctx,
+    v: &Option<Vec<Spanned<String>>>,
+) -> Result<Vec<Given<T>>, ConfigError> {
     v.iter()
         .flatten()
-        .map(|s| s.get_ref().parse::<T>().map_err(|e| cx.err(s.span(), e)))
+        .map(|s| {
+            s.get_ref()
+                .parse::<T>()
+                .map(|t| Given::new(t, cx.origin(s.span())))
+                .map_err(|e| cx.err(s.span(), e))
+        })
         .collect()
 }
 
-/// An entry merged over the defaults, for `address`.
-fn build(
+/// An entry merged over the defaults, for `address`, as settings: this file's syntax
+/// translated, each value with its position; the builder validates.
+fn build(cx: &Ctx, e: &Entry, d: &Entry, address: Given<String>) -> Result<Settings, ConfigError> {
+    let fallback = cx.err(0..0, "").line_col_of(&address.origin);
+    builder(cx, e, d, address)?.build().map_err(|err| {
+        let (line, column) = match err.origin {
+            Origin::File { line, column, .. } => (line, column),
+            _ => fallback,
+        };
+        ConfigError {
+            path: cx.path.to_string(),
+            line,
+            column,
+            message: err.message,
+        }
+    })
+}
+
+/// This file's syntax translated into a builder: values parsed, each with its position.
+fn builder(
     cx: &Ctx,
     e: &Entry,
     d: &Entry,
-    address: &str,
-    address_span: Range<usize>,
-) -> Result<AccountSpec, ConfigError> {
-    let addr =
-        Address::parse(address).map_err(|err| cx.err(address_span.clone(), err.to_string()))?;
+    address: Given<String>,
+) -> Result<SettingsBuilder, ConfigError> {
     let pick = |a: &Option<Spanned<String>>, b: &Option<Spanned<String>>| a.clone().or(b.clone());
-    let server = pick(&e.server, &d.server);
-    let host = match &server {
-        Some(s) => {
-            let h = s.get_ref().trim().trim_end_matches('.').to_string();
-            if h.is_empty() {
-                return Err(cx.err(s.span(), "server is empty"));
-            }
-            h
+    let given = |v: &Spanned<String>| Given::new(v.get_ref().clone(), cx.origin(v.span()));
+    let list_of = |a: &Option<Vec<Spanned<String>>>, b: &Option<Vec<Spanned<String>>>| {
+        if a.is_some() {
+            a.clone()
+        } else {
+            b.clone()
         }
-        // No server: discovery (below) finds them, or the domain itself is probed.
-        None => addr.domain.clone(),
     };
-    let ca_file = match pick(&e.ca_file, &d.ca_file) {
-        Some(p) => {
-            let path = PathBuf::from(p.get_ref());
-            if !path.is_file() {
-                return Err(cx.err(
-                    p.span(),
-                    format!("ca_file {}: no such file", path.display()),
-                ));
-            }
-            Some(path)
-        }
-        None => None,
-    };
-    let mut crl_files = Vec::new();
-    for p in e
-        .crl_file
-        .as_ref()
-        .or(d.crl_file.as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let path = PathBuf::from(p.get_ref());
-        crate::net::tls::TlsTrust::check_crl_files(ca_file.as_deref(), &[&path])
-            .map_err(|err| cx.err(p.span(), format!("crl_file {err:#}")))?;
-        crl_files.push(path);
-    }
     let family = match pick(&e.ip, &d.ip) {
         None => IpFamily::Any,
         Some(v) => match v.get_ref().as_str() {
@@ -362,218 +401,76 @@ fn build(
             other => return Err(cx.err(v.span(), format!("ip = {other:?}: use any, ipv4 or ipv6"))),
         },
     };
-    let defaults = Limits::default();
-    let limits = Limits {
-        connect_timeout: pick(&e.connect_timeout, &d.connect_timeout)
-            .map(|v| duration(cx, &v))
-            .transpose()?
-            .unwrap_or(defaults.connect_timeout),
-        step_timeout: pick(&e.timeout, &d.timeout)
-            .map(|v| duration(cx, &v))
-            .transpose()?
-            .unwrap_or(defaults.step_timeout),
-        target_timeout: pick(&e.deadline, &d.deadline)
-            .map(|v| duration(cx, &v))
-            .transpose()?
-            .unwrap_or(defaults.target_timeout),
-        ..defaults
+    let dur = |v: Option<Spanned<String>>| v.map(|v| duration(cx, &v)).transpose();
+    let dur_given = |v: Option<Spanned<String>>| -> Result<Option<Given<Duration>>, ConfigError> {
+        v.map(|v| Ok(Given::new(duration(cx, &v)?, cx.origin(v.span()))))
+            .transpose()
     };
-    let connect_to: Vec<ConnectTo> = list(
-        cx,
-        if e.connect_to.is_some() {
-            &e.connect_to
-        } else {
-            &d.connect_to
-        },
-    )?;
-    let mut only: Vec<Selector> = list(cx, if e.only.is_some() { &e.only } else { &d.only })?;
-    let skip: Vec<Selector> = list(cx, if e.skip.is_some() { &e.skip } else { &d.skip })?;
-    let expect: Vec<Subject> = list(
-        cx,
-        if e.expect.is_some() {
-            &e.expect
-        } else {
-            &d.expect
-        },
-    )?;
-    let forbid: Vec<Subject> = list(
-        cx,
-        if e.forbid.is_some() {
-            &e.forbid
-        } else {
-            &d.forbid
-        },
-    )?;
-    for s in forbid.iter() {
-        if expect.contains(s) {
-            let at = e
-                .forbid
-                .iter()
-                .chain(&d.forbid)
-                .flatten()
-                .next()
-                .map_or(0..0, |v| v.span());
-            return Err(cx.err(at, format!("{s} is both expected and forbidden")));
-        }
-    }
-    let warn_cert_days = e.warn_cert_days.clone().or(d.warn_cert_days.clone());
-    let min_cert_days = e.min_cert_days.clone().or(d.min_cert_days.clone());
-    let expectations = Expectations {
-        expect,
-        forbid,
-        response_warn: pick(&e.warn_response, &d.warn_response)
-            .map(|v| duration(cx, &v))
-            .transpose()?,
-        response_crit: pick(&e.max_response, &d.max_response)
-            .map(|v| duration(cx, &v))
-            .transpose()?,
-        cert_warn_days: warn_cert_days.as_ref().map(|v| *v.get_ref()),
-        cert_crit_days: min_cert_days.as_ref().map(|v| *v.get_ref()),
+    let days = |v: &Option<Spanned<i64>>| v.as_ref().map(|v| Given::new(*v.get_ref(), cx.origin(v.span())));
+    let dns_server = match pick(&e.dns_server, &d.dns_server) {
+        Some(v) => Some(
+            v.get_ref()
+                .parse::<crate::net::resolver::NameServer>()
+                .map_err(|err: String| cx.err(v.span(), err))?,
+        ),
+        None => None,
     };
-    if let Err(msg) = expectations.check_thresholds() {
-        let cert = expectations
-            .cert_warn_days
-            .zip(expectations.cert_crit_days)
-            .is_some_and(|(w, c)| w < c);
-        let at = if cert {
-            warn_cert_days.as_ref().map(|v| v.span())
-        } else {
-            pick(&e.warn_response, &d.warn_response).map(|v| v.span())
-        };
-        return Err(cx.err(at.unwrap_or(address_span.clone()), msg));
-    }
-    // What the expectations name is always probed, whatever `only`/`skip` say.
-    let needed = expectations.combinations();
-    if !only.is_empty() {
-        for c in &needed {
-            only.push(c.id().parse().expect("a combination id is a selector"));
-        }
-    }
-    let skip: Vec<Selector> = skip;
-    for c in &needed {
-        if skip.iter().any(|s| s.matches(c)) {
-            let at = e
-                .skip
-                .iter()
-                .chain(&d.skip)
-                .flatten()
-                .next()
-                .map_or(0..0, |v| v.span());
-            return Err(cx.err(
-                at,
-                format!("skip leaves out {c}, which an expectation names"),
-            ));
-        }
-    }
-    let mut protocol_hosts = vec![];
+    let mut protocol_servers = vec![];
     for (p, v) in [
         (Protocol::Imap, pick(&e.imap_server, &d.imap_server)),
         (Protocol::Pop3, pick(&e.pop3_server, &d.pop3_server)),
         (Protocol::Smtp, pick(&e.smtp_server, &d.smtp_server)),
     ] {
         if let Some(v) = v {
-            let h = v.get_ref().trim().trim_end_matches('.').to_string();
-            if h.is_empty() {
-                return Err(cx.err(v.span(), format!("{p}_server is empty")));
-            }
-            if server.is_none() {
-                return Err(cx.err(
-                    v.span(),
-                    format!("{p}_server needs `server` too (the host of the other protocols)"),
-                ));
-            }
-            protocol_hosts.push((p, h));
+            protocol_servers.push((p, given(&v)));
         }
     }
-    let resolver = match pick(&e.dns_server, &d.dns_server) {
-        Some(v) => {
-            let ns: crate::net::resolver::NameServer = v
-                .get_ref()
-                .parse()
-                .map_err(|err: String| cx.err(v.span(), err))?;
-            crate::net::resolver::Resolver::from_option(Some(ns.0), limits.connect_timeout)
-        }
-        None => crate::net::resolver::Resolver::system(),
-    };
-    let explicit_username = e.username.clone().or(d.username.clone());
-    let discovery = if server.is_none() && e.discover.or(d.discover).unwrap_or(true) {
-        let ispdb_url = match pick(&e.ispdb_url, &d.ispdb_url) {
-            Some(v) => {
-                let url = v.get_ref().trim();
-                if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    return Err(cx.err(v.span(), "ispdb_url: expected an http(s) URL"));
-                }
-                url.to_string()
-            }
-            None => crate::discover::DEFAULT_ISPDB_URL.to_string(),
-        };
-        Some(super::DiscoverySpec {
-            ispdb_url,
-            timeout: pick(&e.discovery_timeout, &d.discovery_timeout)
-                .map(|v| duration(cx, &v))
-                .transpose()?
-                .unwrap_or(Duration::from_secs(8)),
-            trust_discovered: e.trust_discovered.or(d.trust_discovered).unwrap_or(false),
-            username: explicit_username.clone(),
-        })
-    } else {
-        None
-    };
-    let username = explicit_username.unwrap_or_else(|| addr.ascii());
-    // Any port may be named in `expect`/`forbid` (a provider's IMAPS on 10993): what is named
-    // is probed, after the documented matrix.
-    let mut combinations = Combination::DOCUMENTED.to_vec();
-    for c in needed {
-        if !combinations.contains(&c) {
-            combinations.push(c);
-        }
-    }
-    let settings = ProbeSettings {
-        address: addr.clone(),
-        host,
-        protocol_hosts,
+    let builder = SettingsBuilder {
+        name: e.name.as_ref().map(|n| n.get_ref().clone()),
+        address: Some(address),
+        server: pick(&e.server, &d.server).map(|v| given(&v)),
+        protocol_servers,
+        discover: e.discover.or(d.discover),
         tls_name: e.tls_name.clone().or(d.tls_name.clone()),
-        username,
-        combinations,
-        only,
-        skip,
-        connect_to,
-        policy: Policy {
-            limits,
-            family,
-            ca_file,
-            crl_files,
-            insecure: e.insecure.or(d.insecure).unwrap_or(false),
-            trace: false,
-            resolver,
-            ..Policy::default()
-        },
-        cert_warn_days: expectations
-            .cert_warn_days
-            .unwrap_or(crate::diagnose::DEFAULT_CERT_WARN_DAYS),
-        credential: None,
-        credential_source: SecretSource::None,
-        discovered: None,
-    };
-    settings
-        .plan()
-        .map_err(|err| cx.err(address_span.clone(), err.to_string()))?;
-    Ok(AccountSpec {
-        name: e
-            .name
+        username: e.username.clone().or(d.username.clone()),
+        ca_file: pick(&e.ca_file, &d.ca_file)
+            .map(|v| Given::new(PathBuf::from(v.get_ref()), cx.origin(v.span()))),
+        crl_files: e
+            .crl_file
             .as_ref()
-            .map(|n| n.get_ref().clone())
-            .unwrap_or_else(|| addr.to_string()),
-        settings,
-        credential: credential_of(cx, e, d)?,
-        expectations,
-        discovery,
-    })
+            .or(d.crl_file.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|v| Given::new(PathBuf::from(v.get_ref()), cx.origin(v.span())))
+            .collect(),
+        connect_to: list(cx, &list_of(&e.connect_to, &d.connect_to))?,
+        only: list(cx, &list_of(&e.only, &d.only))?,
+        skip: given_list(cx, &list_of(&e.skip, &d.skip))?,
+        family,
+        connect_timeout: dur(pick(&e.connect_timeout, &d.connect_timeout))?,
+        timeout: dur(pick(&e.timeout, &d.timeout))?,
+        deadline: dur(pick(&e.deadline, &d.deadline))?,
+        insecure: e.insecure.or(d.insecure).unwrap_or(false),
+        dns_server,
+        ispdb_url: pick(&e.ispdb_url, &d.ispdb_url).map(|v| given(&v)),
+        discovery_timeout: dur(pick(&e.discovery_timeout, &d.discovery_timeout))?,
+        trust_discovered: e.trust_discovered.or(d.trust_discovered).unwrap_or(false),
+        credential: Some(credential_of(cx, e, d)?),
+        expect: list(cx, &list_of(&e.expect, &d.expect))?,
+        forbid: given_list(cx, &list_of(&e.forbid, &d.forbid))?,
+        warn_response: dur_given(pick(&e.warn_response, &d.warn_response))?,
+        max_response: dur_given(pick(&e.max_response, &d.max_response))?,
+        warn_cert_days: days(&e.warn_cert_days.clone().or(d.warn_cert_days.clone())),
+        min_cert_days: days(&e.min_cert_days.clone().or(d.min_cert_days.clone())),
+        ..SettingsBuilder::default()
+    };
+    Ok(builder)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::Servers;
 
     fn parse(text: &str) -> Result<ChecksFile, ConfigError> {
         ChecksFile::parse(Path::new("t.toml"), text)
@@ -603,21 +500,23 @@ mod tests {
         );
         assert_eq!(alice.expectations.cert_crit_days, Some(7));
         assert_eq!(f.accounts[2].name, "info@example.net");
-        assert_eq!(f.accounts[2].settings.host, "example.net");
+        assert_eq!(f.accounts[2].server(), "example.net");
         // No server: discovered at run time; with a server: not.
-        assert!(f.accounts[2].discovery.is_some());
-        assert!(f.accounts[0].discovery.is_none());
+        assert!(matches!(f.accounts[2].servers, Servers::Discover(_)));
+        assert!(matches!(f.accounts[0].servers, Servers::Named { .. }));
         assert_eq!(f.accounts[2].credential, CredentialSpec::None);
         assert_eq!(f.modules.len(), 2);
-        let m = f.module_spec("shared_mailbox", "bob@example.com").unwrap();
-        assert_eq!(m.settings.host, "mail.example.com");
+        let m = f
+            .module_settings("shared_mailbox", "bob@example.com")
+            .unwrap();
+        assert_eq!(m.server(), "mail.example.com");
         // The module's credential is only ever used for its fixed login.
-        assert_eq!(m.settings.username, "shared@example.com");
-        assert_eq!(m.settings.address.to_string(), "bob@example.com");
-        let m = f.module_spec("example_com", "bob@example.com").unwrap();
-        assert_eq!(m.settings.username, "bob@example.com");
+        assert_eq!(m.username.as_deref(), Some("shared@example.com"));
+        assert_eq!(m.address.to_string(), "bob@example.com");
+        let m = f.module_settings("example_com", "bob@example.com").unwrap();
+        assert_eq!(m.username, None);
         assert_eq!(m.credential, CredentialSpec::None);
-        assert!(f.module_spec("nope", "bob@example.com").is_err());
+        assert!(f.module_settings("nope", "bob@example.com").is_err());
     }
 
     #[test]
@@ -647,10 +546,10 @@ mod tests {
             )
         };
         let f = parse(&text(&crl_path)).unwrap();
-        assert_eq!(f.accounts[0].settings.policy.crl_files, [crl_path]);
+        assert_eq!(f.accounts[0].policy.crl_files, [crl_path]);
         let err = parse(&text(&not_crl)).unwrap_err().to_string();
         assert!(
-            err.contains("crl_file") && err.contains("no revocation list"),
+            err.starts_with("t.toml:2:13: ") && err.contains("no revocation list"),
             "{err}"
         );
     }
@@ -658,10 +557,10 @@ mod tests {
     #[test]
     fn expectation_combinations_are_probed_despite_only() {
         let f = parse(
-            "[[account]]\naddress = \"a@example.com\"\nonly = [\"smtp\"]\nforbid = [\"imap/143/plaintext-login\"]\n",
+            "[[account]]\naddress = \"a@example.com\"\ndiscover = false\nonly = [\"smtp\"]\nforbid = [\"imap/143/plaintext-login\"]\n",
         )
         .unwrap();
-        let plan = f.accounts[0].settings.plan().unwrap();
+        let plan = crate::plan::plan(&f.accounts[0], None).unwrap().plan;
         let ids: Vec<String> = plan.targets.iter().map(|t| t.id()).collect();
         assert_eq!(
             ids,
@@ -675,7 +574,7 @@ mod tests {
             "[[account]]\naddress = \"a@example.com\"\nserver = \"mail.example.com\"\nexpect = [\"imap/10993/tls\"]\nforbid = [\"smtp/2525/starttls/plaintext-login\"]\n",
         )
         .unwrap();
-        let plan = f.accounts[0].settings.plan().unwrap();
+        let plan = crate::plan::plan(&f.accounts[0], None).unwrap().plan;
         let ids: Vec<String> = plan.targets.iter().map(|t| t.id()).collect();
         assert_eq!(ids.len(), 8, "{ids:?}");
         assert_eq!(ids[6..], ["imap/10993/tls", "smtp/2525/starttls"]);
@@ -687,7 +586,7 @@ mod tests {
             "[[account]]\naddress = \"a@example.com\"\nserver = \"mail.example.com\"\nsmtp_server = \"smtp.example.com\"\n",
         )
         .unwrap();
-        let plan = f.accounts[0].settings.plan().unwrap();
+        let plan = crate::plan::plan(&f.accounts[0], None).unwrap().plan;
         let hosts: Vec<(String, String)> = plan
             .targets
             .iter()

@@ -31,12 +31,12 @@ use serde::Serialize;
 
 use crate::account::Address;
 use crate::net::resolver::Resolver;
-use crate::plan::{Combination, ConnectTo, Protocol, Security, Selector, Target};
+use crate::plan::{Combination, ConnectTo, Protocol, Security, Target};
 
 pub use note::{Note, Notes, TrustHint};
 
 /// Where the Thunderbird ISPDB lives (`--ispdb-url` replaces it).
-pub const DEFAULT_ISPDB_URL: &str = "https://autoconfig.thunderbird.net/v1.1/";
+pub use crate::settings::DEFAULT_ISPDB_URL;
 
 /// At most this many candidates are kept per protocol and source.
 const MAX_PER_PROTOCOL: usize = 4;
@@ -282,7 +282,7 @@ impl DiscoveryConfig {
             resolver,
             ca_file: None,
             ispdb_url: DEFAULT_ISPDB_URL.to_string(),
-            timeout: Duration::from_secs(8),
+            timeout: crate::settings::DEFAULT_DISCOVERY_TIMEOUT,
             connect_to: vec![],
         }
     }
@@ -649,43 +649,6 @@ fn dedup(v: &mut Vec<Candidate>) {
     v.retain(|c| seen.insert(c.key()));
 }
 
-/// The user's choices that shape discovered targets.
-pub struct TargetOptions<'a> {
-    /// `--tls-name`: replaces each candidate's host for SNI and certificate checks.
-    pub tls_name: Option<&'a str>,
-    /// `--username`: replaces each candidate's username.
-    pub username: Option<&'a str>,
-    pub only: &'a [Selector],
-    pub skip: &'a [Selector],
-    pub connect_to: &'a [ConnectTo],
-}
-
-/// The selected candidates as probe targets: one per candidate (host and port as discovered,
-/// even when the port is not a documented one), filtered by `--only`/`--skip`, redirected by
-/// `--connect-to`.
-pub fn targets(report: &DiscoveryReport, opts: &TargetOptions<'_>) -> Vec<Target> {
-    report
-        .selected
-        .iter()
-        .filter(|c| {
-            let comb = c.combination();
-            (opts.only.is_empty() || opts.only.iter().any(|s| s.matches(&comb)))
-                && !opts.skip.iter().any(|s| s.matches(&comb))
-        })
-        .map(|c| {
-            let (connect_host, connect_port) = ConnectTo::resolve(opts.connect_to, &c.host, c.port);
-            Target {
-                host: c.host.clone(),
-                combination: c.combination(),
-                connect_host,
-                connect_port,
-                tls_name: opts.tls_name.unwrap_or(&c.host).to_string(),
-                username: opts.username.unwrap_or(&c.username).to_string(),
-            }
-        })
-        .collect()
-}
-
 /// Whether `host` is `domain` or inside it.
 pub fn within(host: &str, domain: &str) -> bool {
     let h = host.trim_end_matches('.').to_ascii_lowercase();
@@ -879,18 +842,19 @@ mod tests {
             )],
             0,
         );
-        let rules: Vec<ConnectTo> = vec!["imap.example.com::127.0.0.2:".parse().unwrap()];
-        let skip: Vec<Selector> = vec!["smtp".parse().unwrap()];
-        let t = targets(
-            &r,
-            &TargetOptions {
-                tls_name: None,
-                username: None,
-                only: &[],
-                skip: &skip,
-                connect_to: &rules,
-            },
-        );
+        // The planner turns the selected candidates into targets.
+        let settings = crate::settings::SettingsBuilder {
+            address: Some(crate::settings::Given::flag("a@example.com".into(), "ADDRESS")),
+            connect_to: vec!["imap.example.com::127.0.0.2:".parse().unwrap()],
+            skip: vec![crate::settings::Given::flag("smtp".parse().unwrap(), "--skip")],
+            ..Default::default()
+        }
+        .build()
+        .unwrap();
+        let t = crate::plan::plan(&settings, Some(r.clone()))
+            .unwrap()
+            .plan
+            .targets;
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].combination.port, 10993);
         assert_eq!(t[0].connect_host, "127.0.0.2");

@@ -16,6 +16,7 @@
 //! ```
 
 mod certs;
+pub mod console;
 mod dialect;
 mod scenario;
 mod session;

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::check::AccountResult;
+use crate::report::account::AccountResult;
 
 pub fn write_line(out: &mut dyn Write, r: &AccountResult) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, r)?;

@@ -10,8 +10,9 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::check::expect::{describe_outcome, outcome_name, Subject};
-use crate::check::AccountResult;
+use crate::report::expect::{describe_outcome, outcome_name};
+use crate::settings::Subject;
+use crate::report::account::AccountResult;
 use crate::diagnose::{Status, Verdict};
 use crate::report::Outcome;
 

@@ -1,11 +1,14 @@
 //! One model of a run, and one module per output format over it.
 
+pub mod account;
 pub mod card;
 pub mod discovery;
+pub mod expect;
 pub mod json;
 pub mod jsonl;
 pub mod junit;
 pub mod mobileconfig;
+pub mod monitor;
 pub mod nagios;
 pub mod prometheus;
 pub mod roundtrip;

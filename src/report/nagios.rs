@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::check::expect::{describe_outcome, outcome_name, ExpectationResult};
-use crate::check::{overall, AccountResult};
+use crate::report::expect::{describe_outcome, outcome_name, ExpectationResult};
+use crate::report::account::{overall, AccountResult};
 use crate::diagnose::Status;
 use crate::probe::AuthOutcome;
 use crate::report::{Outcome, RunReport};

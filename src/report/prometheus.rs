@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::check::AccountResult;
+use crate::report::account::AccountResult;
 use crate::diagnose::{Status, Verdict};
 use crate::probe::AuthOutcome;
 

@@ -16,7 +16,7 @@ pub mod message;
 mod open;
 mod submit;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -28,19 +28,8 @@ use crate::report::ReasonInfo;
 
 use mailbox::{Found, Mailbox};
 
-/// What the user asked for.
-#[derive(Debug, Clone)]
-pub struct RoundTripPlan {
-    /// The account's address (sender of the message), ASCII domain.
-    pub from: String,
-    /// The recipient: the account itself, or `--round-trip-to`. The message is looked for in
-    /// the account's own mailbox either way (another address must lead back to it).
-    pub to: String,
-    /// How long to wait for the message once the outgoing server has accepted it.
-    pub timeout: Duration,
-    /// Leave the message in the mailbox (`--keep`).
-    pub keep: bool,
-}
+/// What the round trip sends and where it looks: planned with the rest of the run.
+pub use crate::plan::RoundTripPlan;
 
 /// A combination used by the round trip, with the login mechanism that worked on it.
 #[derive(Debug, Clone)]

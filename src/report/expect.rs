@@ -1,5 +1,5 @@
-//! The expectation vocabulary of checks files and thresholds, and its evaluation over a
-//! [`RunReport`].
+//! Expectations (`crate::settings::Expectations`) judged over a [`RunReport`]: each becomes an
+//! [`ExpectationResult`] that every monitoring format shows.
 //!
 //! * `<id>` (`imap/993/tls`, or short `imap/993`): the combination works (with or without
 //!   warnings).
@@ -11,165 +11,15 @@
 //! response time, certificate days left) are expectations too, with a warning and a critical
 //! level, so every format shows them the same way.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::diagnose::{Status, Verdict};
-use crate::plan::{Combination, Security, Selector};
+use crate::plan::Combination;
 use crate::probe::{AuthOutcome, NotAttempted};
 use crate::report::{Outcome, RunReport};
-
-/// What an expectation is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Subject {
-    /// The combination works.
-    Works(Combination),
-    /// A password login is offered before TLS on this STARTTLS combination.
-    PlaintextLogin(Combination),
-}
-
-impl Subject {
-    pub fn combination(&self) -> Combination {
-        match self {
-            Subject::Works(c) | Subject::PlaintextLogin(c) => *c,
-        }
-    }
-}
-
-impl fmt::Display for Subject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Subject::Works(c) => write!(f, "{}", c.id()),
-            Subject::PlaintextLogin(c) => write!(f, "{}/plaintext-login", c.id()),
-        }
-    }
-}
-
-impl FromStr for Subject {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let (sel, plaintext) = match s.strip_suffix("/plaintext-login") {
-            Some(rest) => (rest, true),
-            None => (s, false),
-        };
-        // A full protocol/port/security names that combination, documented port or not (a
-        // discovered server may use another port); shorter forms pick a documented one.
-        if let [p, port, sec] = sel.split('/').collect::<Vec<_>>().as_slice() {
-            if let (Ok(p), Ok(port), Ok(sec)) = (p.parse(), port.parse::<u16>(), sec.parse()) {
-                let c = Combination::new(p, port, sec);
-                return match (plaintext, sec) {
-                    (false, _) => Ok(Subject::Works(c)),
-                    (true, Security::Starttls) => Ok(Subject::PlaintextLogin(c)),
-                    (true, Security::Tls) => Err(format!(
-                        "{s:?}: plaintext-login applies to a STARTTLS combination (imap/143, pop3/110, smtp/587)"
-                    )),
-                };
-            }
-        }
-        let selector: Selector = sel.parse()?;
-        let matching: Vec<Combination> = Combination::DOCUMENTED
-            .iter()
-            .copied()
-            .filter(|c| selector.matches(c))
-            .filter(|c| !plaintext || c.security == Security::Starttls)
-            .collect();
-        let known = Combination::DOCUMENTED
-            .iter()
-            .map(|c| c.id())
-            .collect::<Vec<_>>()
-            .join(", ");
-        match matching.as_slice() {
-            [c] if plaintext => Ok(Subject::PlaintextLogin(*c)),
-            [c] => Ok(Subject::Works(*c)),
-            [] if plaintext => Err(format!(
-                "{s:?}: plaintext-login applies to a STARTTLS combination (imap/143, pop3/110, smtp/587)"
-            )),
-            [] => Err(format!("{s:?} names no combination; known: {known}")),
-            _ => Err(format!(
-                "{s:?} is ambiguous: it matches {}; name one combination",
-                matching.iter().map(|c| c.id()).collect::<Vec<_>>().join(", ")
-            )),
-        }
-    }
-}
-
-/// Everything an account is judged against.
-#[derive(Debug, Clone, Default)]
-pub struct Expectations {
-    pub expect: Vec<Subject>,
-    pub forbid: Vec<Subject>,
-    /// Any step slower than this: warning / critical.
-    pub response_warn: Option<Duration>,
-    pub response_crit: Option<Duration>,
-    /// A certificate with fewer days left: warning / critical.
-    pub cert_warn_days: Option<i64>,
-    pub cert_crit_days: Option<i64>,
-}
-
-impl Expectations {
-    /// Only thresholds, as `probe`/`batch` take them on the command line.
-    pub fn thresholds(
-        response_warn: Option<Duration>,
-        response_crit: Option<Duration>,
-        cert_warn_days: Option<i64>,
-        cert_crit_days: Option<i64>,
-    ) -> Expectations {
-        Expectations {
-            response_warn,
-            response_crit,
-            cert_warn_days,
-            cert_crit_days,
-            ..Expectations::default()
-        }
-    }
-
-    /// Refuse thresholds the wrong way round: a warning that could only come after the
-    /// critical alert (`-w 2s -c 1s`, or warning at fewer certificate days than critical) would
-    /// never be seen. Equal is allowed (straight to critical).
-    pub fn check_thresholds(&self) -> Result<(), String> {
-        if let (Some(w), Some(c)) = (self.response_warn, self.response_crit) {
-            if w > c {
-                return Err(format!(
-                    "the warning response time ({w:?}) is above the critical one ({c:?}); \
-                     warning must come first"
-                ));
-            }
-        }
-        if let (Some(w), Some(c)) = (self.cert_warn_days, self.cert_crit_days) {
-            if w < c {
-                return Err(format!(
-                    "the certificate warning ({w} days) is below the critical limit ({c} days); \
-                     warning must come first"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// With `expect`/`forbid` the user said what must hold: the status follows them (and the
-    /// thresholds) only. Without, it follows the diagnosis (a secure incoming and outgoing
-    /// setting work) and the thresholds.
-    pub fn is_explicit(&self) -> bool {
-        !self.expect.is_empty() || !self.forbid.is_empty()
-    }
-
-    /// The combinations the expectations need probed.
-    pub fn combinations(&self) -> Vec<Combination> {
-        let mut v: Vec<Combination> = self
-            .expect
-            .iter()
-            .chain(&self.forbid)
-            .map(|s| s.combination())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    }
-}
+use crate::settings::{Expectations, Subject};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -475,46 +325,6 @@ pub fn worst(a: Status, b: Status) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Protocol;
-
-    #[test]
-    fn the_vocabulary_parses() {
-        let imap993 = Combination::new(Protocol::Imap, 993, Security::Tls);
-        let imap143 = Combination::new(Protocol::Imap, 143, Security::Starttls);
-        assert_eq!("imap/993/tls".parse(), Ok(Subject::Works(imap993)));
-        assert_eq!("imap/993".parse(), Ok(Subject::Works(imap993)));
-        assert_eq!(
-            "imap/143/plaintext-login".parse(),
-            Ok(Subject::PlaintextLogin(imap143))
-        );
-        assert_eq!(
-            "imap/143/starttls/plaintext-login".parse(),
-            Ok(Subject::PlaintextLogin(imap143))
-        );
-        assert_eq!(
-            Subject::PlaintextLogin(imap143).to_string(),
-            "imap/143/starttls/plaintext-login"
-        );
-        assert!("imap".parse::<Subject>().unwrap_err().contains("ambiguous"));
-        assert!("imap/994"
-            .parse::<Subject>()
-            .unwrap_err()
-            .contains("no combination"));
-        // A full triple names any port (a discovered server's).
-        assert_eq!(
-            "imap/10993/tls".parse(),
-            Ok(Subject::Works(Combination::new(
-                Protocol::Imap,
-                10993,
-                Security::Tls
-            )))
-        );
-        assert!("imap/993/plaintext-login"
-            .parse::<Subject>()
-            .unwrap_err()
-            .contains("STARTTLS"));
-        assert!("imap/993/bogus".parse::<Subject>().is_err());
-    }
 
     #[test]
     fn worst_orders_statuses() {

@@ -1,14 +1,24 @@
-//! Rendering many [`AccountResult`]s in the chosen format; the per-format work lives in
+//! Rendering account results in the chosen format; the per-format work lives in
 //! `report::{nagios, junit, prometheus, jsonl}`.
 
 use std::io::Write;
 
 use serde::Serialize;
 
-use super::{overall, AccountResult, Tally};
-use crate::cli_monitor::MonitorFormat;
+use super::account::{overall, AccountResult, Tally};
 use crate::diagnose::Status;
 use crate::report;
+
+/// The formats of account results (`check`, `batch`, and `probe`'s monitoring formats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorFormat {
+    Table,
+    Json,
+    Jsonl,
+    Nagios,
+    Junit,
+    Prometheus,
+}
 
 /// Formats written one account at a time, as each finishes.
 pub fn streams(fmt: MonitorFormat) -> bool {
@@ -16,17 +26,21 @@ pub fn streams(fmt: MonitorFormat) -> bool {
 }
 
 fn paint(s: Status, color: bool) -> String {
-    let word = report::nagios::status_word(s);
+    use anstyle::{AnsiColor, Style};
+    let word = format!("{:<8}", report::nagios::status_word(s));
     if !color {
-        return format!("{word:<8}");
+        return word;
     }
-    let code = match s {
-        Status::Ok => "32",
-        Status::Warning => "33",
-        Status::Critical => "31",
-        Status::Unknown => "35",
-    };
-    format!("\x1b[{code}m{word:<8}\x1b[0m")
+    let style = Style::new().fg_color(Some(
+        match s {
+            Status::Ok => AnsiColor::Green,
+            Status::Warning => AnsiColor::Yellow,
+            Status::Critical => AnsiColor::Red,
+            Status::Unknown => AnsiColor::Magenta,
+        }
+        .into(),
+    ));
+    format!("{style}{word}{style:#}")
 }
 
 /// One account in a streaming format.

@@ -1,0 +1,229 @@
+//! The one path from validated [`Settings`] to a report, for every front end: discover (when
+//! the settings ask) → [`plan`] (targets, policy, who may receive the secret) → read the secret
+//! the plan allows → probe every target (paced) → round trip → diagnose → the report.
+//!
+//! `probe` and `demo` call [`prepare`] and [`execute`]; `check`, `batch` and `serve` call
+//! [`run_account`] / [`run_accounts`], which do the same and turn bad input into an UNKNOWN
+//! account instead of an error.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use crate::account::{self, Credential, Secret, SecretSource};
+use crate::discover::{self, DiscoveryReport};
+use crate::plan::{self, RunPlan};
+use crate::probe::pace::Pacer;
+use crate::probe::roundtrip;
+use crate::probe::ProbeContext;
+use crate::report::account::AccountResult;
+use crate::report::{self, CredentialInfo, CredentialKind, RunInput, RunReport};
+use crate::settings::{CredentialSpec, Origin, Settings};
+
+/// A planned run with the secret it may use, ready for [`execute`].
+pub struct Prepared {
+    pub run: RunPlan,
+    pub credential: Option<Credential>,
+    pub source: SecretSource,
+}
+
+/// Discover (when the settings ask for it), plan, and read the secret the plan allows. `Err`
+/// for bad input: nothing discovered, a selection that leaves nothing, an unreadable secret.
+pub async fn prepare(settings: &Settings) -> Result<Prepared> {
+    let discovery = match plan::discovery_config(settings) {
+        Some(cfg) => {
+            let found = discover::discover(&settings.address, &cfg).await?;
+            if found.selected.is_empty() {
+                bail!("{}", nothing_found(&found, &settings.address_origin));
+            }
+            Some(found)
+        }
+        None => None,
+    };
+    let run = plan::plan(settings, discovery)?;
+    let spec = run.credential.clone();
+    let address = settings.address.ascii();
+    let prompt_for = settings.username.clone().unwrap_or_else(|| address.clone());
+    let (credential, source) =
+        tokio::task::spawn_blocking(move || obtain(&spec, &address, &prompt_for))
+            .await
+            .context("reading the credential")??;
+    Ok(Prepared {
+        run,
+        credential,
+        source,
+    })
+}
+
+/// Why discovery gave nothing, one source per clause, and what to do about it.
+fn nothing_found(r: &DiscoveryReport, origin: &Origin) -> String {
+    let why: Vec<String> = r
+        .sources
+        .iter()
+        .map(|s| format!("{}: {} ({})", s.source.name(), s.status.name(), s.detail))
+        .collect();
+    let hint = match origin {
+        Origin::Flag(_) => "Give one with --server HOST",
+        _ => "name one with `server`",
+    };
+    format!(
+        "no server found for {}: {}. {hint}",
+        r.domain,
+        why.join("; ")
+    )
+}
+
+/// Read the secret a spec names. Blocking: it may run a command or prompt on the terminal.
+pub fn obtain(
+    spec: &CredentialSpec,
+    address: &str,
+    prompt_for: &str,
+) -> Result<(Option<Credential>, SecretSource)> {
+    let env = |name: &str| -> Result<Secret> {
+        std::env::var(name)
+            .ok()
+            .and_then(Secret::new)
+            .with_context(|| format!("the environment variable {name} is not set or empty"))
+    };
+    Ok(match spec {
+        CredentialSpec::None => (None, SecretSource::None),
+        CredentialSpec::Given(c, source) => (Some(c.clone()), *source),
+        CredentialSpec::Interactive(req) => account::obtain(req, prompt_for)?,
+        CredentialSpec::PasswordEnv(n) => (
+            Some(Credential::Password(env(n)?)),
+            SecretSource::Environment,
+        ),
+        CredentialSpec::OAuth2TokenEnv(n) => (
+            Some(Credential::OAuth2Token(env(n)?)),
+            SecretSource::Environment,
+        ),
+        CredentialSpec::PasswordCommand(c) => {
+            let s = account::secret_command(c, address)
+                .context("password_command")?
+                .context("password_command printed no password")?;
+            (Some(Credential::Password(s)), SecretSource::Command)
+        }
+        CredentialSpec::OAuth2TokenCommand(c) => {
+            let s = account::secret_command(c, address)
+                .context("oauth2_token_command")?
+                .context("oauth2_token_command printed no token")?;
+            (Some(Credential::OAuth2Token(s)), SecretSource::Command)
+        }
+        CredentialSpec::LookupCommand(c) => {
+            match account::secret_command(c, address).context("--password-command")? {
+                Some(s) => (Some(Credential::Password(s)), SecretSource::Command),
+                None => (None, SecretSource::None),
+            }
+        }
+    })
+}
+
+/// Probe the plan, run the round trip on the same connections' settings, diagnose, assemble
+/// the report. Every target's probe is paced by `pacer` (per connect host and in total) when
+/// many accounts run at once.
+pub async fn execute(prepared: Prepared, pacer: Option<Arc<Pacer>>) -> Result<RunReport> {
+    let Prepared {
+        run,
+        credential,
+        source,
+    } = prepared;
+    let kind = match &credential {
+        Some(Credential::Password(_)) => CredentialKind::Password,
+        Some(Credential::OAuth2Token(_)) => CredentialKind::Oauth2Token,
+        None => CredentialKind::None,
+    };
+    let started_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let t0 = Instant::now();
+    let ctx = {
+        let mut ctx = ProbeContext::new(run.plan.policy.clone(), credential)?;
+        ctx.pacer = pacer;
+        Arc::new(ctx)
+    };
+    let reports = crate::probe::run_with(ctx.clone(), run.plan.targets.clone()).await?;
+    // The round trip runs after the probe on the same context: the run's credential, TLS
+    // trust, resolver and targets (with their --connect-to mapping).
+    let round_trip = match &run.round_trip {
+        None => None,
+        Some(rt) => {
+            let (outgoing, incoming) = roundtrip::choose(&reports, run.cert_warn_days);
+            Some(roundtrip::run(&ctx, rt, outgoing, incoming).await)
+        }
+    };
+    let discovery_ms = run.discovery.as_ref().map_or(0, |d| d.elapsed_ms);
+    // What the discovered sources publish is documentation: diagnosis checks it.
+    let options = report::ReportOptions {
+        lang: crate::i18n::Lang::current(),
+        documented: run
+            .discovery
+            .as_ref()
+            .map(crate::diagnose::DocumentedSetting::from_discovery)
+            .unwrap_or_default(),
+    };
+    let mut report = RunReport::build_with(
+        RunInput {
+            address: run.address,
+            server: run.server,
+            started_at,
+            elapsed_ms: discovery_ms + t0.elapsed().as_millis() as u64,
+            credential: CredentialInfo { kind, source },
+            cert_warn_days: run.cert_warn_days,
+        },
+        reports,
+        &options,
+    );
+    report.discovery = run.discovery;
+    Ok(match round_trip {
+        Some(rt) => report.with_round_trip(rt),
+        None => report,
+    })
+}
+
+/// Check one account: prepare, execute (paced), judge its expectations. Bad input and
+/// unreadable secrets make it UNKNOWN, with the reason.
+pub async fn run_account(settings: &Settings, pacer: Option<Arc<Pacer>>) -> AccountResult {
+    let run = async {
+        let prepared = prepare(settings).await?;
+        execute(prepared, pacer).await
+    };
+    match run.await {
+        Ok(report) => AccountResult::judge(&settings.name, report, settings.expectations.clone()),
+        Err(e) => AccountResult::failed(settings, &e),
+    }
+}
+
+/// Check every account, at most `concurrency` at once, paced by `pacer`; `on_result` gets each
+/// result (with its index in `accounts`) as it finishes and decides what to keep. Only
+/// `concurrency` accounts exist as tasks at a time: a long list costs its settings, not its
+/// results (a streamed format keeps none of them).
+pub async fn run_accounts(
+    accounts: Vec<Settings>,
+    concurrency: usize,
+    pacer: Arc<Pacer>,
+    mut on_result: impl FnMut(usize, AccountResult),
+) {
+    use futures::StreamExt;
+    // The stream is lazy: `buffer_unordered` spawns the next task only when a slot is free.
+    let mut running = futures::stream::iter(accounts.into_iter().enumerate())
+        .map(|(i, settings)| {
+            let pacer = pacer.clone();
+            async move {
+                let task = tokio::spawn({
+                    let settings = settings.clone();
+                    async move { run_account(&settings, Some(pacer)).await }
+                });
+                // A panicking account must not take the others with it: it is UNKNOWN, as
+                // an account that could not be probed.
+                let r = task.await.unwrap_or_else(|e| {
+                    AccountResult::failed(&settings, &anyhow::anyhow!("internal error: {e}"))
+                });
+                (i, r)
+            }
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some((i, r)) = running.next().await {
+        on_result(i, r);
+    }
+}

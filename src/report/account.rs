@@ -1,0 +1,116 @@
+//! One account's result (its report, its judged expectations, its status): what every
+//! monitoring format renders, for `probe`'s thresholds as for `check`, `batch` and `serve`.
+
+use serde::Serialize;
+
+use super::expect::{self, ExpectationResult};
+use super::RunReport;
+use crate::diagnose::Status;
+use crate::settings::{Expectations, Settings};
+
+/// The result of one account: its report, its judged expectations and its status.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountResult {
+    pub account: String,
+    pub address: String,
+    pub status: Status,
+    pub exit_code: u8,
+    pub expectations: Vec<ExpectationResult>,
+    /// Why the account could not be probed (its credential could not be read...): status
+    /// unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<RunReport>,
+    /// Thresholds, for the performance data of the Nagios format.
+    #[serde(skip)]
+    pub thresholds: Expectations,
+}
+
+impl AccountResult {
+    pub fn judge(name: &str, report: RunReport, expectations: Expectations) -> AccountResult {
+        let results = expect::evaluate(name, &report, &expectations);
+        let status = expect::status(&report, &expectations, &results);
+        AccountResult {
+            account: name.to_string(),
+            address: report.address.clone(),
+            status,
+            exit_code: status.exit_code(),
+            expectations: results,
+            error: None,
+            report: Some(report),
+            thresholds: expectations,
+        }
+    }
+
+    /// A single `probe` run, judged by its thresholds only.
+    pub fn from_probe(report: RunReport, thresholds: Expectations) -> AccountResult {
+        let name = report.address.clone();
+        AccountResult::judge(&name, report, thresholds)
+    }
+
+    pub fn failed(settings: &Settings, error: &anyhow::Error) -> AccountResult {
+        AccountResult {
+            account: settings.name.clone(),
+            address: settings.address.to_string(),
+            status: Status::Unknown,
+            exit_code: Status::Unknown.exit_code(),
+            expectations: vec![],
+            error: Some(format!("{error:#}")),
+            report: None,
+            thresholds: settings.expectations.clone(),
+        }
+    }
+}
+
+/// Counts of account statuses: all a streamed format's closing summary needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub ok: usize,
+    pub warning: usize,
+    pub critical: usize,
+    pub unknown: usize,
+}
+
+impl Tally {
+    pub fn of(results: &[AccountResult]) -> Tally {
+        let mut t = Tally::default();
+        for r in results {
+            t.add(r.status);
+        }
+        t
+    }
+
+    pub fn add(&mut self, s: Status) {
+        match s {
+            Status::Ok => self.ok += 1,
+            Status::Warning => self.warning += 1,
+            Status::Critical => self.critical += 1,
+            Status::Unknown => self.unknown += 1,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.ok + self.warning + self.critical + self.unknown
+    }
+
+    /// The worst status counted (ok when none).
+    pub fn overall(&self) -> Status {
+        [
+            (self.unknown, Status::Unknown),
+            (self.critical, Status::Critical),
+            (self.warning, Status::Warning),
+        ]
+        .into_iter()
+        .find(|(n, _)| *n > 0)
+        .map_or(Status::Ok, |(_, s)| s)
+    }
+}
+
+/// The status of many accounts: the worst of them (ok when there are none).
+pub fn overall(results: &[AccountResult]) -> Status {
+    results
+        .iter()
+        .map(|r| r.status)
+        .fold(Status::Ok, expect::worst)
+}
