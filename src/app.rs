@@ -149,10 +149,8 @@ fn discover_only(args: DiscoverArgs) -> Result<Status> {
     .build()?;
     // Discovery alone: its DNS queries get the discovery deadline, not a connect timeout.
     if let Servers::Discover(ds) = &settings.servers {
-        settings.policy.resolver = crate::net::resolver::Resolver::from_option(
-            d.dns_server.map(|n| n.0),
-            ds.timeout,
-        );
+        settings.policy.resolver =
+            crate::net::resolver::Resolver::from_option(d.dns_server.map(|n| n.0), ds.timeout);
     }
     let cfg = crate::plan::discovery_config(&settings).context("nothing to discover")?;
     let report = runtime()?.block_on(discover::discover(&settings.address, &cfg))?;

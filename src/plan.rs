@@ -575,7 +575,11 @@ pub fn plan(
             "--only/--skip leave no combination to probe".into(),
         ));
     }
-    let has = |d: Direction| targets.iter().any(|t| t.combination.protocol.direction() == d);
+    let has = |d: Direction| {
+        targets
+            .iter()
+            .any(|t| t.combination.protocol.direction() == d)
+    };
     if settings.round_trip.is_some() && (!has(Direction::Outgoing) || !has(Direction::Incoming)) {
         return Err(PlanError("--round-trip needs an outgoing (smtp) and an incoming (imap or pop3) combination; --only/--skip leave none on one side".into()));
     }
@@ -662,12 +666,14 @@ fn discovered_targets(settings: &Settings, found: &DiscoveryReport) -> Vec<Targe
                 connect_host,
                 connect_port,
                 tls_name: settings.tls_name.clone().unwrap_or_else(|| c.host.clone()),
-                username: settings.username.clone().unwrap_or_else(|| c.username.clone()),
+                username: settings
+                    .username
+                    .clone()
+                    .unwrap_or_else(|| c.username.clone()),
             }
         })
         .collect()
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -102,22 +102,27 @@ fn bad_request(state: &Exporter, msg: String) -> Response {
 /// The settings of one request: a module's, an account's (by name or address), or, for a
 /// target the checks file does not describe, discovery as `probe` does it with the file's
 /// `[defaults]` and no credential.
-fn settings_for(state: &Exporter, q: &HashMap<String, String>) -> Result<Settings> {
+pub fn request_settings(
+    config: Option<&ChecksFile>,
+    q: &HashMap<String, String>,
+) -> Result<Settings> {
     let target = q
         .get("target")
         .map(|t| t.trim())
         .filter(|t| !t.is_empty())
         .context("missing parameter: target (a mail address)")?;
     let module = q.get("module").map(|m| m.trim()).filter(|m| !m.is_empty());
-    match (&state.config, module) {
+    match (config, module) {
         (Some(cfg), Some(m)) => cfg.module_settings(m, target),
         (None, Some(m)) => {
             anyhow::bail!("module {m:?}: the exporter runs without a checks file (--config)")
         }
         (Some(cfg), None) => {
-            match cfg.accounts.iter().find(|a| {
-                a.name == target || a.address.ascii().eq_ignore_ascii_case(target)
-            }) {
+            match cfg
+                .accounts
+                .iter()
+                .find(|a| a.name == target || a.address.ascii().eq_ignore_ascii_case(target))
+            {
                 Some(a) => Ok(a.clone()),
                 None => cfg.bare_settings(target),
             }
@@ -164,7 +169,7 @@ async fn probe(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let mut settings = match settings_for(&state, &q) {
+    let mut settings = match request_settings(state.config.as_ref(), &q) {
         Ok(s) => s,
         Err(e) => return bad_request(&state, format!("{e:#}")),
     };

@@ -251,12 +251,12 @@ pub struct SettingsBuilder {
 
 impl SettingsBuilder {
     pub fn build(self) -> Result<Settings, SettingsError> {
-        let address_given = self.address.clone().unwrap_or(Given::new(
-            String::new(),
-            Origin::Builtin,
-        ));
-        let address = Address::parse(&address_given.value)
-            .map_err(|e| address_given.err(e.to_string()))?;
+        let address_given = self
+            .address
+            .clone()
+            .unwrap_or(Given::new(String::new(), Origin::Builtin));
+        let address =
+            Address::parse(&address_given.value).map_err(|e| address_given.err(e.to_string()))?;
 
         let ca_file = match &self.ca_file {
             Some(p) if !p.value.is_file() => {
@@ -302,10 +302,7 @@ impl SettingsBuilder {
                 )));
             }
         }
-        let cert_warn = cert_warn_days(
-            expectations.cert_warn_days,
-            expectations.cert_crit_days,
-        );
+        let cert_warn = cert_warn_days(expectations.cert_warn_days, expectations.cert_crit_days);
         let expectations = Expectations {
             cert_warn_days: if self.cert_days_always_judged {
                 Some(cert_warn)
@@ -394,9 +391,7 @@ impl SettingsBuilder {
         // A named server's matrix must keep a combination (a discovered one is filtered once
         // the candidates are known).
         if matches!(servers, Servers::Named { .. })
-            && !combinations
-                .iter()
-                .any(|c| selected(&only, &skip, c))
+            && !combinations.iter().any(|c| selected(&only, &skip, c))
         {
             let origin = self
                 .skip

@@ -168,14 +168,15 @@ fn addresses(args: &BatchArgs) -> Result<Vec<Given<String>>> {
     Ok(out)
 }
 
-pub fn batch(args: BatchArgs) -> Result<Status> {
+/// `batch`'s flags and addresses as one account's settings each.
+pub fn batch_settings(args: &BatchArgs) -> Result<Vec<Settings>> {
     let credential = match &args.password_command {
         Some(c) => CredentialSpec::LookupCommand(c.clone()),
         None => CredentialSpec::None,
     };
     let t = &args.thresholds;
     let mut specs = vec![];
-    for address in addresses(&args)? {
+    for address in addresses(args)? {
         let mut b = args.target.builder(&address.value);
         b.address = Some(address);
         b.credential = Some(credential.clone());
@@ -186,6 +187,11 @@ pub fn batch(args: BatchArgs) -> Result<Status> {
         b.cert_days_always_judged = true;
         specs.push(b.build()?);
     }
+    Ok(specs)
+}
+
+pub fn batch(args: BatchArgs) -> Result<Status> {
+    let specs = batch_settings(&args)?;
     let concurrency = args.pacing.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     let per_host = args.pacing.per_host.unwrap_or(DEFAULT_PER_HOST);
     run_and_print(

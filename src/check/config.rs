@@ -406,7 +406,10 @@ fn builder(
         v.map(|v| Ok(Given::new(duration(cx, &v)?, cx.origin(v.span()))))
             .transpose()
     };
-    let days = |v: &Option<Spanned<i64>>| v.as_ref().map(|v| Given::new(*v.get_ref(), cx.origin(v.span())));
+    let days = |v: &Option<Spanned<i64>>| {
+        v.as_ref()
+            .map(|v| Given::new(*v.get_ref(), cx.origin(v.span())))
+    };
     let dns_server = match pick(&e.dns_server, &d.dns_server) {
         Some(v) => Some(
             v.get_ref()

@@ -844,9 +844,15 @@ mod tests {
         );
         // The planner turns the selected candidates into targets.
         let settings = crate::settings::SettingsBuilder {
-            address: Some(crate::settings::Given::flag("a@example.com".into(), "ADDRESS")),
+            address: Some(crate::settings::Given::flag(
+                "a@example.com".into(),
+                "ADDRESS",
+            )),
             connect_to: vec!["imap.example.com::127.0.0.2:".parse().unwrap()],
-            skip: vec![crate::settings::Given::flag("smtp".parse().unwrap(), "--skip")],
+            skip: vec![crate::settings::Given::flag(
+                "smtp".parse().unwrap(),
+                "--skip",
+            )],
             ..Default::default()
         }
         .build()

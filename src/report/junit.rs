@@ -10,11 +10,11 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::report::expect::{describe_outcome, outcome_name};
-use crate::settings::Subject;
-use crate::report::account::AccountResult;
 use crate::diagnose::{Status, Verdict};
+use crate::report::account::AccountResult;
+use crate::report::expect::{describe_outcome, outcome_name};
 use crate::report::Outcome;
+use crate::settings::Subject;
 
 /// Escape for XML 1.0 text and attributes; drop characters XML cannot carry.
 pub fn esc(s: &str) -> String {

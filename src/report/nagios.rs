@@ -7,10 +7,10 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::report::expect::{describe_outcome, outcome_name, ExpectationResult};
-use crate::report::account::{overall, AccountResult};
 use crate::diagnose::Status;
 use crate::probe::AuthOutcome;
+use crate::report::account::{overall, AccountResult};
+use crate::report::expect::{describe_outcome, outcome_name, ExpectationResult};
 use crate::report::{Outcome, RunReport};
 
 pub fn status_word(s: Status) -> &'static str {

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::report::account::AccountResult;
 use crate::diagnose::{Status, Verdict};
 use crate::probe::AuthOutcome;
+use crate::report::account::AccountResult;
 
 /// Escape a label value: backslash, double quote and newline.
 pub fn label_value(s: &str) -> String {
