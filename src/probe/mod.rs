@@ -258,6 +258,12 @@ impl Recorder {
         Recorder::started_at(target, started, deadline)
     }
 
+    /// A recorder whose session lasts until `deadline` (the round trip's sessions last its
+    /// whole wait, not one probe's).
+    pub(crate) fn until(target: Target, deadline: Instant) -> Recorder {
+        Recorder::started_at(target, Instant::now(), deadline)
+    }
+
     /// The deadline is counted from `started`: the probe's messages quote their span.
     fn started_at(target: Target, started: Instant, deadline: Instant) -> Recorder {
         Recorder {
@@ -647,6 +653,22 @@ async fn drive(
         Protocol::Pop3 => pop3::run(ctx, rec, conn).await,
         Protocol::Smtp => smtp::run(ctx, rec, conn).await,
     }
+}
+
+/// A session ready for the login, for the round trip: [`connect`], then the greeting and, on
+/// a STARTTLS port, the upgrade, exactly as the probe runs them. Whether credentials may go
+/// on it is the caller's to judge from `rec` (certificate verdict, injected bytes).
+pub(crate) async fn open_session(
+    ctx: &ProbeContext,
+    rec: &mut Recorder,
+) -> Result<Connection, Failure> {
+    let mut conn = connect(ctx, rec).await?;
+    match rec.target().combination.protocol {
+        Protocol::Imap => imap::open(ctx, rec, &mut conn).await.map(drop)?,
+        Protocol::Pop3 => pop3::open(ctx, rec, &mut conn).await?,
+        Protocol::Smtp => smtp::open(ctx, rec, &mut conn).await?,
+    }
+    Ok(conn)
 }
 
 /// The connection layer every session runs on: the policy's resolver, `-4/-6`, the target's

@@ -208,10 +208,10 @@ impl ImapMailbox {
         deadline: Instant,
     ) -> Result<ImapMailbox, Problem> {
         let cred = credential(ctx)?;
-        let opened = open::open(ctx, &leg.target, deadline).await?;
-        let transcript = opened.conn.transcript();
+        let conn = open::open(ctx, &leg.target, deadline).await?;
+        let transcript = conn.transcript();
         let step = ctx.policy.limits.step_timeout;
-        let mut client = async_imap::Client::new(opened.conn);
+        let mut client = async_imap::Client::new(conn);
         let target = &leg.target;
         let secret = cred.secret().expose().to_string();
         let mech = known_mechanism(&leg.mechanism).unwrap_or(crate::probe::imap::LOGIN_COMMAND);
@@ -517,8 +517,7 @@ impl Pop3Mailbox {
 
     async fn login(&mut self, ctx: &ProbeContext) -> Result<Connection, Problem> {
         let cred = credential(ctx)?;
-        let opened = open::open(ctx, &self.leg.target, self.deadline).await?;
-        let mut conn = opened.conn;
+        let mut conn = open::open(ctx, &self.leg.target, self.deadline).await?;
         self.transcripts.push(conn.transcript());
         let mech = known_mechanism(&self.leg.mechanism).unwrap_or("USER");
         // login() marks the exchange sensitive in the transcript itself.
