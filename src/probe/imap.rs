@@ -212,7 +212,7 @@ fn summarize(list: &[String]) -> Capabilities {
 }
 
 /// Send a tagged command by hand and wait for its completion; untagged lines are skipped.
-pub(super) async fn tagged(
+async fn tagged(
     conn: &mut Connection,
     tag: &str,
     cmd: &str,

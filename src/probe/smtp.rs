@@ -94,11 +94,11 @@ fn judge(answer: Answer, expected: u16) -> session::Answer {
     }
 }
 
-pub(super) fn say(r: &smtp::Reply) -> String {
+fn say(r: &smtp::Reply) -> String {
     format!("{} {}", r.code, r.lines.join(" / "))
 }
 
-pub(super) async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnError> {
+async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnError> {
     let mut parser = smtp::ReplyParser::new(conn.limits().max_reply_lines);
     loop {
         let line = conn.read_line().await?;
@@ -110,7 +110,7 @@ pub(super) async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnErro
     }
 }
 
-pub(super) async fn command(conn: &mut Connection, cmd: &str) -> Result<Answer, ConnError> {
+async fn command(conn: &mut Connection, cmd: &str) -> Result<Answer, ConnError> {
     conn.send(cmd).await?;
     read_reply(conn).await
 }
