@@ -3,6 +3,10 @@
 //! and checks the mailbox through Dovecot's own tool (doveadm), not through mailcheck's IMAP.
 
 mod support;
+// The loopback DNS responder of the discovery tests, for `--dns-server`.
+#[allow(dead_code)]
+#[path = "discover_support/dns.rs"]
+mod dns;
 
 use std::net::SocketAddr;
 use std::process::Output;
@@ -691,4 +695,67 @@ fn without_special_use_the_junk_mailbox_is_found_by_its_name() {
     assert_eq!(rt["cleanup"], "deleted", "{rt:#}");
     assert_eq!(s.mailbox_named(&user.address, "Junk"), junk_before);
     assert_eq!(s.mailbox(&user.address), before);
+}
+
+/// With `--dns-server`, the round trip resolves the server's name where the probe does: through
+/// that server only. The name here (`mail.lab.test`) exists only in the test's DNS; the
+/// `--connect-to` rules change the ports alone, so every connection, the round trip's too,
+/// must look the name up there. (The round trip once used the system resolver: the probe
+/// worked and the round trip failed, "Name or service not known".)
+#[test]
+fn with_dns_server_the_round_trip_resolves_through_it() {
+    let s = MailServers::get();
+    let user = s.user("rt-dns-server");
+    let before = seed(s, &user);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut zone = dns::Zone::default();
+    zone.a(&s.tls_name, &s.ip.to_string());
+    let dns = runtime.block_on(dns::DnsServer::start(zone));
+
+    let mut cmd = Command::cargo_bin("mailcheck").unwrap();
+    cmd.env_remove("MAILCHECK_OAUTH2_TOKEN")
+        .env("MAILCHECK_PASSWORD", &user.password)
+        .args(["probe", &user.address, "--server", &s.tls_name])
+        .args(["--no-prompt", "--format", "json", "--trace"])
+        .args(["--timeout", "5s", "--connect-timeout", "2s"])
+        .args(["--ca-file", s.ca_pem.to_str().unwrap()])
+        .args(["--dns-server", &dns.addr.to_string()])
+        .args(["--round-trip", "--round-trip-timeout", "20s"]);
+    for (logical, real) in [
+        (993, s.imaps),
+        (143, s.imap),
+        (995, s.pop3s),
+        (110, s.pop3),
+        (465, s.smtps),
+        (587, s.submission),
+    ] {
+        // The host is kept: only the port changes.
+        cmd.args(["--connect-to", &format!("{}:{logical}::{real}", s.tls_name)]);
+    }
+    let out = cmd.output().unwrap();
+    let doc = json(&out);
+    let rt = &doc["round_trip"];
+    assert_eq!(rt["outcome"], "delivered", "{rt:#}");
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_eq!(rt["sent"]["via"], "smtp/465/tls", "{rt:#}");
+    assert_eq!(rt["checked_via"], "imap/993/tls", "{rt:#}");
+    assert_eq!(rt["cleanup"], "deleted", "{rt:#}");
+    // Both sessions ran, on the lab's address that only the test DNS gives for the name.
+    let mailbox = rt["transcript"]["mailbox"].to_string();
+    let submission = rt["transcript"]["submission"].to_string();
+    let peer = format!("connected to {}:{}", s.ip, s.imaps);
+    assert!(mailbox.contains(&peer), "{mailbox}");
+    let peer = format!("connected to {}:{}", s.ip, s.smtps);
+    assert!(submission.contains(&peer), "{submission}");
+    assert!(
+        dns.log().iter().any(|q| q == &format!("A {}", s.tls_name)),
+        "{:?}",
+        dns.log()
+    );
+    assert_eq!(s.mailbox(&user.address), before);
+    assert_eq!(s.failed_logins(&user.address), 0);
 }

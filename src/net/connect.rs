@@ -68,17 +68,9 @@ pub struct ConnectFailure {
     pub deadline_passed: bool,
 }
 
-/// Resolve `host` (a name or an IP literal) with the system resolver and connect to `port`.
-pub async fn connect(
-    host: &str,
-    port: u16,
-    family: IpFamily,
-    timeout: Duration,
-) -> Result<Connected, ConnectFailure> {
-    connect_via(&Resolver::system(), host, port, family, timeout, None).await
-}
-
 /// Resolve `host` through `resolver` (system, or the `--dns-server`) and connect to `port`.
+/// There is no shortcut through the system resolver: every connection of a run takes the
+/// run's resolver, so that `--dns-server` holds for all of them.
 /// Each step waits at most `timeout`, and never past `deadline`: once it passes, the
 /// remaining addresses are not tried.
 pub async fn connect_via(
@@ -231,6 +223,15 @@ fn ms(since: Instant) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn connect(
+        host: &str,
+        port: u16,
+        family: IpFamily,
+        timeout: Duration,
+    ) -> Result<Connected, ConnectFailure> {
+        connect_via(&Resolver::system(), host, port, family, timeout, None).await
+    }
 
     #[tokio::test]
     async fn refused_port_is_named() {

@@ -265,6 +265,24 @@ impl Connection {
         matches!(self.stream, Stream::Tls(_))
     }
 
+    fn tcp(&self) -> Option<&TcpStream> {
+        match &self.stream {
+            Stream::Plain(s) => Some(s),
+            Stream::Tls(s) => Some(s.get_ref().0),
+            Stream::Gone => None,
+        }
+    }
+
+    /// Our end of the TCP connection (the round trip's submission names itself by it in EHLO).
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.tcp()?.local_addr().ok()
+    }
+
+    /// The server's end of the TCP connection.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.tcp()?.peer_addr().ok()
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }

@@ -30,39 +30,8 @@ pub(crate) async fn run(
         let t = rec.start(StepName::Greeting);
         return Err(rec.fail(t, Reason::Internal, "no connection", None));
     };
-    let line = session::read_greeting(rec, conn).await?;
-    let greeting_caps = match imap::parse_response(&line) {
-        Ok(Response::Untagged(Untagged::Status(st))) => match st.status {
-            Status::Ok | Status::PreAuth => st.code.as_deref().and_then(imap::capabilities_in_code),
-            Status::Bye => {
-                let t = rec.start(StepName::Greeting);
-                return Err(rec.fail(
-                    t,
-                    Reason::ProtocolBusy,
-                    "the server said BYE",
-                    Some(st.text),
-                ));
-            }
-            _ => return Err(session::wrong_greeting(rec, &line, "IMAP")),
-        },
-        _ => return Err(session::wrong_greeting(rec, &line, "IMAP")),
-    };
-
+    let greeting_caps = open(ctx, rec, conn).await?;
     let implicit_tls = rec.target().combination.security == Security::Tls;
-    if !implicit_tls {
-        let mut tags = imap::Tags::new();
-        let before = capability_by_hand(rec, conn, &mut tags, greeting_caps.clone()).await?;
-        let t = session::begin_starttls(rec, before, "STARTTLS")?;
-        let tag = tags.next();
-        let answer = tagged(conn, &tag, &format!("{tag} STARTTLS"))
-            .await
-            .map(|r| match r {
-                Ok(st) if st.status == Status::Ok => Answer::Yes,
-                Ok(st) => Answer::No(st.text),
-                Err(line) => Answer::Garbled(line),
-            });
-        session::finish_starttls(ctx, rec, conn, t, answer).await?;
-    }
 
     // From here async-imap drives the session.
     let Some(conn) = slot.take() else {
@@ -160,6 +129,48 @@ pub(crate) async fn run(
     result
 }
 
+/// The greeting and, on a STARTTLS port, the upgrade, by hand: a session ready for the login.
+/// Returns the capabilities the greeting listed, if any.
+pub(crate) async fn open(
+    ctx: &ProbeContext,
+    rec: &mut Recorder,
+    conn: &mut Connection,
+) -> Result<Option<Vec<String>>, Failure> {
+    let line = session::read_greeting(rec, conn).await?;
+    let greeting_caps = match imap::parse_response(&line) {
+        Ok(Response::Untagged(Untagged::Status(st))) => match st.status {
+            Status::Ok | Status::PreAuth => st.code.as_deref().and_then(imap::capabilities_in_code),
+            Status::Bye => {
+                let t = rec.start(StepName::Greeting);
+                return Err(rec.fail(
+                    t,
+                    Reason::ProtocolBusy,
+                    "the server said BYE",
+                    Some(st.text),
+                ));
+            }
+            _ => return Err(session::wrong_greeting(rec, &line, "IMAP")),
+        },
+        _ => return Err(session::wrong_greeting(rec, &line, "IMAP")),
+    };
+
+    if rec.target().combination.security == Security::Starttls {
+        let mut tags = imap::Tags::new();
+        let before = capability_by_hand(rec, conn, &mut tags, greeting_caps.clone()).await?;
+        let t = session::begin_starttls(rec, before, "STARTTLS")?;
+        let tag = tags.next();
+        let answer = tagged(conn, &tag, &format!("{tag} STARTTLS"))
+            .await
+            .map(|r| match r {
+                Ok(st) if st.status == Status::Ok => Answer::Yes,
+                Ok(st) => Answer::No(st.text),
+                Err(line) => Answer::Garbled(line),
+            });
+        session::finish_starttls(ctx, rec, conn, t, answer).await?;
+    }
+    Ok(greeting_caps)
+}
+
 fn wait_budget(ctx: &ProbeContext, rec: &Recorder) -> Duration {
     ctx.policy
         .limits
@@ -201,7 +212,7 @@ fn summarize(list: &[String]) -> Capabilities {
 }
 
 /// Send a tagged command by hand and wait for its completion; untagged lines are skipped.
-pub(super) async fn tagged(
+async fn tagged(
     conn: &mut Connection,
     tag: &str,
     cmd: &str,

@@ -249,6 +249,23 @@ impl Recorder {
 
     fn new(target: Target, policy: &Policy) -> Recorder {
         let started = Instant::now();
+        let deadline = policy
+            .limits
+            .finish_by
+            .map_or(started + policy.limits.target_timeout, |end| {
+                end.min(started + policy.limits.target_timeout)
+            });
+        Recorder::started_at(target, started, deadline)
+    }
+
+    /// A recorder whose session lasts until `deadline` (the round trip's sessions last its
+    /// whole wait, not one probe's).
+    pub(crate) fn until(target: Target, deadline: Instant) -> Recorder {
+        Recorder::started_at(target, Instant::now(), deadline)
+    }
+
+    /// The deadline is counted from `started`: the probe's messages quote their span.
+    fn started_at(target: Target, started: Instant, deadline: Instant) -> Recorder {
         Recorder {
             report: ProbeReport {
                 target,
@@ -269,12 +286,7 @@ impl Recorder {
                 legacy_tls: None,
             },
             started,
-            deadline: policy
-                .limits
-                .finish_by
-                .map_or(started + policy.limits.target_timeout, |end| {
-                    end.min(started + policy.limits.target_timeout)
-                }),
+            deadline,
             transcript: None,
         }
     }
@@ -369,26 +381,10 @@ impl Recorder {
         facts: Option<TlsFacts>,
         result: Result<(), TlsError>,
     ) -> Result<(), Failure> {
-        self.report.tls = facts;
         match result {
-            Err(e) => {
-                let reason = match &e {
-                    TlsError::Timeout => Reason::TlsTimeout,
-                    TlsError::ProtocolVersion { .. } => Reason::TlsProtocolTooOld,
-                    TlsError::Alert { .. } => Reason::TlsHandshakeFailed,
-                    TlsError::NotTls { .. } => Reason::TlsPlaintextServer,
-                    TlsError::Closed | TlsError::Io { .. } => Reason::TlsClosed,
-                    TlsError::Other { .. } => Reason::TlsHandshakeFailed,
-                };
-                let server_says = match &e {
-                    TlsError::NotTls { first_bytes } => Some(first_bytes.clone()),
-                    // The alert is the server's own word on why the handshake failed.
-                    TlsError::Alert { alert } => Some(alert.clone()),
-                    _ => None,
-                };
-                Err(self.fail(t, reason, e.to_string(), server_says))
-            }
+            Err(e) => Err(self.tls_failure(t, facts, e)),
             Ok(()) => {
+                self.report.tls = facts;
                 let verdict = self
                     .report
                     .tls
@@ -416,6 +412,26 @@ impl Recorder {
                 Ok(())
             }
         }
+    }
+
+    /// A TLS handshake that failed: its facts (what was seen of the server) and the failure.
+    pub fn tls_failure(&mut self, t: StepTimer, facts: Option<TlsFacts>, e: TlsError) -> Failure {
+        self.report.tls = facts;
+        let reason = match &e {
+            TlsError::Timeout => Reason::TlsTimeout,
+            TlsError::ProtocolVersion { .. } => Reason::TlsProtocolTooOld,
+            TlsError::Alert { .. } => Reason::TlsHandshakeFailed,
+            TlsError::NotTls { .. } => Reason::TlsPlaintextServer,
+            TlsError::Closed | TlsError::Io { .. } => Reason::TlsClosed,
+            TlsError::Other { .. } => Reason::TlsHandshakeFailed,
+        };
+        let server_says = match &e {
+            TlsError::NotTls { first_bytes } => Some(first_bytes.clone()),
+            // The alert is the server's own word on why the handshake failed.
+            TlsError::Alert { alert } => Some(alert.clone()),
+            _ => None,
+        };
+        self.fail(t, reason, e.to_string(), server_says)
     }
 
     /// May credentials be sent on this connection now?
@@ -631,6 +647,34 @@ async fn drive(
     rec: &mut Recorder,
     slot: &mut Option<Connection>,
 ) -> Result<(), Failure> {
+    let conn = slot.insert(connect(ctx, rec).await?);
+    match rec.target().combination.protocol {
+        Protocol::Imap => imap::run(ctx, rec, slot).await,
+        Protocol::Pop3 => pop3::run(ctx, rec, conn).await,
+        Protocol::Smtp => smtp::run(ctx, rec, conn).await,
+    }
+}
+
+/// A session ready for the login, for the round trip: [`connect`], then the greeting and, on
+/// a STARTTLS port, the upgrade, exactly as the probe runs them. Whether credentials may go
+/// on it is the caller's to judge from `rec` (certificate verdict, injected bytes).
+pub(crate) async fn open_session(
+    ctx: &ProbeContext,
+    rec: &mut Recorder,
+) -> Result<Connection, Failure> {
+    let mut conn = connect(ctx, rec).await?;
+    match rec.target().combination.protocol {
+        Protocol::Imap => imap::open(ctx, rec, &mut conn).await.map(drop)?,
+        Protocol::Pop3 => pop3::open(ctx, rec, &mut conn).await?,
+        Protocol::Smtp => smtp::open(ctx, rec, &mut conn).await?,
+    }
+    Ok(conn)
+}
+
+/// The connection layer every session runs on: the policy's resolver, `-4/-6`, the target's
+/// `--connect-to` mapping, the connect timeout, implicit TLS with the run's trust, and the
+/// bounded, redacted connection with the credential's secret registered.
+async fn connect(ctx: &ProbeContext, rec: &mut Recorder) -> Result<Connection, Failure> {
     let target = rec.target().clone();
     let limits = &ctx.policy.limits;
     let t = rec.start(StepName::Connect);
@@ -706,13 +750,12 @@ async fn drive(
                     notes.push((Instant::now(), "TLS handshake complete".into()));
                     Stream::Tls(Box::new(s))
                 }
-                Err(e) => return rec.record_tls(t, hs.facts, Err(e)),
+                Err(e) => return Err(rec.tls_failure(t, hs.facts, e)),
             }
         }
     };
-    let conn = slot.insert(
-        Connection::new(stream, limits, rec.deadline, ctx.policy.trace).with_origin(rec.started),
-    );
+    let mut conn =
+        Connection::new(stream, limits, rec.deadline, ctx.policy.trace).with_origin(rec.started);
     for (at, text) in &notes {
         conn.note_at(*at, text);
     }
@@ -720,9 +763,5 @@ async fn drive(
     if let Some(c) = &ctx.credential {
         conn.add_secret(c.secret().expose());
     }
-    match target.combination.protocol {
-        Protocol::Imap => imap::run(ctx, rec, slot).await,
-        Protocol::Pop3 => pop3::run(ctx, rec, conn).await,
-        Protocol::Smtp => smtp::run(ctx, rec, conn).await,
-    }
+    Ok(conn)
 }

@@ -14,27 +14,7 @@ pub(crate) async fn run(
     rec: &mut Recorder,
     conn: &mut Connection,
 ) -> Result<(), Failure> {
-    let greeting = session::read_greeting(rec, conn).await?;
-    match pop3::parse_reply(&greeting) {
-        Ok(r) if r.ok => {}
-        Ok(r) => {
-            let t = rec.start(StepName::Greeting);
-            return Err(rec.fail(
-                t,
-                Reason::ProtocolBusy,
-                "the server refuses the session",
-                Some(r.text),
-            ));
-        }
-        Err(_) => return Err(session::wrong_greeting(rec, &greeting, "POP3")),
-    }
-
-    if rec.target().combination.security == Security::Starttls {
-        let before = capa(rec, conn, StepName::Capabilities).await?;
-        let t = session::begin_starttls(rec, before, "STLS")?;
-        let answer = command(conn, "STLS").await.map(judge);
-        session::finish_starttls(ctx, rec, conn, t, answer).await?;
-    }
+    open(ctx, rec, conn).await?;
     let caps = capa(rec, conn, StepName::CapabilitiesAfterTls).await?;
     let offered = caps.auth_mechanisms.clone();
     let fallback = caps
@@ -58,6 +38,36 @@ pub(crate) async fn run(
     Ok(())
 }
 
+/// The greeting and, on a STARTTLS port, the upgrade: a session ready for the login.
+pub(crate) async fn open(
+    ctx: &ProbeContext,
+    rec: &mut Recorder,
+    conn: &mut Connection,
+) -> Result<(), Failure> {
+    let greeting = session::read_greeting(rec, conn).await?;
+    match pop3::parse_reply(&greeting) {
+        Ok(r) if r.ok => {}
+        Ok(r) => {
+            let t = rec.start(StepName::Greeting);
+            return Err(rec.fail(
+                t,
+                Reason::ProtocolBusy,
+                "the server refuses the session",
+                Some(r.text),
+            ));
+        }
+        Err(_) => return Err(session::wrong_greeting(rec, &greeting, "POP3")),
+    }
+
+    if rec.target().combination.security == Security::Starttls {
+        let before = capa(rec, conn, StepName::Capabilities).await?;
+        let t = session::begin_starttls(rec, before, "STLS")?;
+        let answer = command(conn, "STLS").await.map(judge);
+        session::finish_starttls(ctx, rec, conn, t, answer).await?;
+    }
+    Ok(())
+}
+
 fn judge(reply: Result<pop3::Reply, String>) -> Answer {
     match reply {
         Ok(r) if r.ok => Answer::Yes,
@@ -76,6 +86,30 @@ pub(super) async fn command(
     Ok(pop3::parse_reply(&line).map_err(|_| line))
 }
 
+/// A multi-line answer (RFC 1939 §3): its lines after `+OK`, dot-unstuffed and without the
+/// final `.`, at most `max` kept (the rest are read and dropped); `Ok(None)` after `-ERR`;
+/// `Err(line)` when the status line is not POP3.
+pub(super) async fn multiline(
+    conn: &mut Connection,
+    cmd: &str,
+    max: usize,
+) -> Result<Result<Option<Vec<String>>, String>, ConnError> {
+    match command(conn, cmd).await? {
+        Ok(r) if r.ok => {}
+        Ok(_) => return Ok(Ok(None)),
+        Err(line) => return Ok(Err(line)),
+    }
+    let mut lines = Vec::new();
+    loop {
+        let line = conn.read_line().await?;
+        match pop3::multiline_line(&line) {
+            None => return Ok(Ok(Some(lines))),
+            Some(l) if lines.len() < max => lines.push(l.to_string()),
+            Some(_) => {}
+        }
+    }
+}
+
 async fn capa(
     rec: &mut Recorder,
     conn: &mut Connection,
@@ -83,26 +117,10 @@ async fn capa(
 ) -> Result<Capabilities, Failure> {
     let t = rec.start(step);
     let max = conn.limits().max_reply_lines;
-    let result: Result<Option<Vec<String>>, ConnError> = async {
-        match command(conn, "CAPA").await? {
-            Ok(r) if r.ok => {}
-            // CAPA is optional (RFC 2449): a server without it just has no list.
-            _ => return Ok(None),
-        }
-        let mut lines = Vec::new();
-        loop {
-            let line = conn.read_line().await?;
-            match pop3::multiline_line(&line) {
-                None => return Ok(Some(lines)),
-                Some(l) if lines.len() < max => lines.push(l.to_string()),
-                Some(_) => {}
-            }
-        }
-    }
-    .await;
-    match result {
+    match multiline(conn, "CAPA", max).await {
         Err(e) => Err(rec.conn_fail(t, e)),
-        Ok(None) => {
+        // CAPA is optional (RFC 2449): a server without it just has no list.
+        Ok(Err(_) | Ok(None)) => {
             rec.ok(t, Some("CAPA not supported".into()));
             Ok(Capabilities {
                 raw: vec![],
@@ -112,7 +130,7 @@ async fn capa(
                 login_offered: true,
             })
         }
-        Ok(Some(lines)) => {
+        Ok(Ok(Some(lines))) => {
             let c = pop3::Capabilities::from_lines(&lines);
             rec.ok(t, Some(lines.join(" ")));
             Ok(Capabilities {

@@ -18,6 +18,32 @@ pub(crate) async fn run(
     rec: &mut Recorder,
     conn: &mut Connection,
 ) -> Result<(), Failure> {
+    open(ctx, rec, conn).await?;
+    let caps = ehlo(rec, conn, StepName::CapabilitiesAfterTls).await?;
+    let offered = caps.auth_mechanisms.clone();
+    rec.set_caps(caps);
+
+    let allowed = rec.credentials_allowed(conn, &ctx.policy);
+    let target = rec.target().clone();
+    let c = &mut *conn;
+    session::authenticate(ctx, rec, allowed, &offered, None, move |cred, mech| {
+        login(c, cred, mech, target)
+    })
+    .await?;
+
+    let t = rec.start(StepName::Logout);
+    let sent = conn.send("QUIT").await;
+    session::goodbye(rec, t, sent);
+    Ok(())
+}
+
+/// The greeting and, on a STARTTLS port, EHLO and the upgrade: a session ready for EHLO over
+/// TLS (there is no new greeting after STARTTLS, RFC 3207 §4.2).
+pub(crate) async fn open(
+    ctx: &ProbeContext,
+    rec: &mut Recorder,
+    conn: &mut Connection,
+) -> Result<(), Failure> {
     let t = rec.start(StepName::Greeting);
     let greeting = match read_reply(conn).await {
         Ok(a) => a,
@@ -57,21 +83,6 @@ pub(crate) async fn run(
         let answer = command(conn, "STARTTLS").await.map(|a| judge(a, 220));
         session::finish_starttls(ctx, rec, conn, t, answer).await?;
     }
-    let caps = ehlo(rec, conn, StepName::CapabilitiesAfterTls).await?;
-    let offered = caps.auth_mechanisms.clone();
-    rec.set_caps(caps);
-
-    let allowed = rec.credentials_allowed(conn, &ctx.policy);
-    let target = rec.target().clone();
-    let c = &mut *conn;
-    session::authenticate(ctx, rec, allowed, &offered, None, move |cred, mech| {
-        login(c, cred, mech, target)
-    })
-    .await?;
-
-    let t = rec.start(StepName::Logout);
-    let sent = conn.send("QUIT").await;
-    session::goodbye(rec, t, sent);
     Ok(())
 }
 
@@ -83,11 +94,11 @@ fn judge(answer: Answer, expected: u16) -> session::Answer {
     }
 }
 
-pub(super) fn say(r: &smtp::Reply) -> String {
+fn say(r: &smtp::Reply) -> String {
     format!("{} {}", r.code, r.lines.join(" / "))
 }
 
-pub(super) async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnError> {
+async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnError> {
     let mut parser = smtp::ReplyParser::new(conn.limits().max_reply_lines);
     loop {
         let line = conn.read_line().await?;
@@ -99,7 +110,7 @@ pub(super) async fn read_reply(conn: &mut Connection) -> Result<Answer, ConnErro
     }
 }
 
-pub(super) async fn command(conn: &mut Connection, cmd: &str) -> Result<Answer, ConnError> {
+async fn command(conn: &mut Connection, cmd: &str) -> Result<Answer, ConnError> {
     conn.send(cmd).await?;
     read_reply(conn).await
 }

@@ -32,7 +32,7 @@ use crate::net::connection::{Connection, SharedTranscript, TranscriptLine};
 use crate::plan::Protocol;
 use crate::probe::session::AuthResult;
 use crate::probe::ProbeContext;
-use crate::proto::{pop3, sasl};
+use crate::proto::sasl;
 
 /// The test message, found.
 pub(crate) struct Found {
@@ -208,10 +208,10 @@ impl ImapMailbox {
         deadline: Instant,
     ) -> Result<ImapMailbox, Problem> {
         let cred = credential(ctx)?;
-        let opened = open::open(ctx, &leg.target, deadline).await?;
-        let transcript = opened.conn.transcript();
+        let conn = open::open(ctx, &leg.target, deadline).await?;
+        let transcript = conn.transcript();
         let step = ctx.policy.limits.step_timeout;
-        let mut client = async_imap::Client::new(opened.conn);
+        let mut client = async_imap::Client::new(conn);
         let target = &leg.target;
         let secret = cred.secret().expose().to_string();
         let mech = known_mechanism(&leg.mechanism).unwrap_or(crate::probe::imap::LOGIN_COMMAND);
@@ -517,8 +517,7 @@ impl Pop3Mailbox {
 
     async fn login(&mut self, ctx: &ProbeContext) -> Result<Connection, Problem> {
         let cred = credential(ctx)?;
-        let opened = open::open(ctx, &self.leg.target, self.deadline).await?;
-        let mut conn = opened.conn;
+        let mut conn = open::open(ctx, &self.leg.target, self.deadline).await?;
         self.transcripts.push(conn.transcript());
         let mech = known_mechanism(&self.leg.mechanism).unwrap_or("USER");
         // login() marks the exchange sensitive in the transcript itself.
@@ -608,28 +607,10 @@ async fn quit(conn: &mut Connection) {
 
 /// The lines of a multi-line answer after `+OK`, or `None` after `-ERR`.
 async fn multiline(conn: &mut Connection, cmd: &str) -> Result<Option<Vec<String>>, Problem> {
-    match crate::probe::pop3::command(conn, cmd)
+    crate::probe::pop3::multiline(conn, cmd, MAX_MULTILINE)
         .await
         .map_err(|e| Problem::new(format!("{cmd}: {e}")))?
-    {
-        Ok(r) if r.ok => {}
-        Ok(_) => return Ok(None),
-        Err(line) => {
-            return Err(Problem::new(format!("unexpected answer to {cmd}")).says(Some(line)))
-        }
-    }
-    let mut lines = Vec::new();
-    loop {
-        let line = conn
-            .read_line()
-            .await
-            .map_err(|e| Problem::new(format!("{cmd}: {e}")))?;
-        match pop3::multiline_line(&line) {
-            None => return Ok(Some(lines)),
-            Some(l) if lines.len() < MAX_MULTILINE => lines.push(l.to_string()),
-            Some(_) => {}
-        }
-    }
+        .map_err(|line| Problem::new(format!("unexpected answer to {cmd}")).says(Some(line)))
 }
 
 /// `UIDL`: (message number, unique id) of every message, or `None` if the server has no UIDL.

@@ -46,12 +46,12 @@ pub(crate) async fn submit(
     deadline: Instant,
 ) -> (Result<Sent, Problem>, Option<SharedTranscript>) {
     let started = Instant::now();
-    let opened = match open::open(ctx, &leg.target, deadline).await {
-        Ok(o) => o,
+    let conn = match open::open(ctx, &leg.target, deadline).await {
+        Ok(c) => c,
         Err(p) => return (Err(p), None),
     };
-    let transcript = opened.conn.transcript();
-    let result = exchange(ctx, leg, message, opened, &transcript, started).await;
+    let transcript = conn.transcript();
+    let result = exchange(ctx, leg, message, conn, &transcript, started).await;
     (result, Some(transcript))
 }
 
@@ -59,14 +59,14 @@ async fn exchange(
     ctx: &ProbeContext,
     leg: &Leg,
     message: &Message,
-    opened: open::Opened,
+    mut conn: Connection,
     transcript: &SharedTranscript,
     started: Instant,
 ) -> Result<Sent, Problem> {
     let Some(cred) = ctx.credential.clone() else {
         return Err(Problem::new("no credential to log in with"));
     };
-    let mut conn = opened.conn;
+    let hello = client_id(conn.local_addr());
     let user = leg.target.username.clone();
     let secret = cred.secret().expose().to_string();
     // Exactly what lettre will put on the wire, so that the transcript never shows it.
@@ -79,10 +79,8 @@ async fn exchange(
         prefix: b"220 greeting already read by mailcheck\r\n".to_vec(),
         pos: 0,
         inner: conn,
-        peer: opened.peer,
     };
     let step = ctx.policy.limits.step_timeout;
-    let hello = client_id(opened.local);
     let mut smtp = bounded(
         step,
         "EHLO",
@@ -208,7 +206,6 @@ struct Primed {
     prefix: Vec<u8>,
     pos: usize,
     inner: Connection,
-    peer: SocketAddr,
 }
 
 impl AsyncRead for Primed {
@@ -249,7 +246,9 @@ impl AsyncWrite for Primed {
 
 impl AsyncTokioStream for Primed {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.peer)
+        self.inner
+            .peer_addr()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no stream"))
     }
 }
 
