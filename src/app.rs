@@ -184,7 +184,7 @@ fn probe(args: ProbeArgs) -> Result<Status> {
     let runtime = runtime()?;
     let report = runtime.block_on(async {
         let prepared = engine::prepare(&settings).await?;
-        engine::execute(prepared, None).await
+        engine::execute(prepared, &engine::Shared::default()).await
     })?;
     if let Some(card) = args.card_format() {
         report::card::print(&report, card)?;
@@ -272,7 +272,7 @@ fn demo(args: DemoArgs) -> Result<Status> {
         .build()?;
         let report = async {
             let prepared = engine::prepare(&settings).await?;
-            engine::execute(prepared, None).await
+            engine::execute(prepared, &engine::Shared::default()).await
         }
         .await;
         drop(lab);

@@ -166,6 +166,12 @@ pub struct ServeArgs {
     /// Connections at once to one server host over all scrapes.
     #[arg(long, value_name = "N", value_parser = at_least_one(), default_value_t = crate::probe::pace::DEFAULT_PER_HOST)]
     pub per_host: usize,
+
+    /// After a server refuses an account's secret, report that refusal (with its age) instead
+    /// of trying the same secret again for this long, whoever scrapes: retries and several
+    /// Prometheus servers must not lock the account out. A changed secret is tried at once.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub auth_backoff: Duration,
 }
 
 #[derive(Debug, Args)]

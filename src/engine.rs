@@ -16,10 +16,19 @@ use crate::discover::{self, DiscoveryReport};
 use crate::plan::{self, RunPlan};
 use crate::probe::pace::Pacer;
 use crate::probe::roundtrip;
+use crate::probe::AuthGate;
 use crate::probe::ProbeContext;
 use crate::report::account::AccountResult;
 use crate::report::{self, CredentialInfo, CredentialKind, RunInput, RunReport};
 use crate::settings::{CredentialSpec, Origin, Settings};
+
+/// What the runs of one process share: the pacer (connections per server host and in total)
+/// and the lockout gate (at most one failed login per server, account and secret).
+#[derive(Clone, Default)]
+pub struct Shared {
+    pub pacer: Option<Arc<Pacer>>,
+    pub gate: Arc<AuthGate>,
+}
 
 /// A planned run with the secret it may use, ready for [`execute`].
 pub struct Prepared {
@@ -120,9 +129,9 @@ pub fn obtain(
 }
 
 /// Probe the plan, run the round trip on the same connections' settings, diagnose, assemble
-/// the report. Every target's probe is paced by `pacer` (per connect host and in total) when
-/// many accounts run at once.
-pub async fn execute(prepared: Prepared, pacer: Option<Arc<Pacer>>) -> Result<RunReport> {
+/// the report. Every target's probe is paced and its logins gated by what `shared` holds for
+/// the process.
+pub async fn execute(prepared: Prepared, shared: &Shared) -> Result<RunReport> {
     let Prepared {
         run,
         credential,
@@ -139,7 +148,8 @@ pub async fn execute(prepared: Prepared, pacer: Option<Arc<Pacer>>) -> Result<Ru
     let t0 = Instant::now();
     let ctx = {
         let mut ctx = ProbeContext::new(run.plan.policy.clone(), credential)?;
-        ctx.pacer = pacer;
+        ctx.pacer = shared.pacer.clone();
+        ctx.gate = shared.gate.clone();
         Arc::new(ctx)
     };
     let reports = crate::probe::run_with(ctx.clone(), run.plan.targets.clone()).await?;
@@ -183,10 +193,10 @@ pub async fn execute(prepared: Prepared, pacer: Option<Arc<Pacer>>) -> Result<Ru
 
 /// Check one account: prepare, execute (paced), judge its expectations. Bad input and
 /// unreadable secrets make it UNKNOWN, with the reason.
-pub async fn run_account(settings: &Settings, pacer: Option<Arc<Pacer>>) -> AccountResult {
+pub async fn run_account(settings: &Settings, shared: &Shared) -> AccountResult {
     let run = async {
         let prepared = prepare(settings).await?;
-        execute(prepared, pacer).await
+        execute(prepared, shared).await
     };
     match run.await {
         Ok(report) => AccountResult::judge(&settings.name, report, settings.expectations.clone()),
@@ -194,25 +204,25 @@ pub async fn run_account(settings: &Settings, pacer: Option<Arc<Pacer>>) -> Acco
     }
 }
 
-/// Check every account, at most `concurrency` at once, paced by `pacer`; `on_result` gets each
+/// Check every account, at most `concurrency` at once, sharing `shared`; `on_result` gets each
 /// result (with its index in `accounts`) as it finishes and decides what to keep. Only
 /// `concurrency` accounts exist as tasks at a time: a long list costs its settings, not its
 /// results (a streamed format keeps none of them).
 pub async fn run_accounts(
     accounts: Vec<Settings>,
     concurrency: usize,
-    pacer: Arc<Pacer>,
+    shared: Shared,
     mut on_result: impl FnMut(usize, AccountResult),
 ) {
     use futures::StreamExt;
     // The stream is lazy: `buffer_unordered` spawns the next task only when a slot is free.
     let mut running = futures::stream::iter(accounts.into_iter().enumerate())
         .map(|(i, settings)| {
-            let pacer = pacer.clone();
+            let shared = shared.clone();
             async move {
                 let task = tokio::spawn({
                     let settings = settings.clone();
-                    async move { run_account(&settings, Some(pacer)).await }
+                    async move { run_account(&settings, &shared).await }
                 });
                 // A panicking account must not take the others with it: it is UNKNOWN, as
                 // an account that could not be probed.

@@ -40,7 +40,8 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 struct Exporter {
     config: Option<ChecksFile>,
-    pacer: Arc<Pacer>,
+    /// The pacer and the lockout gate every scrape shares.
+    shared: crate::engine::Shared,
     max_probe: Duration,
     started: SystemTime,
     probes_ok: AtomicU64,
@@ -53,7 +54,12 @@ pub fn serve(args: ServeArgs) -> Result<Status> {
     let config = args.config.as_deref().map(ChecksFile::load).transpose()?;
     let state = Arc::new(Exporter {
         config,
-        pacer: Arc::new(Pacer::new(args.per_host, Some(args.concurrency))),
+        shared: crate::engine::Shared {
+            pacer: Some(Arc::new(Pacer::new(args.per_host, Some(args.concurrency)))),
+            // A refused secret is not tried again for the back-off, whoever scrapes; a changed
+            // secret is tried at once.
+            gate: Arc::new(crate::probe::AuthGate::with_backoff(args.auth_backoff)),
+        },
         max_probe: args.probe_timeout,
         started: SystemTime::now(),
         probes_ok: AtomicU64::new(0),
@@ -186,16 +192,13 @@ async fn probe(
     limits.connect_timeout = limits.connect_timeout.min(limits.target_timeout);
 
     let in_flight = InFlight::enter(&state.in_flight);
-    let result =
-        match tokio::time::timeout(deadline, run_account(&settings, Some(state.pacer.clone())))
-            .await
-        {
-            Ok(r) => r,
-            Err(_) => AccountResult::failed(
-                &settings,
-                &anyhow::anyhow!("the probe did not finish within {deadline:?}"),
-            ),
-        };
+    let result = match tokio::time::timeout(deadline, run_account(&settings, &state.shared)).await {
+        Ok(r) => r,
+        Err(_) => AccountResult::failed(
+            &settings,
+            &anyhow::anyhow!("the probe did not finish within {deadline:?}"),
+        ),
+    };
     drop(in_flight);
     if matches!(result.status, Status::Ok | Status::Warning) {
         state.probes_ok.fetch_add(1, Ordering::Relaxed);

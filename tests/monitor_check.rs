@@ -641,3 +641,91 @@ fn zero_counts_and_inverted_thresholds_are_refused() {
         assert!(stderr.contains(said), "{args:?}: {stderr}");
     }
 }
+
+/// The lockout rule holds across a whole run: at most one failed login per server, account
+/// and secret, whatever the number of lines naming the account (and their letter case).
+#[test]
+fn one_failed_login_per_account_across_the_run() {
+    let s = MailServers::get();
+    let user = s.user("lockout-check");
+    let account = |name: &str| {
+        format!(
+            "[[account]]\nname = \"{name}\"\naddress = \"{}\"\npassword_env = \"MC_WRONG\"\n",
+            user.address
+        )
+    };
+    let text = format!("{}{}{}", defaults(s), account("one"), account("two"));
+    let (_dir, cfg) = write_config("mailcheck.toml", &text);
+    let out = check(&cfg, "json", &[("MC_WRONG", "not-the-password")]);
+    let doc = json(&out);
+    for name in ["one", "two"] {
+        let a = account_of(&doc, name);
+        assert_eq!(a["status"], "critical", "{a:#}");
+        assert!(a["report"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("auth.rejected"));
+    }
+    assert_eq!(s.failed_logins(&user.address), 1);
+
+    // batch: three lines and one in capitals.
+    let upper = user.address.to_uppercase();
+    let out = Command::cargo_bin("mailcheck")
+        .unwrap()
+        .env_remove("MAILCHECK_PASSWORD")
+        .args(["batch", &user.address, &user.address, &upper, &user.address])
+        .args([
+            "--server",
+            &s.tls_name,
+            "--ca-file",
+            s.ca_pem.to_str().unwrap(),
+        ])
+        .args(connect_to_flags(s))
+        .args([
+            "--password-command",
+            "echo another-wrong-one",
+            "--format",
+            "jsonl",
+        ])
+        .output()
+        .unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{}", String::from_utf8_lossy(&out.stderr));
+    for l in &lines {
+        assert_eq!(l["status"], "critical", "{l:#}");
+    }
+    // One more failure for the second (other) secret, none for the three repeats (the count
+    // ignores letter case: it covers the line in capitals).
+    assert_eq!(s.failed_logins(&user.address), 2);
+}
+
+fn account_of<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["account"] == name)
+        .unwrap_or_else(|| panic!("no account {name}"))
+}
+
+fn connect_to_flags(s: &MailServers) -> Vec<String> {
+    [
+        (993, s.imaps),
+        (143, s.imap),
+        (995, s.pop3s),
+        (110, s.pop3),
+        (465, s.smtps),
+        (587, s.submission),
+    ]
+    .iter()
+    .flat_map(|(l, r)| {
+        [
+            "--connect-to".to_string(),
+            format!("{}:{l}:{}:{r}", s.tls_name, s.ip),
+        ]
+    })
+    .collect()
+}

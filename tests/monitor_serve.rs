@@ -656,3 +656,30 @@ fn combinations_queued_past_the_deadline_fail_on_their_own() {
         "{b}"
     );
 }
+
+/// Ten concurrent scrapes of an account whose secret is wrong cost the mailbox one failed
+/// login: the others wait for the first verdict and report the refusal, and the next scrapes
+/// within the back-off report it too, without a try.
+#[test]
+fn concurrent_scrapes_with_a_wrong_secret_fail_one_login() {
+    let s = MailServers::get();
+    let user = s.user("lockout-serve");
+    let exporter = start(s, &user.address, &[("MC_SERVE_PASSWORD", "wrong-secret")]);
+    let addr = exporter.addr;
+    let path = format!("/probe?target={}&module=lab", user.address);
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || get(addr, &path, &[]))
+        })
+        .collect();
+    for h in handles {
+        let r = h.join().unwrap();
+        assert_eq!(r.status, 200);
+        assert!(r.body.contains("reason=\"auth.rejected\""), "{}", r.body);
+        assert!(!r.body.contains("wrong-secret"));
+    }
+    let again = get(addr, &path, &[]);
+    assert!(again.body.contains("reason=\"auth.rejected\""));
+    assert_eq!(s.failed_logins(&user.address), 1);
+}

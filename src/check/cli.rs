@@ -66,7 +66,11 @@ fn run_and_print(
     if !streamed {
         kept.resize_with(specs.len(), || None);
     }
-    runtime.block_on(run_accounts(specs, concurrency, pacer, |i, r| {
+    let shared = crate::engine::Shared {
+        pacer: Some(pacer),
+        ..Default::default()
+    };
+    runtime.block_on(run_accounts(specs, concurrency, shared, |i, r| {
         bar.inc(1);
         bar.set_message(r.account.clone());
         tally.add(r.status);

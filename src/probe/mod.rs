@@ -23,7 +23,7 @@ use crate::net::legacy_tls::{self, LegacyTls};
 use crate::net::tls::{self, CertVerdict, TlsError, TlsFacts, TlsTrust};
 use crate::plan::{Plan, Policy, Protocol, Security, Target};
 
-pub use gate::AuthGate;
+pub use gate::{AuthGate, Refusal};
 pub use session::Capabilities;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -139,7 +139,16 @@ pub struct ProbeContext {
     pub policy: Policy,
     pub trust: TlsTrust,
     pub credential: Option<Credential>,
-    pub gate: AuthGate,
+    /// SHA-256 of the secret: the lockout gate's key, so that a changed secret gets a try of
+    /// its own while the refused one is not tried again.
+    pub secret_digest: [u8; 32],
+    /// Shared by every run of the process that may try the same logins (see [`AuthGate`]).
+    pub gate: Arc<AuthGate>,
+    /// This run, among those sharing the gate.
+    pub run_id: u64,
+    /// Remembered refusals (of another run) already reported by a combination of this run:
+    /// its other combinations skip the login as after a refusal of their own.
+    pub reported_refusals: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
     /// Limits on probes at once, per connect host and in total, shared across runs (a batch,
     /// an exporter). `None`: every target at once.
     pub pacer: Option<Arc<pace::Pacer>>,
@@ -148,11 +157,21 @@ pub struct ProbeContext {
 impl ProbeContext {
     pub fn new(policy: Policy, credential: Option<Credential>) -> anyhow::Result<ProbeContext> {
         let trust = TlsTrust::new(policy.ca_file.as_deref(), true)?.with_crls(&policy.crl_files)?;
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let secret_digest = credential.as_ref().map_or([0; 32], |c| {
+            let d = ring::digest::digest(&ring::digest::SHA256, c.secret().expose().as_bytes());
+            let mut out = [0; 32];
+            out.copy_from_slice(d.as_ref());
+            out
+        });
         Ok(ProbeContext {
             policy,
             trust,
             credential,
-            gate: AuthGate::default(),
+            secret_digest,
+            gate: Arc::new(AuthGate::default()),
+            run_id: RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            reported_refusals: Default::default(),
             pacer: None,
         })
     }

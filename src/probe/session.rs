@@ -318,18 +318,45 @@ where
     let (host, user) = (rec.target().host.clone(), rec.target().username.clone());
     // Waiting for another combination's login is bounded by this probe's deadline too.
     let until = tokio::time::Instant::from_std(rec.deadline);
-    let Ok(permit) = tokio::time::timeout_at(until, ctx.gate.enter(&host, &user)).await else {
+    let entered = ctx.gate.enter(&host, &user, ctx.secret_digest);
+    let Ok(permit) = tokio::time::timeout_at(until, entered).await else {
         rec.set_auth(AuthOutcome::NotAttempted {
             why: NotAttempted::SkippedAfterStall,
         });
         return Ok(());
     };
     match permit.known() {
-        Judgement::Rejected => {
-            rec.set_auth(AuthOutcome::NotAttempted {
-                why: NotAttempted::SkippedAfterRejection,
+        Judgement::Rejected(r) => {
+            let first_here = r.run != ctx.run_id
+                && ctx
+                    .reported_refusals
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((host.to_ascii_lowercase(), user.to_lowercase()));
+            if !first_here {
+                rec.set_auth(AuthOutcome::NotAttempted {
+                    why: NotAttempted::SkippedAfterRejection,
+                });
+                return Ok(());
+            }
+            // Another run (an earlier scrape, another line of the batch) met this refusal:
+            // report it, with its age, rather than spend a second failed login on it.
+            let t = rec.start(StepName::Auth);
+            rec.set_auth(AuthOutcome::Rejected {
+                mechanism: r.mechanism.clone(),
+                ms: 0,
+                server_says: r.server_says.clone(),
             });
-            return Ok(());
+            return Err(rec.fail(
+                t,
+                r.reason,
+                format!(
+                    "{} login refused {} s ago with this secret: not tried again",
+                    r.mechanism,
+                    r.at.elapsed().as_secs()
+                ),
+                Some(r.server_says.clone()),
+            ));
         }
         Judgement::Stalled => {
             rec.set_auth(AuthOutcome::NotAttempted {
@@ -367,7 +394,13 @@ where
             };
             // A temporary failure says nothing about the credential: the next one may try.
             permit.settle(if reason.is_credential_verdict() {
-                Judgement::Rejected
+                Judgement::Rejected(super::Refusal {
+                    reason,
+                    server_says: server_says.clone(),
+                    mechanism: mechanism.to_string(),
+                    at: std::time::Instant::now(),
+                    run: ctx.run_id,
+                })
             } else {
                 Judgement::Unknown
             });
