@@ -12,10 +12,10 @@ use crate::cli::{
     ProbeArgs, TargetArgs,
 };
 use crate::cli_monitor::MonitorFormat;
-use crate::diagnose::Status;
 use crate::discover::{self, DiscoveryConfig, DiscoveryReport, TargetOptions};
 use crate::lab::{Lab, LabConfig, Scenario};
 use crate::net::resolver::Resolver;
+use crate::outcome::Status;
 use crate::plan::{Combination, ConnectTo, IpFamily, Limits, Plan, Policy, TargetSpec};
 use crate::probe::roundtrip::{self, RoundTripPlan};
 use crate::probe::ProbeContext;
@@ -394,7 +394,8 @@ pub async fn execute_paced(
     let round_trip = match &job.round_trip {
         None => None,
         Some(rt) => {
-            let (outgoing, incoming) = roundtrip::choose(&reports, job.cert_warn_days);
+            let (outgoing, incoming) =
+                crate::diagnose::round_trip_legs(&reports, job.cert_warn_days);
             Some(roundtrip::run(&ctx, rt, outgoing, incoming).await)
         }
     };

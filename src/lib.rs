@@ -13,6 +13,7 @@ pub mod discover;
 pub mod i18n;
 pub mod lab;
 pub mod net;
+pub mod outcome;
 pub mod plan;
 pub mod probe;
 pub mod proto;

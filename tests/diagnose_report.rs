@@ -8,13 +8,12 @@
 use std::path::PathBuf;
 
 use mailcheck::account::SecretSource;
-use mailcheck::diagnose::{
-    classify_auth_refusal, DocumentedSetting, Login, Reason, Severity, Verdict,
-};
+use mailcheck::diagnose::{DocumentedSetting, Login, Verdict};
 use mailcheck::i18n::Lang;
 use mailcheck::net::connect::{Attempt, AttemptOutcome};
 use mailcheck::net::legacy_tls::LegacyTls;
 use mailcheck::net::tls::{CertInfo, CertVerdict, TlsFacts};
+use mailcheck::outcome::{classify_auth_refusal, Finding, Reason, Severity};
 use mailcheck::plan::{Combination, Protocol, Security, Target};
 use mailcheck::probe::{
     AuthOutcome, Capabilities, Failure, NotAttempted, ProbeReport, Step, StepName,
@@ -160,7 +159,7 @@ fn mixed() -> Vec<ProbeReport> {
     );
     pop110.greeting = Some("+OK POP3 ready".into());
     pop110.capabilities_before_tls = Some(caps(false, true));
-    pop110.findings.push(mailcheck::diagnose::Finding::new(
+    pop110.findings.push(Finding::new(
         "plaintext-login-offered",
         Severity::Warning,
         Default::default(),

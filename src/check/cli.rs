@@ -14,7 +14,7 @@ use super::{run_accounts, AccountResult, AccountSpec, CredentialSpec, DiscoveryS
 use crate::account::{Address, SecretSource};
 use crate::cli::{Cli, ColorChoice};
 use crate::cli_monitor::{BatchArgs, CheckArgs, CompletionsArgs, MonitorFormat, PacingArgs};
-use crate::diagnose::Status;
+use crate::outcome::Status;
 use crate::plan::Combination;
 use crate::probe::pace::{Pacer, DEFAULT_PER_HOST};
 use crate::runner::ProbeSettings;

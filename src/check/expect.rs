@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::diagnose::{Status, Verdict};
+use crate::diagnose::Verdict;
+use crate::outcome::Status;
 use crate::plan::{Combination, Security, Selector};
 use crate::probe::{AuthOutcome, NotAttempted};
 use crate::report::{Outcome, RunReport};

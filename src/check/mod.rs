@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::account::{Credential, Secret, SecretSource};
-use crate::diagnose::Status;
+use crate::outcome::Status;
 use crate::probe::pace::Pacer;
 use crate::report::RunReport;
 use crate::runner::{probe_once, ProbeSettings};

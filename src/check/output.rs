@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{overall, AccountResult, Tally};
 use crate::cli_monitor::MonitorFormat;
-use crate::diagnose::Status;
+use crate::outcome::Status;
 use crate::report;
 
 /// Formats written one account at a time, as each finishes.

@@ -4,10 +4,11 @@
 
 use serde::Serialize;
 
-use super::{Finding, Login, Severity};
+use super::Login;
 use crate::discover::{DiscoveryReport, SourceKind};
 use crate::net::connect::{Attempt, AttemptOutcome};
 use crate::net::tls::CertVerdict;
+use crate::outcome::{Finding, Severity};
 use crate::plan::{Combination, Security};
 use crate::probe::ProbeReport;
 

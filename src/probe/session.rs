@@ -8,9 +8,9 @@ use serde::Serialize;
 use super::gate::Judgement;
 use super::{AuthOutcome, Failure, NotAttempted, ProbeContext, Recorder, StepName, StepTimer};
 use crate::account::Credential;
-use crate::diagnose::{Finding, Reason, Severity};
 use crate::net::connection::{ConnError, Connection};
 use crate::net::tls::TlsError;
+use crate::outcome::{Finding, Reason, Severity};
 use crate::plan::LoginMethod;
 use crate::proto::sasl::{self, CredentialKind};
 
@@ -357,7 +357,7 @@ where
             code,
             enhanced,
         } => {
-            let reason = match crate::diagnose::classify_auth_refusal(
+            let reason = match crate::outcome::classify_auth_refusal(
                 code.as_deref(),
                 enhanced.as_deref(),
                 &server_says,

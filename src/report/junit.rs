@@ -12,7 +12,8 @@ use std::io::Write;
 
 use crate::check::expect::{describe_outcome, outcome_name, Subject};
 use crate::check::AccountResult;
-use crate::diagnose::{Status, Verdict};
+use crate::diagnose::Verdict;
+use crate::outcome::Status;
 use crate::report::Outcome;
 
 /// Escape for XML 1.0 text and attributes; drop characters XML cannot carry.

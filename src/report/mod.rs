@@ -36,10 +36,9 @@ pub(crate) fn new_table(color: bool) -> comfy_table::Table {
 }
 
 use crate::account::SecretSource;
-use crate::diagnose::{
-    self, Advice, DocumentedSetting, Finding, Reason, Recommendation, Status, Verdict,
-};
+use crate::diagnose::{self, Advice, DocumentedSetting, Recommendation, Verdict};
 use crate::i18n::{self, Lang};
+use crate::outcome::{Finding, Reason, Status};
 use crate::plan::Direction;
 use crate::probe::ProbeReport;
 

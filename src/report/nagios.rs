@@ -9,7 +9,7 @@ use std::io::Write;
 
 use crate::check::expect::{describe_outcome, outcome_name, ExpectationResult};
 use crate::check::{overall, AccountResult};
-use crate::diagnose::Status;
+use crate::outcome::Status;
 use crate::probe::AuthOutcome;
 use crate::report::{Outcome, RunReport};
 

@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use crate::check::AccountResult;
-use crate::diagnose::{Status, Verdict};
+use crate::diagnose::Verdict;
+use crate::outcome::Status;
 use crate::probe::AuthOutcome;
 
 /// Escape a label value: backslash, double quote and newline.
