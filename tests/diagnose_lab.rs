@@ -203,7 +203,7 @@ fn recommended(r: &RunReport) -> (String, String) {
 fn finding_codes(r: &RunReport) -> Vec<&'static str> {
     r.results
         .iter()
-        .flat_map(|o| o.findings.iter().map(|f| f.code))
+        .flat_map(|o| o.findings.iter().map(|f| f.code.code()))
         .collect()
 }
 

@@ -235,7 +235,7 @@ pub fn describe_outcome(o: &Outcome) -> String {
     match o.verdict {
         Verdict::Works => "works".into(),
         Verdict::WorksWithWarnings => {
-            let w: Vec<&str> = o.findings.iter().map(|f| f.code).collect();
+            let w: Vec<&str> = o.findings.iter().map(|f| f.code.code()).collect();
             format!("works with warnings ({})", w.join(", "))
         }
         Verdict::Fails => match &o.reason {

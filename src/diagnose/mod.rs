@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::i18n::{self, Lang, Params};
 use crate::net::tls::CertVerdict;
-use crate::outcome::{Finding, Reason, Severity, Status};
+use crate::outcome::{Finding, FindingCode, Reason, Severity, Status};
 use crate::plan::{Combination, Direction, Protocol, Security};
 use crate::probe::roundtrip::Leg;
 use crate::probe::{AuthOutcome, NotAttempted, ProbeReport, StepName};
@@ -69,7 +69,7 @@ pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
             let suggested = report
                 .findings
                 .iter()
-                .filter(|f| f.code == "tls.cert-shared-host")
+                .filter(|f| f.code == FindingCode::TlsCertSharedHost)
                 .find_map(|f| match f.params.get("suggested") {
                     Some(i18n::Param::Text(s)) => Some(s.clone()),
                     _ => None,
@@ -134,7 +134,7 @@ pub fn judge(report: &ProbeReport, cert_warn_days: i64) -> (Verdict, Vec<Finding
     if let Some(cert) = report.tls.as_ref().and_then(|t| t.certificate.as_ref()) {
         if cert.days_left >= 0 && cert.days_left < cert_warn_days {
             findings.push(Finding::new(
-                "tls.cert-expiring",
+                FindingCode::TlsCertExpiring,
                 Severity::Warning,
                 crate::params![
                     ("days", cert.days_left),
@@ -146,7 +146,7 @@ pub fn judge(report: &ProbeReport, cert_warn_days: i64) -> (Verdict, Vec<Finding
     if let Some(legacy) = report.legacy_tls.as_ref() {
         if let Some(version) = &legacy.accepted {
             findings.push(Finding::new(
-                "tls.legacy-version-accepted",
+                FindingCode::TlsLegacyVersionAccepted,
                 Severity::Warning,
                 crate::params![("version", version.as_str())],
             ));

@@ -1,6 +1,6 @@
 //! The outcome vocabulary, below both probe and diagnose so that neither imports the other:
 //! why a step failed ([`Reason`], with [`classify_auth_refusal`] reading servers' own words),
-//! what is worth knowing beyond pass/fail ([`Finding`], [`Severity`]), and
+//! what is worth knowing beyond pass/fail ([`Finding`], [`FindingCode`], [`Severity`]), and
 //! the run's [`Status`].
 
 mod classify;
@@ -9,6 +9,6 @@ mod reason;
 mod status;
 
 pub use classify::classify_auth_refusal;
-pub use finding::{Finding, Severity};
+pub use finding::{Finding, FindingCode, Severity};
 pub use reason::{placeholder_params, Reason, REASON_ARGS};
 pub use status::Status;

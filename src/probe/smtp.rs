@@ -48,7 +48,7 @@ pub(crate) async fn run(
         let before = ehlo(rec, conn, StepName::Capabilities).await?;
         if before.login_offered {
             rec.finding(crate::outcome::Finding::new(
-                "smtp.auth-before-tls",
+                crate::outcome::FindingCode::SmtpAuthBeforeTls,
                 crate::outcome::Severity::Warning,
                 crate::i18n::Params::new(),
             ));
