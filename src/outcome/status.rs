@@ -1,9 +1,11 @@
-//! The run's status, Nagios convention.
+//! The run's status, Nagios convention, with one ranking: the derived `Ord`, where `max` is
+//! the worst (unknown is worst: something could not be judged).
 
 use serde::Serialize;
 
-/// Exit codes, Nagios convention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Exit codes, Nagios convention. The variants are in order of gravity: keep it so, the
+/// derived `Ord` is the ranking (`Unknown` above `Critical`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// 0: a secure incoming and a secure outgoing combination work.
@@ -34,6 +36,45 @@ impl Status {
             Status::Warning => "warning",
             Status::Critical => "critical",
             Status::Unknown => "unknown",
+        }
+    }
+
+    /// The worst of `statuses` (ok when there are none).
+    pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Status {
+        statuses.into_iter().max().unwrap_or(Status::Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One ranking, the one the exit codes follow: ok, warning, critical, unknown.
+    #[test]
+    fn the_worst_status_is_the_greatest() {
+        assert_eq!(Status::worst([]), Status::Ok);
+        assert_eq!(
+            Status::worst([Status::Ok, Status::Warning]),
+            Status::Warning
+        );
+        assert_eq!(
+            Status::worst([Status::Critical, Status::Warning]),
+            Status::Critical
+        );
+        assert_eq!(
+            Status::worst([Status::Critical, Status::Unknown]),
+            Status::Unknown
+        );
+        let all = [
+            Status::Ok,
+            Status::Warning,
+            Status::Critical,
+            Status::Unknown,
+        ];
+        for a in all {
+            for b in all {
+                assert_eq!(a.cmp(&b), a.exit_code().cmp(&b.exit_code()), "{a:?} {b:?}");
+            }
         }
     }
 }

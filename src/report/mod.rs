@@ -280,7 +280,7 @@ impl RunReport {
     /// [`crate::probe::roundtrip::RoundTripReport::status`]), and it joins the summary.
     pub fn with_round_trip(mut self, rt: crate::probe::roundtrip::RoundTripReport) -> RunReport {
         let status = rt.status();
-        if status.exit_code() > self.status.exit_code() {
+        if status > self.status {
             self.status = status;
             self.exit_code = status.exit_code();
         }
