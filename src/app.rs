@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 
 use crate::account::{CredentialRequest, SecretSource};
 use crate::cli::{Command, DemoArgs, DiscoverArgs, Format, OutputArgs, ProbeArgs, TargetArgs};
-use crate::diagnose::Status;
 use crate::discover;
 use crate::engine;
 use crate::lab::{Lab, LabConfig};
+use crate::outcome::Status;
 use crate::plan::{Combination, ConnectTo};
 use crate::report::account::AccountResult;
 use crate::report::monitor::MonitorFormat;

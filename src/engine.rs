@@ -158,7 +158,8 @@ pub async fn execute(prepared: Prepared, shared: &Shared) -> Result<RunReport> {
     let round_trip = match &run.round_trip {
         None => None,
         Some(rt) => {
-            let (outgoing, incoming) = roundtrip::choose(&reports, run.cert_warn_days);
+            let (outgoing, incoming) =
+                crate::diagnose::round_trip_legs(&reports, run.cert_warn_days);
             Some(roundtrip::run(&ctx, rt, outgoing, incoming).await)
         }
     };

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod i18n;
 pub mod lab;
 pub mod net;
+pub mod outcome;
 pub mod plan;
 pub mod probe;
 pub mod proto;

@@ -29,8 +29,8 @@ use axum::Router;
 
 use crate::check::config::ChecksFile;
 use crate::cli_monitor::ServeArgs;
-use crate::diagnose::Status;
 use crate::engine::run_account;
+use crate::outcome::Status;
 use crate::probe::pace::Pacer;
 use crate::report::account::AccountResult;
 use crate::report::prometheus::{add_account, Families};

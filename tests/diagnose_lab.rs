@@ -203,7 +203,7 @@ fn recommended(r: &RunReport) -> (String, String) {
 fn finding_codes(r: &RunReport) -> Vec<&'static str> {
     r.results
         .iter()
-        .flat_map(|o| o.findings.iter().map(|f| f.code))
+        .flat_map(|o| o.findings.iter().map(|f| f.code.code()))
         .collect()
 }
 
@@ -212,7 +212,8 @@ fn finding_codes(r: &RunReport) -> Vec<&'static str> {
 /// run, and no "only STARTTLS works" finding comes of a skipped login.
 #[test]
 fn a_stalled_login_is_not_proof() {
-    use mailcheck::diagnose::{Login, Status};
+    use mailcheck::diagnose::Login;
+    use mailcheck::outcome::Status;
     for _ in 0..3 {
         let r = diagnose(Scenario::AuthStall, true);
         assert_eq!(r.status, Status::Warning, "{}", r.summary);

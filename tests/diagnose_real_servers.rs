@@ -613,7 +613,7 @@ fn a_shared_host_certificate_and_documented_settings() {
         .iter()
         .find(|o| o.id == "pop3/995/tls")
         .unwrap();
-    let codes: Vec<&str> = pop.findings.iter().map(|f| f.code).collect();
+    let codes: Vec<&str> = pop.findings.iter().map(|f| f.code.code()).collect();
     assert_eq!(codes, ["documented.not-working", "tls.cert-shared-host"]);
     assert_eq!(
         pop.findings[0].message,

@@ -8,13 +8,12 @@
 use std::path::PathBuf;
 
 use mailcheck::account::SecretSource;
-use mailcheck::diagnose::{
-    classify_auth_refusal, DocumentedSetting, Login, Reason, Severity, Verdict,
-};
+use mailcheck::diagnose::{DocumentedSetting, Login, Verdict};
 use mailcheck::i18n::Lang;
 use mailcheck::net::connect::{Attempt, AttemptOutcome};
 use mailcheck::net::legacy_tls::LegacyTls;
 use mailcheck::net::tls::{CertInfo, CertVerdict, TlsFacts};
+use mailcheck::outcome::{classify_auth_refusal, Finding, FindingCode, Reason, Severity};
 use mailcheck::plan::{Combination, Protocol, Security, Target};
 use mailcheck::probe::{
     AuthOutcome, Capabilities, Failure, NotAttempted, ProbeReport, Step, StepName,
@@ -160,8 +159,8 @@ fn mixed() -> Vec<ProbeReport> {
     );
     pop110.greeting = Some("+OK POP3 ready".into());
     pop110.capabilities_before_tls = Some(caps(false, true));
-    pop110.findings.push(mailcheck::diagnose::Finding::new(
-        "plaintext-login-offered",
+    pop110.findings.push(Finding::new(
+        FindingCode::PlaintextLoginOffered,
         Severity::Warning,
         Default::default(),
     ));
@@ -324,7 +323,8 @@ fn card_snapshots_in_english_and_french() {
 fn diagnosis_of_the_mixed_run() {
     let r = build(mixed(), Lang::En, guide());
     let find = |id: &str| r.results.iter().find(|o| o.id == id).unwrap();
-    let codes = |id: &str| -> Vec<&str> { find(id).findings.iter().map(|f| f.code).collect() };
+    let codes =
+        |id: &str| -> Vec<&str> { find(id).findings.iter().map(|f| f.code.code()).collect() };
     // The certificate expiring in 12 days makes 993 "works with warnings"...
     assert_eq!(find("imap/993/tls").verdict, Verdict::WorksWithWarnings);
     assert_eq!(
@@ -377,7 +377,7 @@ fn advice_when_nothing_works_and_the_shared_host_finding() {
     let shared = smtp
         .findings
         .iter()
-        .find(|f| f.code == "tls.cert-shared-host")
+        .find(|f| f.code == FindingCode::TlsCertSharedHost)
         .expect("shared-host finding");
     assert!(
         shared

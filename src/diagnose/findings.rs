@@ -4,10 +4,11 @@
 
 use serde::Serialize;
 
-use super::{Finding, Login, Severity};
+use super::Login;
 use crate::discover::{DiscoveryReport, SourceKind};
 use crate::net::connect::{Attempt, AttemptOutcome};
 use crate::net::tls::CertVerdict;
+use crate::outcome::{Finding, FindingCode, Severity};
 use crate::plan::{Combination, Security};
 use crate::probe::ProbeReport;
 
@@ -77,7 +78,7 @@ pub fn cross_findings(
                 let c = r.target.combination;
                 if let Some(d) = documented.iter().find(|d| d.matches(&r.target.host, c)) {
                     out.push(Finding::new(
-                        "documented.not-working",
+                        FindingCode::DocumentedNotWorking,
                         Severity::Warning,
                         crate::params![("source", d.source.as_str())],
                     ));
@@ -118,7 +119,7 @@ fn starttls_only(r: &ProbeReport, all: &[ProbeReport]) -> Option<Finding> {
         return None;
     }
     Some(Finding::new(
-        "starttls-only",
+        FindingCode::StarttlsOnly,
         Severity::Info,
         crate::params![
             ("protocol", c.protocol.name().to_uppercase()),
@@ -155,7 +156,7 @@ fn shared_host(r: &ProbeReport, documented: &[DocumentedSetting]) -> Option<Find
         }
     };
     Some(Finding::new(
-        "tls.cert-shared-host",
+        FindingCode::TlsCertSharedHost,
         Severity::Info,
         crate::params![
             ("expected", expected.as_str()),
@@ -196,7 +197,7 @@ fn some_addresses_failed(r: &ProbeReport) -> Option<Finding> {
     };
     let list: Vec<String> = failed.iter().map(|a| a.address.to_string()).collect();
     Some(Finding::new(
-        "connect.some-addresses-failed",
+        FindingCode::ConnectSomeAddressesFailed,
         Severity::Warning,
         crate::params![
             ("connected", connected.address.to_string()),
@@ -295,7 +296,7 @@ mod tests {
         );
         // Findings word the source in the report's language.
         let mut f = Finding::new(
-            "documented.not-working",
+            FindingCode::DocumentedNotWorking,
             Severity::Warning,
             crate::params![("source", "provider-table")],
         );
@@ -313,7 +314,7 @@ mod tests {
     #[test]
     fn failing_addresses_are_worded_in_both_languages() {
         let mut f = Finding::new(
-            "connect.some-addresses-failed",
+            FindingCode::ConnectSomeAddressesFailed,
             Severity::Warning,
             crate::params![
                 ("connected", "192.0.2.1:993"),

@@ -2,247 +2,21 @@
 //! combination, findings, the recommended settings per direction, what to tell the user when
 //! nothing works, and the exit code.
 //!
-//! The reason catalogue is [`Reason`] (codes) plus the message catalogues in `locales/`
-//! (cause and hint in every language); [`classify_auth_refusal`] reads servers' own words.
+//! The vocabulary it speaks (reasons, findings, severities, the status) is
+//! [`crate::outcome`], which the probe uses too.
 
-mod classify;
 mod findings;
 
 use serde::Serialize;
 
 use crate::i18n::{self, Lang, Params};
 use crate::net::tls::CertVerdict;
+use crate::outcome::{Finding, FindingCode, Reason, Severity, Status};
 use crate::plan::{Combination, Direction, Protocol, Security};
+use crate::probe::roundtrip::Leg;
 use crate::probe::{AuthOutcome, NotAttempted, ProbeReport, StepName};
 
-pub use classify::classify_auth_refusal;
 pub use findings::{cross_findings, DocumentedSetting};
-
-/// Every failure a probe can meet. The code (`Reason::code`) is the stable contract for
-/// scripts; the enum is the one place the catalogue lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "&'static str")]
-pub enum Reason {
-    DnsNoSuchHost,
-    /// The name could not be resolved for another reason than its absence: the DNS server did
-    /// not answer, or answered SERVFAIL/REFUSED. Nothing is known about the name itself.
-    DnsFailed,
-    DnsNoAddress,
-    ConnectRefused,
-    ConnectTimeout,
-    ConnectUnreachable,
-    ConnectFailed,
-    TlsCertExpired,
-    TlsCertNotYetValid,
-    TlsCertNameMismatch,
-    TlsCertUnknownIssuer,
-    TlsCertSelfSigned,
-    TlsCertRevoked,
-    TlsCertInvalid,
-    TlsHandshakeFailed,
-    TlsProtocolTooOld,
-    TlsPlaintextServer,
-    TlsTimeout,
-    TlsClosed,
-    ProtocolTimeout,
-    ProtocolClosed,
-    ProtocolLineTooLong,
-    ProtocolTooMuchData,
-    ProtocolWrongProtocol,
-    ProtocolTlsServer,
-    ProtocolBusy,
-    ProtocolUnexpected,
-    StarttlsNotOffered,
-    StarttlsRefused,
-    StarttlsInjection,
-    AuthRejected,
-    AuthMechanismNotOffered,
-    AuthLoginDisabled,
-    AuthOauth2Required,
-    AuthAccountLocked,
-    AuthAppPasswordRequired,
-    AuthProtocolDisabled,
-    AuthTemporaryFailure,
-    Internal,
-    RoundtripNotRun,
-    RoundtripSubmissionFailed,
-    RoundtripSubmissionRefused,
-    RoundtripNotDelivered,
-    RoundtripMailboxFailed,
-    RoundtripJunk,
-    ProbeDeadline,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 46] = [
-        Reason::DnsNoSuchHost,
-        Reason::DnsFailed,
-        Reason::DnsNoAddress,
-        Reason::ConnectRefused,
-        Reason::ConnectTimeout,
-        Reason::ConnectUnreachable,
-        Reason::ConnectFailed,
-        Reason::TlsCertExpired,
-        Reason::TlsCertNotYetValid,
-        Reason::TlsCertNameMismatch,
-        Reason::TlsCertUnknownIssuer,
-        Reason::TlsCertSelfSigned,
-        Reason::TlsCertRevoked,
-        Reason::TlsCertInvalid,
-        Reason::TlsHandshakeFailed,
-        Reason::TlsProtocolTooOld,
-        Reason::TlsPlaintextServer,
-        Reason::TlsTimeout,
-        Reason::TlsClosed,
-        Reason::ProtocolTimeout,
-        Reason::ProtocolClosed,
-        Reason::ProtocolLineTooLong,
-        Reason::ProtocolTooMuchData,
-        Reason::ProtocolWrongProtocol,
-        Reason::ProtocolTlsServer,
-        Reason::ProtocolBusy,
-        Reason::ProtocolUnexpected,
-        Reason::StarttlsNotOffered,
-        Reason::StarttlsRefused,
-        Reason::StarttlsInjection,
-        Reason::AuthRejected,
-        Reason::AuthMechanismNotOffered,
-        Reason::AuthLoginDisabled,
-        Reason::AuthOauth2Required,
-        Reason::AuthAccountLocked,
-        Reason::AuthAppPasswordRequired,
-        Reason::AuthProtocolDisabled,
-        Reason::AuthTemporaryFailure,
-        Reason::Internal,
-        Reason::RoundtripNotRun,
-        Reason::RoundtripSubmissionFailed,
-        Reason::RoundtripSubmissionRefused,
-        Reason::RoundtripNotDelivered,
-        Reason::RoundtripMailboxFailed,
-        Reason::RoundtripJunk,
-        Reason::ProbeDeadline,
-    ];
-
-    /// The stable code, the contract for scripts. Causes and hints are in the message
-    /// catalogue (`locales/*/mailcheck.ftl`, message `reason-<code>`), in every language.
-    pub fn code(self) -> &'static str {
-        use Reason::*;
-        match self {
-            DnsNoSuchHost => "dns.no-such-host",
-            DnsFailed => "dns.failed",
-            DnsNoAddress => "dns.no-address",
-            ConnectRefused => "connect.refused",
-            ConnectTimeout => "connect.timeout",
-            ConnectUnreachable => "connect.unreachable",
-            ConnectFailed => "connect.failed",
-            TlsCertExpired => "tls.cert-expired",
-            TlsCertNotYetValid => "tls.cert-not-yet-valid",
-            TlsCertNameMismatch => "tls.cert-name-mismatch",
-            TlsCertUnknownIssuer => "tls.cert-unknown-issuer",
-            TlsCertSelfSigned => "tls.cert-self-signed",
-            TlsCertRevoked => "tls.cert-revoked",
-            TlsCertInvalid => "tls.cert-invalid",
-            TlsHandshakeFailed => "tls.handshake-failed",
-            TlsProtocolTooOld => "tls.protocol-too-old",
-            TlsPlaintextServer => "tls.plaintext-server",
-            TlsTimeout => "tls.timeout",
-            TlsClosed => "tls.closed",
-            ProtocolTimeout => "protocol.timeout",
-            ProtocolClosed => "protocol.closed",
-            ProtocolLineTooLong => "protocol.line-too-long",
-            ProtocolTooMuchData => "protocol.too-much-data",
-            ProtocolWrongProtocol => "protocol.wrong-protocol",
-            ProtocolTlsServer => "protocol.tls-server",
-            ProtocolBusy => "protocol.busy",
-            ProtocolUnexpected => "protocol.unexpected",
-            StarttlsNotOffered => "starttls.not-offered",
-            StarttlsRefused => "starttls.refused",
-            StarttlsInjection => "starttls.injection",
-            AuthRejected => "auth.rejected",
-            AuthMechanismNotOffered => "auth.mechanism-not-offered",
-            AuthLoginDisabled => "auth.login-disabled",
-            AuthOauth2Required => "auth.oauth2-required",
-            AuthAccountLocked => "auth.account-locked",
-            AuthAppPasswordRequired => "auth.app-password-required",
-            AuthProtocolDisabled => "auth.protocol-disabled",
-            AuthTemporaryFailure => "auth.temporary-failure",
-            Internal => "internal",
-            RoundtripNotRun => "roundtrip.not-run",
-            RoundtripSubmissionFailed => "roundtrip.submission-failed",
-            RoundtripSubmissionRefused => "roundtrip.submission-refused",
-            RoundtripNotDelivered => "roundtrip.not-delivered",
-            RoundtripMailboxFailed => "roundtrip.mailbox-failed",
-            RoundtripJunk => "roundtrip.junk",
-            ProbeDeadline => "probe.deadline",
-        }
-    }
-
-    fn message_id(self) -> String {
-        i18n::id_of("reason", self.code())
-    }
-
-    /// The one-line cause in `lang`, with the facts of this failure (see [`reason_params`]).
-    pub fn cause_in(self, lang: Lang, params: &Params) -> String {
-        i18n::text(lang, &self.message_id(), params)
-    }
-
-    /// What a helpdesk can read aloud, in `lang`.
-    pub fn hint_in(self, lang: Lang, params: &Params) -> String {
-        i18n::attr(lang, &self.message_id(), "hint", params)
-    }
-
-    /// The English cause with placeholder arguments (`{host}`): the README's form.
-    pub fn cause(self) -> String {
-        self.cause_in(Lang::En, &placeholder_params())
-    }
-
-    /// The English hint with placeholder arguments.
-    pub fn hint(self) -> String {
-        self.hint_in(Lang::En, &placeholder_params())
-    }
-
-    /// Failures that mean the server judged the credential itself: no other combination on
-    /// the same server may try it again in this run.
-    pub fn is_credential_verdict(self) -> bool {
-        matches!(
-            self,
-            Reason::AuthRejected
-                | Reason::AuthOauth2Required
-                | Reason::AuthAccountLocked
-                | Reason::AuthAppPasswordRequired
-        )
-    }
-}
-
-impl From<Reason> for &'static str {
-    fn from(r: Reason) -> &'static str {
-        r.code()
-    }
-}
-
-/// Every argument a reason message may use, named `{name}`: how the README shows them.
-pub fn placeholder_params() -> Params {
-    REASON_ARGS
-        .iter()
-        .map(|k| (*k, i18n::Param::Text(format!("{{{k}}}"))))
-        .collect()
-}
-
-/// The arguments every reason message may use. [`reason_params`] always fills all of them.
-pub const REASON_ARGS: [&str; 12] = [
-    "host",
-    "port",
-    "protocol",
-    "detail",
-    "date",
-    "expected",
-    "names",
-    "name_count",
-    "issuer",
-    "alert",
-    "shared",
-    "suggested",
-];
 
 /// The facts of one failure, as message arguments: where (host, port, protocol), the
 /// certificate's dates and names (host names only when they are candidates for the server
@@ -295,7 +69,7 @@ pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
             let suggested = report
                 .findings
                 .iter()
-                .filter(|f| f.code == "tls.cert-shared-host")
+                .filter(|f| f.code == FindingCode::TlsCertSharedHost)
                 .find_map(|f| match f.params.get("suggested") {
                     Some(i18n::Param::Text(s)) => Some(s.clone()),
                     _ => None,
@@ -344,67 +118,6 @@ impl Verdict {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn code(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-/// Something worth knowing beyond pass/fail. `code` is stable; `message` is in the language
-/// of the report, made from the catalogue (`finding-<code>`) and `params`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub code: &'static str,
-    pub severity: Severity,
-    pub message: String,
-    /// The facts of the finding (days left, version, names...), language-neutral.
-    #[serde(skip_serializing_if = "Params::is_empty")]
-    pub params: Params,
-}
-
-impl Finding {
-    /// A finding with its message in English; reports re-word it in their language.
-    /// A `date` parameter is an ISO date, written as people of the language write dates.
-    pub fn new(code: &'static str, severity: Severity, params: Params) -> Finding {
-        let mut f = Finding {
-            code,
-            severity,
-            message: String::new(),
-            params,
-        };
-        f.localize(Lang::En);
-        f
-    }
-
-    /// Re-word the message in `lang`.
-    pub fn localize(&mut self, lang: Lang) {
-        let mut p = self.params.clone();
-        if let Some(i18n::Param::Text(d)) = p.get("date") {
-            let d = i18n::date(lang, d);
-            p.insert("date", d.into());
-        }
-        // A documentation source named by its code (`provider-table`) has words of its own.
-        if let Some(i18n::Param::Text(s)) = p.get("source") {
-            if let Some(words) = i18n::lookup(lang, &format!("source-{s}"), &Params::new()) {
-                p.insert("source", words.into());
-            }
-        }
-        self.message = i18n::text(lang, &i18n::id_of("finding", self.code), &p);
-    }
-}
-
 /// Days before expiry from which a certificate is a warning.
 pub const DEFAULT_CERT_WARN_DAYS: i64 = 21;
 
@@ -421,7 +134,7 @@ pub fn judge(report: &ProbeReport, cert_warn_days: i64) -> (Verdict, Vec<Finding
     if let Some(cert) = report.tls.as_ref().and_then(|t| t.certificate.as_ref()) {
         if cert.days_left >= 0 && cert.days_left < cert_warn_days {
             findings.push(Finding::new(
-                "tls.cert-expiring",
+                FindingCode::TlsCertExpiring,
                 Severity::Warning,
                 crate::params![
                     ("days", cert.days_left),
@@ -433,7 +146,7 @@ pub fn judge(report: &ProbeReport, cert_warn_days: i64) -> (Verdict, Vec<Finding
     if let Some(legacy) = report.legacy_tls.as_ref() {
         if let Some(version) = &legacy.accepted {
             findings.push(Finding::new(
-                "tls.legacy-version-accepted",
+                FindingCode::TlsLegacyVersionAccepted,
                 Severity::Warning,
                 crate::params![("version", version.as_str())],
             ));
@@ -578,6 +291,34 @@ pub fn recommend(
     direction: Direction,
 ) -> Option<Recommendation> {
     ranked(reports, direction).into_iter().next()
+}
+
+/// The best outgoing and incoming combinations for the round trip (`--round-trip`): among those
+/// whose login succeeded in the probe, the ones [`recommend`] prefers.
+pub fn round_trip_legs(reports: &[ProbeReport], cert_warn_days: i64) -> (Option<Leg>, Option<Leg>) {
+    let logged_in: Vec<(ProbeReport, Verdict)> = reports
+        .iter()
+        .filter(|r| matches!(r.auth, AuthOutcome::Succeeded { .. }))
+        .map(|r| (r.clone(), judge(r, cert_warn_days).0))
+        .collect();
+    let leg = |direction: Direction| {
+        let rec = recommend(&logged_in, direction)?;
+        logged_in.iter().find_map(|(r, _)| {
+            let c = r.target.combination;
+            let same = c.protocol == rec.protocol
+                && c.port == rec.port
+                && c.security == rec.security
+                && r.target.host == rec.host;
+            match (&r.auth, same) {
+                (AuthOutcome::Succeeded { mechanism, .. }, true) => Some(Leg {
+                    target: r.target.clone(),
+                    mechanism: mechanism.clone(),
+                }),
+                _ => None,
+            }
+        })
+    };
+    (leg(Direction::Outgoing), leg(Direction::Incoming))
 }
 
 /// How a combination may be recommended, lower first, with its transport verdict: 0 when it
@@ -773,41 +514,6 @@ pub fn describe_combination(c: Combination) -> String {
     )
 }
 
-/// Exit codes, Nagios convention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// 0: a secure incoming and a secure outgoing combination work.
-    Ok,
-    /// 1: usable, but with warnings, a critical finding on some combination, or a login
-    /// that stalled.
-    Warning,
-    /// 2: no secure incoming or no secure outgoing combination works, or the credential was rejected.
-    Critical,
-    /// 3: bad input or internal error.
-    Unknown,
-}
-
-impl Status {
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Status::Ok => 0,
-            Status::Warning => 1,
-            Status::Critical => 2,
-            Status::Unknown => 3,
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Warning => "warning",
-            Status::Critical => "critical",
-            Status::Unknown => "unknown",
-        }
-    }
-}
-
 /// Overall status of a run over the directions that were probed. Each report carries all its
 /// findings (the probe's and diagnosis's).
 pub fn overall(reports: &[(ProbeReport, Verdict)], recs: &[Option<Recommendation>]) -> Status {
@@ -848,48 +554,5 @@ mod tests {
         assert_eq!(cert_warn_days(None, Some(7)), 21);
         assert_eq!(cert_warn_days(None, Some(30)), 30);
         assert_eq!(cert_warn_days(Some(10), Some(30)), 10); // refused later, as given
-    }
-
-    #[test]
-    fn codes_are_unique_and_namespaced() {
-        let mut seen = std::collections::HashSet::new();
-        for r in Reason::ALL {
-            assert!(seen.insert(r.code()), "duplicate {}", r.code());
-            assert!(r.code() == "internal" || r.code().contains('.'));
-        }
-    }
-
-    /// Every reason has a cause and a hint in every language, and every argument its messages
-    /// use is one that `reason_params` fills.
-    #[test]
-    fn every_reason_has_words_in_every_language() {
-        let p = placeholder_params();
-        for lang in Lang::ALL {
-            for r in Reason::ALL {
-                let id = i18n::id_of("reason", r.code());
-                let (cause, errors) = i18n::format_checked(lang, &id, None, &p)
-                    .unwrap_or_else(|| panic!("{lang}: no message {id}"));
-                assert_eq!(errors, 0, "{lang} {id}: an argument outside REASON_ARGS");
-                assert!(!cause.trim().is_empty());
-                let (hint, errors) = i18n::format_checked(lang, &id, Some("hint"), &p)
-                    .unwrap_or_else(|| panic!("{lang}: no hint for {id}"));
-                assert_eq!(errors, 0, "{lang} {id}.hint");
-                assert!(!hint.trim().is_empty());
-            }
-        }
-        assert_eq!(
-            Reason::ConnectTimeout.hint(),
-            "a firewall or the network blocks this port; try the other port"
-        );
-    }
-
-    /// The README's reason table is the catalogue: each code with its English cause and hint.
-    #[test]
-    fn the_readme_lists_every_reason_with_its_cause_and_hint() {
-        let readme = include_str!("../../README.md");
-        for r in Reason::ALL {
-            let row = format!("| `{}` | {} | {} |", r.code(), r.cause(), r.hint());
-            assert!(readme.contains(&row), "README lacks the row\n{row}");
-        }
     }
 }

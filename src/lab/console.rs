@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::{Lab, LabConfig, Scenario};
 use crate::cli::LabArgs;
-use crate::diagnose::Status;
+use crate::outcome::Status;
 
 /// `mailcheck lab`: serve a scenario until Ctrl-C (or `--duration`), telling the user how to
 /// probe it and logging each connection on stderr.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
-use crate::diagnose::Reason;
+use crate::outcome::Reason;
 
 /// A server's refusal of a credential, kept to be reported instead of a second try.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 use super::session::{self, Answer, AuthResult, Capabilities};
 use super::{Failure, ProbeContext, Recorder, StepName};
 use crate::account::Credential;
-use crate::diagnose::Reason;
 use crate::net::connection::{ConnError, Connection};
+use crate::outcome::Reason;
 use crate::plan::{Security, Target};
 use crate::proto::{pop3, sasl};
 

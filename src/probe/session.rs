@@ -8,9 +8,9 @@ use serde::Serialize;
 use super::gate::Judgement;
 use super::{AuthOutcome, Failure, NotAttempted, ProbeContext, Recorder, StepName, StepTimer};
 use crate::account::Credential;
-use crate::diagnose::{Finding, Reason, Severity};
 use crate::net::connection::{ConnError, Connection};
 use crate::net::tls::TlsError;
+use crate::outcome::{Finding, FindingCode, Reason, Severity};
 use crate::plan::LoginMethod;
 use crate::proto::sasl::{self, CredentialKind};
 
@@ -117,7 +117,7 @@ pub(crate) async fn upgrade(
 /// Bytes that the server sent after its STARTTLS go-ahead and that are not TLS.
 fn injection_finding(rec: &mut Recorder, bytes: usize, preview: &str) {
     rec.finding(Finding::new(
-        "starttls.injection",
+        FindingCode::StarttlsInjection,
         Severity::Critical,
         crate::params![("bytes", bytes), ("preview", format!("{preview:?}"))],
     ));
@@ -141,7 +141,7 @@ pub(crate) fn begin_starttls(
 ) -> Result<StepTimer, Failure> {
     if before.login_offered {
         rec.finding(Finding::new(
-            "plaintext-login-offered",
+            FindingCode::PlaintextLoginOffered,
             Severity::Warning,
             crate::i18n::Params::new(),
         ));
@@ -384,7 +384,7 @@ where
             code,
             enhanced,
         } => {
-            let reason = match crate::diagnose::classify_auth_refusal(
+            let reason = match crate::outcome::classify_auth_refusal(
                 code.as_deref(),
                 enhanced.as_deref(),
                 &server_says,

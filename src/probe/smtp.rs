@@ -5,8 +5,8 @@
 use super::session::{self, AuthResult, Capabilities};
 use super::{Failure, ProbeContext, Recorder, StepName};
 use crate::account::Credential;
-use crate::diagnose::Reason;
 use crate::net::connection::{ConnError, Connection};
+use crate::outcome::Reason;
 use crate::plan::{Security, Target};
 use crate::proto::{sasl, smtp};
 
@@ -73,9 +73,9 @@ pub(crate) async fn open(
     if rec.target().combination.security == Security::Starttls {
         let before = ehlo(rec, conn, StepName::Capabilities).await?;
         if before.login_offered {
-            rec.finding(crate::diagnose::Finding::new(
-                "smtp.auth-before-tls",
-                crate::diagnose::Severity::Warning,
+            rec.finding(crate::outcome::Finding::new(
+                crate::outcome::FindingCode::SmtpAuthBeforeTls,
+                crate::outcome::Severity::Warning,
                 crate::i18n::Params::new(),
             ));
         }

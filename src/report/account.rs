@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::expect::{self, ExpectationResult};
 use super::RunReport;
-use crate::diagnose::Status;
+use crate::outcome::Status;
 use crate::settings::{Expectations, Settings};
 
 /// The result of one account: its report, its judged expectations and its status.
@@ -96,21 +96,20 @@ impl Tally {
 
     /// The worst status counted (ok when none).
     pub fn overall(&self) -> Status {
-        [
-            (self.unknown, Status::Unknown),
-            (self.critical, Status::Critical),
-            (self.warning, Status::Warning),
-        ]
-        .into_iter()
-        .find(|(n, _)| *n > 0)
-        .map_or(Status::Ok, |(_, s)| s)
+        Status::worst(
+            [
+                (self.warning, Status::Warning),
+                (self.critical, Status::Critical),
+                (self.unknown, Status::Unknown),
+            ]
+            .into_iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(_, s)| s),
+        )
     }
 }
 
 /// The status of many accounts: the worst of them (ok when there are none).
 pub fn overall(results: &[AccountResult]) -> Status {
-    results
-        .iter()
-        .map(|r| r.status)
-        .fold(Status::Ok, expect::worst)
+    Status::worst(results.iter().map(|r| r.status))
 }

@@ -88,7 +88,7 @@ impl Card {
                             && o.report.target.host == r.host
                     })
                     .flat_map(|o| o.findings.iter())
-                    .filter(|f| f.severity >= crate::diagnose::Severity::Warning)
+                    .filter(|f| f.severity >= crate::outcome::Severity::Warning)
                     .map(|f| f.message.clone())
             })
             .collect();

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::diagnose::{Status, Verdict};
+use crate::diagnose::Verdict;
+use crate::outcome::Status;
 use crate::plan::Combination;
 use crate::probe::{AuthOutcome, NotAttempted};
 use crate::report::{Outcome, RunReport};
@@ -84,7 +85,7 @@ pub fn describe_outcome(o: &Outcome) -> String {
     match o.verdict {
         Verdict::Works => "works".into(),
         Verdict::WorksWithWarnings => {
-            let w: Vec<&str> = o.findings.iter().map(|f| f.code).collect();
+            let w: Vec<&str> = o.findings.iter().map(|f| f.code.code()).collect();
             format!("works with warnings ({})", w.join(", "))
         }
         Verdict::Fails => match &o.reason {
@@ -304,32 +305,5 @@ pub fn status(report: &RunReport, e: &Expectations, results: &[ExpectationResult
     } else {
         report.status
     };
-    results.iter().map(|r| r.status).fold(base, worst)
-}
-
-/// The worse of two statuses (unknown is worst: something could not be judged).
-pub fn worst(a: Status, b: Status) -> Status {
-    let rank = |s: Status| match s {
-        Status::Ok => 0,
-        Status::Warning => 1,
-        Status::Critical => 2,
-        Status::Unknown => 3,
-    };
-    if rank(a) >= rank(b) {
-        a
-    } else {
-        b
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worst_orders_statuses() {
-        assert_eq!(worst(Status::Ok, Status::Warning), Status::Warning);
-        assert_eq!(worst(Status::Critical, Status::Warning), Status::Critical);
-        assert_eq!(worst(Status::Critical, Status::Unknown), Status::Unknown);
-    }
+    results.iter().map(|r| r.status).fold(base, Status::max)
 }

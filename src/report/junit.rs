@@ -10,7 +10,8 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::diagnose::{Status, Verdict};
+use crate::diagnose::Verdict;
+use crate::outcome::Status;
 use crate::report::account::AccountResult;
 use crate::report::expect::{describe_outcome, outcome_name};
 use crate::report::Outcome;

@@ -39,10 +39,9 @@ pub(crate) fn new_table(color: bool) -> comfy_table::Table {
 }
 
 use crate::account::SecretSource;
-use crate::diagnose::{
-    self, Advice, DocumentedSetting, Finding, Reason, Recommendation, Status, Verdict,
-};
+use crate::diagnose::{self, Advice, DocumentedSetting, Recommendation, Verdict};
 use crate::i18n::{self, Lang};
+use crate::outcome::{Finding, Reason, Status};
 use crate::plan::Direction;
 use crate::probe::ProbeReport;
 
@@ -284,7 +283,7 @@ impl RunReport {
     /// [`crate::probe::roundtrip::RoundTripReport::status`]), and it joins the summary.
     pub fn with_round_trip(mut self, rt: crate::probe::roundtrip::RoundTripReport) -> RunReport {
         let status = rt.status();
-        if status.exit_code() > self.status.exit_code() {
+        if status > self.status {
             self.status = status;
             self.exit_code = status.exit_code();
         }

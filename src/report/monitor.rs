@@ -6,7 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::account::{overall, AccountResult, Tally};
-use crate::diagnose::Status;
+use crate::outcome::Status;
 use crate::report;
 
 /// The formats of account results (`check`, `batch`, and `probe`'s monitoring formats).

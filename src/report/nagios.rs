@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::diagnose::Status;
+use crate::outcome::Status;
 use crate::probe::AuthOutcome;
 use crate::report::account::{overall, AccountResult};
 use crate::report::expect::{describe_outcome, outcome_name, ExpectationResult};

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::diagnose::{Status, Verdict};
+use crate::diagnose::Verdict;
+use crate::outcome::Status;
 use crate::probe::AuthOutcome;
 use crate::report::account::AccountResult;
 

@@ -6,10 +6,11 @@ use std::io::Write;
 use comfy_table::{Attribute, Cell, Color};
 
 use super::{Outcome, RunReport};
-use crate::diagnose::{Login, Status, Verdict};
+use crate::diagnose::{Login, Verdict};
 use crate::i18n::{self, Lang};
 use crate::net::connection::Direction;
 use crate::net::tls::CertVerdict;
+use crate::outcome::Status;
 use crate::probe::{AuthOutcome, NotAttempted, StepName};
 
 /// The table, in the report's language.
@@ -170,7 +171,7 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
             writeln!(out, "  {:<20} {hint}", "")?;
         }
     }
-    let findings: Vec<(&str, &crate::diagnose::Finding)> = report
+    let findings: Vec<(&str, &crate::outcome::Finding)> = report
         .results
         .iter()
         .flat_map(|o| o.findings.iter().map(move |f| (o.id.as_str(), f)))

@@ -20,10 +20,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::diagnose::{self, Reason, Status, Verdict};
 use crate::net::connection::TranscriptLine;
-use crate::plan::{Direction, Target};
-use crate::probe::{seconds, AuthOutcome, ProbeContext, ProbeReport};
+use crate::outcome::{Reason, Status};
+use crate::plan::Target;
+use crate::probe::{seconds, ProbeContext};
 use crate::report::ReasonInfo;
 
 use mailbox::{Found, Mailbox};
@@ -31,39 +31,12 @@ use mailbox::{Found, Mailbox};
 /// What the round trip sends and where it looks: planned with the rest of the run.
 pub use crate::plan::RoundTripPlan;
 
-/// A combination used by the round trip, with the login mechanism that worked on it.
+/// A combination used by the round trip, with the login mechanism that worked on it (the
+/// caller picks it among the probe's verified logins: the recommended settings).
 #[derive(Debug, Clone)]
 pub struct Leg {
     pub target: Target,
     pub mechanism: String,
-}
-
-/// The best outgoing and incoming combinations for the round trip: among those whose login
-/// succeeded in the probe, the ones [`diagnose::recommend`] prefers.
-pub fn choose(reports: &[ProbeReport], cert_warn_days: i64) -> (Option<Leg>, Option<Leg>) {
-    let logged_in: Vec<(ProbeReport, Verdict)> = reports
-        .iter()
-        .filter(|r| matches!(r.auth, AuthOutcome::Succeeded { .. }))
-        .map(|r| (r.clone(), diagnose::judge(r, cert_warn_days).0))
-        .collect();
-    let leg = |direction: Direction| {
-        let rec = diagnose::recommend(&logged_in, direction)?;
-        logged_in.iter().find_map(|(r, _)| {
-            let c = r.target.combination;
-            let same = c.protocol == rec.protocol
-                && c.port == rec.port
-                && c.security == rec.security
-                && r.target.host == rec.host;
-            match (&r.auth, same) {
-                (AuthOutcome::Succeeded { mechanism, .. }, true) => Some(Leg {
-                    target: r.target.clone(),
-                    mechanism: mechanism.clone(),
-                }),
-                _ => None,
-            }
-        })
-    };
-    (leg(Direction::Outgoing), leg(Direction::Incoming))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -73,7 +73,7 @@ pub(crate) async fn open(
         .report
         .failure
         .as_ref()
-        .filter(|f| f.reason == crate::diagnose::Reason::StarttlsInjection)
+        .filter(|f| f.reason == crate::outcome::Reason::StarttlsInjection)
     {
         return Err(Problem::new(format!(
             "{} (starttls.injection): no credentials sent",
@@ -101,7 +101,7 @@ fn problem(target: &Target, f: Failure) -> Problem {
         StepName::Connect
             if matches!(
                 f.reason,
-                crate::diagnose::Reason::DnsNoSuchHost | crate::diagnose::Reason::DnsFailed
+                crate::outcome::Reason::DnsNoSuchHost | crate::outcome::Reason::DnsFailed
             ) =>
         {
             format!("resolving {}", target.connect_host)

@@ -1,0 +1,282 @@
+//! The reason catalogue: one stable code per failure a server (or the run) can cause, with its
+//! cause and hint in every language (`locales/*/mailcheck.ftl`, message `reason-<code>`).
+
+use serde::Serialize;
+
+use crate::i18n::{self, Lang, Params};
+
+/// Every failure a probe can meet. The code (`Reason::code`) is the stable contract for
+/// scripts; the enum is the one place the catalogue lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "&'static str")]
+pub enum Reason {
+    DnsNoSuchHost,
+    /// The name could not be resolved for another reason than its absence: the DNS server did
+    /// not answer, or answered SERVFAIL/REFUSED. Nothing is known about the name itself.
+    DnsFailed,
+    DnsNoAddress,
+    ConnectRefused,
+    ConnectTimeout,
+    ConnectUnreachable,
+    ConnectFailed,
+    TlsCertExpired,
+    TlsCertNotYetValid,
+    TlsCertNameMismatch,
+    TlsCertUnknownIssuer,
+    TlsCertSelfSigned,
+    TlsCertRevoked,
+    TlsCertInvalid,
+    TlsHandshakeFailed,
+    TlsProtocolTooOld,
+    TlsPlaintextServer,
+    TlsTimeout,
+    TlsClosed,
+    ProtocolTimeout,
+    ProtocolClosed,
+    ProtocolLineTooLong,
+    ProtocolTooMuchData,
+    ProtocolWrongProtocol,
+    ProtocolTlsServer,
+    ProtocolBusy,
+    ProtocolUnexpected,
+    StarttlsNotOffered,
+    StarttlsRefused,
+    StarttlsInjection,
+    AuthRejected,
+    AuthMechanismNotOffered,
+    AuthLoginDisabled,
+    AuthOauth2Required,
+    AuthAccountLocked,
+    AuthAppPasswordRequired,
+    AuthProtocolDisabled,
+    AuthTemporaryFailure,
+    Internal,
+    RoundtripNotRun,
+    RoundtripSubmissionFailed,
+    RoundtripSubmissionRefused,
+    RoundtripNotDelivered,
+    RoundtripMailboxFailed,
+    RoundtripJunk,
+    ProbeDeadline,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 46] = [
+        Reason::DnsNoSuchHost,
+        Reason::DnsFailed,
+        Reason::DnsNoAddress,
+        Reason::ConnectRefused,
+        Reason::ConnectTimeout,
+        Reason::ConnectUnreachable,
+        Reason::ConnectFailed,
+        Reason::TlsCertExpired,
+        Reason::TlsCertNotYetValid,
+        Reason::TlsCertNameMismatch,
+        Reason::TlsCertUnknownIssuer,
+        Reason::TlsCertSelfSigned,
+        Reason::TlsCertRevoked,
+        Reason::TlsCertInvalid,
+        Reason::TlsHandshakeFailed,
+        Reason::TlsProtocolTooOld,
+        Reason::TlsPlaintextServer,
+        Reason::TlsTimeout,
+        Reason::TlsClosed,
+        Reason::ProtocolTimeout,
+        Reason::ProtocolClosed,
+        Reason::ProtocolLineTooLong,
+        Reason::ProtocolTooMuchData,
+        Reason::ProtocolWrongProtocol,
+        Reason::ProtocolTlsServer,
+        Reason::ProtocolBusy,
+        Reason::ProtocolUnexpected,
+        Reason::StarttlsNotOffered,
+        Reason::StarttlsRefused,
+        Reason::StarttlsInjection,
+        Reason::AuthRejected,
+        Reason::AuthMechanismNotOffered,
+        Reason::AuthLoginDisabled,
+        Reason::AuthOauth2Required,
+        Reason::AuthAccountLocked,
+        Reason::AuthAppPasswordRequired,
+        Reason::AuthProtocolDisabled,
+        Reason::AuthTemporaryFailure,
+        Reason::Internal,
+        Reason::RoundtripNotRun,
+        Reason::RoundtripSubmissionFailed,
+        Reason::RoundtripSubmissionRefused,
+        Reason::RoundtripNotDelivered,
+        Reason::RoundtripMailboxFailed,
+        Reason::RoundtripJunk,
+        Reason::ProbeDeadline,
+    ];
+
+    /// The stable code, the contract for scripts. Causes and hints are in the message
+    /// catalogue (`locales/*/mailcheck.ftl`, message `reason-<code>`), in every language.
+    pub fn code(self) -> &'static str {
+        use Reason::*;
+        match self {
+            DnsNoSuchHost => "dns.no-such-host",
+            DnsFailed => "dns.failed",
+            DnsNoAddress => "dns.no-address",
+            ConnectRefused => "connect.refused",
+            ConnectTimeout => "connect.timeout",
+            ConnectUnreachable => "connect.unreachable",
+            ConnectFailed => "connect.failed",
+            TlsCertExpired => "tls.cert-expired",
+            TlsCertNotYetValid => "tls.cert-not-yet-valid",
+            TlsCertNameMismatch => "tls.cert-name-mismatch",
+            TlsCertUnknownIssuer => "tls.cert-unknown-issuer",
+            TlsCertSelfSigned => "tls.cert-self-signed",
+            TlsCertRevoked => "tls.cert-revoked",
+            TlsCertInvalid => "tls.cert-invalid",
+            TlsHandshakeFailed => "tls.handshake-failed",
+            TlsProtocolTooOld => "tls.protocol-too-old",
+            TlsPlaintextServer => "tls.plaintext-server",
+            TlsTimeout => "tls.timeout",
+            TlsClosed => "tls.closed",
+            ProtocolTimeout => "protocol.timeout",
+            ProtocolClosed => "protocol.closed",
+            ProtocolLineTooLong => "protocol.line-too-long",
+            ProtocolTooMuchData => "protocol.too-much-data",
+            ProtocolWrongProtocol => "protocol.wrong-protocol",
+            ProtocolTlsServer => "protocol.tls-server",
+            ProtocolBusy => "protocol.busy",
+            ProtocolUnexpected => "protocol.unexpected",
+            StarttlsNotOffered => "starttls.not-offered",
+            StarttlsRefused => "starttls.refused",
+            StarttlsInjection => "starttls.injection",
+            AuthRejected => "auth.rejected",
+            AuthMechanismNotOffered => "auth.mechanism-not-offered",
+            AuthLoginDisabled => "auth.login-disabled",
+            AuthOauth2Required => "auth.oauth2-required",
+            AuthAccountLocked => "auth.account-locked",
+            AuthAppPasswordRequired => "auth.app-password-required",
+            AuthProtocolDisabled => "auth.protocol-disabled",
+            AuthTemporaryFailure => "auth.temporary-failure",
+            Internal => "internal",
+            RoundtripNotRun => "roundtrip.not-run",
+            RoundtripSubmissionFailed => "roundtrip.submission-failed",
+            RoundtripSubmissionRefused => "roundtrip.submission-refused",
+            RoundtripNotDelivered => "roundtrip.not-delivered",
+            RoundtripMailboxFailed => "roundtrip.mailbox-failed",
+            RoundtripJunk => "roundtrip.junk",
+            ProbeDeadline => "probe.deadline",
+        }
+    }
+
+    fn message_id(self) -> String {
+        i18n::id_of("reason", self.code())
+    }
+
+    /// The one-line cause in `lang`, with the facts of this failure (made by
+    /// `diagnose::reason_params`).
+    pub fn cause_in(self, lang: Lang, params: &Params) -> String {
+        i18n::text(lang, &self.message_id(), params)
+    }
+
+    /// What a helpdesk can read aloud, in `lang`.
+    pub fn hint_in(self, lang: Lang, params: &Params) -> String {
+        i18n::attr(lang, &self.message_id(), "hint", params)
+    }
+
+    /// The English cause with placeholder arguments (`{host}`): the README's form.
+    pub fn cause(self) -> String {
+        self.cause_in(Lang::En, &placeholder_params())
+    }
+
+    /// The English hint with placeholder arguments.
+    pub fn hint(self) -> String {
+        self.hint_in(Lang::En, &placeholder_params())
+    }
+
+    /// Failures that mean the server judged the credential itself: no other combination on
+    /// the same server may try it again in this run.
+    pub fn is_credential_verdict(self) -> bool {
+        matches!(
+            self,
+            Reason::AuthRejected
+                | Reason::AuthOauth2Required
+                | Reason::AuthAccountLocked
+                | Reason::AuthAppPasswordRequired
+        )
+    }
+}
+
+impl From<Reason> for &'static str {
+    fn from(r: Reason) -> &'static str {
+        r.code()
+    }
+}
+
+/// Every argument a reason message may use, named `{name}`: how the README shows them.
+pub fn placeholder_params() -> Params {
+    REASON_ARGS
+        .iter()
+        .map(|k| (*k, i18n::Param::Text(format!("{{{k}}}"))))
+        .collect()
+}
+
+/// The arguments every reason message may use. `diagnose::reason_params` always fills all of
+/// them.
+pub const REASON_ARGS: [&str; 12] = [
+    "host",
+    "port",
+    "protocol",
+    "detail",
+    "date",
+    "expected",
+    "names",
+    "name_count",
+    "issuer",
+    "alert",
+    "shared",
+    "suggested",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_namespaced() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::ALL {
+            assert!(seen.insert(r.code()), "duplicate {}", r.code());
+            assert!(r.code() == "internal" || r.code().contains('.'));
+        }
+    }
+
+    /// Every reason has a cause and a hint in every language, and every argument its messages
+    /// use is one that `reason_params` fills.
+    #[test]
+    fn every_reason_has_words_in_every_language() {
+        let p = placeholder_params();
+        for lang in Lang::ALL {
+            for r in Reason::ALL {
+                let id = i18n::id_of("reason", r.code());
+                let (cause, errors) = i18n::format_checked(lang, &id, None, &p)
+                    .unwrap_or_else(|| panic!("{lang}: no message {id}"));
+                assert_eq!(errors, 0, "{lang} {id}: an argument outside REASON_ARGS");
+                assert!(!cause.trim().is_empty());
+                let (hint, errors) = i18n::format_checked(lang, &id, Some("hint"), &p)
+                    .unwrap_or_else(|| panic!("{lang}: no hint for {id}"));
+                assert_eq!(errors, 0, "{lang} {id}.hint");
+                assert!(!hint.trim().is_empty());
+            }
+        }
+        assert_eq!(
+            Reason::ConnectTimeout.hint(),
+            "a firewall or the network blocks this port; try the other port"
+        );
+    }
+
+    /// The README's reason table is the catalogue: each code with its English cause and hint.
+    #[test]
+    fn the_readme_lists_every_reason_with_its_cause_and_hint() {
+        let readme = include_str!("../../README.md");
+        for r in Reason::ALL {
+            let row = format!("| `{}` | {} | {} |", r.code(), r.cause(), r.hint());
+            assert!(readme.contains(&row), "README lacks the row\n{row}");
+        }
+    }
+}
