@@ -58,6 +58,10 @@ pub async fn prepare(settings: &Settings) -> Result<Prepared> {
         tokio::task::spawn_blocking(move || obtain(&spec, &address, &prompt_for))
             .await
             .context("reading the credential")??;
+    // An interactive source may give nothing (no variable set, no terminal to ask on).
+    if run.round_trip.is_some() && credential.is_none() {
+        bail!("--round-trip needs a password or token: MAILCHECK_PASSWORD, --password-stdin, --password-command or --oauth2-token-command");
+    }
     Ok(Prepared {
         run,
         credential,
@@ -153,17 +157,6 @@ pub async fn execute(prepared: Prepared, shared: &Shared) -> Result<RunReport> {
         Arc::new(ctx)
     };
     let reports = crate::probe::run_with(ctx.clone(), run.plan.targets.clone()).await?;
-    // The round trip runs after the probe on the same context: the run's credential, TLS
-    // trust, resolver and targets (with their --connect-to mapping).
-    let round_trip = match &run.round_trip {
-        None => None,
-        Some(rt) => {
-            let (outgoing, incoming) =
-                crate::diagnose::round_trip_legs(&reports, run.cert_warn_days);
-            Some(roundtrip::run(&ctx, rt, outgoing, incoming).await)
-        }
-    };
-    let discovery_ms = run.discovery.as_ref().map_or(0, |d| d.elapsed_ms);
     // What the discovered sources publish is documentation: diagnosis checks it.
     let options = report::ReportOptions {
         lang: crate::i18n::Lang::current(),
@@ -173,7 +166,24 @@ pub async fn execute(prepared: Prepared, shared: &Shared) -> Result<RunReport> {
             .map(crate::diagnose::DocumentedSetting::from_discovery)
             .unwrap_or_default(),
     };
-    let mut report = RunReport::build_with(
+    let diagnosis = crate::diagnose::diagnose(
+        reports,
+        run.cert_warn_days,
+        &options.documented,
+        options.lang,
+    );
+    // The round trip runs after the probe, on the combinations diagnosis ranks best, with the
+    // same context: the run's credential, TLS trust, resolver and targets (with their
+    // --connect-to mapping).
+    let round_trip = match &run.round_trip {
+        None => None,
+        Some(rt) => {
+            let (outgoing, incoming) = crate::diagnose::round_trip_legs(&diagnosis.items);
+            Some(roundtrip::run(&ctx, rt, outgoing, incoming).await)
+        }
+    };
+    let discovery_ms = run.discovery.as_ref().map_or(0, |d| d.elapsed_ms);
+    let mut report = RunReport::assemble(
         RunInput {
             address: run.address,
             server: run.server,
@@ -182,7 +192,7 @@ pub async fn execute(prepared: Prepared, shared: &Shared) -> Result<RunReport> {
             credential: CredentialInfo { kind, source },
             cert_warn_days: run.cert_warn_days,
         },
-        reports,
+        diagnosis,
         &options,
     );
     report.discovery = run.discovery;

@@ -51,7 +51,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Flag(name) => f.write_str(name),
             Origin::File { path, line, column } => write!(f, "{path}:{line}:{column}"),
-            Origin::Query(name) => write!(f, "parameter {name}"),
+            Origin::Query(name) => f.write_str(name),
             Origin::Builtin => f.write_str("built-in setting"),
         }
     }
@@ -636,5 +636,13 @@ mod tests {
             .unwrap_err()
             .contains("STARTTLS"));
         assert!("imap/993/bogus".parse::<Subject>().is_err());
+    }
+
+    #[test]
+    fn the_warning_level_defaults_to_21_days_or_the_critical_level() {
+        assert_eq!(cert_warn_days(None, None), 21);
+        assert_eq!(cert_warn_days(None, Some(7)), 21);
+        assert_eq!(cert_warn_days(None, Some(30)), 30);
+        assert_eq!(cert_warn_days(Some(10), Some(30)), 10); // refused later, as given
     }
 }

@@ -330,7 +330,8 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
     );
     assert_eq!(r.status, 400);
     assert!(
-        r.body.starts_with("target \"not-an-address\": "),
+        r.body
+            .starts_with("target: \"not-an-address\" is not a mail address"),
         "{}",
         r.body
     );

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::i18n::{self, Lang, Params};
 use crate::net::tls::CertVerdict;
-use crate::outcome::{Finding, FindingCode, Reason, Severity, Status};
+use crate::outcome::{Finding, FindingCode, Reason, ReasonInfo, Severity, Status};
 use crate::plan::{Combination, Direction, Protocol, Security};
 use crate::probe::roundtrip::Leg;
 use crate::probe::{AuthOutcome, NotAttempted, ProbeReport, StepName};
@@ -22,7 +22,7 @@ pub use findings::{cross_findings, DocumentedSetting};
 /// certificate's dates and names (host names only when they are candidates for the server
 /// name: an IP address is not one), the host a `tls.cert-shared-host` finding of the report
 /// suggests, the TLS alert, mailcheck's technical detail.
-pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
+pub fn reason_params(report: &ProbeReport, findings: &[Finding], lang: Lang) -> Params {
     let t = &report.target;
     let failure = report.failure.as_ref();
     let tls = report.tls.as_ref();
@@ -66,8 +66,7 @@ pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
             p.insert("expected", expected.as_str().into());
             p.insert("names", i18n::list(lang, names).into());
             p.insert("name_count", i18n::Param::Number(names.len() as i64));
-            let suggested = report
-                .findings
+            let suggested = findings
                 .iter()
                 .filter(|f| f.code == FindingCode::TlsCertSharedHost)
                 .find_map(|f| match f.params.get("suggested") {
@@ -118,19 +117,31 @@ impl Verdict {
     }
 }
 
-/// Days before expiry from which a certificate is a warning.
-pub const DEFAULT_CERT_WARN_DAYS: i64 = 21;
-
-/// The warning level in days: the one given, else the default raised to the critical level
-/// (`--cert-crit-days 30` alone must not read as "critical before warning").
-pub fn cert_warn_days(given: Option<i64>, critical: Option<i64>) -> i64 {
-    given.unwrap_or_else(|| DEFAULT_CERT_WARN_DAYS.max(critical.unwrap_or(i64::MIN)))
+/// One combination judged: what the probe saw, its verdict, why it fails, and every finding
+/// that qualifies it (the probe's, diagnosis's, and those across combinations), worded in the
+/// run's language. Recommendation, advice, the status and the round trip's choice all read
+/// these.
+#[derive(Debug, Clone, Serialize)]
+pub struct Judged {
+    pub verdict: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ReasonInfo>,
+    pub findings: Vec<Finding>,
+    /// The probe's report; its own findings are in `findings`.
+    #[serde(flatten)]
+    pub report: ProbeReport,
 }
 
-/// The verdict of one combination and the findings that qualify it (the probe's own and those
-/// made from its facts: certificate expiry, obsolete TLS versions accepted).
-pub fn judge(report: &ProbeReport, cert_warn_days: i64) -> (Verdict, Vec<Finding>) {
-    let mut findings = report.findings.clone();
+/// Judge one combination: its findings (the probe's own, plus those made from its facts —
+/// certificate expiry, obsolete TLS versions accepted — and `more` from across combinations),
+/// its verdict and its reason's words.
+pub fn judge(
+    mut report: ProbeReport,
+    more: Vec<Finding>,
+    cert_warn_days: i64,
+    lang: Lang,
+) -> Judged {
+    let mut findings = std::mem::take(&mut report.findings);
     if let Some(cert) = report.tls.as_ref().and_then(|t| t.certificate.as_ref()) {
         if cert.days_left >= 0 && cert.days_left < cert_warn_days {
             findings.push(Finding::new(
@@ -152,8 +163,88 @@ pub fn judge(report: &ProbeReport, cert_warn_days: i64) -> (Verdict, Vec<Finding
             ));
         }
     }
-    let verdict = verdict_of(report, &findings);
-    (verdict, findings)
+    findings.extend(more);
+    for f in &mut findings {
+        f.localize(lang);
+    }
+    let verdict = verdict_of(&report, &findings);
+    // The reason's words may use the findings (the shared host to type).
+    let reason = report.failure.as_ref().map(|f| {
+        let p = reason_params(&report, &findings, lang);
+        ReasonInfo {
+            code: f.reason,
+            cause: f.reason.cause_in(lang, &p),
+            hint: f.reason.hint_in(lang, &p),
+        }
+    });
+    Judged {
+        verdict,
+        reason,
+        findings,
+        report,
+    }
+}
+
+/// The diagnosis of a run: one judged item per combination, the setting to give the user per
+/// direction, what to tell them where none works, and the run's status.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    pub items: Vec<Judged>,
+    pub incoming: Option<Recommendation>,
+    pub outgoing: Option<Recommendation>,
+    pub advice: Vec<Advice>,
+    pub status: Status,
+}
+
+/// Diagnose a run's probe reports, in `lang`, against what the provider documents.
+pub fn diagnose(
+    reports: Vec<ProbeReport>,
+    cert_warn_days: i64,
+    documented: &[DocumentedSetting],
+    lang: Lang,
+) -> Diagnosis {
+    let cross = cross_findings(&reports, documented);
+    let items: Vec<Judged> = reports
+        .into_iter()
+        .zip(cross)
+        .map(|(r, more)| judge(r, more, cert_warn_days, lang))
+        .collect();
+    let probed = |d: Direction| {
+        items
+            .iter()
+            .any(|j| j.report.target.combination.protocol.direction() == d)
+    };
+    let documented_by = |rec: Option<Recommendation>| {
+        rec.map(|mut r| {
+            r.documented_by = documented
+                .iter()
+                .find(|d| d.matches(&r.host, r.combination()))
+                .map(|d| d.source.clone());
+            r
+        })
+    };
+    let incoming = documented_by(recommend(&items, Direction::Incoming));
+    let outgoing = documented_by(recommend(&items, Direction::Outgoing));
+    let considered: Vec<Option<Recommendation>> = [
+        (Direction::Incoming, &incoming),
+        (Direction::Outgoing, &outgoing),
+    ]
+    .into_iter()
+    .filter(|(d, _)| probed(*d))
+    .map(|(_, r)| r.clone())
+    .collect();
+    let advice: Vec<Advice> = [Direction::Incoming, Direction::Outgoing]
+        .into_iter()
+        .filter_map(|d| advise(&items, d, lang))
+        .collect();
+    let status = overall(&items, &considered);
+    Diagnosis {
+        items,
+        incoming,
+        outgoing,
+        advice,
+        status,
+    }
 }
 
 /// Fails if the probe failed; works with warnings if a finding is a warning or worse.
@@ -285,30 +376,25 @@ pub fn preference(c: Combination) -> (u8, u8) {
     (proto, sec)
 }
 
-/// `reports` carry all their findings (the probe's and diagnosis's), as in [`ranked`].
-pub fn recommend(
-    reports: &[(ProbeReport, Verdict)],
-    direction: Direction,
-) -> Option<Recommendation> {
-    ranked(reports, direction).into_iter().next()
+/// The best usable combination of a direction (see [`ranked`]).
+pub fn recommend(items: &[Judged], direction: Direction) -> Option<Recommendation> {
+    ranked(items, direction).into_iter().next()
 }
 
-/// The best outgoing and incoming combinations for the round trip (`--round-trip`): among those
-/// whose login succeeded in the probe, the ones [`recommend`] prefers.
-pub fn round_trip_legs(reports: &[ProbeReport], cert_warn_days: i64) -> (Option<Leg>, Option<Leg>) {
-    let logged_in: Vec<(ProbeReport, Verdict)> = reports
+/// The round trip's legs: the best combination of each direction whose login succeeded, with
+/// the mechanism that worked there.
+pub fn round_trip_legs(items: &[Judged]) -> (Option<Leg>, Option<Leg>) {
+    let logged_in: Vec<&Judged> = items
         .iter()
-        .filter(|r| matches!(r.auth, AuthOutcome::Succeeded { .. }))
-        .map(|r| (r.clone(), judge(r, cert_warn_days).0))
+        .filter(|j| matches!(j.report.auth, AuthOutcome::Succeeded { .. }))
         .collect();
     let leg = |direction: Direction| {
-        let rec = recommend(&logged_in, direction)?;
-        logged_in.iter().find_map(|(r, _)| {
-            let c = r.target.combination;
-            let same = c.protocol == rec.protocol
-                && c.port == rec.port
-                && c.security == rec.security
-                && r.target.host == rec.host;
+        let rec = ranked(logged_in.iter().copied(), direction)
+            .into_iter()
+            .next()?;
+        logged_in.iter().find_map(|j| {
+            let r = &j.report;
+            let same = r.target.combination == rec.combination() && r.target.host == rec.host;
             match (&r.auth, same) {
                 (AuthOutcome::Succeeded { mechanism, .. }, true) => Some(Leg {
                     target: r.target.clone(),
@@ -325,14 +411,14 @@ pub fn round_trip_legs(reports: &[ProbeReport], cert_warn_days: i64) -> (Option<
 /// works and its login was proven (or no credential was given), 1 when its transport works
 /// but its login was refused, stalled or skipped because of that — which combination met the
 /// refusal first is chance, so it must not decide the ranking. `None`: it fails.
-fn candidacy(r: &ProbeReport, v: Verdict) -> Option<(u8, Verdict)> {
-    let login = Login::of(r);
-    if v != Verdict::Fails {
-        return Some((u8::from(login.blocked()), v));
+fn candidacy(j: &Judged) -> Option<(u8, Verdict)> {
+    let login = Login::of(&j.report);
+    if j.verdict != Verdict::Fails {
+        return Some((u8::from(login.blocked()), j.verdict));
     }
     if matches!(login, Login::Refused | Login::Stalled) {
         // The failure is the login's: the verdict of everything before it is the findings'.
-        let warned = r.findings.iter().any(|f| f.severity >= Severity::Warning);
+        let warned = j.findings.iter().any(|f| f.severity >= Severity::Warning);
         return Some((
             1,
             if warned {
@@ -347,13 +433,15 @@ fn candidacy(r: &ProbeReport, v: Verdict) -> Option<(u8, Verdict)> {
 
 /// Every usable combination of a direction, best first: proven logins before unproven ones
 /// (refused, stalled or skipped because of the account), then fewer warnings, then IMAP
-/// before POP3, then RFC 8314 order (implicit TLS before STARTTLS). Each report carries all
-/// its findings (the probe's and diagnosis's).
-pub fn ranked(reports: &[(ProbeReport, Verdict)], direction: Direction) -> Vec<Recommendation> {
-    let mut usable: Vec<(&ProbeReport, (u8, Verdict))> = reports
-        .iter()
-        .filter(|(r, _)| r.target.combination.protocol.direction() == direction)
-        .filter_map(|(r, v)| candidacy(r, *v).map(|c| (r, c)))
+/// before POP3, then RFC 8314 order (implicit TLS before STARTTLS).
+pub fn ranked<'a>(
+    items: impl IntoIterator<Item = &'a Judged>,
+    direction: Direction,
+) -> Vec<Recommendation> {
+    let mut usable: Vec<(&ProbeReport, (u8, Verdict))> = items
+        .into_iter()
+        .filter(|j| j.report.target.combination.protocol.direction() == direction)
+        .filter_map(|j| candidacy(j).map(|c| (&j.report, c)))
         .collect();
     usable.sort_by_key(|(r, c)| (*c, preference(r.target.combination)));
     usable
@@ -428,27 +516,28 @@ fn tellingness(r: Reason) -> u8 {
 
 /// What to tell the user if no combination of `direction` works (`None` if one works or
 /// none was probed).
-pub fn advise(
-    reports: &[(ProbeReport, Verdict)],
-    direction: Direction,
-    lang: Lang,
-) -> Option<Advice> {
-    let mine: Vec<&ProbeReport> = reports
+pub fn advise(items: &[Judged], direction: Direction, lang: Lang) -> Option<Advice> {
+    let mine: Vec<&Judged> = items
         .iter()
-        .filter(|(r, _)| r.target.combination.protocol.direction() == direction)
-        .map(|(r, _)| r)
+        .filter(|j| j.report.target.combination.protocol.direction() == direction)
         .collect();
-    if mine.is_empty() || !ranked(reports, direction).is_empty() {
+    if mine.is_empty() || !ranked(items, direction).is_empty() {
         return None;
     }
-    let failures: Vec<(&ProbeReport, Reason)> = mine
+    let failures: Vec<(&Judged, Reason)> = mine
         .iter()
-        .filter_map(|r| r.failure.as_ref().map(|f| (*r, f.reason)))
+        .filter_map(|j| j.report.failure.as_ref().map(|f| (*j, f.reason)))
         .collect();
-    let (decisive, reason) = failures
+    let (judged, reason) = failures
         .iter()
-        .min_by_key(|(r, reason)| (tellingness(*reason), preference(r.target.combination)))
+        .min_by_key(|(j, reason)| {
+            (
+                tellingness(*reason),
+                preference(j.report.target.combination),
+            )
+        })
         .copied()?;
+    let decisive = &judged.report;
     let all = |pred: &dyn Fn(Reason) -> bool| failures.iter().all(|(_, r)| pred(*r));
     let headline = i18n::text(
         lang,
@@ -473,7 +562,7 @@ pub fn advise(
             ),
         )
     } else {
-        let p = reason_params(decisive, lang);
+        let p = reason_params(decisive, &judged.findings, lang);
         (
             "decisive-reason",
             i18n::text(
@@ -514,22 +603,22 @@ pub fn describe_combination(c: Combination) -> String {
     )
 }
 
-/// Overall status of a run over the directions that were probed. Each report carries all its
-/// findings (the probe's and diagnosis's).
-pub fn overall(reports: &[(ProbeReport, Verdict)], recs: &[Option<Recommendation>]) -> Status {
-    let rejected = reports.iter().any(|(r, _)| {
-        r.failure
+/// Overall status of a run over the directions that were probed.
+pub fn overall(items: &[Judged], recs: &[Option<Recommendation>]) -> Status {
+    let rejected = items.iter().any(|j| {
+        j.report
+            .failure
             .as_ref()
             .is_some_and(|f| f.reason.is_credential_verdict())
     });
-    if reports.is_empty() || rejected || recs.iter().any(|r| r.is_none()) {
+    if items.is_empty() || rejected || recs.iter().any(|r| r.is_none()) {
         return Status::Critical;
     }
     // A critical finding (bytes injected after STARTTLS...) says something about the server
     // whichever combination is recommended: the user must hear of it.
-    let critical = reports
+    let critical = items
         .iter()
-        .any(|(r, _)| r.findings.iter().any(|f| f.severity == Severity::Critical));
+        .any(|j| j.findings.iter().any(|f| f.severity == Severity::Critical));
     // A recommended setting whose login stalled (here or elsewhere) was never shown to work.
     let unproven = recs.iter().flatten().any(|r| r.login.blocked());
     if critical
@@ -542,17 +631,4 @@ pub fn overall(reports: &[(ProbeReport, Verdict)], recs: &[Option<Recommendation
         return Status::Warning;
     }
     Status::Ok
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_warning_level_defaults_to_21_days_or_the_critical_level() {
-        assert_eq!(cert_warn_days(None, None), 21);
-        assert_eq!(cert_warn_days(None, Some(7)), 21);
-        assert_eq!(cert_warn_days(None, Some(30)), 30);
-        assert_eq!(cert_warn_days(Some(10), Some(30)), 10); // refused later, as given
-    }
 }

@@ -10,5 +10,5 @@ mod status;
 
 pub use classify::classify_auth_refusal;
 pub use finding::{Finding, FindingCode, Severity};
-pub use reason::{placeholder_params, Reason, REASON_ARGS};
+pub use reason::{placeholder_params, Reason, ReasonInfo, REASON_ARGS};
 pub use status::Status;

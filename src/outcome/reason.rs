@@ -280,3 +280,25 @@ mod tests {
         }
     }
 }
+
+/// A reason with its words, as printed: the code is language-neutral, the cause (with the
+/// facts of this failure) and the hint are in the report's language.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReasonInfo {
+    pub code: Reason,
+    pub cause: String,
+    pub hint: String,
+}
+
+/// A reason without facts of a probe (the round trip's), in English: the round trip runs
+/// before the report's language is applied to it.
+impl From<Reason> for ReasonInfo {
+    fn from(r: Reason) -> Self {
+        let p = crate::i18n::Params::new();
+        ReasonInfo {
+            code: r,
+            cause: r.cause_in(Lang::En, &p),
+            hint: r.hint_in(Lang::En, &p),
+        }
+    }
+}

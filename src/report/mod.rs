@@ -39,9 +39,9 @@ pub(crate) fn new_table(color: bool) -> comfy_table::Table {
 }
 
 use crate::account::SecretSource;
-use crate::diagnose::{self, Advice, DocumentedSetting, Recommendation, Verdict};
+use crate::diagnose::{self, Advice, Diagnosis, DocumentedSetting, Judged, Recommendation};
 use crate::i18n::{self, Lang};
-use crate::outcome::{Finding, Reason, Status};
+use crate::outcome::Status;
 use crate::plan::Direction;
 use crate::probe::ProbeReport;
 
@@ -62,51 +62,20 @@ pub struct CredentialInfo {
     pub source: SecretSource,
 }
 
-/// A reason with its words, as printed: the code is language-neutral, the cause (with the
-/// facts of this failure) and the hint are in the report's language.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReasonInfo {
-    pub code: Reason,
-    pub cause: String,
-    pub hint: String,
-}
-
-/// A reason without facts of a probe (the round trip's), in English: the round trip runs
-/// before the report's language is applied to it.
-impl From<Reason> for ReasonInfo {
-    fn from(r: Reason) -> Self {
-        let p = crate::i18n::Params::new();
-        ReasonInfo {
-            code: r,
-            cause: r.cause_in(Lang::En, &p),
-            hint: r.hint_in(Lang::En, &p),
-        }
-    }
-}
-
-impl ReasonInfo {
-    pub fn of(report: &ProbeReport, lang: Lang) -> Option<ReasonInfo> {
-        let f = report.failure.as_ref()?;
-        let p = diagnose::reason_params(report, lang);
-        Some(ReasonInfo {
-            code: f.reason,
-            cause: f.reason.cause_in(lang, &p),
-            hint: f.reason.hint_in(lang, &p),
-        })
-    }
-}
-
-/// The diagnosis of one combination.
+/// The diagnosis of one combination, as reported: its id and the judged item.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub id: String,
-    pub verdict: Verdict,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<ReasonInfo>,
-    /// Findings of the probe and of diagnosis (certificate expiry...).
-    pub findings: Vec<Finding>,
     #[serde(flatten)]
-    pub report: ProbeReport,
+    pub judged: Judged,
+}
+
+/// An outcome reads as its judged item (`o.verdict`, `o.findings`, `o.report`).
+impl std::ops::Deref for Outcome {
+    type Target = Judged;
+    fn deref(&self) -> &Judged {
+        &self.judged
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,84 +146,34 @@ impl RunReport {
         reports: Vec<ProbeReport>,
         options: &ReportOptions,
     ) -> RunReport {
-        let lang = options.lang;
-        let cross = diagnose::cross_findings(&reports, &options.documented);
-        let judged: Vec<(ProbeReport, Verdict, Vec<Finding>)> = reports
-            .into_iter()
-            .zip(cross)
-            .map(|(r, more)| {
-                let (_, mut f) = diagnose::judge(&r, input.cert_warn_days);
-                f.extend(more);
-                for finding in &mut f {
-                    finding.localize(lang);
-                }
-                let v = diagnose::verdict_of(&r, &f);
-                (r, v, f)
-            })
-            .collect();
-        // Diagnosis reads every finding of a combination, the probe's and its own.
-        let pairs: Vec<(ProbeReport, Verdict)> = judged
-            .iter()
-            .map(|(r, v, f)| {
-                let mut r = r.clone();
-                r.findings = f.clone();
-                (r, *v)
-            })
-            .collect();
-        let probed = |d: Direction| {
-            pairs
-                .iter()
-                .any(|(r, _)| r.target.combination.protocol.direction() == d)
-        };
-        let documented_by = |rec: Option<Recommendation>| {
-            rec.map(|mut r| {
-                r.documented_by = options
-                    .documented
-                    .iter()
-                    .find(|d| d.matches(&r.host, r.combination()))
-                    .map(|d| d.source.clone());
-                r
-            })
-        };
-        let incoming = documented_by(diagnose::recommend(&pairs, Direction::Incoming));
-        let outgoing = documented_by(diagnose::recommend(&pairs, Direction::Outgoing));
-        let mut considered = vec![];
-        if probed(Direction::Incoming) {
-            considered.push(incoming.clone());
-        }
-        if probed(Direction::Outgoing) {
-            considered.push(outgoing.clone());
-        }
-        let advice: Vec<Advice> = [Direction::Incoming, Direction::Outgoing]
-            .into_iter()
-            .filter_map(|d| diagnose::advise(&pairs, d, lang))
-            .collect();
-        let status = diagnose::overall(&pairs, &considered);
-        let results: Vec<Outcome> = judged
-            .into_iter()
-            .map(|(mut report, verdict, findings)| {
-                // The reason's words may use the findings (the shared host to type)...
-                report.findings = findings;
-                let reason = ReasonInfo::of(&report, lang);
-                // ... and the outcome's findings include the probe's: one `findings` in JSON.
-                let findings = std::mem::take(&mut report.findings);
-                Outcome {
-                    id: report.target.id(),
-                    verdict,
-                    reason,
-                    findings,
-                    report,
-                }
-            })
-            .collect();
-        let summary = summary_line(
-            lang,
-            &results,
-            &incoming,
-            &outgoing,
-            probed(Direction::Incoming),
-            probed(Direction::Outgoing),
+        let diagnosis = diagnose::diagnose(
+            reports,
+            input.cert_warn_days,
+            &options.documented,
+            options.lang,
         );
+        RunReport::assemble(input, diagnosis, options)
+    }
+
+    /// The report of a diagnosed run.
+    pub fn assemble(input: RunInput, d: Diagnosis, options: &ReportOptions) -> RunReport {
+        let lang = options.lang;
+        let probed = |dir: Direction| {
+            d.items
+                .iter()
+                .any(|j| j.report.target.combination.protocol.direction() == dir)
+        };
+        let (probed_in, probed_out) = (probed(Direction::Incoming), probed(Direction::Outgoing));
+        let results: Vec<Outcome> = d
+            .items
+            .into_iter()
+            .map(|judged| Outcome {
+                id: judged.report.target.id(),
+                judged,
+            })
+            .collect();
+        let (incoming, outgoing, advice, status) = (d.incoming, d.outgoing, d.advice, d.status);
+        let summary = summary_line(lang, &results, &incoming, &outgoing, probed_in, probed_out);
         RunReport {
             schema_version: SCHEMA_VERSION,
             mailcheck_version: env!("CARGO_PKG_VERSION"),
@@ -295,16 +214,7 @@ impl RunReport {
     /// Every working combination of a direction, best first (the recommendation, then the
     /// alternatives).
     pub fn working(&self, direction: Direction) -> Vec<Recommendation> {
-        let pairs: Vec<(ProbeReport, Verdict)> = self
-            .results
-            .iter()
-            .map(|o| {
-                let mut r = o.report.clone();
-                r.findings = o.findings.clone();
-                (r, o.verdict)
-            })
-            .collect();
-        diagnose::ranked(&pairs, direction)
+        diagnose::ranked(self.results.iter().map(|o| &o.judged), direction)
     }
 
     /// Whether any combination of a direction was probed.

@@ -21,10 +21,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::net::connection::TranscriptLine;
+use crate::outcome::ReasonInfo;
 use crate::outcome::{Reason, Status};
 use crate::plan::Target;
 use crate::probe::{seconds, ProbeContext};
-use crate::report::ReasonInfo;
 
 use mailbox::{Found, Mailbox};
 
