@@ -439,7 +439,7 @@ async fn run_start(
             let end = budget.step_end(ctx.cfg.step_timeout());
             let recs = match tokio::time::timeout_at(end, ctx.cfg.resolver.srv(name)).await {
                 Ok(Ok(recs)) => recs,
-                Ok(Err(LookupError::NotFound { detail })) => {
+                Ok(Err(LookupError::NotFound { detail, .. })) => {
                     return Err(Failure::absent(format!("{name}: {detail}")))
                 }
                 Ok(Err(e)) => return Err(Failure::broken(format!("{name}: {e}"))),

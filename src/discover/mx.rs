@@ -39,7 +39,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     let mx_end = budget.step_end(ctx.cfg.step_timeout());
     let mx = match tokio::time::timeout_at(mx_end, ctx.cfg.resolver.mx(domain)).await {
         Ok(Ok(v)) => v,
-        Ok(Err(LookupError::NotFound { detail })) => {
+        Ok(Err(LookupError::NotFound { detail, .. })) => {
             return Found::nothing(format!("no MX record for {domain} ({detail})"))
         }
         Ok(Err(e)) => return Found::failed(format!("MX {domain}: {e}")),
