@@ -24,7 +24,6 @@ use hickory_resolver::net::runtime::{
 };
 use hickory_resolver::net::NetError;
 use hickory_resolver::proto::rr::{RData, RecordType};
-use hickory_resolver::TokioResolver;
 use serde::Serialize;
 use tokio::io::Interest;
 
@@ -113,6 +112,9 @@ impl FromStr for NameServer {
     }
 }
 
+/// hickory's resolver, on a runtime where a refused UDP query is known at once.
+type Dns = hickory_resolver::Resolver<ConnectedUdp>;
+
 /// Cheap to clone; one per run, shared by discovery and every probe.
 #[derive(Clone)]
 pub struct Resolver {
@@ -122,12 +124,12 @@ pub struct Resolver {
 enum Inner {
     System {
         /// Built on first SRV/MX query (reading `/etc/resolv.conf` is I/O).
-        dns: OnceLock<Result<TokioResolver, String>>,
+        dns: OnceLock<Result<Dns, String>>,
         timeout: Duration,
     },
     Server {
         server: SocketAddr,
-        dns: hickory_resolver::Resolver<ConnectedUdp>,
+        dns: Dns,
     },
 }
 
@@ -216,12 +218,12 @@ impl Resolver {
         .map_err(net_error)
     }
 
-    fn system_dns(&self) -> Result<&TokioResolver, LookupError> {
+    fn system_dns(&self) -> Result<&Dns, LookupError> {
         match &*self.inner {
             Inner::Server { .. } => unreachable!("only asked in system mode"),
             Inner::System { dns, timeout } => dns
                 .get_or_init(|| {
-                    let mut b = TokioResolver::builder_tokio()
+                    let mut b = Dns::builder(ConnectedUdp::default())
                         .map_err(|e| format!("cannot read the system DNS configuration: {e}"))?;
                     b.options_mut().timeout = *timeout;
                     b.build().map_err(|e| e.to_string())
