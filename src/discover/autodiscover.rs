@@ -20,6 +20,7 @@ use super::{
     Trail,
 };
 use crate::account::Address;
+use crate::net::resolver::LookupError;
 use crate::plan::{Protocol, Security};
 
 /// Most redirects followed in one chain: `RedirectAddr` / `RedirectUrl` answers and HTTP
@@ -252,6 +253,8 @@ fn domain_of(address: &str) -> &str {
 #[derive(Debug)]
 struct Failure {
     text: String,
+    /// Nothing is there (no server, 404, no record): not a fault of the domain's setup.
+    absent: bool,
     obstacle: Obstacle,
 }
 
@@ -259,18 +262,24 @@ impl Failure {
     fn broken(text: impl Into<String>) -> Failure {
         Failure {
             text: text.into(),
+            absent: false,
             obstacle: Obstacle::Broken,
         }
     }
     fn absent(text: impl Into<String>) -> Failure {
         Failure {
             text: text.into(),
+            absent: true,
             obstacle: Obstacle::Absent,
         }
     }
-    /// Nothing is there (no server, 404, no record): not a fault of the domain's setup.
-    fn is_absent(&self) -> bool {
-        self.obstacle == Obstacle::Absent
+    /// A failed lookup of `name`.
+    fn lookup(text: String, e: &LookupError, name: &str, domain: &str) -> Failure {
+        Failure {
+            text,
+            absent: matches!(e, LookupError::NotFound { .. }),
+            obstacle: Obstacle::of_lookup(e, name, domain),
+        }
     }
     /// An HTTP client error for `what` (`POST https://...`).
     fn http(what: &str, e: HttpError) -> Failure {
@@ -286,11 +295,8 @@ impl Failure {
             e => format!("{what}: {e}"),
         };
         Failure {
-            obstacle: if e.is_absent() {
-                Obstacle::Absent
-            } else {
-                Obstacle::of_http(&e)
-            },
+            absent: e.is_absent(),
+            obstacle: Obstacle::of_http(&e),
             text,
         }
     }
@@ -453,14 +459,13 @@ async fn run_start(
             let recs = match tokio::time::timeout_at(end, ctx.cfg.resolver.srv(name)).await {
                 Ok(Ok(recs)) => recs,
                 Ok(Err(e)) => {
-                    return Err(Failure {
-                        text: format!("{name}: {e}"),
-                        obstacle: Obstacle::of_lookup(&e, name, &ctx.address.domain),
-                    })
+                    let text = format!("{name}: {e}");
+                    return Err(Failure::lookup(text, &e, name, &ctx.address.domain));
                 }
                 Err(_) => {
                     return Err(Failure {
                         text: format!("{name}: no answer in time"),
+                        absent: false,
                         obstacle: Obstacle::DnsSilent,
                     })
                 }
@@ -563,7 +568,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                 ));
             }
             Some(Err(f)) => {
-                broke |= !f.is_absent();
+                broke |= !f.absent;
                 obstacles.push(f.obstacle);
                 why.push(f.text)
             }

@@ -99,15 +99,14 @@ pub enum HttpError {
 }
 
 impl HttpError {
-    /// Nothing is there: a 404, no such host, nothing listening. Not a fault of the domain's
-    /// setup, unlike a TLS failure (a server answered, and its certificate or handshake is
-    /// wrong) or a broken document.
+    /// Nothing is there: a 404, a host that does not resolve, nothing listening. Not a fault
+    /// of the domain's setup, unlike a TLS failure (a server answered, and its certificate or
+    /// handshake is wrong) or a broken document. A silent DNS server leaves a host unresolved
+    /// too: [`super::Obstacle::of_http`] tells that apart for the conclusion.
     pub fn is_absent(&self) -> bool {
         match self {
             HttpError::Status { status } => *status == 404,
-            HttpError::Unreachable { lookup, .. } => {
-                !lookup.as_ref().is_some_and(|l| l.is_silence())
-            }
+            HttpError::Unreachable { .. } => true,
             _ => false,
         }
     }
