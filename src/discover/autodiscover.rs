@@ -344,6 +344,8 @@ async fn chain(
             )));
         }
         trail.push(format!("POST {url}"));
+        // The URL last posted to, which an error is about.
+        let mut at = url.clone();
         let redirects = http::Redirects {
             limit: MAX_HOPS,
             taken: &mut hops,
@@ -351,6 +353,7 @@ async fn chain(
             on_hop: &mut |status, next| {
                 trail.push(format!("HTTP {status} -> {next}"));
                 trail.push(format!("POST {next}"));
+                at = next.to_string();
             },
         };
         let got = ctx
@@ -361,8 +364,8 @@ async fn chain(
                 Some(request_body(&email)),
                 redirects,
             )
-            .await
-            .map_err(|e| Failure::http(&format!("POST {url}"), e))?;
+            .await;
+        let got = got.map_err(|e| Failure::http(&format!("POST {at}"), e))?;
         trusted &= got.trusted;
         url = got.final_url().to_string();
         let body = got.ok().map_err(|e| {

@@ -447,3 +447,88 @@ fn describe(e: reqwest::Error) -> HttpError {
         HttpError::Failed { detail: s }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words are the reports' detail strings, as they read before the errors were typed.
+    #[test]
+    fn errors_read_as_the_details_always_did() {
+        let cases = [
+            (HttpError::Status { status: 404 }, "HTTP 404"),
+            (
+                HttpError::Tls {
+                    reason: "invalid peer certificate: UnknownIssuer".into(),
+                },
+                "TLS failure: invalid peer certificate: UnknownIssuer",
+            ),
+            (HttpError::TooLarge, "document larger than 1048576 bytes"),
+            (
+                HttpError::TooManyRedirects {
+                    limit: 3,
+                    chain: vec!["https://a/".into(), "https://b/".into()],
+                },
+                "more than 3 redirects: https://a/ -> https://b/",
+            ),
+            (
+                HttpError::RedirectRefused {
+                    status: 307,
+                    to: "http://b/x".into(),
+                },
+                "HTTP 307 to non-https http://b/x, refused (the address would go out in clear)",
+            ),
+            (
+                HttpError::RedirectWithoutLocation { status: 302 },
+                "HTTP 302 without a Location",
+            ),
+            (
+                HttpError::UnsupportedScheme {
+                    scheme: "ftp".into(),
+                },
+                "unsupported URL scheme \"ftp\"",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn only_nothing_there_is_absent() {
+        assert!(HttpError::Status { status: 404 }.is_absent());
+        assert!(HttpError::Unreachable {
+            detail: "cannot connect".into(),
+            lookup: None
+        }
+        .is_absent());
+        assert!(!HttpError::Status { status: 500 }.is_absent());
+        assert!(!HttpError::Tls { reason: "x".into() }.is_absent());
+    }
+
+    #[test]
+    fn redirects_and_where_they_lead() {
+        let answer = |status: u16, location: Option<&str>| Fetched {
+            chain: vec![],
+            status,
+            location: location.map(str::to_string),
+            body: vec![],
+            trusted: true,
+        };
+        let base = "https://a.test/x/y.xml";
+        assert_eq!(next_hop(base, &answer(200, Some("/z"))), Ok(None));
+        assert_eq!(next_hop(base, &answer(304, Some("/z"))), Ok(None));
+        for status in [301, 302, 303, 307, 308] {
+            assert_eq!(
+                next_hop(base, &answer(status, Some("z.xml")))
+                    .unwrap()
+                    .map(String::from),
+                Some("https://a.test/x/z.xml".to_string())
+            );
+        }
+        assert_eq!(
+            next_hop(base, &answer(302, None)),
+            Err(HttpError::RedirectWithoutLocation { status: 302 })
+        );
+    }
+}
