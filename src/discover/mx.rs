@@ -134,9 +134,12 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
         obstacles.extend(f.obstacles);
         why.push(format!("{d}: {}", f.detail));
     }
+    // The MX record itself came: the DNS answered, whatever its domains' sources did.
+    obstacles.push(Obstacle::Absent);
     Found {
+        detail: format!("{record}; {}", why.join("; ")),
         obstacles,
-        ..Found::nothing(format!("{record}; {}", why.join("; ")), Obstacle::Absent)
+        ..Found::default()
     }
 }
 
