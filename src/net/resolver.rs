@@ -431,10 +431,11 @@ impl DnsUdpSocket for RefusableUdp {
         &self,
         cx: &mut Context<'_>,
         buf: &[u8],
-        target: SocketAddr,
+        _target: SocketAddr,
     ) -> Poll<std::io::Result<usize>> {
-        // Linux accepts the (same) address on a connected socket.
-        self.0.poll_send_to(cx, buf, target)
+        // `target` is the server the socket is connected to; `sendto` with an address on a
+        // connected socket is refused by the BSDs (EISCONN), a plain send is not.
+        self.0.poll_send(cx, buf)
     }
 }
 
