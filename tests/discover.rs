@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use discover_support::{route, Lab, Reply, Routes, Zone};
 use mailcheck::account::Address;
 use mailcheck::discover::{
-    self, Candidate, DiscoveryConfig, DiscoveryReport, SourceKind, SourceStatus,
+    self, Candidate, DiscoveryConfig, DiscoveryFailure, DiscoveryReport, SourceKind, SourceStatus,
 };
+use mailcheck::i18n::Lang;
 use mailcheck::net::resolver::Resolver;
 use mailcheck::plan::{Protocol, Security};
+use mailcheck::report::discovery::failure_text;
 
 const ISPDB: &str = "https://ispdb.test/v1.1/";
 
@@ -1060,4 +1062,159 @@ fn identical_answers_are_no_disagreement() {
     assert!(r.disagreements.is_empty(), "{:?}", r.disagreements);
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["disagreements"], serde_json::json!([]));
+}
+
+/// What discovery concludes when nothing was found, and how long it took.
+fn failure_of(lab: &Lab, cfg: &DiscoveryConfig, address: &str) -> (DiscoveryFailure, Duration) {
+    let a = Address::parse(address).unwrap();
+    let t0 = Instant::now();
+    let r = lab.rt.block_on(discover::discover(&a, cfg)).unwrap();
+    let took = t0.elapsed();
+    assert!(r.selected.is_empty(), "{:?}", r.selected);
+    let f = r.failure().expect("nothing found, so a failure");
+    // The front ends' text says the cause first.
+    let text = failure_text(&r, Lang::En).unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "No server found for {}: {}: {}",
+            r.domain,
+            f.cause(Lang::En),
+            f.hint(Lang::En)
+        )),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1 + r.sources.len(), "{text}");
+    (f, took)
+}
+
+/// lab.test exists (a null MX: it takes no mail) but has no address, so that guessing finds
+/// nothing; the web names resolve to the test web server.
+fn zone_where_lab_test_has_no_address() -> Zone {
+    let mut z = Zone::default();
+    for n in discover_support::WEB_NAMES
+        .iter()
+        .filter(|n| **n != "lab.test")
+    {
+        z.a(n, "127.0.0.1");
+    }
+    z.mx("lab.test", 0, ".");
+    z
+}
+
+/// A UDP port on 127.0.0.1 where nothing listens (bound, then closed).
+fn closed_udp_port() -> std::net::SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+#[test]
+fn a_dns_server_where_nothing_listens_is_known_within_3_seconds() {
+    let lab = Lab::start(base_zone(), Routes::new());
+    let dns = closed_udp_port();
+    // A long budget: the answer must come from the refusal, not from a deadline.
+    let mut cfg = config(&lab, Duration::from_secs(8));
+    cfg.resolver = Resolver::with_server(dns, Duration::from_secs(8));
+    let (f, took) = failure_of(&lab, &cfg, "alice@lab.test");
+    assert_eq!(
+        f,
+        DiscoveryFailure::DnsSilent {
+            server: dns.to_string()
+        }
+    );
+    assert_eq!(f.code(), "dns-silent");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // Nothing reached the web server: no name resolved.
+    assert!(lab.web.log().is_empty(), "{:?}", lab.web.log());
+}
+
+#[test]
+fn a_dns_server_that_swallows_queries_does_not_answer_either() {
+    let lab = Lab::start(base_zone(), Routes::new());
+    // Bound and kept, never read: every query times out.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut cfg = config(&lab, Duration::from_secs(1));
+    cfg.resolver = Resolver::with_server(silent.local_addr().unwrap(), Duration::from_secs(1));
+    let (f, _) = failure_of(&lab, &cfg, "alice@lab.test");
+    assert_eq!(f.code(), "dns-silent", "{f:?}");
+}
+
+#[test]
+fn a_domain_that_does_not_exist_is_named_so() {
+    let lab = Lab::start(base_zone(), Routes::new());
+    let (f, _) = failure_of(&lab, &config(&lab, T), "alice@nowhere.test");
+    assert_eq!(
+        f,
+        DiscoveryFailure::NoSuchDomain {
+            domain: "nowhere.test".into()
+        }
+    );
+    assert_eq!(f.code(), "no-such-domain");
+    assert!(f
+        .cause(Lang::Fr)
+        .contains("le domaine nowhere.test n'existe pas"));
+}
+
+#[test]
+fn a_domain_that_publishes_nothing_is_named_so() {
+    let lab = Lab::start(zone_where_lab_test_has_no_address(), Routes::new());
+    let (f, _) = failure_of(&lab, &config(&lab, T), "alice@lab.test");
+    assert_eq!(
+        f,
+        DiscoveryFailure::PublishesNothing {
+            domain: "lab.test".into()
+        }
+    );
+    assert_eq!(f.code(), "publishes-nothing");
+}
+
+#[test]
+fn web_sources_refused_for_one_tls_reason_say_that_reason() {
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&autoconfig_doc(
+            ("mail.lab.test", 993, "SSL"),
+            ("mail.lab.test", 465, "SSL"),
+        )),
+    );
+    let lab = Lab::start(zone_where_lab_test_has_no_address(), routes);
+    // The client trusts another CA than the one that signed the web server's certificate.
+    let stranger = discover_support::Ca::new().file();
+    let mut cfg = config(&lab, T);
+    cfg.ca_file = Some(stranger.path().to_path_buf());
+    let (f, _) = failure_of(&lab, &cfg, "alice@lab.test");
+    let DiscoveryFailure::Tls { reason } = &f else {
+        panic!("{f:?}")
+    };
+    assert!(reason.starts_with("invalid peer certificate"), "{reason}");
+    assert_eq!(f.code(), "tls");
+}
+
+#[test]
+fn failures_of_several_kinds_are_other() {
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml("<clientConfig><emailProvider"),
+    );
+    routes.insert(
+        route("GET", "https", "ispdb.test", "/v1.1/lab.test"),
+        Reply::Answer(500, vec![], b"oops".to_vec()),
+    );
+    let lab = Lab::start(zone_where_lab_test_has_no_address(), routes);
+    let (f, _) = failure_of(&lab, &config(&lab, T), "alice@lab.test");
+    assert_eq!(f, DiscoveryFailure::Other);
+    assert_eq!(f.code(), "other");
 }

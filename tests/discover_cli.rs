@@ -282,6 +282,33 @@ fn nothing_found_is_exit_2_for_discover_and_an_error_for_probe() {
 }
 
 #[test]
+fn a_dns_server_where_nothing_listens_ends_discover_within_3_seconds() {
+    let lab = Lab::start(zone(), Routes::new());
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let out = Command::cargo_bin("mailcheck")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args(["discover", "alice@lab.test", "--format", "json"])
+        .args(["--dns-server", &closed.to_string()])
+        .args(["--ispdb-url", "https://ispdb.test/v1.1/"])
+        .args(["--ca-file", lab.ca_file.path().to_str().unwrap()])
+        // A long budget: the end must come from the refusal, not from a deadline.
+        .args(["--discovery-timeout", "8s"])
+        .output()
+        .unwrap();
+    let took = t0.elapsed();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["discovery"]["resolver"], closed.to_string());
+    assert!(v["discovery"]["selected"].as_array().unwrap().is_empty());
+}
+
+#[test]
 fn credentials_are_withheld_from_untrusted_foreign_servers() {
     let mut z = zone();
     // SRV (unvalidated DNS) sends IMAP to a host outside lab.test.

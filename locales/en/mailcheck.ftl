@@ -316,6 +316,20 @@ discovery-disagree = Sources disagree:
 discovery-disagree-usernames = { $servers } (user { $usernames })
 discovery-says = says
 discovery-notes = Notes:
+discovery-failure-sentence = No server found for { $domain }: { $cause }: { $hint }
+discovery-failure-dns-silent = { $server ->
+        [system] the system's DNS servers do not answer
+       *[other] the DNS server { $server } does not answer
+    }
+discovery-failure-dns-silent-hint = check the network, or give --dns-server a server that answers
+discovery-failure-no-such-domain = the domain { $domain } does not exist (NXDOMAIN)
+discovery-failure-no-such-domain-hint = check the spelling of the address
+discovery-failure-tls = every web source was refused for the same TLS reason ({ $reason })
+discovery-failure-tls-hint = something on the path may intercept https (a proxy, a firewall), or the servers' certificate is wrong; a private CA is given with --ca-file
+discovery-failure-publishes-nothing = { $domain } publishes no mail settings (no autoconfig, Autodiscover or SRV record, no usual host name)
+discovery-failure-publishes-nothing-hint = ask the provider for the server names and give them with --server HOST
+discovery-failure-other = no source named a server
+discovery-failure-other-hint = each source's answer follows; give the server with --server HOST
 discovery-note-from = { $source }: { $note }
 discovery-note-not-offered-overruled = { $source }: says { $protocol } is not offered, but { $winner } (higher priority) names a server: it is used
 discovery-note-not-offered = { $source }: { $protocol } is not offered

@@ -312,6 +312,20 @@ discovery-disagree = Les sources divergent :
 discovery-disagree-usernames = { $servers } (utilisateur { $usernames })
 discovery-says = indique
 discovery-notes = Remarques :
+discovery-failure-sentence = Aucun serveur trouvé pour { $domain } : { $cause } : { $hint }
+discovery-failure-dns-silent = { $server ->
+        [system] les serveurs DNS du système ne répondent pas
+       *[other] le serveur DNS { $server } ne répond pas
+    }
+discovery-failure-dns-silent-hint = vérifiez le réseau, ou indiquez avec --dns-server un serveur qui répond
+discovery-failure-no-such-domain = le domaine { $domain } n'existe pas (NXDOMAIN)
+discovery-failure-no-such-domain-hint = vérifiez l'orthographe de l'adresse
+discovery-failure-tls = toutes les sources web ont été refusées pour la même raison TLS ({ $reason })
+discovery-failure-tls-hint = un intermédiaire (proxy, pare-feu) intercepte peut-être le https, ou le certificat des serveurs est faux ; une autorité de certification privée s'indique avec --ca-file
+discovery-failure-publishes-nothing = { $domain } ne publie aucun réglage de messagerie (ni autoconfig, ni Autodiscover, ni enregistrement SRV, ni nom d'hôte usuel)
+discovery-failure-publishes-nothing-hint = demandez les noms des serveurs au fournisseur et indiquez-les avec --server HÔTE
+discovery-failure-other = aucune source n'a donné de serveur
+discovery-failure-other-hint = la réponse de chaque source suit ; indiquez le serveur avec --server HÔTE
 discovery-note-from = { $source } : { $note }
 discovery-note-not-offered-overruled = { $source } : indique que { $protocol } n'est pas proposé, mais { $winner } (prioritaire) nomme un serveur : c'est lui qui est retenu
 discovery-note-not-offered = { $source } : { $protocol } n'est pas proposé

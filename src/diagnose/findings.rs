@@ -254,6 +254,7 @@ mod tests {
             candidates,
             notes: Default::default(),
             not_offered: vec![],
+            obstacles: vec![],
         };
         let d = DiscoveryReport {
             address: "a@example.fr".into(),

@@ -5,9 +5,10 @@
 
 use serde::Deserialize;
 
+use super::http::HttpError;
 use super::{
-    document_host, in_order, substitute, Budget, Candidate, Ctx, Found, Note, Notes, SourceKind,
-    Trail,
+    document_host, in_order, substitute, Budget, Candidate, Ctx, Found, Note, Notes, Obstacle,
+    SourceKind, Trail,
 };
 use crate::account::Address;
 use crate::plan::{Protocol, Security};
@@ -203,16 +204,13 @@ pub(crate) async fn fetch(
     url: &str,
     source: SourceKind,
     trail: &Trail,
-) -> Result<Found, String> {
+) -> Result<Found, HttpError> {
     trail.push(format!("GET {url}"));
     let got = ctx.http.get(url).await?;
     if got.chain.len() > 1 {
         trail.push(format!("redirected to {}", got.final_url()));
     }
-    if got.status != 200 {
-        return Err(format!("HTTP {}", got.status));
-    }
-    let doc = parse(&got.body, &ctx.address)?;
+    let doc = parse(got.ok()?, &ctx.address).map_err(|reason| HttpError::BadBody { reason })?;
     let origin = got.final_url().to_string();
     let mut found = Found {
         candidates: candidates(&doc, source, &origin, got.trusted, &ctx.address),
@@ -221,8 +219,10 @@ pub(crate) async fn fetch(
         detail: String::new(),
         failed: false,
         not_offered: vec![],
+        obstacles: vec![],
     };
     found.detail = if found.candidates.is_empty() {
+        found.obstacles.push(Obstacle::Absent);
         format!("{origin}: no usable server in the document")
     } else {
         format!(
@@ -288,10 +288,12 @@ pub(crate) async fn first_of(
     let mut why = Vec::new();
     let mut broke = false;
     let mut notes = Notes::default();
+    let mut obstacles = Vec::new();
     for (u, r) in urls.iter().zip(results) {
         match r {
             None => {
                 broke = true;
+                obstacles.push(Obstacle::TimedOut);
                 why.push(format!("{u}: no answer before the source's deadline"))
             }
             Some(Ok(f)) if !f.candidates.is_empty() => {
@@ -303,13 +305,13 @@ pub(crate) async fn first_of(
             }
             Some(Ok(f)) => {
                 notes.extend(f.notes);
+                obstacles.extend(f.obstacles);
                 why.push(f.detail)
             }
             Some(Err(e)) => {
                 // A 404 is "nothing here"; anything else (TLS, malformed XML) is a failure.
-                if !e.starts_with("HTTP 404") && !super::http::is_unreachable(&e) {
-                    broke = true;
-                }
+                broke |= !e.is_absent();
+                obstacles.push(Obstacle::of_http(&e));
                 why.push(format!("{u}: {e}"))
             }
         }
@@ -318,6 +320,7 @@ pub(crate) async fn first_of(
         notes,
         detail: why.join("; "),
         failed: broke,
+        obstacles,
         ..Found::default()
     }
 }
@@ -341,13 +344,16 @@ pub(crate) fn ispdb_url(base: &str, domain: &str) -> String {
 pub(crate) async fn ispdb_source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     let url = ispdb_url(&ctx.cfg.ispdb_url, &ctx.address.domain);
     let fetched = tokio::time::timeout_at(budget.end(), fetch(ctx, &url, SourceKind::Ispdb, trail));
-    match fetched
-        .await
-        .unwrap_or_else(|_| Err("no answer before the source's deadline".into()))
-    {
-        Ok(f) => f,
-        Err(e) if e.starts_with("HTTP 404") => Found::nothing(format!("{url}: not in the ISPDB")),
-        Err(e) => Found::failed(format!("{url}: {e}")),
+    match fetched.await {
+        Ok(Ok(f)) => f,
+        Ok(Err(HttpError::Status { status: 404 })) => {
+            Found::nothing(format!("{url}: not in the ISPDB"), Obstacle::Absent)
+        }
+        Ok(Err(e)) => Found::failed(format!("{url}: {e}"), Obstacle::of_http(&e)),
+        Err(_) => Found::failed(
+            format!("{url}: no answer before the source's deadline"),
+            Obstacle::TimedOut,
+        ),
     }
 }
 

@@ -14,8 +14,10 @@
 use serde::Deserialize;
 
 use super::autoconfig::Server;
+use super::http::{self, HttpError};
 use super::{
-    document_host, http, in_order, Budget, Candidate, Ctx, Found, Note, Notes, SourceKind, Trail,
+    document_host, in_order, Budget, Candidate, Ctx, Found, Note, Notes, Obstacle, SourceKind,
+    Trail,
 };
 use crate::account::Address;
 use crate::net::resolver::LookupError;
@@ -253,6 +255,7 @@ struct Failure {
     text: String,
     /// Nothing is there (no server, 404, no record): not a fault of the domain's setup.
     absent: bool,
+    obstacle: Obstacle,
 }
 
 impl Failure {
@@ -260,19 +263,41 @@ impl Failure {
         Failure {
             text: text.into(),
             absent: false,
+            obstacle: Obstacle::Broken,
         }
     }
     fn absent(text: impl Into<String>) -> Failure {
         Failure {
             text: text.into(),
             absent: true,
+            obstacle: Obstacle::Absent,
         }
     }
-    /// An HTTP client error for `what` (`POST https://...`): absent when nothing listened.
-    fn http(what: &str, e: String) -> Failure {
+    /// A failed lookup of `name`.
+    fn lookup(text: String, e: &LookupError, name: &str, domain: &str) -> Failure {
         Failure {
-            absent: http::is_unreachable(&e),
-            text: format!("{what}: {e}"),
+            text,
+            absent: matches!(e, LookupError::NotFound { .. }),
+            obstacle: Obstacle::of_lookup(e, name, domain),
+        }
+    }
+    /// An HTTP client error for `what` (`POST https://...`).
+    fn http(what: &str, e: HttpError) -> Failure {
+        let text = match &e {
+            // Redirect answers and HTTP redirects share one count: worded as for both.
+            HttpError::TooManyRedirects { chain, .. } => {
+                let (from, to) = match chain.as_slice() {
+                    [.., from, to] => (from.as_str(), to.as_str()),
+                    _ => (what, ""),
+                };
+                format!("{from}: more than {MAX_HOPS} redirects (a loop?), last to {to}")
+            }
+            e => format!("{what}: {e}"),
+        };
+        Failure {
+            absent: e.is_absent(),
+            obstacle: Obstacle::of_http(&e),
+            text,
         }
     }
 }
@@ -289,7 +314,7 @@ struct Settled {
     email: String,
 }
 
-/// Count one more redirect, refusing past [`MAX_HOPS`].
+/// Count one more redirect answer, refusing past [`MAX_HOPS`].
 fn hop(hops: &mut usize, url: &str, next: &str) -> Result<(), Failure> {
     *hops += 1;
     if *hops > MAX_HOPS {
@@ -300,8 +325,8 @@ fn hop(hops: &mut usize, url: &str, next: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// POST to `url` for `email`, following HTTP redirects and redirect answers (together at most
-/// [`MAX_HOPS`]).
+/// POST to `url` for `email`, following HTTP redirects (through [`http::Http::follow`], to
+/// https only: the body is the address) and redirect answers, together at most [`MAX_HOPS`].
 async fn chain(
     ctx: &Ctx,
     url: String,
@@ -319,42 +344,38 @@ async fn chain(
             )));
         }
         trail.push(format!("POST {url}"));
+        // The URL last posted to, which an error is about.
+        let mut at = url.clone();
+        let redirects = http::Redirects {
+            limit: MAX_HOPS,
+            taken: &mut hops,
+            https_only: true,
+            on_hop: &mut |status, next| {
+                trail.push(format!("HTTP {status} -> {next}"));
+                trail.push(format!("POST {next}"));
+                at = next.to_string();
+            },
+        };
         let got = ctx
             .http
-            .post_xml(&url, request_body(&email))
-            .await
-            .map_err(|e| Failure::http(&format!("POST {url}"), e))?;
+            .follow(
+                reqwest::Method::POST,
+                &url,
+                Some(request_body(&email)),
+                redirects,
+            )
+            .await;
+        let got = got.map_err(|e| Failure::http(&format!("POST {at}"), e))?;
         trusted &= got.trusted;
-        // Exchange front ends answer the POST with a redirect to the real endpoint; the body
-        // (the address) is sent again only to an https URL.
-        if matches!(got.status, 301 | 302 | 307 | 308) {
-            let Some(loc) = got.location else {
-                return Err(Failure::broken(format!(
-                    "POST {url}: HTTP {} without a Location",
-                    got.status
-                )));
-            };
-            let next = reqwest::Url::parse(&url)
-                .and_then(|b| b.join(&loc))
-                .map_err(|e| Failure::broken(format!("POST {url}: bad redirect {loc:?}: {e}")))?;
-            if next.scheme() != "https" {
-                return Err(Failure::broken(format!(
-                    "POST {url}: HTTP {} to non-https {next}, refused (the address would go out in clear)",
-                    got.status
-                )));
+        url = got.final_url().to_string();
+        let body = got.ok().map_err(|e| {
+            let text = format!("POST {url}: {e}");
+            match e {
+                HttpError::Status { status: 404 } => Failure::absent(text),
+                _ => Failure::broken(text),
             }
-            hop(&mut hops, &url, next.as_str())?;
-            trail.push(format!("HTTP {} -> {next}", got.status));
-            url = next.to_string();
-            continue;
-        }
-        if got.status == 404 {
-            return Err(Failure::absent(format!("POST {url}: HTTP 404")));
-        }
-        if got.status != 200 {
-            return Err(Failure::broken(format!("POST {url}: HTTP {}", got.status)));
-        }
-        match parse(&got.body).map_err(|e| Failure::broken(format!("{url}: {e}")))? {
+        })?;
+        match parse(body).map_err(|e| Failure::broken(format!("{url}: {e}")))? {
             Answer::Settings { servers, skipped } => {
                 return Ok(Settled {
                     servers,
@@ -416,20 +437,21 @@ async fn run_start(
                 .get_no_follow(u)
                 .await
                 .map_err(|e| Failure::http(&format!("GET {u}"), e))?;
-            let loc = match (got.status, got.location) {
-                (300..=399, Some(l)) => l,
-                (s, _) => {
-                    let text = format!("GET {u}: HTTP {s}, no redirect");
-                    return Err(if s == 404 {
-                        Failure::absent(text)
-                    } else {
-                        Failure::broken(text)
-                    });
+            let no_redirect = |s: u16| {
+                let text = format!("GET {u}: HTTP {s}, no redirect");
+                if s == 404 {
+                    Failure::absent(text)
+                } else {
+                    Failure::broken(text)
                 }
             };
-            let next = reqwest::Url::parse(u)
-                .and_then(|b| b.join(&loc))
-                .map_err(|e| Failure::broken(format!("GET {u}: bad redirect {loc:?}: {e}")))?;
+            let next = match http::next_hop(u, &got) {
+                Ok(Some(next)) => next,
+                Ok(None) | Err(HttpError::RedirectWithoutLocation { .. }) => {
+                    return Err(no_redirect(got.status))
+                }
+                Err(e) => return Err(Failure::broken(format!("GET {u}: {e}"))),
+            };
             trail.push(format!("redirected to {next}"));
             // The redirect itself came over http: the answer is not trusted.
             chain(ctx, next.to_string(), email, false, trail).await
@@ -439,11 +461,17 @@ async fn run_start(
             let end = budget.step_end(ctx.cfg.step_timeout());
             let recs = match tokio::time::timeout_at(end, ctx.cfg.resolver.srv(name)).await {
                 Ok(Ok(recs)) => recs,
-                Ok(Err(LookupError::NotFound { detail })) => {
-                    return Err(Failure::absent(format!("{name}: {detail}")))
+                Ok(Err(e)) => {
+                    let text = format!("{name}: {e}");
+                    return Err(Failure::lookup(text, &e, name, &ctx.address.domain));
                 }
-                Ok(Err(e)) => return Err(Failure::broken(format!("{name}: {e}"))),
-                Err(_) => return Err(Failure::broken(format!("{name}: no answer in time"))),
+                Err(_) => {
+                    return Err(Failure {
+                        text: format!("{name}: no answer in time"),
+                        absent: false,
+                        obstacle: Obstacle::DnsSilent,
+                    })
+                }
             };
             let mut recs: Vec<_> = recs.into_iter().filter(|r| r.target != ".").collect();
             recs.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.weight.cmp(&a.weight)));
@@ -482,6 +510,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     .await;
     let mut why = Vec::new();
     let mut broke = false;
+    let mut obstacles = Vec::new();
     for (start, r) in starts.iter().zip(results) {
         match r {
             Some(Ok(settled)) if !settled.servers.is_empty() => {
@@ -531,9 +560,11 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                     provider: None,
                     failed: false,
                     not_offered: vec![],
+                    obstacles: vec![],
                 };
             }
             Some(Ok(settled)) => {
+                obstacles.push(Obstacle::Absent);
                 why.push(format!(
                     "{}: no IMAP, POP3 or SMTP server listed",
                     settled.url
@@ -541,10 +572,12 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
             }
             Some(Err(f)) => {
                 broke |= !f.absent;
+                obstacles.push(f.obstacle);
                 why.push(f.text)
             }
             None => {
                 broke = true;
+                obstacles.push(Obstacle::TimedOut);
                 why.push(format!(
                     "{}: no answer before the source's deadline",
                     start.describe()
@@ -555,6 +588,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     Found {
         detail: why.join("; "),
         failed: broke,
+        obstacles,
         ..Found::default()
     }
 }

@@ -1,6 +1,6 @@
 //! Last resort: common host names on the documented ports, kept when they resolve.
 
-use super::{Budget, Candidate, Ctx, Found, Note, Notes, SourceKind, Trail};
+use super::{Budget, Candidate, Ctx, Found, Note, Notes, Obstacle, SourceKind, Trail};
 use crate::plan::{Combination, Protocol};
 
 /// Host name prefixes tried per protocol, in order ("" is the bare domain).
@@ -32,15 +32,24 @@ pub(crate) async fn source(
     let resolved = futures::future::join_all(names.iter().map(|n| {
         trail.push(format!("A/AAAA {n}"));
         async move {
-            matches!(
-                tokio::time::timeout_at(end, ctx.cfg.resolver.lookup_addrs(n, 0)).await,
-                Ok(Ok(_))
-            )
+            match tokio::time::timeout_at(end, ctx.cfg.resolver.lookup_addrs(n, 0)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(Obstacle::of_lookup(&e, n, domain)),
+                Err(_) => Err(Obstacle::DnsSilent),
+            }
         }
     }))
     .await;
-    let exists = |n: &str| names.iter().zip(&resolved).any(|(m, ok)| m == n && *ok);
-    let mut f = Found::default();
+    let exists = |n: &str| {
+        names
+            .iter()
+            .zip(&resolved)
+            .any(|(m, r)| m == n && r.is_ok())
+    };
+    let mut f = Found {
+        obstacles: resolved.iter().filter_map(|r| r.clone().err()).collect(),
+        ..Found::default()
+    };
     let mut said: Vec<String> = not_offered
         .iter()
         .map(|p| format!("{p}: not guessed, SRV says it is not offered"))

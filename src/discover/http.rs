@@ -1,8 +1,10 @@
 //! The HTTP(S) client of discovery: reqwest over rustls with the ring provider, trusting the
 //! public roots plus `--ca-file`; host names resolved through the run's [`Resolver`] (so
 //! `--dns-server` applies, and never the system resolver when it is given); `--connect-to`
-//! applied as curl does; redirects followed by hand (at most [`MAX_REDIRECTS`], each hop
-//! recorded, any http hop making the answer untrusted); bodies capped at [`BODY_LIMIT`].
+//! applied as curl does; redirects followed by hand, in one place ([`Http::follow`], for the
+//! GETs and the Autodiscover POST: each hop recorded, any http hop making the answer
+//! untrusted); bodies capped at [`BODY_LIMIT`]. Failures are an [`HttpError`], whose variants
+//! callers match (absent, TLS, redirect refused...) and whose text is the reports' detail.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,12 +13,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::{redirect, Client, StatusCode};
+use reqwest::{redirect, Client};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::CertificateDer;
 
 use super::DiscoveryConfig;
-use crate::net::resolver::Resolver;
+use crate::net::resolver::{LookupError, Resolver};
 use crate::plan::ConnectTo;
 
 /// Largest document accepted.
@@ -40,6 +42,112 @@ impl Fetched {
     pub fn final_url(&self) -> &str {
         self.chain.last().map(String::as_str).unwrap_or("")
     }
+
+    /// The body of a 200 answer; any other status is [`HttpError::Status`].
+    pub fn ok(&self) -> Result<&[u8], HttpError> {
+        match self.status {
+            200 => Ok(&self.body),
+            status => Err(HttpError::Status { status }),
+        }
+    }
+}
+
+/// Why a request gave no usable answer. `Display` is the detail the reports show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("bad URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("unsupported URL scheme {scheme:?}")]
+    UnsupportedScheme { scheme: String },
+    /// The server answered, with another status than the caller wanted.
+    #[error("HTTP {status}")]
+    Status { status: u16 },
+    /// The certificate or the handshake was refused: a server is there, and is wrong.
+    #[error("{TLS_FAILURE}: {reason}")]
+    Tls {
+        /// rustls's words: "invalid peer certificate: UnknownIssuer".
+        reason: String,
+    },
+    /// Nothing to talk to: the name did not resolve, or nothing listened.
+    #[error("{detail}")]
+    Unreachable {
+        detail: String,
+        /// The resolver's own error, when the host name is what failed.
+        lookup: Option<LookupError>,
+    },
+    /// No answer in time.
+    #[error("{detail}")]
+    Timeout { detail: String },
+    #[error("document larger than {BODY_LIMIT} bytes")]
+    TooLarge,
+    /// The chain of redirects went past its limit: every URL asked, and the next one.
+    #[error("more than {limit} redirects: {}", chain.join(" -> "))]
+    TooManyRedirects { limit: usize, chain: Vec<String> },
+    #[error("HTTP {status} without a Location")]
+    RedirectWithoutLocation { status: u16 },
+    #[error("bad redirect {location:?}: {reason}")]
+    BadRedirect { location: String, reason: String },
+    /// A redirect of a request carrying the address to a URL that is not https.
+    #[error("HTTP {status} to non-https {to}, refused (the address would go out in clear)")]
+    RedirectRefused { status: u16, to: String },
+    /// The answer came, but is no document of the kind asked for.
+    #[error("{reason}")]
+    BadBody { reason: String },
+    /// Anything else reqwest reports.
+    #[error("{detail}")]
+    Failed { detail: String },
+}
+
+impl HttpError {
+    /// Nothing is there: a 404, a host that does not resolve, nothing listening. Not a fault
+    /// of the domain's setup, unlike a TLS failure (a server answered, and its certificate or
+    /// handshake is wrong) or a broken document. A silent DNS server leaves a host unresolved
+    /// too: [`super::Obstacle::of_http`] tells that apart for the conclusion.
+    pub fn is_absent(&self) -> bool {
+        match self {
+            HttpError::Status { status } => *status == 404,
+            HttpError::Unreachable { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Which answers are redirects to follow: the ones that say "ask there instead". 303 is
+/// followed with the same method: Autodiscover servers that answer the POST with it want it
+/// posted again.
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// Where an answer sends the request next: `None` when it is not a redirect.
+pub fn next_hop(current: &str, fetched: &Fetched) -> Result<Option<reqwest::Url>, HttpError> {
+    if !is_redirect(fetched.status) {
+        return Ok(None);
+    }
+    let Some(location) = &fetched.location else {
+        return Err(HttpError::RedirectWithoutLocation {
+            status: fetched.status,
+        });
+    };
+    reqwest::Url::parse(current)
+        .and_then(|base| base.join(location))
+        .map(Some)
+        .map_err(|e| HttpError::BadRedirect {
+            location: location.clone(),
+            reason: e.to_string(),
+        })
+}
+
+/// How a chain of redirects may go on.
+pub struct Redirects<'a> {
+    /// Most redirects in the whole chain.
+    pub limit: usize,
+    /// Redirects already taken: Autodiscover counts its redirect answers here too.
+    pub taken: &'a mut usize,
+    /// Refuse a redirect to a URL that is not https (the request carries the address).
+    pub https_only: bool,
+    /// Told of each redirect taken: its status and the next URL.
+    pub on_hop: &'a mut (dyn FnMut(u16, &str) + Send),
 }
 
 pub struct Http {
@@ -68,14 +176,23 @@ impl Resolve for Bridge {
         let (host, port) = ConnectTo::resolve(&self.rules, name.as_str(), self.default_port);
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = resolver.lookup_addrs(&host, port).await.map_err(
-                |e| -> Box<dyn std::error::Error + Send + Sync> {
-                    format!("cannot resolve {host}: {e}").into()
+                |error| -> Box<dyn std::error::Error + Send + Sync> {
+                    Box::new(Unresolved { host, error })
                 },
             )?;
             let it: Addrs = Box::new(addrs.into_iter());
             Ok(it)
         })
     }
+}
+
+/// A host name the resolver could not turn into addresses; found again in reqwest's error
+/// chain, so that a silent DNS server is told from a host that does not exist.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot resolve {host}: {error}")]
+struct Unresolved {
+    host: String,
+    error: LookupError,
 }
 
 fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<ClientConfig> {
@@ -142,11 +259,13 @@ impl Http {
         })
     }
 
-    fn client(&self, url: &reqwest::Url) -> Result<&Client, String> {
+    fn client(&self, url: &reqwest::Url) -> Result<&Client, HttpError> {
         match url.scheme() {
             "https" => Ok(&self.https),
             "http" => Ok(&self.http),
-            s => Err(format!("unsupported URL scheme {s:?}")),
+            s => Err(HttpError::UnsupportedScheme {
+                scheme: s.to_string(),
+            }),
         }
     }
 
@@ -156,8 +275,11 @@ impl Http {
         method: reqwest::Method,
         url: &str,
         body: Option<String>,
-    ) -> Result<(u16, Option<String>, Vec<u8>), String> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("bad URL {url:?}: {e}"))?;
+    ) -> Result<Fetched, HttpError> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| HttpError::BadUrl {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
         let client = self.client(&parsed)?;
         let mut req = client.request(method, parsed);
         if let Some(b) = body {
@@ -174,106 +296,111 @@ impl Http {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             if resp.content_length().is_some_and(|n| n > BODY_LIMIT as u64) {
-                return Err(format!("document larger than {BODY_LIMIT} bytes"));
+                return Err(HttpError::TooLarge);
             }
             let mut body = Vec::new();
             while let Some(chunk) = resp.chunk().await.map_err(describe)? {
                 if body.len() + chunk.len() > BODY_LIMIT {
-                    return Err(format!("document larger than {BODY_LIMIT} bytes"));
+                    return Err(HttpError::TooLarge);
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok((status.as_u16(), location, body))
+            Ok(Fetched {
+                chain: vec![url.to_string()],
+                status: status.as_u16(),
+                location,
+                body,
+                trusted: url.starts_with("https://"),
+            })
         };
         // The client's own timeout covers the request; this one also bounds resolution.
         match tokio::time::timeout(self.timeout + Duration::from_millis(100), fut).await {
             Ok(r) => r,
-            Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
+            Err(_) => Err(HttpError::Timeout {
+                detail: format!("no answer within {} ms", self.timeout.as_millis()),
+            }),
         }
     }
 
-    /// GET, following redirects by hand.
-    pub async fn get(&self, url: &str) -> Result<Fetched, String> {
+    /// `method` to `url`, following redirects as `redirects` allows: the one redirect
+    /// follower of discovery, for the GETs and the Autodiscover POST.
+    pub async fn follow(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<String>,
+        redirects: Redirects<'_>,
+    ) -> Result<Fetched, HttpError> {
+        let Redirects {
+            limit,
+            taken,
+            https_only,
+            on_hop,
+        } = redirects;
         let mut chain = vec![url.to_string()];
-        let mut current = url.to_string();
-        for _ in 0..=MAX_REDIRECTS {
-            let (status, location, body) = self.once(reqwest::Method::GET, &current, None).await?;
-            let is_redirect = StatusCode::from_u16(status).is_ok_and(|s| s.is_redirection());
-            match (is_redirect, location) {
-                (true, Some(loc)) => {
-                    let next = reqwest::Url::parse(&current)
-                        .and_then(|base| base.join(&loc))
-                        .map_err(|e| format!("bad redirect {loc:?}: {e}"))?;
-                    current = next.to_string();
-                    chain.push(current.clone());
-                }
-                (_, location) => {
-                    let trusted = chain.iter().all(|u| u.starts_with("https://"));
-                    return Ok(Fetched {
-                        chain,
-                        status,
-                        location,
-                        body,
-                        trusted,
-                    });
-                }
+        loop {
+            let current = chain.last().cloned().unwrap_or_default();
+            let got = self.once(method.clone(), &current, body.clone()).await?;
+            let Some(next) = next_hop(&current, &got)? else {
+                let trusted = chain.iter().all(|u| u.starts_with("https://"));
+                return Ok(Fetched {
+                    chain,
+                    trusted,
+                    ..got
+                });
+            };
+            if https_only && next.scheme() != "https" {
+                return Err(HttpError::RedirectRefused {
+                    status: got.status,
+                    to: next.to_string(),
+                });
             }
+            chain.push(next.to_string());
+            *taken += 1;
+            if *taken > limit {
+                return Err(HttpError::TooManyRedirects { limit, chain });
+            }
+            on_hop(got.status, next.as_str());
         }
-        Err(format!(
-            "more than {MAX_REDIRECTS} redirects: {}",
-            chain.join(" -> ")
-        ))
+    }
+
+    /// GET, following at most [`MAX_REDIRECTS`] redirects.
+    pub async fn get(&self, url: &str) -> Result<Fetched, HttpError> {
+        let redirects = Redirects {
+            limit: MAX_REDIRECTS,
+            taken: &mut 0,
+            https_only: false,
+            on_hop: &mut |_, _| {},
+        };
+        self.follow(reqwest::Method::GET, url, None, redirects)
+            .await
     }
 
     /// GET without following a redirect (Autodiscover's http redirect form).
-    pub async fn get_no_follow(&self, url: &str) -> Result<Fetched, String> {
-        let (status, location, body) = self.once(reqwest::Method::GET, url, None).await?;
-        Ok(Fetched {
-            chain: vec![url.to_string()],
-            status,
-            location,
-            body,
-            trusted: url.starts_with("https://"),
-        })
-    }
-
-    /// POST an XML body; redirects are not followed (Autodiscover handles its own).
-    pub async fn post_xml(&self, url: &str, body: String) -> Result<Fetched, String> {
-        let (status, location, body) = self.once(reqwest::Method::POST, url, Some(body)).await?;
-        Ok(Fetched {
-            chain: vec![url.to_string()],
-            status,
-            location,
-            body,
-            trusted: url.starts_with("https://"),
-        })
+    pub async fn get_no_follow(&self, url: &str) -> Result<Fetched, HttpError> {
+        self.once(reqwest::Method::GET, url, None).await
     }
 }
 
 /// What [`describe`] puts first for a certificate or handshake failure.
 pub const TLS_FAILURE: &str = "TLS failure";
-/// What [`describe`] puts first when nothing could be reached.
+/// What [`describe`] puts first when nothing could be reached (resolution included).
 pub const CANNOT_CONNECT: &str = "cannot connect";
 
-/// Whether an error of this client (as [`describe`] words it, maybe after a `URL: ` prefix)
-/// only says that nothing is there: no such host, nothing listening. A TLS failure is not
-/// that: a server answered, and its certificate or handshake is wrong.
-pub fn is_unreachable(e: &str) -> bool {
-    e.starts_with(CANNOT_CONNECT) || e.contains(&format!(": {CANNOT_CONNECT}"))
-}
-
-/// The rustls error somewhere in an error's causes. hyper wraps it in an `io::Error`, whose
-/// `source()` skips the wrapped error, so each `io::Error` is opened by hand.
-fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+/// The first error of type `E` in an error's causes. hyper wraps errors in an `io::Error`,
+/// whose `source()` skips the wrapped error, so each `io::Error` is opened by hand.
+fn find_cause<'a, E: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+        if let Some(t) = err.downcast_ref::<E>() {
             return Some(t);
         }
         if let Some(t) = err
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
-            .and_then(|inner| tls_error(inner))
+            .and_then(|inner| find_cause::<E>(inner))
         {
             return Some(t);
         }
@@ -283,11 +410,13 @@ fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls:
 }
 
 /// reqwest's error, with its causes (the TLS or DNS reason is in the chain). reqwest reports a
-/// refused certificate as a connect error; it is told apart here, as [`TLS_FAILURE`].
-fn describe(e: reqwest::Error) -> String {
-    if let Some(t) = tls_error(&e) {
+/// refused certificate as a connect error; it is told apart here, as [`HttpError::Tls`].
+fn describe(e: reqwest::Error) -> HttpError {
+    if let Some(t) = find_cause::<rustls::Error>(&e) {
         // "invalid peer certificate: UnknownIssuer", "received fatal alert: ...".
-        return format!("{TLS_FAILURE}: {t}");
+        return HttpError::Tls {
+            reason: t.to_string(),
+        };
     }
     let mut s = if e.is_timeout() {
         "timed out".to_string()
@@ -307,5 +436,99 @@ fn describe(e: reqwest::Error) -> String {
         last = text;
         src = inner.source();
     }
-    s
+    if e.is_timeout() {
+        HttpError::Timeout { detail: s }
+    } else if e.is_connect() {
+        HttpError::Unreachable {
+            detail: s,
+            lookup: find_cause::<Unresolved>(&e).map(|u| u.error.clone()),
+        }
+    } else {
+        HttpError::Failed { detail: s }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words are the reports' detail strings, as they read before the errors were typed.
+    #[test]
+    fn errors_read_as_the_details_always_did() {
+        let cases = [
+            (HttpError::Status { status: 404 }, "HTTP 404"),
+            (
+                HttpError::Tls {
+                    reason: "invalid peer certificate: UnknownIssuer".into(),
+                },
+                "TLS failure: invalid peer certificate: UnknownIssuer",
+            ),
+            (HttpError::TooLarge, "document larger than 1048576 bytes"),
+            (
+                HttpError::TooManyRedirects {
+                    limit: 3,
+                    chain: vec!["https://a/".into(), "https://b/".into()],
+                },
+                "more than 3 redirects: https://a/ -> https://b/",
+            ),
+            (
+                HttpError::RedirectRefused {
+                    status: 307,
+                    to: "http://b/x".into(),
+                },
+                "HTTP 307 to non-https http://b/x, refused (the address would go out in clear)",
+            ),
+            (
+                HttpError::RedirectWithoutLocation { status: 302 },
+                "HTTP 302 without a Location",
+            ),
+            (
+                HttpError::UnsupportedScheme {
+                    scheme: "ftp".into(),
+                },
+                "unsupported URL scheme \"ftp\"",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn only_nothing_there_is_absent() {
+        assert!(HttpError::Status { status: 404 }.is_absent());
+        assert!(HttpError::Unreachable {
+            detail: "cannot connect".into(),
+            lookup: None
+        }
+        .is_absent());
+        assert!(!HttpError::Status { status: 500 }.is_absent());
+        assert!(!HttpError::Tls { reason: "x".into() }.is_absent());
+    }
+
+    #[test]
+    fn redirects_and_where_they_lead() {
+        let answer = |status: u16, location: Option<&str>| Fetched {
+            chain: vec![],
+            status,
+            location: location.map(str::to_string),
+            body: vec![],
+            trusted: true,
+        };
+        let base = "https://a.test/x/y.xml";
+        assert_eq!(next_hop(base, &answer(200, Some("/z"))), Ok(None));
+        assert_eq!(next_hop(base, &answer(304, Some("/z"))), Ok(None));
+        for status in [301, 302, 303, 307, 308] {
+            assert_eq!(
+                next_hop(base, &answer(status, Some("z.xml")))
+                    .unwrap()
+                    .map(String::from),
+                Some("https://a.test/x/z.xml".to_string())
+            );
+        }
+        assert_eq!(
+            next_hop(base, &answer(302, None)),
+            Err(HttpError::RedirectWithoutLocation { status: 302 })
+        );
+    }
 }

@@ -14,6 +14,7 @@
 
 pub mod autoconfig;
 pub mod autodiscover;
+mod failure;
 mod guess;
 pub mod http;
 mod mx;
@@ -33,6 +34,7 @@ use crate::account::Address;
 use crate::net::resolver::Resolver;
 use crate::plan::{Combination, ConnectTo, Protocol, Security, Target};
 
+pub use failure::{DiscoveryFailure, Obstacle};
 pub use note::{Note, Notes, TrustHint};
 
 /// Where the Thunderbird ISPDB lives (`--ispdb-url` replaces it).
@@ -199,6 +201,10 @@ pub struct SourceReport {
     /// of the protocol, RFC 6186 §3.4): lower-priority sources are not used for them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_offered: Vec<Protocol>,
+    /// What stood in the way of each step that gave nothing, for [`DiscoveryReport::failure`]
+    /// (not in JSON: `detail` says it in words).
+    #[serde(skip)]
+    pub obstacles: Vec<Obstacle>,
 }
 
 /// Two sources that name different servers, or different login names, for one protocol.
@@ -306,19 +312,23 @@ pub(crate) struct Found {
     pub failed: bool,
     /// Protocols the source says are not offered.
     pub not_offered: Vec<Protocol>,
+    /// What stood in the way of each step that gave nothing.
+    pub obstacles: Vec<Obstacle>,
 }
 
 impl Found {
-    pub fn nothing(detail: impl Into<String>) -> Found {
+    pub fn nothing(detail: impl Into<String>, why: Obstacle) -> Found {
         Found {
             detail: detail.into(),
+            obstacles: vec![why],
             ..Found::default()
         }
     }
-    pub fn failed(detail: impl Into<String>) -> Found {
+    pub fn failed(detail: impl Into<String>, why: Obstacle) -> Found {
         Found {
             detail: detail.into(),
             failed: true,
+            obstacles: vec![why],
             ..Found::default()
         }
     }
@@ -421,10 +431,13 @@ where
         Ok(f) => (SourceStatus::NoAnswer, f),
         Err(_) => (
             SourceStatus::TimedOut,
-            Found::failed(format!(
-                "no answer within its deadline of {} ms",
-                timeout.as_millis()
-            )),
+            Found::failed(
+                format!(
+                    "no answer within its deadline of {} ms",
+                    timeout.as_millis()
+                ),
+                Obstacle::TimedOut,
+            ),
         ),
     };
     SourceReport {
@@ -437,6 +450,7 @@ where
         candidates: found.candidates,
         notes: found.notes,
         not_offered: found.not_offered,
+        obstacles: found.obstacles,
     }
 }
 
@@ -492,6 +506,7 @@ pub async fn discover(address: &Address, cfg: &DiscoveryConfig) -> anyhow::Resul
             candidates: vec![],
             notes: Notes::default(),
             not_offered: vec![],
+            obstacles: vec![],
         }
     } else {
         // What SRV says is not offered is not guessed either.
@@ -717,6 +732,7 @@ mod tests {
             candidates: c,
             notes: Notes::default(),
             not_offered: vec![],
+            obstacles: vec![],
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::autoconfig;
 use super::providers;
-use super::{in_order, Budget, Ctx, Found, Note, SourceKind, Trail};
+use super::{in_order, Budget, Ctx, Found, Note, Obstacle, SourceKind, Trail};
 use crate::net::resolver::LookupError;
 
 /// The domains worth asking about for an MX host: the host minus its first label, then its
@@ -39,14 +39,30 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     let mx_end = budget.step_end(ctx.cfg.step_timeout());
     let mx = match tokio::time::timeout_at(mx_end, ctx.cfg.resolver.mx(domain)).await {
         Ok(Ok(v)) => v,
-        Ok(Err(LookupError::NotFound { detail })) => {
-            return Found::nothing(format!("no MX record for {domain} ({detail})"))
+        Ok(Err(e @ LookupError::NotFound { .. })) => {
+            return Found::nothing(
+                format!("no MX record for {domain} ({e})"),
+                Obstacle::of_lookup(&e, domain, domain),
+            )
         }
-        Ok(Err(e)) => return Found::failed(format!("MX {domain}: {e}")),
-        Err(_) => return Found::failed(format!("MX {domain}: no answer in time")),
+        Ok(Err(e)) => {
+            return Found::failed(
+                format!("MX {domain}: {e}"),
+                Obstacle::of_lookup(&e, domain, domain),
+            )
+        }
+        Err(_) => {
+            return Found::failed(
+                format!("MX {domain}: no answer in time"),
+                Obstacle::DnsSilent,
+            )
+        }
     };
     let Some(best) = mx.iter().find(|m| m.exchange != ".") else {
-        return Found::nothing(format!("{domain} has a null MX (accepts no mail)"));
+        return Found::nothing(
+            format!("{domain} has a null MX (accepts no mail)"),
+            Obstacle::Absent,
+        );
     };
     let record = format!("MX {} {}.", best.preference, best.exchange);
     let origin = format!("{domain} {record} -> ");
@@ -71,7 +87,10 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     // The MX's domains, through the table, their own autoconfig and the ISPDB.
     let domains = derived_domains(&best.exchange, domain);
     if domains.is_empty() {
-        return Found::nothing(format!("{record}: no other domain to ask about"));
+        return Found::nothing(
+            format!("{record}: no other domain to ask about"),
+            Obstacle::Absent,
+        );
     }
     let origin_ref = &origin;
     let lookups = domains.iter().map(|d| async move {
@@ -93,8 +112,10 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     // that answered within it wins.
     let results = in_order(budget.end(), lookups, |f| !f.candidates.is_empty()).await;
     let mut why = Vec::new();
+    let mut obstacles = Vec::new();
     for (d, f) in domains.iter().zip(results) {
         let Some(mut f) = f else {
+            obstacles.push(Obstacle::TimedOut);
             why.push(format!("{d}: no answer before the source's deadline"));
             continue;
         };
@@ -110,9 +131,16 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
             }
             return f;
         }
+        obstacles.extend(f.obstacles);
         why.push(format!("{d}: {}", f.detail));
     }
-    Found::nothing(format!("{record}; {}", why.join("; ")))
+    // The MX record itself came: the DNS answered, whatever its domains' sources did.
+    obstacles.push(Obstacle::Absent);
+    Found {
+        detail: format!("{record}; {}", why.join("; ")),
+        obstacles,
+        ..Found::default()
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! RFC 6186 / RFC 8314 SRV records.
 
-use super::{within, Budget, Candidate, Ctx, Found, Note, Notes, SourceKind, Trail};
+use super::{within, Budget, Candidate, Ctx, Found, Note, Notes, Obstacle, SourceKind, Trail};
 use crate::net::resolver::{LookupError, SrvRecord};
 use crate::plan::{Protocol, Security};
 
@@ -85,8 +85,12 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                     });
                 }
             }
-            Err(LookupError::NotFound { .. }) => {}
-            Err(e) => broke.push((name.clone(), e.to_string())),
+            Err(e) => {
+                f.obstacles.push(Obstacle::of_lookup(&e, name, &domain));
+                if !matches!(e, LookupError::NotFound { .. }) {
+                    broke.push((name.clone(), e.to_string()));
+                }
+            }
         }
     }
     // RFC 6186 §3.4: "." says the service is not offered. A protocol is not offered when

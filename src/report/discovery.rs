@@ -175,6 +175,55 @@ pub fn write_table_in(
     Ok(())
 }
 
+/// Longest detail kept on a line of [`failure_text`]: the full answer is in the table.
+const FAILURE_DETAIL_CHARS: usize = 100;
+
+/// Why discovery found nothing, the cause first, for the front ends to print when there is no
+/// server to probe: one sentence (cause and hint, from [`DiscoveryReport::failure`]), then one
+/// short line per source that was asked: its name, its status, the start of its answer.
+/// `None` when a server was found.
+pub fn failure_text(report: &DiscoveryReport, lang: Lang) -> Option<String> {
+    let failure = report.failure()?;
+    let t = |id: &str| i18n::t(lang, id);
+    let mut out = i18n::text(
+        lang,
+        "discovery-failure-sentence",
+        &crate::params![
+            ("domain", report.domain.as_str()),
+            ("cause", failure.cause(lang)),
+            ("hint", failure.hint(lang)),
+        ],
+    );
+    let rows: Vec<(String, String, String)> = report
+        .sources
+        .iter()
+        .filter(|s| s.status != SourceStatus::Skipped)
+        .map(|s| {
+            let mut detail: String = s.detail.chars().take(FAILURE_DETAIL_CHARS).collect();
+            if s.detail.chars().count() > FAILURE_DETAIL_CHARS {
+                detail.pop();
+                detail.push('…');
+            }
+            (
+                t(&format!("discovery-source-{}", s.source.name())),
+                t(&format!(
+                    "discovery-status-{}",
+                    s.status.name().replace(' ', "-")
+                )),
+                detail,
+            )
+        })
+        .collect();
+    let width = |f: fn(&(String, String, String)) -> &String| {
+        rows.iter().map(|r| f(r).chars().count()).max().unwrap_or(0)
+    };
+    let (w0, w1) = (width(|r| &r.0), width(|r| &r.1));
+    for (source, status, detail) in &rows {
+        out.push_str(&format!("\n  {source:<w0$}  {status:<w1$}  {detail}"));
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +259,7 @@ mod tests {
                     candidates: vec![c.clone()],
                     notes: Notes::default(),
                     not_offered: vec![],
+                    obstacles: vec![],
                 },
                 SourceReport {
                     source: SourceKind::Guess,
@@ -221,6 +271,7 @@ mod tests {
                     candidates: vec![],
                     notes: Notes::default(),
                     not_offered: vec![],
+                    obstacles: vec![],
                 },
             ],
             winners: Default::default(),
@@ -265,6 +316,45 @@ mod tests {
             "Les sources divergent :\n  IMAP  autoconfig indique imap.example.fr:993 tls (utilisateur alice) ; \
              ispdb indique imap.example.fr:993 tls (utilisateur alice@example.fr)\n"
         ), "{fr}");
+    }
+
+    #[test]
+    fn a_failed_discovery_says_why_first_then_one_line_per_source() {
+        use crate::discover::Obstacle;
+        let mut r = report();
+        r.selected.clear();
+        r.resolver = "127.0.0.1:5300".into();
+        r.sources[0].status = SourceStatus::NoAnswer;
+        r.sources[0].candidates.clear();
+        r.sources[0].detail = "not in the table".into();
+        r.sources[1].status = SourceStatus::Failed;
+        r.sources[1].detail = format!("A/AAAA mail.example.fr: {}", "x".repeat(200));
+        r.sources[1].obstacles = vec![Obstacle::DnsSilent, Obstacle::TimedOut];
+        assert!(
+            failure_text(&report(), Lang::En).is_none(),
+            "a server was found"
+        );
+        let en = failure_text(&r, Lang::En).unwrap();
+        let lines: Vec<&str> = en.lines().collect();
+        assert_eq!(
+            lines[0],
+            "No server found for example.fr: the DNS server 127.0.0.1:5300 does not answer: \
+             check the network, or give --dns-server a server that answers"
+        );
+        assert_eq!(lines.len(), 3, "{en}");
+        assert_eq!(
+            lines[1],
+            "  built-in provider table  no answer  not in the table"
+        );
+        assert!(lines[2].starts_with("  guessing                 failed     A/AAAA"));
+        assert!(lines[2].ends_with("x…"), "{}", lines[2]);
+        let fr = failure_text(&r, Lang::Fr).unwrap();
+        assert!(
+            fr.starts_with(
+                "Aucun serveur trouvé pour example.fr : le serveur DNS 127.0.0.1:5300 ne répond pas : "
+            ),
+            "{fr}"
+        );
     }
 
     #[test]
