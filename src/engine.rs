@@ -69,22 +69,17 @@ pub async fn prepare(settings: &Settings) -> Result<Prepared> {
     })
 }
 
-/// Why discovery gave nothing, one source per clause, and what to do about it.
+/// Why discovery gave nothing: the cause first, in one sentence, then one line per source,
+/// then how this front end names a server.
 fn nothing_found(r: &DiscoveryReport, origin: &Origin) -> String {
-    let why: Vec<String> = r
-        .sources
-        .iter()
-        .map(|s| format!("{}: {} ({})", s.source.name(), s.status.name(), s.detail))
-        .collect();
     let hint = match origin {
-        Origin::Flag(_) => "Give one with --server HOST",
-        _ => "name one with `server`",
+        Origin::Flag(_) => "Give one with --server HOST.",
+        _ => "Name one with `server`.",
     };
-    format!(
-        "no server found for {}: {}. {hint}",
-        r.domain,
-        why.join("; ")
-    )
+    match crate::report::discovery::failure_text(r, crate::i18n::Lang::current()) {
+        Some(text) => format!("{}\n{hint}", text.trim_end()),
+        None => format!("no server found for {}. {hint}", r.domain),
+    }
 }
 
 /// Read the secret a spec names. Blocking: it may run a command or prompt on the terminal.

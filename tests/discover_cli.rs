@@ -277,7 +277,7 @@ fn nothing_found_is_exit_2_for_discover_and_an_error_for_probe() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no server found for nowhere.test"), "{err}");
+    assert!(err.contains("No server found for nowhere.test"), "{err}");
     assert!(err.contains("--server"), "{err}");
 }
 
