@@ -2,8 +2,9 @@
 //! Secrets live in [`Secret`], which never shows its content in `Debug`, `Display` or JSON.
 
 use std::fmt;
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -184,37 +185,48 @@ pub fn obtain(
     req: &CredentialRequest,
     prompt_for: &str,
 ) -> Result<(Option<Credential>, SecretSource)> {
-    let env = |name| std::env::var(name).ok().and_then(Secret::new);
-    let (token_env, password_env) = (env(OAUTH2_ENV), env(PASSWORD_ENV));
-    match choose(req, token_env.is_some(), password_env.is_some())? {
+    // Only the variable chosen is read, so a stale one beside a flag is no error.
+    let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let command = |cmd: &Option<String>| {
+        run_secret_command(
+            cmd.as_deref().unwrap_or_default(),
+            CommandInput::Inherit,
+            &[],
+            &[],
+        )
+    };
+    match choose(req, set(OAUTH2_ENV), set(PASSWORD_ENV))? {
         Origin::TokenCommand => {
-            let cmd = req.oauth2_token_command.as_deref().unwrap_or_default();
-            let tok = run_secret_command(cmd).context("--oauth2-token-command")?;
+            let tok = command(&req.oauth2_token_command)
+                .context("--oauth2-token-command")?
+                .context("--oauth2-token-command: the command printed no token")?;
             Ok((Some(Credential::OAuth2Token(tok)), SecretSource::Command))
         }
         Origin::PasswordStdin => {
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .context("reading the password from standard input")?;
-            let pw = line.trim_end_matches(['\r', '\n']).to_string();
-            let Some(pw) = Secret::new(pw) else {
+            let line = read_line_bounded(&mut std::io::stdin().lock())
+                .context("--password-stdin: reading standard input")?;
+            let pw = match line {
+                Line::Complete(bytes) | Line::End(bytes) => secret_from_bytes(bytes),
+                Line::TooLong => Err(too_long()),
+            }
+            .context("--password-stdin")?;
+            let Some(pw) = pw else {
                 bail!("--password-stdin: standard input held no password");
             };
             Ok((Some(Credential::Password(pw)), SecretSource::Stdin))
         }
         Origin::PasswordCommand => {
-            let cmd = req.password_command.as_deref().unwrap_or_default();
-            let pw = run_secret_command(cmd).context("--password-command")?;
+            let pw = command(&req.password_command)
+                .context("--password-command")?
+                .context("--password-command: the command printed no password")?;
             Ok((Some(Credential::Password(pw)), SecretSource::Command))
         }
         Origin::TokenEnv => Ok((
-            token_env.map(Credential::OAuth2Token),
+            env_secret(OAUTH2_ENV)?.map(Credential::OAuth2Token),
             SecretSource::Environment,
         )),
         Origin::PasswordEnv => Ok((
-            password_env.map(Credential::Password),
+            env_secret(PASSWORD_ENV)?.map(Credential::Password),
             SecretSource::Environment,
         )),
         Origin::Prompt => {
@@ -223,7 +235,7 @@ pub fn obtain(
                     "Password for {prompt_for} (empty to skip the login test): "
                 ))
                 .context("reading the password from the terminal")?;
-                if let Some(pw) = Secret::new(pw) {
+                if let Some(pw) = secret_from_bytes(pw.into_bytes()).context("the password")? {
                     return Ok((Some(Credential::Password(pw)), SecretSource::Prompt));
                 }
             }
@@ -232,22 +244,182 @@ pub fn obtain(
     }
 }
 
-/// Run a command through `sh -c` and take the first line of its output as the secret.
-/// Its stderr goes to ours (it may ask for a passphrase); its stdout is never echoed.
-fn run_secret_command(cmd: &str) -> Result<Secret> {
-    let out = Command::new("sh")
+/// The longest secret read from standard input or a command, line end excluded: 4 KiB holds
+/// any password and an OAuth2 access token (even a JWT); a source that never ends (`yes`,
+/// `/dev/zero`) costs no more than this before it is refused.
+pub const SECRET_MAX_BYTES: usize = 4096;
+
+/// How long a password or token command may take to print its first line (or to exit without
+/// one). Then it is killed with everything it started.
+pub const SECRET_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One line read from a secret source, at most [`SECRET_MAX_BYTES`] long.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// A line ending in `\n` (the `\r\n` or `\n` removed).
+    Complete(Vec<u8>),
+    /// The end of the input came before a line end (possibly with nothing read).
+    End(Vec<u8>),
+    /// More than [`SECRET_MAX_BYTES`] without a line end; nothing more was read.
+    TooLong,
+}
+
+/// Read one line and stop: never more than `SECRET_MAX_BYTES + 1` bytes are consumed.
+fn read_line_bounded(r: &mut impl BufRead) -> std::io::Result<Line> {
+    let mut buf = Vec::new();
+    r.take(SECRET_MAX_BYTES as u64 + 1)
+        .read_until(b'\n', &mut buf)?;
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        Ok(Line::Complete(buf))
+    } else if buf.len() > SECRET_MAX_BYTES {
+        Ok(Line::TooLong)
+    } else {
+        Ok(Line::End(buf))
+    }
+}
+
+/// A secret's bytes, whatever their source: UTF-8 (servers get it as UTF-8) and no NUL (SASL
+/// PLAIN separates authzid, user and password with NUL: one inside would inject a field).
+/// `None` when empty.
+fn secret_from_bytes(bytes: Vec<u8>) -> Result<Option<Secret>> {
+    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("it is not valid UTF-8"))?;
+    if text.contains('\0') {
+        bail!("it contains a NUL byte (SASL PLAIN's field separator)");
+    }
+    Ok(Secret::new(text))
+}
+
+fn too_long() -> anyhow::Error {
+    anyhow::anyhow!(
+        "the line is longer than {} KiB; nothing more was read",
+        SECRET_MAX_BYTES / 1024
+    )
+}
+
+/// A secret from an environment variable: `None` when unset or empty; not UTF-8 or holding
+/// a NUL is an error naming the variable, not a silent "unset".
+pub fn env_secret(name: &str) -> Result<Option<Secret>> {
+    use std::os::unix::ffi::OsStringExt;
+    match std::env::var_os(name) {
+        None => Ok(None),
+        Some(v) => secret_from_bytes(v.into_vec()).with_context(|| format!("${name}")),
+    }
+}
+
+/// What a secret command reads on its standard input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandInput {
+    /// Ours (`--password-command` run by hand may ask something).
+    Inherit,
+    /// Nothing (commands run per account, unattended).
+    Null,
+}
+
+/// The process group of a running secret command (the shell leads it): killed and reaped
+/// when dropped, whether the line came, the time ran out or the caller gave up.
+struct ProcessGroup(std::process::Child);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // The group's id is the shell's. Even once the shell is reaped, Linux gives no new
+        // process that id while the group has members, so this reaches only what it left.
+        if let Ok(pgid) = libc::pid_t::try_from(self.0.id()) {
+            // SAFETY: killpg only sends a signal; no memory is involved.
+            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Run `sh -c CMD` in its own process group and take the first line of its output as the
+/// secret (`None` when it exits successfully having printed nothing). The line is taken as
+/// soon as it arrives; then, or after [`SECRET_COMMAND_TIMEOUT`], or on any error, the whole
+/// group is killed. The command's environment is ours minus every secret mailcheck knows of:
+/// `MAILCHECK_PASSWORD`, `MAILCHECK_OAUTH2_TOKEN` and `hidden_env` (other accounts' variables),
+/// plus `set_env`. Its stderr is ours; its stdout is never shown. Blocking: async callers
+/// run it in `spawn_blocking`.
+pub fn run_secret_command(
+    cmd: &str,
+    input: CommandInput,
+    set_env: &[(&str, &str)],
+    hidden_env: &[String],
+) -> Result<Option<Secret>> {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let deadline = Instant::now() + SECRET_COMMAND_TIMEOUT;
+    let mut command = Command::new("/bin/sh");
+    command
         .arg("-c")
         .arg(cmd)
-        .stdin(std::process::Stdio::inherit())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .with_context(|| "could not start the command")?;
-    if !out.status.success() {
-        bail!("the command failed ({})", out.status);
+        .process_group(0)
+        .stdin(match input {
+            CommandInput::Inherit => Stdio::inherit(),
+            CommandInput::Null => Stdio::null(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .env_remove(PASSWORD_ENV)
+        .env_remove(OAUTH2_ENV);
+    for name in hidden_env {
+        command.env_remove(name);
     }
-    let text = String::from_utf8(out.stdout).context("the command's output is not UTF-8")?;
-    let first = text.lines().next().unwrap_or("").to_string();
-    Secret::new(first).context("the command printed no secret")
+    command.envs(set_env.iter().copied());
+    let mut child = command.spawn().context("could not start the command")?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("the command has no output pipe")?;
+    let mut group = ProcessGroup(child);
+    // A thread reads, so the wait for the line has a deadline; it ends when the group is killed
+    // (the pipe closes), and holds at most one bounded line meanwhile.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("secret-command".into())
+        .spawn(move || {
+            let _ = tx.send(read_line_bounded(&mut std::io::BufReader::new(stdout)));
+        })
+        .context("could not start a thread")?;
+    let line = rx
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the command printed no line within {} s; it was stopped",
+                SECRET_COMMAND_TIMEOUT.as_secs()
+            )
+        })?
+        .context("reading the command's output")?;
+    let failed =
+        |status: std::process::ExitStatus| anyhow::anyhow!("the command failed ({status})");
+    let bytes = match line {
+        Line::TooLong => return Err(too_long()),
+        // A command that already said it failed is believed; one still running is not waited for.
+        Line::Complete(bytes) => match group.0.try_wait()? {
+            Some(status) if !status.success() => return Err(failed(status)),
+            _ => bytes,
+        },
+        // No line end: only the exit status says whether the output is a secret.
+        Line::End(bytes) => loop {
+            if let Some(status) = group.0.try_wait()? {
+                if !status.success() {
+                    return Err(failed(status));
+                }
+                break bytes;
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "the command did not exit within {} s; it was stopped",
+                    SECRET_COMMAND_TIMEOUT.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        },
+    };
+    drop(group);
+    secret_from_bytes(bytes).context("the command's output")
 }
 
 #[cfg(test)]
@@ -324,11 +496,128 @@ mod tests {
         assert!(choose(&both, true, true).is_err());
     }
 
+    fn run(cmd: &str) -> Result<Option<Secret>> {
+        run_secret_command(cmd, CommandInput::Null, &[], &[])
+    }
+
     #[test]
     fn secret_command_takes_first_line() {
-        let s = run_secret_command("printf 'first\\nsecond\\n'").unwrap();
+        let s = run("printf 'first\\nsecond\\n'").unwrap().unwrap();
         assert_eq!(s.expose(), "first");
-        assert!(run_secret_command("exit 3").is_err());
-        assert!(run_secret_command("true").is_err());
+        assert!(run("exit 3").is_err());
+        assert_eq!(run("true").unwrap(), None);
+        assert_eq!(run("printf 'no-eol'").unwrap().unwrap().expose(), "no-eol");
+    }
+
+    #[test]
+    fn a_line_is_bounded() {
+        let exact = format!("{}\n", "a".repeat(SECRET_MAX_BYTES));
+        let line = read_line_bounded(&mut exact.as_bytes()).unwrap();
+        assert_eq!(line, Line::Complete(vec![b'a'; SECRET_MAX_BYTES]));
+        let mut endless = std::io::repeat(b'y');
+        let mut endless = std::io::BufReader::new(&mut endless);
+        assert_eq!(read_line_bounded(&mut endless).unwrap(), Line::TooLong);
+        assert_eq!(
+            read_line_bounded(&mut &b"pw\r\nrest"[..]).unwrap(),
+            Line::Complete(b"pw".to_vec())
+        );
+        assert_eq!(read_line_bounded(&mut &b""[..]).unwrap(), Line::End(vec![]));
+    }
+
+    #[test]
+    fn an_endless_command_is_refused_without_reading_it_all() {
+        // `yes` never ends, but its first line is complete: taken, and `yes` killed.
+        assert_eq!(run("yes").unwrap().unwrap().expose(), "y");
+        let e = run("cat /dev/zero").unwrap_err();
+        assert!(format!("{e:#}").contains("longer than 4 KiB"), "{e:#}");
+        let e = run("yes | tr -d '\\n'").unwrap_err();
+        assert!(format!("{e:#}").contains("longer than 4 KiB"), "{e:#}");
+    }
+
+    #[test]
+    fn the_first_line_is_taken_at_once_and_the_group_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let started = Instant::now();
+        // The background sleep is in the command's group: it must die with it.
+        let cmd = format!(
+            "sleep 100 & echo $! > {}; echo pw; sleep 100",
+            pid_file.display()
+        );
+        let s = run(&cmd).unwrap().unwrap();
+        assert_eq!(s.expose(), "pw");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let stat = format!("/proc/{}/stat", pid.trim());
+        // Killed and, once init reaps it, gone; a zombie ('Z') is dead too.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match std::fs::read_to_string(&stat) {
+                Err(_) => break,
+                Ok(st)
+                    if st
+                        .rsplit_once(')')
+                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z')) =>
+                {
+                    break
+                }
+                Ok(st) => assert!(Instant::now() < deadline, "still running: {st}"),
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_silent_command_times_out() {
+        let started = Instant::now();
+        let e = run("sleep 100").unwrap_err();
+        let took = started.elapsed();
+        assert!(format!("{e:#}").contains("no line within 10 s"), "{e:#}");
+        assert!(
+            took >= SECRET_COMMAND_TIMEOUT
+                && took < SECRET_COMMAND_TIMEOUT + Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+
+    #[test]
+    fn nul_and_invalid_utf8_are_refused() {
+        let e = run("printf 'a\\000b\\n'").unwrap_err();
+        assert!(format!("{e:#}").contains("NUL"), "{e:#}");
+        let e = run("printf 'caf\\351\\n'").unwrap_err();
+        assert!(format!("{e:#}").contains("not valid UTF-8"), "{e:#}");
+        assert!(secret_from_bytes(b"ok".to_vec()).unwrap().is_some());
+    }
+
+    #[test]
+    fn children_do_not_inherit_known_secrets() {
+        // PATH is in every test's environment; hiding it proves the caller's list is honoured
+        // (the command names its programs by path).
+        assert!(std::env::var_os("PATH").is_some());
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("environ");
+        let cmd = format!("/bin/cat /proc/$$/environ > {}; echo pw", out.display());
+        let s = run_secret_command(
+            &cmd,
+            CommandInput::Null,
+            &[("MAILCHECK_ADDRESS", "a@lab.test")],
+            &["PATH".to_string()],
+        )
+        .unwrap();
+        assert!(s.is_some());
+        let environ = std::fs::read(&out).unwrap();
+        let names: Vec<String> = environ
+            .split(|b| *b == 0)
+            .filter_map(|kv| kv.split(|b| *b == b'=').next())
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        assert!(names.iter().any(|n| n == "MAILCHECK_ADDRESS"), "{names:?}");
+        for hidden in ["PATH", PASSWORD_ENV, OAUTH2_ENV] {
+            assert!(!names.iter().any(|n| n == hidden), "{hidden} in {names:?}");
+        }
     }
 }

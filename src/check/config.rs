@@ -225,6 +225,24 @@ impl ChecksFile {
         })
     }
 
+    /// The environment variables that hold this file's secrets (`password_env`,
+    /// `oauth2_token_env` of its accounts, modules and defaults): withheld from every command
+    /// mailcheck runs, so one account's command never sees another's secret.
+    pub fn secret_env_names(&self) -> Vec<String> {
+        let from_accounts = self.accounts.iter().filter_map(|a| match &a.credential {
+            CredentialSpec::PasswordEnv(n) | CredentialSpec::OAuth2TokenEnv(n) => Some(n.clone()),
+            _ => None,
+        });
+        let from_modules = self.modules.values().flat_map(|m| {
+            [&m.template, &m.defaults]
+                .into_iter()
+                .flat_map(|e| [&e.password_env, &e.oauth2_token_env])
+                .filter_map(|v| v.as_ref().map(|v| v.get_ref().clone()))
+        });
+        let names: std::collections::BTreeSet<String> = from_accounts.chain(from_modules).collect();
+        names.into_iter().collect()
+    }
+
     /// The account spec for `/probe?target=ADDRESS&module=NAME`.
     pub fn module_spec(&self, module: &str, target: &str) -> anyhow::Result<AccountSpec> {
         let shown = self.path.display().to_string();
@@ -705,6 +723,18 @@ mod tests {
         let e =
             err("[[account]]\naddress = \"a@example.com\"\nimap_server = \"imap.example.com\"\n");
         assert!(e.message.contains("needs `server`"), "{e}");
+    }
+
+    #[test]
+    fn secret_env_names_list_every_variable_of_the_file() {
+        let f = parse(
+            "[defaults]\nserver = \"mail.example.com\"\nusername = \"u\"\n\n[[account]]\naddress = \"a@example.com\"\npassword_env = \"CANARY_PW\"\n\n[[account]]\naddress = \"b@example.com\"\npassword_command = \"pass b\"\n\n[[account]]\naddress = \"c@example.com\"\noauth2_token_env = \"C_TOKEN\"\n\n[module.m]\npassword_env = \"MODULE_PW\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f.secret_env_names(),
+            ["CANARY_PW", "C_TOKEN", "MODULE_PW"].map(String::from)
+        );
     }
 
     fn err(text: &str) -> ConfigError {

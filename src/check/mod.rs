@@ -80,19 +80,12 @@ impl CredentialSpec {
 /// Run `sh -c CMD` with `MAILCHECK_ADDRESS` set; the first line of its output is the secret
 /// (`None` when it prints nothing). Its stderr is ours; its stdout is never shown.
 fn secret_command(cmd: &str, address: &str) -> Result<Option<Secret>> {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .env("MAILCHECK_ADDRESS", address)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .context("could not start the command")?;
-    if !out.status.success() {
-        bail!("the command failed ({})", out.status);
-    }
-    let text = String::from_utf8(out.stdout).context("the command's output is not UTF-8")?;
-    Ok(Secret::new(text.lines().next().unwrap_or("").to_string()))
+    crate::account::run_secret_command(
+        cmd,
+        crate::account::CommandInput::Null,
+        &[("MAILCHECK_ADDRESS", address)],
+        &[],
+    )
 }
 
 /// How an account without a server finds its servers (the same discovery as `probe`).
