@@ -23,14 +23,16 @@ impl Address {
     pub fn parse(s: &str) -> Result<Address> {
         let s = s.trim();
         let Some((local, domain)) = s.rsplit_once('@') else {
-            bail!("{s:?} is not a mail address (expected user@domain)");
+            bail!("{} is not a mail address (expected user@domain)", shown(s));
         };
         if local.is_empty() || domain.is_empty() {
-            bail!("{s:?} is not a mail address (expected user@domain)");
+            bail!("{} is not a mail address (expected user@domain)", shown(s));
         }
-        if local.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            bail!("the local part of {s:?} contains spaces or control characters");
+        if let Some(problem) = local_part_problem(local) {
+            bail!("{}: {problem}", shown(s));
         }
+        // One line for every front end (a checks file shows only the top of an error).
+        check_host("the domain", domain).map_err(|e| anyhow::anyhow!("{}: {e}", shown(s)))?;
         let ascii = idna::domain_to_ascii(domain.trim_end_matches('.'))
             .map_err(|_| anyhow::anyhow!("{domain:?} is not a valid domain name"))?;
         if ascii.is_empty() || !ascii.contains('.') && ascii != "localhost" {
@@ -53,6 +55,153 @@ impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}", self.local, self.domain_display)
     }
+}
+
+/// The longest host name as text (RFC 1035 §2.3.4: 255 octets on the wire).
+pub const HOST_NAME_MAX: usize = 253;
+/// The longest label of a host name (RFC 1035 §2.3.4).
+pub const LABEL_MAX: usize = 63;
+/// The longest local part of an address (RFC 5321 §4.5.3.1.1).
+pub const LOCAL_PART_MAX: usize = 64;
+
+/// Input shown in a message: a 10 KB name is named by its start and its length.
+fn shown(s: &str) -> String {
+    const KEEP: usize = 40;
+    if s.chars().count() <= KEEP {
+        format!("{s:?}")
+    } else {
+        let start: String = s.chars().take(KEEP).collect();
+        format!("{start:?}… ({} octets)", s.len())
+    }
+}
+
+/// Check a server's name: an IP literal (`::1` or `[::1]` too) or a host name of letters,
+/// digits, `-` and `_` in labels of 1 to 63 octets, at most 253 in all (in its ASCII form,
+/// one trailing dot allowed). The error says what is wrong, for `what` (`--server`, …).
+/// The one host-name syntax check, for addresses' domains and every server setting.
+pub fn check_host(what: &str, host: &str) -> Result<()> {
+    let problem = |p: String| anyhow::anyhow!("{what} {}: {p}", shown(host));
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.is_empty() {
+        return Err(problem("is empty".into()));
+    }
+    if name.contains("://") {
+        return Err(problem(
+            "is a URL: give the host name alone (mail.example.com)".into(),
+        ));
+    }
+    if name
+        .trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok()
+    {
+        return Ok(());
+    }
+    if let Some((_, port)) = name.rsplit_once(':') {
+        if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(problem(
+                "names a port: give the host alone (ports are mapped with --connect-to)".into(),
+            ));
+        }
+    }
+    let ascii = if name.is_ascii() {
+        name.to_string()
+    } else {
+        idna::domain_to_ascii(name)
+            .map_err(|_| problem("is not a valid international domain name".into()))?
+    };
+    for (i, label) in ascii.split('.').enumerate() {
+        if label.is_empty() {
+            return Err(problem(
+                "has an empty label (a leading dot or two dots in a row)".into(),
+            ));
+        }
+        if label.len() > LABEL_MAX {
+            return Err(problem(format!(
+                "label {} is {} octets long (at most {LABEL_MAX})",
+                i + 1,
+                label.len()
+            )));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(problem(format!("{c:?} is not allowed in a host name")));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(problem(format!(
+                "label {label:?} begins or ends with a hyphen"
+            )));
+        }
+    }
+    if ascii.len() > HOST_NAME_MAX {
+        return Err(problem(format!(
+            "is {} octets long (at most {HOST_NAME_MAX})",
+            ascii.len()
+        )));
+    }
+    Ok(())
+}
+
+/// RFC 5322 `atext`, the characters of an unquoted local part besides letters and digits.
+const ATEXT_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";
+
+/// Check a local part: RFC 5321's dot-string (atoms of letters, digits and `atext`, or any
+/// non-ASCII character as RFC 6531 allows, joined by single dots) or a quoted string; at most
+/// 64 octets. Returns the problem, if any.
+fn local_part_problem(local: &str) -> Option<String> {
+    if local.len() > LOCAL_PART_MAX {
+        return Some(format!(
+            "the local part is {} octets long (at most {LOCAL_PART_MAX})",
+            local.len()
+        ));
+    }
+    if let Some(inner) = local.strip_prefix('"') {
+        let Some(inner) = inner.strip_suffix('"') else {
+            return Some("the quoted local part has no closing quote".into());
+        };
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some(' '..='~') => {}
+                    _ => {
+                        return Some(
+                            "a backslash in the quoted local part escapes nothing printable".into(),
+                        )
+                    }
+                },
+                '"' => {
+                    return Some(
+                        "the quoted local part has a quote inside: escape it as \\\"".into(),
+                    )
+                }
+                ' '..='~' => {}
+                c if !c.is_ascii() && !c.is_control() => {}
+                c => return Some(format!("the quoted local part contains {c:?}")),
+            }
+        }
+        return None;
+    }
+    if local.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Some("the local part contains spaces or control characters".into());
+    }
+    if local.split('.').any(str::is_empty) {
+        return Some(
+            "the local part has a dot at its start or end, or two in a row (quote it: \"a..b\"@…)"
+                .into(),
+        );
+    }
+    local
+        .chars()
+        .find(|c| {
+            !(c.is_ascii_alphanumeric()
+                || *c == '.'
+                || ATEXT_SPECIALS.contains(*c)
+                || !c.is_ascii())
+        })
+        .map(|c| format!("the local part contains {c:?}, which needs quoting (\"…\"@domain)"))
 }
 
 /// A password or token. Its content is reachable only through [`Secret::expose`].
@@ -438,6 +587,84 @@ mod tests {
         assert!(Address::parse("@example.com").is_err());
         assert!(Address::parse("a b@example.com").is_err());
         assert!(Address::parse("a@nodot").is_err());
+    }
+
+    #[test]
+    fn host_names_are_checked() {
+        for ok in [
+            "mail.example.com",
+            "mail.example.com.",
+            "localhost",
+            "_srv.example.com",
+            "xn--exmple-cua.fr",
+            "exämple.fr",
+            "127.0.0.1",
+            "::1",
+            "[::1]",
+        ] {
+            assert!(check_host("--server", ok).is_ok(), "{ok}");
+        }
+        let label = "a".repeat(LABEL_MAX);
+        assert!(check_host("h", &format!("{label}.test")).is_ok());
+        let problem = |h: &str| format!("{:#}", check_host("--server", h).unwrap_err());
+        assert!(problem("lab..test").contains("empty label"));
+        assert!(problem(".lab.test").contains("empty label"));
+        assert!(problem("").contains("empty"));
+        assert!(problem(&format!("a{label}.test")).contains("label 1 is 64 octets"));
+        let huge = problem(&"b".repeat(10_000));
+        assert!(
+            huge.contains("10000 octets long (at most 63)") && huge.len() < 200,
+            "{huge}"
+        );
+        let long = [label.as_str(); 4].join(".");
+        assert!(problem(&long).contains("255 octets long (at most 253)"));
+        assert!(problem("host:993").contains("names a port"));
+        assert!(problem("http://host").contains("is a URL"));
+        assert!(problem("a b.test").contains("' ' is not allowed"));
+        assert!(problem("-a.test").contains("hyphen"));
+    }
+
+    #[test]
+    fn local_parts_follow_rfc_5321() {
+        for ok in [
+            "a.b+tag@lab.test",
+            "o'hara@lab.test",
+            "!#$%&'*+-/=?^_`{|}~@lab.test",
+            "\"a@b\"@lab.test",
+            "\"a..b\"@lab.test",
+            "\"a\\\"b\"@lab.test",
+            "rené@lab.test",
+        ] {
+            assert!(Address::parse(ok).is_ok(), "{ok}");
+        }
+        let q = Address::parse("\"a@b\"@lab.test").unwrap();
+        assert_eq!(
+            (q.local.as_str(), q.domain.as_str()),
+            ("\"a@b\"", "lab.test")
+        );
+        for (bad, says) in [
+            ("a@b@lab.test", "'@'"),
+            ("x@@lab.test", "'@'"),
+            ("a..b@lab.test", "dot"),
+            (".a@lab.test", "dot"),
+            ("a.@lab.test", "dot"),
+            ("a(b)@lab.test", "'('"),
+            ("a,b@lab.test", "','"),
+            ("\"open@lab.test", "closing quote"),
+            ("\"a\"b\"@lab.test", "quote inside"),
+        ] {
+            let e = Address::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let local = "l".repeat(LOCAL_PART_MAX);
+        assert!(Address::parse(&format!("{local}@lab.test")).is_ok());
+        let e = Address::parse(&format!("l{local}@lab.test")).unwrap_err();
+        assert!(e.to_string().contains("65 octets long (at most 64)"), "{e}");
+        let e = Address::parse("alice@lab..test").unwrap_err().to_string();
+        assert!(
+            e.contains("alice@lab..test") && e.contains("empty label"),
+            "{e}"
+        );
     }
 
     #[test]

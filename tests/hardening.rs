@@ -1,5 +1,6 @@
 //! Bad input is bad input: secrets from every source are bounded, checked (no NUL, UTF-8) and
-//! not handed to the commands mailcheck runs.
+//! not handed to the commands mailcheck runs; malformed host names, addresses and ports are
+//! refused at once with exit 3 and a message naming the problem, before anything is contacted.
 //!
 //! Every run is pinned to loopback: `--connect-to` sends all connections to a closed port on
 //! 127.0.0.1 and `--dns-server` sends every query there too, so a name that slipped through
@@ -301,4 +302,121 @@ fn invalid_utf8_in_a_secret_is_refused_from_every_source() {
     child.stdin.take().unwrap().write_all(b"caf\xe9\n").unwrap();
     let r = finish(child, started, Duration::from_secs(30));
     assert_bad_input(&r, &["--password-stdin", "not valid UTF-8"]);
+}
+
+// ---- host names, addresses, ports ----
+
+#[test]
+fn malformed_domains_in_an_address_are_syntax_errors() {
+    let long_label = "a".repeat(64);
+    let huge_label = "b".repeat(10_000);
+    let long_name = format!("{}.test", vec!["c".repeat(60); 5].join("."));
+    for (address, words) in [
+        (
+            "alice@lab..test".to_string(),
+            vec!["lab..test", "empty label"],
+        ),
+        (
+            "alice@.lab.test".to_string(),
+            vec![".lab.test", "empty label"],
+        ),
+        (format!("alice@{long_label}.test"), vec!["63"]),
+        (format!("alice@{huge_label}.test"), vec!["63"]),
+        (format!("alice@{long_name}"), vec!["253"]),
+    ] {
+        let r = run(probe(&address, &["--no-discovery"]));
+        assert_bad_input(&r, &words);
+        assert!(r.stderr.len() < 1000, "the message repeats the input whole");
+    }
+}
+
+#[test]
+fn malformed_servers_are_syntax_errors() {
+    for (server, words) in [
+        ("lab..test", vec!["--server", "empty label"]),
+        (".lab.test", vec!["--server", "empty label"]),
+        (
+            "mail.lab.test:993",
+            vec!["--server", "port", "--connect-to"],
+        ),
+        ("http://mail.lab.test", vec!["--server", "URL"]),
+        ("mail_lab test", vec!["--server", "not allowed"]),
+    ] {
+        let r = run(probe("alice@lab.test", &["--server", server]));
+        assert_bad_input(&r, &words);
+    }
+    let huge = format!("{}.test", "d".repeat(10_000));
+    let r = run(probe("alice@lab.test", &["--server", &huge]));
+    assert_bad_input(&r, &["--server", "63"]);
+    assert!(r.stderr.len() < 1000, "the message repeats the input whole");
+    // IP literals stay servers.
+    for ok in ["127.0.0.1", "::1", "[::1]"] {
+        let r = run(probe("alice@lab.test", &["--server", ok]));
+        assert_ne!(r.status.code(), Some(3), "{ok}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn malformed_addresses_are_refused() {
+    let long_local = format!("{}@lab.test", "l".repeat(65));
+    for (address, words) in [
+        ("a@b@lab.test", vec!["a@b@lab.test", "@"]),
+        ("x@@lab.test", vec!["x@@lab.test", "@"]),
+        ("a..b@lab.test", vec!["a..b@lab.test", "dot"]),
+        (".a@lab.test", vec![".a@lab.test", "dot"]),
+        ("a(b)@lab.test", vec!["a(b)@lab.test", "("]),
+        (long_local.as_str(), vec!["64"]),
+    ] {
+        let r = run(probe(address, &["--no-discovery"]));
+        assert_bad_input(&r, &words);
+    }
+    // A quoted local part may hold what an unquoted one may not.
+    let r = run(probe("\"a@b\"@lab.test", &["--server", "127.0.0.1"]));
+    assert_ne!(r.status.code(), Some(3), "{}", r.stderr);
+}
+
+#[test]
+fn port_0_in_connect_to_is_refused() {
+    let r = run(probe(
+        "alice@lab.test",
+        &["--server", "127.0.0.1", "--connect-to", "::127.0.0.1:0"],
+    ));
+    assert_bad_input(&r, &["--connect-to", "port 0"]);
+}
+
+fn check(config: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checks.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = mailcheck();
+    cmd.arg("check").arg("--config").arg(&path);
+    run(cmd)
+}
+
+#[test]
+fn the_checks_file_refuses_bad_servers_addresses_and_ports() {
+    let closed = closed_port(LOOPBACK);
+    let pinned = format!(
+        "connect_to = [\"::127.0.0.1:{closed}\"]\ndns_server = \"127.0.0.1:{closed}\"\nconnect_timeout = \"1s\"\n"
+    );
+    let r = check(&format!(
+        "[[account]]\naddress = \"alice@lab.test\"\nserver = \"lab..test\"\n{pinned}"
+    ));
+    assert_bad_input(&r, &["checks.toml:3:", "empty label"]);
+    let r = check(&format!(
+        "[[account]]\naddress = \"alice@lab.test\"\nserver = \"mail.lab.test:993\"\n{pinned}"
+    ));
+    assert_bad_input(&r, &["checks.toml:3:", "port"]);
+    let r = check(&format!(
+        "[[account]]\naddress = \"a@b@lab.test\"\nserver = \"127.0.0.1\"\n{pinned}"
+    ));
+    assert_bad_input(&r, &["checks.toml:2:", "a@b@lab.test"]);
+    let r = check(&format!(
+        "[[account]]\naddress = \"alice@lab.test\"\nserver = \"127.0.0.1\"\nexpect = [\"imap/0/tls\"]\n{pinned}"
+    ));
+    assert_bad_input(&r, &["checks.toml:4:", "port 0"]);
+    let r = check(
+        "[[account]]\naddress = \"alice@lab.test\"\nserver = \"127.0.0.1\"\nconnect_to = [\"::127.0.0.1:0\"]\n",
+    );
+    assert_bad_input(&r, &["checks.toml:4:", "port 0"]);
 }

@@ -336,11 +336,9 @@ fn build(
     let server = pick(&e.server, &d.server);
     let host = match &server {
         Some(s) => {
-            let h = s.get_ref().trim().trim_end_matches('.').to_string();
-            if h.is_empty() {
-                return Err(cx.err(s.span(), "server is empty"));
-            }
-            h
+            crate::account::check_host("server", s.get_ref().trim())
+                .map_err(|e| cx.err(s.span(), e.to_string()))?;
+            s.get_ref().trim().trim_end_matches('.').to_string()
         }
         // No server: discovery (below) finds them, or the domain itself is probed.
         None => addr.domain.clone(),
@@ -490,10 +488,9 @@ fn build(
         (Protocol::Smtp, pick(&e.smtp_server, &d.smtp_server)),
     ] {
         if let Some(v) = v {
+            crate::account::check_host(&format!("{p}_server"), v.get_ref().trim())
+                .map_err(|e| cx.err(v.span(), e.to_string()))?;
             let h = v.get_ref().trim().trim_end_matches('.').to_string();
-            if h.is_empty() {
-                return Err(cx.err(v.span(), format!("{p}_server is empty")));
-            }
             if server.is_none() {
                 return Err(cx.err(
                     v.span(),

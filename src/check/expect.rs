@@ -56,6 +56,10 @@ impl FromStr for Subject {
             Some(rest) => (rest, true),
             None => (s, false),
         };
+        // Port 0 is no server's port: said at once, not found later as an unreachable server.
+        if sel.split('/').any(|part| part.parse::<u16>() == Ok(0)) {
+            return Err(format!("{s:?}: port 0 is not a port a server listens on"));
+        }
         // A full protocol/port/security names that combination, documented port or not (a
         // discovered server may use another port); shorter forms pick a documented one.
         if let [p, port, sec] = sel.split('/').collect::<Vec<_>>().as_slice() {
@@ -514,6 +518,10 @@ mod tests {
             .unwrap_err()
             .contains("STARTTLS"));
         assert!("imap/993/bogus".parse::<Subject>().is_err());
+        for zero in ["imap/0/tls", "imap/0", "smtp/0/starttls/plaintext-login"] {
+            let e = zero.parse::<Subject>().unwrap_err();
+            assert!(e.contains("port 0"), "{zero}: {e}");
+        }
     }
 
     #[test]
