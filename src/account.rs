@@ -470,17 +470,58 @@ pub enum CommandInput {
 
 /// The process group of a running secret command (the shell leads it): killed and reaped
 /// when dropped, whether the line came, the time ran out or the caller gave up.
-struct ProcessGroup(std::process::Child);
+struct ProcessGroup {
+    child: std::process::Child,
+    /// The terminal on our stdin was handed to the group and is taken back when it is gone.
+    holds_terminal: bool,
+}
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
         // The group's id is the shell's. Even once the shell is reaped, Linux gives no new
         // process that id while the group has members, so this reaches only what it left.
-        if let Ok(pgid) = libc::pid_t::try_from(self.0.id()) {
+        if let Ok(pgid) = libc::pid_t::try_from(self.child.id()) {
             // SAFETY: killpg only sends a signal; no memory is involved.
             unsafe { libc::killpg(pgid, libc::SIGKILL) };
         }
-        let _ = self.0.wait();
+        let _ = self.child.wait();
+        if self.holds_terminal {
+            terminal::take_back();
+        }
+    }
+}
+
+/// A command run by hand may ask on the terminal (`read`, a tool opening /dev/tty), but in
+/// its own process group it would be stopped by SIGTTIN; so, as a shell does for a job, its
+/// group gets the terminal's foreground while it runs (Ctrl-C then stops the command, which
+/// fails it) and mailcheck's takes it back after.
+mod terminal {
+    /// Whether our stdin is a terminal whose foreground is our process group.
+    pub fn ours() -> bool {
+        // SAFETY: plain queries on fd 0; no memory is involved.
+        unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
+    }
+
+    /// Give the terminal to `pgid`. Called by the command (before exec) and by us after the
+    /// spawn, like a shell, so whichever runs first the command never reads in the background.
+    /// Async-signal-safe (no allocation), as a pre_exec hook must be.
+    pub fn give(pgid: libc::pid_t) {
+        // SAFETY: sigprocmask and tcsetpgrp touch only the signal mask and fd 0. SIGTTOU is
+        // blocked so that a caller in a background group may still set the foreground.
+        unsafe {
+            let mut ttou: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut ttou);
+            libc::sigaddset(&mut ttou, libc::SIGTTOU);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &ttou, &mut old);
+            libc::tcsetpgrp(0, pgid);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        }
+    }
+
+    pub fn take_back() {
+        // SAFETY: getpgrp has no preconditions.
+        give(unsafe { libc::getpgrp() });
     }
 }
 
@@ -517,12 +558,29 @@ pub fn run_secret_command(
         command.env_remove(name);
     }
     command.envs(set_env.iter().copied());
-    let mut child = command.spawn().context("could not start the command")?;
-    let stdout = child
+    let holds_terminal = input == CommandInput::Inherit && terminal::ours();
+    if holds_terminal {
+        // SAFETY: the hook only calls async-signal-safe functions (getpid, sigprocmask,
+        // tcsetpgrp), after process_group(0) made the child its group's leader.
+        unsafe {
+            command.pre_exec(|| {
+                terminal::give(libc::getpid());
+                Ok(())
+            });
+        }
+    }
+    let mut group = ProcessGroup {
+        child: command.spawn().context("could not start the command")?,
+        holds_terminal,
+    };
+    if let (true, Ok(pgid)) = (holds_terminal, libc::pid_t::try_from(group.child.id())) {
+        terminal::give(pgid);
+    }
+    let stdout = group
+        .child
         .stdout
         .take()
         .context("the command has no output pipe")?;
-    let mut group = ProcessGroup(child);
     // A thread reads, so the wait for the line has a deadline; it ends when the group is killed
     // (the pipe closes), and holds at most one bounded line meanwhile.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -546,13 +604,13 @@ pub fn run_secret_command(
     let bytes = match line {
         Line::TooLong => return Err(too_long()),
         // A command that already said it failed is believed; one still running is not waited for.
-        Line::Complete(bytes) => match group.0.try_wait()? {
+        Line::Complete(bytes) => match group.child.try_wait()? {
             Some(status) if !status.success() => return Err(failed(status)),
             _ => bytes,
         },
         // No line end: only the exit status says whether the output is a secret.
         Line::End(bytes) => loop {
-            if let Some(status) = group.0.try_wait()? {
+            if let Some(status) = group.child.try_wait()? {
                 if !status.success() {
                     return Err(failed(status));
                 }

@@ -304,6 +304,82 @@ fn invalid_utf8_in_a_secret_is_refused_from_every_source() {
     assert_bad_input(&r, &["--password-stdin", "not valid UTF-8"]);
 }
 
+/// mailcheck with a new terminal as its controlling terminal and stdin (its own session, in
+/// the foreground, as in an interactive shell); returns the terminal's other side.
+fn on_a_terminal(cmd: &mut Command) -> std::fs::File {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    let made = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(made, 0, "openpty: {}", std::io::Error::last_os_error());
+    let (master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    };
+    cmd.stdin(slave);
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    master
+}
+
+#[test]
+fn a_password_command_may_ask_on_the_terminal_and_ctrl_c_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let got = dir.path().join("got");
+    // In its own process group the command would be stopped (SIGTTIN) reading the terminal,
+    // unless it is given the terminal's foreground while it runs.
+    let command = format!("read -r x; echo \"$x\" > {}; echo \"$x\"", got.display());
+    let mut cmd = probe(
+        "alice@lab.test",
+        &["--server", "127.0.0.1", "--password-command", &command],
+    );
+    let mut terminal = on_a_terminal(&mut cmd);
+    let started = Instant::now();
+    let child = cmd.spawn().unwrap();
+    terminal.write_all(b"typed-on-the-terminal\n").unwrap();
+    let r = finish(child, started, Duration::from_secs(30));
+    assert!(!r.stderr.contains("no line within"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&got).unwrap().trim(),
+        "typed-on-the-terminal"
+    );
+    assert!(r.took < Duration::from_secs(8), "took {:?}", r.took);
+
+    // Ctrl-C reaches the command (the terminal's foreground): it fails, mailcheck says so.
+    let mut cmd = probe(
+        "alice@lab.test",
+        &[
+            "--server",
+            "127.0.0.1",
+            "--password-command",
+            "sleep 100; echo pw",
+        ],
+    );
+    let mut terminal = on_a_terminal(&mut cmd);
+    let started = Instant::now();
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    terminal.write_all(b"\x03").unwrap();
+    let r = finish(child, started, Duration::from_secs(30));
+    assert_bad_input(&r, &["--password-command", "SIGINT"]);
+    assert!(r.took < Duration::from_secs(8), "took {:?}", r.took);
+}
+
 // ---- host names, addresses, ports ----
 
 #[test]
