@@ -177,7 +177,7 @@ pub struct DiscoverArgs {
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Server host name to probe; skips discovery (default: discover the servers).
-    #[arg(long, value_name = "HOST")]
+    #[arg(long, value_name = "HOST", value_parser = ServerName)]
     pub server: Option<String>,
 
     /// Do not discover: probe the address's domain itself (or --server).
@@ -390,6 +390,30 @@ impl ColorChoice {
                     && std::env::var("TERM").map_or(true, |t| t != "dumb")
             }
         }
+    }
+}
+
+/// `--server`: a host name or IP literal, checked as every server setting is (no port, no
+/// URL). Its own error, because clap's would repeat the value whole (even 10 KB of it).
+#[derive(Debug, Clone, Copy)]
+struct ServerName;
+
+impl clap::builder::TypedValueParser for ServerName {
+    type Value = String;
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let bad = |message: String| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message + "\n").with_cmd(cmd)
+        };
+        let s = value
+            .to_str()
+            .ok_or_else(|| bad("--server: not valid UTF-8".into()))?;
+        crate::account::check_host("--server", s.trim()).map_err(|e| bad(e.to_string()))?;
+        Ok(s.to_string())
     }
 }
 

@@ -54,8 +54,9 @@ pub async fn prepare(settings: &Settings) -> Result<Prepared> {
     let spec = run.credential.clone();
     let address = settings.address.ascii();
     let prompt_for = settings.username.clone().unwrap_or_else(|| address.clone());
+    let hidden = settings.hidden_env.clone();
     let (credential, source) =
-        tokio::task::spawn_blocking(move || obtain(&spec, &address, &prompt_for))
+        tokio::task::spawn_blocking(move || obtain(&spec, &address, &prompt_for, &hidden))
             .await
             .context("reading the credential")??;
     // An interactive source may give nothing (no variable set, no terminal to ask on).
@@ -83,16 +84,24 @@ fn nothing_found(r: &DiscoveryReport, origin: &Origin) -> String {
 }
 
 /// Read the secret a spec names. Blocking: it may run a command or prompt on the terminal.
+/// A command gets `MAILCHECK_ADDRESS`, and none of `hidden` (the other secrets' variables).
 pub fn obtain(
     spec: &CredentialSpec,
     address: &str,
     prompt_for: &str,
+    hidden: &[String],
 ) -> Result<(Option<Credential>, SecretSource)> {
     let env = |name: &str| -> Result<Secret> {
-        std::env::var(name)
-            .ok()
-            .and_then(Secret::new)
+        account::env_secret(name)?
             .with_context(|| format!("the environment variable {name} is not set or empty"))
+    };
+    let command = |cmd: &str| {
+        account::run_secret_command(
+            cmd,
+            account::CommandInput::Null,
+            &[("MAILCHECK_ADDRESS", address)],
+            hidden,
+        )
     };
     Ok(match spec {
         CredentialSpec::None => (None, SecretSource::None),
@@ -107,23 +116,21 @@ pub fn obtain(
             SecretSource::Environment,
         ),
         CredentialSpec::PasswordCommand(c) => {
-            let s = account::secret_command(c, address)
+            let s = command(c)
                 .context("password_command")?
                 .context("password_command printed no password")?;
             (Some(Credential::Password(s)), SecretSource::Command)
         }
         CredentialSpec::OAuth2TokenCommand(c) => {
-            let s = account::secret_command(c, address)
+            let s = command(c)
                 .context("oauth2_token_command")?
                 .context("oauth2_token_command printed no token")?;
             (Some(Credential::OAuth2Token(s)), SecretSource::Command)
         }
-        CredentialSpec::LookupCommand(c) => {
-            match account::secret_command(c, address).context("--password-command")? {
-                Some(s) => (Some(Credential::Password(s)), SecretSource::Command),
-                None => (None, SecretSource::None),
-            }
-        }
+        CredentialSpec::LookupCommand(c) => match command(c).context("--password-command")? {
+            Some(s) => (Some(Credential::Password(s)), SecretSource::Command),
+            None => (None, SecretSource::None),
+        },
     })
 }
 

@@ -217,9 +217,13 @@ impl FromStr for ConnectTo {
             if p.is_empty() {
                 Ok(None)
             } else {
-                p.parse()
-                    .map(Some)
-                    .map_err(|_| format!("--connect-to {s:?}: {p:?} is not a port"))
+                match p.parse() {
+                    Ok(0) => Err(format!(
+                        "--connect-to {s:?}: port 0 is not a port to connect to"
+                    )),
+                    Ok(port) => Ok(Some(port)),
+                    Err(_) => Err(format!("--connect-to {s:?}: {p:?} is not a port")),
+                }
             }
         };
         let host = |h: &str| (!h.is_empty()).then(|| h.trim_matches(['[', ']']).to_string());
@@ -726,6 +730,10 @@ mod tests {
         assert_eq!(ConnectTo::resolve(&[any], "x", 25), ("::1".into(), 25));
         assert!("a:b:c".parse::<ConnectTo>().is_err());
         assert!("a:notaport:c:1".parse::<ConnectTo>().is_err());
+        for zero in ["::127.0.0.1:0", "a:0::", "a:993:b:0"] {
+            let e = zero.parse::<ConnectTo>().unwrap_err();
+            assert!(e.contains("port 0"), "{zero}: {e}");
+        }
     }
 
     #[test]

@@ -189,6 +189,8 @@ pub struct Settings {
     pub connect_to: Vec<ConnectTo>,
     pub policy: Policy,
     pub credential: CredentialSpec,
+    /// Environment variables that hold other accounts' secrets: never passed to a command.
+    pub hidden_env: Vec<String>,
     /// What the account is judged against (thresholds, expect/forbid).
     pub expectations: Expectations,
     /// The certificate warning level in days, resolved from the expectations.
@@ -344,12 +346,10 @@ impl SettingsBuilder {
             }
         }
 
+        // One host-name check for every front end (no port, no URL, RFC 1035 lengths).
         let host_of = |g: &Given<String>, what: &str| -> Result<String, SettingsError> {
-            let h = g.value.trim().trim_end_matches('.').to_string();
-            if h.is_empty() {
-                return Err(g.err(format!("{what} is empty")));
-            }
-            Ok(h)
+            crate::account::check_host(what, g.value.trim()).map_err(|e| g.err(e.to_string()))?;
+            Ok(g.value.trim().trim_end_matches('.').to_string())
         };
         let mut per_protocol = vec![];
         for (p, g) in &self.protocol_servers {
@@ -363,7 +363,7 @@ impl SettingsBuilder {
         }
         let servers = match &self.server {
             Some(s) => Servers::Named {
-                host: host_of(s, "the server name")?,
+                host: host_of(s, "server")?,
                 per_protocol,
             },
             None if !self.discover.unwrap_or(true) => Servers::Named {
@@ -457,6 +457,7 @@ impl SettingsBuilder {
             connect_to: self.connect_to,
             policy,
             credential: self.credential.unwrap_or(CredentialSpec::None),
+            hidden_env: vec![],
             expectations,
             cert_warn_days: cert_warn,
             round_trip,
@@ -503,6 +504,10 @@ impl FromStr for Subject {
             Some(rest) => (rest, true),
             None => (s, false),
         };
+        // Port 0 is no server's port: said at once, not found later as an unreachable server.
+        if sel.split('/').any(|part| part.parse::<u16>() == Ok(0)) {
+            return Err(format!("{s:?}: port 0 is not a port a server listens on"));
+        }
         // A full protocol/port/security names that combination, documented port or not (a
         // discovered server may use another port); shorter forms pick a documented one.
         if let [p, port, sec] = sel.split('/').collect::<Vec<_>>().as_slice() {
@@ -636,6 +641,10 @@ mod tests {
             .unwrap_err()
             .contains("STARTTLS"));
         assert!("imap/993/bogus".parse::<Subject>().is_err());
+        for zero in ["imap/0/tls", "imap/0", "smtp/0/starttls/plaintext-login"] {
+            let e = zero.parse::<Subject>().unwrap_err();
+            assert!(e.contains("port 0"), "{zero}: {e}");
+        }
     }
 
     #[test]

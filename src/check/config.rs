@@ -243,7 +243,7 @@ impl ChecksFile {
                 },
             );
         }
-        Ok(ChecksFile {
+        let mut file = ChecksFile {
             path: path.to_path_buf(),
             accounts,
             defaults,
@@ -251,7 +251,33 @@ impl ChecksFile {
             concurrency: file.concurrency.map(|c| c.into_inner()),
             per_host: file.per_host.map(|c| c.into_inner()),
             text: text.to_string(),
-        })
+        };
+        // No account's command sees another's secret.
+        let hidden = file.secret_env_names();
+        for a in &mut file.accounts {
+            a.hidden_env = hidden.clone();
+        }
+        Ok(file)
+    }
+
+    /// The environment variables that hold this file's secrets (`password_env`,
+    /// `oauth2_token_env` of its accounts, modules and defaults): withheld from every command
+    /// mailcheck runs, so one account's command never sees another's secret.
+    pub fn secret_env_names(&self) -> Vec<String> {
+        let from_accounts = self.accounts.iter().filter_map(|a| match &a.credential {
+            CredentialSpec::PasswordEnv(n) | CredentialSpec::OAuth2TokenEnv(n) => Some(n.clone()),
+            _ => None,
+        });
+        let from_entries = std::iter::once(&self.defaults)
+            .chain(
+                self.modules
+                    .values()
+                    .flat_map(|m| [&m.template, &m.defaults]),
+            )
+            .flat_map(|e| [&e.password_env, &e.oauth2_token_env])
+            .filter_map(|v| v.as_ref().map(|v| v.get_ref().clone()));
+        let names: std::collections::BTreeSet<String> = from_accounts.chain(from_entries).collect();
+        names.into_iter().collect()
     }
 
     /// The settings of `/probe?target=ADDRESS&module=NAME`.
@@ -282,7 +308,9 @@ impl ChecksFile {
         };
         // The target comes from the request: its errors name the parameter, not a position.
         let address = Given::new(target.to_string(), Origin::Query("target"));
-        Ok(builder(&cx, e, d, address)?.build()?)
+        let mut settings = builder(&cx, e, d, address)?.build()?;
+        settings.hidden_env = self.secret_env_names();
+        Ok(settings)
     }
 }
 
@@ -607,6 +635,18 @@ mod tests {
         let e =
             err("[[account]]\naddress = \"a@example.com\"\nimap_server = \"imap.example.com\"\n");
         assert!(e.message.contains("needs `server`"), "{e}");
+    }
+
+    #[test]
+    fn secret_env_names_list_every_variable_of_the_file() {
+        let f = parse(
+            "[defaults]\nserver = \"mail.example.com\"\nusername = \"u\"\n\n[[account]]\naddress = \"a@example.com\"\npassword_env = \"CANARY_PW\"\n\n[[account]]\naddress = \"b@example.com\"\npassword_command = \"pass b\"\n\n[[account]]\naddress = \"c@example.com\"\noauth2_token_env = \"C_TOKEN\"\n\n[module.m]\npassword_env = \"MODULE_PW\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f.secret_env_names(),
+            ["CANARY_PW", "C_TOKEN", "MODULE_PW"].map(String::from)
+        );
     }
 
     fn err(text: &str) -> ConfigError {
