@@ -1,0 +1,137 @@
+//! The JSON Schemas in `schemas/` against the code: every catalogue of codes is the schema's
+//! enum (a code added without updating the schema fails here), the schemas are valid draft
+//! 2020-12, and `demo`'s real output conforms. The integration tests that produce JSON validate
+//! theirs too (`support::schema::assert_schema`).
+
+#[path = "support/schema.rs"]
+mod schema;
+
+use std::collections::BTreeSet;
+
+use assert_cmd::Command;
+use mailcheck::diagnose::Reason;
+use mailcheck::discover::{Note, SourceKind};
+use mailcheck::i18n::{self, Lang};
+use serde_json::Value;
+
+use schema::{assert_schema, violations, NAMES};
+
+/// The enum of `$defs/{def}` in `schemas/{file}.schema.json`.
+fn schema_enum(file: &str, def: &str) -> BTreeSet<String> {
+    let s = schema::schema(file);
+    s["$defs"][def]["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{file}: $defs/{def} has no enum"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn serialized<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> BTreeSet<String> {
+    items
+        .into_iter()
+        .map(|i| match serde_json::to_value(i).unwrap() {
+            Value::String(s) => s,
+            other => panic!("not a string: {other}"),
+        })
+        .collect()
+}
+
+#[test]
+fn every_schema_is_valid_draft_2020_12_and_resolves_offline() {
+    for name in NAMES {
+        let s = schema::schema(name);
+        assert_eq!(
+            s["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "{name}"
+        );
+        assert_eq!(
+            s["$id"].as_str().unwrap(),
+            format!("{}{name}.schema.json", schema::BASE)
+        );
+        jsonschema::draft202012::meta::validate(&s)
+            .unwrap_or_else(|e| panic!("schemas/{name}.schema.json: {e}"));
+        // Every `$ref` resolves among the files.
+        schema::validator(name);
+    }
+}
+
+#[test]
+fn the_reason_codes_are_the_catalogue() {
+    assert_eq!(
+        schema_enum("probe", "reasonCode"),
+        serialized(Reason::ALL),
+        "schemas/probe.schema.json $defs/reasonCode against Reason::ALL"
+    );
+}
+
+/// Finding codes have no enum in the code, but each has its message in the catalogue
+/// (`finding-` + the code with `.` as `-`): the schema's codes are exactly those messages.
+#[test]
+fn the_finding_codes_are_the_catalogue() {
+    let codes = schema_enum("probe", "findingCode");
+    let ids: BTreeSet<String> = i18n::catalogue_ids(Lang::En)
+        .into_keys()
+        .filter(|id| id.starts_with("finding-"))
+        .collect();
+    let from_schema: BTreeSet<String> = codes.iter().map(|c| i18n::id_of("finding", c)).collect();
+    assert_eq!(
+        from_schema, ids,
+        "schemas/probe.schema.json $defs/findingCode"
+    );
+}
+
+#[test]
+fn the_discovery_codes_are_the_catalogue() {
+    assert_eq!(
+        schema_enum("discover", "noteCode"),
+        Note::CODES.iter().map(|c| c.to_string()).collect()
+    );
+    assert_eq!(
+        schema_enum("discover", "source"),
+        serialized(SourceKind::ALL)
+    );
+    assert_eq!(
+        schema_enum("probe", "protocol"),
+        serialized(mailcheck::plan::Protocol::ALL)
+    );
+    assert_eq!(schema_enum("probe", "lang"), serialized(Lang::ALL));
+}
+
+fn demo(args: &[&str]) -> Value {
+    let out = Command::cargo_bin("mailcheck")
+        .unwrap()
+        .arg("demo")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// `demo` needs no server: a few scenarios that fill the optional parts (a transcript, a
+/// failing reason with the server's words, findings, advice) conform.
+#[test]
+fn demo_output_conforms_and_the_schema_is_closed() {
+    let good = demo(&["--trace"]);
+    assert_schema("probe", &good);
+    for scenario in [
+        "cert-expired",
+        "starttls-injection",
+        "busy",
+        "oauth2-required",
+    ] {
+        assert_schema("probe", &demo(&["--scenario", scenario, "--lang", "fr"]));
+    }
+    // The schema does see a field or a value it does not list.
+    let mut extra = good.clone();
+    extra["results"][0]["tls"]["brand_new"] = Value::Bool(true);
+    extra["credential"]["source"] = Value::String("carrier-pigeon".into());
+    assert_eq!(violations("probe", &extra).len(), 2, "{extra:#}");
+}
