@@ -135,3 +135,62 @@ fn demo_output_conforms_and_the_schema_is_closed() {
     extra["credential"]["source"] = Value::String("carrier-pigeon".into());
     assert_eq!(violations("probe", &extra).len(), 2, "{extra:#}");
 }
+
+/// docs/json.md is written from the schemas: a section per file and per definition, with a row
+/// for every field and every listed value.
+#[test]
+fn the_json_page_follows_the_schemas() {
+    let page =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/json.md")).unwrap();
+    let section = |heading: &str| -> String {
+        let start = page
+            .find(&format!("\n{heading}\n"))
+            .unwrap_or_else(|| panic!("docs/json.md lacks the heading {heading}"));
+        let rest = &page[start + heading.len() + 2..];
+        let end = rest.find("\n#").unwrap_or(rest.len());
+        rest[..end].to_string()
+    };
+    let mut missing = vec![];
+    let mut check = |heading: &str, def: &Value| {
+        let text = section(heading);
+        for field in def["properties"]
+            .as_object()
+            .into_iter()
+            .flat_map(|p| p.keys())
+        {
+            if !text.contains(&format!("| `{field}` |")) {
+                missing.push(format!("{heading}: field {field}"));
+            }
+        }
+        let values = def["enum"].as_array().into_iter().flatten();
+        let consts = def["oneOf"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| {
+                b["properties"]
+                    .as_object()?
+                    .values()
+                    .find_map(|v| v.get("const"))
+            });
+        for v in values.chain(consts) {
+            let v = v.as_str().map_or(v.to_string(), str::to_string);
+            if !text.contains(&format!("`{v}`")) {
+                missing.push(format!("{heading}: value {v}"));
+            }
+        }
+    };
+    for name in NAMES {
+        let s = schema::schema(name);
+        check(&format!("### {name}"), &s);
+        for (def, body) in s["$defs"].as_object().into_iter().flatten() {
+            check(&format!("#### {def}"), body);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/json.md lags the schemas:\n{}",
+        missing.join("\n")
+    );
+    assert!(page.contains("## Compatibility: `schema_version`"));
+}
