@@ -10,6 +10,18 @@ use crate::lab::Scenario;
 use crate::net::resolver::NameServer;
 use crate::plan::{ConnectTo, Selector};
 
+/// The headings `--help` groups options under, in the order a person needs them: where the
+/// servers are, how to reach them, the credential, then what to print and what to alert on.
+pub(crate) mod heading {
+    pub const DISCOVERY: &str = "Servers and discovery";
+    pub const TLS: &str = "Connection and TLS";
+    pub const CREDENTIALS: &str = "Credentials";
+    pub const ROUND_TRIP: &str = "Round trip";
+    pub const OUTPUT: &str = "Output";
+    pub const MONITORING: &str = "Monitoring thresholds";
+    pub const PACING: &str = "Pacing";
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mailcheck",
@@ -84,33 +96,33 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Include a transcript of each session (credentials redacted).
-    #[arg(long)]
+    #[arg(long, help_heading = heading::OUTPUT)]
     pub trace: bool,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = crate::cli_monitor::MonitorFormat::Table)]
+    #[arg(long, value_enum, default_value_t = crate::cli_monitor::MonitorFormat::Table, help_heading = heading::OUTPUT)]
     pub format: crate::cli_monitor::MonitorFormat,
 
     /// When to use colour in the table (NO_COLOR is honoured by `auto`).
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, help_heading = heading::OUTPUT)]
     pub color: ColorChoice,
 
     /// Warning when a step takes longer than this (nagios, junit, prometheus, jsonl).
-    #[arg(short = 'w', long = "warning", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(short = 'w', long = "warning", value_name = "DURATION", value_parser = parse_duration, help_heading = heading::MONITORING)]
     pub warning: Option<Duration>,
 
     /// Critical when a step takes longer than this (nagios, junit, prometheus, jsonl).
-    #[arg(short = 'c', long = "critical", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(short = 'c', long = "critical", value_name = "DURATION", value_parser = parse_duration, help_heading = heading::MONITORING)]
     pub critical: Option<Duration>,
 
     /// Critical when a certificate expires within this many days (nagios, junit, prometheus,
     /// jsonl).
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", help_heading = heading::MONITORING)]
     pub cert_crit_days: Option<i64>,
 
     /// Language of the report's words: en or fr (default: from LC_ALL, LC_MESSAGES or LANG,
     /// else English). Codes in JSON never change.
-    #[arg(long, value_name = "LANG")]
+    #[arg(long, value_name = "LANG", help_heading = heading::OUTPUT)]
     pub lang: Option<crate::i18n::Lang>,
 }
 
@@ -128,17 +140,17 @@ impl ValueEnum for Scenario {
 #[derive(Debug, Clone, Args)]
 pub struct DiscoveryArgs {
     /// Send every DNS query (discovery and connections) to this server only: IP or IP:PORT.
-    #[arg(long, value_name = "IP[:PORT]")]
+    #[arg(long, value_name = "IP[:PORT]", help_heading = heading::DISCOVERY)]
     pub dns_server: Option<NameServer>,
 
     /// Base URL of the Thunderbird ISPDB (the domain is appended).
     /// [default: https://autoconfig.thunderbird.net/v1.1/]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = heading::DISCOVERY)]
     pub ispdb_url: Option<String>,
 
     /// Deadline of each discovery source (provider table, autoconfig, ISPDB, MX, SRV,
     /// Autodiscover, guessing). [default: 8s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = heading::DISCOVERY)]
     pub discovery_timeout: Option<Duration>,
 }
 
@@ -151,24 +163,24 @@ pub struct DiscoverArgs {
     pub discovery: DiscoveryArgs,
 
     /// Trust the CA certificates in this PEM file for https discovery, besides the public roots.
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", help_heading = heading::TLS)]
     pub ca_file: Option<PathBuf>,
 
     /// Connect to HOST2:PORT2 instead of HOST1:PORT1 (curl syntax), for discovery's HTTP too.
-    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
+    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2", help_heading = heading::TLS)]
     pub connect_to: Vec<ConnectTo>,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, default_value_t = Format::Table, help_heading = heading::OUTPUT)]
     pub format: Format,
 
     /// When to use colour in the table (NO_COLOR is honoured by `auto`).
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, help_heading = heading::OUTPUT)]
     pub color: ColorChoice,
 
     /// Language of the table's words: en or fr (default: from LC_ALL, LC_MESSAGES or LANG,
     /// else English).
-    #[arg(long, value_name = "LANG")]
+    #[arg(long, value_name = "LANG", help_heading = heading::OUTPUT)]
     pub lang: Option<crate::i18n::Lang>,
 }
 
@@ -177,76 +189,76 @@ pub struct DiscoverArgs {
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Server host name to probe; skips discovery (default: discover the servers).
-    #[arg(long, value_name = "HOST", value_parser = ServerName)]
+    #[arg(long, value_name = "HOST", value_parser = ServerName, help_heading = heading::DISCOVERY)]
     pub server: Option<String>,
 
     /// Do not discover: probe the address's domain itself (or --server).
-    #[arg(long)]
+    #[arg(long, help_heading = heading::DISCOVERY)]
     pub no_discovery: bool,
 
     /// Send credentials to discovered servers even when they came through an untrusted channel
     /// (http, DNS without DNSSEC, guessing) and lie outside the address's domain.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::DISCOVERY)]
     pub trust_discovered: bool,
 
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
 
     /// Name to verify the certificate against and send as SNI (default: the server name).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = heading::TLS)]
     pub tls_name: Option<String>,
 
     /// Trust the CA certificates in this PEM file, in addition to the public roots.
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", help_heading = heading::TLS)]
     pub ca_file: Option<PathBuf>,
 
     /// Check the server certificate against the revocation lists (X.509 CRLs) in this PEM file
     /// (repeatable). Only the server's own certificate is checked, and one whose issuer has no
     /// CRL here passes, so a CRL of one CA does not break servers of other CAs. Without it,
     /// revocation is not checked.
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", help_heading = heading::TLS)]
     pub crl_file: Vec<PathBuf>,
 
     /// Connect to HOST2:PORT2 instead of HOST1:PORT1 (curl syntax; the report keeps HOST1:PORT1).
-    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
+    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2", help_heading = heading::DISCOVERY)]
     pub connect_to: Vec<ConnectTo>,
 
     /// Probe only these combinations: imap, pop3, smtp, a port, tls/starttls, or imap/993/tls.
-    #[arg(long, value_name = "SELECTOR", value_delimiter = ',')]
+    #[arg(long, value_name = "SELECTOR", value_delimiter = ',', help_heading = heading::DISCOVERY)]
     pub only: Vec<Selector>,
 
     /// Skip these combinations (same selectors as --only).
-    #[arg(long, value_name = "SELECTOR", value_delimiter = ',')]
+    #[arg(long, value_name = "SELECTOR", value_delimiter = ',', help_heading = heading::DISCOVERY)]
     pub skip: Vec<Selector>,
 
     /// Use IPv4 addresses only.
-    #[arg(short = '4', conflicts_with = "ipv6")]
+    #[arg(short = '4', conflicts_with = "ipv6", help_heading = heading::TLS)]
     pub ipv4: bool,
 
     /// Use IPv6 addresses only.
-    #[arg(short = '6')]
+    #[arg(short = '6', help_heading = heading::TLS)]
     pub ipv6: bool,
 
     /// Connect timeout per address (e.g. 5s, 800ms). [default: 5s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = heading::TLS)]
     pub connect_timeout: Option<Duration>,
 
     /// Timeout of each read and of the TLS handshake. [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = heading::TLS)]
     pub timeout: Option<Duration>,
 
     /// Deadline for the whole probe of one combination. [default: 30s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = heading::TLS)]
     pub deadline: Option<Duration>,
 
     /// Send credentials even when the certificate fails verification.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::CREDENTIALS)]
     pub insecure: bool,
 
     /// Log in only with this method (default: PLAIN, else LOGIN, else the protocol's command):
     /// plain, login, or command (IMAP LOGIN, POP3 USER/PASS). Where the server does not offer
     /// it, the login is not attempted.
-    #[arg(long, value_enum, value_name = "METHOD")]
+    #[arg(long, value_enum, value_name = "METHOD", help_heading = heading::CREDENTIALS)]
     pub auth_mechanism: Option<LoginMethodArg>,
 }
 
@@ -280,63 +292,63 @@ pub struct ProbeArgs {
     pub target: TargetArgs,
 
     /// Login name (default: the full address).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = heading::CREDENTIALS)]
     pub username: Option<String>,
 
     /// Read the password from the first line of standard input.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::CREDENTIALS)]
     pub password_stdin: bool,
 
     /// Run this shell command and use the first line it prints as the password.
-    #[arg(long, value_name = "COMMAND")]
+    #[arg(long, value_name = "COMMAND", help_heading = heading::CREDENTIALS)]
     pub password_command: Option<String>,
 
     /// Run this shell command and use the first line it prints as an OAuth2 access token
     /// (also: MAILCHECK_OAUTH2_TOKEN).
-    #[arg(long, value_name = "COMMAND")]
+    #[arg(long, value_name = "COMMAND", help_heading = heading::CREDENTIALS)]
     pub oauth2_token_command: Option<String>,
 
     /// Never prompt for a password, even on a terminal.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::CREDENTIALS)]
     pub no_prompt: bool,
 
     /// Also offer TLS 1.0/1.1 alone to each implicit-TLS port (993, 995, 465): one more
     /// connection per port; a server that takes them gets a warning.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::TLS)]
     pub check_legacy_tls: bool,
 
     /// Print the settings card (what to type into a mail client, every line proven) instead
     /// of the table.
-    #[arg(long, conflicts_with = "format")]
+    #[arg(long, conflicts_with = "format", help_heading = heading::OUTPUT)]
     pub card: bool,
 
     /// Form of the settings card: text, thunderbird (a config-v1.1.xml) or mobileconfig (an
     /// Apple profile, without the password). Implies --card.
-    #[arg(long, value_enum, value_name = "FORM", conflicts_with = "format")]
+    #[arg(long, value_enum, value_name = "FORM", conflicts_with = "format", help_heading = heading::OUTPUT)]
     pub card_format: Option<CardFormatArg>,
 
     /// Warn when a certificate expires within this many days.
     /// [default: 21, or --cert-crit-days when that is higher]
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", help_heading = heading::MONITORING)]
     pub cert_warn_days: Option<i64>,
 
     /// After the probe, send a test message through the best working outgoing setting to the
     /// account itself, wait for it in the best working mailbox (IMAP, else POP3), report the
     /// delivery time and hops, and delete it (that message only). Needs a password or token.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::ROUND_TRIP)]
     pub round_trip: bool,
 
     /// Send the round-trip message to this address instead; it must lead back to the checked
     /// mailbox (an alias, a forward), where mailcheck looks for it.
-    #[arg(long, value_name = "ADDRESS", requires = "round_trip")]
+    #[arg(long, value_name = "ADDRESS", requires = "round_trip", help_heading = heading::ROUND_TRIP)]
     pub round_trip_to: Option<String>,
 
     /// How long to wait for the round-trip message once the outgoing server accepted it.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, help_heading = heading::ROUND_TRIP)]
     pub round_trip_timeout: Duration,
 
     /// Leave the round-trip message in the mailbox instead of deleting it.
-    #[arg(long, requires = "round_trip")]
+    #[arg(long, requires = "round_trip", help_heading = heading::ROUND_TRIP)]
     pub keep: bool,
 
     #[command(flatten)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::cli::{parse_duration, ColorChoice};
+use crate::cli::{heading, parse_duration, ColorChoice};
 
 /// Counts of connections or accounts at once: 0 would run nothing (and hang), so clap refuses
 /// it as bad usage (exit 3), as the checks file does.
@@ -62,14 +62,14 @@ pub struct CheckArgs {
     pub account: Vec<String>,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = MonitorFormat::Table)]
+    #[arg(long, value_enum, default_value_t = MonitorFormat::Table, help_heading = heading::OUTPUT)]
     pub format: MonitorFormat,
 
     #[command(flatten)]
     pub pacing: PacingArgs,
 
     /// When to use colour (NO_COLOR is honoured by `auto`).
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, help_heading = heading::OUTPUT)]
     pub color: ColorChoice,
 }
 
@@ -77,15 +77,15 @@ pub struct CheckArgs {
 pub struct PacingArgs {
     /// Connections at once in total, and accounts in progress at once (default: the checks
     /// file's `concurrency`, else 16).
-    #[arg(long, value_name = "N", value_parser = at_least_one())]
+    #[arg(long, value_name = "N", value_parser = at_least_one(), help_heading = heading::PACING)]
     pub concurrency: Option<usize>,
 
     /// Connections at once to one server host (default: the checks file's `per_host`, else 4).
-    #[arg(long, value_name = "N", value_parser = at_least_one())]
+    #[arg(long, value_name = "N", value_parser = at_least_one(), help_heading = heading::PACING)]
     pub per_host: Option<usize>,
 
     /// Never show a progress bar (it is only ever shown when stderr is a terminal).
-    #[arg(long)]
+    #[arg(long, help_heading = heading::PACING)]
     pub no_progress: bool,
 }
 
@@ -104,7 +104,7 @@ pub struct BatchArgs {
 
     /// Run this shell command once per address, with MAILCHECK_ADDRESS set to the address, and
     /// use the first line it prints as that address's password (no output: no login test).
-    #[arg(long, value_name = "COMMAND")]
+    #[arg(long, value_name = "COMMAND", help_heading = heading::CREDENTIALS)]
     pub password_command: Option<String>,
 
     #[command(flatten)]
@@ -114,11 +114,11 @@ pub struct BatchArgs {
     pub pacing: PacingArgs,
 
     /// Output format (`jsonl` streams one line per address as it finishes).
-    #[arg(long, value_enum, default_value_t = MonitorFormat::Table)]
+    #[arg(long, value_enum, default_value_t = MonitorFormat::Table, help_heading = heading::OUTPUT)]
     pub format: MonitorFormat,
 
     /// When to use colour (NO_COLOR is honoured by `auto`).
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, help_heading = heading::OUTPUT)]
     pub color: ColorChoice,
 }
 
@@ -126,20 +126,20 @@ pub struct BatchArgs {
 #[derive(Debug, Args, Clone)]
 pub struct ThresholdArgs {
     /// Warning when a step (connect, TLS, greeting, login...) takes longer than this.
-    #[arg(short = 'w', long = "warning", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(short = 'w', long = "warning", value_name = "DURATION", value_parser = parse_duration, help_heading = heading::MONITORING)]
     pub warning: Option<Duration>,
 
     /// Critical when a step takes longer than this.
-    #[arg(short = 'c', long = "critical", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(short = 'c', long = "critical", value_name = "DURATION", value_parser = parse_duration, help_heading = heading::MONITORING)]
     pub critical: Option<Duration>,
 
     /// Warning when a certificate expires within this many days.
     /// [default: 21, or --cert-crit-days when that is higher]
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", help_heading = heading::MONITORING)]
     pub cert_warn_days: Option<i64>,
 
     /// Critical when a certificate expires within this many days.
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", help_heading = heading::MONITORING)]
     pub cert_crit_days: Option<i64>,
 }
 

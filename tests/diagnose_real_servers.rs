@@ -64,14 +64,17 @@ fn probe_with_timeout(
     cmd
 }
 
+/// `probe --format json` output, checked against `schemas/probe.schema.json`.
 fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )
-    })
+    });
+    support::schema::assert_schema("probe", &doc);
+    doc
 }
 
 fn text(out: &Output) -> String {

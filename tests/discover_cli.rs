@@ -4,11 +4,15 @@
 #[path = "discover_support/mod.rs"]
 mod discover_support;
 
+#[path = "support/schema.rs"]
+mod schema;
+
 use std::net::SocketAddr;
 
 use assert_cmd::Command;
 use discover_support::mail::{self, Kind};
 use discover_support::{route, Lab, Reply, Routes, Zone};
+use schema::assert_schema;
 use serde_json::Value;
 
 fn zone() -> Zone {
@@ -82,6 +86,7 @@ fn probe_without_server_discovers_and_reaches_the_servers() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let v: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    assert_schema("probe", &v);
     let d = &v["discovery"];
     assert_eq!(d["winners"]["imap"], "autoconfig", "{d:#}");
     assert_eq!(d["winners"]["smtp"], "autoconfig");
@@ -151,6 +156,7 @@ fn discover_command_table_and_json() {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema("discover", &v);
     assert_eq!(v["schema_version"], 1);
     let d = &v["discovery"];
     assert_eq!(d["winners"]["imap"], "mx");
@@ -217,6 +223,7 @@ fn discovery_notes_speak_the_runs_language_and_json_keeps_english_with_codes() {
 
     // JSON: the English sentences as before, whatever the language, plus a code for each.
     let v: Value = serde_json::from_str(&run(&["--lang", "fr", "--format", "json"])).unwrap();
+    assert_schema("discover", &v);
     let d = &v["discovery"];
     assert_eq!(v["schema_version"], 1);
     let notes = d["notes"].as_array().unwrap();
@@ -323,6 +330,7 @@ fn credentials_are_withheld_from_untrusted_foreign_servers() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("hunter2-secret"));
     let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_schema("probe", &v);
     assert_eq!(v["credential"]["kind"], "none", "{v:#}");
     let notes = v["discovery"]["notes"].to_string();
     assert!(notes.contains("credentials withheld"), "{notes}");
@@ -360,6 +368,7 @@ fn credentials_are_withheld_from_untrusted_foreign_servers() {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema("probe", &v);
     assert_eq!(v["credential"]["kind"], "password");
 }
 
@@ -378,6 +387,7 @@ fn server_flag_bypasses_discovery() {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema("probe", &v);
     assert!(v.get("discovery").is_none());
     // mail.lab.test still resolves through --dns-server (127.0.0.2; nothing listens on 993).
     let r = &v["results"][0];

@@ -11,6 +11,7 @@ mod discover_support;
 use assert_cmd::Command;
 use discover_support::{Lab, Zone};
 use serde_json::Value;
+use support::schema::assert_schema;
 use support::servers::MailServers;
 
 #[test]
@@ -69,6 +70,7 @@ fn probe_discovers_real_servers_through_autoconfig_and_srv() {
             String::from_utf8_lossy(&out.stderr)
         )
     });
+    assert_schema("probe", &v);
     assert_eq!(out.status.code(), Some(0), "{v:#}");
     let d = &v["discovery"];
     assert_eq!(d["winners"]["imap"], "autoconfig");

@@ -2,12 +2,16 @@
 //! run takes (a stall costs one timeout), bounded memory, no credentials where they must not
 //! go, and no panic. The lab runs in-process on 127.0.0.1; nothing else is ever contacted.
 
+#[path = "support/schema.rs"]
+mod schema;
+
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mailcheck::lab::{Blackhole, Lab, LabConfig, Received, Scenario, HUGE_LINE_BYTES};
 use mailcheck::plan::Protocol;
+use schema::assert_schema;
 use serde_json::Value;
 
 const ADDRESS: &str = "alice@lab.test";
@@ -179,6 +183,7 @@ fn run_json(args: &[String], password: Option<&str>) -> Run {
     }
     let json: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+    assert_schema("probe", &json);
     assert_eq!(json["exit_code"].as_i64(), Some(code as i64));
     Run {
         code,
@@ -516,7 +521,9 @@ fn measured_probe(env: &Env) -> (Value, u64) {
     let (out, rss) = run_measured(cmd);
     assert!(matches!(out.status.code(), Some(0..=2)));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
-    (serde_json::from_slice(&out.stdout).unwrap(), rss)
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema("probe", &json);
+    (json, rss)
 }
 
 #[test]
@@ -878,6 +885,7 @@ fn a_connect_to_rule_that_matches_nothing_is_warned_about() {
         "{stderr}"
     );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema("probe", &json);
     assert!(json["results"][0]["reason"].is_null(), "{json:#}");
 }
 
@@ -918,6 +926,7 @@ fn a_dns_server_that_fails_is_not_a_name_that_does_not_exist() {
             .output()
             .unwrap();
         let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_schema("probe", &json);
         let r = &json["results"][0];
         assert_eq!(r["reason"]["code"], expected, "rcode {rcode:?}: {r:#}");
         if rcode.is_none() {
@@ -1187,7 +1196,9 @@ fn probe_behind_route(kind: &str) -> (Value, Duration) {
         out.status
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    (serde_json::from_slice(&out.stdout).unwrap(), elapsed)
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema("probe", &json);
+    (json, elapsed)
 }
 
 #[test]
@@ -1353,6 +1364,7 @@ fn cert_revoked_when_the_crl_is_given_and_only_then() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_schema("probe", &json);
     for r in json["results"].as_array().unwrap() {
         assert_eq!(r["verdict"], "works", "{r}");
         assert_eq!(r["tls"]["verification"]["status"], "valid", "{r}");

@@ -1,12 +1,16 @@
 //! `mailcheck lab` and `mailcheck demo` as people use them: the printed probe command works as
 //! pasted, the lab stops cleanly on Ctrl-C, the demo needs no server and no network.
 
+#[path = "support/schema.rs"]
+mod schema;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use mailcheck::lab::Scenario;
+use schema::assert_schema;
 use serde_json::Value;
 
 fn bin() -> &'static std::path::Path {
@@ -120,6 +124,7 @@ fn lab_prints_a_probe_command_that_works_as_pasted() {
         String::from_utf8_lossy(&out.stderr)
     );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema("probe", &json);
     assert_eq!(json["credential"]["source"], "command");
     for r in json["results"].as_array().unwrap() {
         assert_eq!(r["verdict"], "works", "{r}");
@@ -159,6 +164,7 @@ fn demo_probes_the_lab_in_process() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema("probe", &json);
     assert_eq!(json["credential"]["source"], "lab");
     assert_eq!(json["address"], "alice@lab.test");
     let results = json["results"].as_array().unwrap();
@@ -193,6 +199,7 @@ fn demo_reproduces_a_scenario() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema("probe", &json);
     for r in json["results"].as_array().unwrap() {
         assert_eq!(r["reason"]["code"], "tls.cert-expired", "{r}");
         assert_eq!(r["auth"]["why"], "certificate-not-trusted");
@@ -217,6 +224,7 @@ fn demo_checks_its_thresholds_as_probe_does() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema("probe", &json);
     for r in json["results"].as_array().unwrap() {
         assert!(
             r["findings"]

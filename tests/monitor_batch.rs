@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::schema::assert_schema;
 use support::servers::{MailServers, PRESET_USERS};
 
 /// Open client connections as the proxy sees them.
@@ -150,6 +151,7 @@ fn batch(
         let line = line.unwrap();
         let v: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+        assert_schema("account", &v);
         lines.push((t0.elapsed(), v));
     }
     let out = child.wait_with_output().unwrap();
@@ -304,6 +306,7 @@ fn batch_honours_the_address_family() {
         .unwrap();
     let line = String::from_utf8_lossy(&out.stdout);
     let v: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_schema("account", &v);
     assert_eq!(
         v["report"]["results"][0]["reason"]["code"], "dns.no-address",
         "{v:#}"

@@ -67,14 +67,17 @@ fn check(config: &PathBuf, format: &str, env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
+/// `check --format json` output, checked against `schemas/check.schema.json`.
 fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )
-    })
+    });
+    support::schema::assert_schema("check", &doc);
+    doc
 }
 
 fn account<'a>(doc: &'a Value, name: &str) -> &'a Value {

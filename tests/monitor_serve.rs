@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::schema::assert_schema;
 use support::servers::MailServers;
 
 const PROMTOOL: &str = "/usr/bin/promtool";
@@ -452,6 +453,7 @@ fn one_shot_formats_of_probe() {
     let jsonl = run("jsonl");
     assert_eq!(jsonl.lines().count(), 1);
     let v: serde_json::Value = serde_json::from_str(jsonl.trim()).unwrap();
+    assert_schema("account", &v);
     assert_eq!(v["address"], "walter@lab.test");
     assert_eq!(v["status"], "ok");
     assert_eq!(v["report"]["schema_version"], 1);

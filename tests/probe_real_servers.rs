@@ -55,14 +55,17 @@ fn mailcheck(s: &MailServers, user: &TestUser) -> Command {
     cmd
 }
 
+/// `probe --format json` output, checked against `schemas/probe.schema.json`.
 fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )
-    })
+    });
+    support::schema::assert_schema("probe", &doc);
+    doc
 }
 
 fn result<'a>(doc: &'a Value, id: &str) -> &'a Value {
@@ -702,10 +705,7 @@ fn an_address_that_fails_before_another_connects_is_a_warning() {
     assert_eq!(r["auth"]["status"], "succeeded", "{r:#}");
     // A warning on the recommended setting: exit code 1.
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
-    assert_eq!(
-        JsonContract::from_readme().undocumented(&doc),
-        Vec::<String>::new()
-    );
+    // `json` checked it against the schema, `params` included.
 }
 
 /// On implicit TLS the transcript begins with the connect and the handshake, and its times
@@ -752,225 +752,13 @@ fn bad_input_exits_3() {
     }
 }
 
-/// What the README's "JSON (schema_version 1)" section documents: every key path (arrays as
-/// `[]`: `results[].tls.version`), the paths whose keys are data or left open (`"params": {}`,
-/// `{ ...same... }`, `[...]`), and the values listed for a path (`"a|b|c"`).
-#[derive(Default, Debug)]
-struct JsonContract {
-    keys: std::collections::BTreeSet<String>,
-    open: std::collections::BTreeSet<String>,
-    values: std::collections::BTreeMap<String, Vec<String>>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Punct(char),
-    Str(String),
-    Bare(String),
-}
-
-impl JsonContract {
-    fn from_readme() -> JsonContract {
-        let readme = include_str!("../README.md");
-        let section = readme
-            .split("\n## JSON (schema_version 1)\n")
-            .nth(1)
-            .expect("README has a JSON section");
-        let block = section
-            .split("```")
-            .nth(1)
-            .expect("the JSON section opens with a code block");
-        let toks = tokenize(block);
-        let mut c = JsonContract::default();
-        let mut i = 0;
-        c.value(&toks, &mut i, "");
-        assert!(c.keys.len() > 50, "too few documented keys: {c:?}");
-        c
-    }
-
-    fn join(path: &str, key: &str) -> String {
-        if path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{path}.{key}")
-        }
-    }
-
-    /// One value at `toks[*i]`, with its `| alternative`s.
-    fn value(&mut self, toks: &[Tok], i: &mut usize, path: &str) {
-        loop {
-            match toks.get(*i) {
-                Some(Tok::Punct('{')) => {
-                    *i += 1;
-                    self.object(toks, i, path);
-                }
-                Some(Tok::Punct('[')) => {
-                    *i += 1;
-                    self.array(toks, i, &format!("{path}[]"));
-                }
-                Some(Tok::Str(s)) => {
-                    if s.contains('|') {
-                        self.values
-                            .entry(path.to_string())
-                            .or_default()
-                            .extend(s.split('|').map(str::to_string));
-                    }
-                    *i += 1;
-                }
-                Some(Tok::Bare(_)) => *i += 1,
-                _ => return,
-            }
-            if toks.get(*i) == Some(&Tok::Punct('|')) {
-                *i += 1;
-                continue;
-            }
-            return;
-        }
-    }
-
-    fn object(&mut self, toks: &[Tok], i: &mut usize, path: &str) {
-        let mut keys = 0;
-        loop {
-            match toks.get(*i).cloned() {
-                None => return,
-                Some(Tok::Punct('}')) => {
-                    *i += 1;
-                    if keys == 0 {
-                        self.open.insert(path.to_string());
-                    }
-                    return;
-                }
-                Some(Tok::Str(k)) => {
-                    *i += 1;
-                    keys += 1;
-                    let p = Self::join(path, &k);
-                    self.keys.insert(p.clone());
-                    if toks.get(*i) == Some(&Tok::Punct(':')) {
-                        *i += 1;
-                        self.value(toks, i, &p);
-                    }
-                }
-                // `...same...`, `...details`, `...`: the object goes on beyond what is listed.
-                Some(Tok::Bare(b)) if b.starts_with("...") => {
-                    *i += 1;
-                    self.open.insert(path.to_string());
-                }
-                Some(_) => *i += 1,
-            }
-        }
-    }
-
-    fn array(&mut self, toks: &[Tok], i: &mut usize, path: &str) {
-        loop {
-            match toks.get(*i) {
-                None => return,
-                Some(Tok::Punct(']')) => {
-                    *i += 1;
-                    return;
-                }
-                Some(Tok::Punct(',')) => *i += 1,
-                Some(Tok::Bare(b)) if b.starts_with("...") => {
-                    *i += 1;
-                    self.open.insert(path.to_string());
-                }
-                Some(_) => self.value(toks, i, path),
-            }
-        }
-    }
-
-    /// Every key path of `doc` the README does not document, and every value outside a
-    /// documented list.
-    fn undocumented(&self, doc: &Value) -> Vec<String> {
-        let mut out = vec![];
-        self.walk(doc, "", &mut out);
-        out.sort();
-        out.dedup();
-        out
-    }
-
-    fn is_open(&self, path: &str) -> bool {
-        self.open.iter().any(|o| {
-            path == o || path.starts_with(&format!("{o}.")) || path.starts_with(&format!("{o}[]"))
-        })
-    }
-
-    fn walk(&self, v: &Value, path: &str, out: &mut Vec<String>) {
-        if self.is_open(path) {
-            return;
-        }
-        match v {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    let p = Self::join(path, k);
-                    if !self.keys.contains(&p) && !self.is_open(&p) {
-                        out.push(format!("key {p}"));
-                        continue;
-                    }
-                    self.walk(v, &p, out);
-                }
-            }
-            Value::Array(list) => {
-                for v in list {
-                    self.walk(v, &format!("{path}[]"), out);
-                }
-            }
-            Value::String(s) => {
-                if let Some(allowed) = self.values.get(path) {
-                    if !allowed.iter().any(|a| a == s) {
-                        out.push(format!("value {path} = {s:?} (documented: {allowed:?})"));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// The code block's tokens; `//` comments dropped.
-fn tokenize(block: &str) -> Vec<Tok> {
-    let mut toks = vec![];
-    let chars: Vec<char> = block.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '"' => {
-                let end = chars[i + 1..].iter().position(|&c| c == '"').unwrap() + i + 1;
-                toks.push(Tok::Str(chars[i + 1..end].iter().collect()));
-                i = end + 1;
-            }
-            '/' if chars.get(i + 1) == Some(&'/') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-            }
-            '{' | '}' | '[' | ']' | ':' | ',' | '|' => {
-                toks.push(Tok::Punct(c));
-                i += 1;
-            }
-            c if c.is_whitespace() => i += 1,
-            _ => {
-                let start = i;
-                while i < chars.len()
-                    && !chars[i].is_whitespace()
-                    && !"{}[]:,|\"".contains(chars[i])
-                {
-                    i += 1;
-                }
-                toks.push(Tok::Bare(chars[start..i].iter().collect()));
-            }
-        }
-    }
-    toks
-}
-
-/// A field added to the JSON output without a line in the README's JSON section fails here:
-/// real documents (success with a transcript, a refused password, an untrusted certificate, a
-/// closed port, a failing address) against the documented key paths and listed values.
+/// A field or a value added to the JSON output without updating `schemas/probe.schema.json`
+/// fails here: real documents (success with a transcript and the legacy TLS check, no
+/// credential, a refused password, an untrusted certificate, a closed port) against the schema,
+/// which closes every object and lists every code.
 #[test]
-fn every_json_field_is_documented_in_the_readme() {
+fn every_json_field_is_in_the_schema() {
     let s = MailServers::get();
-    let contract = JsonContract::from_readme();
     let good = s.user("mallory");
     let wrong = s.user("nick");
     let ca = s.ca_pem.to_str().unwrap();
@@ -1024,17 +812,14 @@ fn every_json_field_is_documented_in_the_readme() {
         result(&docs[1], "pop3/995/tls")["auth"]["why"],
         "no-credentials"
     );
-    for doc in &docs {
-        let missing = contract.undocumented(doc);
-        assert!(
-            missing.is_empty(),
-            "not in the README's JSON section:\n{}\n\ndocument:\n{doc:#}",
-            missing.join("\n")
-        );
-    }
-    // The checker does see a field the README does not list.
+    // `json` validated each document against the schema; the schema does see a field or a
+    // value it does not list.
     let mut extra = docs[0].clone();
     extra["results"][0]["tls"]["brand_new"] = Value::Bool(true);
     extra["credential"]["source"] = Value::String("carrier-pigeon".into());
-    assert_eq!(contract.undocumented(&extra).len(), 2);
+    assert_eq!(
+        support::schema::violations("probe", &extra).len(),
+        2,
+        "{extra:#}"
+    );
 }

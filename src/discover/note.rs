@@ -511,11 +511,11 @@ mod tests {
 
     #[test]
     fn the_readme_lists_every_code() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../docs/discovery.md");
         for code in Note::CODES {
             assert!(
                 readme.contains(&format!("`{code}`")),
-                "README lacks `{code}`"
+                "docs/discovery.md lacks `{code}`"
             );
         }
     }

@@ -270,13 +270,17 @@ mod tests {
         );
     }
 
-    /// The README's reason table is the catalogue: each code with its English cause and hint.
+    /// The reason table of docs/diagnosis.md is the catalogue: each code with its English cause
+    /// and hint.
     #[test]
     fn the_readme_lists_every_reason_with_its_cause_and_hint() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../docs/diagnosis.md");
         for r in Reason::ALL {
             let row = format!("| `{}` | {} | {} |", r.code(), r.cause(), r.hint());
-            assert!(readme.contains(&row), "README lacks the row\n{row}");
+            assert!(
+                readme.contains(&row),
+                "docs/diagnosis.md lacks the row\n{row}"
+            );
         }
     }
 }

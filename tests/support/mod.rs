@@ -3,4 +3,5 @@
 //! Not every binary uses every helper, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod schema;
 pub mod servers;
