@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use assert_cmd::Command;
 use mailcheck::discover::{Note, SourceKind};
-use mailcheck::i18n::{self, Lang};
+use mailcheck::i18n::Lang;
 use mailcheck::outcome::Reason;
 use serde_json::Value;
 
