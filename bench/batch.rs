@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use mailcheck::account::{Credential, Secret};
-use mailcheck::plan::{Combination, Policy, Target};
+use mailcheck::model::{Combination, Policy, Target};
 use mailcheck::probe::{self, AuthOutcome, ProbeContext};
 
 fn main() {

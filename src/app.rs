@@ -12,8 +12,8 @@ use crate::cli::{Command, DemoArgs, DiscoverArgs, Format, OutputArgs, ProbeArgs,
 use crate::discover;
 use crate::engine;
 use crate::lab::{Lab, LabConfig};
+use crate::model::{Combination, ConnectTo};
 use crate::outcome::Status;
-use crate::plan::{Combination, ConnectTo};
 use crate::report::account::AccountResult;
 use crate::report::monitor::MonitorFormat;
 use crate::report::{self, RunReport};
@@ -65,9 +65,9 @@ impl TargetArgs {
                 .map(|s| Given::flag(s.clone(), "--skip"))
                 .collect(),
             family: match (self.ipv4, self.ipv6) {
-                (true, _) => crate::plan::IpFamily::V4,
-                (_, true) => crate::plan::IpFamily::V6,
-                _ => crate::plan::IpFamily::Any,
+                (true, _) => crate::model::IpFamily::V4,
+                (_, true) => crate::model::IpFamily::V6,
+                _ => crate::model::IpFamily::Any,
             },
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::lab::Scenario;
+use crate::model::{ConnectTo, Selector};
 use crate::net::resolver::NameServer;
-use crate::plan::{ConnectTo, Selector};
 
 /// The headings `--help` groups options under, in the order a person needs them: where the
 /// servers are, how to reach them, the credential, then what to print and what to alert on.
@@ -273,7 +273,7 @@ pub enum LoginMethodArg {
     Command,
 }
 
-impl From<LoginMethodArg> for crate::plan::LoginMethod {
+impl From<LoginMethodArg> for crate::model::LoginMethod {
     fn from(a: LoginMethodArg) -> Self {
         match a {
             LoginMethodArg::Plain => Self::Plain,

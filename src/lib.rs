@@ -14,6 +14,7 @@ pub mod discover;
 pub mod engine;
 pub mod i18n;
 pub mod lab;
+pub mod model;
 pub mod net;
 pub mod outcome;
 pub mod plan;

@@ -10,11 +10,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::account::{Address, Credential, CredentialRequest, SecretSource};
-use crate::net::resolver::{NameServer, Resolver};
-use crate::plan::{
+use crate::model::{
     Combination, ConnectTo, Direction, IpFamily, Limits, LoginMethod, Policy, Protocol, Security,
     Selector,
 };
+use crate::net::resolver::{NameServer, Resolver};
 
 /// The Thunderbird ISPDB, asked when nothing closer to the domain answers.
 pub const DEFAULT_ISPDB_URL: &str = "https://autoconfig.thunderbird.net/v1.1/";

@@ -7,7 +7,7 @@ use std::time::Duration;
 use mailcheck::account::SecretSource;
 use mailcheck::i18n::Lang;
 use mailcheck::lab::{Lab, LabConfig, Scenario};
-use mailcheck::plan::Limits;
+use mailcheck::model::Limits;
 use mailcheck::report::{CredentialInfo, CredentialKind, ReportOptions, RunInput, RunReport};
 
 fn diagnose(scenario: Scenario, with_password: bool) -> RunReport {

@@ -528,7 +528,8 @@ fn a_shared_host_certificate_and_documented_settings() {
     use mailcheck::account::SecretSource;
     use mailcheck::diagnose::DocumentedSetting;
     use mailcheck::i18n::Lang;
-    use mailcheck::plan::{Combination, ConnectTo, Plan, Policy, Protocol, Security, TargetSpec};
+    use mailcheck::model::{Combination, ConnectTo, Policy, Protocol, Security};
+    use mailcheck::plan::{Plan, TargetSpec};
     use mailcheck::report::{CredentialInfo, CredentialKind, ReportOptions, RunInput, RunReport};
 
     let s = MailServers::get();

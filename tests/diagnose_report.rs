@@ -10,11 +10,11 @@ use std::path::PathBuf;
 use mailcheck::account::SecretSource;
 use mailcheck::diagnose::{DocumentedSetting, Login, Verdict};
 use mailcheck::i18n::Lang;
+use mailcheck::model::{Combination, Protocol, Security, Target};
 use mailcheck::net::connect::{Attempt, AttemptOutcome};
 use mailcheck::net::legacy_tls::LegacyTls;
 use mailcheck::net::tls::{CertInfo, CertVerdict, TlsFacts};
 use mailcheck::outcome::{classify_auth_refusal, Finding, FindingCode, Reason, Severity};
-use mailcheck::plan::{Combination, Protocol, Security, Target};
 use mailcheck::probe::{
     AuthOutcome, Capabilities, Failure, NotAttempted, ProbeReport, Step, StepName,
 };
@@ -511,8 +511,8 @@ fn thunderbird_file_parses_back(lang: Lang, suffix: &str) {
         .map(|s| (s.protocol, s.host.clone(), s.port, s.security))
         .collect();
     let expected: Vec<(Protocol, String, u16, Security)> = [
-        mailcheck::plan::Direction::Incoming,
-        mailcheck::plan::Direction::Outgoing,
+        mailcheck::model::Direction::Incoming,
+        mailcheck::model::Direction::Outgoing,
     ]
     .into_iter()
     .flat_map(|d| r.working(d))

@@ -13,8 +13,8 @@ use mailcheck::discover::{
     self, Candidate, DiscoveryConfig, DiscoveryFailure, DiscoveryReport, SourceKind, SourceStatus,
 };
 use mailcheck::i18n::Lang;
+use mailcheck::model::{Protocol, Security};
 use mailcheck::net::resolver::Resolver;
-use mailcheck::plan::{Protocol, Security};
 use mailcheck::report::discovery::failure_text;
 
 const ISPDB: &str = "https://ispdb.test/v1.1/";

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mailcheck::lab::{Blackhole, Lab, LabConfig, Received, Scenario, HUGE_LINE_BYTES};
-use mailcheck::plan::Protocol;
+use mailcheck::model::Protocol;
 use schema::assert_schema;
 use serde_json::Value;
 

@@ -9,7 +9,8 @@ use clap::Parser;
 use mailcheck::check::config::ChecksFile;
 use mailcheck::cli::{Cli, Command};
 use mailcheck::discover::{Candidate, DiscoveryReport, Notes, SourceKind};
-use mailcheck::plan::{self, Protocol, RunPlan, Security};
+use mailcheck::model::{Protocol, Security};
+use mailcheck::plan::{self, RunPlan};
 use mailcheck::settings::Settings;
 
 /// The four front ends' settings for one account.

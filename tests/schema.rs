@@ -86,7 +86,7 @@ fn the_discovery_codes_are_the_catalogue() {
     );
     assert_eq!(
         schema_enum("probe", "protocol"),
-        serialized(mailcheck::plan::Protocol::ALL)
+        serialized(mailcheck::model::Protocol::ALL)
     );
     assert_eq!(schema_enum("probe", "lang"), serialized(Lang::ALL));
 }

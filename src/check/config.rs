@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::plan::{IpFamily, Protocol};
+use crate::model::{IpFamily, Protocol};
 use crate::settings::{CredentialSpec, Given, Origin, Settings, SettingsBuilder};
 
 /// A configuration error, already located: `file:line:column: message`.

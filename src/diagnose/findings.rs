@@ -6,10 +6,10 @@ use serde::Serialize;
 
 use super::Login;
 use crate::discover::{DiscoveryReport, SourceKind};
+use crate::model::{Combination, Security};
 use crate::net::connect::{Attempt, AttemptOutcome};
 use crate::net::tls::CertVerdict;
 use crate::outcome::{Finding, FindingCode, Severity};
-use crate::plan::{Combination, Security};
 use crate::probe::ProbeReport;
 
 /// A setting someone documents for this account: the provider table (discovery), an
@@ -227,7 +227,7 @@ mod tests {
     #[test]
     fn documented_settings_come_from_every_source_but_guessing() {
         use crate::discover::{Candidate, SourceReport, SourceStatus};
-        use crate::plan::Protocol;
+        use crate::model::Protocol;
         let cand = |source: SourceKind, host: &str, port: u16| Candidate {
             protocol: Protocol::Imap,
             host: host.into(),

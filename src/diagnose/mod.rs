@@ -10,9 +10,9 @@ mod findings;
 use serde::Serialize;
 
 use crate::i18n::{self, Lang, Params};
+use crate::model::{Combination, Direction, Protocol, Security};
 use crate::net::tls::CertVerdict;
 use crate::outcome::{Finding, FindingCode, Reason, ReasonInfo, Severity, Status};
-use crate::plan::{Combination, Direction, Protocol, Security};
 use crate::probe::roundtrip::Leg;
 use crate::probe::{AuthOutcome, NotAttempted, ProbeReport, StepName};
 

@@ -11,7 +11,7 @@ use super::{
     SourceKind, Trail,
 };
 use crate::account::Address;
-use crate::plan::{Protocol, Security};
+use crate::model::{Protocol, Security};
 
 /// One usable server of a document (placeholders already replaced).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,8 +20,8 @@ use super::{
     Trail,
 };
 use crate::account::Address;
+use crate::model::{Protocol, Security};
 use crate::net::resolver::LookupError;
-use crate::plan::{Protocol, Security};
 
 /// Most redirects followed in one chain: `RedirectAddr` / `RedirectUrl` answers and HTTP
 /// redirects of the POST together.

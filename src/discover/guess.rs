@@ -1,7 +1,7 @@
 //! Last resort: common host names on the documented ports, kept when they resolve.
 
 use super::{Budget, Candidate, Ctx, Found, Note, Notes, Obstacle, SourceKind, Trail};
-use crate::plan::{Combination, Protocol};
+use crate::model::{Combination, Protocol};
 
 /// Host name prefixes tried per protocol, in order ("" is the bare domain).
 pub const PREFIXES: [(Protocol, &[&str]); 3] = [

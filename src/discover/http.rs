@@ -18,8 +18,8 @@ use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::CertificateDer;
 
 use super::DiscoveryConfig;
+use crate::model::ConnectTo;
 use crate::net::resolver::{LookupError, Resolver};
-use crate::plan::ConnectTo;
 
 /// Largest document accepted.
 pub const BODY_LIMIT: usize = 1024 * 1024;

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::account::Address;
+use crate::model::{Combination, ConnectTo, Protocol, Security, Target};
 use crate::net::resolver::Resolver;
-use crate::plan::{Combination, ConnectTo, Protocol, Security, Target};
 
 pub use failure::{DiscoveryFailure, Obstacle};
 pub use note::{Note, Notes, TrustHint};

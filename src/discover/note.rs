@@ -8,7 +8,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::SourceKind;
 use crate::i18n::{self, Lang, Params};
-use crate::plan::Protocol;
+use crate::model::Protocol;
 
 /// Where the user can say "trust it anyway": the command line or the accounts file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{Candidate, Ctx, Found, Note, Notes, SourceKind, Trail};
 use crate::account::Address;
-use crate::plan::{Protocol, Security};
+use crate::model::{Protocol, Security};
 
 const TABLE: &str = include_str!("../../fixtures/providers.toml");
 

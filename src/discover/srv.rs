@@ -1,8 +1,8 @@
 //! RFC 6186 / RFC 8314 SRV records.
 
 use super::{within, Budget, Candidate, Ctx, Found, Note, Notes, Obstacle, SourceKind, Trail};
+use crate::model::{Protocol, Security};
 use crate::net::resolver::{LookupError, SrvRecord};
-use crate::plan::{Protocol, Security};
 
 /// The services, implicit TLS first (RFC 8314).
 pub const SERVICES: [(&str, Protocol, Security); 6] = [

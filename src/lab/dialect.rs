@@ -4,7 +4,7 @@
 
 use super::scenario::Scenario;
 use super::TLS_NAME;
-use crate::plan::Protocol;
+use crate::model::Protocol;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {

@@ -35,7 +35,8 @@ use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::account::{Credential, Secret};
-use crate::plan::{Combination, ConnectTo, Limits, Plan, Policy, Protocol, Security, TargetSpec};
+use crate::model::{Combination, ConnectTo, Limits, Policy, Protocol, Security};
+use crate::plan::{Plan, TargetSpec};
 
 pub use scenario::Scenario;
 pub use session::{GARBAGE, HUGE_LINE_BYTES};

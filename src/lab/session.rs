@@ -16,7 +16,7 @@ use super::dialect::{Cmd, Dialect, Parsed};
 use super::scenario::Scenario;
 use super::{tls, Log};
 use crate::account::Secret;
-use crate::plan::{Combination, Security};
+use crate::model::{Combination, Security};
 use crate::proto::sasl;
 
 /// Longest client line the lab accepts.

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::net::TcpStream;
 
+use crate::model::IpFamily;
 use crate::net::resolver::{LookupError, Resolver};
-use crate::plan::IpFamily;
 
 /// What happened to one address.
 #[derive(Debug, Clone, Serialize)]

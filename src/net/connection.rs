@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::tls::{self, TlsError, TlsFacts, TlsTrust};
-use crate::plan::Limits;
+use crate::model::Limits;
 
 pub enum Stream {
     Plain(TcpStream),

@@ -12,9 +12,9 @@ use async_imap::imap_proto::{self, Capability};
 use super::session::{self, Answer, AuthResult, Capabilities};
 use super::{Failure, ProbeContext, Recorder, StepName};
 use crate::account::Credential;
+use crate::model::Security;
 use crate::net::connection::{ConnError, Connection, SharedTranscript};
 use crate::outcome::Reason;
-use crate::plan::Security;
 use crate::proto::imap::{self, Response, Status, Untagged};
 use crate::proto::sasl;
 

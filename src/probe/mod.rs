@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::account::Credential;
+use crate::model::{Policy, Protocol, Security, Target};
 use crate::net::connect::{self, Attempt, ConnectError};
 use crate::net::connection::{ConnError, Connection, Stream, TranscriptLine};
 use crate::net::legacy_tls::{self, LegacyTls};
 use crate::net::tls::{self, CertVerdict, TlsError, TlsFacts, TlsTrust};
 use crate::outcome::{Finding, Reason};
-use crate::plan::{Plan, Policy, Protocol, Security, Target};
+use crate::plan::Plan;
 
 pub use gate::{AuthGate, Refusal};
 pub use session::Capabilities;

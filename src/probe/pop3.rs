@@ -4,9 +4,9 @@
 use super::session::{self, Answer, AuthResult, Capabilities};
 use super::{Failure, ProbeContext, Recorder, StepName};
 use crate::account::Credential;
+use crate::model::{Security, Target};
 use crate::net::connection::{ConnError, Connection};
 use crate::outcome::Reason;
-use crate::plan::{Security, Target};
 use crate::proto::{pop3, sasl};
 
 pub(crate) async fn run(

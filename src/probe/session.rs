@@ -8,10 +8,10 @@ use serde::Serialize;
 use super::gate::Judgement;
 use super::{AuthOutcome, Failure, NotAttempted, ProbeContext, Recorder, StepName, StepTimer};
 use crate::account::Credential;
+use crate::model::LoginMethod;
 use crate::net::connection::{ConnError, Connection};
 use crate::net::tls::TlsError;
 use crate::outcome::{Finding, FindingCode, Reason, Severity};
-use crate::plan::LoginMethod;
 use crate::proto::sasl::{self, CredentialKind};
 
 /// What a server advertises, in one shape for the three protocols.

@@ -5,9 +5,9 @@
 use super::session::{self, AuthResult, Capabilities};
 use super::{Failure, ProbeContext, Recorder, StepName};
 use crate::account::Credential;
+use crate::model::{Security, Target};
 use crate::net::connection::{ConnError, Connection};
 use crate::outcome::Reason;
-use crate::plan::{Security, Target};
 use crate::proto::{sasl, smtp};
 
 /// A reply, or the line that was not SMTP.

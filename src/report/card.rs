@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use super::RunReport;
 use crate::diagnose::{Advice, Login, Recommendation, Verdict};
 use crate::i18n::{self, Lang};
-use crate::plan::{Direction, Protocol, Security};
+use crate::model::{Direction, Protocol, Security};
 
 /// The forms of the card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -228,7 +228,7 @@ pub fn failure_text(report: &DiscoveryReport, lang: Lang) -> Option<String> {
 mod tests {
     use super::*;
     use crate::discover::{Candidate, Note, Notes, SourceReport};
-    use crate::plan::{Protocol, Security};
+    use crate::model::{Protocol, Security};
 
     fn report() -> DiscoveryReport {
         let c = Candidate {

@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::diagnose::Verdict;
+use crate::model::Combination;
 use crate::outcome::Status;
-use crate::plan::Combination;
 use crate::probe::{AuthOutcome, NotAttempted};
 use crate::report::{Outcome, RunReport};
 use crate::settings::{Expectations, Subject};

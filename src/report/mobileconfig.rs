@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use super::card::{file_made, xml_escape, Card};
 use crate::diagnose::Recommendation;
 use crate::i18n;
-use crate::plan::Protocol;
+use crate::model::Protocol;
 
 /// A UUID (version 5 layout) made from the SHA-256 of `seed`.
 fn uuid(seed: &str) -> String {

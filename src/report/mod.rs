@@ -41,8 +41,8 @@ pub(crate) fn new_table(color: bool) -> comfy_table::Table {
 use crate::account::SecretSource;
 use crate::diagnose::{self, Advice, Diagnosis, DocumentedSetting, Judged, Recommendation};
 use crate::i18n::{self, Lang};
+use crate::model::Direction;
 use crate::outcome::Status;
-use crate::plan::Direction;
 use crate::probe::ProbeReport;
 
 /// Version of the JSON document; bumped on any incompatible change.

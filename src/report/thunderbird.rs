@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use super::card::{file_made, security_label, xml_comment, xml_escape, Card};
 use crate::diagnose::Recommendation;
 use crate::i18n;
-use crate::plan::{Protocol, Security};
+use crate::model::{Protocol, Security};
 
 /// Thunderbird's placeholders for the username, when the username is the address or its
 /// local part, so the file works for every account of the domain.

@@ -20,10 +20,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::model::Target;
 use crate::net::connection::TranscriptLine;
 use crate::outcome::ReasonInfo;
 use crate::outcome::{Reason, Status};
-use crate::plan::Target;
 use crate::probe::{seconds, ProbeContext};
 
 use mailbox::{Found, Mailbox};

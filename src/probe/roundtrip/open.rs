@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::model::Target;
 use crate::net::connection::Connection;
-use crate::plan::Target;
 use crate::probe::{Failure, ProbeContext, Recorder, StepName};
 
 /// Why a round-trip session stopped: our words, the server's, and whether the server refused
