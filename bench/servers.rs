@@ -1,5 +1,5 @@
 //! Benchmark launcher: starts the integration tests' Dovecot and Postfix (the harness in
-//! `tests/support/servers.rs`, unchanged, from the templates in `fixtures/`) and keeps them
+//! `tests/it/support/servers.rs`, unchanged, from the templates in `fixtures/`) and keeps them
 //! running until its stdin reaches end of file.
 //!
 //! `cargo run --release --example bench-servers -- OUT_DIR` writes into OUT_DIR (created, mode
@@ -15,7 +15,7 @@
 //! Needs root, like `cargo test` (Dovecot and Postfix switch users).
 
 #[allow(dead_code)]
-#[path = "../tests/support/servers.rs"]
+#[path = "../tests/it/support/servers.rs"]
 mod servers;
 
 use std::fmt::Write as _;

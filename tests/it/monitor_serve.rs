@@ -3,7 +3,7 @@
 //! prometheus package, installed by scripts/install-test-deps), scraped concurrently, with no
 //! secret in any answer.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -104,9 +104,9 @@ const DOVECOT_LMTP_BIN: &str = "/usr/lib/dovecot/lmtp";
 /// Dovecot's admin tool: reads and prepares mailboxes for the tests without IMAP.
 const DOVEADM_BIN: &str = "/usr/bin/doveadm";
 
-const DOVECOT_CONF_IN: &str = include_str!("../../fixtures/dovecot/dovecot.conf.in");
-const POSTFIX_MAIN_CF_IN: &str = include_str!("../../fixtures/postfix/main.cf.in");
-const POSTFIX_MASTER_CF_IN: &str = include_str!("../../fixtures/postfix/master.cf.in");
+const DOVECOT_CONF_IN: &str = include_str!("../../../fixtures/dovecot/dovecot.conf.in");
+const POSTFIX_MAIN_CF_IN: &str = include_str!("../../../fixtures/postfix/main.cf.in");
+const POSTFIX_MASTER_CF_IN: &str = include_str!("../../../fixtures/postfix/master.cf.in");
 
 /// The supervisor. Arguments: run dir, keep flag (1 = keep the run dir). It starts Dovecot at
 /// once and Postfix when it reads the line "postfix" (Postfix must not start before Dovecot's
@@ -233,15 +233,27 @@ struct UserEntry {
     visible_at: SystemTime,
 }
 
-/// Set once the servers run; taken and stopped by the `atexit` hook.
-static SUPERVISOR: Mutex<Option<Supervisor>> = Mutex::new(None);
+/// Every server set running in this process; taken and stopped by the `atexit` hook.
+static SUPERVISOR: Mutex<Vec<Supervisor>> = Mutex::new(Vec::new());
 
 impl MailServers {
-    /// Starts Dovecot and Postfix on first use in this test process and returns the shared
-    /// instance. Panics (in every caller) if they cannot be started, with the logs' tails.
+    /// Starts Dovecot and Postfix on first use by a test file and returns that file's
+    /// instance. Each file of the one test binary gets servers of its own (keyed by the
+    /// caller's source file), as when each file was a binary: counts of logins and mailbox
+    /// contents stay the file's. Panics (in every caller) if they cannot be started, with the
+    /// logs' tails.
+    #[track_caller]
     pub fn get() -> &'static MailServers {
-        static SERVERS: OnceLock<Result<MailServers, String>> = OnceLock::new();
-        match SERVERS.get_or_init(start) {
+        type Instances =
+            Mutex<BTreeMap<&'static str, &'static OnceLock<Result<MailServers, String>>>>;
+        static INSTANCES: Instances = Mutex::new(BTreeMap::new());
+        let file = std::panic::Location::caller().file();
+        let cell: &'static OnceLock<Result<MailServers, String>> = INSTANCES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(file)
+            .or_insert_with(|| Box::leak(Box::new(OnceLock::new())));
+        match cell.get_or_init(start) {
             Ok(servers) => servers,
             Err(e) => panic!("the test mail servers could not be started: {e}"),
         }
@@ -688,11 +700,11 @@ extern "C" {
 
 extern "C" fn stop_servers_at_exit() {
     // Runs inside exit(): never block on a lock and never panic.
-    let supervisor = match SUPERVISOR.try_lock() {
-        Ok(mut guard) => guard.take(),
-        Err(_) => None,
+    let supervisors = match SUPERVISOR.try_lock() {
+        Ok(mut guard) => std::mem::take(&mut *guard),
+        Err(_) => Vec::new(),
     };
-    if let Some(supervisor) = supervisor {
+    for supervisor in supervisors {
         supervisor.stop();
     }
 }
@@ -703,10 +715,14 @@ fn start() -> Result<MailServers, String> {
     for attempt in 1..=START_ATTEMPTS {
         match start_once() {
             Ok((servers, supervisor)) => {
-                *SUPERVISOR.lock().unwrap_or_else(|e| e.into_inner()) = Some(supervisor);
+                let first = {
+                    let mut all = SUPERVISOR.lock().unwrap_or_else(|e| e.into_inner());
+                    all.push(supervisor);
+                    all.len() == 1
+                };
                 // SAFETY: registers a plain extern "C" function with no arguments; the C
                 // library calls it once from exit().
-                if unsafe { atexit(stop_servers_at_exit) } != 0 {
+                if first && unsafe { atexit(stop_servers_at_exit) } != 0 {
                     eprintln!("test mail servers: atexit failed; they stop when the pipe closes");
                 }
                 return Ok(servers);

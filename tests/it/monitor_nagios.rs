@@ -2,10 +2,9 @@
 //! strict parser of the Nagios plugin guidelines (status line, perfdata, long output) and the
 //! exit code follows the thresholds (-w/-c, --cert-warn-days/--cert-crit-days).
 
-mod support;
+use crate::support;
 
-#[path = "discover_support/mod.rs"]
-mod discover_support;
+use crate::discover_support;
 
 use std::process::Output;
 

@@ -1,10 +1,10 @@
-//! Proves the test-server harness (tests/support/servers.rs): the servers run, look remote to
+//! Proves the test-server harness (tests/it/support/servers.rs): the servers run, look remote to
 //! the client, offer what a probe will meet in the wild, and count logins.
 //!
 //! Protocol exchanges are written out by hand here (tokio + rustls only), on purpose: these tests
 //! must not depend on the crate's own protocol code, which they exist to test later.
 
-mod support;
+use crate::support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

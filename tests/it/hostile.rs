@@ -2,8 +2,7 @@
 //! run takes (a stall costs one timeout), bounded memory, no credentials where they must not
 //! go, and no panic. The lab runs in-process on 127.0.0.1; nothing else is ever contacted.
 
-#[path = "support/schema.rs"]
-mod schema;
+use crate::support::schema;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

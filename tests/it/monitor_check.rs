@@ -2,10 +2,9 @@
 //! pass and fail both ways (expect / forbid), thresholds, credentials from the environment,
 //! JUnit output parsed back, bad files, and no secret in any output.
 
-mod support;
+use crate::support;
 
-#[path = "discover_support/mod.rs"]
-mod discover_support;
+use crate::discover_support;
 
 use std::path::PathBuf;
 use std::process::Output;

@@ -3,10 +3,9 @@
 //! HTTPS server; the servers reached are the real Dovecot and Postfix of `support::servers`
 //! (127.0.0.2, random ports, certificate for mail.lab.test).
 
-mod support;
+use crate::support;
 
-#[path = "discover_support/mod.rs"]
-mod discover_support;
+use crate::discover_support;
 
 use assert_cmd::Command;
 use discover_support::{Lab, Zone};

@@ -2,11 +2,10 @@
 //! on 127.0.0.2 by the harness in `support`. Every test drives the real binary, as a user would,
 //! and checks the mailbox through Dovecot's own tool (doveadm), not through mailcheck's IMAP.
 
-mod support;
+use crate::support;
 // The loopback DNS responder of the discovery tests, for `--dns-server`.
 #[allow(dead_code)]
-#[path = "discover_support/dns.rs"]
-mod dns;
+use crate::discover_support::dns;
 
 use std::net::SocketAddr;
 use std::process::Output;

@@ -3,8 +3,7 @@
 //! 2020-12, and `demo`'s real output conforms. The integration tests that produce JSON validate
 //! theirs too (`support::schema::assert_schema`).
 
-#[path = "support/schema.rs"]
-mod schema;
+use crate::support::schema;
 
 use std::collections::BTreeSet;
 

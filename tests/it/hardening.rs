@@ -6,7 +6,7 @@
 //! 127.0.0.1 and `--dns-server` sends every query there too, so a name that slipped through
 //! would cost a refused connection, never a packet elsewhere.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};

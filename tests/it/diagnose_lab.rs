@@ -1,5 +1,5 @@
 //! Diagnosis of the scripted lab's hostile scenarios, in French: the reasons the real servers
-//! cannot produce (tests/hostile.rs checks their codes), here with their words, their facts and
+//! cannot produce (tests/it/hostile.rs checks their codes), here with their words, their facts and
 //! the advice when nothing works.
 
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! once. The per-host limit must hold at every moment a connection arrives; results must
 //! stream (JSON Lines) as they finish.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

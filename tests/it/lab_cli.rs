@@ -1,8 +1,7 @@
 //! `mailcheck lab` and `mailcheck demo` as people use them: the printed probe command works as
 //! pasted, the lab stops cleanly on Ctrl-C, the demo needs no server and no network.
 
-#[path = "support/schema.rs"]
-mod schema;
+use crate::support::schema;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};

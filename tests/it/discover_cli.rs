@@ -1,11 +1,9 @@
 //! `mailcheck discover` and `mailcheck probe` without `--server`, end to end, with only the
 //! loopback DNS and web servers to go on. All traffic stays on 127.0.0.0/8.
 
-#[path = "discover_support/mod.rs"]
-mod discover_support;
+use crate::discover_support;
 
-#[path = "support/schema.rs"]
-mod schema;
+use crate::support::schema;
 
 use std::net::SocketAddr;
 

@@ -2,8 +2,7 @@
 //! Nothing here resolves through the system or contacts anything outside 127.0.0.0/8: the
 //! resolver is pinned to the test DNS (`--dns-server`), which knows only loopback addresses.
 
-#[path = "discover_support/mod.rs"]
-mod discover_support;
+use crate::discover_support;
 
 use std::time::{Duration, Instant};
 

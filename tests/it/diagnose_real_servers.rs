@@ -7,7 +7,7 @@
 //! OAuth2-only wording, timeouts of a blackhole) are the scripted lab server's to test; the
 //! wordings of Microsoft and Google are unit-tested in src/diagnose/classify.rs.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 

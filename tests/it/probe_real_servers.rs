@@ -1,11 +1,10 @@
 //! The probe engine against real Dovecot (IMAP, POP3) and Postfix (submission), started on
 //! 127.0.0.2 by the harness in `support`. Every test drives the real binary, as a user would.
 
-mod support;
+use crate::support;
 // The loopback DNS responder of the discovery tests; only some of its record kinds are used.
 #[allow(dead_code)]
-#[path = "discover_support/dns.rs"]
-mod dns;
+use crate::discover_support::dns;
 
 use std::process::Output;
 

@@ -1,0 +1,26 @@
+//! The integration tests, as one test binary (as ripgrep and xh do): one link for all of
+//! `tests/`, instead of one per file. Each module is what a file of its own used to be; the
+//! real mail servers stay one set per module (`support::servers::MailServers::get`).
+
+mod discover_support;
+mod support;
+
+mod diagnose_lab;
+mod diagnose_real_servers;
+mod diagnose_report;
+mod discover;
+mod discover_cli;
+mod discover_real_servers;
+mod docs;
+mod hardening;
+mod hostile;
+mod lab_cli;
+mod monitor_batch;
+mod monitor_check;
+mod monitor_nagios;
+mod monitor_serve;
+mod parity;
+mod probe_real_servers;
+mod roundtrip;
+mod schema;
+mod servers_smoke;
