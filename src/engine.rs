@@ -28,6 +28,51 @@ use crate::settings::{CredentialSpec, Origin, Settings};
 pub struct Shared {
     pub pacer: Option<Arc<Pacer>>,
     pub gate: Arc<AuthGate>,
+    /// Probes running now, by [`probe_key`]: a second request for the same account (ten
+    /// scrapes at once) waits for the first one's result instead of probing again.
+    pub in_flight: Arc<std::sync::Mutex<std::collections::HashMap<String, InFlight>>>,
+}
+
+/// A probe that others may join.
+pub type InFlight = futures::future::Shared<futures::future::BoxFuture<'static, AccountResult>>;
+
+/// Which accounts would make the same connections and try the same logins: the address (letter
+/// case ignored), the servers and how they are reached, the selection and where the secret comes
+/// from. Their names, expectations and deadlines may differ: each is judged on its own.
+pub fn probe_key(s: &Settings) -> String {
+    format!(
+        "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        s.address.ascii().to_lowercase(),
+        s.servers,
+        s.tls_name,
+        s.username.as_ref().map(|u| u.to_lowercase()),
+        s.combinations,
+        s.only,
+        s.skip,
+        s.connect_to,
+        s.policy.family,
+        s.policy.ca_file,
+        s.credential,
+        s.round_trip,
+    )
+}
+
+/// The result of `from`'s probe, for another account with the same [`probe_key`]: its own
+/// name, address as typed, and expectations.
+fn for_account(from: &AccountResult, settings: &Settings) -> AccountResult {
+    match &from.report {
+        Some(report) => {
+            let mut report = report.clone();
+            report.address = settings.address.to_string();
+            AccountResult::judge(&settings.name, report, settings.expectations.clone())
+        }
+        None => AccountResult {
+            account: settings.name.clone(),
+            address: settings.address.to_string(),
+            thresholds: settings.expectations.clone(),
+            ..from.clone()
+        },
+    }
 }
 
 /// A planned run with the secret it may use, ready for [`execute`].
@@ -206,7 +251,38 @@ pub async fn execute(prepared: Prepared, shared: &Shared) -> Result<RunReport> {
 
 /// Check one account: prepare, execute (paced), judge its expectations. Bad input and
 /// unreadable secrets make it UNKNOWN, with the reason.
+/// Concurrent calls for accounts with one [`probe_key`] share one probe.
 pub async fn run_account(settings: &Settings, shared: &Shared) -> AccountResult {
+    use futures::FutureExt;
+    let key = probe_key(settings);
+    let (probe, mine) = {
+        let mut running = shared.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        match running.get(&key) {
+            Some(p) => (p.clone(), false),
+            None => {
+                let (own, shared_too) = (settings.clone(), shared.clone());
+                let p = async move { run_account_alone(&own, &shared_too).await }
+                    .boxed()
+                    .shared();
+                running.insert(key.clone(), p.clone());
+                (p, true)
+            }
+        }
+    };
+    let result = probe.await;
+    if mine {
+        shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        result
+    } else {
+        for_account(&result, settings)
+    }
+}
+
+async fn run_account_alone(settings: &Settings, shared: &Shared) -> AccountResult {
     let run = async {
         let prepared = prepare(settings).await?;
         execute(prepared, shared).await
@@ -228,8 +304,25 @@ pub async fn run_accounts(
     mut on_result: impl FnMut(usize, AccountResult),
 ) {
     use futures::StreamExt;
+    // Accounts that would probe the same thing (an address listed twice, in other letter
+    // cases, or in two accounts of a file) are probed once and reported for each.
+    let mut first: std::collections::HashMap<String, usize> = Default::default();
+    let mut repeats: std::collections::HashMap<usize, Vec<(usize, Settings)>> = Default::default();
+    let mut unique = vec![];
+    for (i, settings) in accounts.into_iter().enumerate() {
+        match first.entry(probe_key(&settings)) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                repeats.entry(*e.get()).or_default().push((i, settings));
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
+                unique.push((i, settings));
+            }
+        }
+    }
+    drop(first);
     // The stream is lazy: `buffer_unordered` spawns the next task only when a slot is free.
-    let mut running = futures::stream::iter(accounts.into_iter().enumerate())
+    let mut running = futures::stream::iter(unique)
         .map(|(i, settings)| {
             let shared = shared.clone();
             async move {
@@ -247,6 +340,9 @@ pub async fn run_accounts(
         })
         .buffer_unordered(concurrency.max(1));
     while let Some((i, r)) = running.next().await {
+        for (j, settings) in repeats.remove(&i).unwrap_or_default() {
+            on_result(j, for_account(&r, &settings));
+        }
         on_result(i, r);
     }
 }

@@ -59,6 +59,7 @@ pub fn serve(args: ServeArgs) -> Result<Status> {
             // A refused secret is not tried again for the back-off, whoever scrapes; a changed
             // secret is tried at once.
             gate: Arc::new(crate::probe::AuthGate::with_backoff(args.auth_backoff)),
+            ..Default::default()
         },
         max_probe: args.probe_timeout,
         started: SystemTime::now(),

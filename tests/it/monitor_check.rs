@@ -699,6 +699,13 @@ fn one_failed_login_per_account_across_the_run() {
     for l in &lines {
         assert_eq!(l["status"], "critical", "{l:#}");
     }
+    // Probed once, reported for each line, each with the address as it was typed.
+    let started: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .map(|l| l["report"]["started_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(lines.iter().filter(|l| l["address"] == upper).count(), 1);
     // One more failure for the second (other) secret, none for the three repeats (the count
     // ignores letter case: it covers the line in capitals).
     assert_eq!(s.failed_logins(&user.address), 2);

@@ -403,10 +403,15 @@ fn concurrent_scrapes_each_get_a_full_answer() {
         ),
         n as f64
     );
-    // 72 sessions through one per-host limit of 4 connections: bounded, not serial per scrape.
     assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
     assert_eq!(s.failed_logins(&user.address), 0);
-    assert_eq!(s.successful_logins(&user.address), 6 * n);
+    // Scrapes of one account that overlap share one probe (its six logins), each answered in
+    // full; a scrape that starts after it ended probes again.
+    let logins = s.successful_logins(&user.address);
+    assert!(
+        logins.is_multiple_of(6) && logins < 6 * n,
+        "{logins} logins for {n} scrapes"
+    );
 }
 
 #[test]
