@@ -669,7 +669,15 @@ fn outdated_and_lax_smtp_services() {
     assert_eq!(lax["capabilities_before_tls"]["login_offered"], true);
     let mut codes = finding_codes(lax);
     codes.sort();
-    assert_eq!(codes, ["plaintext-login-offered", "smtp.auth-before-tls"]);
+    // Security level "may": it takes MAIL FROM before STARTTLS too.
+    assert_eq!(
+        codes,
+        [
+            "plaintext-login-offered",
+            "smtp.auth-before-tls",
+            "smtp.starttls-not-required"
+        ]
+    );
     assert_eq!(
         lax["auth"]["status"], "succeeded",
         "the login itself went over TLS"
@@ -700,6 +708,61 @@ fn outdated_and_lax_smtp_services() {
         "le serveur ne propose pas STARTTLS sur le port 587"
     );
     assert_eq!(plain["auth"]["why"], "earlier-failure");
+}
+
+/// A submission port that offers STARTTLS but takes `MAIL FROM:<>` before it is a finding of
+/// its own (AUTH is only offered after TLS there, so not `smtp.auth-before-tls`); the normal
+/// submission port, which answers 530 until STARTTLS, has none.
+#[test]
+fn submission_that_does_not_require_tls() {
+    let s = MailServers::get();
+    let user = s.user("trent");
+    let out = probe(
+        s,
+        &user.address,
+        &s.tls_name,
+        &[(587, s.submission_tls_optional)],
+    )
+    .args(["--format", "json", "--only", "smtp/587", "--trace"])
+    .env("MAILCHECK_PASSWORD", &user.password)
+    .output()
+    .unwrap();
+    let doc = json(&out);
+    let optional = result(&doc, "smtp/587/starttls");
+    assert_eq!(finding_codes(optional), ["smtp.starttls-not-required"]);
+    let finding = &optional["findings"][0];
+    assert_eq!(finding["severity"], "warning", "{finding:#}");
+    assert!(finding["message"]
+        .as_str()
+        .unwrap()
+        .contains("before STARTTLS"));
+    assert_eq!(optional["verdict"], "works-with-warnings", "{optional:#}");
+    assert_eq!(optional["auth"]["status"], "succeeded", "{optional:#}");
+    // What went over the wire in clear: the empty sender and RSET, no recipient.
+    let sent: Vec<String> = optional["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["dir"] == "C")
+        .map(|l| l["text"].as_str().unwrap().to_string())
+        .collect();
+    let before_tls: Vec<&String> = sent.iter().take_while(|l| *l != "STARTTLS").collect();
+    assert!(
+        before_tls.contains(&&"MAIL FROM:<>".to_string()),
+        "{sent:?}"
+    );
+    assert!(before_tls.contains(&&"RSET".to_string()), "{sent:?}");
+    assert!(!sent.iter().any(|l| l.starts_with("RCPT")), "{sent:?}");
+
+    let out = probe(s, &user.address, &s.tls_name, &[])
+        .args(["--format", "json", "--only", "smtp/587"])
+        .env("MAILCHECK_PASSWORD", &user.password)
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    let normal = result(&doc, "smtp/587/starttls");
+    assert!(finding_codes(normal).is_empty(), "{normal:#}");
+    assert_eq!(normal["verdict"], "works", "{normal:#}");
 }
 
 /// An OAuth2 token against servers that only take passwords: no usable mechanism, and the

@@ -118,6 +118,7 @@ finding-tls-cert-expiring = the certificate expires in { $days ->
 finding-tls-legacy-version-accepted = the server still accepts { $version }, an obsolete TLS version
 finding-plaintext-login-offered = the server offers password login before STARTTLS: a client set to "no encryption" would send the password in clear
 finding-smtp-auth-before-tls = the server offers AUTH before STARTTLS
+finding-smtp-starttls-not-required = the server accepts mail submission (MAIL FROM) before STARTTLS: a client set to "no encryption" could send mail in clear
 finding-starttls-injection = { $bytes ->
         [one] { $bytes } byte
        *[other] { $bytes } bytes

@@ -114,6 +114,7 @@ finding-tls-cert-expiring = le certificat expire dans { $days ->
 finding-tls-legacy-version-accepted = le serveur accepte encore { $version }, une version obsolète de TLS
 finding-plaintext-login-offered = le serveur propose l'identification par mot de passe avant STARTTLS : un logiciel réglé sur « aucun chiffrement » enverrait le mot de passe en clair
 finding-smtp-auth-before-tls = le serveur propose AUTH avant STARTTLS
+finding-smtp-starttls-not-required = le serveur accepte l'envoi de courrier (MAIL FROM) avant STARTTLS : un logiciel réglé sur « aucun chiffrement » pourrait envoyer du courrier en clair
 finding-starttls-injection = { $bytes ->
         [one] { $bytes } octet a suivi
        *[other] { $bytes } octets ont suivi

@@ -31,6 +31,8 @@ pub enum FindingCode {
     PlaintextLoginOffered,
     /// The SMTP server offers AUTH before STARTTLS.
     SmtpAuthBeforeTls,
+    /// The SMTP submission port accepts `MAIL FROM` before STARTTLS.
+    SmtpStarttlsNotRequired,
     /// Bytes after the STARTTLS go-ahead that are not TLS.
     StarttlsInjection,
     /// STARTTLS works but the protocol's implicit-TLS port does not (RFC 8314).
@@ -46,9 +48,10 @@ pub enum FindingCode {
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 9] = [
+    pub const ALL: [FindingCode; 10] = [
         FindingCode::PlaintextLoginOffered,
         FindingCode::SmtpAuthBeforeTls,
+        FindingCode::SmtpStarttlsNotRequired,
         FindingCode::StarttlsInjection,
         FindingCode::StarttlsOnly,
         FindingCode::TlsCertExpiring,
@@ -63,6 +66,7 @@ impl FindingCode {
         match self {
             PlaintextLoginOffered => "plaintext-login-offered",
             SmtpAuthBeforeTls => "smtp.auth-before-tls",
+            SmtpStarttlsNotRequired => "smtp.starttls-not-required",
             StarttlsInjection => "starttls.injection",
             StarttlsOnly => "starttls-only",
             TlsCertExpiring => "tls.cert-expiring",

@@ -6,7 +6,7 @@ use super::session::{self, AuthResult, Capabilities};
 use super::{Failure, ProbeContext, Recorder, StepName};
 use crate::account::Credential;
 use crate::net::connection::{ConnError, Connection};
-use crate::outcome::Reason;
+use crate::outcome::{Finding, FindingCode, Reason, Severity};
 use crate::plan::{Security, Target};
 use crate::proto::{sasl, smtp};
 
@@ -73,15 +73,43 @@ pub(crate) async fn open(
     if rec.target().combination.security == Security::Starttls {
         let before = ehlo(rec, conn, StepName::Capabilities).await?;
         if before.login_offered {
-            rec.finding(crate::outcome::Finding::new(
-                crate::outcome::FindingCode::SmtpAuthBeforeTls,
-                crate::outcome::Severity::Warning,
+            rec.finding(Finding::new(
+                FindingCode::SmtpAuthBeforeTls,
+                Severity::Warning,
                 crate::i18n::Params::new(),
             ));
+        }
+        if before.starttls && rec.target().combination.port == 587 {
+            mail_before_tls(rec, conn).await?;
         }
         let t = session::begin_starttls(rec, before, "STARTTLS")?;
         let answer = command(conn, "STARTTLS").await.map(|a| judge(a, 220));
         session::finish_starttls(ctx, rec, conn, t, answer).await?;
+    }
+    Ok(())
+}
+
+/// Does the submission port take mail before STARTTLS? `MAIL FROM:<>` (no credential, no
+/// recipient, so nothing can be sent) then `RSET`: a 250 means a client set to "no encryption"
+/// could submit in clear, if the server then let it authenticate or relay. Only asked when
+/// STARTTLS is offered: without it there is no TLS to require and `starttls.not-offered` says so.
+async fn mail_before_tls(rec: &mut Recorder, conn: &mut Connection) -> Result<(), Failure> {
+    let t = rec.start(StepName::Capabilities);
+    let accepted = match command(conn, "MAIL FROM:<>").await {
+        Ok(Ok(r)) => r.code == 250,
+        Ok(Err(_)) => false,
+        Err(e) => return Err(rec.conn_fail(t, e)),
+    };
+    if accepted {
+        rec.finding(Finding::new(
+            FindingCode::SmtpStarttlsNotRequired,
+            Severity::Warning,
+            crate::i18n::Params::new(),
+        ));
+        // Whatever RSET answers, the transaction is gone by STARTTLS (RFC 3207 §4.2).
+        if let Err(e) = command(conn, "RSET").await {
+            return Err(rec.conn_fail(t, e));
+        }
     }
     Ok(())
 }

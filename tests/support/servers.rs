@@ -199,6 +199,9 @@ pub struct MailServers {
     /// but announcing only `AUTH LOGIN` after STARTTLS (`smtpd_sasl_mechanism_filter`), like
     /// servers that do not offer PLAIN: a client must fall back to LOGIN on its own.
     pub submission_login_only: u16,
+    /// Misconfigured on purpose: Postfix, 587-style, offering STARTTLS and AUTH only after it,
+    /// but accepting `MAIL FROM` before it (`smtpd_tls_security_level=may`).
+    pub submission_tls_optional: u16,
     /// The run directory (temp; removed when the test process exits).
     pub dir: PathBuf,
     users: Mutex<BTreeMap<String, UserEntry>>,
@@ -785,8 +788,8 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
 
     let ca_pem = write_certificates(&dir.join("tls"))?;
 
-    // Eleven distinct free ports: hold all listeners at once, then release them for the servers.
-    let listeners = (0..11)
+    // Twelve distinct free ports: hold all listeners at once, then release them for the servers.
+    let listeners = (0..12)
         .map(|_| TcpListener::bind(SocketAddr::new(SERVER_IP.into(), 0)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("binding {SERVER_IP}:0: {e}"))?;
@@ -819,6 +822,7 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         submission_lax: ports[8],
         submission_plain: ports[9],
         submission_login_only: ports[10],
+        submission_tls_optional: ports[11],
         dir: dir.to_path_buf(),
         users: Mutex::new(
             PRESET_USERS
@@ -865,6 +869,10 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         (
             "SUBMISSION_LOGIN_ONLY_PORT",
             servers.submission_login_only.to_string(),
+        ),
+        (
+            "SUBMISSION_TLS_OPTIONAL_PORT",
+            servers.submission_tls_optional.to_string(),
         ),
     ];
     for (template, target) in [
