@@ -96,11 +96,42 @@ impl ReasonInfo {
     }
 }
 
+/// The verdict as the table and JSON word it: `connects` where the transport works but the
+/// credential given was never tried here (skipped after another combination's refusal or
+/// stall), since "works" would read as "this setting works". `verdict` stays the transport's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerdictWord {
+    Works,
+    WorksWithWarnings,
+    Connects,
+    Fails,
+}
+
+impl VerdictWord {
+    pub fn of(verdict: Verdict, report: &ProbeReport) -> VerdictWord {
+        let skipped = matches!(
+            diagnose::Login::of(report),
+            diagnose::Login::SkippedAfterRejection | diagnose::Login::SkippedAfterStall
+        );
+        match verdict {
+            Verdict::Fails => VerdictWord::Fails,
+            _ if skipped => VerdictWord::Connects,
+            Verdict::Works => VerdictWord::Works,
+            Verdict::WorksWithWarnings => VerdictWord::WorksWithWarnings,
+        }
+    }
+}
+
 /// The diagnosis of one combination.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub id: String,
+    #[serde(skip)]
     pub verdict: Verdict,
+    /// What JSON calls `verdict`.
+    #[serde(rename = "verdict")]
+    pub word: VerdictWord,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<ReasonInfo>,
     /// Findings of the probe and of diagnosis (certificate expiry...).
@@ -241,6 +272,7 @@ impl RunReport {
                 Outcome {
                     id: report.target.id(),
                     verdict,
+                    word: VerdictWord::of(verdict, &report),
                     reason,
                     findings,
                     report,
