@@ -576,7 +576,12 @@ fn reset_in_handshake() {
     // A password is at hand, so "no login was sent" proves something.
     let pw = env.password();
     let run = probe(&env, &[], Some(&pw));
-    run.assert_all("tls.closed");
+    // A reset (RST, SO_LINGER 0), named as such: not the orderly close of tls.closed.
+    run.assert_all("tls.reset");
+    for r in run.results() {
+        let hint = r["reason"]["hint"].as_str().unwrap();
+        assert!(hint.contains("TLS-intercepting firewall"), "{r:#}");
+    }
     assert!(run.elapsed < Duration::from_secs(4));
     let received = env.received();
     assert_eq!(logins(&received), 0, "{received:#?}");
@@ -747,6 +752,49 @@ fn oauth2_required_in_each_protocol() {
         );
         assert_eq!(run.code, 2);
     }
+}
+
+/// Microsoft 365's bare refusals ("AUTHENTICATE failed.", "-ERR Logon failure", 535 5.7.3)
+/// cannot tell a wrong password from password login disabled: from a server that lists
+/// XOAUTH2, the hint says both. A server without OAuth2 gets only "check the password".
+#[test]
+fn an_ambiguous_refusal_from_an_oauth2_server_names_oauth2() {
+    let env = Env::start(Scenario::Oauth2Offered);
+    let pw = env.password();
+    for (only, says) in [
+        ("imap/993", "AUTHENTICATE failed."),
+        ("pop3/995", "Logon failure"),
+        ("smtp/465", "535 5.7.3"),
+    ] {
+        let run = probe(&env, &["--only", only], Some(&pw));
+        let r = &run.results()[0];
+        assert_eq!(r["reason"]["code"], "auth.rejected", "{only}: {r}");
+        assert!(
+            r["failure"]["server_says"].as_str().unwrap().contains(says),
+            "{only}: {r}"
+        );
+        let hint = r["reason"]["hint"].as_str().unwrap();
+        assert!(hint.starts_with("check the username"), "{only}: {hint}");
+        assert!(
+            hint.contains("password login may be disabled in favour of OAuth2"),
+            "{only}: {hint}"
+        );
+    }
+    let run = probe(&env, &["--only", "imap/993", "--lang", "fr"], Some(&pw));
+    let hint = run.results()[0]["reason"]["hint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(hint.contains("au profit d'OAuth2"), "{hint}");
+
+    let good = Env::start(Scenario::Good);
+    let run = probe(&good, &["--only", "imap/993"], Some("not-the-password"));
+    let r = &run.results()[0];
+    assert_eq!(r["reason"]["code"], "auth.rejected", "{r}");
+    assert_eq!(
+        r["reason"]["hint"],
+        "check the username (often the full address) and the password"
+    );
 }
 
 #[test]

@@ -51,6 +51,8 @@ reason-tls-timeout = the TLS handshake did not finish in time
     .hint = the server or the network stalls; retry, then try the other port
 reason-tls-closed = the server closed the connection during the TLS handshake
     .hint = the server refuses TLS on this port; try the other port
+reason-tls-reset = the connection was reset during the TLS handshake (a TCP reset, not a close)
+    .hint = typical of an intrusion prevention system or a TLS-intercepting firewall on the way (or of a server that drops TLS clients unread); try from another network, or ask its administrator
 reason-protocol-timeout = the server stopped answering
     .hint = the server is overloaded or something on the network stalls the connection; try the other port
 reason-protocol-closed = the server closed the connection
@@ -77,7 +79,10 @@ reason-starttls-refused = the server refused STARTTLS
 reason-starttls-injection = the server sent data between the STARTTLS go-ahead and the TLS handshake
     .hint = a man in the middle or a buggy server could inject responses; use the implicit-TLS port and report it to the provider
 reason-auth-rejected = the server rejected the username or the password
-    .hint = check the username (often the full address) and the password
+    .hint = { $oauth ->
+        [yes] check the username (often the full address) and the password; this server also offers OAuth2 sign-in, so password login may be disabled in favour of OAuth2 (Microsoft 365 refuses exactly so): then use a mail client that signs in with OAuth2, or ask the administrator
+       *[no] check the username (often the full address) and the password
+    }
 reason-auth-mechanism-not-offered = the server offers no login method mailcheck can use with this credential
     .hint = see the methods the server lists
 reason-auth-login-disabled = the server disables login on this connection

@@ -50,6 +50,8 @@ reason-tls-timeout = la négociation TLS ne s'est pas terminée à temps
     .hint = le serveur ou le réseau est bloqué ; réessayez, puis essayez l'autre port
 reason-tls-closed = le serveur a fermé la connexion pendant la négociation TLS
     .hint = le serveur refuse TLS sur ce port ; essayez l'autre port
+reason-tls-reset = la connexion a été réinitialisée pendant la négociation TLS (un reset TCP, pas une fermeture)
+    .hint = typique d'un système de prévention d'intrusion ou d'un pare-feu qui intercepte TLS sur le chemin (ou d'un serveur qui rejette les clients TLS sans les lire) ; essayez depuis un autre réseau, ou demandez à son administrateur
 reason-protocol-timeout = le serveur a cessé de répondre
     .hint = le serveur est surchargé ou un équipement du réseau bloque la connexion ; essayez l'autre port
 reason-protocol-closed = le serveur a fermé la connexion
@@ -73,7 +75,10 @@ reason-starttls-refused = le serveur a refusé STARTTLS
 reason-starttls-injection = le serveur a envoyé des données entre l'accord STARTTLS et la négociation TLS
     .hint = un intermédiaire malveillant ou un serveur défaillant pourrait injecter des réponses ; utilisez le port TLS implicite et signalez-le au fournisseur
 reason-auth-rejected = le serveur a refusé le nom d'utilisateur ou le mot de passe
-    .hint = vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe
+    .hint = { $oauth ->
+        [yes] vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe ; ce serveur propose aussi la connexion OAuth2, l'identification par mot de passe y est peut-être désactivée au profit d'OAuth2 (Microsoft 365 refuse exactement ainsi) : utilisez alors un logiciel de messagerie qui se connecte avec OAuth2, ou demandez à l'administrateur
+       *[no] vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe
+    }
 reason-auth-mechanism-not-offered = le serveur ne propose aucune méthode d'identification utilisable avec cet identifiant
     .hint = voyez les méthodes que le serveur annonce
 reason-auth-login-disabled = le serveur interdit l'identification sur cette connexion

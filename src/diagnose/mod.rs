@@ -40,6 +40,7 @@ pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
         ("alert", "none"),
         ("shared", "no"),
         ("suggested", "—"),
+        ("oauth", if offers_oauth2(report) { "yes" } else { "no" }),
     ];
     if let Some(c) = cert {
         p.insert("names", i18n::list(lang, &c.names).into());
@@ -90,6 +91,16 @@ pub fn reason_params(report: &ProbeReport, lang: Lang) -> Params {
         }
     }
     p
+}
+
+/// The server lists XOAUTH2 or OAUTHBEARER: a bare refusal of a password there may mean that
+/// password login is disabled in favour of OAuth2 (Microsoft 365 words both alike).
+fn offers_oauth2(report: &ProbeReport) -> bool {
+    report.capabilities.as_ref().is_some_and(|c| {
+        c.auth_mechanisms
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case("XOAUTH2") || m.eq_ignore_ascii_case("OAUTHBEARER"))
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -409,8 +420,8 @@ fn tellingness(r: Reason) -> u8 {
         StarttlsInjection | StarttlsNotOffered | StarttlsRefused | TlsProtocolTooOld
         | TlsHandshakeFailed => 3,
         TlsPlaintextServer | ProtocolTlsServer | ProtocolWrongProtocol | ProtocolBusy => 4,
-        TlsTimeout | TlsClosed | ProtocolTimeout | ProtocolClosed | ProtocolLineTooLong
-        | ProtocolTooMuchData | ProtocolUnexpected => 5,
+        TlsTimeout | TlsClosed | TlsReset | ProtocolTimeout | ProtocolClosed
+        | ProtocolLineTooLong | ProtocolTooMuchData | ProtocolUnexpected => 5,
         DnsNoSuchHost | DnsFailed | DnsNoAddress | ConnectRefused | ConnectTimeout
         | ConnectUnreachable | ConnectFailed => 6,
         // The round trip runs after the matrix; its reasons never explain a combination.

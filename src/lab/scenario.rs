@@ -31,6 +31,7 @@ pub enum Scenario {
     Busy,
     AcceptAnyPassword,
     Oauth2Required,
+    Oauth2Offered,
     Blackhole,
     CertInvalid,
     StarttlsRefused,
@@ -47,7 +48,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 35] = [
+    pub const ALL: [Scenario; 36] = [
         Scenario::Good,
         Scenario::CertExpired,
         Scenario::CertNotYetValid,
@@ -70,6 +71,7 @@ impl Scenario {
         Scenario::Busy,
         Scenario::AcceptAnyPassword,
         Scenario::Oauth2Required,
+        Scenario::Oauth2Offered,
         Scenario::Blackhole,
         Scenario::CertInvalid,
         Scenario::StarttlsRefused,
@@ -111,6 +113,7 @@ impl Scenario {
             Busy => ("busy", "the server refuses service: SMTP 421, IMAP BYE, POP3 -ERR [SYS/TEMP]"),
             AcceptAnyPassword => ("accept-any-password", "any user name and password log in"),
             Oauth2Required => ("oauth2-required", "password logins are refused as Microsoft 365 does when basic authentication is disabled (only XOAUTH2 offered)"),
+            Oauth2Offered => ("oauth2-offered", "passwords and XOAUTH2 are both offered, and every password is refused in Microsoft 365's ambiguous words (\"AUTHENTICATE failed.\", \"-ERR Logon failure\", 535 5.7.3), as when its tenant has disabled password login"),
             Blackhole => ("blackhole", "every port swallows connection attempts (full accept queue: SYNs are dropped)"),
             CertInvalid => ("cert-invalid", "the certificate is issued by the lab CA for mail.lab.test, but for client authentication only (extended key usage clientAuth, not serverAuth)"),
             StarttlsRefused => ("starttls-refused", "STARTTLS is offered, then refused as Postfix does when its TLS key is unusable (454 4.7.0 TLS not available due to local problem; IMAP NO, POP3 -ERR)"),

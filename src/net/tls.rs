@@ -350,9 +350,12 @@ pub enum TlsError {
     /// The peer answered with something that is not TLS (up to 40 printable characters).
     #[error("the server did not answer with TLS; it sent {first_bytes:?}")]
     NotTls { first_bytes: String },
-    /// EOF or connection reset during the handshake.
+    /// An orderly close (EOF) during the handshake.
     #[error("the server closed the connection during the TLS handshake")]
     Closed,
+    /// A TCP reset during the handshake: typical of an IPS or a TLS-intercepting firewall.
+    #[error("the connection was reset during the TLS handshake")]
+    Reset,
     /// Other I/O error.
     #[error("I/O error during the TLS handshake: {detail}")]
     Io { detail: String },
@@ -369,6 +372,7 @@ impl TlsError {
             TlsError::Alert { .. } => "alert",
             TlsError::NotTls { .. } => "not-tls",
             TlsError::Closed => "closed",
+            TlsError::Reset => "reset",
             TlsError::Io { .. } => "io",
             TlsError::Other { .. } => "other",
         }
@@ -551,8 +555,9 @@ fn classify(failure: Failure, first: &[u8]) -> TlsError {
     match failure {
         Failure::Eof => TlsError::Closed,
         Failure::Io(e) => match e.kind() {
+            // A reset (RST) is someone's decision to abort, not the server's orderly close.
+            io::ErrorKind::ConnectionReset => TlsError::Reset,
             io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe => TlsError::Closed,
             _ => {
@@ -1655,12 +1660,30 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            // Read the ClientHello first: closing with unread data makes the kernel send RST.
+            let _ = tcp.read(&mut [0u8; 4096]).await;
             drop(tcp);
         });
         let trust = TlsTrust::new(None, true).unwrap();
         let hs = probe(&trust, addr, HOST).await;
         assert_eq!(hs.result.unwrap_err(), TlsError::Closed);
+    }
+
+    /// SO_LINGER 0: an RST, as an IPS sends it, is a reset, not a close.
+    #[tokio::test]
+    async fn a_reset_is_not_a_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let _ = tcp.read(&mut [0u8; 4096]).await;
+            tcp.set_zero_linger().unwrap();
+            drop(tcp);
+        });
+        let trust = TlsTrust::new(None, true).unwrap();
+        let hs = probe(&trust, addr, HOST).await;
+        assert_eq!(hs.result.unwrap_err(), TlsError::Reset);
     }
 
     #[tokio::test]
@@ -1885,7 +1908,7 @@ mod tests {
                 Failure::Io(io::Error::from(io::ErrorKind::ConnectionReset)),
                 &[]
             ),
-            TlsError::Closed
+            TlsError::Reset
         );
         assert!(matches!(
             classify(Failure::Io(io::Error::other("boom")), &[]),

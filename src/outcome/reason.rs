@@ -31,6 +31,8 @@ pub enum Reason {
     TlsPlaintextServer,
     TlsTimeout,
     TlsClosed,
+    /// A TCP reset during the handshake (not an orderly close).
+    TlsReset,
     ProtocolTimeout,
     ProtocolClosed,
     ProtocolLineTooLong,
@@ -61,7 +63,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 46] = [
+    pub const ALL: [Reason; 47] = [
         Reason::DnsNoSuchHost,
         Reason::DnsFailed,
         Reason::DnsNoAddress,
@@ -81,6 +83,7 @@ impl Reason {
         Reason::TlsPlaintextServer,
         Reason::TlsTimeout,
         Reason::TlsClosed,
+        Reason::TlsReset,
         Reason::ProtocolTimeout,
         Reason::ProtocolClosed,
         Reason::ProtocolLineTooLong,
@@ -134,6 +137,7 @@ impl Reason {
             TlsPlaintextServer => "tls.plaintext-server",
             TlsTimeout => "tls.timeout",
             TlsClosed => "tls.closed",
+            TlsReset => "tls.reset",
             ProtocolTimeout => "protocol.timeout",
             ProtocolClosed => "protocol.closed",
             ProtocolLineTooLong => "protocol.line-too-long",
@@ -218,7 +222,7 @@ pub fn placeholder_params() -> Params {
 
 /// The arguments every reason message may use. `diagnose::reason_params` always fills all of
 /// them.
-pub const REASON_ARGS: [&str; 12] = [
+pub const REASON_ARGS: [&str; 13] = [
     "host",
     "port",
     "protocol",
@@ -231,6 +235,8 @@ pub const REASON_ARGS: [&str; 12] = [
     "alert",
     "shared",
     "suggested",
+    // "yes" when the server offers an OAuth2 mechanism (XOAUTH2, OAUTHBEARER).
+    "oauth",
 ];
 
 #[cfg(test)]

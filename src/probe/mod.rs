@@ -442,6 +442,7 @@ impl Recorder {
             TlsError::Alert { .. } => Reason::TlsHandshakeFailed,
             TlsError::NotTls { .. } => Reason::TlsPlaintextServer,
             TlsError::Closed | TlsError::Io { .. } => Reason::TlsClosed,
+            TlsError::Reset => Reason::TlsReset,
             TlsError::Other { .. } => Reason::TlsHandshakeFailed,
         };
         let server_says = match &e {
