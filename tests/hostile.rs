@@ -418,6 +418,29 @@ fn no_greeting_costs_one_timeout() {
     assert_eq!(logins(&env.received()), 0);
 }
 
+/// The "is a TLS server answering here?" check runs alongside the greeting wait: a silent
+/// STARTTLS port costs one --timeout (2 s), not the greeting's and then the check's (4 s).
+#[test]
+fn a_silent_starttls_port_costs_one_timeout_with_the_tls_check() {
+    let env = Env::start(Scenario::NoGreeting);
+    for only in ["imap/143", "pop3/110", "smtp/587"] {
+        let mut args = probe_args_with_timeout(&env, "2s", &["--only", only]);
+        args.extend(["--format".into(), "json".into()]);
+        let run = run_json(&args, None);
+        let r = &run.results()[0];
+        assert_eq!(r["reason"]["code"], "protocol.timeout", "{only}: {r:#}");
+        let ms = r["elapsed_ms"].as_u64().unwrap();
+        assert!((1900..2900).contains(&ms), "{only}: {ms} ms");
+        assert!(
+            run.elapsed < Duration::from_millis(3500),
+            "{only}: {:?}",
+            run.elapsed
+        );
+    }
+    // The check did run: the lab saw a second connection per port, which sent a ClientHello.
+    assert!(env.received().len() >= 6, "{:#?}", env.received());
+}
+
 #[test]
 fn wrong_protocol() {
     let env = Env::start(Scenario::WrongProtocol);

@@ -602,24 +602,6 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
         .step_timeout
         .min(deadline.saturating_duration_since(Instant::now()))
         .max(Duration::from_millis(100));
-    // A plain-text port that never greeted may be a TLS server waiting for a ClientHello.
-    let silent = report
-        .failure
-        .as_ref()
-        .is_some_and(|f| f.reason == Reason::ProtocolTimeout && f.step == StepName::Greeting);
-    if let (Security::Starttls, true, Some(peer)) =
-        (report.target.combination.security, silent, report.peer)
-    {
-        if speaks_tls(ctx, &report.target, peer, budget).await {
-            if let Some(f) = report.failure.as_mut() {
-                f.reason = Reason::ProtocolTlsServer;
-                f.detail = format!(
-                    "no greeting, but the port answers a TLS ClientHello: it is an implicit-TLS port ({})",
-                    f.detail
-                );
-            }
-        }
-    }
     // Once a TLS handshake completed on an implicit-TLS port, ask (if asked to) whether
     // TLS 1.0/1.1 would be taken too.
     let handshake_failed = report.failure.as_ref().is_some_and(|f| {

@@ -45,9 +45,10 @@ pub(crate) async fn open(
     conn: &mut Connection,
 ) -> Result<(), Failure> {
     let t = rec.start(StepName::Greeting);
-    let greeting = match read_reply(conn).await {
-        Ok(a) => a,
-        Err(e) => return Err(rec.conn_fail(t, e)),
+    let greeting = match session::greeting_or_tls(ctx, rec, read_reply(conn)).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => return Err(rec.conn_fail(t, e)),
+        Err(session::TlsServerHere) => return Err(session::tls_server_here(rec, t)),
     };
     match greeting {
         // The greeting as the server said it, code included, like IMAP's and POP3's lines.
