@@ -765,6 +765,72 @@ fn submission_that_does_not_require_tls() {
     assert_eq!(normal["verdict"], "works", "{normal:#}");
 }
 
+/// Servers only legacy TLS reaches (stunnel in front of Dovecot): mailcheck's handshake fails,
+/// a legacy ClientHello names what the server chose, and the verdict says that clients that
+/// still accept legacy TLS connect, weakly, with the login not verified.
+#[test]
+fn servers_only_legacy_tls_reaches() {
+    let s = MailServers::get();
+    let fronts = s.legacy_tls_fronts();
+    let user = s.user("victor");
+    for (port, version, suite, kx, weaknesses, clients) in [
+        (
+            fronts.tls12_rsa_cbc,
+            "TLSv1.2",
+            "TLS_RSA_WITH_AES_128_CBC_SHA",
+            "RSA",
+            vec!["no-forward-secrecy", "cbc"],
+            "tls12",
+        ),
+        (
+            fronts.tls10_only,
+            "TLSv1.0",
+            "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+            "ECDHE",
+            vec!["tls-1.0", "cbc"],
+            "old",
+        ),
+    ] {
+        let out = probe(s, &user.address, &s.tls_name, &[(993, port)])
+            .args(["--format", "json", "--only", "imap/993"])
+            .env("MAILCHECK_PASSWORD", &user.password)
+            .output()
+            .unwrap();
+        let doc = json(&out);
+        let r = result(&doc, "imap/993/tls");
+        assert_eq!(r["reason"]["code"], "tls.legacy-only", "{r:#}");
+        assert_eq!(r["verdict"], "connects-legacy-tls", "{r:#}");
+        let h = &r["legacy_handshake"];
+        assert_eq!(h["version"], version, "{r:#}");
+        assert_eq!(h["cipher_suite"], suite, "{r:#}");
+        assert_eq!(h["key_exchange"], kx, "{r:#}");
+        assert_eq!(h["weaknesses"], serde_json::json!(weaknesses), "{r:#}");
+        assert_eq!(finding_codes(r), ["tls.legacy-only"]);
+        let f = &r["findings"][0];
+        assert_eq!(f["params"]["cipher_suite"], suite);
+        assert_eq!(f["params"]["clients"], clients);
+        assert!(f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("the login was not verified"));
+        assert_eq!(r["auth"]["status"], "not-attempted", "{r:#}");
+    }
+    let out = probe(
+        s,
+        &user.address,
+        &s.tls_name,
+        &[(993, fronts.tls12_rsa_cbc)],
+    )
+    .args(["--only", "imap/993"])
+    .env("MAILCHECK_PASSWORD", &user.password)
+    .output()
+    .unwrap();
+    let t = text(&out);
+    assert!(t.contains("connects with legacy TLS only"), "{t}");
+    assert!(t.contains("TLS_RSA_WITH_AES_128_CBC_SHA"), "{t}");
+    assert_eq!(s.auth_attempts(&user.address), 0);
+}
+
 /// An OAuth2 token against servers that only take passwords: no usable mechanism, and the
 /// token is sent nowhere.
 #[test]

@@ -104,6 +104,7 @@ fn base(t: Target) -> ProbeReport {
         elapsed_ms: 40,
         transcript: None,
         legacy_tls: None,
+        legacy_handshake: None,
     }
 }
 

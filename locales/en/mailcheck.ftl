@@ -49,6 +49,8 @@ reason-tls-plaintext-server = a plain-text server answers on TLS port { $port }
     .hint = ports swapped? this port answers in plain text: use it with STARTTLS, or look for implicit TLS on another port
 reason-tls-timeout = the TLS handshake did not finish in time
     .hint = the server or the network stalls; retry, then try the other port
+reason-tls-legacy-only = only legacy TLS reaches the server ({ $detail })
+    .hint = clients that still accept legacy TLS connect, weakly, and mailcheck did not verify the login; the provider must enable TLS 1.2 with ECDHE and AES-GCM, or TLS 1.3
 reason-tls-closed = the server closed the connection during the TLS handshake
     .hint = the server refuses TLS on this port; try the other port
 reason-tls-reset = the connection was reset during the TLS handshake (a TCP reset, not a close)
@@ -121,6 +123,10 @@ finding-tls-cert-expiring = the certificate expires in { $days ->
        *[other] { $days } days
     }, on { $date }
 finding-tls-legacy-version-accepted = the server still accepts { $version }, an obsolete TLS version
+finding-tls-legacy-only = only legacy TLS reaches this port: the server chose { $version } with { $cipher_suite } ({ $key_exchange } key exchange; weak: { $weaknesses }); { $clients ->
+        [tls12] mail clients that still accept it connect with their default settings (Thunderbird, Outlook, curl)
+       *[old] current mail clients refuse it by default (Thunderbird since version 78, Outlook on Windows 11): only old or reconfigured ones connect
+    }; the login was not verified
 finding-plaintext-login-offered = the server offers password login before STARTTLS: a client set to "no encryption" would send the password in clear
 finding-smtp-auth-before-tls = the server offers AUTH before STARTTLS
 finding-smtp-starttls-not-required = the server accepts mail submission (MAIL FROM) before STARTTLS: a client set to "no encryption" could send mail in clear
@@ -197,6 +203,7 @@ col-login = login
 col-verdict = verdict
 verdict-works = works
 verdict-connects = connects
+verdict-connects-legacy-tls = connects with legacy TLS only
 verdict-works-with-warnings = works, warnings
 verdict-fails = fails: { $code }
 connect-failed = failed

@@ -418,7 +418,7 @@ fn tellingness(r: Reason) -> u8 {
         | TlsCertSelfSigned | TlsCertRevoked | TlsCertInvalid => 1,
         AuthMechanismNotOffered | AuthLoginDisabled | AuthTemporaryFailure => 2,
         StarttlsInjection | StarttlsNotOffered | StarttlsRefused | TlsProtocolTooOld
-        | TlsHandshakeFailed => 3,
+        | TlsHandshakeFailed | TlsLegacyOnly => 3,
         TlsPlaintextServer | ProtocolTlsServer | ProtocolWrongProtocol | ProtocolBusy => 4,
         TlsTimeout | TlsClosed | TlsReset | ProtocolTimeout | ProtocolClosed
         | ProtocolLineTooLong | ProtocolTooMuchData | ProtocolUnexpected => 5,

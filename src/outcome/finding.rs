@@ -41,6 +41,8 @@ pub enum FindingCode {
     /// The certificate names the provider's shared host, not the one typed.
     TlsCertSharedHost,
     TlsLegacyVersionAccepted,
+    /// Only a legacy ClientHello reaches the server: its version, suite and key exchange.
+    TlsLegacyOnly,
     /// A setting someone documents does not work.
     DocumentedNotWorking,
     /// Some of the host's addresses failed before another connected.
@@ -48,7 +50,7 @@ pub enum FindingCode {
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 10] = [
+    pub const ALL: [FindingCode; 11] = [
         FindingCode::PlaintextLoginOffered,
         FindingCode::SmtpAuthBeforeTls,
         FindingCode::SmtpStarttlsNotRequired,
@@ -57,6 +59,7 @@ impl FindingCode {
         FindingCode::TlsCertExpiring,
         FindingCode::TlsCertSharedHost,
         FindingCode::TlsLegacyVersionAccepted,
+        FindingCode::TlsLegacyOnly,
         FindingCode::DocumentedNotWorking,
         FindingCode::ConnectSomeAddressesFailed,
     ];
@@ -72,6 +75,7 @@ impl FindingCode {
             TlsCertExpiring => "tls.cert-expiring",
             TlsCertSharedHost => "tls.cert-shared-host",
             TlsLegacyVersionAccepted => "tls.legacy-version-accepted",
+            TlsLegacyOnly => "tls.legacy-only",
             DocumentedNotWorking => "documented.not-working",
             ConnectSomeAddressesFailed => "connect.some-addresses-failed",
         }

@@ -28,6 +28,8 @@ pub enum Reason {
     TlsCertInvalid,
     TlsHandshakeFailed,
     TlsProtocolTooOld,
+    /// The modern handshake failed, but a legacy ClientHello got a ServerHello.
+    TlsLegacyOnly,
     TlsPlaintextServer,
     TlsTimeout,
     TlsClosed,
@@ -63,7 +65,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 47] = [
+    pub const ALL: [Reason; 48] = [
         Reason::DnsNoSuchHost,
         Reason::DnsFailed,
         Reason::DnsNoAddress,
@@ -80,6 +82,7 @@ impl Reason {
         Reason::TlsCertInvalid,
         Reason::TlsHandshakeFailed,
         Reason::TlsProtocolTooOld,
+        Reason::TlsLegacyOnly,
         Reason::TlsPlaintextServer,
         Reason::TlsTimeout,
         Reason::TlsClosed,
@@ -134,6 +137,7 @@ impl Reason {
             TlsCertInvalid => "tls.cert-invalid",
             TlsHandshakeFailed => "tls.handshake-failed",
             TlsProtocolTooOld => "tls.protocol-too-old",
+            TlsLegacyOnly => "tls.legacy-only",
             TlsPlaintextServer => "tls.plaintext-server",
             TlsTimeout => "tls.timeout",
             TlsClosed => "tls.closed",

@@ -105,6 +105,9 @@ pub enum VerdictWord {
     Works,
     WorksWithWarnings,
     Connects,
+    /// Only a legacy ClientHello reaches the server (`tls.legacy-only`): clients that still
+    /// accept legacy TLS connect, weakly; the login was not verified.
+    ConnectsLegacyTls,
     Fails,
 }
 
@@ -114,7 +117,12 @@ impl VerdictWord {
             diagnose::Login::of(report),
             diagnose::Login::SkippedAfterRejection | diagnose::Login::SkippedAfterStall
         );
+        let legacy = report
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.reason == crate::outcome::Reason::TlsLegacyOnly);
         match verdict {
+            Verdict::Fails if legacy => VerdictWord::ConnectsLegacyTls,
             Verdict::Fails => VerdictWord::Fails,
             _ if skipped => VerdictWord::Connects,
             Verdict::Works => VerdictWord::Works,

@@ -97,6 +97,7 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         // The same word as JSON's: a row whose login was skipped proves the transport only.
         let (verdict_text, verdict_color) = match o.word {
             VerdictWord::Connects => (t("verdict-connects"), Color::Reset),
+            VerdictWord::ConnectsLegacyTls => (t("verdict-connects-legacy-tls"), Color::Yellow),
             VerdictWord::Works => (t("verdict-works"), Color::Green),
             VerdictWord::WorksWithWarnings => (t("verdict-works-with-warnings"), Color::Yellow),
             VerdictWord::Fails => (
