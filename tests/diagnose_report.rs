@@ -60,6 +60,7 @@ fn tls(verification: CertVerdict, cert: CertInfo) -> TlsFacts {
         certificate: Some(cert),
         chain_length: 2,
         verification,
+        ocsp: Default::default(),
     }
 }
 

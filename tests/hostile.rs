@@ -634,6 +634,39 @@ fn tls_alert() {
     assert_eq!(logins(&env.received()), 0);
 }
 
+/// A stapled OCSP response that says "revoked" is tls.cert-revoked, with no credential sent,
+/// even though the certificate itself verifies; a server that staples nothing says so.
+#[test]
+fn a_stapled_revocation_withholds_the_credential() {
+    let env = Env::start(Scenario::OcspRevokedStapled);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    run.assert_all("tls.cert-revoked");
+    for r in run.results() {
+        let ocsp = &r["tls"]["ocsp"];
+        assert_eq!(ocsp["stapled"], true, "{r:#}");
+        assert_eq!(ocsp["status"], "revoked", "{r:#}");
+        assert_eq!(ocsp["signature"], "not-checked", "{r:#}");
+        assert!(
+            ocsp["next_update"].as_str().unwrap().ends_with('Z'),
+            "{r:#}"
+        );
+        assert_eq!(r["auth"]["why"], "certificate-not-trusted", "{r:#}");
+    }
+    let received = env.received();
+    assert_eq!(logins(&received), 0, "{received:#?}");
+    assert!(received.iter().all(|c| !c.credentials_seen));
+
+    let good = Env::start(Scenario::Good);
+    let run = probe(&good, &["--only", "imap/993"], Some(&good.password()));
+    let r = &run.results()[0];
+    assert_eq!(
+        r["tls"]["ocsp"],
+        serde_json::json!({"stapled": false}),
+        "{r:#}"
+    );
+}
+
 #[test]
 fn tls10_only() {
     let env = Env::start(Scenario::Tls10Only);

@@ -45,10 +45,11 @@ pub enum Scenario {
     MailboxUnavailable,
     SubmissionDropped,
     CertRevoked,
+    OcspRevokedStapled,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 36] = [
+    pub const ALL: [Scenario; 37] = [
         Scenario::Good,
         Scenario::CertExpired,
         Scenario::CertNotYetValid,
@@ -85,6 +86,7 @@ impl Scenario {
         Scenario::MailboxUnavailable,
         Scenario::SubmissionDropped,
         Scenario::CertRevoked,
+        Scenario::OcspRevokedStapled,
     ];
 
     /// (name, what the lab does).
@@ -125,6 +127,7 @@ impl Scenario {
             MailboxUnavailable => ("mailbox-unavailable", "logins work, but the mailbox cannot be opened: IMAP SELECT/EXAMINE and POP3 STAT/UIDL answer Dovecot's \"Internal error occurred\" (a broken mail store)"),
             SubmissionDropped => ("submission-dropped", "logins work and the IMAP inbox opens (empty), but the SMTP server drops the connection at MAIL FROM without a reply (a crashing submission process, an interfering proxy)"),
             Flood => ("flood", "line after line without end, each under the line limit (SMTP as its greeting, IMAP and POP3 as the answer to the first command), like a chargen service"),
+            OcspRevokedStapled => ("ocsp-revoked-stapled", "a certificate the client trusts, with a stapled OCSP response that says it is revoked"),
             CertRevoked => ("cert-revoked", "the certificate is issued by the lab CA for mail.lab.test and revoked by the CA's CRL (written next to the CA, given with --crl-file)"),
             AuthTemporaryFailure => ("auth-temporary-failure", "the login service is down, as Dovecot and Postfix say it: IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], SMTP 454 4.7.0 \"Temporary authentication failure\""),
         }

@@ -225,6 +225,8 @@ pub struct TlsFacts {
     /// Number of certificates the server presented.
     pub chain_length: usize,
     pub verification: CertVerdict,
+    /// The OCSP response the server stapled (rustls asks for one in every handshake).
+    pub ocsp: super::ocsp::Staple,
 }
 
 /// Description of one certificate.
@@ -720,6 +722,7 @@ struct Seen {
     verdict: CertVerdict,
     chain: Vec<CertificateDer<'static>>,
     leaf: Option<CertInfo>,
+    ocsp: super::ocsp::Staple,
 }
 
 type Slot = Arc<Mutex<Option<Seen>>>;
@@ -797,11 +800,19 @@ impl ServerCertVerifier for RecordingVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let leaf = describe_certificate(end_entity, now.as_secs() as i64);
-        let verdict = self.judge(end_entity, intermediates, server_name, now, leaf.as_ref());
+        let mut verdict = self.judge(end_entity, intermediates, server_name, now, leaf.as_ref());
+        let serial = X509Certificate::from_der(end_entity)
+            .map(|(_, c)| c.tbs_certificate.raw_serial().to_vec())
+            .unwrap_or_default();
+        let ocsp = super::ocsp::read(ocsp_response, &serial);
+        // The server's own staple says its certificate is revoked: whatever else holds.
+        if ocsp.status == Some(super::ocsp::StapleStatus::Revoked) {
+            verdict = CertVerdict::Revoked;
+        }
         let mut chain = Vec::with_capacity(1 + intermediates.len());
         chain.push(end_entity.clone().into_owned());
         chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
@@ -810,6 +821,7 @@ impl ServerCertVerifier for RecordingVerifier {
                 verdict,
                 chain,
                 leaf,
+                ocsp,
             });
         }
         Ok(ServerCertVerified::assertion())
@@ -945,16 +957,17 @@ fn build_facts(
     let alpn = conn
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());
-    let (certificate, chain_length, verification) = match seen {
-        Some(seen) => (seen.leaf, seen.chain.len(), seen.verdict),
+    let (certificate, chain_length, verification, ocsp) = match seen {
+        Some(seen) => (seen.leaf, seen.chain.len(), seen.verdict, seen.ocsp),
         None => match conn.peer_certificates() {
             // Not expected: rustls always calls the verifier before recording certificates.
             Some(chain) if !chain.is_empty() => (
                 describe_certificate(&chain[0], unix_now()),
                 chain.len(),
                 CertVerdict::NotChecked,
+                Default::default(),
             ),
-            _ => (None, 0, CertVerdict::NotChecked),
+            _ => (None, 0, CertVerdict::NotChecked, Default::default()),
         },
     };
     Some(TlsFacts {
@@ -966,6 +979,7 @@ fn build_facts(
         certificate,
         chain_length,
         verification,
+        ocsp,
     })
 }
 
