@@ -74,8 +74,10 @@ pub(crate) async fn greeting_or_tls<T>(
         return Ok(greeting.await);
     };
     let step = ctx.policy.limits.step_timeout;
-    // Healthy servers greet within milliseconds; the grace spares them a second connection.
-    let grace = (step / 4).min(Duration::from_secs(1));
+    // Healthy servers greet within milliseconds, loaded ones (a batch of 64 at once) within
+    // seconds: half the wait spares them a second connection, and leaves the other half to a
+    // handshake, which takes milliseconds when a TLS server is there.
+    let grace = step / 2;
     // The check ends when the greeting wait would: it must not outlast it.
     let budget = step
         .saturating_sub(grace)
