@@ -49,8 +49,12 @@ reason-tls-plaintext-server = a plain-text server answers on TLS port { $port }
     .hint = ports swapped? this port answers in plain text: use it with STARTTLS, or look for implicit TLS on another port
 reason-tls-timeout = the TLS handshake did not finish in time
     .hint = the server or the network stalls; retry, then try the other port
+reason-tls-legacy-only = only legacy TLS reaches the server ({ $detail })
+    .hint = clients that still accept legacy TLS connect, weakly, and mailcheck did not verify the login; the provider must enable TLS 1.2 with ECDHE and AES-GCM, or TLS 1.3
 reason-tls-closed = the server closed the connection during the TLS handshake
     .hint = the server refuses TLS on this port; try the other port
+reason-tls-reset = the connection was reset during the TLS handshake (a TCP reset, not a close)
+    .hint = typical of an intrusion prevention system or a TLS-intercepting firewall on the way (or of a server that drops TLS clients unread); try from another network, or ask its administrator
 reason-protocol-timeout = the server stopped answering
     .hint = the server is overloaded or something on the network stalls the connection; try the other port
 reason-protocol-closed = the server closed the connection
@@ -77,7 +81,10 @@ reason-starttls-refused = the server refused STARTTLS
 reason-starttls-injection = the server sent data between the STARTTLS go-ahead and the TLS handshake
     .hint = a man in the middle or a buggy server could inject responses; use the implicit-TLS port and report it to the provider
 reason-auth-rejected = the server rejected the username or the password
-    .hint = check the username (often the full address) and the password
+    .hint = { $oauth ->
+        [yes] check the username (often the full address) and the password; this server also offers OAuth2 sign-in, so password login may be disabled in favour of OAuth2 (Microsoft 365 refuses exactly so): then use a mail client that signs in with OAuth2, or ask the administrator
+       *[no] check the username (often the full address) and the password
+    }
 reason-auth-mechanism-not-offered = the server offers no login method mailcheck can use with this credential
     .hint = see the methods the server lists
 reason-auth-login-disabled = the server disables login on this connection
@@ -116,8 +123,13 @@ finding-tls-cert-expiring = the certificate expires in { $days ->
        *[other] { $days } days
     }, on { $date }
 finding-tls-legacy-version-accepted = the server still accepts { $version }, an obsolete TLS version
+finding-tls-legacy-only = only legacy TLS reaches this port: the server chose { $version } with { $cipher_suite } ({ $key_exchange } key exchange; weak: { $weaknesses }); { $clients ->
+        [tls12] mail clients that still accept it connect with their default settings (Thunderbird, Outlook, curl)
+       *[old] current mail clients refuse it by default (Thunderbird since version 78, Outlook on Windows 11): only old or reconfigured ones connect
+    }; the login was not verified
 finding-plaintext-login-offered = the server offers password login before STARTTLS: a client set to "no encryption" would send the password in clear
 finding-smtp-auth-before-tls = the server offers AUTH before STARTTLS
+finding-smtp-starttls-not-required = the server accepts mail submission (MAIL FROM) before STARTTLS: a client set to "no encryption" could send mail in clear
 finding-starttls-injection = { $bytes ->
         [one] { $bytes } byte
        *[other] { $bytes } bytes
@@ -191,6 +203,7 @@ col-login = login
 col-verdict = verdict
 verdict-works = works
 verdict-connects = connects
+verdict-connects-legacy-tls = connects with legacy TLS only
 verdict-works-with-warnings = works, warnings
 verdict-fails = fails: { $code }
 connect-failed = failed

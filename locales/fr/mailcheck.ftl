@@ -48,8 +48,12 @@ reason-tls-plaintext-server = un serveur en clair répond sur le port TLS { $por
     .hint = ports inversés ? ce port répond en clair : utilisez-le avec STARTTLS, ou cherchez le TLS implicite sur un autre port
 reason-tls-timeout = la négociation TLS ne s'est pas terminée à temps
     .hint = le serveur ou le réseau est bloqué ; réessayez, puis essayez l'autre port
+reason-tls-legacy-only = seul un TLS obsolète atteint le serveur ({ $detail })
+    .hint = les logiciels qui acceptent encore un TLS obsolète se connectent, sans bonne protection, et mailcheck n'a pas vérifié l'identification ; le fournisseur doit activer TLS 1.2 avec ECDHE et AES-GCM, ou TLS 1.3
 reason-tls-closed = le serveur a fermé la connexion pendant la négociation TLS
     .hint = le serveur refuse TLS sur ce port ; essayez l'autre port
+reason-tls-reset = la connexion a été réinitialisée pendant la négociation TLS (un reset TCP, pas une fermeture)
+    .hint = typique d'un système de prévention d'intrusion ou d'un pare-feu qui intercepte TLS sur le chemin (ou d'un serveur qui rejette les clients TLS sans les lire) ; essayez depuis un autre réseau, ou demandez à son administrateur
 reason-protocol-timeout = le serveur a cessé de répondre
     .hint = le serveur est surchargé ou un équipement du réseau bloque la connexion ; essayez l'autre port
 reason-protocol-closed = le serveur a fermé la connexion
@@ -73,7 +77,10 @@ reason-starttls-refused = le serveur a refusé STARTTLS
 reason-starttls-injection = le serveur a envoyé des données entre l'accord STARTTLS et la négociation TLS
     .hint = un intermédiaire malveillant ou un serveur défaillant pourrait injecter des réponses ; utilisez le port TLS implicite et signalez-le au fournisseur
 reason-auth-rejected = le serveur a refusé le nom d'utilisateur ou le mot de passe
-    .hint = vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe
+    .hint = { $oauth ->
+        [yes] vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe ; ce serveur propose aussi la connexion OAuth2, l'identification par mot de passe y est peut-être désactivée au profit d'OAuth2 (Microsoft 365 refuse exactement ainsi) : utilisez alors un logiciel de messagerie qui se connecte avec OAuth2, ou demandez à l'administrateur
+       *[no] vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe
+    }
 reason-auth-mechanism-not-offered = le serveur ne propose aucune méthode d'identification utilisable avec cet identifiant
     .hint = voyez les méthodes que le serveur annonce
 reason-auth-login-disabled = le serveur interdit l'identification sur cette connexion
@@ -112,8 +119,13 @@ finding-tls-cert-expiring = le certificat expire dans { $days ->
        *[other] { $days } jours
     }, le { $date }
 finding-tls-legacy-version-accepted = le serveur accepte encore { $version }, une version obsolète de TLS
+finding-tls-legacy-only = seul un TLS obsolète atteint ce port : le serveur a choisi { $version } avec { $cipher_suite } (échange de clés { $key_exchange } ; faiblesses : { $weaknesses }) ; { $clients ->
+        [tls12] les logiciels de messagerie qui l'acceptent encore se connectent avec leurs réglages par défaut (Thunderbird, Outlook, curl)
+       *[old] les logiciels de messagerie actuels le refusent par défaut (Thunderbird depuis la version 78, Outlook sous Windows 11) : seuls d'anciens ou des logiciels reconfigurés se connectent
+    } ; l'identification n'a pas été vérifiée
 finding-plaintext-login-offered = le serveur propose l'identification par mot de passe avant STARTTLS : un logiciel réglé sur « aucun chiffrement » enverrait le mot de passe en clair
 finding-smtp-auth-before-tls = le serveur propose AUTH avant STARTTLS
+finding-smtp-starttls-not-required = le serveur accepte l'envoi de courrier (MAIL FROM) avant STARTTLS : un logiciel réglé sur « aucun chiffrement » pourrait envoyer du courrier en clair
 finding-starttls-injection = { $bytes ->
         [one] { $bytes } octet a suivi
        *[other] { $bytes } octets ont suivi
@@ -187,6 +199,7 @@ col-login = identification
 col-verdict = verdict
 verdict-works = fonctionne
 verdict-connects = se connecte
+verdict-connects-legacy-tls = se connecte en TLS obsolète seulement
 verdict-works-with-warnings = fonctionne, avertissements
 verdict-fails = échec : { $code }
 connect-failed = échec

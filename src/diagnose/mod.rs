@@ -40,6 +40,7 @@ pub fn reason_params(report: &ProbeReport, findings: &[Finding], lang: Lang) -> 
         ("alert", "none"),
         ("shared", "no"),
         ("suggested", "—"),
+        ("oauth", if offers_oauth2(report) { "yes" } else { "no" }),
     ];
     if let Some(c) = cert {
         p.insert("names", i18n::list(lang, &c.names).into());
@@ -91,6 +92,16 @@ pub fn reason_params(report: &ProbeReport, findings: &[Finding], lang: Lang) -> 
     p
 }
 
+/// The server lists XOAUTH2 or OAUTHBEARER: a bare refusal of a password there may mean that
+/// password login is disabled in favour of OAuth2 (Microsoft 365 words both alike).
+fn offers_oauth2(report: &ProbeReport) -> bool {
+    report.capabilities.as_ref().is_some_and(|c| {
+        c.auth_mechanisms
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case("XOAUTH2") || m.eq_ignore_ascii_case("OAUTHBEARER"))
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
@@ -117,12 +128,52 @@ impl Verdict {
     }
 }
 
+/// The verdict as the table and JSON word it: `connects` where the transport works but the
+/// credential given was never tried here (skipped after another combination's refusal or
+/// stall), since "works" would read as "this setting works". `verdict` stays the transport's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerdictWord {
+    Works,
+    WorksWithWarnings,
+    Connects,
+    /// Only a legacy ClientHello reaches the server (`tls.legacy-only`): clients that still
+    /// accept legacy TLS connect, weakly; the login was not verified.
+    ConnectsLegacyTls,
+    Fails,
+}
+
+impl VerdictWord {
+    pub fn of(verdict: Verdict, report: &ProbeReport) -> VerdictWord {
+        let skipped = matches!(
+            Login::of(report),
+            Login::SkippedAfterRejection | Login::SkippedAfterStall
+        );
+        let legacy = report
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.reason == Reason::TlsLegacyOnly);
+        match verdict {
+            Verdict::Fails if legacy => VerdictWord::ConnectsLegacyTls,
+            Verdict::Fails => VerdictWord::Fails,
+            _ if skipped => VerdictWord::Connects,
+            Verdict::Works => VerdictWord::Works,
+            Verdict::WorksWithWarnings => VerdictWord::WorksWithWarnings,
+        }
+    }
+}
+
 /// One combination judged: what the probe saw, its verdict, why it fails, and every finding
 /// that qualifies it (the probe's, diagnosis's, and those across combinations), worded in the
 /// run's language. Recommendation, advice, the status and the round trip's choice all read
 /// these.
 #[derive(Debug, Clone, Serialize)]
 pub struct Judged {
+    /// What JSON calls `verdict`: the word the table shows too.
+    #[serde(rename = "verdict")]
+    pub word: VerdictWord,
+    /// The transport's verdict, which ranking reads.
+    #[serde(skip)]
     pub verdict: Verdict,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<ReasonInfo>,
@@ -178,6 +229,7 @@ pub fn judge(
         }
     });
     Judged {
+        word: VerdictWord::of(verdict, &report),
         verdict,
         reason,
         findings,
@@ -495,10 +547,10 @@ fn tellingness(r: Reason) -> u8 {
         | TlsCertSelfSigned | TlsCertRevoked | TlsCertInvalid => 1,
         AuthMechanismNotOffered | AuthLoginDisabled | AuthTemporaryFailure => 2,
         StarttlsInjection | StarttlsNotOffered | StarttlsRefused | TlsProtocolTooOld
-        | TlsHandshakeFailed => 3,
+        | TlsHandshakeFailed | TlsLegacyOnly => 3,
         TlsPlaintextServer | ProtocolTlsServer | ProtocolWrongProtocol | ProtocolBusy => 4,
-        TlsTimeout | TlsClosed | ProtocolTimeout | ProtocolClosed | ProtocolLineTooLong
-        | ProtocolTooMuchData | ProtocolUnexpected => 5,
+        TlsTimeout | TlsClosed | TlsReset | ProtocolTimeout | ProtocolClosed
+        | ProtocolLineTooLong | ProtocolTooMuchData | ProtocolUnexpected => 5,
         DnsNoSuchHost | DnsFailed | DnsNoAddress | ConnectRefused | ConnectTimeout
         | ConnectUnreachable | ConnectFailed => 6,
         // The round trip runs after the matrix; its reasons never explain a combination.

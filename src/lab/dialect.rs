@@ -156,6 +156,9 @@ impl Dialect {
             // once basic authentication is off.
             (Scenario::Oauth2Required, Dialect::Smtp) => vec!["LOGIN", "XOAUTH2"],
             (Scenario::Oauth2Required, _) => vec!["XOAUTH2"],
+            // Microsoft 365 as it lists them with password login allowed in principle.
+            (Scenario::Oauth2Offered, Dialect::Smtp) => vec!["LOGIN", "XOAUTH2"],
+            (Scenario::Oauth2Offered, _) => vec!["PLAIN", "XOAUTH2"],
             _ => vec!["PLAIN", "LOGIN"],
         };
         Offer {
@@ -448,6 +451,11 @@ impl Dialect {
         use Dialect::*;
         let text = match (scenario, self) {
             (Scenario::Oauth2Required, _) => return Some(self.basic_auth_disabled(tag, login_command)),
+            // The same refusal without the words that say why: a wrong password reads so too.
+            (Scenario::Oauth2Offered, Smtp) => {
+                "535 5.7.3 Authentication unsuccessful [mailcheck-lab]\r\n".into()
+            }
+            (Scenario::Oauth2Offered, _) => self.basic_auth_disabled(tag, login_command),
             // A TLS proxy in front: the server sees a plain-text connection (Dovecot's words;
             // RFC 4954's 538 for SMTP).
             (Scenario::LoginDisabledAfterTls, Smtp) => {

@@ -294,7 +294,7 @@ impl Lab {
         let log = Log::default();
         let shared = Arc::new(session::Shared {
             scenario: config.scenario,
-            tls: tls::server_config(&certs)?,
+            tls: tls::server_config(&certs, config.scenario)?,
             user: ADDRESS.to_string(),
             password: password.clone(),
             log: log.clone(),

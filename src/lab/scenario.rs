@@ -31,6 +31,7 @@ pub enum Scenario {
     Busy,
     AcceptAnyPassword,
     Oauth2Required,
+    Oauth2Offered,
     Blackhole,
     CertInvalid,
     StarttlsRefused,
@@ -44,10 +45,11 @@ pub enum Scenario {
     MailboxUnavailable,
     SubmissionDropped,
     CertRevoked,
+    OcspRevokedStapled,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 35] = [
+    pub const ALL: [Scenario; 37] = [
         Scenario::Good,
         Scenario::CertExpired,
         Scenario::CertNotYetValid,
@@ -70,6 +72,7 @@ impl Scenario {
         Scenario::Busy,
         Scenario::AcceptAnyPassword,
         Scenario::Oauth2Required,
+        Scenario::Oauth2Offered,
         Scenario::Blackhole,
         Scenario::CertInvalid,
         Scenario::StarttlsRefused,
@@ -83,6 +86,7 @@ impl Scenario {
         Scenario::MailboxUnavailable,
         Scenario::SubmissionDropped,
         Scenario::CertRevoked,
+        Scenario::OcspRevokedStapled,
     ];
 
     /// (name, what the lab does).
@@ -111,6 +115,7 @@ impl Scenario {
             Busy => ("busy", "the server refuses service: SMTP 421, IMAP BYE, POP3 -ERR [SYS/TEMP]"),
             AcceptAnyPassword => ("accept-any-password", "any user name and password log in"),
             Oauth2Required => ("oauth2-required", "password logins are refused as Microsoft 365 does when basic authentication is disabled (only XOAUTH2 offered)"),
+            Oauth2Offered => ("oauth2-offered", "passwords and XOAUTH2 are both offered, and every password is refused in Microsoft 365's ambiguous words (\"AUTHENTICATE failed.\", \"-ERR Logon failure\", 535 5.7.3), as when its tenant has disabled password login"),
             Blackhole => ("blackhole", "every port swallows connection attempts (full accept queue: SYNs are dropped)"),
             CertInvalid => ("cert-invalid", "the certificate is issued by the lab CA for mail.lab.test, but for client authentication only (extended key usage clientAuth, not serverAuth)"),
             StarttlsRefused => ("starttls-refused", "STARTTLS is offered, then refused as Postfix does when its TLS key is unusable (454 4.7.0 TLS not available due to local problem; IMAP NO, POP3 -ERR)"),
@@ -122,6 +127,7 @@ impl Scenario {
             MailboxUnavailable => ("mailbox-unavailable", "logins work, but the mailbox cannot be opened: IMAP SELECT/EXAMINE and POP3 STAT/UIDL answer Dovecot's \"Internal error occurred\" (a broken mail store)"),
             SubmissionDropped => ("submission-dropped", "logins work and the IMAP inbox opens (empty), but the SMTP server drops the connection at MAIL FROM without a reply (a crashing submission process, an interfering proxy)"),
             Flood => ("flood", "line after line without end, each under the line limit (SMTP as its greeting, IMAP and POP3 as the answer to the first command), like a chargen service"),
+            OcspRevokedStapled => ("ocsp-revoked-stapled", "a certificate the client trusts, with a stapled OCSP response that says it is revoked"),
             CertRevoked => ("cert-revoked", "the certificate is issued by the lab CA for mail.lab.test and revoked by the CA's CRL (written next to the CA, given with --crl-file)"),
             AuthTemporaryFailure => ("auth-temporary-failure", "the login service is down, as Dovecot and Postfix say it: IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], SMTP 454 4.7.0 \"Temporary authentication failure\""),
         }

@@ -23,14 +23,36 @@ use super::scenario::Scenario;
 /// How long the lab waits for a client's TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) fn server_config(certs: &Certs) -> Result<Arc<ServerConfig>> {
-    let config =
+pub(crate) fn server_config(certs: &Certs, scenario: Scenario) -> Result<Arc<ServerConfig>> {
+    let builder =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .context("TLS versions")?
-            .with_no_client_auth()
-            .with_single_cert(certs.chain.clone(), certs.key.clone_key())
-            .context("the lab's server certificate")?;
+            .with_no_client_auth();
+    let (chain, key) = (certs.chain.clone(), certs.key.clone_key());
+    let config = match scenario {
+        Scenario::OcspRevokedStapled => {
+            use x509_parser::prelude::FromDer as _;
+            let serial = x509_parser::certificate::X509Certificate::from_der(&certs.chain[0])
+                .map(|(_, c)| c.tbs_certificate.raw_serial().to_vec())
+                .context("the lab's server certificate")?;
+            let now = time::OffsetDateTime::now_utc();
+            let stamp = |t: time::OffsetDateTime| {
+                let f =
+                    time::macros::format_description!("[year][month][day][hour][minute][second]Z");
+                t.format(&f).unwrap_or_default()
+            };
+            let staple = crate::net::ocsp::response(
+                &serial,
+                crate::net::ocsp::StapleStatus::Revoked,
+                &stamp(now - time::Duration::hours(1)),
+                &stamp(now + time::Duration::days(7)),
+            );
+            builder.with_single_cert_with_ocsp(chain, key, staple)
+        }
+        _ => builder.with_single_cert(chain, key),
+    }
+    .context("the lab's server certificate")?;
     Ok(Arc::new(config))
 }
 

@@ -4,6 +4,12 @@
 //! handshake is done: the connection is closed once the server has answered.
 //!
 //! Only for implicit-TLS ports, on a fresh connection to the peer the probe already used.
+//!
+//! [`offer_legacy`] does the same for a server rustls cannot reach at all (RSA key exchange,
+//! CBC suites, TLS 1.0/1.1 only): a ClientHello offering TLS 1.0 to 1.2 with the legacy
+//! suites, and the ServerHello's version, suite and key exchange, so the report can say what
+//! a client that still accepts them would get. No handshake is completed: mailcheck has no
+//! TLS engine for those suites, so nothing is logged in over them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -31,8 +37,22 @@ const SUITES: [u16; 9] = [
     0xc014, 0xc013, 0xc00a, 0xc009, 0x0035, 0x002f, 0x0039, 0x000a, 0x00ff,
 ];
 
+/// Everything TLS 1.2 servers rustls cannot talk to may choose, strongest first: ECDHE and DHE
+/// with CBC (SHA-1 and SHA-2 MACs), DHE with AES-GCM, RSA key exchange with AES-GCM and CBC,
+/// 3DES; then the renegotiation SCSV. (ECDHE with AES-GCM or ChaCha20 is what rustls offers:
+/// a server taking it would have completed the modern handshake.)
+const LEGACY_SUITES: [u16; 23] = [
+    0xc028, 0xc027, 0xc024, 0xc023, 0xc014, 0xc013, 0xc00a, 0xc009, 0x009f, 0x009e, 0x006b, 0x0067,
+    0x0039, 0x0033, 0x009d, 0x009c, 0x003d, 0x003c, 0x0035, 0x002f, 0xc012, 0x0016, 0x000a,
+];
+
 /// A TLS 1.1 ClientHello record. `sni` is a DNS name (not sent for IP addresses).
 pub fn client_hello(sni: Option<&str>, random: [u8; 32]) -> Vec<u8> {
+    hello(OFFERED_MAX, &SUITES, sni, random)
+}
+
+/// A ClientHello record offering up to `max` with `suites` (then the SCSV, once).
+fn hello(max: [u8; 2], suites: &[u16], sni: Option<&str>, random: [u8; 32]) -> Vec<u8> {
     let mut ext = Vec::new();
     if let Some(name) = sni {
         let name = name.as_bytes();
@@ -55,13 +75,29 @@ pub fn client_hello(sni: Option<&str>, random: [u8; 32]) -> Vec<u8> {
     }
     // ec_point_formats: uncompressed.
     ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]);
+    if max >= [0x03, 0x03] {
+        // signature_algorithms (TLS 1.2): RSA PKCS#1 and PSS, ECDSA, SHA-2 and SHA-1.
+        let algs: [u16; 8] = [
+            0x0401, 0x0501, 0x0601, 0x0804, 0x0805, 0x0403, 0x0201, 0x0203,
+        ];
+        ext.extend_from_slice(&0x000du16.to_be_bytes());
+        ext.extend_from_slice(&((algs.len() * 2 + 2) as u16).to_be_bytes());
+        ext.extend_from_slice(&((algs.len() * 2) as u16).to_be_bytes());
+        for a in algs {
+            ext.extend_from_slice(&a.to_be_bytes());
+        }
+    }
 
+    let mut suites = suites.to_vec();
+    if !suites.contains(&0x00ff) {
+        suites.push(0x00ff);
+    }
     let mut body = Vec::new();
-    body.extend_from_slice(&OFFERED_MAX);
+    body.extend_from_slice(&max);
     body.extend_from_slice(&random);
     body.push(0); // no session id
-    body.extend_from_slice(&((SUITES.len() * 2) as u16).to_be_bytes());
-    for s in SUITES {
+    body.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
+    for s in suites {
         body.extend_from_slice(&s.to_be_bytes());
     }
     body.extend_from_slice(&[1, 0]); // compression: null
@@ -174,6 +210,139 @@ pub async fn check(peer: SocketAddr, sni: Option<&str>, timeout: Duration) -> Le
     }
 }
 
+/// What a server that rustls cannot reach chose from a legacy ClientHello.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LegacyHandshake {
+    /// "TLSv1.2", "TLSv1.0"...
+    pub version: String,
+    /// The IANA name, e.g. "TLS_RSA_WITH_AES_128_CBC_SHA".
+    pub cipher_suite: String,
+    /// "RSA" (no forward secrecy), "ECDHE", "DHE".
+    pub key_exchange: String,
+    /// What makes it weak, by name: "tls-1.0", "tls-1.1", "no-forward-secrecy", "cbc", "3des".
+    pub weaknesses: Vec<&'static str>,
+}
+
+/// (IANA name, key exchange) of the suites [`LEGACY_SUITES`] offers.
+fn suite_name(code: u16) -> Option<(&'static str, &'static str)> {
+    Some(match code {
+        0xc028 => ("TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384", "ECDHE"),
+        0xc027 => ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "ECDHE"),
+        0xc024 => ("TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384", "ECDHE"),
+        0xc023 => ("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "ECDHE"),
+        0xc014 => ("TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE"),
+        0xc013 => ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE"),
+        0xc00a => ("TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE"),
+        0xc009 => ("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE"),
+        0xc012 => ("TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", "ECDHE"),
+        0x009f => ("TLS_DHE_RSA_WITH_AES_256_GCM_SHA384", "DHE"),
+        0x009e => ("TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", "DHE"),
+        0x006b => ("TLS_DHE_RSA_WITH_AES_256_CBC_SHA256", "DHE"),
+        0x0067 => ("TLS_DHE_RSA_WITH_AES_128_CBC_SHA256", "DHE"),
+        0x0039 => ("TLS_DHE_RSA_WITH_AES_256_CBC_SHA", "DHE"),
+        0x0033 => ("TLS_DHE_RSA_WITH_AES_128_CBC_SHA", "DHE"),
+        0x0016 => ("TLS_DHE_RSA_WITH_3DES_EDE_CBC_SHA", "DHE"),
+        0x009d => ("TLS_RSA_WITH_AES_256_GCM_SHA384", "RSA"),
+        0x009c => ("TLS_RSA_WITH_AES_128_GCM_SHA256", "RSA"),
+        0x003d => ("TLS_RSA_WITH_AES_256_CBC_SHA256", "RSA"),
+        0x003c => ("TLS_RSA_WITH_AES_128_CBC_SHA256", "RSA"),
+        0x0035 => ("TLS_RSA_WITH_AES_256_CBC_SHA", "RSA"),
+        0x002f => ("TLS_RSA_WITH_AES_128_CBC_SHA", "RSA"),
+        0x000a => ("TLS_RSA_WITH_3DES_EDE_CBC_SHA", "RSA"),
+        _ => return None,
+    })
+}
+
+/// Read a ServerHello (the first handshake record): its version and cipher suite.
+pub fn parse_server_hello(record: &[u8]) -> Result<LegacyHandshake, String> {
+    match record {
+        [] => return Err("closed".into()),
+        [0x15, _, _, _, _, _level, desc, ..] => return Err(format!("alert {}", alert_name(*desc))),
+        [0x16, _, _, _, _, 0x02, ..] => {}
+        [0x16, ..] | [0x15, ..] => return Err("short answer".into()),
+        _ => return Err("not a TLS answer".into()),
+    }
+    // header (5), handshake header (4), version (2), random (32), session id length (1).
+    let sid = *record.get(43).ok_or("short answer")? as usize;
+    let at = 44 + sid;
+    let (Some(&v0), Some(&v1), Some(&s0), Some(&s1)) = (
+        record.get(9),
+        record.get(10),
+        record.get(at),
+        record.get(at + 1),
+    ) else {
+        return Err("short answer".into());
+    };
+    let version = version_name([v0, v1]);
+    let code = u16::from_be_bytes([s0, s1]);
+    let (name, kx) = suite_name(code).ok_or_else(|| format!("chose suite 0x{code:04x}"))?;
+    let mut weaknesses = vec![];
+    match [v0, v1] {
+        [0x03, 0x00] => weaknesses.push("ssl-3"),
+        [0x03, 0x01] => weaknesses.push("tls-1.0"),
+        [0x03, 0x02] => weaknesses.push("tls-1.1"),
+        _ => {}
+    }
+    if kx == "RSA" {
+        weaknesses.push("no-forward-secrecy");
+    }
+    if name.contains("3DES") {
+        weaknesses.push("3des");
+    } else if name.contains("_CBC_") {
+        weaknesses.push("cbc");
+    }
+    Ok(LegacyHandshake {
+        version,
+        cipher_suite: name.to_string(),
+        key_exchange: kx.to_string(),
+        weaknesses,
+    })
+}
+
+/// Offer TLS 1.0 to 1.2 with the legacy suites to `peer` and read what the server chose;
+/// `Err` says what it did instead (an alert, a close). Bounded by `timeout`.
+pub async fn offer_legacy(
+    peer: SocketAddr,
+    sni: Option<&str>,
+    timeout: Duration,
+) -> Result<LegacyHandshake, String> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(peer).await?;
+        let mut random = [0u8; 32];
+        use ring::rand::SecureRandom as _;
+        let _ = ring::rand::SystemRandom::new().fill(&mut random);
+        stream
+            .write_all(&hello([0x03, 0x03], &LEGACY_SUITES, sni, random))
+            .await?;
+        // Up to the cipher suite: 44 bytes, the session id (at most 32), 2.
+        let mut buf = Vec::with_capacity(80);
+        let mut chunk = [0u8; 80];
+        loop {
+            let need = match buf.get(43) {
+                Some(&sid) => 46 + sid as usize,
+                None if buf.first() == Some(&0x15) => 7,
+                None => 44,
+            };
+            if buf.len() >= need {
+                break;
+            }
+            let n = stream.read(&mut chunk[..need - buf.len()]).await?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let _ = stream.shutdown().await;
+        Ok::<_, std::io::Error>(buf)
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(first)) => parse_server_hello(&first),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => Err("reset".into()),
+        Ok(Err(e)) => Err(format!("error: {e}")),
+        Err(_) => Err("no answer in time".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +369,32 @@ mod tests {
         let ext_len = u16::from_be_bytes([r[ext], r[ext + 1]]) as usize;
         assert_eq!(ext + 2 + ext_len, r.len());
         assert!(!String::from_utf8_lossy(&client_hello(None, [0; 32])).contains("example"));
+    }
+
+    #[test]
+    fn a_server_hello_names_version_suite_and_key_exchange() {
+        let mut sh = vec![
+            0x16, 0x03, 0x03, 0x00, 0x4a, 0x02, 0x00, 0x00, 0x46, 0x03, 0x03,
+        ];
+        sh.extend_from_slice(&[9; 32]);
+        sh.push(32);
+        sh.extend_from_slice(&[1; 32]);
+        sh.extend_from_slice(&[0x00, 0x2f, 0x00]);
+        let h = parse_server_hello(&sh).unwrap();
+        assert_eq!(h.version, "TLSv1.2");
+        assert_eq!(h.cipher_suite, "TLS_RSA_WITH_AES_128_CBC_SHA");
+        assert_eq!(h.key_exchange, "RSA");
+        assert_eq!(h.weaknesses, ["no-forward-secrecy", "cbc"]);
+        assert!(parse_server_hello(&sh[..60]).is_err());
+        assert_eq!(
+            parse_server_hello(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 40]).unwrap_err(),
+            "alert handshake_failure"
+        );
+        let offered = hello([3, 3], &LEGACY_SUITES, None, [0; 32]);
+        assert_eq!(&offered[9..11], &[3, 3]);
+        for s in LEGACY_SUITES {
+            assert!(suite_name(s).is_some(), "{s:04x}");
+        }
     }
 
     #[test]

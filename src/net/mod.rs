@@ -4,5 +4,6 @@
 pub mod connect;
 pub mod connection;
 pub mod legacy_tls;
+pub mod ocsp;
 pub mod resolver;
 pub mod tls;

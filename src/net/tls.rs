@@ -225,6 +225,8 @@ pub struct TlsFacts {
     /// Number of certificates the server presented.
     pub chain_length: usize,
     pub verification: CertVerdict,
+    /// The OCSP response the server stapled (rustls asks for one in every handshake).
+    pub ocsp: super::ocsp::Staple,
 }
 
 /// Description of one certificate.
@@ -350,9 +352,12 @@ pub enum TlsError {
     /// The peer answered with something that is not TLS (up to 40 printable characters).
     #[error("the server did not answer with TLS; it sent {first_bytes:?}")]
     NotTls { first_bytes: String },
-    /// EOF or connection reset during the handshake.
+    /// An orderly close (EOF) during the handshake.
     #[error("the server closed the connection during the TLS handshake")]
     Closed,
+    /// A TCP reset during the handshake: typical of an IPS or a TLS-intercepting firewall.
+    #[error("the connection was reset during the TLS handshake")]
+    Reset,
     /// Other I/O error.
     #[error("I/O error during the TLS handshake: {detail}")]
     Io { detail: String },
@@ -369,6 +374,7 @@ impl TlsError {
             TlsError::Alert { .. } => "alert",
             TlsError::NotTls { .. } => "not-tls",
             TlsError::Closed => "closed",
+            TlsError::Reset => "reset",
             TlsError::Io { .. } => "io",
             TlsError::Other { .. } => "other",
         }
@@ -551,8 +557,9 @@ fn classify(failure: Failure, first: &[u8]) -> TlsError {
     match failure {
         Failure::Eof => TlsError::Closed,
         Failure::Io(e) => match e.kind() {
+            // A reset (RST) is someone's decision to abort, not the server's orderly close.
+            io::ErrorKind::ConnectionReset => TlsError::Reset,
             io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe => TlsError::Closed,
             _ => {
@@ -715,6 +722,7 @@ struct Seen {
     verdict: CertVerdict,
     chain: Vec<CertificateDer<'static>>,
     leaf: Option<CertInfo>,
+    ocsp: super::ocsp::Staple,
 }
 
 type Slot = Arc<Mutex<Option<Seen>>>;
@@ -792,11 +800,19 @@ impl ServerCertVerifier for RecordingVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let leaf = describe_certificate(end_entity, now.as_secs() as i64);
-        let verdict = self.judge(end_entity, intermediates, server_name, now, leaf.as_ref());
+        let mut verdict = self.judge(end_entity, intermediates, server_name, now, leaf.as_ref());
+        let serial = X509Certificate::from_der(end_entity)
+            .map(|(_, c)| c.tbs_certificate.raw_serial().to_vec())
+            .unwrap_or_default();
+        let ocsp = super::ocsp::read(ocsp_response, &serial);
+        // The server's own staple says its certificate is revoked: whatever else holds.
+        if ocsp.status == Some(super::ocsp::StapleStatus::Revoked) {
+            verdict = CertVerdict::Revoked;
+        }
         let mut chain = Vec::with_capacity(1 + intermediates.len());
         chain.push(end_entity.clone().into_owned());
         chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
@@ -805,6 +821,7 @@ impl ServerCertVerifier for RecordingVerifier {
                 verdict,
                 chain,
                 leaf,
+                ocsp,
             });
         }
         Ok(ServerCertVerified::assertion())
@@ -940,16 +957,17 @@ fn build_facts(
     let alpn = conn
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());
-    let (certificate, chain_length, verification) = match seen {
-        Some(seen) => (seen.leaf, seen.chain.len(), seen.verdict),
+    let (certificate, chain_length, verification, ocsp) = match seen {
+        Some(seen) => (seen.leaf, seen.chain.len(), seen.verdict, seen.ocsp),
         None => match conn.peer_certificates() {
             // Not expected: rustls always calls the verifier before recording certificates.
             Some(chain) if !chain.is_empty() => (
                 describe_certificate(&chain[0], unix_now()),
                 chain.len(),
                 CertVerdict::NotChecked,
+                Default::default(),
             ),
-            _ => (None, 0, CertVerdict::NotChecked),
+            _ => (None, 0, CertVerdict::NotChecked, Default::default()),
         },
     };
     Some(TlsFacts {
@@ -961,6 +979,7 @@ fn build_facts(
         certificate,
         chain_length,
         verification,
+        ocsp,
     })
 }
 
@@ -1655,12 +1674,30 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            // Read the ClientHello first: closing with unread data makes the kernel send RST.
+            let _ = tcp.read(&mut [0u8; 4096]).await;
             drop(tcp);
         });
         let trust = TlsTrust::new(None, true).unwrap();
         let hs = probe(&trust, addr, HOST).await;
         assert_eq!(hs.result.unwrap_err(), TlsError::Closed);
+    }
+
+    /// SO_LINGER 0: an RST, as an IPS sends it, is a reset, not a close.
+    #[tokio::test]
+    async fn a_reset_is_not_a_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let _ = tcp.read(&mut [0u8; 4096]).await;
+            tcp.set_zero_linger().unwrap();
+            drop(tcp);
+        });
+        let trust = TlsTrust::new(None, true).unwrap();
+        let hs = probe(&trust, addr, HOST).await;
+        assert_eq!(hs.result.unwrap_err(), TlsError::Reset);
     }
 
     #[tokio::test]
@@ -1885,7 +1922,7 @@ mod tests {
                 Failure::Io(io::Error::from(io::ErrorKind::ConnectionReset)),
                 &[]
             ),
-            TlsError::Closed
+            TlsError::Reset
         );
         assert!(matches!(
             classify(Failure::Io(io::Error::other("boom")), &[]),

@@ -31,6 +31,8 @@ pub enum FindingCode {
     PlaintextLoginOffered,
     /// The SMTP server offers AUTH before STARTTLS.
     SmtpAuthBeforeTls,
+    /// The SMTP submission port accepts `MAIL FROM` before STARTTLS.
+    SmtpStarttlsNotRequired,
     /// Bytes after the STARTTLS go-ahead that are not TLS.
     StarttlsInjection,
     /// STARTTLS works but the protocol's implicit-TLS port does not (RFC 8314).
@@ -39,6 +41,8 @@ pub enum FindingCode {
     /// The certificate names the provider's shared host, not the one typed.
     TlsCertSharedHost,
     TlsLegacyVersionAccepted,
+    /// Only a legacy ClientHello reaches the server: its version, suite and key exchange.
+    TlsLegacyOnly,
     /// A setting someone documents does not work.
     DocumentedNotWorking,
     /// Some of the host's addresses failed before another connected.
@@ -46,14 +50,16 @@ pub enum FindingCode {
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 9] = [
+    pub const ALL: [FindingCode; 11] = [
         FindingCode::PlaintextLoginOffered,
         FindingCode::SmtpAuthBeforeTls,
+        FindingCode::SmtpStarttlsNotRequired,
         FindingCode::StarttlsInjection,
         FindingCode::StarttlsOnly,
         FindingCode::TlsCertExpiring,
         FindingCode::TlsCertSharedHost,
         FindingCode::TlsLegacyVersionAccepted,
+        FindingCode::TlsLegacyOnly,
         FindingCode::DocumentedNotWorking,
         FindingCode::ConnectSomeAddressesFailed,
     ];
@@ -63,11 +69,13 @@ impl FindingCode {
         match self {
             PlaintextLoginOffered => "plaintext-login-offered",
             SmtpAuthBeforeTls => "smtp.auth-before-tls",
+            SmtpStarttlsNotRequired => "smtp.starttls-not-required",
             StarttlsInjection => "starttls.injection",
             StarttlsOnly => "starttls-only",
             TlsCertExpiring => "tls.cert-expiring",
             TlsCertSharedHost => "tls.cert-shared-host",
             TlsLegacyVersionAccepted => "tls.legacy-version-accepted",
+            TlsLegacyOnly => "tls.legacy-only",
             DocumentedNotWorking => "documented.not-working",
             ConnectSomeAddressesFailed => "connect.some-addresses-failed",
         }

@@ -28,9 +28,13 @@ pub enum Reason {
     TlsCertInvalid,
     TlsHandshakeFailed,
     TlsProtocolTooOld,
+    /// The modern handshake failed, but a legacy ClientHello got a ServerHello.
+    TlsLegacyOnly,
     TlsPlaintextServer,
     TlsTimeout,
     TlsClosed,
+    /// A TCP reset during the handshake (not an orderly close).
+    TlsReset,
     ProtocolTimeout,
     ProtocolClosed,
     ProtocolLineTooLong,
@@ -61,7 +65,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 46] = [
+    pub const ALL: [Reason; 48] = [
         Reason::DnsNoSuchHost,
         Reason::DnsFailed,
         Reason::DnsNoAddress,
@@ -78,9 +82,11 @@ impl Reason {
         Reason::TlsCertInvalid,
         Reason::TlsHandshakeFailed,
         Reason::TlsProtocolTooOld,
+        Reason::TlsLegacyOnly,
         Reason::TlsPlaintextServer,
         Reason::TlsTimeout,
         Reason::TlsClosed,
+        Reason::TlsReset,
         Reason::ProtocolTimeout,
         Reason::ProtocolClosed,
         Reason::ProtocolLineTooLong,
@@ -131,9 +137,11 @@ impl Reason {
             TlsCertInvalid => "tls.cert-invalid",
             TlsHandshakeFailed => "tls.handshake-failed",
             TlsProtocolTooOld => "tls.protocol-too-old",
+            TlsLegacyOnly => "tls.legacy-only",
             TlsPlaintextServer => "tls.plaintext-server",
             TlsTimeout => "tls.timeout",
             TlsClosed => "tls.closed",
+            TlsReset => "tls.reset",
             ProtocolTimeout => "protocol.timeout",
             ProtocolClosed => "protocol.closed",
             ProtocolLineTooLong => "protocol.line-too-long",
@@ -218,7 +226,7 @@ pub fn placeholder_params() -> Params {
 
 /// The arguments every reason message may use. `diagnose::reason_params` always fills all of
 /// them.
-pub const REASON_ARGS: [&str; 12] = [
+pub const REASON_ARGS: [&str; 13] = [
     "host",
     "port",
     "protocol",
@@ -231,6 +239,8 @@ pub const REASON_ARGS: [&str; 12] = [
     "alert",
     "shared",
     "suggested",
+    // "yes" when the server offers an OAuth2 mechanism (XOAUTH2, OAUTHBEARER).
+    "oauth",
 ];
 
 #[cfg(test)]

@@ -136,7 +136,7 @@ pub(crate) async fn open(
     rec: &mut Recorder,
     conn: &mut Connection,
 ) -> Result<Option<Vec<String>>, Failure> {
-    let line = session::read_greeting(rec, conn).await?;
+    let line = session::read_greeting(ctx, rec, conn).await?;
     let greeting_caps = match imap::parse_response(&line) {
         Ok(Response::Untagged(Untagged::Status(st))) => match st.status {
             Status::Ok | Status::PreAuth => st.code.as_deref().and_then(imap::capabilities_in_code),

@@ -19,7 +19,7 @@ use crate::account::Credential;
 use crate::model::{Policy, Protocol, Security, Target};
 use crate::net::connect::{self, Attempt, ConnectError};
 use crate::net::connection::{ConnError, Connection, Stream, TranscriptLine};
-use crate::net::legacy_tls::{self, LegacyTls};
+use crate::net::legacy_tls::{self, LegacyHandshake, LegacyTls};
 use crate::net::tls::{self, CertVerdict, TlsError, TlsFacts, TlsTrust};
 use crate::outcome::{Finding, Reason};
 use crate::plan::Plan;
@@ -133,6 +133,10 @@ pub struct ProbeReport {
     /// Implicit-TLS ports: the server's answer to a ClientHello offering TLS 1.0/1.1 only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legacy_tls: Option<LegacyTls>,
+    /// Implicit-TLS ports whose modern handshake failed: what the server chose from a
+    /// ClientHello offering legacy versions and suites (`tls.legacy-only`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy_handshake: Option<LegacyHandshake>,
 }
 
 /// Shared by every probe of a run.
@@ -304,6 +308,7 @@ impl Recorder {
                 elapsed_ms: 0,
                 transcript: None,
                 legacy_tls: None,
+                legacy_handshake: None,
             },
             started,
             deadline,
@@ -443,6 +448,7 @@ impl Recorder {
             TlsError::Alert { .. } => Reason::TlsHandshakeFailed,
             TlsError::NotTls { .. } => Reason::TlsPlaintextServer,
             TlsError::Closed | TlsError::Io { .. } => Reason::TlsClosed,
+            TlsError::Reset => Reason::TlsReset,
             TlsError::Other { .. } => Reason::TlsHandshakeFailed,
         };
         let server_says = match &e {
@@ -602,22 +608,26 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
         .step_timeout
         .min(deadline.saturating_duration_since(Instant::now()))
         .max(Duration::from_millis(100));
-    // A plain-text port that never greeted may be a TLS server waiting for a ClientHello.
-    let silent = report
-        .failure
-        .as_ref()
-        .is_some_and(|f| f.reason == Reason::ProtocolTimeout && f.step == StepName::Greeting);
-    if let (Security::Starttls, true, Some(peer)) =
-        (report.target.combination.security, silent, report.peer)
-    {
-        if speaks_tls(ctx, &report.target, peer, budget).await {
-            if let Some(f) = report.failure.as_mut() {
-                f.reason = Reason::ProtocolTlsServer;
-                f.detail = format!(
-                    "no greeting, but the port answers a TLS ClientHello: it is an implicit-TLS port ({})",
-                    f.detail
-                );
-            }
+    // The modern handshake failed for want of shared settings on an implicit-TLS port: what
+    // would a client that still accepts legacy TLS get?
+    let no_shared_settings = report.failure.as_ref().is_some_and(|f| {
+        f.step == StepName::Tls
+            && matches!(
+                f.reason,
+                Reason::TlsHandshakeFailed | Reason::TlsProtocolTooOld
+            )
+    });
+    if let (true, Security::Tls, Some(peer)) = (
+        no_shared_settings,
+        report.target.combination.security,
+        report.peer,
+    ) {
+        let sni = match tls::server_name(&report.target.tls_name) {
+            Ok(rustls_pki_types::ServerName::DnsName(d)) => Some(d.as_ref().to_string()),
+            _ => None,
+        };
+        if let Ok(chosen) = legacy_tls::offer_legacy(peer, sni.as_deref(), budget).await {
+            legacy_only(&mut report, chosen);
         }
     }
     // Once a TLS handshake completed on an implicit-TLS port, ask (if asked to) whether
@@ -627,8 +637,10 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
             f.reason,
             Reason::TlsTimeout
                 | Reason::TlsClosed
+                | Reason::TlsReset
                 | Reason::TlsHandshakeFailed
                 | Reason::TlsProtocolTooOld
+                | Reason::TlsLegacyOnly
                 | Reason::TlsPlaintextServer
         )
     });
@@ -647,6 +659,40 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
         report.legacy_tls = Some(legacy_tls::check(peer, sni.as_deref(), budget).await);
     }
     report
+}
+
+/// The server answered a legacy ClientHello: the combination connects for clients that still
+/// accept legacy TLS, is weak, and its login was not verified (no TLS engine here completes
+/// such a handshake). The failure says so, a finding carries the parameters.
+fn legacy_only(report: &mut ProbeReport, chosen: LegacyHandshake) {
+    let Some(f) = report.failure.as_mut() else {
+        return;
+    };
+    let was = std::mem::take(&mut f.detail);
+    f.reason = Reason::TlsLegacyOnly;
+    f.detail = format!(
+        "the server chose {}, {}, {} key exchange (modern handshake: {was})",
+        chosen.version, chosen.cipher_suite, chosen.key_exchange
+    );
+    // Thunderbird (NSS) and Windows 11's Schannel no longer offer TLS 1.0/1.1 by default;
+    // TLS 1.2 with RSA key exchange and CBC is still in their default lists, and OpenSSL's.
+    let clients = if chosen.version == "TLSv1.2" {
+        "tls12"
+    } else {
+        "old"
+    };
+    report.findings.push(Finding::new(
+        crate::outcome::FindingCode::TlsLegacyOnly,
+        crate::outcome::Severity::Warning,
+        crate::params![
+            ("version", chosen.version.as_str()),
+            ("cipher_suite", chosen.cipher_suite.as_str()),
+            ("key_exchange", chosen.key_exchange.as_str()),
+            ("weaknesses", chosen.weaknesses.join(", ")),
+            ("clients", clients),
+        ],
+    ));
+    report.legacy_handshake = Some(chosen);
 }
 
 /// One connect attempt as the transcript tells it.

@@ -44,7 +44,7 @@ pub(crate) async fn open(
     rec: &mut Recorder,
     conn: &mut Connection,
 ) -> Result<(), Failure> {
-    let greeting = session::read_greeting(rec, conn).await?;
+    let greeting = session::read_greeting(ctx, rec, conn).await?;
     match pop3::parse_reply(&greeting) {
         Ok(r) if r.ok => {}
         Ok(r) => {

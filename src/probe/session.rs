@@ -2,13 +2,14 @@
 //! its injection check, reading a greeting, and the login step with the lockout gate.
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::gate::Judgement;
 use super::{AuthOutcome, Failure, NotAttempted, ProbeContext, Recorder, StepName, StepTimer};
 use crate::account::Credential;
-use crate::model::LoginMethod;
+use crate::model::{LoginMethod, Security};
 use crate::net::connection::{ConnError, Connection};
 use crate::net::tls::TlsError;
 use crate::outcome::{Finding, FindingCode, Reason, Severity};
@@ -29,18 +30,74 @@ pub struct Capabilities {
 
 /// The server's first words, or the failure that explains why they are not its protocol's.
 pub(crate) async fn read_greeting(
+    ctx: &ProbeContext,
     rec: &mut Recorder,
     conn: &mut Connection,
 ) -> Result<String, Failure> {
     let t = rec.start(StepName::Greeting);
-    match conn.read_line().await {
-        Ok(line) => {
+    match greeting_or_tls(ctx, rec, conn.read_line()).await {
+        Ok(Ok(line)) => {
             rec.set_greeting(&line);
             // The step is closed by the driver once it has judged the greeting.
             rec.ok(t, None);
             Ok(line)
         }
-        Err(e) => Err(rec.conn_fail(t, e)),
+        Ok(Err(e)) => Err(rec.conn_fail(t, e)),
+        Err(TlsServerHere) => Err(tls_server_here(rec, t)),
+    }
+}
+
+/// A silent STARTTLS port answered a TLS ClientHello on a second connection.
+pub(crate) struct TlsServerHere;
+
+/// The failure for [`TlsServerHere`], as the greeting step's.
+pub(crate) fn tls_server_here(rec: &mut Recorder, t: StepTimer) -> Failure {
+    rec.fail(
+        t,
+        Reason::ProtocolTlsServer,
+        "no greeting, but the port answers a TLS ClientHello: it is an implicit-TLS port",
+        None,
+    )
+}
+
+/// Wait for the greeting. A TLS server waits for the client to speak first, so on a STARTTLS
+/// port a silent server may be one: after a short grace, "is a TLS server answering here?"
+/// (a second connection, a real handshake) runs alongside the wait, and a yes ends it. A
+/// silent port that is not TLS costs one timeout, not the greeting's and then the check's.
+pub(crate) async fn greeting_or_tls<T>(
+    ctx: &ProbeContext,
+    rec: &Recorder,
+    greeting: impl Future<Output = Result<T, ConnError>>,
+) -> Result<Result<T, ConnError>, TlsServerHere> {
+    let peer = rec.report.peer;
+    let (Security::Starttls, Some(peer)) = (rec.target().combination.security, peer) else {
+        return Ok(greeting.await);
+    };
+    let step = ctx.policy.limits.step_timeout;
+    // Healthy servers greet within milliseconds, loaded ones (a batch of 64 at once) within
+    // seconds: half the wait spares them a second connection, and leaves the other half to a
+    // handshake, which takes milliseconds when a TLS server is there.
+    let grace = step / 2;
+    // The check ends when the greeting wait would: it must not outlast it.
+    let budget = step
+        .saturating_sub(grace)
+        .min(rec.deadline.saturating_duration_since(Instant::now()))
+        .max(Duration::from_millis(100));
+    let target = rec.target().clone();
+    let check = async move {
+        tokio::time::sleep(grace).await;
+        super::speaks_tls(ctx, &target, peer, budget).await
+    };
+    tokio::pin!(greeting, check);
+    tokio::select! {
+        r = &mut greeting => Ok(r),
+        tls = &mut check => {
+            if tls {
+                Err(TlsServerHere)
+            } else {
+                Ok(greeting.await)
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use super::{Failure, ProbeContext, Recorder, StepName};
 use crate::account::Credential;
 use crate::model::{Security, Target};
 use crate::net::connection::{ConnError, Connection};
-use crate::outcome::Reason;
+use crate::outcome::{Finding, FindingCode, Reason, Severity};
 use crate::proto::{sasl, smtp};
 
 /// A reply, or the line that was not SMTP.
@@ -45,9 +45,10 @@ pub(crate) async fn open(
     conn: &mut Connection,
 ) -> Result<(), Failure> {
     let t = rec.start(StepName::Greeting);
-    let greeting = match read_reply(conn).await {
-        Ok(a) => a,
-        Err(e) => return Err(rec.conn_fail(t, e)),
+    let greeting = match session::greeting_or_tls(ctx, rec, read_reply(conn)).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => return Err(rec.conn_fail(t, e)),
+        Err(session::TlsServerHere) => return Err(session::tls_server_here(rec, t)),
     };
     match greeting {
         // The greeting as the server said it, code included, like IMAP's and POP3's lines.
@@ -73,15 +74,43 @@ pub(crate) async fn open(
     if rec.target().combination.security == Security::Starttls {
         let before = ehlo(rec, conn, StepName::Capabilities).await?;
         if before.login_offered {
-            rec.finding(crate::outcome::Finding::new(
-                crate::outcome::FindingCode::SmtpAuthBeforeTls,
-                crate::outcome::Severity::Warning,
+            rec.finding(Finding::new(
+                FindingCode::SmtpAuthBeforeTls,
+                Severity::Warning,
                 crate::i18n::Params::new(),
             ));
+        }
+        if before.starttls && rec.target().combination.port == 587 {
+            mail_before_tls(rec, conn).await?;
         }
         let t = session::begin_starttls(rec, before, "STARTTLS")?;
         let answer = command(conn, "STARTTLS").await.map(|a| judge(a, 220));
         session::finish_starttls(ctx, rec, conn, t, answer).await?;
+    }
+    Ok(())
+}
+
+/// Does the submission port take mail before STARTTLS? `MAIL FROM:<>` (no credential, no
+/// recipient, so nothing can be sent) then `RSET`: a 250 means a client set to "no encryption"
+/// could submit in clear, if the server then let it authenticate or relay. Only asked when
+/// STARTTLS is offered: without it there is no TLS to require and `starttls.not-offered` says so.
+async fn mail_before_tls(rec: &mut Recorder, conn: &mut Connection) -> Result<(), Failure> {
+    let t = rec.start(StepName::Capabilities);
+    let accepted = match command(conn, "MAIL FROM:<>").await {
+        Ok(Ok(r)) => r.code == 250,
+        Ok(Err(_)) => false,
+        Err(e) => return Err(rec.conn_fail(t, e)),
+    };
+    if accepted {
+        rec.finding(Finding::new(
+            FindingCode::SmtpStarttlsNotRequired,
+            Severity::Warning,
+            crate::i18n::Params::new(),
+        ));
+        // Whatever RSET answers, the transaction is gone by STARTTLS (RFC 3207 §4.2).
+        if let Err(e) = command(conn, "RSET").await {
+            return Err(rec.conn_fail(t, e));
+        }
     }
     Ok(())
 }

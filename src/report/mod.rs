@@ -39,6 +39,7 @@ pub(crate) fn new_table(color: bool) -> comfy_table::Table {
 }
 
 use crate::account::SecretSource;
+pub use crate::diagnose::VerdictWord;
 use crate::diagnose::{self, Advice, Diagnosis, DocumentedSetting, Judged, Recommendation};
 use crate::i18n::{self, Lang};
 use crate::model::Direction;

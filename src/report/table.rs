@@ -5,8 +5,7 @@ use std::io::Write;
 
 use comfy_table::{Attribute, Cell, Color};
 
-use super::{Outcome, RunReport};
-use crate::diagnose::{Login, Verdict};
+use super::{Outcome, RunReport, VerdictWord};
 use crate::i18n::{self, Lang};
 use crate::net::connection::Direction;
 use crate::net::tls::CertVerdict;
@@ -95,17 +94,13 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
     table.set_header(header.into_iter().map(t).collect::<Vec<_>>());
     for o in &report.results {
         let c = o.report.target.combination;
-        // A row whose login was skipped because another combination's was refused or stalled
-        // proves the transport only: "works" would read as "this setting works".
-        let skipped = matches!(
-            Login::of(&o.report),
-            Login::SkippedAfterRejection | Login::SkippedAfterStall
-        );
-        let (verdict_text, verdict_color) = match o.verdict {
-            Verdict::Works if skipped => (t("verdict-connects"), Color::Reset),
-            Verdict::Works => (t("verdict-works"), Color::Green),
-            Verdict::WorksWithWarnings => (t("verdict-works-with-warnings"), Color::Yellow),
-            Verdict::Fails => (
+        // The same word as JSON's: a row whose login was skipped proves the transport only.
+        let (verdict_text, verdict_color) = match o.word {
+            VerdictWord::Connects => (t("verdict-connects"), Color::Reset),
+            VerdictWord::ConnectsLegacyTls => (t("verdict-connects-legacy-tls"), Color::Yellow),
+            VerdictWord::Works => (t("verdict-works"), Color::Green),
+            VerdictWord::WorksWithWarnings => (t("verdict-works-with-warnings"), Color::Yellow),
+            VerdictWord::Fails => (
                 i18n::text(
                     lang,
                     "verdict-fails",

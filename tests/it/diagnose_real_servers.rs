@@ -673,7 +673,15 @@ fn outdated_and_lax_smtp_services() {
     assert_eq!(lax["capabilities_before_tls"]["login_offered"], true);
     let mut codes = finding_codes(lax);
     codes.sort();
-    assert_eq!(codes, ["plaintext-login-offered", "smtp.auth-before-tls"]);
+    // Security level "may": it takes MAIL FROM before STARTTLS too.
+    assert_eq!(
+        codes,
+        [
+            "plaintext-login-offered",
+            "smtp.auth-before-tls",
+            "smtp.starttls-not-required"
+        ]
+    );
     assert_eq!(
         lax["auth"]["status"], "succeeded",
         "the login itself went over TLS"
@@ -691,12 +699,15 @@ fn outdated_and_lax_smtp_services() {
     .unwrap();
     let doc = json(&out);
     assert_eq!(out.status.code(), Some(2), "{doc:#}");
+    // TLS 1.0 only: rustls refuses it, the legacy ClientHello names it (the real Postfix).
     let old = result(&doc, "smtp/465/tls");
-    assert_eq!(old["reason"]["code"], "tls.protocol-too-old", "{old:#}");
+    assert_eq!(old["reason"]["code"], "tls.legacy-only", "{old:#}");
+    assert_eq!(old["verdict"], "connects-legacy-tls", "{old:#}");
+    assert_eq!(old["legacy_handshake"]["version"], "TLSv1.0", "{old:#}");
     assert!(old["reason"]["cause"]
         .as_str()
         .unwrap()
-        .starts_with("le serveur ne parle qu'une version obsolète de TLS"));
+        .starts_with("seul un TLS obsolète atteint le serveur (the server chose TLSv1.0, "));
     let plain = result(&doc, "smtp/587/starttls");
     assert_eq!(plain["reason"]["code"], "starttls.not-offered", "{plain:#}");
     assert_eq!(
@@ -704,6 +715,127 @@ fn outdated_and_lax_smtp_services() {
         "le serveur ne propose pas STARTTLS sur le port 587"
     );
     assert_eq!(plain["auth"]["why"], "earlier-failure");
+}
+
+/// A submission port that offers STARTTLS but takes `MAIL FROM:<>` before it is a finding of
+/// its own (AUTH is only offered after TLS there, so not `smtp.auth-before-tls`); the normal
+/// submission port, which answers 530 until STARTTLS, has none.
+#[test]
+fn submission_that_does_not_require_tls() {
+    let s = MailServers::get();
+    let user = s.user("trent");
+    let out = probe(
+        s,
+        &user.address,
+        &s.tls_name,
+        &[(587, s.submission_tls_optional)],
+    )
+    .args(["--format", "json", "--only", "smtp/587", "--trace"])
+    .env("MAILCHECK_PASSWORD", &user.password)
+    .output()
+    .unwrap();
+    let doc = json(&out);
+    let optional = result(&doc, "smtp/587/starttls");
+    assert_eq!(finding_codes(optional), ["smtp.starttls-not-required"]);
+    let finding = &optional["findings"][0];
+    assert_eq!(finding["severity"], "warning", "{finding:#}");
+    assert!(finding["message"]
+        .as_str()
+        .unwrap()
+        .contains("before STARTTLS"));
+    assert_eq!(optional["verdict"], "works-with-warnings", "{optional:#}");
+    assert_eq!(optional["auth"]["status"], "succeeded", "{optional:#}");
+    // What went over the wire in clear: the empty sender and RSET, no recipient.
+    let sent: Vec<String> = optional["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["dir"] == "C")
+        .map(|l| l["text"].as_str().unwrap().to_string())
+        .collect();
+    let before_tls: Vec<&String> = sent.iter().take_while(|l| *l != "STARTTLS").collect();
+    assert!(
+        before_tls.contains(&&"MAIL FROM:<>".to_string()),
+        "{sent:?}"
+    );
+    assert!(before_tls.contains(&&"RSET".to_string()), "{sent:?}");
+    assert!(!sent.iter().any(|l| l.starts_with("RCPT")), "{sent:?}");
+
+    let out = probe(s, &user.address, &s.tls_name, &[])
+        .args(["--format", "json", "--only", "smtp/587"])
+        .env("MAILCHECK_PASSWORD", &user.password)
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    let normal = result(&doc, "smtp/587/starttls");
+    assert!(finding_codes(normal).is_empty(), "{normal:#}");
+    assert_eq!(normal["verdict"], "works", "{normal:#}");
+}
+
+/// Servers only legacy TLS reaches (stunnel in front of Dovecot): mailcheck's handshake fails,
+/// a legacy ClientHello names what the server chose, and the verdict says that clients that
+/// still accept legacy TLS connect, weakly, with the login not verified.
+#[test]
+fn servers_only_legacy_tls_reaches() {
+    let s = MailServers::get();
+    let fronts = s.legacy_tls_fronts();
+    let user = s.user("victor");
+    for (port, version, suite, kx, weaknesses, clients) in [
+        (
+            fronts.tls12_rsa_cbc,
+            "TLSv1.2",
+            "TLS_RSA_WITH_AES_128_CBC_SHA",
+            "RSA",
+            vec!["no-forward-secrecy", "cbc"],
+            "tls12",
+        ),
+        (
+            fronts.tls10_only,
+            "TLSv1.0",
+            "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+            "ECDHE",
+            vec!["tls-1.0", "cbc"],
+            "old",
+        ),
+    ] {
+        let out = probe(s, &user.address, &s.tls_name, &[(993, port)])
+            .args(["--format", "json", "--only", "imap/993"])
+            .env("MAILCHECK_PASSWORD", &user.password)
+            .output()
+            .unwrap();
+        let doc = json(&out);
+        let r = result(&doc, "imap/993/tls");
+        assert_eq!(r["reason"]["code"], "tls.legacy-only", "{r:#}");
+        assert_eq!(r["verdict"], "connects-legacy-tls", "{r:#}");
+        let h = &r["legacy_handshake"];
+        assert_eq!(h["version"], version, "{r:#}");
+        assert_eq!(h["cipher_suite"], suite, "{r:#}");
+        assert_eq!(h["key_exchange"], kx, "{r:#}");
+        assert_eq!(h["weaknesses"], serde_json::json!(weaknesses), "{r:#}");
+        assert_eq!(finding_codes(r), ["tls.legacy-only"]);
+        let f = &r["findings"][0];
+        assert_eq!(f["params"]["cipher_suite"], suite);
+        assert_eq!(f["params"]["clients"], clients);
+        assert!(f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("the login was not verified"));
+        assert_eq!(r["auth"]["status"], "not-attempted", "{r:#}");
+    }
+    let out = probe(
+        s,
+        &user.address,
+        &s.tls_name,
+        &[(993, fronts.tls12_rsa_cbc)],
+    )
+    .args(["--only", "imap/993"])
+    .env("MAILCHECK_PASSWORD", &user.password)
+    .output()
+    .unwrap();
+    let t = text(&out);
+    assert!(t.contains("connects with legacy TLS only"), "{t}");
+    assert!(t.contains("TLS_RSA_WITH_AES_128_CBC_SHA"), "{t}");
+    assert_eq!(s.auth_attempts(&user.address), 0);
 }
 
 /// An OAuth2 token against servers that only take passwords: no usable mechanism, and the

@@ -60,6 +60,7 @@ fn tls(verification: CertVerdict, cert: CertInfo) -> TlsFacts {
         certificate: Some(cert),
         chain_length: 2,
         verification,
+        ocsp: Default::default(),
     }
 }
 
@@ -104,6 +105,7 @@ fn base(t: Target) -> ProbeReport {
         elapsed_ms: 40,
         transcript: None,
         legacy_tls: None,
+        legacy_handshake: None,
     }
 }
 

@@ -422,6 +422,29 @@ fn no_greeting_costs_one_timeout() {
     assert_eq!(logins(&env.received()), 0);
 }
 
+/// The "is a TLS server answering here?" check runs alongside the greeting wait: a silent
+/// STARTTLS port costs one --timeout (2 s), not the greeting's and then the check's (4 s).
+#[test]
+fn a_silent_starttls_port_costs_one_timeout_with_the_tls_check() {
+    let env = Env::start(Scenario::NoGreeting);
+    for only in ["imap/143", "pop3/110", "smtp/587"] {
+        let mut args = probe_args_with_timeout(&env, "2s", &["--only", only]);
+        args.extend(["--format".into(), "json".into()]);
+        let run = run_json(&args, None);
+        let r = &run.results()[0];
+        assert_eq!(r["reason"]["code"], "protocol.timeout", "{only}: {r:#}");
+        let ms = r["elapsed_ms"].as_u64().unwrap();
+        assert!((1900..2900).contains(&ms), "{only}: {ms} ms");
+        assert!(
+            run.elapsed < Duration::from_millis(3500),
+            "{only}: {:?}",
+            run.elapsed
+        );
+    }
+    // The check did run: the lab saw a second connection per port, which sent a ClientHello.
+    assert!(env.received().len() >= 6, "{:#?}", env.received());
+}
+
 #[test]
 fn wrong_protocol() {
     let env = Env::start(Scenario::WrongProtocol);
@@ -582,7 +605,12 @@ fn reset_in_handshake() {
     // A password is at hand, so "no login was sent" proves something.
     let pw = env.password();
     let run = probe(&env, &[], Some(&pw));
-    run.assert_all("tls.closed");
+    // A reset (RST, SO_LINGER 0), named as such: not the orderly close of tls.closed.
+    run.assert_all("tls.reset");
+    for r in run.results() {
+        let hint = r["reason"]["hint"].as_str().unwrap();
+        assert!(hint.contains("TLS-intercepting firewall"), "{r:#}");
+    }
     assert!(run.elapsed < Duration::from_secs(4));
     let received = env.received();
     assert_eq!(logins(&received), 0, "{received:#?}");
@@ -612,14 +640,55 @@ fn tls_alert() {
     assert_eq!(logins(&env.received()), 0);
 }
 
+/// A stapled OCSP response that says "revoked" is tls.cert-revoked, with no credential sent,
+/// even though the certificate itself verifies; a server that staples nothing says so.
+#[test]
+fn a_stapled_revocation_withholds_the_credential() {
+    let env = Env::start(Scenario::OcspRevokedStapled);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    run.assert_all("tls.cert-revoked");
+    for r in run.results() {
+        let ocsp = &r["tls"]["ocsp"];
+        assert_eq!(ocsp["stapled"], true, "{r:#}");
+        assert_eq!(ocsp["status"], "revoked", "{r:#}");
+        assert_eq!(ocsp["signature"], "not-checked", "{r:#}");
+        assert!(
+            ocsp["next_update"].as_str().unwrap().ends_with('Z'),
+            "{r:#}"
+        );
+        assert_eq!(r["auth"]["why"], "certificate-not-trusted", "{r:#}");
+    }
+    let received = env.received();
+    assert_eq!(logins(&received), 0, "{received:#?}");
+    assert!(received.iter().all(|c| !c.credentials_seen));
+
+    let good = Env::start(Scenario::Good);
+    let run = probe(&good, &["--only", "imap/993"], Some(&good.password()));
+    let r = &run.results()[0];
+    assert_eq!(
+        r["tls"]["ocsp"],
+        serde_json::json!({"stapled": false}),
+        "{r:#}"
+    );
+}
+
 #[test]
 fn tls10_only() {
     let env = Env::start(Scenario::Tls10Only);
     // A password is at hand, so "no login was sent" proves something.
     let pw = env.password();
     let run = probe(&env, &[], Some(&pw));
-    run.assert_all("tls.protocol-too-old");
+    // On the implicit-TLS ports the legacy ClientHello names what the server chose; after
+    // STARTTLS no second hello is sent (not yet), so the refusal stays too-old.
     for r in run.results() {
+        let id = r["id"].as_str().unwrap();
+        let expected = if id.ends_with("/tls") {
+            "tls.legacy-only"
+        } else {
+            "tls.protocol-too-old"
+        };
+        assert_eq!(r["reason"]["code"], expected, "{r}");
         assert!(
             r["failure"]["detail"].as_str().unwrap().contains("TLSv1.0"),
             "{r}"
@@ -684,11 +753,14 @@ fn a_login_stall_costs_one_timeout_not_one_per_combination() {
         .collect();
     assert_eq!(stalled.len(), 1, "{:#}", run.json);
     assert_eq!(stalled[0]["reason"]["code"], "protocol.timeout");
-    let skipped = results
+    let skipped: Vec<&Value> = results
         .iter()
         .filter(|r| r["auth"]["why"] == "skipped-after-stall")
-        .count();
-    assert_eq!(skipped, 5, "{:#}", run.json);
+        .collect();
+    assert_eq!(skipped.len(), 5, "{:#}", run.json);
+    for r in &skipped {
+        assert_eq!(r["verdict"], "connects", "{r:#}");
+    }
     // --timeout is 1s: one stall, with generous room, not six in turn.
     assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
     // At most the one combination that took the turn sent anything (IMAP without SASL-IR
@@ -750,6 +822,49 @@ fn oauth2_required_in_each_protocol() {
         );
         assert_eq!(run.code, 2);
     }
+}
+
+/// Microsoft 365's bare refusals ("AUTHENTICATE failed.", "-ERR Logon failure", 535 5.7.3)
+/// cannot tell a wrong password from password login disabled: from a server that lists
+/// XOAUTH2, the hint says both. A server without OAuth2 gets only "check the password".
+#[test]
+fn an_ambiguous_refusal_from_an_oauth2_server_names_oauth2() {
+    let env = Env::start(Scenario::Oauth2Offered);
+    let pw = env.password();
+    for (only, says) in [
+        ("imap/993", "AUTHENTICATE failed."),
+        ("pop3/995", "Logon failure"),
+        ("smtp/465", "535 5.7.3"),
+    ] {
+        let run = probe(&env, &["--only", only], Some(&pw));
+        let r = &run.results()[0];
+        assert_eq!(r["reason"]["code"], "auth.rejected", "{only}: {r}");
+        assert!(
+            r["failure"]["server_says"].as_str().unwrap().contains(says),
+            "{only}: {r}"
+        );
+        let hint = r["reason"]["hint"].as_str().unwrap();
+        assert!(hint.starts_with("check the username"), "{only}: {hint}");
+        assert!(
+            hint.contains("password login may be disabled in favour of OAuth2"),
+            "{only}: {hint}"
+        );
+    }
+    let run = probe(&env, &["--only", "imap/993", "--lang", "fr"], Some(&pw));
+    let hint = run.results()[0]["reason"]["hint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(hint.contains("au profit d'OAuth2"), "{hint}");
+
+    let good = Env::start(Scenario::Good);
+    let run = probe(&good, &["--only", "imap/993"], Some("not-the-password"));
+    let r = &run.results()[0];
+    assert_eq!(r["reason"]["code"], "auth.rejected", "{r}");
+    assert_eq!(
+        r["reason"]["hint"],
+        "check the username (often the full address) and the password"
+    );
 }
 
 #[test]

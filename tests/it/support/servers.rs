@@ -199,6 +199,9 @@ pub struct MailServers {
     /// but announcing only `AUTH LOGIN` after STARTTLS (`smtpd_sasl_mechanism_filter`), like
     /// servers that do not offer PLAIN: a client must fall back to LOGIN on its own.
     pub submission_login_only: u16,
+    /// Misconfigured on purpose: Postfix, 587-style, offering STARTTLS and AUTH only after it,
+    /// but accepting `MAIL FROM` before it (`smtpd_tls_security_level=may`).
+    pub submission_tls_optional: u16,
     /// The run directory (temp; removed when the test process exits).
     pub dir: PathBuf,
     users: Mutex<BTreeMap<String, UserEntry>>,
@@ -235,6 +238,109 @@ struct UserEntry {
 
 /// Every server set running in this process; taken and stopped by the `atexit` hook.
 static SUPERVISOR: Mutex<Vec<Supervisor>> = Mutex::new(Vec::new());
+
+/// TLS as old appliances and hosting panels still terminate it, which rustls (so mailcheck's
+/// own handshake) refuses: Debian's `stunnel4` in front of Dovecot's plain-text IMAP port, with
+/// an RSA certificate of its own (openssl; rcgen with ring makes no RSA keys). Started on first
+/// use; stopped when the test process exits (its stdin, a pipe held here, closes).
+#[derive(Debug)]
+pub struct LegacyTlsFronts {
+    /// TLS 1.2 only, `ciphers = AES128-SHA`: RSA key exchange, CBC.
+    pub tls12_rsa_cbc: u16,
+    /// TLS 1.0 only.
+    pub tls10_only: u16,
+}
+
+const STUNNEL_BIN: &str = "/usr/bin/stunnel4";
+
+impl MailServers {
+    /// The stunnel fronts of [`LegacyTlsFronts`], started once per test process.
+    pub fn legacy_tls_fronts(&self) -> &'static LegacyTlsFronts {
+        static FRONTS: OnceLock<Result<LegacyTlsFronts, String>> = OnceLock::new();
+        match FRONTS.get_or_init(|| start_stunnel(self)) {
+            Ok(f) => f,
+            Err(e) => panic!("stunnel could not be started: {e}"),
+        }
+    }
+}
+
+fn start_stunnel(s: &MailServers) -> Result<LegacyTlsFronts, String> {
+    static KEEP: Mutex<Vec<ChildStdin>> = Mutex::new(Vec::new());
+    let dir = s.dir.join("stunnel");
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let (key, crt) = (dir.join("rsa.key"), dir.join("rsa.crt"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", &format!("/CN={TLS_NAME}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("openssl: {e}"))?;
+    if !made.status.success() {
+        return Err(String::from_utf8_lossy(&made.stderr).into_owned());
+    }
+    let fronts = LegacyTlsFronts {
+        tls12_rsa_cbc: closed_port(s.ip),
+        tls10_only: closed_port(s.ip),
+    };
+    let service = |name: &str, port: u16, extra: &str| {
+        format!(
+            "[{name}]\naccept = {ip}:{port}\nconnect = {ip}:{imap}\ncert = {crt}\nkey = {key}\n{extra}\n",
+            ip = s.ip,
+            imap = s.imap,
+            crt = crt.display(),
+            key = key.display(),
+        )
+    };
+    let conf = format!(
+        "foreground = yes\npid =\ndebug = 5\noutput = {log}\n{a}{b}",
+        log = dir.join("stunnel.log").display(),
+        a = service(
+            "tls12-rsa-cbc",
+            fronts.tls12_rsa_cbc,
+            "sslVersionMin = TLSv1.2\nsslVersionMax = TLSv1.2\nciphers = AES128-SHA"
+        ),
+        // OpenSSL 3 allows TLS 1.0 only at security level 0.
+        b = service(
+            "tls10-only",
+            fronts.tls10_only,
+            "sslVersionMin = TLSv1\nsslVersionMax = TLSv1\nciphers = DEFAULT:@SECLEVEL=0"
+        ),
+    );
+    let conf_path = dir.join("stunnel.conf");
+    fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "\"$0\" \"$1\" </dev/null & p=$!; cat >/dev/null; kill \"$p\"; wait",
+            STUNNEL_BIN,
+        ])
+        .arg(&conf_path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{STUNNEL_BIN}: {e} (run scripts/install-test-deps)"))?;
+    if let Some(stdin) = child.stdin.take() {
+        KEEP.lock().unwrap_or_else(|e| e.into_inner()).push(stdin);
+    }
+    let until = Instant::now() + STARTUP_TIMEOUT;
+    for port in [fronts.tls12_rsa_cbc, fronts.tls10_only] {
+        while TcpStream::connect((s.ip, port)).is_err() {
+            if Instant::now() > until {
+                let log = fs::read_to_string(dir.join("stunnel.log")).unwrap_or_default();
+                return Err(format!("port {port} not listening; log:\n{log}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(fronts)
+}
 
 impl MailServers {
     /// Starts Dovecot and Postfix on first use by a test file and returns that file's
@@ -801,8 +907,8 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
 
     let ca_pem = write_certificates(&dir.join("tls"))?;
 
-    // Eleven distinct free ports: hold all listeners at once, then release them for the servers.
-    let listeners = (0..11)
+    // Twelve distinct free ports: hold all listeners at once, then release them for the servers.
+    let listeners = (0..12)
         .map(|_| TcpListener::bind(SocketAddr::new(SERVER_IP.into(), 0)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("binding {SERVER_IP}:0: {e}"))?;
@@ -835,6 +941,7 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         submission_lax: ports[8],
         submission_plain: ports[9],
         submission_login_only: ports[10],
+        submission_tls_optional: ports[11],
         dir: dir.to_path_buf(),
         users: Mutex::new(
             PRESET_USERS
@@ -881,6 +988,10 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         (
             "SUBMISSION_LOGIN_ONLY_PORT",
             servers.submission_login_only.to_string(),
+        ),
+        (
+            "SUBMISSION_TLS_OPTIONAL_PORT",
+            servers.submission_tls_optional.to_string(),
         ),
     ];
     for (template, target) in [
