@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use crate::account::{self, Credential, Secret, SecretSource};
+use crate::discover::cache::DiscoveryCache;
 use crate::discover::{self, DiscoveryReport};
 use crate::plan::{self, RunPlan};
 use crate::probe::pace::Pacer;
@@ -22,12 +23,14 @@ use crate::report::account::AccountResult;
 use crate::report::{self, CredentialInfo, CredentialKind, RunInput, RunReport};
 use crate::settings::{CredentialSpec, Origin, Settings};
 
-/// What the runs of one process share: the pacer (connections per server host and in total)
-/// and the lockout gate (at most one failed login per server, account and secret).
+/// What the runs of one process share: the pacer (connections per server host and in total),
+/// the lockout gate (at most one failed login per server, account and secret) and discovery's
+/// cache (each domain discovered once per run; `serve` bounds its lifetime).
 #[derive(Clone, Default)]
 pub struct Shared {
     pub pacer: Option<Arc<Pacer>>,
     pub gate: Arc<AuthGate>,
+    pub discovery: Arc<DiscoveryCache>,
 }
 
 /// A planned run with the secret it may use, ready for [`execute`].
@@ -40,9 +43,14 @@ pub struct Prepared {
 /// Discover (when the settings ask for it), plan, and read the secret the plan allows. `Err`
 /// for bad input: nothing discovered, a selection that leaves nothing, an unreadable secret.
 pub async fn prepare(settings: &Settings) -> Result<Prepared> {
+    prepare_with(settings, None).await
+}
+
+/// [`prepare`], discovering through the process's `cache` when there is one.
+async fn prepare_with(settings: &Settings, cache: Option<Arc<DiscoveryCache>>) -> Result<Prepared> {
     let discovery = match plan::discovery_config(settings) {
         Some(cfg) => {
-            let found = discover::discover(&settings.address, &cfg).await?;
+            let found = discover::discover_with(&settings.address, &cfg, cache).await?;
             if found.selected.is_empty() {
                 bail!("{}", nothing_found(&found, &settings.address_origin));
             }
@@ -208,7 +216,7 @@ pub async fn execute(prepared: Prepared, shared: &Shared) -> Result<RunReport> {
 /// unreadable secrets make it UNKNOWN, with the reason.
 pub async fn run_account(settings: &Settings, shared: &Shared) -> AccountResult {
     let run = async {
-        let prepared = prepare(settings).await?;
+        let prepared = prepare_with(settings, Some(shared.discovery.clone())).await?;
         execute(prepared, shared).await
     };
     match run.await {

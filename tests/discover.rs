@@ -165,15 +165,24 @@ fn autoconfig_over_https_alone() {
         ("mail.lab.test", 993, Security::Tls)
     );
     assert!(imap.trusted);
-    assert!(imap.origin.starts_with(
-        "https://autoconfig.lab.test/mail/config-v1.1.xml?emailaddress=alice%40lab.test"
-    ));
+    assert_eq!(
+        imap.origin,
+        "https://autoconfig.lab.test/mail/config-v1.1.xml"
+    );
     assert_eq!(imap.username, "alice@lab.test");
     assert_eq!(selected(&r, Protocol::Smtp)[0].username, "alice");
+    // The address goes nowhere in a URL: not over https, let alone over http.
     let seen = lab.web.log();
-    assert!(seen.iter().any(|s| s.scheme == "https"
-        && s.host == "autoconfig.lab.test"
-        && s.target.contains("emailaddress=alice%40lab.test")));
+    assert!(seen
+        .iter()
+        .any(|s| s.scheme == "https" && s.host == "autoconfig.lab.test"));
+    assert!(
+        seen.iter()
+            .filter(|s| s.method == "GET")
+            .all(|s| !s.target.contains("emailaddress") && !s.target.contains("alice")),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|s| s.scheme == "http"));
 }
 
 #[test]
@@ -627,9 +636,7 @@ fn internationalised_domain_goes_out_as_punycode() {
         .web
         .log()
         .iter()
-        .any(|s| s.host == "autoconfig.xn--bcher-kva.test"
-            && s.target
-                .contains("emailaddress=j%C3%BCrgen%40xn--bcher-kva.test")));
+        .any(|s| s.host == "autoconfig.xn--bcher-kva.test" && s.target == "/mail/config-v1.1.xml"));
 }
 
 #[test]
@@ -809,7 +816,7 @@ fn a_certificate_from_an_unknown_ca_is_a_failure_naming_the_url() {
     assert_eq!(ac.status, SourceStatus::Failed, "{ac:?}");
     assert!(
         ac.detail.contains(
-            "https://autoconfig.lab.test/mail/config-v1.1.xml?emailaddress=alice%40lab.test: TLS failure: invalid peer certificate"
+            "https://autoconfig.lab.test/mail/config-v1.1.xml: TLS failure: invalid peer certificate"
         ),
         "{}",
         ac.detail
@@ -1217,4 +1224,68 @@ fn failures_of_several_kinds_are_other() {
     let (f, _) = failure_of(&lab, &config(&lab, T), "alice@lab.test");
     assert_eq!(f, DiscoveryFailure::Other);
     assert_eq!(f.code(), "other");
+}
+
+/// §4 once per domain: 20 addresses of one domain discovered together through one cache (as
+/// `batch` and `check` do) ask each URL once; each address still gets its own login name.
+#[test]
+fn twenty_addresses_of_one_domain_ask_each_url_once() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&autoconfig_doc(
+            ("mail.lab.test", 993, "SSL"),
+            ("mail.lab.test", 587, "STARTTLS"),
+        )),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let cfg = config(&lab, T);
+    let cache = Arc::new(discover::cache::DiscoveryCache::default());
+    let addresses: Vec<Address> = (0..20)
+        .map(|i| Address::parse(&format!("user{i}@lab.test")).unwrap())
+        .collect();
+    let reports: Vec<DiscoveryReport> = lab
+        .rt
+        .block_on(futures::future::join_all(
+            addresses
+                .iter()
+                .map(|a| discover::discover_with(a, &cfg, Some(cache.clone()))),
+        ))
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let mut gets: HashMap<String, usize> = HashMap::new();
+    let mut posts = 0;
+    for s in lab.web.log() {
+        if s.method == "GET" {
+            *gets
+                .entry(format!("{}://{}{}", s.scheme, s.host, s.target))
+                .or_default() += 1;
+        } else {
+            posts += 1;
+        }
+    }
+    assert!(!gets.is_empty());
+    assert!(gets.values().all(|n| *n == 1), "{gets:?}");
+    // The Autodiscover POST carries the address: its answer is that address's alone.
+    assert!(posts <= 20 * 2, "{posts}");
+    for (a, r) in addresses.iter().zip(&reports) {
+        assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autoconfig);
+        assert_eq!(selected(r, Protocol::Imap)[0].username, a.ascii());
+        assert_eq!(selected(r, Protocol::Smtp)[0].username, a.local);
+    }
+    // Every discovery but the first found some answer already there (or under way).
+    assert!(reports.iter().filter(|r| r.cached).count() >= 19);
+    // A discovery without the cache asks again, and says it did not use one.
+    let again = run(&lab, "late@lab.test", T);
+    assert!(!again.cached);
+    let json = serde_json::to_value(&reports[1]).unwrap();
+    assert!(json["cached"].is_boolean());
 }

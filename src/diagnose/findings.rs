@@ -282,6 +282,7 @@ mod tests {
             selected: vec![],
             disagreements: vec![],
             notes: Default::default(),
+            cached: false,
         };
         let docs = DocumentedSetting::from_discovery(&d);
         let got: Vec<(&str, u16, &str)> = docs

@@ -238,36 +238,23 @@ pub(crate) async fn fetch(
     Ok(found)
 }
 
-/// The URLs a domain's own autoconfig lives at, in order; `with_http` adds the http forms.
-pub(crate) fn urls(domain: &str, email: &str, with_http: bool) -> Vec<String> {
-    let q = encode_query(email);
+/// The URLs a domain's own autoconfig lives at, in the draft's order (draft-ietf-mailmaint-
+/// autoconfig, steps 1.1-1.3, then Thunderbird's http well-known form); `with_http` adds the
+/// http forms. None carries the address: the draft makes `emailaddress` optional, a per-user
+/// document is discouraged by it, and without the address one answer serves the whole domain
+/// (see [`super::cache`]) and nobody on the path or at the web host learns who is set up.
+pub(crate) fn urls(domain: &str, with_http: bool) -> Vec<String> {
     let mut v = vec![
-        format!("https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={q}"),
+        format!("https://autoconfig.{domain}/mail/config-v1.1.xml"),
         format!("https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml"),
     ];
     if with_http {
-        v.push(format!(
-            "http://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={q}"
-        ));
+        v.push(format!("http://autoconfig.{domain}/mail/config-v1.1.xml"));
         v.push(format!(
             "http://{domain}/.well-known/autoconfig/mail/config-v1.1.xml"
         ));
     }
     v
-}
-
-fn encode_query(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            b'@' => out.push_str("%40"),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// Try `urls` all at once; the first in order that gives servers wins. With none, the reasons
@@ -327,7 +314,7 @@ pub(crate) async fn first_of(
 
 /// Source 2: the domain's own autoconfig, https first, then http (untrusted).
 pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
-    let urls = urls(&ctx.address.domain, &ctx.email(), true);
+    let urls = urls(&ctx.address.domain, true);
     first_of(ctx, &urls, SourceKind::Autoconfig, trail, budget).await
 }
 
@@ -443,18 +430,16 @@ mod tests {
 
     #[test]
     fn urls_in_order() {
-        let u = urls("example.com", "a+b@example.com", true);
-        assert_eq!(
-            u[0],
-            "https://autoconfig.example.com/mail/config-v1.1.xml?emailaddress=a%2Bb%40example.com"
-        );
+        let u = urls("example.com", true);
+        assert_eq!(u[0], "https://autoconfig.example.com/mail/config-v1.1.xml");
         assert_eq!(
             u[1],
             "https://example.com/.well-known/autoconfig/mail/config-v1.1.xml"
         );
-        assert!(u[2].starts_with("http://autoconfig."));
+        assert_eq!(u[2], "http://autoconfig.example.com/mail/config-v1.1.xml");
         assert_eq!(u.len(), 4);
-        assert_eq!(urls("example.com", "a@example.com", false).len(), 2);
+        assert!(u.iter().all(|u| !u.contains("emailaddress")), "{u:?}");
+        assert_eq!(urls("example.com", false).len(), 2);
         assert_eq!(
             ispdb_url("https://autoconfig.thunderbird.net/v1.1/", "example.com"),
             "https://autoconfig.thunderbird.net/v1.1/example.com"

@@ -14,6 +14,7 @@
 
 pub mod autoconfig;
 pub mod autodiscover;
+pub mod cache;
 mod failure;
 mod guess;
 pub mod http;
@@ -252,6 +253,9 @@ pub struct DiscoveryReport {
     /// (English sentences) and `note_codes` in JSON.
     #[serde(flatten)]
     pub notes: Notes,
+    /// Some web answer came from the process's cache: an earlier discovery (another account
+    /// of the domain in a `batch`, `check` or `serve`) asked the same URL ([`cache`]).
+    pub cached: bool,
 }
 
 impl DiscoveryReport {
@@ -456,7 +460,22 @@ where
 
 /// Run every source and pick the winners. Errors only for bad configuration (CA file).
 pub async fn discover(address: &Address, cfg: &DiscoveryConfig) -> anyhow::Result<DiscoveryReport> {
-    let http = http::Http::new(cfg)?;
+    discover_with(address, cfg, None).await
+}
+
+/// [`discover`], asking `cache` first for every web request and DNS query, and leaving its
+/// answers there for the next discovery of the process.
+pub async fn discover_with(
+    address: &Address,
+    cfg: &DiscoveryConfig,
+    cache: Option<Arc<cache::DiscoveryCache>>,
+) -> anyhow::Result<DiscoveryReport> {
+    let mut cfg = cfg.clone();
+    if let Some(c) = &cache {
+        cfg.resolver = c.resolver(&cfg.resolver);
+    }
+    let cfg = &cfg;
+    let http = http::Http::new(cfg, cache)?;
     let ctx = Arc::new(Ctx {
         address: address.clone(),
         cfg: cfg.clone(),
@@ -520,12 +539,14 @@ pub async fn discover(address: &Address, cfg: &DiscoveryConfig) -> anyhow::Resul
         .await
     };
     sources.push(guess);
-    Ok(conclude(
+    let mut report = conclude(
         address,
         &cfg.resolver,
         sources,
         t0.elapsed().as_millis() as u64,
-    ))
+    );
+    report.cached = ctx.http.served_from_cache();
+    Ok(report)
 }
 
 /// Pick, per protocol, the highest-priority source that named a server; list disagreements.
@@ -656,6 +677,7 @@ pub fn conclude(
         selected,
         disagreements,
         notes,
+        cached: false,
     }
 }
 

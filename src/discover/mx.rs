@@ -104,7 +104,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                 false,
             );
         }
-        let mut urls = autoconfig::urls(d, &ctx.email(), false);
+        let mut urls = autoconfig::urls(d, false);
         urls.push(autoconfig::ispdb_url(&ctx.cfg.ispdb_url, d));
         autoconfig::first_of(ctx, &urls, SourceKind::Mx, trail, budget).await
     });

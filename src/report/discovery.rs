@@ -283,6 +283,7 @@ mod tests {
                     name: "_pop3s._tcp.example.fr".into(),
                 }),
             }]),
+            cached: false,
         }
     }
 
