@@ -1289,3 +1289,107 @@ fn twenty_addresses_of_one_domain_ask_each_url_once() {
     let json = serde_json::to_value(&reports[1]).unwrap();
     assert!(json["cached"].is_boolean());
 }
+
+/// §1: a document declared ISO-8859-1 with a Latin-1 letter in its displayName is read, not
+/// "failed: not UTF-8".
+#[test]
+fn a_latin1_autoconfig_document_is_read() {
+    let doc = autoconfig_doc(
+        ("mail.lab.test", 993, "SSL"),
+        ("mail.lab.test", 587, "STARTTLS"),
+    )
+    .replace(
+        r#"<?xml version="1.0"?>"#,
+        r#"<?xml version="1.0" encoding="ISO-8859-1"?>"#,
+    )
+    .replace("Lab Mail", "Laboratoire Équipé");
+    let latin1: Vec<u8> = doc
+        .chars()
+        .map(|c| u8::try_from(c as u32).unwrap())
+        .collect();
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::Answer(
+            200,
+            vec![("Content-Type".into(), "text/xml".into())],
+            latin1,
+        ),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let r = run(&lab, "alice@lab.test", T);
+    let ac = source(&r, SourceKind::Autoconfig);
+    assert_eq!(ac.status, SourceStatus::Answered, "{ac:?}");
+    assert_eq!(ac.provider.as_deref(), Some("Laboratoire Équipé"));
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autoconfig);
+}
+
+/// §4 for `serve`: an answer is kept as long as its Cache-Control allows, at most the ceiling.
+#[test]
+fn a_bounded_cache_follows_cache_control() {
+    use std::sync::Arc;
+    let answer = |cache_control: &str| {
+        Reply::Answer(
+            200,
+            vec![
+                ("Content-Type".into(), "text/xml".into()),
+                ("Cache-Control".into(), cache_control.into()),
+            ],
+            autoconfig_doc(
+                ("mail.lab.test", 993, "SSL"),
+                ("mail.lab.test", 587, "STARTTLS"),
+            )
+            .into_bytes(),
+        )
+    };
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        answer("no-store"),
+    );
+    routes.insert(
+        route("GET", "https", "ispdb.test", "/v1.1/lab.test"),
+        answer("max-age=300"),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let cfg = config(&lab, T);
+    let cache = Arc::new(discover::cache::DiscoveryCache::new(
+        discover::cache::Keep::Bounded {
+            ceiling: Duration::from_secs(3600),
+        },
+    ));
+    let twice: Vec<DiscoveryReport> = ["a@lab.test", "b@lab.test"]
+        .iter()
+        .map(|a| {
+            let a = Address::parse(a).unwrap();
+            lab.rt
+                .block_on(discover::discover_with(&a, &cfg, Some(cache.clone())))
+                .unwrap()
+        })
+        .collect();
+    let count = |host: &str| {
+        lab.web
+            .log()
+            .iter()
+            .filter(|s| s.method == "GET" && s.scheme == "https" && s.host == host)
+            .count()
+    };
+    assert_eq!(count("autoconfig.lab.test"), 2, "no-store: asked again");
+    assert_eq!(count("ispdb.test"), 1, "max-age=300: kept");
+    assert!(!twice[0].cached);
+    assert!(twice[1].cached);
+    assert_eq!(
+        selected(&twice[1], Protocol::Imap)[0].username,
+        "b@lab.test"
+    );
+}

@@ -71,10 +71,9 @@ struct XServer {
 /// Parse a `config-v1.1.xml` document for `address`. Errors only when the document is not a
 /// readable clientConfig at all.
 pub fn parse(xml: &[u8], address: &Address) -> Result<Document, String> {
-    let text = std::str::from_utf8(xml).map_err(|e| format!("not UTF-8: {e}"))?;
-    let text = text.trim_start_matches('\u{feff}');
+    let text = decode_xml(xml)?;
     let root: XClientConfig =
-        quick_xml::de::from_str(text).map_err(|e| format!("not a clientConfig document: {e}"))?;
+        quick_xml::de::from_str(&text).map_err(|e| format!("not a clientConfig document: {e}"))?;
     if root.providers.is_empty() {
         return Err("clientConfig without an emailProvider".into());
     }
@@ -97,6 +96,45 @@ pub fn parse(xml: &[u8], address: &Address) -> Result<Document, String> {
         }
     }
     Ok(doc)
+}
+
+/// An XML document's text, in the encoding it is in (XML 1.0 §4.3.3, Appendix F): a byte-order
+/// mark first, then UTF-16 recognised by its first `<`, then the declaration's `encoding`,
+/// UTF-8 when none. A declared label nobody knows, or bytes invalid in the encoding, are an
+/// error naming it.
+pub fn decode_xml(xml: &[u8]) -> Result<String, String> {
+    use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
+    let (encoding, body) = match Encoding::for_bom(xml) {
+        Some((e, bom)) => (e, &xml[bom..]),
+        None => {
+            let e = match xml {
+                [b'<', 0, b'?', 0, ..] => UTF_16LE,
+                [0, b'<', 0, b'?', ..] => UTF_16BE,
+                _ => match declared_encoding(xml) {
+                    Some(label) => Encoding::for_label(label.as_bytes())
+                        .ok_or_else(|| format!("unknown encoding {label:?}"))?,
+                    None => UTF_8,
+                },
+            };
+            (e, xml)
+        }
+    };
+    encoding
+        .decode_without_bom_handling_and_without_replacement(body)
+        .map(|t| t.into_owned())
+        .ok_or_else(|| format!("not {}", encoding.name()))
+}
+
+/// The `encoding` of an ASCII-compatible document's `<?xml ...?>` declaration.
+fn declared_encoding(xml: &[u8]) -> Option<String> {
+    let decl = xml.strip_prefix(b"<?xml")?;
+    let end = decl.windows(2).position(|w| w == b"?>")?;
+    let decl = std::str::from_utf8(&decl[..end]).ok()?;
+    let rest = &decl[decl.find("encoding")? + "encoding".len()..];
+    let rest = rest.trim_start().strip_prefix('=')?.trim_start();
+    let quote = rest.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+    let value = &rest[1..];
+    Some(value[..value.find(quote)?].trim().to_string())
 }
 
 fn server(s: &XServer, outgoing: bool, address: &Address) -> Result<Server, Note> {
@@ -448,6 +486,38 @@ mod tests {
             ispdb_url("http://127.0.0.1:9/db", "x.org"),
             "http://127.0.0.1:9/db/x.org"
         );
+    }
+
+    #[test]
+    fn documents_in_latin1_and_utf16_are_read() {
+        let a = Address::parse("alice@example.com").unwrap();
+        let doc = DOC
+            .replace("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"")
+            .replace("Example Mail", "Exämple Mail");
+        let (latin1, _, _) = encoding_rs::WINDOWS_1252.encode(&doc);
+        assert!(std::str::from_utf8(&latin1).is_err(), "really Latin-1");
+        let d = parse(&latin1, &a).unwrap();
+        assert_eq!(d.display_name.as_deref(), Some("Exämple Mail"));
+        assert_eq!(d.servers.len(), 3);
+        let utf16 = doc.replace("ISO-8859-1", "UTF-16");
+        for bom in [true, false] {
+            let mut le: Vec<u8> = if bom { vec![0xff, 0xfe] } else { vec![] };
+            le.extend(utf16.encode_utf16().flat_map(u16::to_le_bytes));
+            let d = parse(&le, &a).unwrap();
+            assert_eq!(d.display_name.as_deref(), Some("Exämple Mail"), "bom {bom}");
+            assert_eq!(d.servers.len(), 3);
+        }
+        let mut be = vec![0xfe, 0xff];
+        be.extend(utf16.encode_utf16().flat_map(u16::to_be_bytes));
+        assert_eq!(parse(&be, &a).unwrap().servers.len(), 3);
+        // UTF-8 stays strict, and an unknown label is named.
+        let bad = DOC.replace("Example Mail", "Ex\u{e4}mple").into_bytes();
+        let latin_in_utf8: Vec<u8> = bad.iter().copied().filter(|b| *b != 0xc3).collect();
+        assert!(parse(&latin_in_utf8, &a).unwrap_err().contains("UTF-8"));
+        let odd = DOC.replace("UTF-8", "x-klingon");
+        assert!(parse(odd.as_bytes(), &a)
+            .unwrap_err()
+            .contains("unknown encoding \"x-klingon\""));
     }
 
     proptest! {
