@@ -148,12 +148,16 @@ fn autoconfig_over_https_alone() {
     assert_eq!(ac.provider.as_deref(), Some("Lab Mail"));
     assert!(
         ac.notes.texts().iter().any(|n| n.contains("jmap")),
-        "unknown type skipped: {ac:?}"
+        "JMAP listed: {ac:?}"
+    );
+    assert_eq!(
+        ac.published.also_offered[0].host.as_deref(),
+        Some("jmap.lab.test")
     );
     // Worded for the reader in the run's language, quoting the document's value.
     assert!(
         r.notes.iter().any(|n| n.text(mailcheck::i18n::Lang::Fr)
-            == "autoconfig (fournisseur) : serveur de type « jmap » écarté : ce type n'est pas testé"),
+            == "autoconfig (fournisseur) : proposé aussi, non testé : jmap à l'adresse jmap.lab.test"),
         "{:?}",
         r.notes
     );

@@ -255,6 +255,7 @@ mod tests {
             notes: Default::default(),
             not_offered: vec![],
             obstacles: vec![],
+            published: Default::default(),
         };
         let d = DiscoveryReport {
             address: "a@example.fr".into(),

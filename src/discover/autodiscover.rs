@@ -561,6 +561,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                     failed: false,
                     not_offered: vec![],
                     obstacles: vec![],
+                    published: Default::default(),
                 };
             }
             Some(Ok(settled)) => {

@@ -181,6 +181,17 @@ impl SourceStatus {
     }
 }
 
+/// What a source's document publishes besides the servers probed (autoconfig 1.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Published {
+    /// JMAP, EWS, ActiveSync, CardDAV, CalDAV...: listed, not probed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_offered: Vec<autoconfig::Offered>,
+    /// The `<oAuth2>` element, for an OAuth2 sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<autoconfig::OAuth2Config>,
+}
+
 /// What one source did.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {
@@ -206,6 +217,9 @@ pub struct SourceReport {
     /// (not in JSON: `detail` says it in words).
     #[serde(skip)]
     pub obstacles: Vec<Obstacle>,
+    /// `also_offered` and `oauth2` in JSON, when its document gives them.
+    #[serde(flatten)]
+    pub published: Published,
 }
 
 /// Two sources that name different servers, or different login names, for one protocol.
@@ -318,6 +332,7 @@ pub(crate) struct Found {
     pub not_offered: Vec<Protocol>,
     /// What stood in the way of each step that gave nothing.
     pub obstacles: Vec<Obstacle>,
+    pub published: Published,
 }
 
 impl Found {
@@ -455,6 +470,7 @@ where
         notes: found.notes,
         not_offered: found.not_offered,
         obstacles: found.obstacles,
+        published: found.published,
     }
 }
 
@@ -526,6 +542,7 @@ pub async fn discover_with(
             notes: Notes::default(),
             not_offered: vec![],
             obstacles: vec![],
+            published: Default::default(),
         }
     } else {
         // What SRV says is not offered is not guessed either.
@@ -755,6 +772,7 @@ mod tests {
             notes: Notes::default(),
             not_offered: vec![],
             obstacles: vec![],
+            published: Default::default(),
         }
     }
 
