@@ -1397,3 +1397,56 @@ fn a_bounded_cache_follows_cache_control() {
         "b@lab.test"
     );
 }
+
+/// The draft's MX steps: `%MXFULLDOMAIN%`'s autoconfig at `/.well-known/mail-v1.xml` (3.1)
+/// outranks `%MXBASEDOMAIN%`'s (3.2), which outranks the ISPDB (3.3, 3.4).
+#[test]
+fn mx_steps_follow_the_drafts_order() {
+    let mut z = base_zone();
+    z.mx("lab.test", 10, "mx1.mail.mailhost.test");
+    let doc = |host: &str| Reply::xml(&autoconfig_doc((host, 993, "SSL"), (host, 465, "SSL")));
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.mail.mailhost.test",
+            "/.well-known/mail-v1.xml",
+        ),
+        doc("full.mailhost.test"),
+    );
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.mailhost.test",
+            "/mail/config-v1.1.xml",
+        ),
+        doc("base.mailhost.test"),
+    );
+    routes.insert(
+        route("GET", "https", "ispdb.test", "/v1.1/mailhost.test"),
+        doc("ispdb.mailhost.test"),
+    );
+    let lab = Lab::start(z, routes);
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(
+        r.winners[&Protocol::Imap],
+        SourceKind::Mx,
+        "{:?}",
+        r.sources
+    );
+    assert_eq!(selected(&r, Protocol::Imap)[0].host, "full.mailhost.test");
+    let mx = source(&r, SourceKind::Mx);
+    assert!(mx
+        .queried
+        .iter()
+        .any(|q| q == "GET https://autoconfig.mail.mailhost.test/.well-known/mail-v1.xml"));
+    // Only the MX's domains went out, never the address.
+    assert!(lab
+        .web
+        .log()
+        .iter()
+        .filter(|s| s.host.contains("mailhost"))
+        .all(|s| !s.target.contains("alice")));
+}
