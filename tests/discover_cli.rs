@@ -454,3 +454,44 @@ fn server_flag_bypasses_discovery() {
     assert!(lab.dns.log().iter().any(|q| q.ends_with(" mail.lab.test")));
     assert!(!lab.dns.log().iter().any(|q| q.starts_with("MX")));
 }
+
+/// §4 through the engine: `batch` over 20 addresses of one domain discovers it once (each URL
+/// asked once), each account keeping its own login name; the JSON says what came from the
+/// cache, and the schema accepts it.
+#[test]
+fn batch_discovers_a_domain_once_for_twenty_addresses() {
+    let (lab, _imap, _smtp) = lab_with_mail();
+    let addresses: Vec<String> = (0..20).map(|i| format!("user{i}@lab.test")).collect();
+    let mut cmd = mailcheck(&lab, "batch", &addresses[0]);
+    cmd.args(&addresses[1..]).args([
+        "--no-progress",
+        "--format",
+        "json",
+        "--connect-timeout",
+        "2s",
+    ]);
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    assert_schema("check", &v);
+    let mut gets = std::collections::HashMap::<String, usize>::new();
+    for s in lab.web.log().into_iter().filter(|s| s.method == "GET") {
+        *gets
+            .entry(format!("{}://{}{}", s.scheme, s.host, s.target))
+            .or_default() += 1;
+    }
+    assert!(gets.values().all(|n| *n == 1), "{gets:#?}");
+    assert!(gets.contains_key("https://autoconfig.lab.test/mail/config-v1.1.xml"));
+    let accounts = v["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 20);
+    let mut cached = 0;
+    for a in accounts {
+        let d = &a["report"]["discovery"];
+        assert_eq!(d["winners"]["imap"], "autoconfig", "{a:#}");
+        let login = d["selected"][0]["username"].as_str().unwrap();
+        assert_eq!(login, a["address"].as_str().unwrap());
+        cached += usize::from(d["cached"] == true);
+    }
+    assert!(cached >= 19, "{cached}");
+}
