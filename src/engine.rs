@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use crate::account::{self, Credential, Secret, SecretSource};
+use crate::discover::cache::DiscoveryCache;
 use crate::discover::{self, DiscoveryReport};
 use crate::plan::{self, RunPlan};
 use crate::probe::pace::Pacer;
@@ -22,8 +23,9 @@ use crate::report::account::AccountResult;
 use crate::report::{self, CredentialInfo, CredentialKind, RunInput, RunReport};
 use crate::settings::{CredentialSpec, Origin, Settings};
 
-/// What the runs of one process share: the pacer (connections per server host and in total)
-/// and the lockout gate (at most one failed login per server, account and secret).
+/// What the runs of one process share: the pacer (connections per server host and in total),
+/// the lockout gate (at most one failed login per server, account and secret) and discovery's
+/// cache (each domain discovered once per run; `serve` bounds its lifetime).
 #[derive(Clone, Default)]
 pub struct Shared {
     pub pacer: Option<Arc<Pacer>>,
@@ -31,6 +33,8 @@ pub struct Shared {
     /// Probes running now, by [`probe_key`]: a second request for the same account (ten
     /// scrapes at once) waits for the first one's result instead of probing again.
     pub in_flight: Arc<std::sync::Mutex<std::collections::HashMap<String, InFlight>>>,
+    /// Discovery answers, once per run (or cached with a lifetime in `serve`).
+    pub discovery: Arc<DiscoveryCache>,
 }
 
 /// A probe that others may join.
@@ -85,9 +89,14 @@ pub struct Prepared {
 /// Discover (when the settings ask for it), plan, and read the secret the plan allows. `Err`
 /// for bad input: nothing discovered, a selection that leaves nothing, an unreadable secret.
 pub async fn prepare(settings: &Settings) -> Result<Prepared> {
+    prepare_with(settings, None).await
+}
+
+/// [`prepare`], discovering through the process's `cache` when there is one.
+async fn prepare_with(settings: &Settings, cache: Option<Arc<DiscoveryCache>>) -> Result<Prepared> {
     let discovery = match plan::discovery_config(settings) {
         Some(cfg) => {
-            let found = discover::discover(&settings.address, &cfg).await?;
+            let found = discover::discover_with(&settings.address, &cfg, cache).await?;
             if found.selected.is_empty() {
                 bail!("{}", nothing_found(&found, &settings.address_origin));
             }
@@ -284,7 +293,7 @@ pub async fn run_account(settings: &Settings, shared: &Shared) -> AccountResult 
 
 async fn run_account_alone(settings: &Settings, shared: &Shared) -> AccountResult {
     let run = async {
-        let prepared = prepare(settings).await?;
+        let prepared = prepare_with(settings, Some(shared.discovery.clone())).await?;
         execute(prepared, shared).await
     };
     match run.await {

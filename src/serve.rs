@@ -59,6 +59,11 @@ pub fn serve(args: ServeArgs) -> Result<Status> {
             // A refused secret is not tried again for the back-off, whoever scrapes; a changed
             // secret is tried at once.
             gate: Arc::new(crate::probe::AuthGate::with_backoff(args.auth_backoff)),
+            discovery: Arc::new(crate::discover::cache::DiscoveryCache::new(
+                crate::discover::cache::Keep::Bounded {
+                    ceiling: crate::discover::cache::SERVE_CEILING,
+                },
+            )),
             ..Default::default()
         },
         max_probe: args.probe_timeout,

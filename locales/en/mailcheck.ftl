@@ -354,6 +354,7 @@ discovery-note-host-unknown = { $name }: { $text } (documented: { $documented })
 discovery-note-host-unknown-ovh-email-pro = { $name }: if this is an OVHcloud E-mail Pro account, its server is proN.mail.ovh.net, and N (pro1, pro2, ...) cannot be told from the address: it is shown under 'Webmail' in the OVHcloud control panel. Rerun with --server proN.mail.ovh.net (documented: { $documented })
 discovery-note-before = before it: { $failures }
 discovery-note-skipped-type = server type "{ $kind }" is not probed
+discovery-note-also-offered = also offered, not probed: { $kind } at { $at }
 discovery-note-skipped-host = { $protocol }: unusable host name "{ $given }"
 discovery-note-skipped-port = { $protocol } { $host }: unusable port "{ $given }"
 discovery-note-skipped-unencrypted = { $protocol } { $host }:{ $port } without encryption: never probed

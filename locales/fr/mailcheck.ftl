@@ -353,6 +353,7 @@ discovery-note-host-unknown = { $name } : { $text } (serveurs documentés : { $d
 discovery-note-host-unknown-ovh-email-pro = { $name } : s'il s'agit d'un compte OVHcloud E-mail Pro, son serveur est proN.mail.ovh.net, et N (pro1, pro2…) ne se déduit pas de l'adresse : il figure sous « Webmail » dans l'espace client OVHcloud. Relancez avec --server proN.mail.ovh.net (serveurs documentés : { $documented })
 discovery-note-before = auparavant : { $failures }
 discovery-note-skipped-type = serveur de type « { $kind } » écarté : ce type n'est pas testé
+discovery-note-also-offered = proposé aussi, non testé : { $kind } à l'adresse { $at }
 discovery-note-skipped-host = { $protocol } : nom d'hôte inutilisable « { $given } »
 discovery-note-skipped-port = { $protocol } { $host } : port inutilisable « { $given } »
 discovery-note-skipped-unencrypted = { $protocol } { $host }:{ $port } sans chiffrement : jamais testé

@@ -255,6 +255,7 @@ mod tests {
             notes: Default::default(),
             not_offered: vec![],
             obstacles: vec![],
+            published: Default::default(),
         };
         let d = DiscoveryReport {
             address: "a@example.fr".into(),
@@ -282,6 +283,7 @@ mod tests {
             selected: vec![],
             disagreements: vec![],
             notes: Default::default(),
+            cached: false,
         };
         let docs = DocumentedSetting::from_discovery(&d);
         let got: Vec<(&str, u16, &str)> = docs

@@ -1,9 +1,12 @@
-//! Thunderbird autoconfig (`config-v1.1.xml`): the provider's own document, and the ISPDB.
+//! Autoconfig (`config-v1.1.xml`, config version 1.2 of draft-ietf-mailmaint-autoconfig): the
+//! provider's own document, and the ISPDB.
 //!
-//! [`parse`] is pure: bytes in, servers out. Unknown server types (exchange, ews, jmap...) and
-//! plain-text servers are skipped with a note, never fatal.
+//! [`parse`] is pure: bytes in, servers out. The services mailcheck does not probe (JMAP, EWS,
+//! ActiveSync, the legacy `exchange`, CardDAV and CalDAV) are listed as also offered, the
+//! `<oAuth2>` element is kept; unknown server types and plain-text servers are skipped with a
+//! note, never fatal.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::http::HttpError;
 use super::{
@@ -24,6 +27,82 @@ pub struct Server {
     pub auth: Vec<String>,
 }
 
+/// A service a document publishes besides the mail access mailcheck probes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Offered {
+    pub kind: OfferedKind,
+    /// Its URL (placeholders replaced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Its host name, for the types that give one instead of a URL (legacy `exchange`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Its `<authentication>` methods, in the document's order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auth: Vec<String>,
+}
+
+impl Offered {
+    /// Where it is: the URL, else the host name.
+    pub fn at(&self) -> String {
+        self.url.clone().or(self.host.clone()).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OfferedKind {
+    Jmap,
+    Ews,
+    Activesync,
+    /// Autoconfig 1.1's type for Exchange.
+    Exchange,
+    /// `<addressbook type="carddav">`.
+    Carddav,
+    /// `<calendar type="caldav">`.
+    Caldav,
+}
+
+impl OfferedKind {
+    fn of_incoming(kind: &str) -> Option<OfferedKind> {
+        Some(match kind {
+            "jmap" => OfferedKind::Jmap,
+            "ews" => OfferedKind::Ews,
+            "activesync" => OfferedKind::Activesync,
+            "exchange" => OfferedKind::Exchange,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OfferedKind::Jmap => "jmap",
+            OfferedKind::Ews => "ews",
+            OfferedKind::Activesync => "activesync",
+            OfferedKind::Exchange => "exchange",
+            OfferedKind::Carddav => "carddav",
+            OfferedKind::Caldav => "caldav",
+        }
+    }
+}
+
+/// A document's `<oAuth2>`: what an OAuth2 sign-in with this provider needs. A
+/// `<clientSecret>` is not kept: it is no business of a report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OAuth2Config {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// The scopes, as the space-separated `<scope>` lists them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scope: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
 /// What a document says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Document {
@@ -33,12 +112,33 @@ pub struct Document {
     pub servers: Vec<Server>,
     /// Servers left out, and why.
     pub skipped: Vec<Note>,
+    /// The services it publishes that are not probed, in its order.
+    pub also_offered: Vec<Offered>,
+    pub oauth2: Option<OAuth2Config>,
 }
 
 #[derive(Deserialize)]
 struct XClientConfig {
     #[serde(rename = "emailProvider", default)]
     providers: Vec<XProvider>,
+    #[serde(rename = "addressbook", default)]
+    addressbooks: Vec<XServer>,
+    #[serde(rename = "calendar", default)]
+    calendars: Vec<XServer>,
+    #[serde(rename = "oAuth2")]
+    oauth2: Option<XOAuth2>,
+}
+
+#[derive(Deserialize)]
+struct XOAuth2 {
+    issuer: Option<String>,
+    #[serde(rename = "authURL")]
+    auth_url: Option<String>,
+    #[serde(rename = "tokenURL")]
+    token_url: Option<String>,
+    scope: Option<String>,
+    #[serde(rename = "clientID")]
+    client_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +160,7 @@ struct XServer {
     #[serde(rename = "@type")]
     kind: Option<String>,
     hostname: Option<String>,
+    url: Option<String>,
     port: Option<String>,
     #[serde(rename = "socketType")]
     socket_type: Option<String>,
@@ -71,14 +172,37 @@ struct XServer {
 /// Parse a `config-v1.1.xml` document for `address`. Errors only when the document is not a
 /// readable clientConfig at all.
 pub fn parse(xml: &[u8], address: &Address) -> Result<Document, String> {
-    let text = std::str::from_utf8(xml).map_err(|e| format!("not UTF-8: {e}"))?;
-    let text = text.trim_start_matches('\u{feff}');
+    let text = decode_xml(xml)?;
     let root: XClientConfig =
-        quick_xml::de::from_str(text).map_err(|e| format!("not a clientConfig document: {e}"))?;
+        quick_xml::de::from_str(&text).map_err(|e| format!("not a clientConfig document: {e}"))?;
     if root.providers.is_empty() {
         return Err("clientConfig without an emailProvider".into());
     }
     let mut doc = Document::default();
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(|s| substitute(s.trim(), address))
+            .filter(|s| !s.is_empty())
+    };
+    doc.oauth2 = root.oauth2.as_ref().map(|o| OAuth2Config {
+        issuer: text(&o.issuer),
+        auth_url: text(&o.auth_url),
+        token_url: text(&o.token_url),
+        scope: o
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        client_id: text(&o.client_id),
+    });
+    let offered = |kind: OfferedKind, s: &XServer| Offered {
+        kind,
+        url: text(&s.url),
+        host: text(&s.hostname).filter(|_| s.url.is_none()),
+        auth: s.auth.iter().map(|a| a.trim().to_string()).collect(),
+    };
     for p in root.providers {
         doc.provider_id = doc.provider_id.or(p.id.clone());
         doc.display_name = doc.display_name.or(p.display_name.into_iter().next());
@@ -90,13 +214,67 @@ pub fn parse(xml: &[u8], address: &Address) -> Result<Document, String> {
             .map(|s| (s, false))
             .chain(p.outgoing.iter().map(|s| (s, true)))
         {
+            let kind = s.kind.as_deref().unwrap_or("").trim().to_ascii_lowercase();
+            if let Some(k) = OfferedKind::of_incoming(&kind).filter(|_| !outgoing) {
+                doc.also_offered.push(offered(k, s));
+                continue;
+            }
             match server(s, outgoing, address) {
                 Ok(sv) => doc.servers.push(sv),
                 Err(why) => doc.skipped.push(why),
             }
         }
     }
+    let dav = root.addressbooks.iter().map(|s| (OfferedKind::Carddav, s));
+    let cal = root.calendars.iter().map(|s| (OfferedKind::Caldav, s));
+    doc.also_offered
+        .extend(dav.chain(cal).map(|(k, s)| offered(k, s)));
+    for o in &doc.also_offered {
+        doc.skipped.push(Note::AlsoOffered {
+            kind: o.kind.name().to_string(),
+            at: o.at(),
+        });
+    }
     Ok(doc)
+}
+
+/// An XML document's text, in the encoding it is in (XML 1.0 §4.3.3, Appendix F): a byte-order
+/// mark first, then UTF-16 recognised by its first `<`, then the declaration's `encoding`,
+/// UTF-8 when none. A declared label nobody knows, or bytes invalid in the encoding, are an
+/// error naming it.
+pub fn decode_xml(xml: &[u8]) -> Result<String, String> {
+    use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
+    let (encoding, body) = match Encoding::for_bom(xml) {
+        Some((e, bom)) => (e, &xml[bom..]),
+        None => {
+            let e = match xml {
+                [b'<', 0, b'?', 0, ..] => UTF_16LE,
+                [0, b'<', 0, b'?', ..] => UTF_16BE,
+                _ => match declared_encoding(xml) {
+                    Some(label) => Encoding::for_label(label.as_bytes())
+                        .ok_or_else(|| format!("unknown encoding {label:?}"))?,
+                    None => UTF_8,
+                },
+            };
+            (e, xml)
+        }
+    };
+    encoding
+        .decode_without_bom_handling_and_without_replacement(body)
+        .map(|t| t.into_owned())
+        .ok_or_else(|| format!("not {}", encoding.name()))
+}
+
+/// The `encoding` of an ASCII-compatible document's `<?xml ...?>` declaration.
+fn declared_encoding(xml: &[u8]) -> Option<String> {
+    let decl = xml.strip_prefix(b"<?xml")?;
+    let end = decl.windows(2).position(|w| w == b"?>")?;
+    let decl = std::str::from_utf8(&decl[..end]).ok()?;
+    let rest = &decl[decl.find("encoding")? + "encoding".len()..];
+    let rest = rest.trim_start().strip_prefix('=')?.trim_start();
+    let quote = rest.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+    let value = &rest[1..];
+    Some(value[..value.find(quote)?].trim().to_string())
 }
 
 fn server(s: &XServer, outgoing: bool, address: &Address) -> Result<Server, Note> {
@@ -215,6 +393,10 @@ pub(crate) async fn fetch(
     let mut found = Found {
         candidates: candidates(&doc, source, &origin, got.trusted, &ctx.address),
         notes: doc.skipped.iter().cloned().collect(),
+        published: super::Published {
+            also_offered: doc.also_offered.clone(),
+            oauth2: doc.oauth2.clone(),
+        },
         provider: doc.display_name.clone().or(doc.provider_id.clone()),
         detail: String::new(),
         failed: false,
@@ -238,36 +420,23 @@ pub(crate) async fn fetch(
     Ok(found)
 }
 
-/// The URLs a domain's own autoconfig lives at, in order; `with_http` adds the http forms.
-pub(crate) fn urls(domain: &str, email: &str, with_http: bool) -> Vec<String> {
-    let q = encode_query(email);
+/// The URLs a domain's own autoconfig lives at, in the draft's order (draft-ietf-mailmaint-
+/// autoconfig, steps 1.1-1.3, then Thunderbird's http well-known form); `with_http` adds the
+/// http forms. None carries the address: the draft makes `emailaddress` optional, a per-user
+/// document is discouraged by it, and without the address one answer serves the whole domain
+/// (see [`super::cache`]) and nobody on the path or at the web host learns who is set up.
+pub(crate) fn urls(domain: &str, with_http: bool) -> Vec<String> {
     let mut v = vec![
-        format!("https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={q}"),
+        format!("https://autoconfig.{domain}/mail/config-v1.1.xml"),
         format!("https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml"),
     ];
     if with_http {
-        v.push(format!(
-            "http://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={q}"
-        ));
+        v.push(format!("http://autoconfig.{domain}/mail/config-v1.1.xml"));
         v.push(format!(
             "http://{domain}/.well-known/autoconfig/mail/config-v1.1.xml"
         ));
     }
     v
-}
-
-fn encode_query(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            b'@' => out.push_str("%40"),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// Try `urls` all at once; the first in order that gives servers wins. With none, the reasons
@@ -327,7 +496,7 @@ pub(crate) async fn first_of(
 
 /// Source 2: the domain's own autoconfig, https first, then http (untrusted).
 pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
-    let urls = urls(&ctx.address.domain, &ctx.email(), true);
+    let urls = urls(&ctx.address.domain, true);
     first_of(ctx, &urls, SourceKind::Autoconfig, trail, budget).await
 }
 
@@ -424,8 +593,90 @@ mod tests {
         assert_eq!(d.servers[1].username.as_deref(), Some("alice@example.com"));
         assert_eq!(d.servers[2].protocol, Protocol::Smtp);
         assert_eq!(d.skipped.len(), 2, "{:?}", d.skipped);
-        assert!(d.skipped[0].english().contains("exchange"));
-        assert!(d.skipped[1].english().contains("without encryption"));
+        assert!(d.skipped[0].english().contains("without encryption"));
+        assert_eq!(
+            d.skipped[1].english(),
+            "also offered, not probed: exchange at ews.example.com"
+        );
+        assert_eq!(d.also_offered[0].kind, OfferedKind::Exchange);
+        assert_eq!(d.oauth2, None);
+    }
+
+    /// Config version 1.2: `<oAuth2>`, JMAP / EWS / ActiveSync and the CardDAV / CalDAV
+    /// blocks listed, several `<authentication>` kept in order, the client secret dropped.
+    #[test]
+    fn version_1_2_oauth2_and_other_services() {
+        let doc = r#"<?xml version="1.0"?>
+<clientConfig version="1.2">
+  <emailProvider id="example.com">
+    <domain>example.com</domain>
+    <incomingServer type="jmap">
+      <url>https://jmap.example.com/.well-known/jmap</url>
+      <authentication>OAuth2</authentication><authentication>basic</authentication>
+      <username>%EMAILADDRESS%</username>
+    </incomingServer>
+    <incomingServer type="imap">
+      <hostname>imap.example.com</hostname><port>993</port><socketType>SSL</socketType>
+      <authentication>OAuth2</authentication>
+      <authentication>password-cleartext</authentication>
+    </incomingServer>
+    <incomingServer type="ews"><url>https://mail.example.com/EWS/Exchange.asmx</url></incomingServer>
+    <incomingServer type="activesync"><url>https://mail.example.com/Microsoft-Server-ActiveSync</url></incomingServer>
+    <incomingServer type="gopher"><hostname>gopher.example.com</hostname></incomingServer>
+    <outgoingServer type="smtp">
+      <hostname>smtp.example.com</hostname><port>465</port><socketType>TLS</socketType>
+    </outgoingServer>
+  </emailProvider>
+  <addressbook type="carddav"><url>https://dav.example.com/%EMAILLOCALPART%/</url></addressbook>
+  <calendar type="caldav"><url>https://dav.example.com/cal</url></calendar>
+  <oAuth2>
+    <authURL>https://login.example.com/auth</authURL>
+    <tokenURL>https://login.example.com/token</tokenURL>
+    <issuer>login.example.com</issuer>
+    <scope>IMAP SMTP offline_access</scope>
+    <clientID>open</clientID>
+    <clientSecret>not-for-reports</clientSecret>
+  </oAuth2>
+</clientConfig>"#;
+        let a = Address::parse("fred@example.com").unwrap();
+        let d = parse(doc.as_bytes(), &a).unwrap();
+        assert_eq!(d.servers.len(), 2);
+        assert_eq!(d.servers[0].auth, ["OAuth2", "password-cleartext"]);
+        let kinds: Vec<OfferedKind> = d.also_offered.iter().map(|o| o.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                OfferedKind::Jmap,
+                OfferedKind::Ews,
+                OfferedKind::Activesync,
+                OfferedKind::Carddav,
+                OfferedKind::Caldav
+            ]
+        );
+        assert_eq!(d.also_offered[0].auth, ["OAuth2", "basic"]);
+        assert_eq!(
+            d.also_offered[3].url.as_deref(),
+            Some("https://dav.example.com/fred/")
+        );
+        let o = d.oauth2.clone().unwrap();
+        assert_eq!(o.issuer.as_deref(), Some("login.example.com"));
+        assert_eq!(
+            o.auth_url.as_deref(),
+            Some("https://login.example.com/auth")
+        );
+        assert_eq!(
+            o.token_url.as_deref(),
+            Some("https://login.example.com/token")
+        );
+        assert_eq!(o.scope, ["IMAP", "SMTP", "offline_access"]);
+        assert_eq!(o.client_id.as_deref(), Some("open"));
+        let json = serde_json::to_string(&o).unwrap();
+        assert!(!json.contains("not-for-reports"), "{json}");
+        // An unknown type is still skipped with its note.
+        assert!(d
+            .skipped
+            .iter()
+            .any(|n| n.english() == r#"server type "gopher" is not probed"#));
     }
 
     #[test]
@@ -443,18 +694,16 @@ mod tests {
 
     #[test]
     fn urls_in_order() {
-        let u = urls("example.com", "a+b@example.com", true);
-        assert_eq!(
-            u[0],
-            "https://autoconfig.example.com/mail/config-v1.1.xml?emailaddress=a%2Bb%40example.com"
-        );
+        let u = urls("example.com", true);
+        assert_eq!(u[0], "https://autoconfig.example.com/mail/config-v1.1.xml");
         assert_eq!(
             u[1],
             "https://example.com/.well-known/autoconfig/mail/config-v1.1.xml"
         );
-        assert!(u[2].starts_with("http://autoconfig."));
+        assert_eq!(u[2], "http://autoconfig.example.com/mail/config-v1.1.xml");
         assert_eq!(u.len(), 4);
-        assert_eq!(urls("example.com", "a@example.com", false).len(), 2);
+        assert!(u.iter().all(|u| !u.contains("emailaddress")), "{u:?}");
+        assert_eq!(urls("example.com", false).len(), 2);
         assert_eq!(
             ispdb_url("https://autoconfig.thunderbird.net/v1.1/", "example.com"),
             "https://autoconfig.thunderbird.net/v1.1/example.com"
@@ -463,6 +712,38 @@ mod tests {
             ispdb_url("http://127.0.0.1:9/db", "x.org"),
             "http://127.0.0.1:9/db/x.org"
         );
+    }
+
+    #[test]
+    fn documents_in_latin1_and_utf16_are_read() {
+        let a = Address::parse("alice@example.com").unwrap();
+        let doc = DOC
+            .replace("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"")
+            .replace("Example Mail", "Exämple Mail");
+        let (latin1, _, _) = encoding_rs::WINDOWS_1252.encode(&doc);
+        assert!(std::str::from_utf8(&latin1).is_err(), "really Latin-1");
+        let d = parse(&latin1, &a).unwrap();
+        assert_eq!(d.display_name.as_deref(), Some("Exämple Mail"));
+        assert_eq!(d.servers.len(), 3);
+        let utf16 = doc.replace("ISO-8859-1", "UTF-16");
+        for bom in [true, false] {
+            let mut le: Vec<u8> = if bom { vec![0xff, 0xfe] } else { vec![] };
+            le.extend(utf16.encode_utf16().flat_map(u16::to_le_bytes));
+            let d = parse(&le, &a).unwrap();
+            assert_eq!(d.display_name.as_deref(), Some("Exämple Mail"), "bom {bom}");
+            assert_eq!(d.servers.len(), 3);
+        }
+        let mut be = vec![0xfe, 0xff];
+        be.extend(utf16.encode_utf16().flat_map(u16::to_be_bytes));
+        assert_eq!(parse(&be, &a).unwrap().servers.len(), 3);
+        // UTF-8 stays strict, and an unknown label is named.
+        let bad = DOC.replace("Example Mail", "Ex\u{e4}mple").into_bytes();
+        let latin_in_utf8: Vec<u8> = bad.iter().copied().filter(|b| *b != 0xc3).collect();
+        assert!(parse(&latin_in_utf8, &a).unwrap_err().contains("UTF-8"));
+        let odd = DOC.replace("UTF-8", "x-klingon");
+        assert!(parse(odd.as_bytes(), &a)
+            .unwrap_err()
+            .contains("unknown encoding \"x-klingon\""));
     }
 
     proptest! {

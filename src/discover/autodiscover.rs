@@ -120,7 +120,7 @@ pub fn request_body(address: &str) -> String {
 
 /// Parse an Autodiscover response.
 pub fn parse(xml: &[u8]) -> Result<Answer, String> {
-    let text = std::str::from_utf8(xml).map_err(|e| format!("not UTF-8: {e}"))?;
+    let text = super::autoconfig::decode_xml(xml)?;
     let text = text.trim_start_matches('\u{feff}');
     let root: XRoot =
         quick_xml::de::from_str(text).map_err(|e| format!("not an Autodiscover document: {e}"))?;
@@ -561,6 +561,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                     failed: false,
                     not_offered: vec![],
                     obstacles: vec![],
+                    published: Default::default(),
                 };
             }
             Some(Ok(settled)) => {

@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use reqwest::{redirect, Client};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::CertificateDer;
 
+use super::cache::{self, DiscoveryCache, Scope};
 use super::DiscoveryConfig;
 use crate::model::ConnectTo;
 use crate::net::resolver::{LookupError, Resolver};
@@ -36,6 +38,8 @@ pub struct Fetched {
     pub body: Vec<u8>,
     /// Every hop was https (with a certificate that verified: otherwise there is no answer).
     pub trusted: bool,
+    /// How long the answer may be kept, as its `Cache-Control` says ([`cache::cache_control`]).
+    pub cache_for: Option<Duration>,
 }
 
 impl Fetched {
@@ -150,10 +154,15 @@ pub struct Redirects<'a> {
     pub on_hop: &'a mut (dyn FnMut(u16, &str) + Send),
 }
 
+#[derive(Clone)]
 pub struct Http {
     https: Client,
     http: Client,
     timeout: Duration,
+    /// The process's cache, and what of this client's settings its answers depend on.
+    memo: Option<(Arc<DiscoveryCache>, Scope)>,
+    /// Set when an answer came from the cache.
+    served_from_cache: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Http {
@@ -233,7 +242,8 @@ fn load_certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>
 }
 
 impl Http {
-    pub fn new(cfg: &DiscoveryConfig) -> anyhow::Result<Http> {
+    /// A client; with `cache`, every request is asked of it first (see [`cache`]).
+    pub fn new(cfg: &DiscoveryConfig, cache: Option<Arc<DiscoveryCache>>) -> anyhow::Result<Http> {
         let tls = tls_config(cfg.ca_file.as_deref())?;
         let timeout = cfg.step_timeout();
         let build = |default_port: u16| -> anyhow::Result<Client> {
@@ -252,11 +262,23 @@ impl Http {
                 .build()
                 .context("building the HTTP client")
         };
+        let scope = Scope {
+            resolver: cfg.resolver.server(),
+            ca_file: cfg.ca_file.clone(),
+            connect_to: cfg.connect_to.iter().map(|r| format!("{r:?}")).collect(),
+        };
         Ok(Http {
             https: build(443)?,
             http: build(80)?,
             timeout,
+            memo: cache.map(|c| (c, scope)),
+            served_from_cache: Arc::default(),
         })
+    }
+
+    /// Whether any answer this client gave came from the cache.
+    pub fn served_from_cache(&self) -> bool {
+        self.served_from_cache.load(Ordering::Relaxed)
     }
 
     fn client(&self, url: &reqwest::Url) -> Result<&Client, HttpError> {
@@ -269,8 +291,32 @@ impl Http {
         }
     }
 
-    /// One request, no redirect followed.
+    /// One request, no redirect followed; through the cache when there is one.
     async fn once(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<String>,
+    ) -> Result<Fetched, HttpError> {
+        let Some((cache, scope)) = &self.memo else {
+            return self.request(method, url, body).await;
+        };
+        let fetch = {
+            let this = self.clone();
+            let (method, url, body) = (method.clone(), url.to_string(), body.clone());
+            async move { this.request(method, &url, body).await }
+        };
+        let (answer, cached) = cache
+            .answer(scope, &method, url, body.as_deref(), fetch)
+            .await;
+        if cached {
+            self.served_from_cache.store(true, Ordering::Relaxed);
+        }
+        answer
+    }
+
+    /// One request on the wire.
+    async fn request(
         &self,
         method: reqwest::Method,
         url: &str,
@@ -295,6 +341,11 @@ impl Http {
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            let cache_for = resp
+                .headers()
+                .get(reqwest::header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok())
+                .and_then(cache::cache_control);
             if resp.content_length().is_some_and(|n| n > BODY_LIMIT as u64) {
                 return Err(HttpError::TooLarge);
             }
@@ -311,6 +362,7 @@ impl Http {
                 location,
                 body,
                 trusted: url.starts_with("https://"),
+                cache_for,
             })
         };
         // The client's own timeout covers the request; this one also bounds resolution.
@@ -514,6 +566,7 @@ mod tests {
             location: location.map(str::to_string),
             body: vec![],
             trusted: true,
+            cache_for: None,
         };
         let base = "https://a.test/x/y.xml";
         assert_eq!(next_hop(base, &answer(200, Some("/z"))), Ok(None));

@@ -14,6 +14,7 @@
 
 pub mod autoconfig;
 pub mod autodiscover;
+pub mod cache;
 mod failure;
 mod guess;
 pub mod http;
@@ -180,6 +181,17 @@ impl SourceStatus {
     }
 }
 
+/// What a source's document publishes besides the servers probed (autoconfig 1.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Published {
+    /// JMAP, EWS, ActiveSync, CardDAV, CalDAV...: listed, not probed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_offered: Vec<autoconfig::Offered>,
+    /// The `<oAuth2>` element, for an OAuth2 sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<autoconfig::OAuth2Config>,
+}
+
 /// What one source did.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {
@@ -205,6 +217,9 @@ pub struct SourceReport {
     /// (not in JSON: `detail` says it in words).
     #[serde(skip)]
     pub obstacles: Vec<Obstacle>,
+    /// `also_offered` and `oauth2` in JSON, when its document gives them.
+    #[serde(flatten)]
+    pub published: Published,
 }
 
 /// Two sources that name different servers, or different login names, for one protocol.
@@ -252,6 +267,9 @@ pub struct DiscoveryReport {
     /// (English sentences) and `note_codes` in JSON.
     #[serde(flatten)]
     pub notes: Notes,
+    /// Some web answer came from the process's cache: an earlier discovery (another account
+    /// of the domain in a `batch`, `check` or `serve`) asked the same URL ([`cache`]).
+    pub cached: bool,
 }
 
 impl DiscoveryReport {
@@ -314,6 +332,7 @@ pub(crate) struct Found {
     pub not_offered: Vec<Protocol>,
     /// What stood in the way of each step that gave nothing.
     pub obstacles: Vec<Obstacle>,
+    pub published: Published,
 }
 
 impl Found {
@@ -451,12 +470,28 @@ where
         notes: found.notes,
         not_offered: found.not_offered,
         obstacles: found.obstacles,
+        published: found.published,
     }
 }
 
 /// Run every source and pick the winners. Errors only for bad configuration (CA file).
 pub async fn discover(address: &Address, cfg: &DiscoveryConfig) -> anyhow::Result<DiscoveryReport> {
-    let http = http::Http::new(cfg)?;
+    discover_with(address, cfg, None).await
+}
+
+/// [`discover`], asking `cache` first for every web request and DNS query, and leaving its
+/// answers there for the next discovery of the process.
+pub async fn discover_with(
+    address: &Address,
+    cfg: &DiscoveryConfig,
+    cache: Option<Arc<cache::DiscoveryCache>>,
+) -> anyhow::Result<DiscoveryReport> {
+    let mut cfg = cfg.clone();
+    if let Some(c) = &cache {
+        cfg.resolver = c.resolver(&cfg.resolver);
+    }
+    let cfg = &cfg;
+    let http = http::Http::new(cfg, cache)?;
     let ctx = Arc::new(Ctx {
         address: address.clone(),
         cfg: cfg.clone(),
@@ -507,6 +542,7 @@ pub async fn discover(address: &Address, cfg: &DiscoveryConfig) -> anyhow::Resul
             notes: Notes::default(),
             not_offered: vec![],
             obstacles: vec![],
+            published: Default::default(),
         }
     } else {
         // What SRV says is not offered is not guessed either.
@@ -520,12 +556,14 @@ pub async fn discover(address: &Address, cfg: &DiscoveryConfig) -> anyhow::Resul
         .await
     };
     sources.push(guess);
-    Ok(conclude(
+    let mut report = conclude(
         address,
         &cfg.resolver,
         sources,
         t0.elapsed().as_millis() as u64,
-    ))
+    );
+    report.cached = ctx.http.served_from_cache();
+    Ok(report)
 }
 
 /// Pick, per protocol, the highest-priority source that named a server; list disagreements.
@@ -656,6 +694,7 @@ pub fn conclude(
         selected,
         disagreements,
         notes,
+        cached: false,
     }
 }
 
@@ -733,6 +772,7 @@ mod tests {
             notes: Notes::default(),
             not_offered: vec![],
             obstacles: vec![],
+            published: Default::default(),
         }
     }
 

@@ -1,9 +1,10 @@
 //! The MX record: a known provider by its MX host, or the MX's domains looked up in the
-//! table, their autoconfig (https only) and the ISPDB.
+//! table, then the MX steps of draft-ietf-mailmaint-autoconfig ([`urls`]: their autoconfig,
+//! https only, then the ISPDB).
 
 use super::autoconfig;
 use super::providers;
-use super::{in_order, Budget, Ctx, Found, Note, Obstacle, SourceKind, Trail};
+use super::{Budget, Ctx, Found, Note, Obstacle, SourceKind, Trail};
 use crate::net::resolver::LookupError;
 
 /// The domains worth asking about for an MX host: the host minus its first label, then its
@@ -92,55 +93,56 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
             Obstacle::Absent,
         );
     }
-    let origin_ref = &origin;
-    let lookups = domains.iter().map(|d| async move {
-        let table = providers::by_domain(d);
-        if !table.is_empty() {
-            return providers::found(
-                &table,
-                &ctx.address,
-                SourceKind::Mx,
-                &format!("{origin_ref}built-in:"),
-                false,
-            );
+    // A derived domain the table knows answers at once.
+    if let Some(d) = domains.iter().find(|d| !providers::by_domain(d).is_empty()) {
+        let mut f = providers::found(
+            &providers::by_domain(d),
+            &ctx.address,
+            SourceKind::Mx,
+            &format!("{origin}built-in:"),
+            false,
+        );
+        for c in &mut f.candidates {
+            c.notes.push(Note::ThroughMx);
         }
-        let mut urls = autoconfig::urls(d, &ctx.email(), false);
-        urls.push(autoconfig::ispdb_url(&ctx.cfg.ispdb_url, d));
-        autoconfig::first_of(ctx, &urls, SourceKind::Mx, trail, budget).await
-    });
-    // What the MX lookup left of the budget is shared by the domains; the first in order
-    // that answered within it wins.
-    let results = in_order(budget.end(), lookups, |f| !f.candidates.is_empty()).await;
-    let mut why = Vec::new();
-    let mut obstacles = Vec::new();
-    for (d, f) in domains.iter().zip(results) {
-        let Some(mut f) = f else {
-            obstacles.push(Obstacle::TimedOut);
-            why.push(format!("{d}: no answer before the source's deadline"));
-            continue;
-        };
-        if !f.candidates.is_empty() {
-            for c in &mut f.candidates {
-                c.trusted = false;
-                c.origin = format!("{origin}{}", c.origin);
-                c.notes.push(Note::ThroughMx);
-            }
-            f.detail = format!("{record}, {d}: {}", f.detail);
-            if !why.is_empty() {
-                f.notes.push(Note::Before { failures: why });
-            }
-            return f;
-        }
-        obstacles.extend(f.obstacles);
-        why.push(format!("{d}: {}", f.detail));
+        f.detail = format!("{record}, {d}: {}", f.detail);
+        return f;
     }
-    // The MX record itself came: the DNS answered, whatever its domains' sources did.
-    obstacles.push(Obstacle::Absent);
-    Found {
-        detail: format!("{record}; {}", why.join("; ")),
-        obstacles,
-        ..Found::default()
+    // The draft's steps 3.1-3.4, all started together with what the MX lookup left of the
+    // budget; the first in order that answered wins.
+    let urls = urls(&domains, &ctx.cfg.ispdb_url);
+    let mut f = autoconfig::first_of(ctx, &urls, SourceKind::Mx, trail, budget).await;
+    if f.candidates.is_empty() {
+        // The MX record itself came: the DNS answered, whatever its domains' sources did; and
+        // the MX's hoster publishing nothing for it is no fault of this domain.
+        f.obstacles.push(Obstacle::Absent);
+        f.failed = false;
+        f.detail = format!("{record}; {}", f.detail);
+        return f;
     }
+    for c in &mut f.candidates {
+        c.trusted = false;
+        c.origin = format!("{origin}{}", c.origin);
+        c.notes.push(Note::ThroughMx);
+    }
+    f.detail = format!("{record}: {}", f.detail);
+    f
+}
+
+/// The URLs of draft-ietf-mailmaint-autoconfig's MX steps for the MX host's `domains`
+/// (`%MXFULLDOMAIN%` first, then `%MXBASEDOMAIN%`, as [`derived_domains`] gives them), in the
+/// draft's order: each domain's autoconfig (3.1, 3.2: the draft's
+/// `https://autoconfig.<d>/.well-known/mail-v1.xml`, then the `/mail/config-v1.1.xml` that
+/// hosters publish for today's clients), then the ISPDB for each (3.3, 3.4). https only, and
+/// no address: only the MX's domain goes out.
+pub(crate) fn urls(domains: &[String], ispdb: &str) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for d in domains {
+        v.push(format!("https://autoconfig.{d}/.well-known/mail-v1.xml"));
+        v.push(format!("https://autoconfig.{d}/mail/config-v1.1.xml"));
+    }
+    v.extend(domains.iter().map(|d| autoconfig::ispdb_url(ispdb, d)));
+    v
 }
 
 #[cfg(test)]
@@ -169,6 +171,23 @@ mod tests {
         assert_eq!(
             derived_domains("mx.lab.test", "other.test"),
             vec!["lab.test"]
+        );
+    }
+
+    #[test]
+    fn mx_steps_in_the_drafts_order() {
+        let d = derived_domains("mx.premium.europe.example.com", "shop.test");
+        assert_eq!(d, ["premium.europe.example.com", "example.com"]);
+        assert_eq!(
+            urls(&d, "https://v1.ispdb.net/"),
+            [
+                "https://autoconfig.premium.europe.example.com/.well-known/mail-v1.xml",
+                "https://autoconfig.premium.europe.example.com/mail/config-v1.1.xml",
+                "https://autoconfig.example.com/.well-known/mail-v1.xml",
+                "https://autoconfig.example.com/mail/config-v1.1.xml",
+                "https://v1.ispdb.net/premium.europe.example.com",
+                "https://v1.ispdb.net/example.com",
+            ]
         );
     }
 }

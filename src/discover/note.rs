@@ -57,8 +57,11 @@ pub enum Note {
     },
     /// Earlier steps of the source that had nothing, in their own words.
     Before { failures: Vec<String> },
-    /// A document's server of a type that is not probed (Exchange, JMAP...).
+    /// A document's server of a type that is not probed and not known either.
     SkippedType { kind: String },
+    /// A service a document publishes besides mail access (JMAP, EWS, CardDAV...): listed, not
+    /// probed. `at` is its URL (or host name, for the legacy `exchange` type).
+    AlsoOffered { kind: String, at: String },
     /// A document's server whose host name is unusable.
     SkippedHost { protocol: Protocol, given: String },
     /// A document's server whose port is unusable.
@@ -120,6 +123,7 @@ impl Note {
             Note::HostUnknown { .. } => "host-unknown",
             Note::Before { .. } => "before",
             Note::SkippedType { .. } => "skipped-type",
+            Note::AlsoOffered { .. } => "also-offered",
             Note::SkippedHost { .. } => "skipped-host",
             Note::SkippedPort { .. } => "skipped-port",
             Note::SkippedUnencrypted { .. } => "skipped-unencrypted",
@@ -144,7 +148,7 @@ impl Note {
     }
 
     /// Every code, for the catalogue test and the README.
-    pub const CODES: [&'static str; 21] = [
+    pub const CODES: [&'static str; 22] = [
         "not-offered-overruled",
         "not-offered",
         "not-offered-ignored",
@@ -152,6 +156,7 @@ impl Note {
         "host-unknown",
         "before",
         "skipped-type",
+        "also-offered",
         "skipped-host",
         "skipped-port",
         "skipped-unencrypted",
@@ -230,6 +235,10 @@ impl Note {
             }
             Note::Before { failures } => put("failures", failures.join("; ")),
             Note::SkippedType { kind } => put("kind", kind.clone()),
+            Note::AlsoOffered { kind, at } => {
+                put("kind", kind.clone());
+                put("at", at.clone());
+            }
             Note::SkippedHost { protocol, given } => {
                 put("protocol", protocol.to_string());
                 put("given", given.clone());
@@ -434,7 +443,11 @@ mod tests {
             Note::Before {
                 failures: vec![s("https://a/: HTTP 404")],
             },
-            Note::SkippedType { kind: s("jmap") },
+            Note::SkippedType { kind: s("gopher") },
+            Note::AlsoOffered {
+                kind: s("jmap"),
+                at: s("https://jmap.example.com/"),
+            },
             Note::SkippedHost {
                 protocol: Protocol::Imap,
                 given: s("mail.%NOPE%"),

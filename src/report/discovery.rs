@@ -260,6 +260,7 @@ mod tests {
                     notes: Notes::default(),
                     not_offered: vec![],
                     obstacles: vec![],
+                    published: Default::default(),
                 },
                 SourceReport {
                     source: SourceKind::Guess,
@@ -272,6 +273,7 @@ mod tests {
                     notes: Notes::default(),
                     not_offered: vec![],
                     obstacles: vec![],
+                    published: Default::default(),
                 },
             ],
             winners: Default::default(),
@@ -283,6 +285,7 @@ mod tests {
                     name: "_pop3s._tcp.example.fr".into(),
                 }),
             }]),
+            cached: false,
         }
     }
 

@@ -147,12 +147,16 @@ fn autoconfig_over_https_alone() {
     assert_eq!(ac.provider.as_deref(), Some("Lab Mail"));
     assert!(
         ac.notes.texts().iter().any(|n| n.contains("jmap")),
-        "unknown type skipped: {ac:?}"
+        "JMAP listed: {ac:?}"
+    );
+    assert_eq!(
+        ac.published.also_offered[0].host.as_deref(),
+        Some("jmap.lab.test")
     );
     // Worded for the reader in the run's language, quoting the document's value.
     assert!(
         r.notes.iter().any(|n| n.text(mailcheck::i18n::Lang::Fr)
-            == "autoconfig (fournisseur) : serveur de type « jmap » écarté : ce type n'est pas testé"),
+            == "autoconfig (fournisseur) : proposé aussi, non testé : jmap à l'adresse jmap.lab.test"),
         "{:?}",
         r.notes
     );
@@ -164,15 +168,24 @@ fn autoconfig_over_https_alone() {
         ("mail.lab.test", 993, Security::Tls)
     );
     assert!(imap.trusted);
-    assert!(imap.origin.starts_with(
-        "https://autoconfig.lab.test/mail/config-v1.1.xml?emailaddress=alice%40lab.test"
-    ));
+    assert_eq!(
+        imap.origin,
+        "https://autoconfig.lab.test/mail/config-v1.1.xml"
+    );
     assert_eq!(imap.username, "alice@lab.test");
     assert_eq!(selected(&r, Protocol::Smtp)[0].username, "alice");
+    // The address goes nowhere in a URL: not over https, let alone over http.
     let seen = lab.web.log();
-    assert!(seen.iter().any(|s| s.scheme == "https"
-        && s.host == "autoconfig.lab.test"
-        && s.target.contains("emailaddress=alice%40lab.test")));
+    assert!(seen
+        .iter()
+        .any(|s| s.scheme == "https" && s.host == "autoconfig.lab.test"));
+    assert!(
+        seen.iter()
+            .filter(|s| s.method == "GET")
+            .all(|s| !s.target.contains("emailaddress") && !s.target.contains("alice")),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|s| s.scheme == "http"));
 }
 
 #[test]
@@ -626,9 +639,7 @@ fn internationalised_domain_goes_out_as_punycode() {
         .web
         .log()
         .iter()
-        .any(|s| s.host == "autoconfig.xn--bcher-kva.test"
-            && s.target
-                .contains("emailaddress=j%C3%BCrgen%40xn--bcher-kva.test")));
+        .any(|s| s.host == "autoconfig.xn--bcher-kva.test" && s.target == "/mail/config-v1.1.xml"));
 }
 
 #[test]
@@ -808,7 +819,7 @@ fn a_certificate_from_an_unknown_ca_is_a_failure_naming_the_url() {
     assert_eq!(ac.status, SourceStatus::Failed, "{ac:?}");
     assert!(
         ac.detail.contains(
-            "https://autoconfig.lab.test/mail/config-v1.1.xml?emailaddress=alice%40lab.test: TLS failure: invalid peer certificate"
+            "https://autoconfig.lab.test/mail/config-v1.1.xml: TLS failure: invalid peer certificate"
         ),
         "{}",
         ac.detail
@@ -1216,4 +1227,225 @@ fn failures_of_several_kinds_are_other() {
     let (f, _) = failure_of(&lab, &config(&lab, T), "alice@lab.test");
     assert_eq!(f, DiscoveryFailure::Other);
     assert_eq!(f.code(), "other");
+}
+
+/// §4 once per domain: 20 addresses of one domain discovered together through one cache (as
+/// `batch` and `check` do) ask each URL once; each address still gets its own login name.
+#[test]
+fn twenty_addresses_of_one_domain_ask_each_url_once() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(&autoconfig_doc(
+            ("mail.lab.test", 993, "SSL"),
+            ("mail.lab.test", 587, "STARTTLS"),
+        )),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let cfg = config(&lab, T);
+    let cache = Arc::new(discover::cache::DiscoveryCache::default());
+    let addresses: Vec<Address> = (0..20)
+        .map(|i| Address::parse(&format!("user{i}@lab.test")).unwrap())
+        .collect();
+    let reports: Vec<DiscoveryReport> = lab
+        .rt
+        .block_on(futures::future::join_all(
+            addresses
+                .iter()
+                .map(|a| discover::discover_with(a, &cfg, Some(cache.clone()))),
+        ))
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let mut gets: HashMap<String, usize> = HashMap::new();
+    let mut posts = 0;
+    for s in lab.web.log() {
+        if s.method == "GET" {
+            *gets
+                .entry(format!("{}://{}{}", s.scheme, s.host, s.target))
+                .or_default() += 1;
+        } else {
+            posts += 1;
+        }
+    }
+    assert!(!gets.is_empty());
+    assert!(gets.values().all(|n| *n == 1), "{gets:?}");
+    // The Autodiscover POST carries the address: its answer is that address's alone.
+    assert!(posts <= 20 * 2, "{posts}");
+    for (a, r) in addresses.iter().zip(&reports) {
+        assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autoconfig);
+        assert_eq!(selected(r, Protocol::Imap)[0].username, a.ascii());
+        assert_eq!(selected(r, Protocol::Smtp)[0].username, a.local);
+    }
+    // Every discovery but the first found some answer already there (or under way).
+    assert!(reports.iter().filter(|r| r.cached).count() >= 19);
+    // A discovery without the cache asks again, and says it did not use one.
+    let again = run(&lab, "late@lab.test", T);
+    assert!(!again.cached);
+    let json = serde_json::to_value(&reports[1]).unwrap();
+    assert!(json["cached"].is_boolean());
+}
+
+/// §1: a document declared ISO-8859-1 with a Latin-1 letter in its displayName is read, not
+/// "failed: not UTF-8".
+#[test]
+fn a_latin1_autoconfig_document_is_read() {
+    let doc = autoconfig_doc(
+        ("mail.lab.test", 993, "SSL"),
+        ("mail.lab.test", 587, "STARTTLS"),
+    )
+    .replace(
+        r#"<?xml version="1.0"?>"#,
+        r#"<?xml version="1.0" encoding="ISO-8859-1"?>"#,
+    )
+    .replace("Lab Mail", "Laboratoire Équipé");
+    let latin1: Vec<u8> = doc
+        .chars()
+        .map(|c| u8::try_from(c as u32).unwrap())
+        .collect();
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::Answer(
+            200,
+            vec![("Content-Type".into(), "text/xml".into())],
+            latin1,
+        ),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let r = run(&lab, "alice@lab.test", T);
+    let ac = source(&r, SourceKind::Autoconfig);
+    assert_eq!(ac.status, SourceStatus::Answered, "{ac:?}");
+    assert_eq!(ac.provider.as_deref(), Some("Laboratoire Équipé"));
+    assert_eq!(r.winners[&Protocol::Imap], SourceKind::Autoconfig);
+}
+
+/// §4 for `serve`: an answer is kept as long as its Cache-Control allows, at most the ceiling.
+#[test]
+fn a_bounded_cache_follows_cache_control() {
+    use std::sync::Arc;
+    let answer = |cache_control: &str| {
+        Reply::Answer(
+            200,
+            vec![
+                ("Content-Type".into(), "text/xml".into()),
+                ("Cache-Control".into(), cache_control.into()),
+            ],
+            autoconfig_doc(
+                ("mail.lab.test", 993, "SSL"),
+                ("mail.lab.test", 587, "STARTTLS"),
+            )
+            .into_bytes(),
+        )
+    };
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        answer("no-store"),
+    );
+    routes.insert(
+        route("GET", "https", "ispdb.test", "/v1.1/lab.test"),
+        answer("max-age=300"),
+    );
+    let lab = Lab::start(base_zone(), routes);
+    let cfg = config(&lab, T);
+    let cache = Arc::new(discover::cache::DiscoveryCache::new(
+        discover::cache::Keep::Bounded {
+            ceiling: Duration::from_secs(3600),
+        },
+    ));
+    let twice: Vec<DiscoveryReport> = ["a@lab.test", "b@lab.test"]
+        .iter()
+        .map(|a| {
+            let a = Address::parse(a).unwrap();
+            lab.rt
+                .block_on(discover::discover_with(&a, &cfg, Some(cache.clone())))
+                .unwrap()
+        })
+        .collect();
+    let count = |host: &str| {
+        lab.web
+            .log()
+            .iter()
+            .filter(|s| s.method == "GET" && s.scheme == "https" && s.host == host)
+            .count()
+    };
+    assert_eq!(count("autoconfig.lab.test"), 2, "no-store: asked again");
+    assert_eq!(count("ispdb.test"), 1, "max-age=300: kept");
+    assert!(!twice[0].cached);
+    assert!(twice[1].cached);
+    assert_eq!(
+        selected(&twice[1], Protocol::Imap)[0].username,
+        "b@lab.test"
+    );
+}
+
+/// The draft's MX steps: `%MXFULLDOMAIN%`'s autoconfig at `/.well-known/mail-v1.xml` (3.1)
+/// outranks `%MXBASEDOMAIN%`'s (3.2), which outranks the ISPDB (3.3, 3.4).
+#[test]
+fn mx_steps_follow_the_drafts_order() {
+    let mut z = base_zone();
+    z.mx("lab.test", 10, "mx1.mail.mailhost.test");
+    let doc = |host: &str| Reply::xml(&autoconfig_doc((host, 993, "SSL"), (host, 465, "SSL")));
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.mail.mailhost.test",
+            "/.well-known/mail-v1.xml",
+        ),
+        doc("full.mailhost.test"),
+    );
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.mailhost.test",
+            "/mail/config-v1.1.xml",
+        ),
+        doc("base.mailhost.test"),
+    );
+    routes.insert(
+        route("GET", "https", "ispdb.test", "/v1.1/mailhost.test"),
+        doc("ispdb.mailhost.test"),
+    );
+    let lab = Lab::start(z, routes);
+    let r = run(&lab, "alice@lab.test", T);
+    assert_eq!(
+        r.winners[&Protocol::Imap],
+        SourceKind::Mx,
+        "{:?}",
+        r.sources
+    );
+    assert_eq!(selected(&r, Protocol::Imap)[0].host, "full.mailhost.test");
+    let mx = source(&r, SourceKind::Mx);
+    assert!(mx
+        .queried
+        .iter()
+        .any(|q| q == "GET https://autoconfig.mail.mailhost.test/.well-known/mail-v1.xml"));
+    // Only the MX's domains went out, never the address.
+    assert!(lab
+        .web
+        .log()
+        .iter()
+        .filter(|s| s.host.contains("mailhost"))
+        .all(|s| !s.target.contains("alice")));
 }

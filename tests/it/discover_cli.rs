@@ -169,6 +169,65 @@ fn discover_command_table_and_json() {
     assert_eq!(srv["candidates"][0]["trusted"], false);
 }
 
+/// Autoconfig 1.2 end to end: `<oAuth2>` and JMAP reach the JSON, which the schema accepts.
+#[test]
+fn discover_reports_oauth2_and_jmap_of_an_autoconfig_1_2_document() {
+    let doc = r#"<?xml version="1.0"?><clientConfig version="1.2"><emailProvider id="lab.test">
+  <domain>lab.test</domain>
+  <incomingServer type="jmap"><url>https://jmap.lab.test/jmap</url>
+    <authentication>OAuth2</authentication></incomingServer>
+  <incomingServer type="imap"><hostname>mail.lab.test</hostname><port>993</port>
+    <socketType>SSL</socketType><authentication>OAuth2</authentication>
+    <authentication>password-cleartext</authentication></incomingServer>
+</emailProvider>
+<oAuth2><issuer>login.lab.test</issuer><authURL>https://login.lab.test/auth</authURL>
+  <tokenURL>https://login.lab.test/token</tokenURL><scope>IMAP offline_access</scope>
+  <clientID>open</clientID><clientSecret>kept-out</clientSecret></oAuth2></clientConfig>"#;
+    let mut routes = Routes::new();
+    routes.insert(
+        route(
+            "GET",
+            "https",
+            "autoconfig.lab.test",
+            "/mail/config-v1.1.xml",
+        ),
+        Reply::xml(doc),
+    );
+    let lab = Lab::start(zone(), routes);
+    let out = mailcheck(&lab, "discover", "alice@lab.test")
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema("discover", &v);
+    let d = &v["discovery"];
+    assert_eq!(d["cached"], false);
+    let ac = d["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "autoconfig")
+        .unwrap();
+    assert_eq!(ac["oauth2"]["token_url"], "https://login.lab.test/token");
+    assert_eq!(ac["oauth2"]["scope"][1], "offline_access");
+    assert_eq!(ac["also_offered"][0]["kind"], "jmap");
+    assert_eq!(ac["also_offered"][0]["url"], "https://jmap.lab.test/jmap");
+    assert_eq!(
+        ac["candidates"][0]["auth"],
+        serde_json::json!(["OAuth2", "password-cleartext"])
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("kept-out"));
+    let table = mailcheck(&lab, "discover", "alice@lab.test")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("also offered, not probed: jmap at https://jmap.lab.test/jmap"),
+        "{text}"
+    );
+}
+
 #[test]
 fn discovery_notes_speak_the_runs_language_and_json_keeps_english_with_codes() {
     let mut z = zone();
@@ -392,4 +451,45 @@ fn server_flag_bypasses_discovery() {
     assert_eq!(r["attempts"][0]["address"], "127.0.0.2:993", "{r:#}");
     assert!(lab.dns.log().iter().any(|q| q.ends_with(" mail.lab.test")));
     assert!(!lab.dns.log().iter().any(|q| q.starts_with("MX")));
+}
+
+/// §4 through the engine: `batch` over 20 addresses of one domain discovers it once (each URL
+/// asked once), each account keeping its own login name; the JSON says what came from the
+/// cache, and the schema accepts it.
+#[test]
+fn batch_discovers_a_domain_once_for_twenty_addresses() {
+    let (lab, _imap, _smtp) = lab_with_mail();
+    let addresses: Vec<String> = (0..20).map(|i| format!("user{i}@lab.test")).collect();
+    let mut cmd = mailcheck(&lab, "batch", &addresses[0]);
+    cmd.args(&addresses[1..]).args([
+        "--no-progress",
+        "--format",
+        "json",
+        "--connect-timeout",
+        "2s",
+    ]);
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    assert_schema("check", &v);
+    let mut gets = std::collections::HashMap::<String, usize>::new();
+    for s in lab.web.log().into_iter().filter(|s| s.method == "GET") {
+        *gets
+            .entry(format!("{}://{}{}", s.scheme, s.host, s.target))
+            .or_default() += 1;
+    }
+    assert!(gets.values().all(|n| *n == 1), "{gets:#?}");
+    assert!(gets.contains_key("https://autoconfig.lab.test/mail/config-v1.1.xml"));
+    let accounts = v["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 20);
+    let mut cached = 0;
+    for a in accounts {
+        let d = &a["report"]["discovery"];
+        assert_eq!(d["winners"]["imap"], "autoconfig", "{a:#}");
+        let login = d["selected"][0]["username"].as_str().unwrap();
+        assert_eq!(login, a["address"].as_str().unwrap());
+        cached += usize::from(d["cached"] == true);
+    }
+    assert!(cached >= 19, "{cached}");
 }

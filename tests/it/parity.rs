@@ -124,6 +124,7 @@ fn discovered(domain: &str, imap_host: &str) -> DiscoveryReport {
         ],
         disagreements: vec![],
         notes: Notes::default(),
+        cached: false,
     }
 }
 
