@@ -44,10 +44,11 @@ pub enum Scenario {
     MailboxUnavailable,
     SubmissionDropped,
     CertRevoked,
+    HostileWords,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 35] = [
+    pub const ALL: [Scenario; 36] = [
         Scenario::Good,
         Scenario::CertExpired,
         Scenario::CertNotYetValid,
@@ -83,6 +84,7 @@ impl Scenario {
         Scenario::MailboxUnavailable,
         Scenario::SubmissionDropped,
         Scenario::CertRevoked,
+        Scenario::HostileWords,
     ];
 
     /// (name, what the lab does).
@@ -123,6 +125,7 @@ impl Scenario {
             SubmissionDropped => ("submission-dropped", "logins work and the IMAP inbox opens (empty), but the SMTP server drops the connection at MAIL FROM without a reply (a crashing submission process, an interfering proxy)"),
             Flood => ("flood", "line after line without end, each under the line limit (SMTP as its greeting, IMAP and POP3 as the answer to the first command), like a chargen service"),
             CertRevoked => ("cert-revoked", "the certificate is issued by the lab CA for mail.lab.test and revoked by the CA's CRL (written next to the CA, given with --crl-file)"),
+            HostileWords => ("hostile-words", "the greeting and the login refusal carry words that would drive a terminal: a colour escape (ESC[31m), a bare CR and a right-to-left override (U+202E)"),
             AuthTemporaryFailure => ("auth-temporary-failure", "the login service is down, as Dovecot and Postfix say it: IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], SMTP 454 4.7.0 \"Temporary authentication failure\""),
         }
     }

@@ -170,7 +170,7 @@ pub fn write(
             let mut buf = Vec::new();
             write_text(&mut buf, &card)?;
             for line in String::from_utf8_lossy(&buf).lines() {
-                writeln!(out, "{}", super::table::clean(line))?;
+                writeln!(out, "{}", super::terminal_safe(line))?;
             }
             Ok(())
         }
@@ -179,7 +179,7 @@ pub fn write(
                 .into_iter()
                 .flatten()
             {
-                writeln!(err, "mailcheck: {}", super::table::clean(&a.message))?;
+                writeln!(err, "mailcheck: {}", super::terminal_safe(&a.message))?;
             }
             Ok(())
         }

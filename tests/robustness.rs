@@ -1,0 +1,172 @@
+//! Robustness whatever the input and the environment: words that would drive a terminal are
+//! printed escaped in every text format; one bad line of a batch file is that line's result,
+//! not the end of the batch; files that never end or are not files are refused; a closed or
+//! full stdout/stderr never makes mailcheck panic; the lab takes its ports where it is told
+//! and cleans up on SIGTERM.
+//!
+//! Every run stays on loopback: the built-in lab on 127.0.0.1, or `--connect-to` and
+//! `--dns-server` to a closed port on 127.0.0.1.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mailcheck::lab::{Lab, LabConfig, Scenario};
+
+fn bin() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("mailcheck")
+}
+
+fn mailcheck() -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env_remove("MAILCHECK_PASSWORD")
+        .env_remove("MAILCHECK_OAUTH2_TOKEN")
+        .env("NO_COLOR", "1")
+        .env("LANG", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Run to the end, killed (and failed) after `limit`.
+fn run(mut cmd: Command, limit: Duration) -> Output {
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let started = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("{cmd:?} still running after {:?}", started.elapsed());
+        }
+    }
+}
+
+struct Env {
+    lab: Lab,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Env {
+    fn start(scenario: Scenario) -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let lab = rt
+            .block_on(Lab::start(LabConfig {
+                scenario,
+                ..LabConfig::default()
+            }))
+            .unwrap();
+        Env { lab, _rt: rt }
+    }
+
+    fn password_command(&self) -> String {
+        format!("cat {}", self.lab.password_path().display())
+    }
+}
+
+/// The bytes that would drive a terminal: ESC, a bare CR, U+202E in UTF-8.
+fn assert_no_terminal_control(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    assert!(
+        !bytes.contains(&0x1b),
+        "{what}: ESC reached the terminal:\n{text}"
+    );
+    assert!(
+        !bytes.windows(3).any(|w| w == "\u{202e}".as_bytes()),
+        "{what}: U+202E reached the terminal:\n{text}"
+    );
+    // A CR is only ever the end of a line, never inside one (CRLF is not used either).
+    assert!(
+        !bytes.contains(&b'\r'),
+        "{what}: CR reached the terminal:\n{text}"
+    );
+}
+
+#[test]
+fn hostile_words_and_names_are_printed_escaped() {
+    let env = Env::start(Scenario::HostileWords);
+    let pw = env.password_command();
+    let mut outputs = vec![];
+    for extra in [
+        &["--format", "table", "--trace", "--color", "never"][..],
+        &["--format", "nagios"],
+        &["--card"],
+    ] {
+        let mut cmd = mailcheck();
+        cmd.args(["probe", "alice@lab.test"])
+            .args(env.lab.probe_args())
+            .args(["--password-command", &pw, "--connect-timeout", "2s"])
+            .args(extra);
+        outputs.push((
+            format!("probe {extra:?}"),
+            run(cmd, Duration::from_secs(60)),
+        ));
+    }
+    // Account names come from the checks file: the same words, in TOML escapes.
+    let dir = tempfile::tempdir().unwrap();
+    let checks = dir.path().join("checks.toml");
+    let rules: Vec<String> = env
+        .lab
+        .connect_to_rules()
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect();
+    std::fs::write(
+        &checks,
+        format!(
+            "[[account]]\nname = \"evil\\u001b[31m\\rname\\u202Eexe\"\naddress = \"alice@lab.test\"\n\
+             server = \"{}\"\nca_file = \"{}\"\nconnect_to = [{}]\npassword_command = \"{pw}\"\n\
+             expect = [\"imap/993/tls\"]\n",
+            env.lab.tls_name(),
+            env.lab.ca_path().display(),
+            rules.join(", ")
+        ),
+    )
+    .unwrap();
+    for format in ["table", "nagios"] {
+        let mut cmd = mailcheck();
+        cmd.args(["check", "--config"])
+            .arg(&checks)
+            .args(["--format", format]);
+        outputs.push((format!("check {format}"), run(cmd, Duration::from_secs(60))));
+    }
+    for (what, out) in &outputs {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            matches!(out.status.code(), Some(0..=2)),
+            "{what}: {:?}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_no_terminal_control(what, &out.stdout);
+        assert_no_terminal_control(&format!("{what} (stderr)"), &out.stderr);
+    }
+    // The words are shown, escaped: the refusal in the table, the greeting in the trace, the
+    // account's name in `check`.
+    let shown = |i: usize| String::from_utf8_lossy(&outputs[i].1.stdout).into_owned();
+    assert!(
+        shown(0).contains(r"\u{1b}[31mred\rover\u{202e}desrever"),
+        "{}",
+        shown(0)
+    );
+    assert!(
+        shown(0).contains(r"mailcheck lab ready. \u{1b}[31m"),
+        "{}",
+        shown(0)
+    );
+    for i in [3, 4] {
+        assert!(
+            shown(i).contains(r"evil\u{1b}[31m\rname\u{202e}exe"),
+            "{}",
+            shown(i)
+        );
+    }
+}
