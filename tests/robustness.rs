@@ -170,3 +170,129 @@ fn hostile_words_and_names_are_printed_escaped() {
         );
     }
 }
+
+#[test]
+fn a_bad_line_of_a_batch_is_that_lines_result_and_the_others_run() {
+    let env = Env::start(Scenario::Good);
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.txt");
+    std::fs::write(
+        &list,
+        b"alice@lab.test\n  a@b@lab.test # two ats\n\xff\xfe@lab.test\n\n# only a comment\nalice@lab.test\n",
+    )
+    .unwrap();
+    let mut cmd = mailcheck();
+    cmd.args(["batch", "--format", "jsonl", "--from"])
+        .arg(&list)
+        .args(env.lab.probe_args());
+    let out = run(cmd, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        4,
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = list.display();
+    let unknown: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["status"] == "unknown")
+        .map(|l| l["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(unknown.len(), 2, "{stdout}");
+    assert!(
+        unknown
+            .iter()
+            .any(|e| e.starts_with(&format!("{shown}:2:3: \"a@b@lab.test\""))),
+        "{unknown:?}"
+    );
+    assert!(
+        unknown.contains(&format!("{shown}:3: not UTF-8").as_str()),
+        "{unknown:?}"
+    );
+    // Both good lines were probed against the lab.
+    let probed: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["report"].is_object()).collect();
+    assert_eq!(probed.len(), 2, "{stdout}");
+    for p in probed {
+        assert_eq!(p["account"], "alice@lab.test");
+        assert_eq!(p["report"]["results"].as_array().unwrap().len(), 6);
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "an UNKNOWN line makes the run UNKNOWN"
+    );
+}
+
+/// Runs that must be refused at once with exit 3 and a message naming the problem.
+fn assert_refused(args: &[&std::ffi::OsStr], stdin: Stdio, says: &str) {
+    let mut cmd = mailcheck();
+    cmd.args(args).stdin(stdin);
+    let started = Instant::now();
+    let out = run(cmd, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+    assert!(stderr.contains(says), "{args:?}: {stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{args:?}");
+}
+
+#[test]
+fn files_that_are_not_files_or_never_end_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // Sparse files: larger than the bounds, and cheap.
+    let big_checks = dir.path().join("big.toml");
+    std::fs::File::create(&big_checks)
+        .unwrap()
+        .set_len(5 << 20)
+        .unwrap();
+    let big_list = dir.path().join("big.txt");
+    std::fs::File::create(&big_list)
+        .unwrap()
+        .set_len(65 << 20)
+        .unwrap();
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let not_a_file = "not a regular file";
+    for (args, says) in [
+        (
+            vec![os("check"), os("--config"), os("/dev/zero")],
+            not_a_file,
+        ),
+        (
+            vec![os("check"), os("--config"), fifo.as_os_str()],
+            not_a_file,
+        ),
+        (
+            vec![os("check"), os("--config"), dir.path().as_os_str()],
+            not_a_file,
+        ),
+        (
+            vec![os("check"), os("--config"), big_checks.as_os_str()],
+            "larger than 4 MiB",
+        ),
+        (vec![os("batch"), os("--from"), os("/dev/zero")], not_a_file),
+        (
+            vec![os("batch"), os("--from"), fifo.as_os_str()],
+            not_a_file,
+        ),
+        (
+            vec![os("batch"), os("--from"), big_list.as_os_str()],
+            "larger than 64 MiB",
+        ),
+    ] {
+        assert_refused(&args, Stdio::null(), says);
+    }
+    // stdin is read up to the bound, then refused.
+    assert_refused(
+        &[os("batch"), os("--from"), os("-")],
+        Stdio::from(std::fs::File::open("/dev/zero").unwrap()),
+        "stdin: larger than 64 MiB",
+    );
+}
