@@ -7,10 +7,16 @@
 //! Every run stays on loopback: the built-in lab on 127.0.0.1, or `--connect-to` and
 //! `--dns-server` to a closed port on 127.0.0.1.
 
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use mailcheck::lab::{Lab, LabConfig, Scenario};
+use support::servers::closed_port;
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn bin() -> std::path::PathBuf {
     assert_cmd::cargo::cargo_bin("mailcheck")
@@ -44,6 +50,19 @@ fn run(mut cmd: Command, limit: Duration) -> Output {
             panic!("{cmd:?} still running after {:?}", started.elapsed());
         }
     }
+}
+
+/// Flags that keep a run on loopback: every connection and DNS query to a closed port.
+fn loopback_only() -> Vec<String> {
+    let port = closed_port(LOOPBACK);
+    vec![
+        "--connect-to".into(),
+        format!("::127.0.0.1:{port}"),
+        "--dns-server".into(),
+        format!("127.0.0.1:{port}"),
+        "--connect-timeout".into(),
+        "1s".into(),
+    ]
 }
 
 struct Env {
@@ -295,4 +314,123 @@ fn files_that_are_not_files_or_never_end_are_refused() {
         Stdio::from(std::fs::File::open("/dev/zero").unwrap()),
         "stdin: larger than 64 MiB",
     );
+}
+
+/// Every subcommand, each run kept on loopback and short.
+fn every_subcommand(dir: &std::path::Path) -> Vec<(&'static str, Vec<String>)> {
+    let lo = loopback_only();
+    let closed = closed_port(LOOPBACK);
+    let checks = dir.join("checks.toml");
+    std::fs::write(
+        &checks,
+        format!(
+            "[[account]]\nname = \"a\"\naddress = \"alice@lab.test\"\nserver = \"mail.lab.test\"\n\
+             connect_to = [\"::127.0.0.1:{closed}\"]\ndns_server = \"127.0.0.1:{closed}\"\n\
+             connect_timeout = \"1s\"\n"
+        ),
+    )
+    .unwrap();
+    let bin = bin().display().to_string();
+    let with = |words: &[&str], extra: &[String]| {
+        let mut v: Vec<String> = vec!["timeout".into(), "-k".into(), "5".into(), "30".into()];
+        v.push(bin.clone());
+        v.extend(words.iter().map(|w| w.to_string()));
+        v.extend(extra.iter().cloned());
+        v
+    };
+    let server = ["--server".to_string(), "mail.lab.test".to_string()];
+    let discovery = [
+        "--ispdb-url".to_string(),
+        "https://ispdb.test/v1.1/".to_string(),
+        "--discovery-timeout".to_string(),
+        "2s".to_string(),
+    ];
+    let mut serve = vec!["timeout".to_string(), "2".into(), bin.clone()];
+    serve.extend(["serve", "--listen", "127.0.0.1:0"].map(String::from));
+    vec![
+        (
+            "probe",
+            with(
+                &["probe", "alice@lab.test", "--no-prompt"],
+                &[&lo[..], &server].concat(),
+            ),
+        ),
+        ("probe bad", with(&["probe", "bad"], &lo)),
+        (
+            "discover",
+            with(
+                &["discover", "alice@lab.test"],
+                &[&lo[..4], &discovery[..]].concat(),
+            ),
+        ),
+        ("demo", with(&["demo"], &[])),
+        ("lab", with(&["lab", "--duration", "1s"], &[])),
+        (
+            "check",
+            with(&["check", "--config", checks.to_str().unwrap()], &[]),
+        ),
+        (
+            "batch",
+            with(
+                &["batch", "alice@lab.test", "bob@lab.test"],
+                &[&lo[..], &server].concat(),
+            ),
+        ),
+        ("serve", serve),
+        ("completions", with(&["completions", "bash"], &[])),
+        ("man", with(&["man"], &[])),
+    ]
+}
+
+#[test]
+fn no_panic_with_stdout_and_stderr_closed_cut_or_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    // (what, shell redirections around "$@"; the status is the command's, not head's)
+    let setups = [
+        ("closed", r#""$@" >&- 2>&-"#),
+        (
+            "stdout | head -1",
+            r#""$@" 2>"$E" | head -1 >/dev/null; exit ${PIPESTATUS[0]}"#,
+        ),
+        (
+            "stderr | head -1",
+            r#""$@" 2>&1 >"$O" | head -1 >/dev/null; exit ${PIPESTATUS[0]}"#,
+        ),
+        (
+            "both | head -1",
+            r#""$@" 2>&1 | head -1 >/dev/null; exit ${PIPESTATUS[0]}"#,
+        ),
+        ("stdout full", r#""$@" >/dev/full 2>"$E""#),
+        ("stderr full", r#""$@" 2>/dev/full >"$O""#),
+    ];
+    let mut failures = vec![];
+    for (sub, argv) in every_subcommand(dir.path()) {
+        for (what, script) in setups {
+            let _ = std::fs::remove_file(&out);
+            let _ = std::fs::remove_file(&err);
+            let mut cmd = Command::new("bash");
+            cmd.env_remove("MAILCHECK_PASSWORD")
+                .env_remove("MAILCHECK_OAUTH2_TOKEN")
+                .env("LANG", "C")
+                .env("O", &out)
+                .env("E", &err)
+                .args(["-c", script, "bash"])
+                .args(&argv)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let result = run(cmd, Duration::from_secs(60));
+            let code = result.status.code();
+            let said = [&out, &err]
+                .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+                .join("\n");
+            // `serve` runs until `timeout` stops it (124); nothing else may time out.
+            let timed_out = code == Some(124) && sub != "serve";
+            if code == Some(101) || timed_out || said.contains("panicked") || code.is_none() {
+                failures.push(format!("{sub} with {what}: exit {code:?}: {said}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
