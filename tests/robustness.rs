@@ -434,3 +434,94 @@ fn no_panic_with_stdout_and_stderr_closed_cut_or_full() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Six consecutive free ports on 127.0.0.1 below the ephemeral range (free a moment ago).
+fn six_free_ports() -> u16 {
+    let start = 20000 + (std::process::id() % 1000) as u16 * 7;
+    (0..400)
+        .map(|i| 20000 + (start - 20000 + i * 7) % 12000)
+        .find(|&base| (base..base + 6).all(|p| std::net::TcpListener::bind((LOOPBACK, p)).is_ok()))
+        .expect("six consecutive free ports")
+}
+
+#[test]
+fn the_lab_listens_from_its_base_port_and_cleans_up_on_sigterm_as_on_ctrl_c() {
+    use std::io::BufRead;
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let base = six_free_ports();
+        let mut lab = mailcheck()
+            .args(["lab", "--duration", "60s", "--base-port", &base.to_string()])
+            .spawn()
+            .unwrap();
+        let mut banner = vec![];
+        let mut lines = std::io::BufReader::new(lab.stdout.take().unwrap()).lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let done = line.starts_with("Running");
+            banner.push(line);
+            if done {
+                break;
+            }
+        }
+        let ports: Vec<u16> = banner
+            .iter()
+            .filter(|l| {
+                l.starts_with("  imap/") || l.starts_with("  pop3/") || l.starts_with("  smtp/")
+            })
+            .map(|l| {
+                let addr: std::net::SocketAddr =
+                    l.split_whitespace().nth(1).unwrap().parse().unwrap();
+                addr.port()
+            })
+            .collect();
+        assert_eq!(ports, (base..base + 6).collect::<Vec<_>>(), "{banner:#?}");
+        for p in &ports {
+            std::net::TcpStream::connect((LOOPBACK, *p)).unwrap();
+        }
+        let ca = banner
+            .iter()
+            .find_map(|l| l.strip_prefix("  CA certificate"))
+            .map(|p| std::path::PathBuf::from(p.trim()))
+            .unwrap();
+        let dir = ca.parent().unwrap().to_path_buf();
+        assert!(dir.is_dir(), "{dir:?}");
+        unsafe { libc::kill(lab.id() as i32, signal) };
+        let started = Instant::now();
+        let status = loop {
+            if let Some(s) = lab.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "signal {signal} did not stop the lab"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "signal {signal}: {status:?}");
+        assert!(!dir.exists(), "signal {signal}: {dir:?} left behind");
+    }
+}
+
+#[test]
+fn a_base_port_that_cannot_be_used_is_refused() {
+    let base = six_free_ports();
+    let _taken = std::net::TcpListener::bind((LOOPBACK, base + 2)).unwrap();
+    let b = base.to_string();
+    for (args, says) in [
+        (
+            vec!["lab", "--duration", "1s", "--base-port", "65531"],
+            "the lab needs 6 ports".to_string(),
+        ),
+        (
+            vec!["lab", "--duration", "1s", "--base-port", &b],
+            format!("listening on 127.0.0.1:{}", base + 2),
+        ),
+    ] {
+        let mut cmd = mailcheck();
+        cmd.args(&args);
+        let out = run(cmd, Duration::from_secs(30));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains(&says), "{args:?}: {stderr}");
+    }
+}

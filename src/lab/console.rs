@@ -37,10 +37,13 @@ pub fn run(args: LabArgs) -> Result<Status> {
         let lab = Lab::start(LabConfig {
             scenario: args.scenario,
             ip: args.ip,
+            base_port: args.base_port,
             ..LabConfig::default()
         })
         .await?;
-        // Ctrl-C always stops the lab (cleanly: its directory is removed); --duration too.
+        // Ctrl-C and SIGTERM (a service manager, `kill`, `timeout`) stop the lab cleanly:
+        // its directory is removed, as with --duration.
+        let mut terminate = terminate_signal()?;
         let stop = async {
             let limit = async {
                 match args.duration {
@@ -50,6 +53,7 @@ pub fn run(args: LabArgs) -> Result<Status> {
             };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
                 _ = limit => {}
             }
         };
@@ -90,6 +94,13 @@ pub fn run(args: LabArgs) -> Result<Status> {
         crate::app::note(format_args!("mailcheck lab: stopped"))
     })?;
     Ok(Status::Ok)
+}
+
+/// SIGTERM, as a stream (installed at once: a signal from then on is not lost).
+#[cfg(unix)]
+fn terminate_signal() -> Result<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    signal(SignalKind::terminate()).context("handling SIGTERM")
 }
 
 fn write_lab_banner(
