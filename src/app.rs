@@ -123,6 +123,27 @@ pub fn probe_settings(args: &ProbeArgs) -> Result<Settings> {
     Ok(b.build()?)
 }
 
+/// One line on stderr, never a panic (`eprintln!` panics when stderr is closed or full). The
+/// error is the caller's to judge: see [`is_end_of_output`] and [`note`].
+pub fn eprint_line(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    let mut err = std::io::stderr().lock();
+    err.write_fmt(args).and_then(|_| err.write_all(b"\n"))
+}
+
+/// The reader went away (`| head`): the end of the output, not a failure of ours.
+pub fn is_end_of_output(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+/// A diagnostic line (warning, progress) on stderr: a reader that went away ends them
+/// silently; any other failure (a full disk, a closed descriptor) is an error: exit 3.
+pub fn note(args: std::fmt::Arguments<'_>) -> Result<()> {
+    match eprint_line(args) {
+        Err(e) if is_end_of_output(&e) => Ok(()),
+        other => other.context("writing on stderr"),
+    }
+}
+
 fn write_out(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -175,10 +196,10 @@ fn probe(args: ProbeArgs) -> Result<Status> {
     // checked with discovery, where a rule may be meant for an autoconfig host.)
     if let Servers::Named { host, .. } = &settings.servers {
         for r in ConnectTo::unmatched(&settings.connect_to, host, &Combination::DOCUMENTED) {
-            eprintln!(
+            note(format_args!(
                 "mailcheck: warning: --connect-to {r} matches no combination on {host} \
                  (rules match the --server name and a port, not --tls-name)"
-            );
+            ))?;
         }
     }
     let runtime = runtime()?;
@@ -244,7 +265,7 @@ fn demo(args: DemoArgs) -> Result<Status> {
             ..LabConfig::default()
         })
         .await?;
-        eprintln!(
+        note(format_args!(
             "mailcheck demo: probing the built-in lab (scenario {}: {}) on {}",
             lab.scenario(),
             lab.scenario().about(),
@@ -252,7 +273,7 @@ fn demo(args: DemoArgs) -> Result<Status> {
                 .first()
                 .map(|s| s.addr.ip().to_string())
                 .unwrap_or_default()
-        );
+        ))?;
         let settings = SettingsBuilder {
             address: Some(Given::flag(lab.user().address.clone(), "ADDRESS")),
             server: Some(Given::flag(lab.tls_name().to_string(), "--server")),

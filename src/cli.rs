@@ -73,9 +73,14 @@ pub struct LabArgs {
     #[arg(long)]
     pub list: bool,
 
-    /// Address to listen on (ports are chosen by the system).
+    /// Address to listen on.
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     pub ip: std::net::IpAddr,
+
+    /// Listen on six consecutive ports from this one (imap/993, imap/143, pop3/995, pop3/110,
+    /// smtp/465, smtp/587 in that order); default: ports chosen by the system.
+    #[arg(long, value_name = "PORT")]
+    pub base_port: Option<u16>,
 
     /// Stop after this long (default: run until Ctrl-C).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]

@@ -83,7 +83,7 @@ pub fn serve(args: ServeArgs) -> Result<Status> {
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
         // Tests and service managers read this line to learn the port (with --listen ...:0).
-        eprintln!("mailcheck serve: listening on http://{addr}");
+        crate::app::note(format_args!("mailcheck serve: listening on http://{addr}"))?;
         let app = Router::new()
             .route("/", get(index))
             .route("/probe", get(probe))

@@ -1,7 +1,7 @@
 //! `check`, `batch`, `completions` and `man`: from arguments to accounts, a paced concurrent
 //! run with results streamed as they finish, and the chosen format on stdout.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -15,7 +15,7 @@ use crate::outcome::Status;
 use crate::probe::pace::{Pacer, DEFAULT_PER_HOST};
 use crate::report::account::{AccountResult, Tally};
 use crate::report::monitor::{streams, write_all, write_one, write_summary, MonitorFormat};
-use crate::settings::{CredentialSpec, Given, Settings};
+use crate::settings::{CredentialSpec, Given, Origin, Settings};
 
 /// Accounts in progress (and connections in total) at once by default.
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -27,9 +27,10 @@ fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<()> {
     }
 }
 
-/// Run the accounts with a progress bar on a terminal (stderr) and streamed output.
+/// Run the accounts with a progress bar on a terminal (stderr) and streamed output. Refused
+/// accounts (a bad line of a batch) are results at once, in their place in the list.
 fn run_and_print(
-    specs: Vec<Settings>,
+    accounts: Vec<BatchAccount>,
     concurrency: usize,
     per_host: usize,
     pacing: &PacingArgs,
@@ -42,7 +43,7 @@ fn run_and_print(
         .context("starting the runtime")?;
     let bar = if !pacing.no_progress && std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::with_draw_target(
-            Some(specs.len() as u64),
+            Some(accounts.len() as u64),
             indicatif::ProgressDrawTarget::stderr(),
         );
         bar.set_style(
@@ -64,13 +65,26 @@ fn run_and_print(
     let mut tally = Tally::default();
     let mut kept: Vec<Option<AccountResult>> = vec![];
     if !streamed {
-        kept.resize_with(specs.len(), || None);
+        kept.resize_with(accounts.len(), || None);
     }
     let shared = crate::engine::Shared {
         pacer: Some(pacer),
         ..Default::default()
     };
-    runtime.block_on(run_accounts(specs, concurrency, shared, |i, r| {
+    // The accounts to run, and the place in the list of each.
+    let mut specs = vec![];
+    let mut places = vec![];
+    let mut refused = vec![];
+    for (i, a) in accounts.into_iter().enumerate() {
+        match a {
+            BatchAccount::Ready(s) => {
+                places.push(i);
+                specs.push(*s);
+            }
+            BatchAccount::Refused(r) => refused.push((i, *r)),
+        }
+    }
+    let mut on_result = |i: usize, r: AccountResult| {
         bar.inc(1);
         bar.set_message(r.account.clone());
         tally.add(r.status);
@@ -83,6 +97,12 @@ fn run_and_print(
                 }
             });
         }
+    };
+    for (i, r) in refused {
+        on_result(i, r);
+    }
+    runtime.block_on(run_accounts(specs, concurrency, shared, |i, r| {
+        on_result(places[i], r)
     }));
     bar.finish_and_clear();
     if let Some(e) = write_err {
@@ -125,7 +145,10 @@ pub fn check(args: CheckArgs) -> Result<Status> {
         .or(file.per_host)
         .unwrap_or(DEFAULT_PER_HOST);
     run_and_print(
-        specs,
+        specs
+            .into_iter()
+            .map(|s| BatchAccount::Ready(Box::new(s)))
+            .collect(),
         concurrency,
         per_host,
         &args.pacing,
@@ -134,36 +157,81 @@ pub fn check(args: CheckArgs) -> Result<Status> {
     )
 }
 
+/// The largest `--from` list read (about a million addresses).
+pub const MAX_ADDRESS_LIST_BYTES: u64 = 64 << 20;
+
+/// One line of a batch: the settings to probe, or why it cannot be probed (its UNKNOWN
+/// result, reported with the others: one bad line does not stop the batch).
+pub enum BatchAccount {
+    Ready(Box<Settings>),
+    Refused(Box<AccountResult>),
+}
+
+/// The UNKNOWN result of a batch line that cannot be probed; `reason` names the line.
+fn refused(name: String, reason: String) -> BatchAccount {
+    BatchAccount::Refused(Box::new(AccountResult {
+        account: name.clone(),
+        address: name,
+        status: Status::Unknown,
+        exit_code: Status::Unknown.exit_code(),
+        expectations: vec![],
+        error: Some(reason),
+        report: None,
+        thresholds: Default::default(),
+    }))
+}
+
+/// The `--from` list's bytes: a regular file (bounded, never a FIFO left waiting) or stdin
+/// (`-`, bounded).
+fn address_list(path: &std::path::Path) -> Result<Vec<u8>> {
+    if path.as_os_str() != "-" {
+        return super::config::read_bounded(path, MAX_ADDRESS_LIST_BYTES);
+    }
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_ADDRESS_LIST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .context("reading the addresses on stdin")?;
+    if bytes.len() as u64 > MAX_ADDRESS_LIST_BYTES {
+        bail!(
+            "stdin: larger than {} MiB, refused",
+            MAX_ADDRESS_LIST_BYTES >> 20
+        );
+    }
+    Ok(bytes)
+}
+
 /// Addresses from the arguments and `--from` (one per line, `#` comments, `-` = stdin), each
-/// with where it came from.
-fn addresses(args: &BatchArgs) -> Result<Vec<Given<String>>> {
+/// with where it came from; a line that is not text is refused on its own.
+fn addresses(args: &BatchArgs) -> Result<Vec<Result<Given<String>, BatchAccount>>> {
     let mut out = vec![];
     for a in &args.addresses {
-        out.push(Given::flag(a.clone(), "ADDRESS"));
+        out.push(Ok(Given::flag(a.clone(), "ADDRESS")));
     }
     if let Some(path) = &args.from {
-        let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
-            Box::new(std::io::BufReader::new(std::io::stdin()))
-        } else {
-            Box::new(std::io::BufReader::new(
-                std::fs::File::open(path).with_context(|| format!("{}", path.display()))?,
-            ))
-        };
-        for (i, line) in reader.lines().enumerate() {
-            let line = line.with_context(|| format!("reading {}", path.display()))?;
-            let line = line.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
+        let shown = path.display().to_string();
+        let bytes = address_list(path)?;
+        for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+            let Ok(line) = std::str::from_utf8(raw) else {
+                let name = String::from_utf8_lossy(raw).trim().to_string();
+                out.push(Err(refused(name, format!("{shown}:{}: not UTF-8", i + 1))));
+                continue;
+            };
+            let line = line.split('#').next().unwrap_or("");
+            let address = line.trim();
+            if address.is_empty() {
                 continue;
             }
             let column = 1 + line.len() - line.trim_start().len();
-            out.push(Given::new(
-                line.trim().to_string(),
-                crate::settings::Origin::File {
-                    path: path.display().to_string(),
+            out.push(Ok(Given::new(
+                address.to_string(),
+                Origin::File {
+                    path: shown.clone(),
                     line: i + 1,
                     column,
                 },
-            ));
+            )));
         }
     }
     if out.is_empty() {
@@ -172,15 +240,24 @@ fn addresses(args: &BatchArgs) -> Result<Vec<Given<String>>> {
     Ok(out)
 }
 
-/// `batch`'s flags and addresses as one account's settings each.
-pub fn batch_settings(args: &BatchArgs) -> Result<Vec<Settings>> {
+/// `batch`'s flags and addresses as one account each: its settings, or why a line cannot be
+/// probed (the error names the line: FILE:LINE:COLUMN).
+pub fn batch_accounts(args: &BatchArgs) -> Result<Vec<BatchAccount>> {
     let credential = match &args.password_command {
         Some(c) => CredentialSpec::LookupCommand(c.clone()),
         None => CredentialSpec::None,
     };
     let t = &args.thresholds;
-    let mut specs = vec![];
+    let mut accounts = vec![];
     for address in addresses(args)? {
+        let address = match address {
+            Ok(a) => a,
+            Err(refused) => {
+                accounts.push(refused);
+                continue;
+            }
+        };
+        let (name, origin) = (address.value.clone(), address.origin.clone());
         let mut b = args.target.builder(&address.value);
         b.address = Some(address);
         b.credential = Some(credential.clone());
@@ -189,13 +266,32 @@ pub fn batch_settings(args: &BatchArgs) -> Result<Vec<Settings>> {
         b.warn_cert_days = t.cert_warn_days.map(|d| Given::flag(d, "--cert-warn-days"));
         b.min_cert_days = t.cert_crit_days.map(|d| Given::flag(d, "--cert-crit-days"));
         b.cert_days_always_judged = true;
-        specs.push(b.build()?);
+        accounts.push(match b.build() {
+            Ok(settings) => BatchAccount::Ready(Box::new(settings)),
+            // A bad line of a list is that line's result ("FILE:LINE:COLUMN: why"); a bad
+            // flag or a typo on the command line is the user's, refused at once.
+            Err(e) if e.origin == origin && matches!(origin, Origin::File { .. }) => {
+                refused(name, e.to_string())
+            }
+            Err(e) => return Err(e.into()),
+        });
     }
-    Ok(specs)
+    Ok(accounts)
+}
+
+/// `batch`'s accounts, every line valid (the first invalid one is an error).
+pub fn batch_settings(args: &BatchArgs) -> Result<Vec<Settings>> {
+    batch_accounts(args)?
+        .into_iter()
+        .map(|a| match a {
+            BatchAccount::Ready(s) => Ok(*s),
+            BatchAccount::Refused(r) => bail!("{}", r.error.unwrap_or_default()),
+        })
+        .collect()
 }
 
 pub fn batch(args: BatchArgs) -> Result<Status> {
-    let specs = batch_settings(&args)?;
+    let specs = batch_accounts(&args)?;
     let concurrency = args.pacing.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     let per_host = args.pacing.per_host.unwrap_or(DEFAULT_PER_HOST);
     run_and_print(

@@ -151,10 +151,49 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The largest checks file read: thousands of accounts fit in far less.
+pub const MAX_CHECKS_FILE_BYTES: u64 = 4 << 20;
+
+/// The contents of a regular file of at most `limit` bytes. It is opened without blocking, so
+/// a FIFO without a writer is refused instead of waiting forever; a device (`/dev/zero`), a
+/// directory or a FIFO is not a file of settings, and the read stops at the bound even if the
+/// file grows meanwhile.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, anyhow::Error> {
+    use std::io::Read;
+    let shown = path.display();
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    if !meta.is_file() {
+        anyhow::bail!("{shown}: not a regular file (a FIFO, device or directory is refused)");
+    }
+    let too_big = || anyhow::anyhow!("{shown}: larger than {} MiB, refused", limit >> 20);
+    if meta.len() > limit {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    (&file)
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
 impl ChecksFile {
     pub fn load(path: &Path) -> Result<ChecksFile, anyhow::Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let bytes = read_bounded(path, MAX_CHECKS_FILE_BYTES)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| anyhow::anyhow!("{}: not UTF-8 ({e})", path.display()))?;
         Ok(ChecksFile::parse(path, &text)?)
     }
 

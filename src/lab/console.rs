@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::{Lab, LabConfig, Scenario};
 use crate::cli::LabArgs;
@@ -20,10 +20,15 @@ pub fn run(args: LabArgs) -> Result<Status> {
             .map(|s| s.name().len())
             .max()
             .unwrap_or(0);
-        for s in Scenario::ALL {
-            println!("{:<width$}  {}", s.name(), s.about());
-        }
-        return Ok(Status::Ok);
+        let mut out = std::io::stdout().lock();
+        let listed = Scenario::ALL
+            .iter()
+            .try_for_each(|s| writeln!(out, "{:<width$}  {}", s.name(), s.about()))
+            .and_then(|_| out.flush());
+        return match listed {
+            Err(e) if !crate::app::is_end_of_output(&e) => Err(e).context("writing the list"),
+            _ => Ok(Status::Ok),
+        };
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -32,10 +37,13 @@ pub fn run(args: LabArgs) -> Result<Status> {
         let lab = Lab::start(LabConfig {
             scenario: args.scenario,
             ip: args.ip,
+            base_port: args.base_port,
             ..LabConfig::default()
         })
         .await?;
-        // Ctrl-C always stops the lab (cleanly: its directory is removed); --duration too.
+        // Ctrl-C and SIGTERM (a service manager, `kill`, `timeout`) stop the lab cleanly:
+        // its directory is removed, as with --duration.
+        let mut terminate = terminate_signal()?;
         let stop = async {
             let limit = async {
                 match args.duration {
@@ -45,6 +53,7 @@ pub fn run(args: LabArgs) -> Result<Status> {
             };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
                 _ = limit => {}
             }
         };
@@ -55,8 +64,12 @@ pub fn run(args: LabArgs) -> Result<Status> {
         }
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        write_lab_banner(&mut out, &lab, args.duration)?;
-        out.flush()?;
+        // A reader that went away (`| head`) ends the lab as SIGPIPE would, quietly; another
+        // failure to write (a full disk) is an error.
+        match write_lab_banner(&mut out, &lab, args.duration).and_then(|_| out.flush()) {
+            Err(e) if crate::app::is_end_of_output(&e) => return Ok(()),
+            other => other.context("writing the lab's banner")?,
+        }
         drop(out);
         let mut shown = 0usize;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -69,19 +82,32 @@ pub fn run(args: LabArgs) -> Result<Status> {
                         if !r.finished {
                             break;
                         }
-                        eprintln!("{}", describe_connection(r));
+                        match crate::app::eprint_line(format_args!("{}", describe_connection(r))) {
+                            Err(e) if crate::app::is_end_of_output(&e) => return Ok(()),
+                            other => other.context("writing the lab's log on stderr")?,
+                        }
                         shown += 1;
                     }
                 }
             }
         }
-        eprintln!("mailcheck lab: stopped");
-        Ok::<_, anyhow::Error>(())
+        crate::app::note(format_args!("mailcheck lab: stopped"))
     })?;
     Ok(Status::Ok)
 }
 
-fn write_lab_banner(out: &mut dyn Write, lab: &Lab, duration: Option<Duration>) -> Result<()> {
+/// SIGTERM, as a stream (installed at once: a signal from then on is not lost).
+#[cfg(unix)]
+fn terminate_signal() -> Result<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    signal(SignalKind::terminate()).context("handling SIGTERM")
+}
+
+fn write_lab_banner(
+    out: &mut dyn Write,
+    lab: &Lab,
+    duration: Option<Duration>,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "mailcheck lab: scenario {} — {}",

@@ -102,6 +102,10 @@ pub(crate) fn printable(s: &str) -> String {
     out
 }
 
+/// Words of the `hostile-words` scenario: a colour escape, a bare CR (back to the start of
+/// the line, to overwrite it) and a right-to-left override.
+pub const HOSTILE_WORDS: &str = "\u{1b}[31mred\rover\u{202e}desrever";
+
 /// What the server offers on a connection in its current state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Offer {
@@ -235,6 +239,15 @@ impl Dialect {
             Dialect::Pop3 => "+OK mailcheck lab POP3 ready.\r\n".into(),
             Dialect::Smtp => format!("220 {TLS_NAME} ESMTP mailcheck lab\r\n"),
         }
+    }
+
+    /// The scenario's greeting: the protocol's, with hostile words in `hostile-words`.
+    pub fn greeting_in(self, scenario: Scenario, offer: &Offer) -> String {
+        let greeting = self.greeting(offer);
+        if scenario != Scenario::HostileWords {
+            return greeting;
+        }
+        format!("{} {HOSTILE_WORDS}\r\n", greeting.trim_end())
     }
 
     /// How this protocol's greeting starts (for a greeting that never ends).
@@ -499,6 +512,15 @@ impl Dialect {
             }
             (Scenario::ProtocolDisabled, Smtp) => {
                 "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information. [mailcheck-lab]\r\n".into()
+            }
+            (Scenario::HostileWords, Imap) => {
+                format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed {HOSTILE_WORDS}\r\n")
+            }
+            (Scenario::HostileWords, Pop3) => {
+                format!("-ERR [AUTH] Authentication failed {HOSTILE_WORDS}\r\n")
+            }
+            (Scenario::HostileWords, Smtp) => {
+                format!("535 5.7.8 Authentication failed {HOSTILE_WORDS}\r\n")
             }
             (Scenario::AuthTemporaryFailure, Imap) => format!(
                 "{tag} NO [UNAVAILABLE] Temporary authentication failure. [{TLS_NAME}:mailcheck-lab]\r\n"

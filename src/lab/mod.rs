@@ -51,8 +51,11 @@ const MAX_RECORDED_LINES: usize = 200;
 #[derive(Debug, Clone)]
 pub struct LabConfig {
     pub scenario: Scenario,
-    /// Where to listen (ports are chosen by the OS): 127.0.0.1 by default, or ::1.
+    /// Where to listen: 127.0.0.1 by default, or ::1.
     pub ip: IpAddr,
+    /// The first of six consecutive ports, one per documented combination in the documented
+    /// order (imap/993 first); `None`: ports chosen by the OS.
+    pub base_port: Option<u16>,
     /// Pause between bytes in `slowloris`.
     pub trickle: Duration,
     /// How long a connection may stay silent before the lab closes it.
@@ -64,6 +67,7 @@ impl Default for LabConfig {
         LabConfig {
             scenario: Scenario::Good,
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            base_port: None,
             trickle: Duration::from_secs(1),
             idle: Duration::from_secs(60),
         }
@@ -193,12 +197,19 @@ pub struct Blackhole {
 
 impl Blackhole {
     pub async fn bind(ip: IpAddr) -> Result<Blackhole> {
-        let socket = if ip.is_ipv4() {
+        Blackhole::bind_at(SocketAddr::new(ip, 0)).await
+    }
+
+    /// A blackhole on a given address (port 0: chosen by the OS).
+    pub async fn bind_at(addr: SocketAddr) -> Result<Blackhole> {
+        let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
         } else {
             TcpSocket::new_v6()
         }?;
-        socket.bind(SocketAddr::new(ip, 0))?;
+        socket
+            .bind(addr)
+            .with_context(|| format!("listening on {addr}"))?;
         // Backlog 0: the kernel keeps at most one established connection waiting.
         let listener = socket.listen(0)?;
         let addr = listener.local_addr()?;
@@ -304,12 +315,10 @@ impl Lab {
         let mut services = Vec::new();
         let mut tasks = Vec::new();
         let mut blackholes = Vec::new();
+        let addrs = lab_addrs(config.ip, config.base_port)?;
         if config.scenario == Scenario::Blackhole {
             // Each one takes a short connect timeout to prove its queue is full: in parallel.
-            let holes = futures::future::try_join_all(
-                Combination::DOCUMENTED.map(|_| Blackhole::bind(config.ip)),
-            )
-            .await?;
+            let holes = futures::future::try_join_all(addrs.map(Blackhole::bind_at)).await?;
             for (combination, b) in Combination::DOCUMENTED.into_iter().zip(holes) {
                 services.push(Service {
                     combination,
@@ -318,10 +327,10 @@ impl Lab {
                 blackholes.push(b);
             }
         } else {
-            for combination in Combination::DOCUMENTED {
-                let listener = TcpListener::bind(SocketAddr::new(config.ip, 0))
+            for (combination, at) in Combination::DOCUMENTED.into_iter().zip(addrs) {
+                let listener = TcpListener::bind(at)
                     .await
-                    .with_context(|| format!("listening on {}", config.ip))?;
+                    .with_context(|| format!("listening on {at}"))?;
                 let addr = listener.local_addr()?;
                 services.push(Service { combination, addr });
                 tasks.push(tokio::spawn(accept_loop(
@@ -490,6 +499,23 @@ impl Lab {
         };
         tokio::time::timeout(timeout, wait).await.is_ok()
     }
+}
+
+/// The six addresses to listen on: `base`, `base + 1`... in the documented order, or port 0
+/// each (the OS chooses).
+fn lab_addrs(ip: IpAddr, base: Option<u16>) -> Result<[SocketAddr; 6]> {
+    let count = Combination::DOCUMENTED.len() as u16;
+    let first = match base {
+        None => return Ok([SocketAddr::new(ip, 0); 6]),
+        Some(0) => bail!("--base-port must be at least 1"),
+        Some(b) if b.checked_add(count - 1).is_none() => {
+            bail!("--base-port {b}: the lab needs {count} ports, up to 65535")
+        }
+        Some(b) => b,
+    };
+    Ok(std::array::from_fn(|i| {
+        SocketAddr::new(ip, first + i as u16)
+    }))
 }
 
 async fn accept_loop(

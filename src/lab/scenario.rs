@@ -46,10 +46,11 @@ pub enum Scenario {
     SubmissionDropped,
     CertRevoked,
     OcspRevokedStapled,
+    HostileWords,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 37] = [
+    pub const ALL: [Scenario; 38] = [
         Scenario::Good,
         Scenario::CertExpired,
         Scenario::CertNotYetValid,
@@ -87,6 +88,7 @@ impl Scenario {
         Scenario::SubmissionDropped,
         Scenario::CertRevoked,
         Scenario::OcspRevokedStapled,
+        Scenario::HostileWords,
     ];
 
     /// (name, what the lab does).
@@ -129,6 +131,7 @@ impl Scenario {
             Flood => ("flood", "line after line without end, each under the line limit (SMTP as its greeting, IMAP and POP3 as the answer to the first command), like a chargen service"),
             OcspRevokedStapled => ("ocsp-revoked-stapled", "a certificate the client trusts, with a stapled OCSP response that says it is revoked"),
             CertRevoked => ("cert-revoked", "the certificate is issued by the lab CA for mail.lab.test and revoked by the CA's CRL (written next to the CA, given with --crl-file)"),
+            HostileWords => ("hostile-words", "the greeting and the login refusal carry words that would drive a terminal: a colour escape (ESC[31m), a bare CR and a right-to-left override (U+202E)"),
             AuthTemporaryFailure => ("auth-temporary-failure", "the login service is down, as Dovecot and Postfix say it: IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], SMTP 454 4.7.0 \"Temporary authentication failure\""),
         }
     }

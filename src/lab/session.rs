@@ -292,7 +292,7 @@ impl Conn {
             _ => {}
         }
         let offer = d.offer(self.scenario(), self.tls);
-        self.say(d.greeting(&offer)).await?;
+        self.say(d.greeting_in(self.scenario(), &offer)).await?;
         while let Some(line) = self.read_line().await? {
             let parsed = d.parse(&line);
             self.record(&parsed, &line);

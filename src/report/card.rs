@@ -51,6 +51,27 @@ pub struct Card {
 }
 
 impl Card {
+    /// The card with every text from outside escaped for a terminal (its text form).
+    fn terminal_safe(mut self) -> Card {
+        use super::terminal_safe as safe;
+        self.address = safe(&self.address);
+        for side in [&mut self.incoming, &mut self.outgoing] {
+            for r in side.best.iter_mut().chain(side.also.iter_mut()) {
+                r.host = safe(&r.host);
+                r.username = safe(&r.username);
+            }
+            if let Some(a) = &mut side.advice {
+                a.message = safe(&a.message);
+                a.body = safe(&a.body);
+            }
+        }
+        for w in &mut self.warnings {
+            *w = safe(w);
+        }
+        self.credential_refused = self.credential_refused.as_deref().map(safe);
+        self
+    }
+
     pub fn from_report(report: &RunReport) -> Card {
         let side = |d: Direction| {
             let mut working = report.working(d);
@@ -164,22 +185,16 @@ pub fn write(
 ) -> io::Result<()> {
     let card = Card::from_report(report);
     match format {
-        CardFormat::Text => {
-            // Server words reach the card through causes (certificate names...): no control
-            // characters on the user's terminal.
-            let mut buf = Vec::new();
-            write_text(&mut buf, &card)?;
-            for line in String::from_utf8_lossy(&buf).lines() {
-                writeln!(out, "{}", super::table::clean(line))?;
-            }
-            Ok(())
-        }
+        // Server words reach the card through causes (certificate names...), and discovery
+        // gives host and user names: escaped for the terminal, value by value, so that a line
+        // break in one cannot fake a line of the card either.
+        CardFormat::Text => write_text(out, &card.terminal_safe()),
         CardFormat::Thunderbird | CardFormat::Mobileconfig if !card.complete() => {
             for a in [&card.incoming.advice, &card.outgoing.advice]
                 .into_iter()
                 .flatten()
             {
-                writeln!(err, "mailcheck: {}", super::table::clean(&a.message))?;
+                writeln!(err, "mailcheck: {}", super::terminal_safe(&a.message))?;
             }
             Ok(())
         }

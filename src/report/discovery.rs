@@ -6,7 +6,7 @@ use std::io::Write;
 use comfy_table::{Cell, Color};
 use serde::Serialize;
 
-use super::SCHEMA_VERSION;
+use super::{terminal_safe, SCHEMA_VERSION};
 use crate::discover::{DiscoveryReport, SourceKind, SourceStatus};
 use crate::i18n::{self, Lang};
 
@@ -61,9 +61,9 @@ pub fn write_table_in(
             lang,
             "discovery-title",
             &crate::params![
-                ("address", report.address.as_str()),
-                ("domain", report.domain.as_str()),
-                ("resolver", report.resolver.as_str()),
+                ("address", terminal_safe(&report.address)),
+                ("domain", terminal_safe(&report.domain)),
+                ("resolver", terminal_safe(&report.resolver)),
                 ("seconds", seconds),
             ]
         )
@@ -104,7 +104,7 @@ pub fn write_table_in(
             Cell::new(label(s.source)),
             if color { status.fg(c) } else { status },
             Cell::new(format!("{} ms", s.ms)),
-            Cell::new(detail),
+            Cell::new(terminal_safe(&detail)),
         ]);
     }
     writeln!(out, "{table}")?;
@@ -119,16 +119,16 @@ pub fn write_table_in(
                 out,
                 "  {:<5} {:<32} {:<8} {user} {:<28} {from} {} ({}) {}",
                 c.protocol.name().to_uppercase(),
-                format!("{}:{}", c.host, c.port),
+                format!("{}:{}", terminal_safe(&c.host), c.port),
                 c.security.client_label(),
-                c.username,
+                terminal_safe(&c.username),
                 label(c.source),
                 t(if c.trusted {
                     "discovery-trusted"
                 } else {
                     "discovery-untrusted"
                 }),
-                c.origin
+                terminal_safe(&c.origin)
             )?;
         }
     }
@@ -143,14 +143,17 @@ pub fn write_table_in(
         writeln!(out, "\n{}", t("discovery-disagree"))?;
         // A side's servers, and its login names when those are what differs.
         let side = |servers: &[String], usernames: &[String]| {
-            let servers = servers.join(", ");
+            let servers = terminal_safe(&servers.join(", "));
             if usernames.is_empty() {
                 servers
             } else {
                 i18n::text(
                     lang,
                     "discovery-disagree-usernames",
-                    &crate::params![("servers", servers), ("usernames", usernames.join(", ")),],
+                    &crate::params![
+                        ("servers", servers),
+                        ("usernames", terminal_safe(&usernames.join(", "))),
+                    ],
                 )
             }
         };
@@ -169,7 +172,7 @@ pub fn write_table_in(
     if !report.notes.is_empty() {
         writeln!(out, "\n{}", t("discovery-notes"))?;
         for n in &report.notes {
-            writeln!(out, "  - {}", n.text(lang))?;
+            writeln!(out, "  - {}", terminal_safe(&n.text(lang)))?;
         }
     }
     Ok(())
@@ -210,7 +213,7 @@ pub fn failure_text(report: &DiscoveryReport, lang: Lang) -> Option<String> {
                     "discovery-status-{}",
                     s.status.name().replace(' ', "-")
                 )),
-                detail,
+                terminal_safe(&detail),
             )
         })
         .collect();
@@ -357,6 +360,27 @@ mod tests {
                 "Aucun serveur trouvé pour example.fr : le serveur DNS 127.0.0.1:5300 ne répond pas : "
             ),
             "{fr}"
+        );
+    }
+
+    #[test]
+    fn answers_cannot_drive_the_terminal() {
+        let mut r = report();
+        let hostile = "ok\u{1b}[31m\rfake\nline\u{202e}txt.exe";
+        r.sources[1].status = SourceStatus::Failed;
+        r.sources[1].detail = hostile.into();
+        r.selected[0].origin = hostile.into();
+        let mut out = Vec::new();
+        write_table_in(&mut out, &r, false, Lang::En).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        r.selected.clear();
+        let failure = failure_text(&r, Lang::En).unwrap();
+        for shown in [&text, &failure] {
+            assert!(!shown.contains(['\u{1b}', '\r', '\u{202e}']), "{shown}");
+        }
+        assert!(
+            text.contains("ok\\u{1b}[31m\\rfake\\nline\\u{202e}txt.exe"),
+            "{text}"
         );
     }
 

@@ -38,6 +38,39 @@ pub(crate) fn new_table(color: bool) -> comfy_table::Table {
     table
 }
 
+/// Text from outside (a server's words, certificate and account names, discovery answers)
+/// as it may be printed on a terminal: control characters (C0, DEL, C1: ESC, CR, LF, BEL...)
+/// and the invisible direction marks and overrides (U+061C, U+200E/F, U+202A-E, U+2066-9)
+/// are written as Rust escapes (`\u{1b}`, `\r`, `\u{202e}`). A hostile server or file must
+/// not drive the user's terminal (clear it, retitle it, fake a line, reorder a word) through
+/// a report. JSON needs none of this: serde escapes control characters, and the
+/// direction marks are data there.
+pub(crate) fn terminal_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if drives_the_terminal(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn drives_the_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
 use crate::account::SecretSource;
 pub use crate::diagnose::VerdictWord;
 use crate::diagnose::{self, Advice, Diagnosis, DocumentedSetting, Judged, Recommendation};
@@ -290,4 +323,21 @@ fn summary_line(
         parts.push(side(Direction::Outgoing, outgoing));
     }
     parts.join(&i18n::t(lang, "separator"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn outside_text_cannot_drive_the_terminal() {
+        assert_eq!(
+            terminal_safe("a\u{1b}[2Jb\u{7}\0\r\nc\u{202e}d\u{2066}e\u{200f}\u{9b}"),
+            "a\\u{1b}[2Jb\\u{7}\\u{0}\\r\\nc\\u{202e}d\\u{2066}e\\u{200f}\\u{9b}"
+        );
+        assert_eq!(
+            terminal_safe("Server ready é ✓ « »"),
+            "Server ready é ✓ « »"
+        );
+    }
 }

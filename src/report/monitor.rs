@@ -54,13 +54,23 @@ pub fn write_one(
         MonitorFormat::Jsonl => report::jsonl::write_line(out, r),
         MonitorFormat::Table => {
             let detail = match (&r.error, &r.report) {
-                (Some(e), _) => format!("cannot check: {e}"),
-                (None, Some(rep)) => rep.summary.clone(),
+                (Some(e), _) => format!("cannot check: {}", report::terminal_safe(e)),
+                (None, Some(rep)) => report::terminal_safe(&rep.summary),
                 (None, None) => String::new(),
             };
-            writeln!(out, "{} {}  {detail}", paint(r.status, color), r.account)?;
+            writeln!(
+                out,
+                "{} {}  {detail}",
+                paint(r.status, color),
+                report::terminal_safe(&r.account)
+            )?;
             for e in r.expectations.iter().filter(|e| !e.passed()) {
-                writeln!(out, "  {} {}", paint(e.status, color), e.message())?;
+                writeln!(
+                    out,
+                    "  {} {}",
+                    paint(e.status, color),
+                    report::terminal_safe(&e.message())
+                )?;
             }
             out.flush()
         }

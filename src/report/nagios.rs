@@ -22,15 +22,10 @@ pub fn status_word(s: Status) -> &'static str {
     }
 }
 
-/// Plugin output must not contain `|` outside the perfdata separator, nor newlines in a line.
+/// Plugin output must not contain `|` outside the perfdata separator, nor newlines in a line;
+/// what could drive a terminal is escaped as everywhere ([`super::terminal_safe`]).
 fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '|' => '/',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect()
+    super::terminal_safe(s).replace('|', "/")
 }
 
 /// A perfdata label: no quotes or `=`; spaces are allowed inside the quotes but avoided.

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use comfy_table::{Attribute, Cell, Color};
 
-use super::{Outcome, RunReport, VerdictWord};
+use super::{terminal_safe, Outcome, RunReport, VerdictWord};
 use crate::i18n::{self, Lang};
 use crate::net::connection::Direction;
 use crate::net::tls::CertVerdict;
@@ -67,8 +67,8 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
             "table-title",
             &crate::params![
                 ("version", report.mailcheck_version),
-                ("address", report.address.as_str()),
-                ("server", report.server.as_str()),
+                ("address", terminal_safe(&report.address)),
+                ("server", terminal_safe(&report.server)),
                 ("count", report.results.len()),
                 ("seconds", seconds),
             ]
@@ -116,7 +116,7 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         let (auth_text, auth_color) = login(lang, &o.report.auth);
         let mut row = vec![Cell::new(c.protocol.name().to_uppercase())];
         if show_host {
-            row.push(Cell::new(&o.report.target.host));
+            row.push(Cell::new(terminal_safe(&o.report.target.host)));
         }
         row.extend(vec![
             Cell::new(c.port),
@@ -126,7 +126,7 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
                 o.report
                     .tls
                     .as_ref()
-                    .map(|t| t.version.clone())
+                    .map(|t| terminal_safe(&t.version))
                     .unwrap_or_else(|| "—".into()),
             ),
             paint(cert_text, cert_color),
@@ -156,13 +156,21 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
                 "  {:<20} {} — {}",
                 o.id,
                 r.code.code(),
-                clean(&r.cause)
+                terminal_safe(&r.cause)
             )?;
             if let Some(s) = &f.server_says {
-                let said = i18n::text(lang, "server-said", &crate::params![("words", clean(s))]);
+                let said = i18n::text(
+                    lang,
+                    "server-said",
+                    &crate::params![("words", terminal_safe(s))],
+                );
                 writeln!(out, "  {:<20} {said}", "")?;
             }
-            let hint = i18n::text(lang, "hint", &crate::params![("hint", r.hint.as_str())]);
+            let hint = i18n::text(
+                lang,
+                "hint",
+                &crate::params![("hint", terminal_safe(&r.hint))],
+            );
             writeln!(out, "  {:<20} {hint}", "")?;
         }
     }
@@ -175,13 +183,18 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         writeln!(out, "\n{}", t("section-findings"))?;
         for (id, f) in findings {
             let sev = t(&format!("severity-{}", f.severity.code()));
-            writeln!(out, "  {id:<20} {sev} {} ({})", clean(&f.message), f.code)?;
+            writeln!(
+                out,
+                "  {id:<20} {sev} {} ({})",
+                terminal_safe(&f.message),
+                f.code
+            )?;
         }
     }
     if !report.recommendation.advice.is_empty() {
         writeln!(out, "\n{}", t("section-advice"))?;
         for a in &report.recommendation.advice {
-            writeln!(out, "  {}", clean(&a.message))?;
+            writeln!(out, "  {}", terminal_safe(&a.message))?;
         }
     }
     if let Some(cert) = report
@@ -196,14 +209,14 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
                 lang,
                 "certificate-line",
                 &crate::params![
-                    ("subject", clean(&cert.subject)),
-                    ("issuer", clean(&cert.issuer)),
+                    ("subject", terminal_safe(&cert.subject)),
+                    ("issuer", terminal_safe(&cert.issuer)),
                     ("date", i18n::date(lang, &cert.not_after)),
                     // Negative days left: expired, said as such ("expired 1 day ago").
                     ("expired", if cert.days_left < 0 { "yes" } else { "no" }),
                     ("days", cert.days_left.max(0)),
                     ("ago", cert.days_left.saturating_neg().max(0)),
-                    ("names", clean(&cert.names.join(", "))),
+                    ("names", terminal_safe(&cert.names.join(", "))),
                 ]
             )
         )?;
@@ -222,30 +235,12 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         writeln!(
             out,
             "\n\x1b[1;{code}m{mark}\x1b[0m {}",
-            clean(&report.summary)
+            terminal_safe(&report.summary)
         )?;
     } else {
-        writeln!(out, "\n{mark} {}", clean(&report.summary))?;
+        writeln!(out, "\n{mark} {}", terminal_safe(&report.summary))?;
     }
     Ok(())
-}
-
-/// Text that came from the server (its words, certificate names) is shown with control
-/// characters escaped: a hostile server must not be able to drive the user's terminal
-/// (clear the screen, retitle the window, fake lines) through the report.
-pub(crate) fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control()
-                || ('\u{202a}'..='\u{202e}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c)
-            {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// With `--trace`: each combination's (already redacted) session, one section per combination,
@@ -267,7 +262,7 @@ fn write_transcripts(out: &mut dyn Write, report: &RunReport) -> std::io::Result
                         Direction::Server => "S:",
                         Direction::Note => "* ",
                     };
-                    writeln!(out, "    +{:>6} ms {dir} {}", l.ms, clean(&l.text))?;
+                    writeln!(out, "    +{:>6} ms {dir} {}", l.ms, terminal_safe(&l.text))?;
                 }
             }
             _ => writeln!(out, "    {}", i18n::t(lang, "transcript-none"))?,
@@ -334,19 +329,5 @@ fn login(lang: Lang, a: &AuthOutcome) -> (String, Color) {
             },
             Color::Reset,
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::clean;
-
-    #[test]
-    fn server_text_cannot_drive_the_terminal() {
-        assert_eq!(
-            clean("a\u{1b}[2Jb\u{7}\0\r\nc\u{202e}d"),
-            "a\\u{1b}[2Jb\\u{7}\\u{0}\\r\\nc\\u{202e}d"
-        );
-        assert_eq!(clean("Server ready é ✓"), "Server ready é ✓");
     }
 }

@@ -21,6 +21,7 @@ mod monitor_nagios;
 mod monitor_serve;
 mod parity;
 mod probe_real_servers;
+mod robustness;
 mod roundtrip;
 mod schema;
 mod servers_smoke;

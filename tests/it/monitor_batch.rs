@@ -273,19 +273,35 @@ fn the_counting_proxy_sees_more_without_the_limit() {
     assert!(c.max > 4, "max {}", c.max);
 }
 
+/// A bad line is that line's UNKNOWN result (and the run's exit 3); the good lines still run
+/// (here against a closed port on loopback).
 #[test]
 fn bad_addresses_in_the_list_are_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("addresses");
     std::fs::write(&list, "a@lab.test\n\nnot-an-address\n").unwrap();
+    let closed = support::servers::closed_port("127.0.0.1".parse().unwrap());
     let out = Command::new(env!("CARGO_BIN_EXE_mailcheck"))
-        .args(["batch", "--from"])
+        .args(["batch", "--format", "jsonl", "--from"])
         .arg(&list)
+        .args(["--server", "mail.lab.test", "--connect-timeout", "1s"])
+        .args(["--connect-to", &format!("::127.0.0.1:{closed}")])
+        .args(["--dns-server", &format!("127.0.0.1:{closed}")])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("addresses:3"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    let bad = lines.iter().find(|l| l["status"] == "unknown").unwrap();
+    assert!(
+        bad["error"].as_str().unwrap().contains("addresses:3"),
+        "{bad:#}"
+    );
+    assert!(lines.iter().any(|l| l["report"].is_object()), "{stdout}");
 }
 
 /// `batch` takes the same target options as `probe` (one flattened definition): -6 is honoured.
