@@ -142,7 +142,7 @@ impl ScrapeJob {
 }
 
 struct Prometheus {
-    _child: Running,
+    child: Running,
     addr: SocketAddr,
     log: PathBuf,
 }
@@ -174,39 +174,51 @@ impl Prometheus {
         );
         let config_file = dir.join("prometheus.yml");
         std::fs::write(&config_file, &config).unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log = dir.join("prometheus.log");
-        let child = Command::new(PROMETHEUS)
-            .arg(format!("--config.file={}", config_file.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let p = Prometheus {
-            _child: Running(child),
-            addr,
-            log,
-        };
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(r) = try_get(addr, "/-/ready") {
-                if r.starts_with("HTTP/1.1 200") {
-                    return p;
+        // The port was free a moment ago; if another process took it meanwhile, try another.
+        for _ in 0..3 {
+            let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            let child = Command::new(PROMETHEUS)
+                .arg(format!("--config.file={}", config_file.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join("data").display()
+                ))
+                .arg(format!("--web.listen-address={addr}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            let mut p = Prometheus {
+                child: Running(child),
+                addr,
+                log: log.clone(),
+            };
+            let until = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Some(r) = try_get(addr, "/-/ready") {
+                    if r.starts_with("HTTP/1.1 200") {
+                        return p;
+                    }
                 }
+                if let Some(status) = p.child.0.try_wait().unwrap() {
+                    let said = p.log_text();
+                    assert!(
+                        said.contains("address already in use"),
+                        "prometheus exited ({status})\n{config}\n{said}"
+                    );
+                    break;
+                }
+                assert!(
+                    Instant::now() < until,
+                    "prometheus not ready within 60 s\n{config}\n{}",
+                    p.log_text()
+                );
+                std::thread::sleep(Duration::from_millis(200));
             }
-            assert!(
-                Instant::now() < until,
-                "prometheus not ready within 60 s\n{config}\n{}",
-                p.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(200));
         }
+        panic!("prometheus found no free port on 127.0.0.1 in 3 tries");
     }
 
     fn log_text(&self) -> String {
