@@ -8,7 +8,7 @@
 //! The Prometheus configuration is built from [`ScrapeJob`]s so that TLS, basic auth and
 //! `http_sd_configs` can be added to a job without touching the rest.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
