@@ -170,6 +170,12 @@ pub struct ServeArgs {
     #[arg(long, short = 'f', value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// A target (address or domain, glob: *@example.com, *.example.org) a request may name
+    /// beyond the checks file's accounts and the modules that name their server; repeatable.
+    /// Without it, /probe makes this machine connect only where the checks file says.
+    #[arg(long, value_name = "PATTERN")]
+    pub allow_target: Vec<String>,
+
     /// Longest a probe may take; shortened to the scrape timeout Prometheus sends
     /// (X-Prometheus-Scrape-Timeout-Seconds) minus half a second.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]

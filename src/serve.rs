@@ -3,9 +3,10 @@
 //! * `GET /probe?target=alice@example.com&module=NAME` runs one probe of the account and returns
 //!   its metrics (`report::prometheus`). The module comes from the checks file (`[module.NAME]`);
 //!   without one, a target that is an `[[account]]` of the file (by address or name) uses that
-//!   account; otherwise its servers are discovered (as `probe` does) and probed without
-//!   credentials.
+//!   account; any other target must be allowed by `--allow-target` ([`TargetPolicy`]), and is
+//!   then discovered (as `probe` does) and probed without credentials.
 //! * `GET /metrics`: the exporter's own health (probes served, in flight, bad requests).
+//! * `GET /sd`: the checks file's accounts in Prometheus HTTP service-discovery format.
 //!
 //! Scrapes run concurrently; every connection of every scrape is paced by one shared
 //! [`Pacer`] (per server host and in total). Each probe has a deadline below the scrape timeout
@@ -60,6 +61,7 @@ struct Exporter {
     /// `--web-config`, replaced on SIGHUP; each request reads the one in force.
     web: RwLock<Arc<Web>>,
     conns: Connections,
+    allowed: TargetPolicy,
 }
 
 pub fn serve(args: ServeArgs) -> Result<Status> {
@@ -68,6 +70,8 @@ pub fn serve(args: ServeArgs) -> Result<Status> {
         Some(p) => Web::load(p)?,
         None => Web::default(),
     };
+    let file_patterns = config.iter().flat_map(|c| c.allow_targets.iter().cloned());
+    let allowed = TargetPolicy::new(args.allow_target.iter().cloned().chain(file_patterns))?;
     raise_descriptor_limit();
     let state = Arc::new(Exporter {
         config,
@@ -86,6 +90,7 @@ pub fn serve(args: ServeArgs) -> Result<Status> {
         refused_connections: AtomicU64::new(0),
         web: RwLock::new(Arc::new(web)),
         conns: Connections::new(args.max_connections, args.idle_timeout),
+        allowed,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -117,6 +122,7 @@ pub fn serve(args: ServeArgs) -> Result<Status> {
             .route("/", get(index))
             .route("/probe", get(probe))
             .route("/metrics", get(metrics))
+            .route("/sd", get(service_discovery))
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .with_state(state.clone());
@@ -128,7 +134,7 @@ pub fn serve(args: ServeArgs) -> Result<Status> {
 async fn index() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "mailcheck exporter\n\nGET /probe?target=ADDRESS&module=NAME  probe one account\nGET /metrics                          the exporter's own metrics\n",
+        "mailcheck exporter\n\nGET /probe?target=ADDRESS&module=NAME  probe one account\nGET /metrics                          the exporter's own metrics\nGET /sd                               the checks file's accounts (Prometheus HTTP SD)\n",
     )
 }
 
@@ -194,6 +200,89 @@ pub fn request_settings(
     }
 }
 
+/// Which targets a request may name. The checks file's accounts (by name or address) and the
+/// modules that name their server (or whose `[defaults]` do) are always allowed: the file
+/// decides where the exporter connects. Any other target (a module that discovers, or no module
+/// and no account) must match an `--allow-target` / `allow_targets` glob, on the address or on
+/// its domain; otherwise `/probe?target=anyone@anywhere` would make the exporter resolve, fetch
+/// and connect wherever that domain's DNS and autoconfig point.
+struct TargetPolicy {
+    globs: globset::GlobSet,
+}
+
+impl TargetPolicy {
+    fn new(patterns: impl IntoIterator<Item = String>) -> Result<TargetPolicy> {
+        let mut set = globset::GlobSetBuilder::new();
+        for p in patterns {
+            let glob = globset::GlobBuilder::new(p.trim())
+                .case_insensitive(true)
+                .build()
+                .with_context(|| format!("allowed target {p:?}"))?;
+            set.add(glob);
+        }
+        Ok(TargetPolicy {
+            globs: set.build()?,
+        })
+    }
+
+    fn matches(&self, target: &str) -> bool {
+        let domain = target.rsplit_once('@').map_or(target, |(_, d)| d);
+        self.globs.is_match(target) || self.globs.is_match(domain)
+    }
+
+    /// Called after the request's settings were built, so that a malformed request gets its
+    /// own reason first.
+    fn check(
+        &self,
+        config: Option<&ChecksFile>,
+        q: &HashMap<String, String>,
+    ) -> Result<(), String> {
+        let target = q.get("target").map_or("", |t| t.trim());
+        let module = q.get("module").map(|m| m.trim()).filter(|m| !m.is_empty());
+        let named = match (config, module) {
+            (Some(cfg), Some(m)) => cfg.modules.get(m).is_some_and(|m| m.names_server()),
+            (Some(cfg), None) => cfg
+                .accounts
+                .iter()
+                .any(|a| a.name == target || a.address.ascii().eq_ignore_ascii_case(target)),
+            (None, _) => false,
+        };
+        if named || self.matches(target) {
+            return Ok(());
+        }
+        Err(match module {
+            Some(m) => format!(
+                "target {target:?}: module {m:?} names no server, and the target matches no --allow-target"
+            ),
+            None => format!(
+                "target {target:?} is no account of the checks file and matches no --allow-target"
+            ),
+        })
+    }
+}
+
+/// `GET /sd`: the checks file's accounts as Prometheus HTTP service discovery, one group each.
+/// The target is the account's name (unique in the file; `/probe?target=` takes it), the labels
+/// say which account and address it is.
+async fn service_discovery(State(state): State<Arc<Exporter>>) -> Response {
+    let groups: Vec<serde_json::Value> = state
+        .config
+        .iter()
+        .flat_map(|c| c.accounts.iter())
+        .map(|a| {
+            serde_json::json!({
+                "targets": [a.name],
+                "labels": {"account": a.name, "address": a.address.ascii()},
+            })
+        })
+        .collect();
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::Value::Array(groups).to_string(),
+    )
+        .into_response()
+}
+
 /// The query's parameters, each with its first value, as blackbox_exporter takes them.
 fn first_values(pairs: Vec<(String, String)>) -> HashMap<String, String> {
     let mut q = HashMap::new();
@@ -251,6 +340,9 @@ async fn probe(
         Ok(s) => s,
         Err(e) => return bad_request(format!("{e:#}")),
     };
+    if let Err(e) = state.allowed.check(state.config.as_ref(), &q) {
+        return refuse(StatusCode::FORBIDDEN, e);
+    }
     let deadline = match deadline(&state, &headers) {
         Ok(d) => d,
         Err(e) => return bad_request(e),

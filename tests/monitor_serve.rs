@@ -93,9 +93,15 @@ ca_file = "{ca}"
         ca = s.ca_pem.display(),
     ) + extra;
     std::fs::write(&cfg, text).unwrap();
+    let mut all = vec!["--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    spawn_exporter(dir, env, &all)
+}
+
+/// `mailcheck serve --listen 127.0.0.1:0 ARGS...`, its port read from its first line.
+fn spawn_exporter(dir: tempfile::TempDir, env: &[(&str, &str)], args: &[&str]) -> Exporter {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailcheck"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&cfg)
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .env_remove("MAILCHECK_PASSWORD")
         .stdin(Stdio::null())
@@ -1006,4 +1012,127 @@ fn listening_beyond_loopback_in_plain_http_warns() {
     let _ = child.wait();
     assert!(lines.contains("warning: listening on 0.0.0.0:"), "{lines}");
     assert!(lines.contains("--web-config"), "{lines}");
+}
+
+/// A checks file with no server in `[defaults]`: a module that discovers (here: probes the
+/// target's own domain) and an account that names its server.
+fn open_checks_file(s: &MailServers, dir: &std::path::Path, head: &str) -> std::path::PathBuf {
+    let rules: Vec<String> = [(993, s.imaps), (465, s.smtps)]
+        .iter()
+        .map(|(l, r)| format!("\"{}:{l}:{}:{r}\"", s.tls_name, s.ip))
+        .collect();
+    let rules = format!("[{}]", rules.join(", "));
+    let cfg = dir.join("checks.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{head}
+[module.open]
+discover = false
+connect_to = {rules}
+ca_file = "{ca}"
+only = ["imap/993", "smtp/465"]
+
+[[account]]
+name = "sybil"
+address = "sybil@lab.test"
+server = "{server}"
+connect_to = {rules}
+ca_file = "{ca}"
+only = ["imap/993", "smtp/465"]
+"#,
+            ca = s.ca_pem.display(),
+            server = s.tls_name,
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// By default a request may name only the checks file's accounts and the modules that name
+/// their server; anything else needs --allow-target or allow_targets, and is refused before
+/// any resolution or connection.
+#[test]
+fn targets_beyond_the_checks_file_need_allow_target() {
+    let s = MailServers::get();
+    let other = format!("trent@{}", s.tls_name);
+    // Without a pattern.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = open_checks_file(s, dir.path(), "");
+    let exporter = spawn_exporter(dir, &[], &["--config", cfg.to_str().unwrap()]);
+    let r = get(exporter.addr, "/probe?target=sybil", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(sample(&r.body, "mailcheck_success "), 1.0, "{}", r.body);
+    assert_eq!(
+        get(exporter.addr, "/probe?target=sybil@lab.test", &[]).status,
+        200
+    );
+    for path in [
+        format!("/probe?target={other}&module=open"),
+        format!("/probe?target={other}"),
+        "/probe?target=x@127.0.0.1".to_string(),
+        "/probe?target=x@[127.0.0.1]".to_string(),
+    ] {
+        let r = get(exporter.addr, &path, &[]);
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert!(r.body.contains("--allow-target"), "{}", r.body);
+        assert_eq!(r.body.lines().count(), 1);
+    }
+    drop(exporter);
+
+    // allow_targets in the file, and --allow-target on the command line, on the domain.
+    for (head, args) in [
+        (format!("allow_targets = [\"*@{}\"]\n", s.tls_name), vec![]),
+        (String::new(), vec!["--allow-target", "MAIL.lab.test"]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = open_checks_file(s, dir.path(), &head);
+        let mut all = vec!["--config", cfg.to_str().unwrap()];
+        all.extend(args);
+        let exporter = spawn_exporter(dir, &[], &all);
+        let r = get(
+            exporter.addr,
+            &format!("/probe?target={other}&module=open"),
+            &[],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(sample(&r.body, "mailcheck_success "), 1.0, "{}", r.body);
+        let r = get(
+            exporter.addr,
+            "/probe?target=x@elsewhere.test&module=open",
+            &[],
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
+
+    // Without a checks file, only --allow-target targets.
+    let exporter = spawn_exporter(tempfile::tempdir().unwrap(), &[], &[]);
+    let r = get(exporter.addr, &format!("/probe?target={other}"), &[]);
+    assert_eq!(r.status, 403, "{}", r.body);
+}
+
+/// GET /sd lists the checks file's accounts in Prometheus HTTP SD format.
+#[test]
+fn sd_lists_the_accounts() {
+    let s = MailServers::get();
+    let exporter = start(s, "nobody@lab.test", &[]);
+    let r = get(exporter.addr, "/sd", &[]);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers.contains("content-type: application/json"),
+        "{}",
+        r.headers
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{
+            "targets": ["sybil"],
+            "labels": {"account": "sybil", "address": "sybil@lab.test"}
+        }])
+    );
+    // Each target is one /probe?target= the exporter answers.
+    let r = get(exporter.addr, "/probe?target=sybil", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(sample(&r.body, "mailcheck_success "), 1.0, "{}", r.body);
 }
