@@ -42,10 +42,8 @@ use crate::engine::run_account;
 use crate::outcome::Status;
 use crate::probe::pace::Pacer;
 use crate::report::account::AccountResult;
-use crate::report::prometheus::{add_account, Families};
+use crate::report::prometheus::{add_account, Families, Format};
 use crate::settings::{Given, Origin, Settings, SettingsBuilder};
-
-const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 struct Exporter {
     config: Option<ChecksFile>,
@@ -381,12 +379,20 @@ async fn probe(
         &[],
         deadline.as_secs_f64(),
     );
-    let mut body = vec![];
-    let _ = f.write(&mut body);
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+    exposition(&f, &headers)
 }
 
-async fn metrics(State(state): State<Arc<Exporter>>) -> Response {
+/// The families in the format the scraper's `Accept` asks for.
+fn exposition(f: &Families, headers: &HeaderMap) -> Response {
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    (
+        [(header::CONTENT_TYPE, format.content_type())],
+        f.encode(format),
+    )
+        .into_response()
+}
+
+async fn metrics(State(state): State<Arc<Exporter>>, headers: HeaderMap) -> Response {
     let mut f = Families::default();
     f.add(
         "mailcheck_exporter_build_info",
@@ -453,9 +459,7 @@ async fn metrics(State(state): State<Arc<Exporter>>) -> Response {
         &[],
         modules as f64,
     );
-    let mut body = vec![];
-    let _ = f.write(&mut body);
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+    exposition(&f, &headers)
 }
 
 // ---- The listener: --web-config (TLS, basic auth), bounded and timed-out connections. ----

@@ -1136,3 +1136,45 @@ fn sd_lists_the_accounts() {
     assert_eq!(r.status, 200);
     assert_eq!(sample(&r.body, "mailcheck_success "), 1.0, "{}", r.body);
 }
+
+/// An `Accept` naming OpenMetrics (as Prometheus sends) gets OpenMetrics; anything else text
+/// 0.0.4.
+#[test]
+fn the_exposition_format_follows_accept() {
+    let s = MailServers::get();
+    let exporter = start(s, "nobody@lab.test", &[]);
+    let accept = (
+        "Accept",
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+    );
+    let r = get(exporter.addr, "/probe?target=sybil", &[accept]);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers
+            .contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{}",
+        r.headers
+    );
+    assert!(r.body.ends_with("# EOF\n"), "{}", r.body);
+    assert_eq!(sample(&r.body, "mailcheck_success "), 1.0);
+    let m = get(exporter.addr, "/metrics", &[accept]);
+    assert!(
+        m.body
+            .contains("# TYPE mailcheck_exporter_probes counter\n"),
+        "{}",
+        m.body
+    );
+    assert_eq!(
+        sample(
+            &m.body,
+            "mailcheck_exporter_probes_total{result=\"success\"}"
+        ),
+        1.0
+    );
+    let m = get(exporter.addr, "/metrics", &[]);
+    assert!(m
+        .headers
+        .contains("content-type: text/plain; version=0.0.4"));
+    assert!(!m.body.contains("# EOF"));
+    promtool_accepts(&m.body);
+}
