@@ -527,18 +527,22 @@ impl Web {
             serde_norway::from_str(&text).with_context(|| format!("{shown}"))?;
         // Relative paths are relative to the web configuration, as in exporter-toolkit.
         let dir = path.parent().unwrap_or(Path::new("."));
+        // HTTPS only: basic auth in clear would hand the password to anyone on the path.
         let tls = file
             .tls_server_config
-            .map(|t| tls_acceptor(&t, dir))
-            .transpose()
-            .with_context(|| format!("{shown}: tls_server_config"))?;
+            .with_context(|| {
+                format!("{shown}: tls_server_config is missing: --web-config serves HTTPS only")
+            })
+            .and_then(|t| {
+                tls_acceptor(&t, dir).with_context(|| format!("{shown}: tls_server_config"))
+            })?;
         for (user, hash) in &file.basic_auth_users {
             hash.parse::<bcrypt::HashParts>().map_err(|e| {
                 anyhow::anyhow!("{shown}: basic_auth_users: {user}: not a bcrypt hash ({e})")
             })?;
         }
         Ok(Web {
-            tls,
+            tls: Some(tls),
             users: file.basic_auth_users,
             verified: Mutex::default(),
         })

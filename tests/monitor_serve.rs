@@ -1178,3 +1178,37 @@ fn the_exposition_format_follows_accept() {
     assert!(!m.body.contains("# EOF"));
     promtool_accepts(&m.body);
 }
+
+/// A web configuration without TLS, or with a client_auth_type that verifies nothing, is refused
+/// at start: --web-config serves HTTPS only.
+#[test]
+fn a_web_config_without_verified_tls_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_web_config(dir.path(), "pw");
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    let users = good.split_once("basic_auth_users:").unwrap().1;
+    for (text, says) in [
+        (
+            format!("basic_auth_users:{users}"),
+            "tls_server_config is missing",
+        ),
+        (
+            good.replace(
+                "  min_version: TLS12\n",
+                "  client_auth_type: RequireAnyClientCert\n",
+            ),
+            "client_auth_type",
+        ),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_mailcheck"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--web-config"])
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}
