@@ -707,7 +707,8 @@ fn concurrent_scrapes_with_a_wrong_secret_fail_one_login() {
 }
 
 /// A request over HTTPS with curl (trusting `ca`), its credentials from a curl config file so
-/// that no password is in an argv: (status, body).
+/// that no password is in an argv: (status, body). A header `conf:LINE` is a line of curl's
+/// configuration instead.
 fn curl(
     dir: &std::path::Path,
     addr: SocketAddr,
@@ -720,7 +721,12 @@ fn curl(
         conf.push_str(&format!("user = \"{u}\"\n"));
     }
     for h in headers {
-        conf.push_str(&format!("header = \"{h}\"\n"));
+        if let Some(line) = h.strip_prefix("conf:") {
+            conf.push_str(line);
+            conf.push('\n');
+        } else {
+            conf.push_str(&format!("header = \"{h}\"\n"));
+        }
     }
     let cfg_path = dir.join(format!("curl-{}.conf", rand_suffix()));
     std::fs::write(&cfg_path, conf).unwrap();
@@ -1211,4 +1217,62 @@ fn a_web_config_without_verified_tls_is_refused() {
         assert!(!out.status.success(), "{err}");
         assert!(err.contains(says), "{err}");
     }
+}
+
+/// mTLS: with client_auth_type RequireAndVerifyClientCert, a client without a certificate of
+/// client_ca_file gets no answer; with one (and basic auth), it does.
+#[test]
+fn web_config_requires_a_client_certificate_of_the_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let s = MailServers::get();
+    let web = tempfile::tempdir().unwrap();
+    let dir = web.path();
+    let cfg = write_web_config(dir, "pw");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    std::fs::write(
+        dir.join("client-ca.pem"),
+        ca.self_signed(&ca_key).unwrap().pem(),
+    )
+    .unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(vec!["prometheus".to_string()]).unwrap();
+    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().unwrap();
+    std::fs::write(
+        dir.join("client.pem"),
+        leaf.signed_by(&key, &issuer).unwrap().pem(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.key"), key.serialize_pem()).unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "  min_version: TLS12\n",
+        "  min_version: TLS13\n  client_ca_file: client-ca.pem\n  client_auth_type: RequireAndVerifyClientCert\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let exporter = start_args(
+        s,
+        "nobody@lab.test",
+        &[],
+        "",
+        &["--web-config", cfg.to_str().unwrap()],
+    );
+    let cert = |c: &str, k: &str| {
+        vec![
+            format!("conf:cert = \"{}\"", dir.join(c).display()),
+            format!("conf:key = \"{}\"", dir.join(k).display()),
+        ]
+    };
+    let none: Vec<String> = vec![];
+    let good = cert("client.pem", "client.key");
+    // A certificate of another CA: the server's own, self-signed.
+    let other = cert("cert.pem", "key.pem");
+    for (conf, want) in [(&none, 0), (&other, 0), (&good, 200)] {
+        let conf: Vec<&str> = conf.iter().map(|s| s.as_str()).collect();
+        let (code, body) = curl(dir, exporter.addr, "/metrics", Some("prom:pw"), &conf);
+        assert_eq!(code, want, "{conf:?}: {body}");
+    }
+    let conf: Vec<&str> = good.iter().map(|s| s.as_str()).collect();
+    assert_eq!(curl(dir, exporter.addr, "/metrics", None, &conf).0, 401);
 }
