@@ -145,14 +145,36 @@ pub struct ThresholdArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (HTTP). Keep it on loopback or behind a firewall: /probe makes
-    /// this machine connect to mail servers.
+    /// Address to listen on. Keep it on loopback, or use --web-config (TLS, basic auth):
+    /// /probe makes this machine connect to mail servers.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9728")]
     pub listen: SocketAddr,
+
+    /// A Prometheus exporter-toolkit web configuration (YAML: tls_server_config,
+    /// basic_auth_users with bcrypt hashes): HTTPS only, basic auth on every path. Read again
+    /// on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
+
+    /// Connections at once; past it the oldest idle connection is closed, or, when none is
+    /// idle, the new one is refused.
+    #[arg(long, value_name = "N", value_parser = at_least_one(), default_value_t = 512)]
+    pub max_connections: usize,
+
+    /// A connection that is not running a request (idle, keep-alive, or still sending its
+    /// request) is closed after this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
 
     /// The checks file whose modules and accounts /probe may use.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// A target (address or domain, glob: *@example.com, *.example.org) a request may name
+    /// beyond the checks file's accounts and the modules that name their server; repeatable.
+    /// Without it, /probe makes this machine connect only where the checks file says.
+    #[arg(long, value_name = "PATTERN")]
+    pub allow_target: Vec<String>,
 
     /// Longest a probe may take; shortened to the scrape timeout Prometheus sends
     /// (X-Prometheus-Scrape-Timeout-Seconds) minus half a second.

@@ -80,6 +80,10 @@ struct Entry {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
+    /// `serve`: glob patterns of the targets (address or domain) a request may name beyond
+    /// the file's accounts and server-naming modules.
+    #[serde(default)]
+    allow_targets: Vec<String>,
     concurrency: Option<Spanned<usize>>,
     per_host: Option<Spanned<usize>>,
     #[serde(default)]
@@ -98,6 +102,14 @@ pub struct Module {
     defaults: Entry,
 }
 
+impl Module {
+    /// Whether the module (or `[defaults]`) names the server, so that a request's target
+    /// cannot choose where the exporter connects.
+    pub fn names_server(&self) -> bool {
+        self.template.server.is_some() || self.defaults.server.is_some()
+    }
+}
+
 /// A parsed and validated checks file.
 #[derive(Debug, Clone)]
 pub struct ChecksFile {
@@ -108,6 +120,7 @@ pub struct ChecksFile {
     pub modules: BTreeMap<String, Module>,
     pub concurrency: Option<usize>,
     pub per_host: Option<usize>,
+    pub allow_targets: Vec<String>,
     text: String,
 }
 
@@ -289,6 +302,7 @@ impl ChecksFile {
             modules,
             concurrency: file.concurrency.map(|c| c.into_inner()),
             per_host: file.per_host.map(|c| c.into_inner()),
+            allow_targets: file.allow_targets,
             text: text.to_string(),
         };
         // No account's command sees another's secret.

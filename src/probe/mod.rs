@@ -217,11 +217,24 @@ pub async fn run_with(
             })
         })
         .collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
+    // Aborted when this future is dropped (a scrape whose client left): a detached task would
+    // keep connecting, and holding its pacer permit, until its own deadline.
+    let mut handles = AbortOnDrop(handles);
+    let mut out = Vec::with_capacity(handles.0.len());
+    for h in handles.0.iter_mut() {
         out.push(h.await?);
     }
     Ok(out)
+}
+
+struct AbortOnDrop<T>(Vec<tokio::task::JoinHandle<T>>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
 }
 
 /// Least time left before [`Limits::finish_by`] for a queued target to start.

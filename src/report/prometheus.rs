@@ -1,12 +1,12 @@
-//! Prometheus text exposition format (0.0.4): what `serve`'s /probe returns, and
-//! `--format prometheus` for one-shot use (a textfile collector).
+//! The Prometheus exposition, written by `prometheus-client`: text 0.0.4 (`--format
+//! prometheus` for a textfile collector, and `serve` by default) or OpenMetrics (`serve`, when
+//! the scraper's `Accept` asks for it).
 //!
 //! Labels carry the server host, protocol, port and security of a combination, the failure
 //! reason, the TLS version; never a secret, a username or a server's free text. With several accounts an
 //! `account` label (the checks file's name) keeps them apart.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write;
 
 use crate::diagnose::Verdict;
@@ -14,25 +14,45 @@ use crate::outcome::Status;
 use crate::probe::AuthOutcome;
 use crate::report::account::AccountResult;
 
-/// Escape a label value: backslash, double quote and newline.
-pub fn label_value(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
+/// The exposition format a scraper asked for (`Accept`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text 0.0.4 (the default, and node_exporter's textfile collector's).
+    Text,
+    OpenMetrics,
 }
 
-/// Metric families in a fixed order, each with its samples.
-#[derive(Default)]
+impl Format {
+    /// OpenMetrics when the `Accept` header names it, as Prometheus' does.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+type Samples = Vec<(Vec<(String, String)>, f64)>;
+
+/// Metric families in a fixed order, each with its samples, written through `prometheus-client`.
+///
+/// Not its `Family` metrics: those keep their label sets in a HashMap, so the samples of a
+/// family would come out in a different order at each scrape. A per-request [`Registry`] with
+/// this as its collector keeps the order the probe reported them in, and leaves escaping,
+/// number formatting and both formats to the crate.
+///
+/// [`Registry`]: prometheus_client::registry::Registry
+#[derive(Default, Debug, Clone)]
 pub struct Families {
     order: Vec<&'static str>,
-    families: BTreeMap<&'static str, (&'static str, &'static str, Vec<String>)>,
+    families: BTreeMap<&'static str, (&'static str, &'static str, Samples)>,
 }
 
 impl Families {
@@ -48,38 +68,60 @@ impl Families {
             self.order.push(name);
             (kind, help, vec![])
         });
-        let mut line = name.to_string();
-        if !labels.is_empty() {
-            line.push('{');
-            let parts: Vec<String> = labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", label_value(v)))
-                .collect();
-            line.push_str(&parts.join(","));
-            line.push('}');
-        }
-        let _ = write!(line, " {}", fmt_value(value));
-        entry.2.push(line);
+        entry.2.push((labels.to_vec(), value));
     }
 
     pub fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        for name in &self.order {
-            let (kind, help, samples) = &self.families[name];
-            writeln!(out, "# HELP {name} {help}")?;
-            writeln!(out, "# TYPE {name} {kind}")?;
-            for s in samples {
-                writeln!(out, "{s}")?;
+        out.write_all(self.encode(Format::Text).as_bytes())
+    }
+
+    pub fn encode(&self, format: Format) -> String {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(self.clone()));
+        let mut out = String::new();
+        // Writing to a String cannot fail, and every name and label is ours.
+        let _ = match format {
+            Format::Text => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
             }
-        }
-        Ok(())
+            Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, &registry),
+        };
+        out
     }
 }
 
-fn fmt_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
+impl prometheus_client::collector::Collector for Families {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        use prometheus_client::metrics::MetricType;
+        for name in &self.order {
+            let (kind, help, samples) = &self.families[name];
+            // The crate adds `_total` to a counter's samples itself.
+            let (name, kind) = match *kind {
+                "counter" => (name.trim_end_matches("_total"), MetricType::Counter),
+                _ => (*name, MetricType::Gauge),
+            };
+            let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+            for (labels, value) in samples {
+                let sample = family.encode_family(labels)?;
+                // Whole numbers as integers ("1", not "1.0"), as before the crate.
+                let whole = value.fract() == 0.0 && value.abs() < 1e15;
+                match kind {
+                    MetricType::Counter if whole && *value >= 0.0 => {
+                        ConstCounter::new(*value as u64).encode(sample)?
+                    }
+                    MetricType::Counter => ConstCounter::new(*value).encode(sample)?,
+                    _ if whole => ConstGauge::new(*value as i64).encode(sample)?,
+                    _ => ConstGauge::new(*value).encode(sample)?,
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -296,5 +338,26 @@ mod tests {
             "# HELP a_seconds A.\n# TYPE a_seconds gauge\na_seconds{step=\"x\\\"y\\\\z\\n\"} 0.25\n\
              a_seconds{step=\"w\"} 1\n# HELP b B.\n# TYPE b gauge\nb 3\n"
         );
+    }
+
+    #[test]
+    fn counters_keep_their_name_in_both_formats() {
+        let mut f = Families::default();
+        f.add("c_total", "counter", "C.", &[("r".into(), "x".into())], 2.0);
+        assert_eq!(
+            f.encode(Format::Text),
+            "# HELP c_total C.\n# TYPE c_total counter\nc_total{r=\"x\"} 2\n"
+        );
+        assert_eq!(
+            f.encode(Format::OpenMetrics),
+            "# HELP c C.\n# TYPE c counter\nc_total{r=\"x\"} 2\n# EOF\n"
+        );
+        assert_eq!(
+            Format::negotiate(Some(
+                "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+            )),
+            Format::OpenMetrics
+        );
+        assert_eq!(Format::negotiate(None), Format::Text);
     }
 }

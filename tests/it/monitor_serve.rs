@@ -51,6 +51,17 @@ fn start(s: &MailServers, login: &str, env: &[(&str, &str)]) -> Exporter {
 
 /// As [`start`], with more TOML appended to the checks file.
 fn start_with(s: &MailServers, login: &str, env: &[(&str, &str)], extra: &str) -> Exporter {
+    start_args(s, login, env, extra, &[])
+}
+
+/// As [`start_with`], with more arguments to `serve`.
+fn start_args(
+    s: &MailServers,
+    login: &str,
+    env: &[(&str, &str)],
+    extra: &str,
+    args: &[&str],
+) -> Exporter {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("mailcheck.toml");
     let text = format!(
@@ -82,9 +93,16 @@ ca_file = "{ca}"
         ca = s.ca_pem.display(),
     ) + extra;
     std::fs::write(&cfg, text).unwrap();
+    let mut all = vec!["--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    spawn_exporter(dir, env, &all)
+}
+
+/// `mailcheck serve --listen 127.0.0.1:0 ARGS...`, its port read from its first line.
+fn spawn_exporter(dir: tempfile::TempDir, env: &[(&str, &str)], args: &[&str]) -> Exporter {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailcheck"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&cfg)
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .env_remove("MAILCHECK_PASSWORD")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -98,7 +116,8 @@ ca_file = "{ca}"
     stderr.read_line(&mut line).unwrap();
     let addr: SocketAddr = line
         .trim()
-        .strip_prefix("mailcheck serve: listening on http://")
+        .strip_prefix("mailcheck serve: listening on ")
+        .and_then(|l| l.strip_prefix("http://").or(l.strip_prefix("https://")))
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .parse()
         .unwrap();
@@ -690,4 +709,575 @@ fn concurrent_scrapes_with_a_wrong_secret_fail_one_login() {
     let again = get(addr, &path, &[]);
     assert!(again.body.contains("reason=\"auth.rejected\""));
     assert_eq!(s.failed_logins(&user.address), 1);
+}
+
+/// A request over HTTPS with curl (trusting `ca`), its credentials from a curl config file so
+/// that no password is in an argv: (status, body). A header `conf:LINE` is a line of curl's
+/// configuration instead.
+fn curl(
+    dir: &std::path::Path,
+    addr: SocketAddr,
+    path: &str,
+    user: Option<&str>,
+    headers: &[&str],
+) -> (u16, String) {
+    let mut conf = format!("cacert = \"{}\"\n", dir.join("cert.pem").display());
+    if let Some(u) = user {
+        conf.push_str(&format!("user = \"{u}\"\n"));
+    }
+    for h in headers {
+        if let Some(line) = h.strip_prefix("conf:") {
+            conf.push_str(line);
+            conf.push('\n');
+        } else {
+            conf.push_str(&format!("header = \"{h}\"\n"));
+        }
+    }
+    let cfg_path = dir.join(format!("curl-{}.conf", rand_suffix()));
+    std::fs::write(&cfg_path, conf).unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-K"])
+        .arg(&cfg_path)
+        .args(["-w", "\n%{http_code}"])
+        .arg(format!("https://{addr}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// Writes a self-signed certificate for 127.0.0.1 and a web configuration whose user `prom`
+/// has `password` (bcrypt, cost 4: fast enough for a test).
+fn write_web_config(dir: &std::path::Path, password: &str) -> std::path::PathBuf {
+    if !dir.join("cert.pem").exists() {
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+    }
+    let hash = bcrypt::hash(password, 4).unwrap();
+    let path = dir.join("web.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version: TLS12\nbasic_auth_users:\n  prom: '{hash}'\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// --web-config: HTTPS only, 401 without or with wrong credentials on every path, and SIGHUP
+/// swaps the credentials without dropping a scrape in flight.
+#[test]
+fn web_config_serves_https_with_basic_auth_and_reloads_on_sighup() {
+    let s = MailServers::get();
+    let web = tempfile::tempdir().unwrap();
+    let cfg = write_web_config(web.path(), "first-secret");
+    let port = silent_listener();
+    let extra = format!(
+        "\n[module.stall]\nserver = \"mail.lab.test\"\nconnect_to = [\"::127.0.0.1:{port}\"]\nonly = [\"imap/993\"]\n"
+    );
+    let exporter = start_args(
+        s,
+        "nobody@lab.test",
+        &[],
+        &extra,
+        &["--web-config", cfg.to_str().unwrap()],
+    );
+    let dir = web.path();
+    let addr = exporter.addr;
+    for path in ["/metrics", "/", "/probe?target=sybil@lab.test", "/nowhere"] {
+        let (code, body) = curl(dir, addr, path, None, &[]);
+        assert_eq!(code, 401, "{path}: {body}");
+        assert_eq!(body.lines().count(), 1, "{body}");
+        assert_eq!(
+            curl(dir, addr, path, Some("prom:wrong"), &[]).0,
+            401,
+            "{path}"
+        );
+        assert_eq!(
+            curl(dir, addr, path, Some("eve:first-secret"), &[]).0,
+            401,
+            "{path}"
+        );
+    }
+    let (code, body) = curl(dir, addr, "/metrics", Some("prom:first-secret"), &[]);
+    assert_eq!(code, 200, "{body}");
+    assert!(!body.contains("first-secret"));
+    // HTTPS only: a plain HTTP request gets no HTTP answer.
+    let mut plain = TcpStream::connect(addr).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    plain
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    assert!(
+        !String::from_utf8_lossy(&got).contains("mailcheck_"),
+        "{got:?}"
+    );
+
+    // A scrape in flight (a silent server: it answers at its 2.5 s deadline) survives a reload.
+    let in_flight = {
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || {
+            curl(
+                &dir,
+                addr,
+                "/probe?target=wendy@lab.test&module=stall",
+                Some("prom:first-secret"),
+                &["X-Prometheus-Scrape-Timeout-Seconds: 3"],
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    write_web_config(dir, "second-secret");
+    // SAFETY: signals our own child.
+    assert_eq!(
+        unsafe { libc::kill(exporter.child.id() as i32, libc::SIGHUP) },
+        0
+    );
+    let t0 = Instant::now();
+    while curl(dir, addr, "/metrics", Some("prom:second-secret"), &[]).0 != 200 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "never reloaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        curl(dir, addr, "/metrics", Some("prom:first-secret"), &[]).0,
+        401
+    );
+    let (code, body) = in_flight.join().unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("reason=\"tls.timeout\""), "{body}");
+}
+
+/// Every bad request is a 4xx with one line of reason, counted; a huge announced scrape timeout
+/// is capped, not a panic; a repeated parameter takes its first value.
+#[test]
+fn bad_requests_are_refused_in_one_line_and_counted() {
+    let s = MailServers::get();
+    let exporter = start_args(s, "nobody@lab.test", &[], "", &["--probe-timeout", "4s"]);
+    let addr = exporter.addr;
+    let r = get(
+        addr,
+        "/probe?target=sybil@lab.test",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "2e19")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(sample(&r.body, "mailcheck_probe_deadline_seconds"), 4.0);
+    // The first target counts (as blackbox_exporter): the account, not the other address.
+    let r = get(
+        addr,
+        "/probe?target=sybil@lab.test&target=not-an-address",
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(sample(&r.body, "mailcheck_success "), 1.0, "{}", r.body);
+    let mut refused = 0;
+    for (path, header, status) in [
+        ("/probe?target=sybil@lab.test", "abc", 400),
+        ("/probe?target=sybil@lab.test", "-3", 400),
+        ("/probe?target=sybil@lab.test", "NaN", 400),
+        ("/probe?target=%ZZ", "", 400),
+        ("/nowhere", "", 404),
+    ] {
+        let h: Vec<(&str, &str)> = if header.is_empty() {
+            vec![]
+        } else {
+            vec![("X-Prometheus-Scrape-Timeout-Seconds", header)]
+        };
+        let r = get(addr, path, &h);
+        assert_eq!(r.status, status, "{path} {header}: {}", r.body);
+        assert_eq!(r.body.lines().count(), 1, "{:?}", r.body);
+        refused += 1;
+    }
+    let mut post = TcpStream::connect(addr).unwrap();
+    post.write_all(
+        b"POST /probe HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut raw = String::new();
+    post.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 405"), "{raw}");
+    refused += 1;
+    let m = get(addr, "/metrics", &[]);
+    assert_eq!(
+        sample(&m.body, "mailcheck_exporter_bad_requests_total"),
+        refused as f64
+    );
+    promtool_accepts(&m.body);
+}
+
+/// 1,100 idle connections (more than --max-connections) do not keep a scrape out; a half-sent
+/// request is closed after --idle-timeout.
+#[test]
+fn idle_connections_are_bounded_and_timed_out() {
+    let s = MailServers::get();
+    let exporter = start_args(
+        s,
+        "nobody@lab.test",
+        &[],
+        "",
+        &["--max-connections", "200", "--idle-timeout", "2s"],
+    );
+    let addr = exporter.addr;
+    let idle: Vec<TcpStream> = (0..1100)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let t0 = Instant::now();
+    let m = get(addr, "/metrics", &[]);
+    assert_eq!(m.status, 200);
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(sample(&m.body, "mailcheck_exporter_connections ") <= 200.0);
+    drop(idle);
+
+    let mut half = TcpStream::connect(addr).unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    half.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 64];
+    let n = half.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "{:?}", &buf[..n]);
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+
+    // A keep-alive connection is closed after the idle timeout too.
+    let mut keep = TcpStream::connect(addr).unwrap();
+    keep.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    keep.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let t0 = Instant::now();
+    let _ = keep.read_to_end(&mut raw);
+    assert!(String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 200"));
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+}
+
+/// A scrape whose client disconnects stops its probe: the exporter's connection to the
+/// (silent) server is closed at once, not at the probe's deadline.
+#[test]
+fn a_client_that_disconnects_stops_its_probe() {
+    let s = MailServers::get();
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stall.local_addr().unwrap().port();
+    let extra = format!(
+        "\n[module.stall]\nserver = \"mail.lab.test\"\nconnect_to = [\"::127.0.0.1:{port}\"]\nonly = [\"imap/993\"]\n"
+    );
+    let exporter = start_args(
+        s,
+        "nobody@lab.test",
+        &[],
+        &extra,
+        &["--probe-timeout", "20s"],
+    );
+    let mut client = TcpStream::connect(exporter.addr).unwrap();
+    write!(
+        client,
+        "GET /probe?target=wendy@lab.test&module=stall HTTP/1.1\r\nHost: x\r\n\
+         X-Prometheus-Scrape-Timeout-Seconds: 20\r\n\r\n"
+    )
+    .unwrap();
+    let (mut probe, _) = stall.accept().unwrap();
+    drop(client);
+    probe
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let t0 = Instant::now();
+    // The exporter's ClientHello, then EOF (or a reset) when it gives up the connection.
+    let mut sink = Vec::new();
+    let _ = probe.read_to_end(&mut sink);
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+}
+
+/// Listening beyond loopback without --web-config warns.
+#[test]
+fn listening_beyond_loopback_in_plain_http_warns() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailcheck"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = String::new();
+    stderr.read_line(&mut lines).unwrap();
+    stderr.read_line(&mut lines).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(lines.contains("warning: listening on 0.0.0.0:"), "{lines}");
+    assert!(lines.contains("--web-config"), "{lines}");
+}
+
+/// A checks file with no server in `[defaults]`: a module that discovers (here: probes the
+/// target's own domain) and an account that names its server.
+fn open_checks_file(s: &MailServers, dir: &std::path::Path, head: &str) -> std::path::PathBuf {
+    let rules: Vec<String> = [(993, s.imaps), (465, s.smtps)]
+        .iter()
+        .map(|(l, r)| format!("\"{}:{l}:{}:{r}\"", s.tls_name, s.ip))
+        .collect();
+    let rules = format!("[{}]", rules.join(", "));
+    let cfg = dir.join("checks.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{head}
+[module.open]
+discover = false
+connect_to = {rules}
+ca_file = "{ca}"
+only = ["imap/993", "smtp/465"]
+
+[[account]]
+name = "sybil"
+address = "sybil@lab.test"
+server = "{server}"
+connect_to = {rules}
+ca_file = "{ca}"
+only = ["imap/993", "smtp/465"]
+"#,
+            ca = s.ca_pem.display(),
+            server = s.tls_name,
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// By default a request may name only the checks file's accounts and the modules that name
+/// their server; anything else needs --allow-target or allow_targets, and is refused before
+/// any resolution or connection.
+#[test]
+fn targets_beyond_the_checks_file_need_allow_target() {
+    let s = MailServers::get();
+    let other = format!("trent@{}", s.tls_name);
+    // Without a pattern.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = open_checks_file(s, dir.path(), "");
+    let exporter = spawn_exporter(dir, &[], &["--config", cfg.to_str().unwrap()]);
+    let r = get(exporter.addr, "/probe?target=sybil", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(sample(&r.body, "mailcheck_success "), 1.0, "{}", r.body);
+    assert_eq!(
+        get(exporter.addr, "/probe?target=sybil@lab.test", &[]).status,
+        200
+    );
+    for path in [
+        format!("/probe?target={other}&module=open"),
+        format!("/probe?target={other}"),
+        "/probe?target=x@127.0.0.1".to_string(),
+        "/probe?target=x@[127.0.0.1]".to_string(),
+    ] {
+        let r = get(exporter.addr, &path, &[]);
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert!(r.body.contains("--allow-target"), "{}", r.body);
+        assert_eq!(r.body.lines().count(), 1);
+    }
+    drop(exporter);
+
+    // allow_targets in the file, and --allow-target on the command line, on the domain.
+    for (head, args) in [
+        (format!("allow_targets = [\"*@{}\"]\n", s.tls_name), vec![]),
+        (String::new(), vec!["--allow-target", "MAIL.lab.test"]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = open_checks_file(s, dir.path(), &head);
+        let mut all = vec!["--config", cfg.to_str().unwrap()];
+        all.extend(args);
+        let exporter = spawn_exporter(dir, &[], &all);
+        let r = get(
+            exporter.addr,
+            &format!("/probe?target={other}&module=open"),
+            &[],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(sample(&r.body, "mailcheck_success "), 1.0, "{}", r.body);
+        let r = get(
+            exporter.addr,
+            "/probe?target=x@elsewhere.test&module=open",
+            &[],
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
+
+    // Without a checks file, only --allow-target targets.
+    let exporter = spawn_exporter(tempfile::tempdir().unwrap(), &[], &[]);
+    let r = get(exporter.addr, &format!("/probe?target={other}"), &[]);
+    assert_eq!(r.status, 403, "{}", r.body);
+}
+
+/// GET /sd lists the checks file's accounts in Prometheus HTTP SD format.
+#[test]
+fn sd_lists_the_accounts() {
+    let s = MailServers::get();
+    let exporter = start(s, "nobody@lab.test", &[]);
+    let r = get(exporter.addr, "/sd", &[]);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers.contains("content-type: application/json"),
+        "{}",
+        r.headers
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{
+            "targets": ["sybil"],
+            "labels": {"account": "sybil", "address": "sybil@lab.test"}
+        }])
+    );
+    // Each target is one /probe?target= the exporter answers.
+    let r = get(exporter.addr, "/probe?target=sybil", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(sample(&r.body, "mailcheck_success "), 1.0, "{}", r.body);
+}
+
+/// An `Accept` naming OpenMetrics (as Prometheus sends) gets OpenMetrics; anything else text
+/// 0.0.4.
+#[test]
+fn the_exposition_format_follows_accept() {
+    let s = MailServers::get();
+    let exporter = start(s, "nobody@lab.test", &[]);
+    let accept = (
+        "Accept",
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+    );
+    let r = get(exporter.addr, "/probe?target=sybil", &[accept]);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers
+            .contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{}",
+        r.headers
+    );
+    assert!(r.body.ends_with("# EOF\n"), "{}", r.body);
+    assert_eq!(sample(&r.body, "mailcheck_success "), 1.0);
+    let m = get(exporter.addr, "/metrics", &[accept]);
+    assert!(
+        m.body
+            .contains("# TYPE mailcheck_exporter_probes counter\n"),
+        "{}",
+        m.body
+    );
+    assert_eq!(
+        sample(
+            &m.body,
+            "mailcheck_exporter_probes_total{result=\"success\"}"
+        ),
+        1.0
+    );
+    let m = get(exporter.addr, "/metrics", &[]);
+    assert!(m
+        .headers
+        .contains("content-type: text/plain; version=0.0.4"));
+    assert!(!m.body.contains("# EOF"));
+    promtool_accepts(&m.body);
+}
+
+/// A web configuration without TLS, or with a client_auth_type that verifies nothing, is refused
+/// at start: --web-config serves HTTPS only.
+#[test]
+fn a_web_config_without_verified_tls_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_web_config(dir.path(), "pw");
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    let users = good.split_once("basic_auth_users:").unwrap().1;
+    for (text, says) in [
+        (
+            format!("basic_auth_users:{users}"),
+            "tls_server_config is missing",
+        ),
+        (
+            good.replace(
+                "  min_version: TLS12\n",
+                "  client_auth_type: RequireAnyClientCert\n",
+            ),
+            "client_auth_type",
+        ),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_mailcheck"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--web-config"])
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}
+
+/// mTLS: with client_auth_type RequireAndVerifyClientCert, a client without a certificate of
+/// client_ca_file gets no answer; with one (and basic auth), it does.
+#[test]
+fn web_config_requires_a_client_certificate_of_the_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let s = MailServers::get();
+    let web = tempfile::tempdir().unwrap();
+    let dir = web.path();
+    let cfg = write_web_config(dir, "pw");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    std::fs::write(
+        dir.join("client-ca.pem"),
+        ca.self_signed(&ca_key).unwrap().pem(),
+    )
+    .unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(vec!["prometheus".to_string()]).unwrap();
+    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().unwrap();
+    std::fs::write(
+        dir.join("client.pem"),
+        leaf.signed_by(&key, &issuer).unwrap().pem(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.key"), key.serialize_pem()).unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "  min_version: TLS12\n",
+        "  min_version: TLS13\n  client_ca_file: client-ca.pem\n  client_auth_type: RequireAndVerifyClientCert\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let exporter = start_args(
+        s,
+        "nobody@lab.test",
+        &[],
+        "",
+        &["--web-config", cfg.to_str().unwrap()],
+    );
+    let cert = |c: &str, k: &str| {
+        vec![
+            format!("conf:cert = \"{}\"", dir.join(c).display()),
+            format!("conf:key = \"{}\"", dir.join(k).display()),
+        ]
+    };
+    let none: Vec<String> = vec![];
+    let good = cert("client.pem", "client.key");
+    // A certificate of another CA: the server's own, self-signed.
+    let other = cert("cert.pem", "key.pem");
+    for (conf, want) in [(&none, 0), (&other, 0), (&good, 200)] {
+        let conf: Vec<&str> = conf.iter().map(|s| s.as_str()).collect();
+        let (code, body) = curl(dir, exporter.addr, "/metrics", Some("prom:pw"), &conf);
+        assert_eq!(code, want, "{conf:?}: {body}");
+    }
+    let conf: Vec<&str> = good.iter().map(|s| s.as_str()).collect();
+    assert_eq!(curl(dir, exporter.addr, "/metrics", None, &conf).0, 401);
 }
