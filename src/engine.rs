@@ -37,8 +37,9 @@ pub struct Shared {
     pub discovery: Arc<DiscoveryCache>,
 }
 
-/// A probe that others may join.
-pub type InFlight = futures::future::Shared<futures::future::BoxFuture<'static, AccountResult>>;
+/// A probe that others may join. Held weakly: when every request waiting for it is gone (the
+/// scrape clients disconnected), the probe is dropped and stops, as an unshared one would.
+pub type InFlight = futures::future::WeakShared<futures::future::BoxFuture<'static, AccountResult>>;
 
 /// Which accounts would make the same connections and try the same logins: the address (letter
 /// case ignored), the servers and how they are reached, the selection and where the secret comes
@@ -266,14 +267,16 @@ pub async fn run_account(settings: &Settings, shared: &Shared) -> AccountResult 
     let key = probe_key(settings);
     let (probe, mine) = {
         let mut running = shared.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        match running.get(&key) {
-            Some(p) => (p.clone(), false),
+        match running.get(&key).and_then(|w| w.upgrade()) {
+            Some(p) => (p, false),
             None => {
                 let (own, shared_too) = (settings.clone(), shared.clone());
                 let p = async move { run_account_alone(&own, &shared_too).await }
                     .boxed()
                     .shared();
-                running.insert(key.clone(), p.clone());
+                if let Some(weak) = p.downgrade() {
+                    running.insert(key.clone(), weak);
+                }
                 (p, true)
             }
         }
