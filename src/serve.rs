@@ -212,12 +212,12 @@ pub fn request_settings(
 /// and no account) must match an `--allow-target` / `allow_targets` glob, on the address or on
 /// its domain; otherwise `/probe?target=anyone@anywhere` would make the exporter resolve, fetch
 /// and connect wherever that domain's DNS and autoconfig point.
-struct TargetPolicy {
+pub struct TargetPolicy {
     globs: globset::GlobSet,
 }
 
 impl TargetPolicy {
-    fn new(patterns: impl IntoIterator<Item = String>) -> Result<TargetPolicy> {
+    pub fn new(patterns: impl IntoIterator<Item = String>) -> Result<TargetPolicy> {
         let mut set = globset::GlobSetBuilder::new();
         for p in patterns {
             let glob = globset::GlobBuilder::new(p.trim())
@@ -238,7 +238,7 @@ impl TargetPolicy {
 
     /// Called after the request's settings were built, so that a malformed request gets its
     /// own reason first.
-    fn check(
+    pub fn check(
         &self,
         config: Option<&ChecksFile>,
         q: &HashMap<String, String>,
@@ -290,7 +290,7 @@ async fn service_discovery(State(state): State<Arc<Exporter>>) -> Response {
 }
 
 /// The query's parameters, each with its first value, as blackbox_exporter takes them.
-fn first_values(pairs: Vec<(String, String)>) -> HashMap<String, String> {
+pub fn first_values(pairs: Vec<(String, String)>) -> HashMap<String, String> {
     let mut q = HashMap::new();
     for (k, v) in pairs {
         q.entry(k).or_insert(v);
@@ -516,6 +516,28 @@ enum TlsVersion {
     TLS13,
 }
 
+impl WebConfigFile {
+    /// The file's text; the files it names are read later, by `tls_acceptor`.
+    fn parse(text: &str) -> Result<WebConfigFile> {
+        Ok(serde_norway::from_str(text)?)
+    }
+
+    fn check_users(&self) -> Result<()> {
+        for (user, hash) in &self.basic_auth_users {
+            hash.parse::<bcrypt::HashParts>().map_err(|e| {
+                anyhow::anyhow!("basic_auth_users: {user}: not a bcrypt hash ({e})")
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Read a `--web-config` text as `serve` does, short of loading the TLS files it names: the
+/// entry point of the fuzz target (fuzz/fuzz_targets/fuzz_web_config.rs).
+pub fn read_web_config(text: &str) -> Result<()> {
+    WebConfigFile::parse(text)?.check_users()
+}
+
 /// The web configuration in force.
 #[derive(Default)]
 struct Web {
@@ -531,24 +553,20 @@ impl Web {
     fn load(path: &Path) -> Result<Web> {
         let shown = path.display();
         let text = std::fs::read_to_string(path).with_context(|| format!("{shown}"))?;
-        let file: WebConfigFile =
-            serde_norway::from_str(&text).with_context(|| format!("{shown}"))?;
+        let file = WebConfigFile::parse(&text).with_context(|| format!("{shown}"))?;
         // Relative paths are relative to the web configuration, as in exporter-toolkit.
         let dir = path.parent().unwrap_or(Path::new("."));
         // HTTPS only: basic auth in clear would hand the password to anyone on the path.
         let tls = file
             .tls_server_config
+            .as_ref()
             .with_context(|| {
                 format!("{shown}: tls_server_config is missing: --web-config serves HTTPS only")
             })
             .and_then(|t| {
-                tls_acceptor(&t, dir).with_context(|| format!("{shown}: tls_server_config"))
+                tls_acceptor(t, dir).with_context(|| format!("{shown}: tls_server_config"))
             })?;
-        for (user, hash) in &file.basic_auth_users {
-            hash.parse::<bcrypt::HashParts>().map_err(|e| {
-                anyhow::anyhow!("{shown}: basic_auth_users: {user}: not a bcrypt hash ({e})")
-            })?;
-        }
+        file.check_users().with_context(|| format!("{shown}"))?;
         Ok(Web {
             tls: Some(tls),
             users: file.basic_auth_users,
