@@ -62,7 +62,8 @@ fn expect(b: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 /// GeneralizedTime `20261207120000Z` as `2026-12-07T12:00:00Z`.
 fn time(g: &[u8]) -> Option<String> {
     let s = std::str::from_utf8(g).ok()?;
-    if s.len() < 15 || !s[..14].bytes().all(|b| b.is_ascii_digit()) {
+    // Bytes, not `s[..14]`: a server's multi-byte character across byte 14 panicked there.
+    if s.len() < 15 || !s.as_bytes()[..14].iter().all(u8::is_ascii_digit) {
         return None;
     }
     Some(format!(
@@ -257,5 +258,21 @@ mod tests {
             read(&[0x30, 0x03, 0x0a, 0x01, 0x01], &serial).status,
             Some(StapleStatus::Unreadable)
         );
+    }
+
+    /// Found by fuzz_ocsp: a time with a multi-byte character across byte 14 panicked
+    /// the verifier instead of being unreadable.
+    #[test]
+    fn a_time_with_a_character_across_its_digits_is_not_read() {
+        let serial = [0x01, 0x23, 0x45];
+        let this = "2026120100000\u{420}"; // 13 digits, then 'Р' (2 bytes)
+        assert_eq!(this.len(), 15);
+        let r = read(
+            &response(&serial, StapleStatus::Good, this, "20261208000000Z"),
+            &serial,
+        );
+        assert_eq!(r.status, Some(StapleStatus::Good));
+        assert_eq!(r.this_update, None);
+        assert_eq!(r.next_update.as_deref(), Some("2026-12-08T00:00:00Z"));
     }
 }
