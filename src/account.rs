@@ -215,6 +215,14 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// SHA-256 of the secret: tells two secrets apart (the login gate, the probe key) without
+    /// keeping a second copy of either.
+    pub fn digest(&self) -> [u8; 32] {
+        let d = ring::digest::digest(&ring::digest::SHA256, self.0.as_bytes());
+        let mut out = [0; 32];
+        out.copy_from_slice(d.as_ref());
+        out
+    }
 }
 
 impl fmt::Debug for Secret {

@@ -32,7 +32,7 @@ pub struct Shared {
     pub gate: Arc<AuthGate>,
     /// Probes running now, by [`probe_key`]: a second request for the same account (ten
     /// scrapes at once) waits for the first one's result instead of probing again.
-    pub in_flight: Arc<std::sync::Mutex<std::collections::HashMap<String, InFlight>>>,
+    pub in_flight: Arc<std::sync::Mutex<std::collections::HashMap<ProbeKey, InFlight>>>,
     /// Discovery answers, once per run (or cached with a lifetime in `serve`).
     pub discovery: Arc<DiscoveryCache>,
 }
@@ -44,22 +44,52 @@ pub type InFlight = futures::future::WeakShared<futures::future::BoxFuture<'stat
 /// Which accounts would make the same connections and try the same logins: the address (letter
 /// case ignored), the servers and how they are reached, the selection and where the secret comes
 /// from. Their names, expectations and deadlines may differ: each is judged on its own.
-pub fn probe_key(s: &Settings) -> String {
-    format!(
-        "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-        s.address.ascii().to_lowercase(),
-        s.servers,
-        s.tls_name,
-        s.username.as_ref().map(|u| u.to_lowercase()),
-        s.combinations,
-        s.only,
-        s.skip,
-        s.connect_to,
-        s.policy.family,
-        s.policy.ca_file,
-        s.credential,
-        s.round_trip,
-    )
+pub fn probe_key(s: &Settings) -> ProbeKey {
+    ProbeKey {
+        address: s.address.ascii().to_lowercase(),
+        servers: s.servers.clone(),
+        tls_name: s.tls_name.clone(),
+        username: s.username.as_ref().map(|u| u.to_lowercase()),
+        combinations: s.combinations.clone(),
+        only: s.only.clone(),
+        skip: s.skip.clone(),
+        connect_to: s.connect_to.clone(),
+        family: s.policy.family,
+        ca_file: s.policy.ca_file.clone(),
+        // `CredentialSpec`'s equality leaves an in-memory secret out; its digest tells two apart.
+        given_secret: match &s.credential {
+            CredentialSpec::Given(c, _) => Some(c.secret().digest()),
+            _ => None,
+        },
+        credential: s.credential.clone(),
+        round_trip: s.round_trip.clone(),
+    }
+}
+
+/// See [`probe_key`]. No `Debug`: it holds a secret's digest.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProbeKey {
+    address: String,
+    servers: crate::settings::Servers,
+    tls_name: Option<String>,
+    username: Option<String>,
+    combinations: Vec<crate::model::Combination>,
+    only: Vec<crate::model::Selector>,
+    skip: Vec<crate::model::Selector>,
+    connect_to: Vec<crate::model::ConnectTo>,
+    family: crate::model::IpFamily,
+    ca_file: Option<std::path::PathBuf>,
+    credential: CredentialSpec,
+    given_secret: Option<[u8; 32]>,
+    round_trip: Option<crate::settings::RoundTripSettings>,
+}
+
+/// Hashes the address only: equal keys have equal addresses, and the other fields rarely
+/// differ for one address.
+impl std::hash::Hash for ProbeKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.address.hash(h);
+    }
 }
 
 /// The result of `from`'s probe, for another account with the same [`probe_key`]: its own
@@ -318,7 +348,7 @@ pub async fn run_accounts(
     use futures::StreamExt;
     // Accounts that would probe the same thing (an address listed twice, in other letter
     // cases, or in two accounts of a file) are probed once and reported for each.
-    let mut first: std::collections::HashMap<String, usize> = Default::default();
+    let mut first: std::collections::HashMap<ProbeKey, usize> = Default::default();
     let mut repeats: std::collections::HashMap<usize, Vec<(usize, Settings)>> = Default::default();
     let mut unique = vec![];
     for (i, settings) in accounts.into_iter().enumerate() {
@@ -356,5 +386,50 @@ pub async fn run_accounts(
             on_result(j, for_account(&r, &settings));
         }
         on_result(i, r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::{Credential, SecretSource};
+    use crate::settings::{Given, SettingsBuilder};
+
+    fn settings(address: &str, credential: CredentialSpec) -> Settings {
+        SettingsBuilder {
+            address: Some(Given::flag(address.to_string(), "ADDRESS")),
+            server: Some(Given::flag("mail.example.com".into(), "--server")),
+            credential: Some(credential),
+            ..SettingsBuilder::default()
+        }
+        .build()
+        .unwrap()
+    }
+
+    fn given(secret: &str) -> CredentialSpec {
+        let secret = crate::account::Secret::new(secret.into()).unwrap();
+        CredentialSpec::Given(Credential::Password(secret), SecretSource::Lab)
+    }
+
+    #[test]
+    fn one_probe_per_address_and_secret() {
+        let env = || CredentialSpec::PasswordEnv("PW".into());
+        assert!(
+            probe_key(&settings("a@example.com", env()))
+                == probe_key(&settings("A@Example.COM", env()))
+        );
+        assert!(
+            probe_key(&settings("a@example.com", env()))
+                != probe_key(&settings("b@example.com", env()))
+        );
+        // Two in-memory secrets: the same one shares a probe, another one does not.
+        assert!(
+            probe_key(&settings("a@example.com", given("one")))
+                == probe_key(&settings("a@example.com", given("one")))
+        );
+        assert!(
+            probe_key(&settings("a@example.com", given("one")))
+                != probe_key(&settings("a@example.com", given("two")))
+        );
     }
 }

@@ -134,6 +134,8 @@ impl PartialEq for CredentialSpec {
     }
 }
 
+impl Eq for CredentialSpec {}
+
 /// How an account without a named server finds its servers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscoverySettings {

@@ -163,12 +163,7 @@ impl ProbeContext {
     pub fn new(policy: Policy, credential: Option<Credential>) -> anyhow::Result<ProbeContext> {
         let trust = TlsTrust::new(policy.ca_file.as_deref(), true)?.with_crls(&policy.crl_files)?;
         static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let secret_digest = credential.as_ref().map_or([0; 32], |c| {
-            let d = ring::digest::digest(&ring::digest::SHA256, c.secret().expose().as_bytes());
-            let mut out = [0; 32];
-            out.copy_from_slice(d.as_ref());
-            out
-        });
+        let secret_digest = credential.as_ref().map_or([0; 32], |c| c.secret().digest());
         Ok(ProbeContext {
             policy,
             trust,
