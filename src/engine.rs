@@ -158,13 +158,24 @@ async fn prepare_with(settings: &Settings, cache: Option<Arc<DiscoveryCache>>) -
 /// Why discovery gave nothing: the cause first, in one sentence, then one line per source,
 /// then how this front end names a server.
 fn nothing_found(r: &DiscoveryReport, origin: &Origin) -> String {
-    let hint = match origin {
-        Origin::Flag(_) => "Give one with --server HOST.",
-        _ => "Name one with `server`.",
-    };
-    match crate::report::discovery::failure_text(r, crate::i18n::Lang::current()) {
+    let lang = crate::i18n::Lang::current();
+    let hint = crate::i18n::t(
+        lang,
+        match origin {
+            Origin::Flag(_) => "discovery-name-server-flag",
+            _ => "discovery-name-server-file",
+        },
+    );
+    match crate::report::discovery::failure_text(r, lang) {
         Some(text) => format!("{}\n{hint}", text.trim_end()),
-        None => format!("no server found for {}. {hint}", r.domain),
+        None => {
+            let none = crate::i18n::text(
+                lang,
+                "discovery-none-for",
+                &crate::params![("domain", r.domain.as_str())],
+            );
+            format!("{none} {hint}")
+        }
     }
 }
 

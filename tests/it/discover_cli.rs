@@ -342,7 +342,16 @@ fn nothing_found_is_exit_2_for_discover_and_an_error_for_probe() {
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("No server found for nowhere.test"), "{err}");
-    assert!(err.contains("--server"), "{err}");
+    assert!(err.contains("Give one with --server HOST."), "{err}");
+    // In French, the hint that ends the message is French too.
+    let out = mailcheck(&lab, "probe", "alice@nowhere.test")
+        .args(["--no-prompt", "--lang", "fr"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Indiquez-en un avec --server HÔTE."), "{err}");
+    assert!(!err.contains("Give one"), "{err}");
 }
 
 #[test]
