@@ -18,7 +18,7 @@ use crate::report::account::AccountResult;
 use crate::report::monitor::MonitorFormat;
 use crate::report::{self, RunReport};
 use crate::settings::{
-    CredentialSpec, Given, RoundTripSettings, Servers, Settings, SettingsBuilder,
+    CertWarn, CredentialSpec, Given, RoundTripSettings, Servers, Settings, SettingsBuilder,
 };
 
 pub fn run(command: Command) -> Result<Status> {
@@ -88,11 +88,10 @@ impl OutputArgs {
     fn thresholds(&self, b: &mut SettingsBuilder, cert_warn_days: Option<i64>) {
         b.warn_response = self.warning.map(|w| Given::flag(w, "-w"));
         b.max_response = self.critical.map(|c| Given::flag(c, "-c"));
-        b.warn_cert_days = cert_warn_days.map(|d| Given::flag(d, "--cert-warn-days"));
+        b.warn_cert_days = CertWarn::flag(cert_warn_days);
         b.min_cert_days = self
             .cert_crit_days
             .map(|d| Given::flag(d, "--cert-crit-days"));
-        b.cert_days_always_judged = true;
         b.trace = self.trace;
     }
 }

@@ -475,4 +475,70 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+
+    /// The defaults live in settings.rs and `Limits::default()`; the help text says them in
+    /// words (the flags are `Option`s, so clap cannot show them itself). Every "[default: …]"
+    /// of every subcommand must say the value the code uses.
+    #[test]
+    fn the_help_says_the_defaults_the_code_uses() {
+        use clap::CommandFactory;
+        let limits = crate::model::Limits::default();
+        let secs = |d: Duration| format!("{}s", d.as_secs());
+        let expected: Vec<(&str, String)> = vec![
+            ("connect_timeout", secs(limits.connect_timeout)),
+            ("timeout", secs(limits.step_timeout)),
+            ("deadline", secs(limits.target_timeout)),
+            ("ispdb_url", crate::settings::DEFAULT_ISPDB_URL.to_string()),
+            (
+                "discovery_timeout",
+                secs(crate::settings::DEFAULT_DISCOVERY_TIMEOUT),
+            ),
+            (
+                "cert_warn_days",
+                format!(
+                    "{}, or --cert-crit-days when that is higher",
+                    crate::settings::DEFAULT_CERT_WARN_DAYS
+                ),
+            ),
+        ];
+        fn walk(cmd: &clap::Command, expected: &[(&str, String)], seen: &mut usize) {
+            for arg in cmd.get_arguments() {
+                let help = arg
+                    .get_long_help()
+                    .or(arg.get_help())
+                    .map(|h| h.to_string());
+                let Some(said) = help.as_deref().and_then(|h| h.split("[default: ").nth(1)) else {
+                    continue;
+                };
+                let said = said
+                    .split(']')
+                    .next()
+                    .unwrap()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let id = arg.get_id().as_str();
+                let want = expected
+                    .iter()
+                    .find(|(name, _)| *name == id)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{}: --{id} says a default this test does not know",
+                            cmd.get_name()
+                        )
+                    });
+                assert_eq!(said, want.1, "{}: --{id}", cmd.get_name());
+                *seen += 1;
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, expected, seen);
+            }
+        }
+        let mut seen = 0;
+        walk(&Cli::command(), &expected, &mut seen);
+        assert!(
+            seen >= expected.len(),
+            "only {seen} defaults found in the help"
+        );
+    }
 }

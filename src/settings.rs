@@ -212,6 +212,33 @@ impl Settings {
 
 /// Raw settings of one account as a front end read them, each with its origin. `build`
 /// applies the defaults and validates.
+/// Whether certificate days are judged against a warning level, and which.
+#[derive(Debug, Clone, Default)]
+pub enum CertWarn {
+    /// Not judged (a checks file that names no level).
+    #[default]
+    Unjudged,
+    /// The default level (the command line, whose monitoring formats always show the days).
+    DefaultLevel,
+    /// This many days.
+    Days(Given<i64>),
+}
+
+impl CertWarn {
+    /// The command line's: the given level, else the default one.
+    pub fn flag(days: Option<i64>) -> CertWarn {
+        days.map_or(CertWarn::DefaultLevel, |d| {
+            CertWarn::Days(Given::flag(d, "--cert-warn-days"))
+        })
+    }
+    fn given(&self) -> Option<&Given<i64>> {
+        match self {
+            CertWarn::Days(g) => Some(g),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct SettingsBuilder {
     pub name: Option<String>,
@@ -244,11 +271,8 @@ pub struct SettingsBuilder {
     pub forbid: Vec<Given<Subject>>,
     pub warn_response: Option<Given<Duration>>,
     pub max_response: Option<Given<Duration>>,
-    pub warn_cert_days: Option<Given<i64>>,
+    pub warn_cert_days: CertWarn,
     pub min_cert_days: Option<Given<i64>>,
-    /// Judge certificate days with the default warning level even when none is given: the
-    /// command line's monitoring formats always show them; a checks file only when named.
-    pub cert_days_always_judged: bool,
     pub round_trip: Option<RoundTripSettings>,
     pub round_trip_to: Option<Given<String>>,
 }
@@ -294,7 +318,7 @@ impl SettingsBuilder {
             forbid,
             response_warn: self.warn_response.as_ref().map(|v| v.value),
             response_crit: self.max_response.as_ref().map(|v| v.value),
-            cert_warn_days: self.warn_cert_days.as_ref().map(|v| v.value),
+            cert_warn_days: self.warn_cert_days.given().map(|v| v.value),
             cert_crit_days: self.min_cert_days.as_ref().map(|v| v.value),
         };
         if let (Some(w), Some(c)) = (&self.warn_response, &self.max_response) {
@@ -308,14 +332,13 @@ impl SettingsBuilder {
         }
         let cert_warn = cert_warn_days(expectations.cert_warn_days, expectations.cert_crit_days);
         let expectations = Expectations {
-            cert_warn_days: if self.cert_days_always_judged {
-                Some(cert_warn)
-            } else {
-                expectations.cert_warn_days
+            cert_warn_days: match self.warn_cert_days {
+                CertWarn::Unjudged => None,
+                CertWarn::DefaultLevel | CertWarn::Days(_) => Some(cert_warn),
             },
             ..expectations
         };
-        if let (Some(w), Some(c)) = (&self.warn_cert_days, &self.min_cert_days) {
+        if let (Some(w), Some(c)) = (self.warn_cert_days.given(), &self.min_cert_days) {
             if w.value < c.value {
                 return Err(w.err(format!(
                     "the certificate warning ({} days) is below the critical limit ({} days); \

@@ -15,7 +15,7 @@ use crate::outcome::Status;
 use crate::probe::pace::{Pacer, DEFAULT_PER_HOST};
 use crate::report::account::{AccountResult, Tally};
 use crate::report::monitor::{streams, write_all, write_one, write_summary, MonitorFormat};
-use crate::settings::{CredentialSpec, Given, Origin, Settings};
+use crate::settings::{CertWarn, CredentialSpec, Given, Origin, Settings};
 
 /// Accounts in progress (and connections in total) at once by default.
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -263,9 +263,8 @@ pub fn batch_accounts(args: &BatchArgs) -> Result<Vec<BatchAccount>> {
         b.credential = Some(credential.clone());
         b.warn_response = t.warning.map(|w| Given::flag(w, "-w"));
         b.max_response = t.critical.map(|c| Given::flag(c, "-c"));
-        b.warn_cert_days = t.cert_warn_days.map(|d| Given::flag(d, "--cert-warn-days"));
+        b.warn_cert_days = CertWarn::flag(t.cert_warn_days);
         b.min_cert_days = t.cert_crit_days.map(|d| Given::flag(d, "--cert-crit-days"));
-        b.cert_days_always_judged = true;
         accounts.push(match b.build() {
             Ok(settings) => BatchAccount::Ready(Box::new(settings)),
             // A bad line of a list is that line's result ("FILE:LINE:COLUMN: why"); a bad

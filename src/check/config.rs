@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::model::{IpFamily, Protocol};
-use crate::settings::{CredentialSpec, Given, Origin, Settings, SettingsBuilder};
+use crate::settings::{CertWarn, CredentialSpec, Given, Origin, Settings, SettingsBuilder};
 
 /// A configuration error, already located: `file:line:column: message`.
 #[derive(Debug, thiserror::Error)]
@@ -20,16 +20,6 @@ pub struct ConfigError {
     pub line: usize,
     pub column: usize,
     pub message: String,
-}
-
-impl ConfigError {
-    /// The line and column of an origin in this file (the error's own when it is elsewhere).
-    fn line_col_of(&self, origin: &Origin) -> (usize, usize) {
-        match origin {
-            Origin::File { line, column, .. } => (*line, *column),
-            _ => (self.line, self.column),
-        }
-    }
 }
 
 /// Settings shared by `[defaults]`, `[module.NAME]` and `[[account]]`.
@@ -442,12 +432,14 @@ fn given_list<T: std::str::FromStr<Err = String>>(
 /// An entry merged over the defaults, for `address`, as settings: this file's syntax
 /// translated, each value with its position; the builder validates.
 fn build(cx: &Ctx, e: &Entry, d: &Entry, address: Given<String>) -> Result<Settings, ConfigError> {
-    let fallback = cx.err(0..0, "").line_col_of(&address.origin);
+    // An error about a value from elsewhere (a default) is placed at the account's address.
+    let in_file = |o: &Origin| match o {
+        Origin::File { line, column, .. } => Some((*line, *column)),
+        _ => None,
+    };
+    let fallback = in_file(&address.origin).unwrap_or((1, 1));
     builder(cx, e, d, address)?.build().map_err(|err| {
-        let (line, column) = match err.origin {
-            Origin::File { line, column, .. } => (line, column),
-            _ => fallback,
-        };
+        let (line, column) = in_file(&err.origin).unwrap_or(fallback);
         ConfigError {
             path: cx.path.to_string(),
             line,
@@ -544,7 +536,8 @@ fn builder(
         forbid: given_list(cx, &list_of(&e.forbid, &d.forbid))?,
         warn_response: dur_given(pick(&e.warn_response, &d.warn_response))?,
         max_response: dur_given(pick(&e.max_response, &d.max_response))?,
-        warn_cert_days: days(&e.warn_cert_days.clone().or(d.warn_cert_days.clone())),
+        warn_cert_days: days(&e.warn_cert_days.clone().or(d.warn_cert_days.clone()))
+            .map_or(CertWarn::Unjudged, CertWarn::Days),
         min_cert_days: days(&e.min_cert_days.clone().or(d.min_cert_days.clone())),
         ..SettingsBuilder::default()
     };
