@@ -595,18 +595,23 @@ pub fn run_secret_command(
     std::thread::Builder::new()
         .name("secret-command".into())
         .spawn(move || {
-            let _ = tx.send(read_line_bounded(&mut std::io::BufReader::new(stdout)));
+            let mut pipe = std::io::BufReader::new(stdout);
+            let line = read_line_bounded(&mut pipe);
+            // The read end goes back with the line and stays open until the exit status has
+            // been read: closed here, it would kill a command still writing (`yes`) with
+            // SIGPIPE, a failure of ours that would read as the command's.
+            let _ = tx.send((line, pipe));
         })
         .context("could not start a thread")?;
-    let line = rx
+    let (line, _pipe) = rx
         .recv_timeout(deadline.saturating_duration_since(Instant::now()))
         .map_err(|_| {
             anyhow::anyhow!(
                 "the command printed no line within {} s; it was stopped",
                 SECRET_COMMAND_TIMEOUT.as_secs()
             )
-        })?
-        .context("reading the command's output")?;
+        })?;
+    let line = line.context("reading the command's output")?;
     let failed =
         |status: std::process::ExitStatus| anyhow::anyhow!("the command failed ({status})");
     let bytes = match line {

@@ -19,6 +19,8 @@ pub struct Zone {
     names: HashSet<String>,
     hang: HashSet<String>,
     slow: HashMap<String, Duration>,
+    /// Delay of every answer that `slow` does not set (a path's round trip, for bench/).
+    latency: Option<Duration>,
 }
 
 fn key(name: &str) -> String {
@@ -76,6 +78,11 @@ impl Zone {
     /// Answer questions about this name only after `delay`.
     pub fn slow(&mut self, owner: &str, delay: Duration) -> &mut Self {
         self.slow.insert(key(owner), delay);
+        self
+    }
+    /// Answer every question only after `delay` (unless `slow` names it).
+    pub fn latency(&mut self, delay: Duration) -> &mut Self {
+        self.latency = Some(delay);
         self
     }
     /// Never answer questions about this name.
@@ -141,7 +148,7 @@ impl DnsServer {
                     }
                 }
                 let Ok(bytes) = resp.to_vec() else { continue };
-                match zone.slow.get(&qname) {
+                match zone.slow.get(&qname).or(zone.latency.as_ref()) {
                     Some(delay) => {
                         let (sock, delay) = (sock.clone(), *delay);
                         tokio::spawn(async move {
