@@ -122,7 +122,7 @@ pub fn serve(args: ServeArgs) -> Result<Status> {
             ))?;
         }
         if let Some(path) = args.web_config.clone() {
-            tokio::spawn(reload_on_sighup(state.clone(), path));
+            tokio::spawn(reload_web_config(state.clone(), path));
         }
         let app = Router::new()
             .route("/", get(index))
@@ -687,22 +687,78 @@ impl Exporter {
     }
 }
 
-/// SIGHUP reads --web-config again; connections keep the TLS setup they were accepted with, so
-/// a scrape in flight is not dropped. A bad file keeps the one in force.
-async fn reload_on_sighup(state: Arc<Exporter>, path: PathBuf) {
+/// How often `--web-config` and the files it names are looked at for a change.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// Reads `--web-config` again on SIGHUP, and when it or a file it names (certificate, key,
+/// client CA) changes. Connections keep the TLS setup they were accepted with, so a scrape in
+/// flight is not dropped; a bad file keeps the one in force (one line on stderr).
+///
+/// Changes are seen by comparing a digest of the files every [`WATCH_EVERY`], not through
+/// inotify (`notify`): a poll also sees files replaced by rename or by a symlink swap (certbot,
+/// Kubernetes secrets), which leave an inotify watch on the old inode, it needs no new crate, and
+/// it costs a few small reads. A change is loaded once two polls in a row see the same new
+/// digest, so that a file still being written is not read half-way.
+async fn reload_web_config(state: Arc<Exporter>, path: PathBuf) {
     use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
-    while hup.recv().await.is_some() {
-        match Web::load(&path) {
-            Ok(web) => {
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut loaded = web_digest(&path);
+    let mut seen = loaded.clone();
+    loop {
+        let hangup = tokio::select! {
+            Some(()) = async {
+                match hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => true,
+            _ = tick.tick() => false,
+        };
+        let now = web_digest(&path);
+        let settled = now != loaded && now == seen;
+        seen = now.clone();
+        if !(hangup || settled) {
+            continue;
+        }
+        loaded = now;
+        let (from, why) = (path.clone(), if hangup { "SIGHUP" } else { "changed" });
+        // Loading reads files and runs bcrypt (the dummy hash): off the runtime's threads.
+        match tokio::task::spawn_blocking(move || Web::load(&from)).await {
+            Ok(Ok(web)) => {
                 *state.web.write().unwrap() = Arc::new(web);
-                eprintln!("mailcheck serve: reloaded {}", path.display());
+                eprintln!("mailcheck serve: reloaded {} ({why})", path.display());
             }
-            Err(e) => eprintln!("mailcheck serve: kept the web configuration in force: {e:#}"),
+            Ok(Err(e)) => {
+                eprintln!("mailcheck serve: kept the web configuration in force: {e:#}")
+            }
+            Err(e) => eprintln!("mailcheck serve: kept the web configuration in force: {e}"),
         }
     }
+}
+
+/// SHA-256 over `--web-config` and the files its `tls_server_config` names (a missing or
+/// unreadable file counts as empty; loading it then says what is wrong).
+fn web_digest(path: &Path) -> Vec<u8> {
+    let mut d = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut add = |bytes: &[u8]| {
+        d.update(&(bytes.len() as u64).to_be_bytes());
+        d.update(bytes);
+    };
+    let text = std::fs::read(path).unwrap_or_default();
+    add(&text);
+    let named = std::str::from_utf8(&text)
+        .ok()
+        .and_then(|t| WebConfigFile::parse(t).ok())
+        .and_then(|f| f.tls_server_config)
+        .map(|t| [Some(t.cert_file), Some(t.key_file), t.client_ca_file])
+        .unwrap_or_default();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for file in named.iter().flatten() {
+        add(&std::fs::read(dir.join(file)).unwrap_or_default());
+    }
+    d.finish().as_ref().to_vec()
 }
 
 /// A common default of 1,024 descriptors is too few for the connections the exporter both
