@@ -336,6 +336,14 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
     assert_eq!(r.status, 200);
     promtool_accepts(&r.body);
     assert_eq!(sample(&r.body, "mailcheck_success "), 1.0, "{}", r.body);
+    // Without a credential, a combination that connects is a success.
+    let working: Vec<&str> = r
+        .body
+        .lines()
+        .filter(|l| l.starts_with("mailcheck_probe_success{"))
+        .collect();
+    assert_eq!(working.len(), 6, "{}", r.body);
+    assert!(working.iter().all(|l| l.ends_with(" 1")), "{}", r.body);
 
     // Bad requests are refused and counted.
     assert_eq!(get(exporter.addr, "/probe?module=lab", &[]).status, 400);
@@ -717,6 +725,20 @@ fn concurrent_scrapes_with_a_wrong_secret_fail_one_login() {
     let again = get(addr, &path, &[]);
     assert!(again.body.contains("reason=\"auth.rejected\""));
     assert_eq!(s.failed_logins(&user.address), 1);
+    // The combinations whose login was skipped connect but did not verify the login: not a
+    // success, as their verdict word (`connects`) says; they carry no failure reason.
+    let b = &again.body;
+    let success: Vec<&str> = b
+        .lines()
+        .filter(|l| l.starts_with("mailcheck_probe_success{"))
+        .collect();
+    assert_eq!(success.len(), 6, "{b}");
+    assert!(success.iter().all(|l| l.ends_with(" 0")), "{b}");
+    let failures = b
+        .lines()
+        .filter(|l| l.starts_with("mailcheck_failure_info{"))
+        .count();
+    assert!(failures < 6, "{b}");
 }
 
 /// A request over HTTPS with curl (trusting `ca`), its credentials from a curl config file so

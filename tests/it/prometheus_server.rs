@@ -694,6 +694,11 @@ fn two_exporters_share_the_accounts_through_sd_and_hashmod() {
         assert_eq!(combo.len(), 1, "{combo:?}");
         assert_eq!(combo[0].1, 0.0, "{combo:?}");
     }
+    // The other combinations did not verify the login (skipped after the refusal): none is a
+    // success.
+    let failing = prom.query("mailcheck_probe_success{instance=\"failing\"}");
+    assert!(failing.len() >= 6, "{failing:?}");
+    assert!(failing.iter().all(|(_, v)| *v == 0.0), "{failing:?}");
     // Both exporters' own /metrics are scraped over HTTPS with basic auth, and each served
     // probes.
     let served = prom.wait_for(
