@@ -544,6 +544,10 @@ struct Web {
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// User name to bcrypt hash.
     users: BTreeMap<String, String>,
+    /// What an unknown user's password is verified against (and refused whatever the result),
+    /// at the highest cost of `users`: a known and an unknown user then both cost one bcrypt,
+    /// and the time of a 401 does not tell which user names exist.
+    dummy: Option<String>,
     /// SHA-256 of `user:password` pairs that bcrypt accepted: bcrypt costs ~0.1 s of CPU by
     /// design, too much for every scrape.
     verified: Mutex<HashSet<Vec<u8>>>,
@@ -567,9 +571,25 @@ impl Web {
                 tls_acceptor(t, dir).with_context(|| format!("{shown}: tls_server_config"))
             })?;
         file.check_users().with_context(|| format!("{shown}"))?;
+        let mut web = Web::with_users(file.basic_auth_users)?;
+        web.tls = Some(tls);
+        Ok(web)
+    }
+
+    /// No TLS, these users (name to bcrypt hash, already checked) and their dummy hash.
+    fn with_users(users: BTreeMap<String, String>) -> Result<Web> {
+        let cost = users
+            .values()
+            .filter_map(|h| h.parse::<bcrypt::HashParts>().ok())
+            .map(|p| p.get_cost())
+            .max();
+        let dummy = cost
+            .map(|c| bcrypt::hash("mailcheck: no such user", c))
+            .transpose()?;
         Ok(Web {
-            tls: Some(tls),
-            users: file.basic_auth_users,
+            tls: None,
+            users,
+            dummy,
             verified: Mutex::default(),
         })
     }
@@ -583,7 +603,8 @@ impl Web {
         let Some((user, password)) = basic_credentials(headers) else {
             return false;
         };
-        let Some(hash) = self.users.get(&user).cloned() else {
+        let known = self.users.get(&user);
+        let Some(hash) = known.or(self.dummy.as_ref()).cloned() else {
             return false;
         };
         let key = ring::digest::digest(
@@ -595,11 +616,12 @@ impl Web {
         if self.verified.lock().unwrap().contains(&key) {
             return true;
         }
-        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+        let verified = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
             .await
             .ok()
             .and_then(|r| r.ok())
             .unwrap_or(false);
+        let ok = verified && known.is_some();
         if ok {
             let mut v = self.verified.lock().unwrap();
             // Bounded: a handful of users, each with one password at a time.
@@ -950,4 +972,49 @@ async fn handle(
         state.bad_requests.fetch_add(1, Ordering::Relaxed);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user: &str, password: &str) -> HeaderMap {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Basic {b64}").parse().unwrap(),
+        );
+        h
+    }
+
+    /// An unknown user is verified against the dummy hash (at the users' highest cost) and
+    /// refused whatever that verification says, even with the dummy's own password.
+    #[test]
+    fn an_unknown_user_costs_one_bcrypt_and_is_refused() {
+        let users = BTreeMap::from([
+            ("prom".to_string(), bcrypt::hash("right", 4).unwrap()),
+            ("graf".to_string(), bcrypt::hash("other", 5).unwrap()),
+        ]);
+        let web = Arc::new(Web::with_users(users).unwrap());
+        let dummy = web.dummy.as_ref().unwrap();
+        assert_eq!(dummy.parse::<bcrypt::HashParts>().unwrap().get_cost(), 5);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let auth = |u: &str, p: &str| rt.block_on(web.authorized(&basic(u, p)));
+        assert!(auth("prom", "right"));
+        // Again, from the cache of verified pairs.
+        assert!(auth("prom", "right"));
+        assert!(auth("graf", "other"));
+        assert!(!auth("prom", "other"));
+        assert!(!auth("eve", "right"));
+        assert!(!auth("eve", "mailcheck: no such user"));
+        assert!(!rt.block_on(web.authorized(&HeaderMap::new())));
+        // Without users there is no dummy, and every request passes.
+        let open = Arc::new(Web::with_users(BTreeMap::new()).unwrap());
+        assert!(open.dummy.is_none());
+        assert!(rt.block_on(open.authorized(&HeaderMap::new())));
+    }
 }
