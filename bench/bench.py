@@ -5,15 +5,19 @@ Called by bench/run once the servers run (bench/servers.rs wrote STATE/servers.e
 STATE/users). Every address contacted is a loopback address read from servers.env (the
 servers on 127.0.0.2) or a helper listening on it (bench/delayproxy.py).
 
-Sections (each can be skipped with BENCH_SKIP="matrix delay blackhole batch startup"):
+Sections (each can be skipped with BENCH_SKIP="matrix delay blackhole batch serve startup"):
   matrix     the six combinations with login: mailcheck vs curl / swaks / openssl s_client
   delay      the same through the delay proxy (BENCH_RTT_MS), with round-trip floors
   blackhole  the matrix with one port swallowing SYNs, vs --connect-timeout
   batch      N probes at fixed concurrency: library (bench-batch) and binary (xargs -P)
+  serve      concurrent /probe scrapes of `mailcheck serve`, 1 and 2 exporters (hashmod shards)
   startup    `mailcheck --version` wall time, binary size
 """
 
 import argparse
+import concurrent.futures
+import hashlib
+import http.client
 import json
 import os
 import platform
@@ -23,6 +27,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -579,9 +584,111 @@ def section_batch(lab, args, res):
     res["batch"] = rows
 
 
+def percentile(xs, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    xs = sorted(xs)
+    return xs[max(0, min(len(xs) - 1, -(-len(xs) * p // 100) - 1))]
+
+
+def shard(name, n):
+    """Prometheus's `hashmod`: the last 8 bytes of the MD5 of the value, big-endian, modulo n."""
+    return int.from_bytes(hashlib.md5(name.encode()).digest()[8:], "big") % n
+
+
+def proc_kib(pid, key):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def start_exporter(lab, args, config, env, per_host):
+    """`mailcheck serve` on 127.0.0.1 (port from its first line); its stderr drained."""
+    p = subprocess.Popen([args.mailcheck, "serve", "--listen", "127.0.0.1:0", "--config", config,
+                          "--per-host", str(per_host)],
+                         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    first = p.stderr.readline().strip()
+    prefix = "mailcheck serve: listening on http://"
+    assert first.startswith(prefix), first
+    host, _, port = first[len(prefix):].rpartition(":")
+    assert host.startswith("127."), host
+    threading.Thread(target=p.stderr.read, daemon=True).start()
+    return p, host, int(port)
+
+
+def scrape(host, port, account):
+    """One /probe scrape as Prometheus makes it: (seconds, combinations, working ones, ok)."""
+    t = time.perf_counter()
+    c = http.client.HTTPConnection(host, port, timeout=60)
+    c.request("GET", f"/probe?target={account}",
+              headers={"X-Prometheus-Scrape-Timeout-Seconds": "20"})
+    r = c.getresponse()
+    body = r.read().decode()
+    c.close()
+    wall = time.perf_counter() - t
+    combos = [l for l in body.splitlines() if l.startswith("mailcheck_probe_success{")]
+    working = sum(l.endswith(" 1") for l in combos)
+    return wall, len(combos), working, r.status == 200 and "\nmailcheck_success 1\n" in body
+
+
+def section_serve(lab, args, res):
+    n = env_int("BENCH_SERVE_SCRAPES", 120)
+    c = env_int("BENCH_SERVE_CONCURRENCY", 8)
+    per_host = env_int("BENCH_SERVE_PER_HOST", 4)
+    out(f"**5. Exporter: {n} /probe scrapes, {c} at once, 1 and 2 exporters "
+        f"(`--per-host {per_host}` each; six combinations with login per scrape)**")
+    out()
+    users = [l.split() for l in open(os.path.join(args.state, "users")) if l.strip()]
+    # One account per preset user; each password reaches the exporters through their
+    # environment only (password_env), never argv or the file.
+    rules = ", ".join(f'"{lab.tls_name}:{c_[2]}:{lab.ip}:{lab.ports[c_[0]]}"' for c_ in COMBOS)
+    text = (f'[defaults]\nserver = "{lab.tls_name}"\nconnect_to = [{rules}]\n'
+            f'ca_file = "{lab.ca}"\n')
+    env = dict(lab.env_plain)
+    names = []
+    for i, (address, password) in enumerate(users):
+        name = address.split("@")[0]
+        names.append(name)
+        text += (f'\n[[account]]\nname = "{name}"\naddress = "{address}"\n'
+                 f'password_env = "MC_BENCH_PW_{i}"\n')
+        env[f"MC_BENCH_PW_{i}"] = password
+    config = os.path.join(args.work, "serve.toml")
+    with open(config, "w") as f:
+        f.write(text)
+    rows = []
+    for exporters in (1, 2):
+        procs = [start_exporter(lab, args, config, env, per_host) for _ in range(exporters)]
+        # Each account goes to its shard's exporter, as Prometheus's hashmod relabelling does.
+        jobs = [names[i % len(names)] for i in range(n)]
+        load0 = loadavg()
+        t0 = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=c) as pool:
+            done = list(pool.map(
+                lambda a: scrape(procs[shard(a, exporters)][1], procs[shard(a, exporters)][2], a),
+                jobs))
+        wall = time.perf_counter() - t0
+        rss = [f"{proc_kib(p.pid, 'VmHWM') / 1024:.1f}" for p, _, _ in procs]
+        for p, _, _ in procs:
+            p.terminate()
+            p.wait()
+        times = [d[0] for d in done]
+        combos = sum(d[1] for d in done)
+        working = sum(d[2] for d in done)
+        ok = sum(d[3] for d in done)
+        bad = "" if ok == n else f" ({n - ok} not ok)"
+        rows.append([exporters, n, f"{wall:.2f}", f"{n / wall:.1f}", f"{combos / wall:.0f}",
+                     ms(percentile(times, 50)), ms(percentile(times, 99)), " / ".join(rss),
+                     f"{ok}{bad}", f"{working}/{combos}", f"{load0} → {loadavg()}"])
+    table(["exporters", "scrapes", "wall s", "scrapes/s", "probes/s (combinations)",
+           "scrape p50 ms", "scrape p99 ms", "peak RSS MiB (each)", "scrapes ok",
+           "combinations working", "load average before → after"], rows)
+    res["serve"] = rows
+
+
 def section_startup(lab, args, res):
     reps = env_int("BENCH_N_STARTUP", 50)
-    out("**5. Startup and size**")
+    out("**6. Startup and size**")
     out()
     rows = []
     for name, cmd in (("mailcheck --version", [args.mailcheck, "--version"]),
@@ -613,7 +720,7 @@ def section_address(lab, args, res):
     server named (no discovery)."""
     rtt_ms = float(os.environ.get("BENCH_RTT_MS", "50"))
     reps = env_int("BENCH_N_ADDRESS", 5)
-    out(f"**6. Address → verdict (discovery and probe, RTT {rtt_ms:g} ms)**")
+    out(f"**7. Address → verdict (discovery and probe, RTT {rtt_ms:g} ms)**")
     out()
     out(f"load average before: {loadavg()}")
     out()
@@ -727,7 +834,8 @@ def main():
     header(lab, args)
     for name, fn in (("matrix", section_matrix), ("delay", section_delay),
                      ("blackhole", section_blackhole), ("batch", section_batch),
-                     ("startup", section_startup), ("address", section_address)):
+                     ("serve", section_serve), ("startup", section_startup),
+                     ("address", section_address)):
         if name not in skip:
             fn(lab, args, res)
     out(f"(measurements took {time.time() - t0:.0f} s)")

@@ -122,7 +122,7 @@ pub fn serve(args: ServeArgs) -> Result<Status> {
             ))?;
         }
         if let Some(path) = args.web_config.clone() {
-            tokio::spawn(reload_on_sighup(state.clone(), path));
+            tokio::spawn(reload_web_config(state.clone(), path));
         }
         let app = Router::new()
             .route("/", get(index))
@@ -544,6 +544,10 @@ struct Web {
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// User name to bcrypt hash.
     users: BTreeMap<String, String>,
+    /// What an unknown user's password is verified against (and refused whatever the result),
+    /// at the highest cost of `users`: a known and an unknown user then both cost one bcrypt,
+    /// and the time of a 401 does not tell which user names exist.
+    dummy: Option<String>,
     /// SHA-256 of `user:password` pairs that bcrypt accepted: bcrypt costs ~0.1 s of CPU by
     /// design, too much for every scrape.
     verified: Mutex<HashSet<Vec<u8>>>,
@@ -567,9 +571,25 @@ impl Web {
                 tls_acceptor(t, dir).with_context(|| format!("{shown}: tls_server_config"))
             })?;
         file.check_users().with_context(|| format!("{shown}"))?;
+        let mut web = Web::with_users(file.basic_auth_users)?;
+        web.tls = Some(tls);
+        Ok(web)
+    }
+
+    /// No TLS, these users (name to bcrypt hash, already checked) and their dummy hash.
+    fn with_users(users: BTreeMap<String, String>) -> Result<Web> {
+        let cost = users
+            .values()
+            .filter_map(|h| h.parse::<bcrypt::HashParts>().ok())
+            .map(|p| p.get_cost())
+            .max();
+        let dummy = cost
+            .map(|c| bcrypt::hash("mailcheck: no such user", c))
+            .transpose()?;
         Ok(Web {
-            tls: Some(tls),
-            users: file.basic_auth_users,
+            tls: None,
+            users,
+            dummy,
             verified: Mutex::default(),
         })
     }
@@ -583,7 +603,8 @@ impl Web {
         let Some((user, password)) = basic_credentials(headers) else {
             return false;
         };
-        let Some(hash) = self.users.get(&user).cloned() else {
+        let known = self.users.get(&user);
+        let Some(hash) = known.or(self.dummy.as_ref()).cloned() else {
             return false;
         };
         let key = ring::digest::digest(
@@ -595,11 +616,12 @@ impl Web {
         if self.verified.lock().unwrap().contains(&key) {
             return true;
         }
-        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+        let verified = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
             .await
             .ok()
             .and_then(|r| r.ok())
             .unwrap_or(false);
+        let ok = verified && known.is_some();
         if ok {
             let mut v = self.verified.lock().unwrap();
             // Bounded: a handful of users, each with one password at a time.
@@ -687,22 +709,78 @@ impl Exporter {
     }
 }
 
-/// SIGHUP reads --web-config again; connections keep the TLS setup they were accepted with, so
-/// a scrape in flight is not dropped. A bad file keeps the one in force.
-async fn reload_on_sighup(state: Arc<Exporter>, path: PathBuf) {
+/// How often `--web-config` and the files it names are looked at for a change.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// Reads `--web-config` again on SIGHUP, and when it or a file it names (certificate, key,
+/// client CA) changes. Connections keep the TLS setup they were accepted with, so a scrape in
+/// flight is not dropped; a bad file keeps the one in force (one line on stderr).
+///
+/// Changes are seen by comparing a digest of the files every [`WATCH_EVERY`], not through
+/// inotify (`notify`): a poll also sees files replaced by rename or by a symlink swap (certbot,
+/// Kubernetes secrets), which leave an inotify watch on the old inode, it needs no new crate, and
+/// it costs a few small reads. A change is loaded once two polls in a row see the same new
+/// digest, so that a file still being written is not read half-way.
+async fn reload_web_config(state: Arc<Exporter>, path: PathBuf) {
     use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
-    while hup.recv().await.is_some() {
-        match Web::load(&path) {
-            Ok(web) => {
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut loaded = web_digest(&path);
+    let mut seen = loaded.clone();
+    loop {
+        let hangup = tokio::select! {
+            Some(()) = async {
+                match hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => true,
+            _ = tick.tick() => false,
+        };
+        let now = web_digest(&path);
+        let settled = now != loaded && now == seen;
+        seen = now.clone();
+        if !(hangup || settled) {
+            continue;
+        }
+        loaded = now;
+        let (from, why) = (path.clone(), if hangup { "SIGHUP" } else { "changed" });
+        // Loading reads files and runs bcrypt (the dummy hash): off the runtime's threads.
+        match tokio::task::spawn_blocking(move || Web::load(&from)).await {
+            Ok(Ok(web)) => {
                 *state.web.write().unwrap() = Arc::new(web);
-                eprintln!("mailcheck serve: reloaded {}", path.display());
+                eprintln!("mailcheck serve: reloaded {} ({why})", path.display());
             }
-            Err(e) => eprintln!("mailcheck serve: kept the web configuration in force: {e:#}"),
+            Ok(Err(e)) => {
+                eprintln!("mailcheck serve: kept the web configuration in force: {e:#}")
+            }
+            Err(e) => eprintln!("mailcheck serve: kept the web configuration in force: {e}"),
         }
     }
+}
+
+/// SHA-256 over `--web-config` and the files its `tls_server_config` names (a missing or
+/// unreadable file counts as empty; loading it then says what is wrong).
+fn web_digest(path: &Path) -> Vec<u8> {
+    let mut d = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut add = |bytes: &[u8]| {
+        d.update(&(bytes.len() as u64).to_be_bytes());
+        d.update(bytes);
+    };
+    let text = std::fs::read(path).unwrap_or_default();
+    add(&text);
+    let named = std::str::from_utf8(&text)
+        .ok()
+        .and_then(|t| WebConfigFile::parse(t).ok())
+        .and_then(|f| f.tls_server_config)
+        .map(|t| [Some(t.cert_file), Some(t.key_file), t.client_ca_file])
+        .unwrap_or_default();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for file in named.iter().flatten() {
+        add(&std::fs::read(dir.join(file)).unwrap_or_default());
+    }
+    d.finish().as_ref().to_vec()
 }
 
 /// A common default of 1,024 descriptors is too few for the connections the exporter both
@@ -894,4 +972,49 @@ async fn handle(
         state.bad_requests.fetch_add(1, Ordering::Relaxed);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user: &str, password: &str) -> HeaderMap {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Basic {b64}").parse().unwrap(),
+        );
+        h
+    }
+
+    /// An unknown user is verified against the dummy hash (at the users' highest cost) and
+    /// refused whatever that verification says, even with the dummy's own password.
+    #[test]
+    fn an_unknown_user_costs_one_bcrypt_and_is_refused() {
+        let users = BTreeMap::from([
+            ("prom".to_string(), bcrypt::hash("right", 4).unwrap()),
+            ("graf".to_string(), bcrypt::hash("other", 5).unwrap()),
+        ]);
+        let web = Arc::new(Web::with_users(users).unwrap());
+        let dummy = web.dummy.as_ref().unwrap();
+        assert_eq!(dummy.parse::<bcrypt::HashParts>().unwrap().get_cost(), 5);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let auth = |u: &str, p: &str| rt.block_on(web.authorized(&basic(u, p)));
+        assert!(auth("prom", "right"));
+        // Again, from the cache of verified pairs.
+        assert!(auth("prom", "right"));
+        assert!(auth("graf", "other"));
+        assert!(!auth("prom", "other"));
+        assert!(!auth("eve", "right"));
+        assert!(!auth("eve", "mailcheck: no such user"));
+        assert!(!rt.block_on(web.authorized(&HeaderMap::new())));
+        // Without users there is no dummy, and every request passes.
+        let open = Arc::new(Web::with_users(BTreeMap::new()).unwrap());
+        assert!(open.dummy.is_none());
+        assert!(rt.block_on(open.authorized(&HeaderMap::new())));
+    }
 }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use crate::diagnose::Verdict;
+use crate::diagnose::VerdictWord;
 use crate::outcome::Status;
 use crate::probe::AuthOutcome;
 use crate::report::account::AccountResult;
@@ -186,12 +186,16 @@ pub fn add_account(f: &mut Families, r: &AccountResult, account: Option<&str>) {
             v.extend(extra.iter().cloned());
             with(&v)
         };
+        // The verdict word, not the transport's verdict: a combination whose login was
+        // skipped (another combination's refusal or stall) only `connects`, and a login that
+        // was not verified must not read as working.
+        let works = matches!(o.word, VerdictWord::Works | VerdictWord::WorksWithWarnings);
         f.add(
             "mailcheck_probe_success",
             "gauge",
-            "Whether the combination works (1) or fails (0).",
+            "Whether the combination works (1: the verdict works or works-with-warnings), else 0.",
             &lbl(&[]),
-            f64::from(u8::from(o.verdict != Verdict::Fails)),
+            f64::from(u8::from(works)),
         );
         f.add(
             "mailcheck_probe_duration_seconds",

@@ -19,6 +19,8 @@ struct Exporter {
     child: Child,
     addr: SocketAddr,
     _dir: tempfile::TempDir,
+    /// What it wrote to stderr after its first line, so far.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Exporter {
@@ -123,14 +125,20 @@ fn spawn_exporter(dir: tempfile::TempDir, env: &[(&str, &str)], args: &[&str]) -
         .unwrap();
     assert!(addr.ip().is_loopback());
     // Keep draining stderr so the exporter never blocks on a full pipe.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = log.clone();
     std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = stderr.read_to_string(&mut sink);
+        let mut line = String::new();
+        while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
+        }
     });
     Exporter {
         child,
         addr,
         _dir: dir,
+        log,
     }
 }
 
@@ -328,6 +336,14 @@ fn probe_returns_valid_metrics_with_reasons_as_labels() {
     assert_eq!(r.status, 200);
     promtool_accepts(&r.body);
     assert_eq!(sample(&r.body, "mailcheck_success "), 1.0, "{}", r.body);
+    // Without a credential, a combination that connects is a success.
+    let working: Vec<&str> = r
+        .body
+        .lines()
+        .filter(|l| l.starts_with("mailcheck_probe_success{"))
+        .collect();
+    assert_eq!(working.len(), 6, "{}", r.body);
+    assert!(working.iter().all(|l| l.ends_with(" 1")), "{}", r.body);
 
     // Bad requests are refused and counted.
     assert_eq!(get(exporter.addr, "/probe?module=lab", &[]).status, 400);
@@ -709,6 +725,20 @@ fn concurrent_scrapes_with_a_wrong_secret_fail_one_login() {
     let again = get(addr, &path, &[]);
     assert!(again.body.contains("reason=\"auth.rejected\""));
     assert_eq!(s.failed_logins(&user.address), 1);
+    // The combinations whose login was skipped connect but did not verify the login: not a
+    // success, as their verdict word (`connects`) says; they carry no failure reason.
+    let b = &again.body;
+    let success: Vec<&str> = b
+        .lines()
+        .filter(|l| l.starts_with("mailcheck_probe_success{"))
+        .collect();
+    assert_eq!(success.len(), 6, "{b}");
+    assert!(success.iter().all(|l| l.ends_with(" 0")), "{b}");
+    let failures = b
+        .lines()
+        .filter(|l| l.starts_with("mailcheck_failure_info{"))
+        .count();
+    assert!(failures < 6, "{b}");
 }
 
 /// A request over HTTPS with curl (trusting `ca`), its credentials from a curl config file so
@@ -859,6 +889,81 @@ fn web_config_serves_https_with_basic_auth_and_reloads_on_sighup() {
     let (code, body) = in_flight.join().unwrap();
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("reason=\"tls.timeout\""), "{body}");
+}
+
+/// A changed --web-config is loaded without SIGHUP; a bad one keeps the one in force, with one
+/// line on stderr.
+#[test]
+fn web_config_is_reloaded_when_the_file_changes() {
+    let s = MailServers::get();
+    let web = tempfile::tempdir().unwrap();
+    let dir = web.path();
+    let cfg = write_web_config(dir, "first-secret");
+    let exporter = start_args(
+        s,
+        "nobody@lab.test",
+        &[],
+        "",
+        &["--web-config", cfg.to_str().unwrap()],
+    );
+    let addr = exporter.addr;
+    assert_eq!(
+        curl(dir, addr, "/metrics", Some("prom:first-secret"), &[]).0,
+        200
+    );
+    write_web_config(dir, "second-secret");
+    let t0 = Instant::now();
+    while curl(dir, addr, "/metrics", Some("prom:second-secret"), &[]).0 != 200 {
+        assert!(t0.elapsed() < Duration::from_secs(15), "never reloaded");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        curl(dir, addr, "/metrics", Some("prom:first-secret"), &[]).0,
+        401
+    );
+    assert!(
+        exporter.log.lock().unwrap().contains("(changed)"),
+        "{}",
+        exporter.log.lock().unwrap()
+    );
+
+    // A file that does not parse: the second secret still works, and stderr says so once.
+    std::fs::write(&cfg, "tls_server_config: [\n").unwrap();
+    let t0 = Instant::now();
+    while !exporter
+        .log
+        .lock()
+        .unwrap()
+        .contains("kept the web configuration")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "no word of the bad file"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Several more polls of the same bad file.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        curl(dir, addr, "/metrics", Some("prom:second-secret"), &[]).0,
+        200
+    );
+    let log = exporter.log.lock().unwrap().clone();
+    assert_eq!(
+        log.matches("kept the web configuration").count(),
+        1,
+        "{log}"
+    );
+    assert!(!log.contains("second-secret"), "{log}");
+
+    // A new certificate and key (the file names the same paths) is a change too.
+    std::fs::remove_file(dir.join("cert.pem")).unwrap();
+    write_web_config(dir, "third-secret");
+    let t0 = Instant::now();
+    while curl(dir, addr, "/metrics", Some("prom:third-secret"), &[]).0 != 200 {
+        assert!(t0.elapsed() < Duration::from_secs(15), "never reloaded");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Every bad request is a 4xx with one line of reason, counted; a huge announced scrape timeout

@@ -53,8 +53,14 @@ fn connect_to(s: &MailServers) -> String {
 }
 
 /// The checks file names where each secret comes from (an environment variable); the values
-/// are given to the exporter's environment only.
-fn start_exporter(dir: &Path, s: &MailServers, accounts: &[(&str, &str, &str)]) -> Exporter {
+/// are given to the exporter's environment only. With `web_config`, the exporter serves HTTPS
+/// with the basic auth that file gives.
+fn start_exporter(
+    dir: &Path,
+    s: &MailServers,
+    accounts: &[(&str, &str, &str)],
+    web_config: Option<&Path>,
+) -> Exporter {
     let mut text = format!(
         r#"
 [defaults]
@@ -84,6 +90,14 @@ timeout = "5s"
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    if let Some(web) = web_config {
+        cmd.arg("--web-config").arg(web);
+    }
+    let scheme = if web_config.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let mut child = cmd.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let child = Running(child);
@@ -91,7 +105,7 @@ timeout = "5s"
     stderr.read_line(&mut line).unwrap();
     let addr: SocketAddr = line
         .trim()
-        .strip_prefix("mailcheck serve: listening on http://")
+        .strip_prefix(&format!("mailcheck serve: listening on {scheme}://"))
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .parse()
         .unwrap();
@@ -157,12 +171,8 @@ fn free_port() -> u16 {
 }
 
 impl Prometheus {
-    /// Starts Prometheus on 127.0.0.1 with its storage in `dir`; waits until it is ready.
+    /// Starts Prometheus with these jobs and rules, its storage in `dir`.
     fn start(dir: &Path, jobs: &[ScrapeJob], rule_files: &[PathBuf]) -> Prometheus {
-        assert!(
-            Path::new(PROMETHEUS).exists(),
-            "{PROMETHEUS} is missing: run scripts/install-test-deps (Debian package prometheus)"
-        );
         let rules: Vec<String> = rule_files
             .iter()
             .map(|p| format!("  - '{}'\n", p.display()))
@@ -172,8 +182,17 @@ impl Prometheus {
             rules.concat(),
             jobs.iter().map(ScrapeJob::yaml).collect::<String>()
         );
+        Prometheus::start_config(dir, &config)
+    }
+
+    /// Starts Prometheus on 127.0.0.1 with this configuration; waits until it is ready.
+    fn start_config(dir: &Path, config: &str) -> Prometheus {
+        assert!(
+            Path::new(PROMETHEUS).exists(),
+            "{PROMETHEUS} is missing: run scripts/install-test-deps (Debian package prometheus)"
+        );
         let config_file = dir.join("prometheus.yml");
-        std::fs::write(&config_file, &config).unwrap();
+        std::fs::write(&config_file, config).unwrap();
         let log = dir.join("prometheus.log");
         // The port was free a moment ago; if another process took it meanwhile, try another.
         for _ in 0..3 {
@@ -342,6 +361,7 @@ fn prometheus_scrapes_the_exporter_and_sees_reasons() {
             ("good", &good.address, &good.password),
             ("bad", &bad.address, "wrong-secret"),
         ],
+        None,
     );
     let jobs = [
         ScrapeJob {
@@ -470,4 +490,231 @@ fn prometheus_scrapes_the_exporter_and_sees_reasons() {
     let stored = prom.api("series?match[]=%7Bjob%3D~%22mailcheck.%2A%22%7D");
     let stored = stored.to_string();
     assert!(!stored.contains("wrong-secret") && !stored.contains(&good.password));
+}
+
+const PROMTOOL: &str = "/usr/bin/promtool";
+
+/// `text` with every `from` replaced; `from` must be there (the documented example and the
+/// test stay one file).
+fn fill(text: String, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} is no longer in sharded.yml");
+    text.replace(from, to)
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it, a random password for the user
+/// `prometheus`, and the exporter's --web-config (HTTPS with that user's bcrypt hash).
+struct Tls {
+    ca: PathBuf,
+    password_file: PathBuf,
+    web_config: PathBuf,
+    password: String,
+}
+
+fn make_tls(dir: &Path) -> Tls {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_path = dir.join("ca.pem");
+    std::fs::write(&ca_path, ca.self_signed(&ca_key).unwrap().pem()).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = KeyPair::generate().unwrap();
+    std::fs::write(
+        dir.join("exporter.pem"),
+        leaf.signed_by(&key, &issuer).unwrap().pem(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("exporter.key"), key.serialize_pem()).unwrap();
+    let mut bytes = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).unwrap();
+    let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let password_file = dir.join("mailcheck.password");
+    std::fs::write(&password_file, &password).unwrap();
+    // bcrypt cost 4: fast enough for a test.
+    let hash = bcrypt::hash(&password, 4).unwrap();
+    let web_config = dir.join("web.yml");
+    std::fs::write(
+        &web_config,
+        format!(
+            "tls_server_config:\n  cert_file: exporter.pem\n  key_file: exporter.key\n\
+             basic_auth_users:\n  prometheus: '{hash}'\n"
+        ),
+    )
+    .unwrap();
+    Tls {
+        ca: ca_path,
+        password_file,
+        web_config,
+        password,
+    }
+}
+
+/// Two exporters with one checks file, each behind HTTPS and basic auth; Prometheus runs the
+/// documented packaging/prometheus/sharded.yml: it discovers the accounts from each exporter's
+/// /sd, keeps its shard with `hashmod` and probes it through that exporter.
+#[test]
+fn two_exporters_share_the_accounts_through_sd_and_hashmod() {
+    let s = MailServers::get();
+    // Shards (md5 of the name, modulus 2): working and amy 1, failing and ben 0.
+    let working = s.user("prom-shard-working");
+    let failing = s.user("prom-shard-failing");
+    let amy = s.user("prom-shard-amy");
+    let ben = s.user("prom-shard-ben");
+    let accounts = [
+        (
+            "working",
+            working.address.as_str(),
+            working.password.as_str(),
+        ),
+        ("failing", failing.address.as_str(), "wrong-secret"),
+        ("amy", amy.address.as_str(), amy.password.as_str()),
+        ("ben", ben.address.as_str(), ben.password.as_str()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let tls = make_tls(dir.path());
+    let exporters: Vec<Exporter> = (0..2)
+        .map(|i| {
+            let own = dir.path().join(format!("exporter-{i}"));
+            std::fs::create_dir(&own).unwrap();
+            start_exporter(&own, s, &accounts, Some(&tls.web_config))
+        })
+        .collect();
+
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/prometheus/sharded.yml");
+    let mut config = std::fs::read_to_string(example).unwrap();
+    for (from, to) in [
+        (
+            "mailcheck-0.example.net:9728",
+            exporters[0].addr.to_string(),
+        ),
+        (
+            "mailcheck-1.example.net:9728",
+            exporters[1].addr.to_string(),
+        ),
+        (
+            "/etc/prometheus/mailcheck-ca.crt",
+            tls.ca.display().to_string(),
+        ),
+        (
+            "/etc/prometheus/mailcheck.password",
+            tls.password_file.display().to_string(),
+        ),
+        (
+            "/usr/share/mailcheck/prometheus/mailcheck.rules.yml",
+            rules_file().display().to_string(),
+        ),
+        ("scrape_interval: 1m", "scrape_interval: 5s".into()),
+        ("scrape_timeout: 20s", "scrape_timeout: 5s".into()),
+        ("evaluation_interval: 1m", "evaluation_interval: 1s".into()),
+    ] {
+        config = fill(config, from, &to);
+    }
+    let checked = dir.path().join("sharded.yml");
+    std::fs::write(&checked, &config).unwrap();
+    let out = Command::new(PROMTOOL)
+        .args(["check", "config"])
+        .arg(&checked)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check config: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prom = Prometheus::start_config(dir.path(), &config);
+    let within = Duration::from_secs(90);
+
+    // Every account is probed, by exactly one job, and both jobs have some.
+    let per_job = prom.wait_for(
+        "count by (job, instance) (mailcheck_success)",
+        within,
+        |v| v.len() >= accounts.len(),
+    );
+    let mut jobs: Vec<&str> = per_job.iter().map(|(l, _)| label(l, "job")).collect();
+    let mut instances: Vec<&str> = per_job.iter().map(|(l, _)| label(l, "instance")).collect();
+    instances.sort();
+    assert_eq!(
+        instances,
+        ["amy", "ben", "failing", "working"],
+        "{per_job:?}"
+    );
+    jobs.sort();
+    jobs.dedup();
+    assert_eq!(jobs, ["mailcheck_0", "mailcheck_1"], "{per_job:?}");
+    // Each job scrapes its own exporter, over HTTPS, and the other shard is dropped.
+    let targets = prom.api("targets");
+    let active = targets["activeTargets"].as_array().unwrap();
+    for (i, exporter) in exporters.iter().enumerate() {
+        let job = format!("mailcheck_{i}");
+        let mine: Vec<&Value> = active
+            .iter()
+            .filter(|t| label(&t["labels"], "job") == job)
+            .collect();
+        assert!(!mine.is_empty(), "{targets}");
+        for t in mine {
+            let url = t["scrapeUrl"].as_str().unwrap();
+            assert!(
+                url.starts_with(&format!("https://{}/probe?", exporter.addr)),
+                "{url}"
+            );
+            assert_eq!(t["health"], "up", "{t}");
+        }
+    }
+    let dropped = targets["droppedTargets"].as_array().unwrap().len();
+    assert_eq!(dropped, accounts.len(), "{targets}");
+
+    // The working account: every combination works.
+    let ok = prom.wait_for(
+        "mailcheck_probe_success{instance=\"working\"}",
+        within,
+        |v| v.len() >= 6,
+    );
+    for (l, v) in &ok {
+        assert_eq!(*v, 1.0, "{l}");
+        assert_eq!(label(l, "server"), s.tls_name);
+    }
+    assert!(prom
+        .query("mailcheck_failure_info{instance=\"working\"}")
+        .is_empty());
+    // The account with a wrong secret: the combination that tried it fails with the reason.
+    let failures = prom.wait_for(
+        "mailcheck_failure_info{instance=\"failing\",reason=\"auth.rejected\",step=\"auth\"}",
+        within,
+        |v| !v.is_empty(),
+    );
+    for (l, _) in &failures {
+        let combo = prom.query(&format!(
+            "mailcheck_probe_success{{instance=\"failing\",protocol=\"{}\",port=\"{}\",security=\"{}\"}}",
+            label(l, "protocol"),
+            label(l, "port"),
+            label(l, "security")
+        ));
+        assert_eq!(combo.len(), 1, "{combo:?}");
+        assert_eq!(combo[0].1, 0.0, "{combo:?}");
+    }
+    // The other combinations did not verify the login (skipped after the refusal): none is a
+    // success.
+    let failing = prom.query("mailcheck_probe_success{instance=\"failing\"}");
+    assert!(failing.len() >= 6, "{failing:?}");
+    assert!(failing.iter().all(|(_, v)| *v == 0.0), "{failing:?}");
+    // Both exporters' own /metrics are scraped over HTTPS with basic auth, and each served
+    // probes.
+    let served = prom.wait_for(
+        "sum by (instance) (mailcheck_exporter_probes_total{job=\"mailcheck_exporter\"})",
+        within,
+        |v| v.len() == 2 && v.iter().all(|(_, n)| *n >= 1.0),
+    );
+    assert_eq!(served.len(), 2, "{served:?}");
+    let up = prom.query("up");
+    assert_eq!(up.len(), accounts.len() + 2, "{up:?}");
+    assert!(up.iter().all(|(_, v)| *v == 1.0), "{up:?}");
+    // No secret reached Prometheus's storage.
+    let stored = prom
+        .api("series?match[]=%7Bjob%3D~%22mailcheck.%2A%22%7D")
+        .to_string();
+    for secret in ["wrong-secret", &working.password, &tls.password] {
+        assert!(!stored.contains(secret));
+    }
 }
