@@ -147,6 +147,13 @@ finding-connect-some-addresses-failed = { $connected } answered, but not { $fail
        *[other] those addresses
     } first waits or fails
 
+finding-tls-no-forward-secrecy = the server chose { $cipher_suite } ({ $version }): RSA key exchange, no forward secrecy (whoever gets the server's key later can read recorded sessions); enable ECDHE suites
+finding-tls-cbc-only = the server chose { $cipher_suite } ({ $version }), a CBC suite, over the AES-GCM suites offered; enable AES-GCM or ChaCha20 suites
+finding-tls-no-tls13 = the server does not offer TLS 1.3 (it chose { $version })
+finding-tls-rsa-key-weak = the certificate { $subject } has a { $bits }-bit RSA key: below 2048 bits, current clients refuse it
+finding-tls-sha1-signature = the certificate { $subject } is signed with SHA-1, which current clients refuse
+finding-tls-chain-incomplete = the chain is incomplete: the server did not send the certificate of { $issuer }, which issued { $subject }; if it is an intermediate authority, the server must send it (mail clients do not fetch it)
+finding-tls-chain-order = the server sends its certificates out of order (each should be followed by its issuer); most clients cope
 ## Documentation sources (discovery), as findings name them.
 
 source-provider-table = the built-in provider table

@@ -142,6 +142,13 @@ finding-connect-some-addresses-failed = { $connected } a répondu, mais pas { $f
         [one] cette adresse
        *[other] ces adresses
     } attend ou échoue
+finding-tls-no-forward-secrecy = le serveur a choisi { $cipher_suite } ({ $version }) : échange de clés RSA, sans confidentialité persistante (qui obtient plus tard la clé du serveur peut lire les sessions enregistrées) ; activez les suites ECDHE
+finding-tls-cbc-only = le serveur a choisi { $cipher_suite } ({ $version }), une suite CBC, plutôt que les suites AES-GCM proposées ; activez les suites AES-GCM ou ChaCha20
+finding-tls-no-tls13 = le serveur ne propose pas TLS 1.3 (il a choisi { $version })
+finding-tls-rsa-key-weak = le certificat { $subject } a une clé RSA de { $bits } bits : en dessous de 2048 bits, les logiciels actuels la refusent
+finding-tls-sha1-signature = le certificat { $subject } est signé en SHA-1, que les logiciels actuels refusent
+finding-tls-chain-incomplete = la chaîne est incomplète : le serveur n'a pas envoyé le certificat de { $issuer }, qui a émis { $subject } ; s'il s'agit d'une autorité intermédiaire, le serveur doit l'envoyer (les logiciels de messagerie ne vont pas la chercher)
+finding-tls-chain-order = le serveur envoie ses certificats dans le désordre (chacun devrait être suivi de son émetteur) ; la plupart des logiciels s'en accommodent
 
 ## Sources de documentation (découverte), telles que les constats les nomment
 

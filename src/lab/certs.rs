@@ -29,6 +29,10 @@ pub(crate) enum LeafKind {
     ClientAuthOnly,
     /// Issued by the lab CA for the lab name, and listed as revoked in the CA's CRL.
     Revoked,
+    /// Issued by an intermediate of the lab CA, which the server does not send.
+    MissingIntermediate,
+    /// Issued by the second of two intermediates (lab CA → A → B → leaf), sent as leaf, A, B.
+    WrongOrder,
 }
 
 /// The serial number of every lab server certificate (the CRL names it).
@@ -73,7 +77,10 @@ fn leaf_params(name: &str, kind: LeafKind) -> Result<CertificateParams> {
 /// A fresh CA and a server certificate of `kind` for `name`.
 pub(crate) fn generate(name: &str, kind: LeafKind) -> Result<Certs> {
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.is_ca = IsCa::Ca(match kind {
+        LeafKind::MissingIntermediate | LeafKind::WrongOrder => BasicConstraints::Unconstrained,
+        _ => BasicConstraints::Constrained(0),
+    });
     ca.distinguished_name = DistinguishedName::new();
     ca.distinguished_name
         .push(DnType::CommonName, "mailcheck lab CA (temporary)");
@@ -95,8 +102,20 @@ pub(crate) fn generate(name: &str, kind: LeafKind) -> Result<Certs> {
     };
     let params = leaf_params(leaf_name, kind)?;
     let key = KeyPair::generate().context("generating the server key")?;
+    // The intermediates the server sends after its certificate, in the order it sends them.
+    let mut sent = vec![];
     let cert = match kind {
         LeafKind::SelfSigned => params.self_signed(&key),
+        LeafKind::MissingIntermediate => {
+            let (_unsent, inter) = intermediate("mailcheck lab intermediate A", &issuer, now)?;
+            params.signed_by(&key, &inter)
+        }
+        LeafKind::WrongOrder => {
+            let (a, inter_a) = intermediate("mailcheck lab intermediate A", &issuer, now)?;
+            let (b, inter_b) = intermediate("mailcheck lab intermediate B", &inter_a, now)?;
+            sent = vec![a.der().clone(), b.der().clone()];
+            params.signed_by(&key, &inter_b)
+        }
         _ => params.signed_by(&key, &issuer),
     }
     .context("signing the server certificate")?;
@@ -106,10 +125,31 @@ pub(crate) fn generate(name: &str, kind: LeafKind) -> Result<Certs> {
     };
     Ok(Certs {
         ca_pem: ca_cert.pem(),
-        chain: vec![cert.der().clone()],
+        chain: [vec![cert.der().clone()], sent].concat(),
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         crl_pem,
     })
+}
+
+/// An intermediate CA named `name`, issued by `by`.
+fn intermediate(
+    name: &str,
+    by: &Issuer<'_, KeyPair>,
+    now: time::OffsetDateTime,
+) -> Result<(rcgen::Certificate, Issuer<'static, KeyPair>)> {
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name = DistinguishedName::new();
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.not_before = now - time::Duration::days(2);
+    p.not_after = now + time::Duration::days(100);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let key = KeyPair::generate().context("generating an intermediate key")?;
+    let cert = p.signed_by(&key, by).context("signing an intermediate")?;
+    Ok((cert, Issuer::new(p, key)))
 }
 
 /// A CRL of the lab CA, current for a week, revoking the server certificate since an hour ago.

@@ -23,10 +23,18 @@ use super::scenario::Scenario;
 /// How long the lab waits for a client's TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+const BOTH: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+const TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+
 pub(crate) fn server_config(certs: &Certs, scenario: Scenario) -> Result<Arc<ServerConfig>> {
     let builder =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .with_protocol_versions(if scenario == Scenario::Tls12Only {
+                TLS12_ONLY
+            } else {
+                BOTH
+            })
             .context("TLS versions")?
             .with_no_client_auth();
     let (chain, key) = (certs.chain.clone(), certs.key.clone_key());

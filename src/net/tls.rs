@@ -227,6 +227,9 @@ pub struct TlsFacts {
     pub verification: CertVerdict,
     /// The OCSP response the server stapled (rustls asks for one in every handshake).
     pub ocsp: super::ocsp::Staple,
+    /// What the presented chain says about its quality: diagnosis makes findings of it.
+    #[serde(skip)]
+    pub quality: ChainQuality,
 }
 
 /// Description of one certificate.
@@ -723,6 +726,7 @@ struct Seen {
     chain: Vec<CertificateDer<'static>>,
     leaf: Option<CertInfo>,
     ocsp: super::ocsp::Staple,
+    quality: ChainQuality,
 }
 
 type Slot = Arc<Mutex<Option<Seen>>>;
@@ -816,12 +820,14 @@ impl ServerCertVerifier for RecordingVerifier {
         let mut chain = Vec::with_capacity(1 + intermediates.len());
         chain.push(end_entity.clone().into_owned());
         chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+        let quality = chain_quality(&chain, &verdict, &self.roots);
         if let Ok(mut slot) = self.slot.lock() {
             *slot = Some(Seen {
                 verdict,
                 chain,
                 leaf,
                 ocsp,
+                quality,
             });
         }
         Ok(ServerCertVerified::assertion())
@@ -957,8 +963,14 @@ fn build_facts(
     let alpn = conn
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());
-    let (certificate, chain_length, verification, ocsp) = match seen {
-        Some(seen) => (seen.leaf, seen.chain.len(), seen.verdict, seen.ocsp),
+    let (certificate, chain_length, verification, ocsp, quality) = match seen {
+        Some(seen) => (
+            seen.leaf,
+            seen.chain.len(),
+            seen.verdict,
+            seen.ocsp,
+            seen.quality,
+        ),
         None => match conn.peer_certificates() {
             // Not expected: rustls always calls the verifier before recording certificates.
             Some(chain) if !chain.is_empty() => (
@@ -966,8 +978,15 @@ fn build_facts(
                 chain.len(),
                 CertVerdict::NotChecked,
                 Default::default(),
+                Default::default(),
             ),
-            _ => (None, 0, CertVerdict::NotChecked, Default::default()),
+            _ => (
+                None,
+                0,
+                CertVerdict::NotChecked,
+                Default::default(),
+                Default::default(),
+            ),
         },
     };
     Some(TlsFacts {
@@ -980,6 +999,7 @@ fn build_facts(
         chain_length,
         verification,
         ocsp,
+        quality,
     })
 }
 
@@ -1153,22 +1173,27 @@ fn verify_own_signature(cert: &X509Certificate<'_>) -> Option<bool> {
     )
 }
 
+/// The modulus size of an RSA key (`None` for other keys).
+fn rsa_bits(cert: &X509Certificate<'_>) -> Option<usize> {
+    use x509_parser::public_key::PublicKey;
+    match cert.tbs_certificate.subject_pki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => {
+            let m = rsa.modulus;
+            Some(match m.iter().position(|&b| b != 0) {
+                Some(i) => (m.len() - i) * 8 - m[i].leading_zeros() as usize,
+                None => 0,
+            })
+        }
+        _ => None,
+    }
+}
+
 fn key_type(cert: &X509Certificate<'_>) -> String {
     use x509_parser::oid_registry::*;
-    use x509_parser::public_key::PublicKey;
 
     let spki = &cert.tbs_certificate.subject_pki;
     let alg = &spki.algorithm.algorithm;
-    let rsa_bits = || match spki.parsed() {
-        Ok(PublicKey::RSA(rsa)) => {
-            let m = rsa.modulus;
-            match m.iter().position(|&b| b != 0) {
-                Some(i) => (m.len() - i) * 8 - m[i].leading_zeros() as usize,
-                None => 0,
-            }
-        }
-        _ => 0,
-    };
+    let rsa_bits = || rsa_bits(cert).unwrap_or(0);
     if *alg == OID_PKCS1_RSAENCRYPTION {
         format!("RSA {}", rsa_bits())
     } else if *alg == OID_PKCS1_RSASSAPSS {
@@ -1193,6 +1218,124 @@ fn key_type(cert: &X509Certificate<'_>) -> String {
     } else {
         alg.to_id_string()
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chain quality (issue 13 §4): read from the presented certificates, judged by diagnosis
+// ---------------------------------------------------------------------------------------------
+
+/// A presented certificate with an RSA key below 2048 bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeakRsaKey {
+    pub subject: String,
+    pub bits: usize,
+}
+
+/// What the presented chain says about its quality. Not in JSON: diagnosis makes findings of
+/// it (`tls.rsa-key-weak`, `tls.sha1-signature`, `tls.chain-incomplete`, `tls.chain-order`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainQuality {
+    pub weak_rsa: Vec<WeakRsaKey>,
+    /// Subjects of the presented certificates signed with SHA-1 (a self-signed root's own
+    /// signature is not counted: nobody checks it).
+    pub sha1_signed: Vec<String>,
+    /// webpki found no issuer (`UnknownIssuer`) and the chain stops at a certificate whose
+    /// issuer the server did not send and no trust anchor names: the certificate (usually an
+    /// intermediate) the server should have sent, by name.
+    pub missing_issuer: Option<MissingIssuer>,
+    /// A certificate is not followed by its issuer although the server sent that issuer.
+    pub out_of_order: bool,
+}
+
+/// The issuer the chain lacks, and the certificate it issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingIssuer {
+    pub issuer: String,
+    pub of: String,
+}
+
+/// SHA-1 signature algorithms (RSA, the obsolete RSA OID, ECDSA, DSA).
+fn signed_with_sha1(cert: &X509Certificate<'_>) -> bool {
+    use x509_parser::oid_registry::*;
+    let oid = &cert.signature_algorithm.algorithm;
+    *oid == OID_PKCS1_SHA1WITHRSA
+        || *oid == OID_SHA1_WITH_RSA
+        || *oid == OID_SIG_DSA_WITH_SHA1
+        // ecdsa-with-SHA1 is not in the registry.
+        || oid.to_id_string() == "1.2.840.10045.4.1"
+}
+
+/// The content of a DER element (a trust anchor's `subject` is the Name without its header).
+fn der_content(b: &[u8]) -> &[u8] {
+    match b.get(1) {
+        Some(&n) if n < 0x80 => b.get(2..).unwrap_or_default(),
+        Some(&n) => b.get(2 + (n & 0x7f) as usize..).unwrap_or_default(),
+        None => &[],
+    }
+}
+
+/// Read the quality facts of the chain as presented (leaf first).
+fn chain_quality(
+    chain: &[CertificateDer<'_>],
+    verdict: &CertVerdict,
+    roots: &RootCertStore,
+) -> ChainQuality {
+    let certs: Vec<X509Certificate<'_>> = chain
+        .iter()
+        .filter_map(|c| X509Certificate::from_der(c).ok().map(|(_, c)| c))
+        .collect();
+    let mut q = ChainQuality::default();
+    if certs.len() != chain.len() {
+        return q; // an unparsable certificate: webpki's verdict says enough
+    }
+    let subject = |c: &X509Certificate<'_>| c.tbs_certificate.subject.to_string();
+    let self_issued = |c: &X509Certificate<'_>| {
+        c.tbs_certificate.subject.as_raw() == c.tbs_certificate.issuer.as_raw()
+    };
+    let issuer_at = |c: &X509Certificate<'_>| {
+        certs.iter().position(|o| {
+            o.tbs_certificate.subject.as_raw() == c.tbs_certificate.issuer.as_raw()
+                && !std::ptr::eq(o, c)
+        })
+    };
+    for c in &certs {
+        if let Some(bits) = rsa_bits(c).filter(|b| *b < 2048) {
+            q.weak_rsa.push(WeakRsaKey {
+                subject: subject(c),
+                bits,
+            });
+        }
+        if signed_with_sha1(c) && !self_issued(c) {
+            q.sha1_signed.push(subject(c));
+        }
+    }
+    q.out_of_order = certs
+        .iter()
+        .enumerate()
+        .any(|(i, c)| !self_issued(c) && issuer_at(c).is_some_and(|j| j != i + 1));
+    if *verdict == CertVerdict::UnknownIssuer {
+        // Follow the issuers the server sent, from the leaf, to where the chain stops.
+        let mut at = 0;
+        for _ in 0..certs.len() {
+            match issuer_at(&certs[at]) {
+                Some(j) if !self_issued(&certs[at]) => at = j,
+                _ => break,
+            }
+        }
+        let top = &certs[at];
+        let issuer = top.tbs_certificate.issuer.as_raw();
+        let anchored = roots
+            .roots
+            .iter()
+            .any(|a| a.subject.as_ref() == der_content(issuer));
+        if !self_issued(top) && issuer_at(top).is_none() && !anchored {
+            q.missing_issuer = Some(MissingIssuer {
+                issuer: top.tbs_certificate.issuer.to_string(),
+                of: subject(top),
+            });
+        }
+    }
+    q
 }
 
 fn load_certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {

@@ -47,10 +47,24 @@ pub enum FindingCode {
     DocumentedNotWorking,
     /// Some of the host's addresses failed before another connected.
     ConnectSomeAddressesFailed,
+    /// The key exchange the server chose is RSA: no forward secrecy (no ECDHE/DHE).
+    TlsNoForwardSecrecy,
+    /// The server chose a CBC suite although AES-GCM suites were offered.
+    TlsCbcOnly,
+    /// The server negotiated TLS 1.2 (or older) when TLS 1.3 was offered.
+    TlsNoTls13,
+    /// A certificate of the chain has an RSA key below 2048 bits.
+    TlsRsaKeyWeak,
+    /// A certificate of the chain (not a root) is signed with SHA-1.
+    TlsSha1Signature,
+    /// The server did not send the intermediate certificate that issued its own.
+    TlsChainIncomplete,
+    /// The server sent its chain out of order.
+    TlsChainOrder,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 11] = [
+    pub const ALL: [FindingCode; 18] = [
         FindingCode::PlaintextLoginOffered,
         FindingCode::SmtpAuthBeforeTls,
         FindingCode::SmtpStarttlsNotRequired,
@@ -62,6 +76,13 @@ impl FindingCode {
         FindingCode::TlsLegacyOnly,
         FindingCode::DocumentedNotWorking,
         FindingCode::ConnectSomeAddressesFailed,
+        FindingCode::TlsNoForwardSecrecy,
+        FindingCode::TlsCbcOnly,
+        FindingCode::TlsNoTls13,
+        FindingCode::TlsRsaKeyWeak,
+        FindingCode::TlsSha1Signature,
+        FindingCode::TlsChainIncomplete,
+        FindingCode::TlsChainOrder,
     ];
 
     pub fn code(self) -> &'static str {
@@ -78,6 +99,13 @@ impl FindingCode {
             TlsLegacyOnly => "tls.legacy-only",
             DocumentedNotWorking => "documented.not-working",
             ConnectSomeAddressesFailed => "connect.some-addresses-failed",
+            TlsNoForwardSecrecy => "tls.no-forward-secrecy",
+            TlsCbcOnly => "tls.cbc-only",
+            TlsNoTls13 => "tls.no-tls13",
+            TlsRsaKeyWeak => "tls.rsa-key-weak",
+            TlsSha1Signature => "tls.sha1-signature",
+            TlsChainIncomplete => "tls.chain-incomplete",
+            TlsChainOrder => "tls.chain-order",
         }
     }
 }

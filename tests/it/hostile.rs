@@ -673,6 +673,76 @@ fn a_stapled_revocation_withholds_the_credential() {
     );
 }
 
+/// The findings of one result, by code.
+fn finding<'a>(r: &'a Value, code: &str) -> Option<&'a Value> {
+    r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == code)
+}
+
+/// The server does not send the intermediate that issued its certificate: the certificate is
+/// not trusted, and the finding names the issuer it should have sent.
+#[test]
+fn a_missing_intermediate_is_named() {
+    let env = Env::start(Scenario::ChainIncomplete);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    run.assert_all("tls.cert-unknown-issuer");
+    for r in run.results() {
+        let f = finding(r, "tls.chain-incomplete").unwrap_or_else(|| panic!("{r:#}"));
+        assert_eq!(f["severity"], "warning");
+        assert_eq!(
+            f["params"]["issuer"], "CN=mailcheck lab intermediate A",
+            "{f:#}"
+        );
+        assert!(f["params"]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("CN=mail.lab.test"));
+        assert_eq!(r["tls"]["chain_length"], 1, "{r:#}");
+    }
+    assert_eq!(logins(&env.received()), 0);
+}
+
+/// A chain sent out of order still verifies (clients reorder it): it works, with an info.
+#[test]
+fn a_chain_out_of_order_works_with_an_info() {
+    let env = Env::start(Scenario::ChainWrongOrder);
+    let run = probe(&env, &[], Some(&env.password()));
+    for r in run.results() {
+        assert!(r["reason"].is_null(), "{r:#}");
+        assert_eq!(r["tls"]["chain_length"], 3, "{r:#}");
+        assert_eq!(r["tls"]["verification"]["status"], "valid", "{r:#}");
+        let f = finding(r, "tls.chain-order").unwrap_or_else(|| panic!("{r:#}"));
+        assert_eq!(f["severity"], "info");
+        assert!(finding(r, "tls.chain-incomplete").is_none(), "{r:#}");
+    }
+}
+
+/// TLS 1.2 only (ECDHE, AES-GCM): works, with an info that TLS 1.3 is missing; the lab's
+/// correct server has no quality finding at all.
+#[test]
+fn no_tls13_is_an_info() {
+    let env = Env::start(Scenario::Tls12Only);
+    let run = probe(&env, &[], Some(&env.password()));
+    for r in run.results() {
+        assert!(r["reason"].is_null(), "{r:#}");
+        assert_eq!(r["tls"]["version"], "TLSv1.2", "{r:#}");
+        let f = finding(r, "tls.no-tls13").unwrap_or_else(|| panic!("{r:#}"));
+        assert_eq!(f["severity"], "info");
+        assert_eq!(f["params"]["version"], "TLSv1.2");
+        assert!(finding(r, "tls.no-forward-secrecy").is_none(), "{r:#}");
+        assert!(finding(r, "tls.cbc-only").is_none(), "{r:#}");
+    }
+    let good = Env::start(Scenario::Good);
+    let run = probe(&good, &["--only", "imap/993"], Some(&good.password()));
+    let r = &run.results()[0];
+    assert_eq!(r["tls"]["version"], "TLSv1.3", "{r:#}");
+    assert_eq!(r["findings"], serde_json::json!([]), "{r:#}");
+}
+
 #[test]
 fn tls10_only() {
     let env = Env::start(Scenario::Tls10Only);
