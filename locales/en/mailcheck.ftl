@@ -154,6 +154,12 @@ finding-tls-rsa-key-weak = the certificate { $subject } has a { $bits }-bit RSA 
 finding-tls-sha1-signature = the certificate { $subject } is signed with SHA-1, which current clients refuse
 finding-tls-chain-incomplete = the chain is incomplete: the server did not send the certificate of { $issuer }, which issued { $subject }; if it is an intermediate authority, the server must send it (mail clients do not fetch it)
 finding-tls-chain-order = the server sends its certificates out of order (each should be followed by its issuer); most clients cope
+finding-tls-ocsp-signature-invalid = the OCSP response the server staples is not signed by the certificate's issuer (nor by a responder it authorised): clients that check it ignore or refuse it
+finding-tls-ocsp-not-current = the OCSP response the server staples is { $window ->
+        [expired] out of date: it was valid until { $next_update }
+       *[other] not yet valid: it starts at { $this_update }
+    }; the server must fetch a fresh one (clients that check it refuse or ignore it)
+finding-tls-must-staple-missing = the certificate demands a stapled OCSP response (must-staple), but the server sent none: clients that honour it (Firefox) refuse the connection
 ## Documentation sources (discovery), as findings name them.
 
 source-provider-table = the built-in provider table

@@ -6,6 +6,7 @@
 //! come from the legacy ServerHello (`legacy_handshake`): what the server chose from a
 //! ClientHello that offered ECDHE and DHE first, and AES-GCM before CBC for each.
 
+use crate::net::ocsp::{StapleSignature, StapleWindow};
 use crate::outcome::{Finding, FindingCode, Severity};
 use crate::probe::ProbeReport;
 
@@ -50,9 +51,11 @@ pub(super) fn tls_quality(report: &ProbeReport) -> Vec<Finding> {
             crate::params![("version", v)],
         ));
     }
-    let Some(q) = report.tls.as_ref().map(|t| &t.quality) else {
+    let Some(t) = report.tls.as_ref() else {
         return out;
     };
+    out.extend(stapling(&t.ocsp));
+    let q = &t.quality;
     for k in &q.weak_rsa {
         out.push(Finding::new(
             FindingCode::TlsRsaKeyWeak,
@@ -83,5 +86,44 @@ pub(super) fn tls_quality(report: &ProbeReport) -> Vec<Finding> {
             crate::params![],
         ));
     }
+    out
+}
+
+/// What the stapled OCSP response (or its absence) says beyond the certificate's status.
+/// Warnings: a client that checks the staple (Firefox, for must-staple) refuses the server.
+fn stapling(o: &crate::net::ocsp::Staple) -> Vec<Finding> {
+    let mut out = vec![];
+    let times = || {
+        crate::params![
+            ("this_update", o.this_update.as_deref().unwrap_or("-")),
+            ("next_update", o.next_update.as_deref().unwrap_or("-")),
+        ]
+    };
+    if o.must_staple && !o.stapled {
+        out.push(Finding::new(
+            FindingCode::TlsMustStapleMissing,
+            Severity::Warning,
+            crate::params![],
+        ));
+    }
+    if o.signature == Some(StapleSignature::Invalid) {
+        out.push(Finding::new(
+            FindingCode::TlsOcspSignatureInvalid,
+            Severity::Warning,
+            crate::params![],
+        ));
+    }
+    let window = match o.window {
+        Some(StapleWindow::Expired) => "expired",
+        Some(StapleWindow::NotYetValid) => "not-yet-valid",
+        _ => return out,
+    };
+    let mut p = times();
+    p.insert("window", window.into());
+    out.push(Finding::new(
+        FindingCode::TlsOcspNotCurrent,
+        Severity::Warning,
+        p,
+    ));
     out
 }

@@ -33,6 +33,8 @@ pub(crate) enum LeafKind {
     MissingIntermediate,
     /// Issued by the second of two intermediates (lab CA → A → B → leaf), sent as leaf, A, B.
     WrongOrder,
+    /// Issued by the lab CA with the TLS feature status_request ("must staple", RFC 7633).
+    MustStaple,
 }
 
 /// The serial number of every lab server certificate (the CRL names it).
@@ -44,6 +46,8 @@ pub(crate) struct Certs {
     pub key: PrivateKeyDer<'static>,
     /// The lab CA's CRL in PEM, revoking the server certificate (only for `Revoked`).
     pub crl_pem: Option<String>,
+    /// The lab CA's key, for the OCSP responses the lab staples.
+    pub ca_key: std::sync::Arc<KeyPair>,
 }
 
 /// Days from now of `not_before` and `not_after`.
@@ -71,6 +75,13 @@ fn leaf_params(name: &str, kind: LeafKind) -> Result<CertificateParams> {
         LeafKind::ClientAuthOnly => ExtendedKeyUsagePurpose::ClientAuth,
         _ => ExtendedKeyUsagePurpose::ServerAuth,
     }];
+    if kind == LeafKind::MustStaple {
+        // id-pe-tlsfeature: SEQUENCE { INTEGER 5 (status_request) }
+        p.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 5, 5, 7, 1, 24],
+            vec![0x30, 0x03, 0x02, 0x01, 0x05],
+        )];
+    }
     Ok(p)
 }
 
@@ -93,6 +104,8 @@ pub(crate) fn generate(name: &str, kind: LeafKind) -> Result<Certs> {
         KeyUsagePurpose::DigitalSignature,
     ];
     let ca_key = KeyPair::generate().context("generating the lab CA key")?;
+    let ca_key_copy =
+        KeyPair::try_from(ca_key.serialized_der()).context("copying the lab CA key")?;
     let ca_cert = ca.self_signed(&ca_key).context("signing the lab CA")?;
     let issuer = Issuer::new(ca, ca_key);
 
@@ -128,6 +141,7 @@ pub(crate) fn generate(name: &str, kind: LeafKind) -> Result<Certs> {
         chain: [vec![cert.der().clone()], sent].concat(),
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         crl_pem,
+        ca_key: std::sync::Arc::new(ca_key_copy),
     })
 }
 

@@ -809,10 +809,13 @@ impl ServerCertVerifier for RecordingVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let leaf = describe_certificate(end_entity, now.as_secs() as i64);
         let mut verdict = self.judge(end_entity, intermediates, server_name, now, leaf.as_ref());
-        let serial = X509Certificate::from_der(end_entity)
-            .map(|(_, c)| c.tbs_certificate.raw_serial().to_vec())
-            .unwrap_or_default();
-        let ocsp = super::ocsp::read(ocsp_response, &serial);
+        let ocsp = read_staple(
+            end_entity,
+            intermediates,
+            &self.roots,
+            ocsp_response,
+            now.as_secs() as i64,
+        );
         // The server's own staple says its certificate is revoked: whatever else holds.
         if ocsp.status == Some(super::ocsp::StapleStatus::Revoked) {
             verdict = CertVerdict::Revoked;
@@ -1120,11 +1123,29 @@ fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
 
 /// `Some(result)` when ring supports the signature algorithm, `None` otherwise.
 fn verify_own_signature(cert: &X509Certificate<'_>) -> Option<bool> {
+    verify_signature(
+        &cert.tbs_certificate.subject_pki,
+        &cert.signature_algorithm,
+        cert.tbs_certificate.as_ref(),
+        &cert.signature_value.data,
+    )
+}
+
+/// Check `signature` over `message` with the key `spki`, by the algorithm `alg` (X.509 and
+/// OCSP name algorithms alike): `Some(result)` when ring supports the algorithm, `None`
+/// otherwise. ring directly, the same code as rustls's provider: webpki checks signatures only
+/// inside path building, and an OCSP responder's key may be a trust anchor, which is no
+/// certificate.
+pub(crate) fn verify_signature(
+    spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
+    alg: &x509_parser::x509::AlgorithmIdentifier<'_>,
+    message: &[u8],
+    signature: &[u8],
+) -> Option<bool> {
     use ring::signature;
     use x509_parser::oid_registry::*;
 
-    let spki = &cert.tbs_certificate.subject_pki;
-    let sig_oid = &cert.signature_algorithm.algorithm;
+    let sig_oid = &alg.algorithm;
     let curve = spki
         .algorithm
         .parameters
@@ -1140,7 +1161,7 @@ fn verify_own_signature(cert: &X509Certificate<'_>) -> Option<bool> {
         } else if *sig_oid == OID_PKCS1_SHA512WITHRSA {
             &signature::RSA_PKCS1_2048_8192_SHA512
         } else if *sig_oid == OID_PKCS1_RSASSAPSS {
-            let params = cert.signature_algorithm.parameters.as_ref()?;
+            let params = alg.parameters.as_ref()?;
             let pss = x509_parser::signature_algorithm::RsaSsaPssParams::try_from(params).ok()?;
             let hash = pss.hash_algorithm_oid();
             if *hash == OID_NIST_HASH_SHA256 {
@@ -1167,10 +1188,7 @@ fn verify_own_signature(cert: &X509Certificate<'_>) -> Option<bool> {
             return None;
         };
     let key = signature::UnparsedPublicKey::new(alg, &spki.subject_public_key.data);
-    Some(
-        key.verify(cert.tbs_certificate.as_ref(), &cert.signature_value.data)
-            .is_ok(),
-    )
+    Some(key.verify(message, signature).is_ok())
 }
 
 /// The modulus size of an RSA key (`None` for other keys).
@@ -1272,6 +1290,39 @@ fn der_content(b: &[u8]) -> &[u8] {
         Some(&n) => b.get(2 + (n & 0x7f) as usize..).unwrap_or_default(),
         None => &[],
     }
+}
+
+/// The stapled OCSP response, read, then checked against the issuer of the server's
+/// certificate: the one the server sent, or the trust anchor of that name.
+fn read_staple(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    roots: &RootCertStore,
+    der: &[u8],
+    now: i64,
+) -> super::ocsp::Staple {
+    use super::ocsp;
+    let Ok((_, leaf)) = X509Certificate::from_der(end_entity) else {
+        return ocsp::read(der, &[]);
+    };
+    let mut staple = ocsp::read(der, leaf.tbs_certificate.raw_serial());
+    staple.must_staple = ocsp::must_staple(&leaf);
+    let name = leaf.tbs_certificate.issuer.as_raw();
+    let sent = intermediates
+        .iter()
+        .filter_map(|c| X509Certificate::from_der(c).ok().map(|(_, c)| c))
+        .find(|c| c.tbs_certificate.subject.as_raw() == name)
+        .map(|c| c.tbs_certificate.subject_pki.raw.to_vec());
+    // A trust anchor keeps its SubjectPublicKeyInfo without the SEQUENCE header.
+    let spki = sent.or_else(|| {
+        roots
+            .roots
+            .iter()
+            .find(|a| a.subject.as_ref() == der_content(name))
+            .map(|a| ocsp::der(0x30, a.subject_public_key_info.as_ref()))
+    });
+    let issuer = spki.as_deref().map(|spki| ocsp::Issuer { name, spki });
+    ocsp::check(staple, der, issuer, now)
 }
 
 /// Read the quality facts of the chain as presented (leaf first).

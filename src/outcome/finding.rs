@@ -61,10 +61,16 @@ pub enum FindingCode {
     TlsChainIncomplete,
     /// The server sent its chain out of order.
     TlsChainOrder,
+    /// The stapled OCSP response is signed by neither the issuer nor a responder it certified.
+    TlsOcspSignatureInvalid,
+    /// The stapled OCSP response is outside its validity window.
+    TlsOcspNotCurrent,
+    /// The certificate demands a staple (must-staple) and none came.
+    TlsMustStapleMissing,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 18] = [
+    pub const ALL: [FindingCode; 21] = [
         FindingCode::PlaintextLoginOffered,
         FindingCode::SmtpAuthBeforeTls,
         FindingCode::SmtpStarttlsNotRequired,
@@ -83,6 +89,9 @@ impl FindingCode {
         FindingCode::TlsSha1Signature,
         FindingCode::TlsChainIncomplete,
         FindingCode::TlsChainOrder,
+        FindingCode::TlsOcspSignatureInvalid,
+        FindingCode::TlsOcspNotCurrent,
+        FindingCode::TlsMustStapleMissing,
     ];
 
     pub fn code(self) -> &'static str {
@@ -106,6 +115,9 @@ impl FindingCode {
             TlsSha1Signature => "tls.sha1-signature",
             TlsChainIncomplete => "tls.chain-incomplete",
             TlsChainOrder => "tls.chain-order",
+            TlsOcspSignatureInvalid => "tls.ocsp-signature-invalid",
+            TlsOcspNotCurrent => "tls.ocsp-not-current",
+            TlsMustStapleMissing => "tls.must-staple-missing",
         }
     }
 }
