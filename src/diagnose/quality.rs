@@ -13,7 +13,17 @@ use crate::probe::ProbeReport;
 /// The quality findings of one combination.
 pub(super) fn tls_quality(report: &ProbeReport) -> Vec<Finding> {
     let mut out = vec![];
-    let legacy = report.legacy_handshake.as_ref();
+    // When the modern ServerHello already named a version and a suite rustls speaks, the
+    // handshake failed later (the signature of a 1024-bit RSA key, say): what the server chose
+    // from the legacy offer then says nothing about what it supports.
+    let modern = report
+        .tls
+        .as_ref()
+        .filter(|t| t.version.starts_with("TLSv1.") && !t.cipher_suite.is_empty());
+    let legacy = report
+        .legacy_handshake
+        .as_ref()
+        .filter(|_| modern.is_none());
     if let Some(h) = legacy {
         if h.key_exchange == "RSA" {
             out.push(Finding::new(
@@ -38,9 +48,7 @@ pub(super) fn tls_quality(report: &ProbeReport) -> Vec<Finding> {
     }
     // TLS 1.3 was offered in every modern ClientHello: a server that chose less has none.
     let version = legacy.map(|h| h.version.as_str()).or_else(|| {
-        report
-            .tls
-            .as_ref()
+        modern
             .map(|t| t.version.as_str())
             .filter(|v| *v == "TLSv1.2")
     });
