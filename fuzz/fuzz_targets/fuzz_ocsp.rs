@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     }
     assert!(staple.stapled);
     assert!(staple.status.is_some());
-    assert_eq!(staple.signature, Some("not-checked"));
+    assert_eq!(staple.signature, Some(ocsp::StapleSignature::NotChecked));
     for t in [&staple.this_update, &staple.next_update]
         .into_iter()
         .flatten()

@@ -147,6 +147,19 @@ finding-connect-some-addresses-failed = { $connected } answered, but not { $fail
        *[other] those addresses
     } first waits or fails
 
+finding-tls-no-forward-secrecy = the server chose { $cipher_suite } ({ $version }): RSA key exchange, no forward secrecy (whoever gets the server's key later can read recorded sessions); enable ECDHE suites
+finding-tls-cbc-only = the server chose { $cipher_suite } ({ $version }), a CBC suite, over the AES-GCM suites offered; enable AES-GCM or ChaCha20 suites
+finding-tls-no-tls13 = the server does not offer TLS 1.3 (it chose { $version })
+finding-tls-rsa-key-weak = the certificate { $subject } has a { $bits }-bit RSA key: below 2048 bits, current clients refuse it
+finding-tls-sha1-signature = the certificate { $subject } is signed with SHA-1, which current clients refuse
+finding-tls-chain-incomplete = the chain is incomplete: the server did not send the certificate of { $issuer }, which issued { $subject }; if it is an intermediate authority, the server must send it (mail clients do not fetch it)
+finding-tls-chain-order = the server sends its certificates out of order (each should be followed by its issuer); most clients cope
+finding-tls-ocsp-signature-invalid = the OCSP response the server staples is not signed by the certificate's issuer (nor by a responder it authorised): clients that check it ignore or refuse it
+finding-tls-ocsp-not-current = the OCSP response the server staples is { $window ->
+        [expired] out of date: it was valid until { $next_update }
+       *[other] not yet valid: it starts at { $this_update }
+    }; the server must fetch a fresh one (clients that check it refuse or ignore it)
+finding-tls-must-staple-missing = the certificate demands a stapled OCSP response (must-staple), but the server sent none: clients that honour it (Firefox) refuse the connection
 ## Documentation sources (discovery), as findings name them.
 
 source-provider-table = the built-in provider table

@@ -142,6 +142,19 @@ finding-connect-some-addresses-failed = { $connected } a répondu, mais pas { $f
         [one] cette adresse
        *[other] ces adresses
     } attend ou échoue
+finding-tls-no-forward-secrecy = le serveur a choisi { $cipher_suite } ({ $version }) : échange de clés RSA, sans confidentialité persistante (qui obtient plus tard la clé du serveur peut lire les sessions enregistrées) ; activez les suites ECDHE
+finding-tls-cbc-only = le serveur a choisi { $cipher_suite } ({ $version }), une suite CBC, plutôt que les suites AES-GCM proposées ; activez les suites AES-GCM ou ChaCha20
+finding-tls-no-tls13 = le serveur ne propose pas TLS 1.3 (il a choisi { $version })
+finding-tls-rsa-key-weak = le certificat { $subject } a une clé RSA de { $bits } bits : en dessous de 2048 bits, les logiciels actuels la refusent
+finding-tls-sha1-signature = le certificat { $subject } est signé en SHA-1, que les logiciels actuels refusent
+finding-tls-chain-incomplete = la chaîne est incomplète : le serveur n'a pas envoyé le certificat de { $issuer }, qui a émis { $subject } ; s'il s'agit d'une autorité intermédiaire, le serveur doit l'envoyer (les logiciels de messagerie ne vont pas la chercher)
+finding-tls-chain-order = le serveur envoie ses certificats dans le désordre (chacun devrait être suivi de son émetteur) ; la plupart des logiciels s'en accommodent
+finding-tls-ocsp-signature-invalid = la réponse OCSP que le serveur agrafe n'est pas signée par l'émetteur du certificat (ni par un répondeur qu'il a autorisé) : les logiciels qui la vérifient l'ignorent ou la refusent
+finding-tls-ocsp-not-current = la réponse OCSP que le serveur agrafe { $window ->
+        [expired] est périmée : elle était valide jusqu'au { $next_update }
+       *[other] n'est pas encore valide : elle commence le { $this_update }
+    } ; le serveur doit en obtenir une nouvelle (les logiciels qui la vérifient la refusent ou l'ignorent)
+finding-tls-must-staple-missing = le certificat exige une réponse OCSP agrafée (must-staple), mais le serveur n'en a envoyé aucune : les logiciels qui le respectent (Firefox) refusent la connexion
 
 ## Sources de documentation (découverte), telles que les constats les nomment
 

@@ -6,6 +6,7 @@
 //! [`crate::outcome`], which the probe uses too.
 
 mod findings;
+mod quality;
 
 use serde::Serialize;
 
@@ -214,6 +215,7 @@ pub fn judge(
             ));
         }
     }
+    findings.extend(quality::tls_quality(&report));
     findings.extend(more);
     for f in &mut findings {
         f.localize(lang);

@@ -29,6 +29,12 @@ pub(crate) enum LeafKind {
     ClientAuthOnly,
     /// Issued by the lab CA for the lab name, and listed as revoked in the CA's CRL.
     Revoked,
+    /// Issued by an intermediate of the lab CA, which the server does not send.
+    MissingIntermediate,
+    /// Issued by the second of two intermediates (lab CA → A → B → leaf), sent as leaf, A, B.
+    WrongOrder,
+    /// Issued by the lab CA with the TLS feature status_request ("must staple", RFC 7633).
+    MustStaple,
 }
 
 /// The serial number of every lab server certificate (the CRL names it).
@@ -40,6 +46,8 @@ pub(crate) struct Certs {
     pub key: PrivateKeyDer<'static>,
     /// The lab CA's CRL in PEM, revoking the server certificate (only for `Revoked`).
     pub crl_pem: Option<String>,
+    /// The lab CA's key, for the OCSP responses the lab staples.
+    pub ca_key: std::sync::Arc<KeyPair>,
 }
 
 /// Days from now of `not_before` and `not_after`.
@@ -67,13 +75,23 @@ fn leaf_params(name: &str, kind: LeafKind) -> Result<CertificateParams> {
         LeafKind::ClientAuthOnly => ExtendedKeyUsagePurpose::ClientAuth,
         _ => ExtendedKeyUsagePurpose::ServerAuth,
     }];
+    if kind == LeafKind::MustStaple {
+        // id-pe-tlsfeature: SEQUENCE { INTEGER 5 (status_request) }
+        p.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 5, 5, 7, 1, 24],
+            vec![0x30, 0x03, 0x02, 0x01, 0x05],
+        )];
+    }
     Ok(p)
 }
 
 /// A fresh CA and a server certificate of `kind` for `name`.
 pub(crate) fn generate(name: &str, kind: LeafKind) -> Result<Certs> {
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.is_ca = IsCa::Ca(match kind {
+        LeafKind::MissingIntermediate | LeafKind::WrongOrder => BasicConstraints::Unconstrained,
+        _ => BasicConstraints::Constrained(0),
+    });
     ca.distinguished_name = DistinguishedName::new();
     ca.distinguished_name
         .push(DnType::CommonName, "mailcheck lab CA (temporary)");
@@ -86,6 +104,8 @@ pub(crate) fn generate(name: &str, kind: LeafKind) -> Result<Certs> {
         KeyUsagePurpose::DigitalSignature,
     ];
     let ca_key = KeyPair::generate().context("generating the lab CA key")?;
+    let ca_key_copy =
+        KeyPair::try_from(ca_key.serialized_der()).context("copying the lab CA key")?;
     let ca_cert = ca.self_signed(&ca_key).context("signing the lab CA")?;
     let issuer = Issuer::new(ca, ca_key);
 
@@ -95,8 +115,20 @@ pub(crate) fn generate(name: &str, kind: LeafKind) -> Result<Certs> {
     };
     let params = leaf_params(leaf_name, kind)?;
     let key = KeyPair::generate().context("generating the server key")?;
+    // The intermediates the server sends after its certificate, in the order it sends them.
+    let mut sent = vec![];
     let cert = match kind {
         LeafKind::SelfSigned => params.self_signed(&key),
+        LeafKind::MissingIntermediate => {
+            let (_unsent, inter) = intermediate("mailcheck lab intermediate A", &issuer, now)?;
+            params.signed_by(&key, &inter)
+        }
+        LeafKind::WrongOrder => {
+            let (a, inter_a) = intermediate("mailcheck lab intermediate A", &issuer, now)?;
+            let (b, inter_b) = intermediate("mailcheck lab intermediate B", &inter_a, now)?;
+            sent = vec![a.der().clone(), b.der().clone()];
+            params.signed_by(&key, &inter_b)
+        }
         _ => params.signed_by(&key, &issuer),
     }
     .context("signing the server certificate")?;
@@ -106,10 +138,32 @@ pub(crate) fn generate(name: &str, kind: LeafKind) -> Result<Certs> {
     };
     Ok(Certs {
         ca_pem: ca_cert.pem(),
-        chain: vec![cert.der().clone()],
+        chain: [vec![cert.der().clone()], sent].concat(),
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         crl_pem,
+        ca_key: std::sync::Arc::new(ca_key_copy),
     })
+}
+
+/// An intermediate CA named `name`, issued by `by`.
+fn intermediate(
+    name: &str,
+    by: &Issuer<'_, KeyPair>,
+    now: time::OffsetDateTime,
+) -> Result<(rcgen::Certificate, Issuer<'static, KeyPair>)> {
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name = DistinguishedName::new();
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.not_before = now - time::Duration::days(2);
+    p.not_after = now + time::Duration::days(100);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let key = KeyPair::generate().context("generating an intermediate key")?;
+    let cert = p.signed_by(&key, by).context("signing an intermediate")?;
+    Ok((cert, Issuer::new(p, key)))
 }
 
 /// A CRL of the lab CA, current for a week, revoking the server certificate since an hour ago.

@@ -47,10 +47,17 @@ pub enum Scenario {
     CertRevoked,
     OcspRevokedStapled,
     HostileWords,
+    ChainIncomplete,
+    ChainWrongOrder,
+    Tls12Only,
+    OcspGoodStapled,
+    OcspExpiredStapled,
+    OcspBadSignature,
+    MustStapleNoStaple,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 38] = [
+    pub const ALL: [Scenario; 45] = [
         Scenario::Good,
         Scenario::CertExpired,
         Scenario::CertNotYetValid,
@@ -89,6 +96,13 @@ impl Scenario {
         Scenario::CertRevoked,
         Scenario::OcspRevokedStapled,
         Scenario::HostileWords,
+        Scenario::ChainIncomplete,
+        Scenario::ChainWrongOrder,
+        Scenario::Tls12Only,
+        Scenario::OcspGoodStapled,
+        Scenario::OcspExpiredStapled,
+        Scenario::OcspBadSignature,
+        Scenario::MustStapleNoStaple,
     ];
 
     /// (name, what the lab does).
@@ -131,6 +145,13 @@ impl Scenario {
             Flood => ("flood", "line after line without end, each under the line limit (SMTP as its greeting, IMAP and POP3 as the answer to the first command), like a chargen service"),
             OcspRevokedStapled => ("ocsp-revoked-stapled", "a certificate the client trusts, with a stapled OCSP response that says it is revoked"),
             CertRevoked => ("cert-revoked", "the certificate is issued by the lab CA for mail.lab.test and revoked by the CA's CRL (written next to the CA, given with --crl-file)"),
+            ChainIncomplete => ("chain-incomplete", "the certificate is issued by an intermediate of the lab CA, which the server does not send"),
+            ChainWrongOrder => ("chain-wrong-order", "the certificate is issued through two intermediates (lab CA, A, B), sent out of order: the certificate, A, then B"),
+            Tls12Only => ("tls12-only", "a correct server that speaks TLS 1.2 only (ECDHE, AES-GCM), not TLS 1.3"),
+            OcspGoodStapled => ("ocsp-good-stapled", "a certificate the client trusts, with a stapled OCSP response signed by the lab CA that says it is good"),
+            OcspExpiredStapled => ("ocsp-expired-stapled", "a certificate the client trusts, with a stapled \"good\" OCSP response whose validity ended two days ago"),
+            OcspBadSignature => ("ocsp-bad-signature", "a certificate the client trusts, with a stapled \"good\" OCSP response signed by a key that is not the lab CA's"),
+            MustStapleNoStaple => ("must-staple-no-staple", "a certificate with the must-staple extension (TLS feature status_request), and no stapled OCSP response"),
             HostileWords => ("hostile-words", "the greeting and the login refusal carry words that would drive a terminal: a colour escape (ESC[31m), a bare CR and a right-to-left override (U+202E)"),
             AuthTemporaryFailure => ("auth-temporary-failure", "the login service is down, as Dovecot and Postfix say it: IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], SMTP 454 4.7.0 \"Temporary authentication failure\""),
         }
@@ -154,6 +175,9 @@ impl Scenario {
             Scenario::CertSelfSigned => LeafKind::SelfSigned,
             Scenario::CertInvalid => LeafKind::ClientAuthOnly,
             Scenario::CertRevoked => LeafKind::Revoked,
+            Scenario::ChainIncomplete => LeafKind::MissingIntermediate,
+            Scenario::ChainWrongOrder => LeafKind::WrongOrder,
+            Scenario::MustStapleNoStaple => LeafKind::MustStaple,
             _ => LeafKind::Good,
         }
     }

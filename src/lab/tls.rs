@@ -23,37 +23,67 @@ use super::scenario::Scenario;
 /// How long the lab waits for a client's TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+const BOTH: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+const TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+
 pub(crate) fn server_config(certs: &Certs, scenario: Scenario) -> Result<Arc<ServerConfig>> {
     let builder =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .with_protocol_versions(if scenario == Scenario::Tls12Only {
+                TLS12_ONLY
+            } else {
+                BOTH
+            })
             .context("TLS versions")?
             .with_no_client_auth();
     let (chain, key) = (certs.chain.clone(), certs.key.clone_key());
-    let config = match scenario {
-        Scenario::OcspRevokedStapled => {
-            use x509_parser::prelude::FromDer as _;
-            let serial = x509_parser::certificate::X509Certificate::from_der(&certs.chain[0])
-                .map(|(_, c)| c.tbs_certificate.raw_serial().to_vec())
-                .context("the lab's server certificate")?;
-            let now = time::OffsetDateTime::now_utc();
-            let stamp = |t: time::OffsetDateTime| {
-                let f =
-                    time::macros::format_description!("[year][month][day][hour][minute][second]Z");
-                t.format(&f).unwrap_or_default()
-            };
-            let staple = crate::net::ocsp::response(
-                &serial,
-                crate::net::ocsp::StapleStatus::Revoked,
-                &stamp(now - time::Duration::hours(1)),
-                &stamp(now + time::Duration::days(7)),
-            );
-            builder.with_single_cert_with_ocsp(chain, key, staple)
-        }
-        _ => builder.with_single_cert(chain, key),
+    let config = match staple(certs, scenario)? {
+        Some(staple) => builder.with_single_cert_with_ocsp(chain, key, staple),
+        None => builder.with_single_cert(chain, key),
     }
     .context("the lab's server certificate")?;
     Ok(Arc::new(config))
+}
+
+/// The OCSP response the scenario staples: signed by the lab CA (by a key of no one's for
+/// `ocsp-bad-signature`), current but for `ocsp-expired-stapled`.
+fn staple(certs: &Certs, scenario: Scenario) -> Result<Option<Vec<u8>>> {
+    use crate::net::ocsp::{self, StapleStatus};
+    use rcgen::SigningKey as _;
+    use x509_parser::prelude::FromDer as _;
+    let hours = time::Duration::hours;
+    let (status, from, to) = match scenario {
+        Scenario::OcspRevokedStapled => (StapleStatus::Revoked, hours(-1), hours(7 * 24)),
+        Scenario::OcspGoodStapled | Scenario::OcspBadSignature => {
+            (StapleStatus::Good, hours(-1), hours(7 * 24))
+        }
+        Scenario::OcspExpiredStapled => (StapleStatus::Good, hours(-9 * 24), hours(-2 * 24)),
+        _ => return Ok(None),
+    };
+    let serial = x509_parser::certificate::X509Certificate::from_der(&certs.chain[0])
+        .map(|(_, c)| c.tbs_certificate.raw_serial().to_vec())
+        .context("the lab's server certificate")?;
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = |t: time::OffsetDateTime| {
+        let f = time::macros::format_description!("[year][month][day][hour][minute][second]Z");
+        t.format(&f).unwrap_or_default()
+    };
+    let stranger = rcgen::KeyPair::generate().context("generating a key")?;
+    let signer = match scenario {
+        Scenario::OcspBadSignature => &stranger,
+        _ => &*certs.ca_key,
+    };
+    // An ECDSA signature over bytes cannot fail with a generated key; an empty one would
+    // show as "invalid".
+    let sign = |tbs: &[u8]| signer.sign(tbs).unwrap_or_default();
+    Ok(Some(ocsp::response(
+        &serial,
+        status,
+        (&stamp(now + from), &stamp(now + to)),
+        &sign,
+        &[],
+    )))
 }
 
 /// Accept TLS on `tcp` as the scenario says. `Err` carries what the lab did instead (for the

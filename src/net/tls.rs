@@ -227,6 +227,9 @@ pub struct TlsFacts {
     pub verification: CertVerdict,
     /// The OCSP response the server stapled (rustls asks for one in every handshake).
     pub ocsp: super::ocsp::Staple,
+    /// What the presented chain says about its quality: diagnosis makes findings of it.
+    #[serde(skip)]
+    pub quality: ChainQuality,
 }
 
 /// Description of one certificate.
@@ -723,6 +726,7 @@ struct Seen {
     chain: Vec<CertificateDer<'static>>,
     leaf: Option<CertInfo>,
     ocsp: super::ocsp::Staple,
+    quality: ChainQuality,
 }
 
 type Slot = Arc<Mutex<Option<Seen>>>;
@@ -805,10 +809,13 @@ impl ServerCertVerifier for RecordingVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let leaf = describe_certificate(end_entity, now.as_secs() as i64);
         let mut verdict = self.judge(end_entity, intermediates, server_name, now, leaf.as_ref());
-        let serial = X509Certificate::from_der(end_entity)
-            .map(|(_, c)| c.tbs_certificate.raw_serial().to_vec())
-            .unwrap_or_default();
-        let ocsp = super::ocsp::read(ocsp_response, &serial);
+        let ocsp = read_staple(
+            end_entity,
+            intermediates,
+            &self.roots,
+            ocsp_response,
+            now.as_secs() as i64,
+        );
         // The server's own staple says its certificate is revoked: whatever else holds.
         if ocsp.status == Some(super::ocsp::StapleStatus::Revoked) {
             verdict = CertVerdict::Revoked;
@@ -816,12 +823,14 @@ impl ServerCertVerifier for RecordingVerifier {
         let mut chain = Vec::with_capacity(1 + intermediates.len());
         chain.push(end_entity.clone().into_owned());
         chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+        let quality = chain_quality(&chain, &verdict, &self.roots);
         if let Ok(mut slot) = self.slot.lock() {
             *slot = Some(Seen {
                 verdict,
                 chain,
                 leaf,
                 ocsp,
+                quality,
             });
         }
         Ok(ServerCertVerified::assertion())
@@ -957,8 +966,14 @@ fn build_facts(
     let alpn = conn
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());
-    let (certificate, chain_length, verification, ocsp) = match seen {
-        Some(seen) => (seen.leaf, seen.chain.len(), seen.verdict, seen.ocsp),
+    let (certificate, chain_length, verification, ocsp, quality) = match seen {
+        Some(seen) => (
+            seen.leaf,
+            seen.chain.len(),
+            seen.verdict,
+            seen.ocsp,
+            seen.quality,
+        ),
         None => match conn.peer_certificates() {
             // Not expected: rustls always calls the verifier before recording certificates.
             Some(chain) if !chain.is_empty() => (
@@ -966,8 +981,15 @@ fn build_facts(
                 chain.len(),
                 CertVerdict::NotChecked,
                 Default::default(),
+                Default::default(),
             ),
-            _ => (None, 0, CertVerdict::NotChecked, Default::default()),
+            _ => (
+                None,
+                0,
+                CertVerdict::NotChecked,
+                Default::default(),
+                Default::default(),
+            ),
         },
     };
     Some(TlsFacts {
@@ -980,6 +1002,7 @@ fn build_facts(
         chain_length,
         verification,
         ocsp,
+        quality,
     })
 }
 
@@ -1100,11 +1123,29 @@ fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
 
 /// `Some(result)` when ring supports the signature algorithm, `None` otherwise.
 fn verify_own_signature(cert: &X509Certificate<'_>) -> Option<bool> {
+    verify_signature(
+        &cert.tbs_certificate.subject_pki,
+        &cert.signature_algorithm,
+        cert.tbs_certificate.as_ref(),
+        &cert.signature_value.data,
+    )
+}
+
+/// Check `signature` over `message` with the key `spki`, by the algorithm `alg` (X.509 and
+/// OCSP name algorithms alike): `Some(result)` when ring supports the algorithm, `None`
+/// otherwise. ring directly, the same code as rustls's provider: webpki checks signatures only
+/// inside path building, and an OCSP responder's key may be a trust anchor, which is no
+/// certificate.
+pub(crate) fn verify_signature(
+    spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
+    alg: &x509_parser::x509::AlgorithmIdentifier<'_>,
+    message: &[u8],
+    signature: &[u8],
+) -> Option<bool> {
     use ring::signature;
     use x509_parser::oid_registry::*;
 
-    let spki = &cert.tbs_certificate.subject_pki;
-    let sig_oid = &cert.signature_algorithm.algorithm;
+    let sig_oid = &alg.algorithm;
     let curve = spki
         .algorithm
         .parameters
@@ -1120,7 +1161,7 @@ fn verify_own_signature(cert: &X509Certificate<'_>) -> Option<bool> {
         } else if *sig_oid == OID_PKCS1_SHA512WITHRSA {
             &signature::RSA_PKCS1_2048_8192_SHA512
         } else if *sig_oid == OID_PKCS1_RSASSAPSS {
-            let params = cert.signature_algorithm.parameters.as_ref()?;
+            let params = alg.parameters.as_ref()?;
             let pss = x509_parser::signature_algorithm::RsaSsaPssParams::try_from(params).ok()?;
             let hash = pss.hash_algorithm_oid();
             if *hash == OID_NIST_HASH_SHA256 {
@@ -1147,28 +1188,30 @@ fn verify_own_signature(cert: &X509Certificate<'_>) -> Option<bool> {
             return None;
         };
     let key = signature::UnparsedPublicKey::new(alg, &spki.subject_public_key.data);
-    Some(
-        key.verify(cert.tbs_certificate.as_ref(), &cert.signature_value.data)
-            .is_ok(),
-    )
+    Some(key.verify(message, signature).is_ok())
+}
+
+/// The modulus size of an RSA key (`None` for other keys).
+fn rsa_bits(cert: &X509Certificate<'_>) -> Option<usize> {
+    use x509_parser::public_key::PublicKey;
+    match cert.tbs_certificate.subject_pki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => {
+            let m = rsa.modulus;
+            Some(match m.iter().position(|&b| b != 0) {
+                Some(i) => (m.len() - i) * 8 - m[i].leading_zeros() as usize,
+                None => 0,
+            })
+        }
+        _ => None,
+    }
 }
 
 fn key_type(cert: &X509Certificate<'_>) -> String {
     use x509_parser::oid_registry::*;
-    use x509_parser::public_key::PublicKey;
 
     let spki = &cert.tbs_certificate.subject_pki;
     let alg = &spki.algorithm.algorithm;
-    let rsa_bits = || match spki.parsed() {
-        Ok(PublicKey::RSA(rsa)) => {
-            let m = rsa.modulus;
-            match m.iter().position(|&b| b != 0) {
-                Some(i) => (m.len() - i) * 8 - m[i].leading_zeros() as usize,
-                None => 0,
-            }
-        }
-        _ => 0,
-    };
+    let rsa_bits = || rsa_bits(cert).unwrap_or(0);
     if *alg == OID_PKCS1_RSAENCRYPTION {
         format!("RSA {}", rsa_bits())
     } else if *alg == OID_PKCS1_RSASSAPSS {
@@ -1193,6 +1236,157 @@ fn key_type(cert: &X509Certificate<'_>) -> String {
     } else {
         alg.to_id_string()
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chain quality (issue 13 §4): read from the presented certificates, judged by diagnosis
+// ---------------------------------------------------------------------------------------------
+
+/// A presented certificate with an RSA key below 2048 bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeakRsaKey {
+    pub subject: String,
+    pub bits: usize,
+}
+
+/// What the presented chain says about its quality. Not in JSON: diagnosis makes findings of
+/// it (`tls.rsa-key-weak`, `tls.sha1-signature`, `tls.chain-incomplete`, `tls.chain-order`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainQuality {
+    pub weak_rsa: Vec<WeakRsaKey>,
+    /// Subjects of the presented certificates signed with SHA-1 (a self-signed root's own
+    /// signature is not counted: nobody checks it).
+    pub sha1_signed: Vec<String>,
+    /// webpki found no issuer (`UnknownIssuer`) and the chain stops at a certificate whose
+    /// issuer the server did not send and no trust anchor names: the certificate (usually an
+    /// intermediate) the server should have sent, by name.
+    pub missing_issuer: Option<MissingIssuer>,
+    /// A certificate is not followed by its issuer although the server sent that issuer.
+    pub out_of_order: bool,
+}
+
+/// The issuer the chain lacks, and the certificate it issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingIssuer {
+    pub issuer: String,
+    pub of: String,
+}
+
+/// SHA-1 signature algorithms (RSA, the obsolete RSA OID, ECDSA, DSA).
+fn signed_with_sha1(cert: &X509Certificate<'_>) -> bool {
+    use x509_parser::oid_registry::*;
+    let oid = &cert.signature_algorithm.algorithm;
+    *oid == OID_PKCS1_SHA1WITHRSA
+        || *oid == OID_SHA1_WITH_RSA
+        || *oid == OID_SIG_DSA_WITH_SHA1
+        // ecdsa-with-SHA1 is not in the registry.
+        || oid.to_id_string() == "1.2.840.10045.4.1"
+}
+
+/// The content of a DER element (a trust anchor's `subject` is the Name without its header).
+fn der_content(b: &[u8]) -> &[u8] {
+    match b.get(1) {
+        Some(&n) if n < 0x80 => b.get(2..).unwrap_or_default(),
+        Some(&n) => b.get(2 + (n & 0x7f) as usize..).unwrap_or_default(),
+        None => &[],
+    }
+}
+
+/// The stapled OCSP response, read, then checked against the issuer of the server's
+/// certificate: the one the server sent, or the trust anchor of that name.
+fn read_staple(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    roots: &RootCertStore,
+    der: &[u8],
+    now: i64,
+) -> super::ocsp::Staple {
+    use super::ocsp;
+    let Ok((_, leaf)) = X509Certificate::from_der(end_entity) else {
+        return ocsp::read(der, &[]);
+    };
+    let mut staple = ocsp::read(der, leaf.tbs_certificate.raw_serial());
+    staple.must_staple = ocsp::must_staple(&leaf);
+    let name = leaf.tbs_certificate.issuer.as_raw();
+    let sent = intermediates
+        .iter()
+        .filter_map(|c| X509Certificate::from_der(c).ok().map(|(_, c)| c))
+        .find(|c| c.tbs_certificate.subject.as_raw() == name)
+        .map(|c| c.tbs_certificate.subject_pki.raw.to_vec());
+    // A trust anchor keeps its SubjectPublicKeyInfo without the SEQUENCE header.
+    let spki = sent.or_else(|| {
+        roots
+            .roots
+            .iter()
+            .find(|a| a.subject.as_ref() == der_content(name))
+            .map(|a| ocsp::der(0x30, a.subject_public_key_info.as_ref()))
+    });
+    let issuer = spki.as_deref().map(|spki| ocsp::Issuer { name, spki });
+    ocsp::check(staple, der, issuer, now)
+}
+
+/// Read the quality facts of the chain as presented (leaf first).
+fn chain_quality(
+    chain: &[CertificateDer<'_>],
+    verdict: &CertVerdict,
+    roots: &RootCertStore,
+) -> ChainQuality {
+    let certs: Vec<X509Certificate<'_>> = chain
+        .iter()
+        .filter_map(|c| X509Certificate::from_der(c).ok().map(|(_, c)| c))
+        .collect();
+    let mut q = ChainQuality::default();
+    if certs.len() != chain.len() {
+        return q; // an unparsable certificate: webpki's verdict says enough
+    }
+    let subject = |c: &X509Certificate<'_>| c.tbs_certificate.subject.to_string();
+    let self_issued = |c: &X509Certificate<'_>| {
+        c.tbs_certificate.subject.as_raw() == c.tbs_certificate.issuer.as_raw()
+    };
+    let issuer_at = |c: &X509Certificate<'_>| {
+        certs.iter().position(|o| {
+            o.tbs_certificate.subject.as_raw() == c.tbs_certificate.issuer.as_raw()
+                && !std::ptr::eq(o, c)
+        })
+    };
+    for c in &certs {
+        if let Some(bits) = rsa_bits(c).filter(|b| *b < 2048) {
+            q.weak_rsa.push(WeakRsaKey {
+                subject: subject(c),
+                bits,
+            });
+        }
+        if signed_with_sha1(c) && !self_issued(c) {
+            q.sha1_signed.push(subject(c));
+        }
+    }
+    q.out_of_order = certs
+        .iter()
+        .enumerate()
+        .any(|(i, c)| !self_issued(c) && issuer_at(c).is_some_and(|j| j != i + 1));
+    if *verdict == CertVerdict::UnknownIssuer {
+        // Follow the issuers the server sent, from the leaf, to where the chain stops.
+        let mut at = 0;
+        for _ in 0..certs.len() {
+            match issuer_at(&certs[at]) {
+                Some(j) if !self_issued(&certs[at]) => at = j,
+                _ => break,
+            }
+        }
+        let top = &certs[at];
+        let issuer = top.tbs_certificate.issuer.as_raw();
+        let anchored = roots
+            .roots
+            .iter()
+            .any(|a| a.subject.as_ref() == der_content(issuer));
+        if !self_issued(top) && issuer_at(top).is_none() && !anchored {
+            q.missing_issuer = Some(MissingIssuer {
+                issuer: top.tbs_certificate.issuer.to_string(),
+                of: subject(top),
+            });
+        }
+    }
+    q
 }
 
 fn load_certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {

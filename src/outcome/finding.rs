@@ -47,10 +47,30 @@ pub enum FindingCode {
     DocumentedNotWorking,
     /// Some of the host's addresses failed before another connected.
     ConnectSomeAddressesFailed,
+    /// The key exchange the server chose is RSA: no forward secrecy (no ECDHE/DHE).
+    TlsNoForwardSecrecy,
+    /// The server chose a CBC suite although AES-GCM suites were offered.
+    TlsCbcOnly,
+    /// The server negotiated TLS 1.2 (or older) when TLS 1.3 was offered.
+    TlsNoTls13,
+    /// A certificate of the chain has an RSA key below 2048 bits.
+    TlsRsaKeyWeak,
+    /// A certificate of the chain (not a root) is signed with SHA-1.
+    TlsSha1Signature,
+    /// The server did not send the intermediate certificate that issued its own.
+    TlsChainIncomplete,
+    /// The server sent its chain out of order.
+    TlsChainOrder,
+    /// The stapled OCSP response is signed by neither the issuer nor a responder it certified.
+    TlsOcspSignatureInvalid,
+    /// The stapled OCSP response is outside its validity window.
+    TlsOcspNotCurrent,
+    /// The certificate demands a staple (must-staple) and none came.
+    TlsMustStapleMissing,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 11] = [
+    pub const ALL: [FindingCode; 21] = [
         FindingCode::PlaintextLoginOffered,
         FindingCode::SmtpAuthBeforeTls,
         FindingCode::SmtpStarttlsNotRequired,
@@ -62,6 +82,16 @@ impl FindingCode {
         FindingCode::TlsLegacyOnly,
         FindingCode::DocumentedNotWorking,
         FindingCode::ConnectSomeAddressesFailed,
+        FindingCode::TlsNoForwardSecrecy,
+        FindingCode::TlsCbcOnly,
+        FindingCode::TlsNoTls13,
+        FindingCode::TlsRsaKeyWeak,
+        FindingCode::TlsSha1Signature,
+        FindingCode::TlsChainIncomplete,
+        FindingCode::TlsChainOrder,
+        FindingCode::TlsOcspSignatureInvalid,
+        FindingCode::TlsOcspNotCurrent,
+        FindingCode::TlsMustStapleMissing,
     ];
 
     pub fn code(self) -> &'static str {
@@ -78,6 +108,16 @@ impl FindingCode {
             TlsLegacyOnly => "tls.legacy-only",
             DocumentedNotWorking => "documented.not-working",
             ConnectSomeAddressesFailed => "connect.some-addresses-failed",
+            TlsNoForwardSecrecy => "tls.no-forward-secrecy",
+            TlsCbcOnly => "tls.cbc-only",
+            TlsNoTls13 => "tls.no-tls13",
+            TlsRsaKeyWeak => "tls.rsa-key-weak",
+            TlsSha1Signature => "tls.sha1-signature",
+            TlsChainIncomplete => "tls.chain-incomplete",
+            TlsChainOrder => "tls.chain-order",
+            TlsOcspSignatureInvalid => "tls.ocsp-signature-invalid",
+            TlsOcspNotCurrent => "tls.ocsp-not-current",
+            TlsMustStapleMissing => "tls.must-staple-missing",
         }
     }
 }

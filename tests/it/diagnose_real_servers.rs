@@ -780,7 +780,7 @@ fn servers_only_legacy_tls_reaches() {
     let s = MailServers::get();
     let fronts = s.legacy_tls_fronts();
     let user = s.user("victor");
-    for (port, version, suite, kx, weaknesses, clients) in [
+    for (port, version, suite, kx, weaknesses, clients, codes) in [
         (
             fronts.tls12_rsa_cbc,
             "TLSv1.2",
@@ -788,6 +788,12 @@ fn servers_only_legacy_tls_reaches() {
             "RSA",
             vec!["no-forward-secrecy", "cbc"],
             "tls12",
+            vec![
+                "tls.legacy-only",
+                "tls.no-forward-secrecy",
+                "tls.cbc-only",
+                "tls.no-tls13",
+            ],
         ),
         (
             fronts.tls10_only,
@@ -796,6 +802,7 @@ fn servers_only_legacy_tls_reaches() {
             "ECDHE",
             vec!["tls-1.0", "cbc"],
             "old",
+            vec!["tls.legacy-only", "tls.cbc-only", "tls.no-tls13"],
         ),
     ] {
         let out = probe(s, &user.address, &s.tls_name, &[(993, port)])
@@ -812,7 +819,14 @@ fn servers_only_legacy_tls_reaches() {
         assert_eq!(h["cipher_suite"], suite, "{r:#}");
         assert_eq!(h["key_exchange"], kx, "{r:#}");
         assert_eq!(h["weaknesses"], serde_json::json!(weaknesses), "{r:#}");
-        assert_eq!(finding_codes(r), ["tls.legacy-only"]);
+        assert_eq!(finding_codes(r), codes, "{r:#}");
+        for f in r["findings"].as_array().unwrap().iter().skip(1) {
+            let p = &f["params"];
+            assert_eq!(p["version"], version, "{f:#}");
+            if f["code"] != "tls.no-tls13" {
+                assert_eq!(p["cipher_suite"], suite, "{f:#}");
+            }
+        }
         let f = &r["findings"][0];
         assert_eq!(f["params"]["cipher_suite"], suite);
         assert_eq!(f["params"]["clients"], clients);
@@ -861,4 +875,88 @@ fn an_oauth2_token_meets_password_only_servers() {
     }
     assert!(!String::from_utf8_lossy(&out.stdout).contains("ya29.not-a-real-token"));
     assert_eq!(s.auth_attempts(&user.address), 0);
+}
+
+/// Certificate quality on real TLS servers (stunnel in front of Dovecot, certificates made by
+/// openssl, which rcgen with ring cannot make): a 1024-bit RSA key, a certificate signed with
+/// SHA-1. The real Dovecot (TLS 1.3, a 2048-bit or EC key, SHA-256) has none of these findings.
+#[test]
+fn weak_certificates_are_named() {
+    let s = MailServers::get();
+    let fronts = s.legacy_tls_fronts();
+    let user = s.user("xavier");
+    let run = |port: u16| {
+        let out = probe(s, &user.address, &s.tls_name, &[(993, port)])
+            .args(["--format", "json", "--only", "imap/993"])
+            .env("MAILCHECK_PASSWORD", &user.password)
+            .output()
+            .unwrap();
+        result(&json(&out), "imap/993/tls").clone()
+    };
+    let weak = run(fronts.rsa1024);
+    let f = weak["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "tls.rsa-key-weak")
+        .unwrap_or_else(|| panic!("{weak:#}"));
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["params"]["bits"], 1024, "{f:#}");
+    assert!(
+        f["params"]["subject"]
+            .as_str()
+            .unwrap()
+            .contains(&s.tls_name),
+        "{f:#}"
+    );
+    assert_eq!(
+        weak["tls"]["certificate"]["key_type"], "RSA 1024",
+        "{weak:#}"
+    );
+    // The server agreed to TLS 1.3 with rustls; the handshake failed at the key's signature:
+    // what it chose from the legacy offer says nothing of its suites.
+    assert_eq!(weak["tls"]["version"], "TLSv1.3", "{weak:#}");
+    let codes = finding_codes(&weak);
+    for code in ["tls.cbc-only", "tls.no-tls13", "tls.no-forward-secrecy"] {
+        assert!(!codes.contains(&code.to_string()), "{weak:#}");
+    }
+    assert_ne!(weak["verdict"], "works", "{weak:#}");
+
+    let sha1 = run(fronts.sha1_signed);
+    let codes = finding_codes(&sha1);
+    assert!(
+        codes.contains(&"tls.sha1-signature".to_string()),
+        "{sha1:#}"
+    );
+    // The CA the server sent with it is a self-signed root: its own signature is not counted,
+    // and the chain is complete (the root is just not trusted).
+    assert!(
+        !codes.contains(&"tls.chain-incomplete".to_string()),
+        "{sha1:#}"
+    );
+    let f = sha1["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "tls.sha1-signature")
+        .unwrap();
+    assert!(
+        f["params"]["subject"]
+            .as_str()
+            .unwrap()
+            .contains(&s.tls_name),
+        "{f:#}"
+    );
+    assert_eq!(s.auth_attempts(&user.address), 0);
+
+    let out = probe(s, &user.address, &s.tls_name, &[])
+        .args(["--format", "json", "--only", "imap/993"])
+        .env("MAILCHECK_PASSWORD", &user.password)
+        .output()
+        .unwrap();
+    let dovecot = json(&out);
+    let r = result(&dovecot, "imap/993/tls");
+    assert_eq!(r["tls"]["version"], "TLSv1.3", "{r:#}");
+    assert!(finding_codes(r).is_empty(), "{r:#}");
+    assert_eq!(r["verdict"], "works", "{r:#}");
 }

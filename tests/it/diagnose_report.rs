@@ -61,6 +61,7 @@ fn tls(verification: CertVerdict, cert: CertInfo) -> TlsFacts {
         chain_length: 2,
         verification,
         ocsp: Default::default(),
+        quality: Default::default(),
     }
 }
 

@@ -652,7 +652,9 @@ fn a_stapled_revocation_withholds_the_credential() {
         let ocsp = &r["tls"]["ocsp"];
         assert_eq!(ocsp["stapled"], true, "{r:#}");
         assert_eq!(ocsp["status"], "revoked", "{r:#}");
-        assert_eq!(ocsp["signature"], "not-checked", "{r:#}");
+        // Signed by the lab CA, the trust anchor --ca-file gives.
+        assert_eq!(ocsp["signature"], "valid", "{r:#}");
+        assert_eq!(ocsp["window"], "current", "{r:#}");
         assert!(
             ocsp["next_update"].as_str().unwrap().ends_with('Z'),
             "{r:#}"
@@ -671,6 +673,145 @@ fn a_stapled_revocation_withholds_the_credential() {
         serde_json::json!({"stapled": false}),
         "{r:#}"
     );
+}
+
+/// The findings of one result, by code.
+fn finding<'a>(r: &'a Value, code: &str) -> Option<&'a Value> {
+    r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == code)
+}
+
+/// The server does not send the intermediate that issued its certificate: the certificate is
+/// not trusted, and the finding names the issuer it should have sent.
+#[test]
+fn a_missing_intermediate_is_named() {
+    let env = Env::start(Scenario::ChainIncomplete);
+    let pw = env.password();
+    let run = probe(&env, &[], Some(&pw));
+    run.assert_all("tls.cert-unknown-issuer");
+    for r in run.results() {
+        let f = finding(r, "tls.chain-incomplete").unwrap_or_else(|| panic!("{r:#}"));
+        assert_eq!(f["severity"], "warning");
+        assert_eq!(
+            f["params"]["issuer"], "CN=mailcheck lab intermediate A",
+            "{f:#}"
+        );
+        assert!(f["params"]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("CN=mail.lab.test"));
+        assert_eq!(r["tls"]["chain_length"], 1, "{r:#}");
+    }
+    assert_eq!(logins(&env.received()), 0);
+}
+
+/// A chain sent out of order still verifies (clients reorder it): it works, with an info.
+#[test]
+fn a_chain_out_of_order_works_with_an_info() {
+    let env = Env::start(Scenario::ChainWrongOrder);
+    let run = probe(&env, &[], Some(&env.password()));
+    for r in run.results() {
+        assert!(r["reason"].is_null(), "{r:#}");
+        assert_eq!(r["tls"]["chain_length"], 3, "{r:#}");
+        assert_eq!(r["tls"]["verification"]["status"], "valid", "{r:#}");
+        let f = finding(r, "tls.chain-order").unwrap_or_else(|| panic!("{r:#}"));
+        assert_eq!(f["severity"], "info");
+        assert!(finding(r, "tls.chain-incomplete").is_none(), "{r:#}");
+    }
+}
+
+/// TLS 1.2 only (ECDHE, AES-GCM): works, with an info that TLS 1.3 is missing; the lab's
+/// correct server has no quality finding at all.
+#[test]
+fn no_tls13_is_an_info() {
+    let env = Env::start(Scenario::Tls12Only);
+    let run = probe(&env, &[], Some(&env.password()));
+    for r in run.results() {
+        assert!(r["reason"].is_null(), "{r:#}");
+        assert_eq!(r["tls"]["version"], "TLSv1.2", "{r:#}");
+        let f = finding(r, "tls.no-tls13").unwrap_or_else(|| panic!("{r:#}"));
+        assert_eq!(f["severity"], "info");
+        assert_eq!(f["params"]["version"], "TLSv1.2");
+        assert!(finding(r, "tls.no-forward-secrecy").is_none(), "{r:#}");
+        assert!(finding(r, "tls.cbc-only").is_none(), "{r:#}");
+    }
+    let good = Env::start(Scenario::Good);
+    let run = probe(&good, &["--only", "imap/993"], Some(&good.password()));
+    let r = &run.results()[0];
+    assert_eq!(r["tls"]["version"], "TLSv1.3", "{r:#}");
+    assert_eq!(r["findings"], serde_json::json!([]), "{r:#}");
+}
+
+/// Stapled responses checked: signed by the lab CA and current (works, no finding), out of
+/// date, signed by another key; a must-staple certificate without a staple. None of them
+/// withholds the credential: only "revoked" does.
+#[test]
+fn stapled_responses_are_checked() {
+    for (scenario, code, signature, window) in [
+        (Scenario::OcspGoodStapled, None, "valid", "current"),
+        (
+            Scenario::OcspExpiredStapled,
+            Some("tls.ocsp-not-current"),
+            "valid",
+            "expired",
+        ),
+        (
+            Scenario::OcspBadSignature,
+            Some("tls.ocsp-signature-invalid"),
+            "invalid",
+            "current",
+        ),
+    ] {
+        let env = Env::start(scenario);
+        let run = probe(&env, &[], Some(&env.password()));
+        for r in run.results() {
+            assert!(r["reason"].is_null(), "{scenario}: {r:#}");
+            let ocsp = &r["tls"]["ocsp"];
+            assert_eq!(ocsp["stapled"], true, "{r:#}");
+            assert_eq!(ocsp["status"], "good", "{r:#}");
+            assert_eq!(ocsp["signature"], signature, "{scenario}: {r:#}");
+            assert_eq!(ocsp["window"], window, "{scenario}: {r:#}");
+            let stapling: Vec<&Value> = r["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["code"].as_str().unwrap().starts_with("tls.ocsp"))
+                .collect();
+            match code {
+                None => assert!(stapling.is_empty(), "{r:#}"),
+                Some(code) => {
+                    assert_eq!(stapling.len(), 1, "{r:#}");
+                    assert_eq!(stapling[0]["code"], code);
+                    assert_eq!(stapling[0]["severity"], "warning");
+                    assert_eq!(r["verdict"], "works-with-warnings", "{r:#}");
+                }
+            }
+            if scenario == Scenario::OcspExpiredStapled {
+                assert_eq!(stapling[0]["params"]["window"], "expired");
+                let next = ocsp["next_update"].as_str().unwrap();
+                assert!(
+                    stapling[0]["message"].as_str().unwrap().contains(next),
+                    "{r:#}"
+                );
+            }
+        }
+    }
+
+    let env = Env::start(Scenario::MustStapleNoStaple);
+    let run = probe(&env, &[], Some(&env.password()));
+    for r in run.results() {
+        assert!(r["reason"].is_null(), "{r:#}");
+        assert_eq!(
+            r["tls"]["ocsp"],
+            serde_json::json!({"stapled": false, "must_staple": true}),
+            "{r:#}"
+        );
+        let f = finding(r, "tls.must-staple-missing").unwrap_or_else(|| panic!("{r:#}"));
+        assert_eq!(f["severity"], "warning");
+    }
 }
 
 #[test]

@@ -249,6 +249,10 @@ pub struct LegacyTlsFronts {
     pub tls12_rsa_cbc: u16,
     /// TLS 1.0 only.
     pub tls10_only: u16,
+    /// A self-signed certificate with a 1024-bit RSA key (security level 0).
+    pub rsa1024: u16,
+    /// A certificate signed with SHA-1 by a CA of its own, sent with that CA.
+    pub sha1_signed: u16,
 }
 
 const STUNNEL_BIN: &str = "/usr/bin/stunnel4";
@@ -284,11 +288,83 @@ fn start_stunnel(s: &MailServers) -> Result<LegacyTlsFronts, String> {
     if !made.status.success() {
         return Err(String::from_utf8_lossy(&made.stderr).into_owned());
     }
+    let openssl = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        match out.status.success() {
+            true => Ok(()),
+            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        }
+    };
+    let subj = format!("/CN={TLS_NAME}");
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:1024",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &subj,
+        "-keyout",
+        "rsa1024.key",
+        "-out",
+        "rsa1024.crt",
+    ])?;
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=stunnel test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ])?;
+    openssl(&[
+        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", &subj, "-keyout", "sha1.key",
+        "-out", "sha1.csr",
+    ])?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "sha1.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-set_serial",
+        "2",
+        "-sha1",
+        "-days",
+        "2",
+        "-out",
+        "sha1.crt",
+    ])?;
+    let chain = [dir.join("sha1.crt"), dir.join("ca.crt")]
+        .iter()
+        .map(fs::read_to_string)
+        .collect::<Result<String, _>>()
+        .map_err(|e| e.to_string())?;
+    fs::write(dir.join("sha1-chain.crt"), chain).map_err(|e| e.to_string())?;
     let fronts = LegacyTlsFronts {
         tls12_rsa_cbc: closed_port(s.ip),
         tls10_only: closed_port(s.ip),
+        rsa1024: closed_port(s.ip),
+        sha1_signed: closed_port(s.ip),
     };
-    let service = |name: &str, port: u16, extra: &str| {
+    let front = |name: &str, port: u16, (crt, key): (&Path, &Path), extra: &str| {
         format!(
             "[{name}]\naccept = {ip}:{port}\nconnect = {ip}:{imap}\ncert = {crt}\nkey = {key}\n{extra}\n",
             ip = s.ip,
@@ -297,6 +373,7 @@ fn start_stunnel(s: &MailServers) -> Result<LegacyTlsFronts, String> {
             key = key.display(),
         )
     };
+    let service = |name: &str, port: u16, extra: &str| front(name, port, (&crt, &key), extra);
     let conf = format!(
         "foreground = yes\npid =\ndebug = 5\noutput = {log}\n{a}{b}",
         log = dir.join("stunnel.log").display(),
@@ -310,6 +387,16 @@ fn start_stunnel(s: &MailServers) -> Result<LegacyTlsFronts, String> {
             "tls10-only",
             fronts.tls10_only,
             "sslVersionMin = TLSv1\nsslVersionMax = TLSv1\nciphers = DEFAULT:@SECLEVEL=0"
+        ) + &front(
+            "rsa1024",
+            fronts.rsa1024,
+            (&dir.join("rsa1024.crt"), &dir.join("rsa1024.key")),
+            "ciphers = DEFAULT:@SECLEVEL=0"
+        ) + &front(
+            "sha1-signed",
+            fronts.sha1_signed,
+            (&dir.join("sha1-chain.crt"), &dir.join("sha1.key")),
+            "ciphers = DEFAULT:@SECLEVEL=0"
         ),
     );
     let conf_path = dir.join("stunnel.conf");
@@ -330,7 +417,12 @@ fn start_stunnel(s: &MailServers) -> Result<LegacyTlsFronts, String> {
         KEEP.lock().unwrap_or_else(|e| e.into_inner()).push(stdin);
     }
     let until = Instant::now() + STARTUP_TIMEOUT;
-    for port in [fronts.tls12_rsa_cbc, fronts.tls10_only] {
+    for port in [
+        fronts.tls12_rsa_cbc,
+        fronts.tls10_only,
+        fronts.rsa1024,
+        fronts.sha1_signed,
+    ] {
         while TcpStream::connect((s.ip, port)).is_err() {
             if Instant::now() > until {
                 let log = fs::read_to_string(dir.join("stunnel.log")).unwrap_or_default();
