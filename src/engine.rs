@@ -46,7 +46,7 @@ pub type InFlight = futures::future::WeakShared<futures::future::BoxFuture<'stat
 /// from. Their names, expectations and deadlines may differ: each is judged on its own.
 pub fn probe_key(s: &Settings) -> String {
     format!(
-        "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
         s.address.ascii().to_lowercase(),
         s.servers,
         s.tls_name,
@@ -59,6 +59,7 @@ pub fn probe_key(s: &Settings) -> String {
         s.policy.ca_file,
         s.credential,
         s.round_trip,
+        s.each_address,
     )
 }
 
@@ -213,7 +214,12 @@ pub async fn execute(prepared: Prepared, shared: &Shared) -> Result<RunReport> {
         ctx.gate = shared.gate.clone();
         Arc::new(ctx)
     };
-    let reports = crate::probe::run_with(ctx.clone(), run.plan.targets.clone()).await?;
+    let targets = if run.each_address {
+        plan::each_address(run.plan.targets.clone(), &run.plan.policy).await
+    } else {
+        run.plan.targets.clone()
+    };
+    let reports = crate::probe::run_with(ctx.clone(), targets).await?;
     // What the discovered sources publish is documentation: diagnosis checks it.
     let options = report::ReportOptions {
         lang: crate::i18n::Lang::current(),

@@ -183,6 +183,11 @@ summary-side = { $direction }: { $setting }
 summary-none = { $direction }: no secure setting works
 separator = { "; " }
 summary-credential = { $cause } on { $combination } ({ $code })
+summary-addresses = { $combination }: { $failing } of { $total } addresses { $failing ->
+        [one] fails
+       *[other] fail
+    }: { $causes }
+summary-address-fails = { $address }: { $cause }
 
 ## The table.
 
@@ -193,6 +198,7 @@ table-title = mailcheck { $version } — { $address } on { $server } — { $coun
 col-protocol = protocol
 col-port = port
 col-host = host
+col-address = address
 col-source = source
 source-untrusted = (untrusted)
 col-security = security

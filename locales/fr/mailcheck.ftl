@@ -179,6 +179,14 @@ summary-side = { $direction } : { $setting }
 summary-none = { $direction } : aucun réglage sûr ne fonctionne
 separator = { " ; " }
 summary-credential = { $cause } sur { $combination } ({ $code })
+summary-addresses = { $combination } : { $failing } adresse{ $failing ->
+        [one] {""}
+       *[other] s
+    } sur { $total } { $failing ->
+        [one] échoue
+       *[other] échouent
+    } : { $causes }
+summary-address-fails = { $address } : { $cause }
 
 ## Le tableau
 
@@ -189,6 +197,7 @@ table-title = mailcheck { $version } — { $address } sur { $server } — { $cou
 col-protocol = protocole
 col-port = port
 col-host = serveur
+col-address = adresse
 col-source = source
 source-untrusted = (non fiable)
 col-security = sécurité

@@ -75,6 +75,8 @@ struct Entry {
     ispdb_url: Option<Spanned<String>>,
     discovery_timeout: Option<Spanned<String>>,
     trust_discovered: Option<bool>,
+    /// Probe every address of each server (`--each-address`).
+    each_address: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -539,6 +541,7 @@ fn builder(
         ispdb_url: pick(&e.ispdb_url, &d.ispdb_url).map(|v| given(&v)),
         discovery_timeout: dur(pick(&e.discovery_timeout, &d.discovery_timeout))?,
         trust_discovered: e.trust_discovered.or(d.trust_discovered).unwrap_or(false),
+        each_address: e.each_address.or(d.each_address).unwrap_or(false),
         credential: Some(credential_of(cx, e, d)?),
         expect: list(cx, &list_of(&e.expect, &d.expect))?,
         forbid: given_list(cx, &list_of(&e.forbid, &d.forbid))?,

@@ -245,7 +245,75 @@ pub struct Diagnosis {
     pub incoming: Option<Recommendation>,
     pub outgoing: Option<Recommendation>,
     pub advice: Vec<Advice>,
+    /// `--each-address`: the combinations some of whose addresses fail.
+    pub addresses: Vec<AddressSplit>,
     pub status: Status,
+}
+
+/// `--each-address`: a combination of a server probed on several addresses, some of which
+/// fail — the intermittent ticket: a client lands on a failing address some of the time.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddressSplit {
+    pub host: String,
+    pub combination: String,
+    /// How many addresses were probed for it.
+    pub addresses: usize,
+    pub failing: Vec<FailingAddress>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailingAddress {
+    pub address: std::net::IpAddr,
+    pub reason: Reason,
+    /// The reason's cause, in the report's language.
+    pub cause: String,
+}
+
+/// Does this item fail for a reason of its address (not a refusal of the account's
+/// credential, which is the same on every address)?
+fn fails_here(j: &Judged) -> bool {
+    candidacy(j).is_none()
+}
+
+/// The (host, combination) pairs probed on several addresses of which at least one fails.
+pub fn address_splits<'a>(items: impl IntoIterator<Item = &'a Judged>) -> Vec<AddressSplit> {
+    let mut out: Vec<AddressSplit> = vec![];
+    for j in items {
+        let t = &j.report.target;
+        let Some(address) = t.address else { continue };
+        let at = match out
+            .iter()
+            .position(|s| s.host == t.host && s.combination == t.id())
+        {
+            Some(i) => i,
+            None => {
+                out.push(AddressSplit {
+                    host: t.host.clone(),
+                    combination: t.id(),
+                    addresses: 0,
+                    failing: vec![],
+                });
+                out.len() - 1
+            }
+        };
+        out[at].addresses += 1;
+        if let (true, Some(r)) = (fails_here(j), j.reason.as_ref()) {
+            out[at].failing.push(FailingAddress {
+                address,
+                reason: r.code,
+                cause: r.cause.clone(),
+            });
+        }
+    }
+    out.retain(|s| s.addresses > 1 && !s.failing.is_empty());
+    out
+}
+
+/// Is this item's combination, on its server, failing on one of its addresses?
+fn split(splits: &[AddressSplit], r: &ProbeReport) -> bool {
+    splits
+        .iter()
+        .any(|s| s.host == r.target.host && s.combination == r.target.id())
 }
 
 /// Diagnose a run's probe reports, in `lang`, against what the provider documents.
@@ -289,12 +357,14 @@ pub fn diagnose(
         .into_iter()
         .filter_map(|d| advise(&items, d, lang))
         .collect();
-    let status = overall(&items, &considered);
+    let addresses = address_splits(&items);
+    let status = overall(&items, &considered).max(pool_status(&addresses, &considered));
     Diagnosis {
         items,
         incoming,
         outgoing,
         advice,
+        addresses,
         status,
     }
 }
@@ -490,12 +560,31 @@ pub fn ranked<'a>(
     items: impl IntoIterator<Item = &'a Judged>,
     direction: Direction,
 ) -> Vec<Recommendation> {
+    let items: Vec<&Judged> = items.into_iter().collect();
+    let splits = address_splits(items.iter().copied());
     let mut usable: Vec<(&ProbeReport, (u8, Verdict))> = items
         .into_iter()
         .filter(|j| j.report.target.combination.protocol.direction() == direction)
         .filter_map(|j| candidacy(j).map(|c| (&j.report, c)))
         .collect();
-    usable.sort_by_key(|(r, c)| (*c, preference(r.target.combination)));
+    // A combination that fails on some address of the server comes after those that work
+    // on all of them.
+    usable.sort_by_key(|(r, c)| {
+        (
+            c.0,
+            split(&splits, r),
+            c.1,
+            preference(r.target.combination),
+        )
+    });
+    // With --each-address a combination is one row per address: recommended once.
+    let mut seen: Vec<(&str, Combination)> = vec![];
+    usable.retain(|(r, _)| {
+        let key = (r.target.host.as_str(), r.target.combination);
+        let first = !seen.contains(&key);
+        seen.push(key);
+        first
+    });
     usable
         .into_iter()
         .map(|(r, (_, v))| {
@@ -653,6 +742,24 @@ pub fn describe_combination(c: Combination) -> String {
         c.port,
         c.security.client_label()
     )
+}
+
+/// `--each-address`: a recommended setting that fails on some address of its server is
+/// critical (the user's client meets the failing address some of the time); a split elsewhere
+/// is a warning.
+pub fn pool_status(splits: &[AddressSplit], recs: &[Option<Recommendation>]) -> Status {
+    let recommended = |s: &AddressSplit| {
+        recs.iter()
+            .flatten()
+            .any(|r| r.host == s.host && r.combination().id() == s.combination)
+    };
+    if splits.iter().any(recommended) {
+        Status::Critical
+    } else if splits.is_empty() {
+        Status::Ok
+    } else {
+        Status::Warning
+    }
 }
 
 /// Overall status of a run over the directions that were probed.

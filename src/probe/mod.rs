@@ -757,9 +757,13 @@ async fn connect(ctx: &ProbeContext, rec: &mut Recorder) -> Result<Connection, F
     let target = rec.target().clone();
     let limits = &ctx.policy.limits;
     let t = rec.start(StepName::Connect);
+    // `--each-address`: this target's one address, not the first of the host's that connects.
+    let connect_host = target
+        .address
+        .map_or_else(|| target.connect_host.clone(), |a| a.to_string());
     let connected = match connect::connect_via(
         &ctx.policy.resolver,
-        &target.connect_host,
+        &connect_host,
         target.connect_port,
         ctx.policy.family,
         limits.connect_timeout,

@@ -21,6 +21,7 @@ mod monitor_nagios;
 mod monitor_serve;
 mod packaging;
 mod parity;
+mod pool;
 mod probe_real_servers;
 mod prometheus_server;
 mod robustness;

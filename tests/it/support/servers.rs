@@ -66,6 +66,12 @@ pub const NO_UIDPLUS_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 /// Where Dovecot's IMAPS listener without SPECIAL-USE listens
 /// ([`MailServers::imaps_without_special_use`]).
 pub const NO_SPECIAL_USE_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
+/// A second address of the server's IMAPS port (same port as [`MailServers::imaps`]), as one
+/// node of a pool: Dovecot serves it a certificate for [`TLS_NAME`] that expired ten days ago
+/// (a `local` block), and the same mailboxes and logins.
+pub const POOL_NODE_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 5);
+/// The file name stem (in the run dir's tls/) of that expired certificate.
+const POOL_NODE_CERT: &str = "pool-node-expired";
 /// The DNS name in the server certificate.
 pub const TLS_NAME: &str = "mail.lab.test";
 /// Names Dovecot presents other certificates for (SNI, `local_name` blocks), all signed by the
@@ -969,6 +975,7 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         ("SMTPS_PORT", servers.smtps.to_string()),
         ("SUBMISSION_PORT", servers.submission.to_string()),
         ("NO_UIDPLUS_IP", NO_UIDPLUS_IP.to_string()),
+        ("POOL_NODE_IP", POOL_NODE_IP.to_string()),
         (
             "NO_UIDPLUS_PORT",
             servers.imaps_without_uidplus.port().to_string(),
@@ -1279,6 +1286,21 @@ fn write_certificates(tls_dir: &Path) -> Result<PathBuf, String> {
     let key = KeyPair::generate().map_err(e)?;
     let cert = p.self_signed(&key).map_err(e)?;
     variants.push((SNI_SELF_SIGNED, cert.pem(), key.serialize_pem()));
+
+    // The pool node on POOL_NODE_IP: the server's own name, from the test CA, expired ten days
+    // ago (the node an operator forgot to renew).
+    let mut p = CertificateParams::new(vec![TLS_NAME.to_string()]).map_err(e)?;
+    p.distinguished_name = DistinguishedName::new();
+    p.distinguished_name.push(DnType::CommonName, TLS_NAME);
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = now - day * 100;
+    p.not_after = now - day * 10;
+    let key = KeyPair::generate().map_err(e)?;
+    let cert = p.signed_by(&key, &issuer).map_err(e)?;
+    variants.push((POOL_NODE_CERT, cert.pem(), key.serialize_pem()));
 
     let ca_path = tls_dir.join("ca.pem");
     let write = |name: &str, text: String, mode: u32| -> Result<(), String> {
