@@ -694,6 +694,27 @@ mod tests {
     }
 
     #[test]
+    fn each_address_comes_from_the_account_or_the_defaults() {
+        let f = parse(
+            "[defaults]\neach_address = true\n[[account]]\naddress = \"a@example.com\"\nserver = \"m.example.com\"\n[[account]]\naddress = \"b@example.com\"\nserver = \"m.example.com\"\neach_address = false\n",
+        )
+        .unwrap();
+        assert!(f.accounts[0].each_address);
+        assert!(
+            crate::plan::plan(&f.accounts[0], None)
+                .unwrap()
+                .each_address
+        );
+        assert!(!f.accounts[1].each_address);
+        assert!(
+            !parse("[[account]]\naddress = \"a@example.com\"\n")
+                .unwrap()
+                .accounts[0]
+                .each_address
+        );
+    }
+
+    #[test]
     fn secret_env_names_list_every_variable_of_the_file() {
         let f = parse(
             "[defaults]\nserver = \"mail.example.com\"\nusername = \"u\"\n\n[[account]]\naddress = \"a@example.com\"\npassword_env = \"CANARY_PW\"\n\n[[account]]\naddress = \"b@example.com\"\npassword_command = \"pass b\"\n\n[[account]]\naddress = \"c@example.com\"\noauth2_token_env = \"C_TOKEN\"\n\n[module.m]\npassword_env = \"MODULE_PW\"\n",
