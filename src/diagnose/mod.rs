@@ -345,20 +345,30 @@ pub fn diagnose(
     };
     let incoming = documented_by(recommend(&items, Direction::Incoming));
     let outgoing = documented_by(recommend(&items, Direction::Outgoing));
+    let advice: Vec<Advice> = [Direction::Incoming, Direction::Outgoing]
+        .into_iter()
+        .filter_map(|d| advise(&items, d, lang))
+        .collect();
+    // A direction only legacy TLS 1.2 reaches is usable by the user's client (weakly, with
+    // neither certificate nor login verified): a warning, not a direction that fails.
+    let legacy: Vec<Direction> = advice
+        .iter()
+        .filter(|a| a.default_clients_connect)
+        .map(|a| a.direction)
+        .collect();
     let considered: Vec<Option<Recommendation>> = [
         (Direction::Incoming, &incoming),
         (Direction::Outgoing, &outgoing),
     ]
     .into_iter()
-    .filter(|(d, _)| probed(*d))
+    .filter(|(d, _)| probed(*d) && !legacy.contains(d))
     .map(|(_, r)| r.clone())
     .collect();
-    let advice: Vec<Advice> = [Direction::Incoming, Direction::Outgoing]
-        .into_iter()
-        .filter_map(|d| advise(&items, d, lang))
-        .collect();
     let addresses = address_splits(&items);
-    let status = overall(&items, &considered).max(pool_status(&addresses, &considered));
+    let mut status = overall(&items, &considered).max(pool_status(&addresses, &considered));
+    if !legacy.is_empty() {
+        status = status.max(Status::Warning);
+    }
     Diagnosis {
         items,
         incoming,
@@ -620,6 +630,10 @@ pub struct Advice {
     /// The body alone (without "no secure incoming setting works"), for the card.
     #[serde(skip)]
     pub body: String,
+    /// `legacy-tls-only` with TLS 1.2: mail clients connect with their default settings, so
+    /// the direction is usable (a warning), not failing.
+    #[serde(skip)]
+    pub default_clients_connect: bool,
 }
 
 /// How telling a failure is for the user, lower first: a verdict on the credential says the
@@ -664,6 +678,9 @@ pub fn advise(items: &[Judged], direction: Direction, lang: Lang) -> Option<Advi
         .collect();
     if mine.is_empty() || !ranked(items, direction).is_empty() {
         return None;
+    }
+    if let Some(legacy) = advise_legacy(&mine, direction, lang) {
+        return Some(legacy);
     }
     let failures: Vec<(&Judged, Reason)> = mine
         .iter()
@@ -731,6 +748,72 @@ pub fn advise(items: &[Judged], direction: Direction, lang: Lang) -> Option<Advi
             &crate::params![("headline", headline), ("body", body.as_str())],
         ),
         body,
+        default_clients_connect: false,
+    })
+}
+
+/// Where nothing works with modern TLS but a combination answers a legacy ClientHello
+/// (`tls.legacy-only`): "nothing works" would be untrue for the user's client. The advice
+/// names the best such combination (TLS 1.2 first, which clients still take by default, then
+/// the usual preference), what the server chose, who connects, and that mailcheck verified
+/// neither the certificate nor the login.
+fn advise_legacy(mine: &[&Judged], direction: Direction, lang: Lang) -> Option<Advice> {
+    let (judged, chosen) = mine
+        .iter()
+        .filter_map(|j| Some((*j, j.report.legacy_handshake.as_ref()?)))
+        .filter(|(j, _)| j.word == VerdictWord::ConnectsLegacyTls)
+        .min_by_key(|(j, h)| {
+            (
+                h.version != "TLSv1.2",
+                preference(j.report.target.combination),
+            )
+        })?;
+    let default_clients_connect = chosen.version == "TLSv1.2";
+    let headline = i18n::text(
+        lang,
+        "advice-legacy-headline",
+        &crate::params![(
+            "direction",
+            match direction {
+                Direction::Incoming => "incoming",
+                Direction::Outgoing => "outgoing",
+            }
+        )],
+    );
+    let body = i18n::text(
+        lang,
+        "advice-legacy-tls",
+        &crate::params![
+            (
+                "combination",
+                describe_combination(judged.report.target.combination)
+            ),
+            ("version", chosen.version.as_str()),
+            ("cipher_suite", chosen.cipher_suite.as_str()),
+            ("key_exchange", chosen.key_exchange.as_str()),
+            ("weaknesses", chosen.weaknesses.join(", ")),
+            (
+                "clients",
+                if default_clients_connect {
+                    "tls12"
+                } else {
+                    "old"
+                }
+            ),
+        ],
+    );
+    Some(Advice {
+        direction,
+        code: "legacy-tls-only",
+        reason: Reason::TlsLegacyOnly,
+        combination: judged.report.target.id(),
+        message: i18n::text(
+            lang,
+            "advice-line",
+            &crate::params![("headline", headline), ("body", body.as_str())],
+        ),
+        body,
+        default_clients_connect,
     })
 }
 

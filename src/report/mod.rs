@@ -213,7 +213,14 @@ impl RunReport {
             })
             .collect();
         let (incoming, outgoing, advice, status) = (d.incoming, d.outgoing, d.advice, d.status);
-        let mut summary = summary_line(lang, &results, &incoming, &outgoing, probed_in, probed_out);
+        let mut summary = summary_line(
+            lang,
+            &results,
+            (&incoming, &outgoing),
+            &advice,
+            probed_in,
+            probed_out,
+        );
         for split in &d.addresses {
             summary.push_str(&i18n::t(lang, "separator"));
             summary.push_str(&address_split_line(lang, split));
@@ -316,8 +323,8 @@ pub fn address_split_line(lang: Lang, s: &AddressSplit) -> String {
 fn summary_line(
     lang: Lang,
     results: &[Outcome],
-    incoming: &Option<Recommendation>,
-    outgoing: &Option<Recommendation>,
+    (incoming, outgoing): (&Option<Recommendation>, &Option<Recommendation>),
+    advice: &[Advice],
     probed_in: bool,
     probed_out: bool,
 ) -> String {
@@ -352,7 +359,18 @@ fn summary_line(
                 "summary-side",
                 &crate::params![("direction", name), ("setting", describe(lang, r))],
             ),
-            None => i18n::text(lang, "summary-none", &crate::params![("direction", name)]),
+            None => match advice
+                .iter()
+                .find(|a| a.direction == direction && a.code == "legacy-tls-only")
+            {
+                // Not "nothing works": say what a client that accepts legacy TLS gets.
+                Some(a) => i18n::text(
+                    lang,
+                    "summary-legacy",
+                    &crate::params![("direction", name), ("combination", a.combination.as_str())],
+                ),
+                None => i18n::text(lang, "summary-none", &crate::params![("direction", name)]),
+            },
         }
     };
     if probed_in {

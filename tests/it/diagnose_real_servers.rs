@@ -821,6 +821,36 @@ fn servers_only_legacy_tls_reaches() {
             .unwrap()
             .ends_with("the login was not verified"));
         assert_eq!(r["auth"]["status"], "not-attempted", "{r:#}");
+        // What is true for the user: not "nothing works" but who connects, and what was not
+        // verified. TLS 1.2 is taken by clients' defaults (a warning); TLS 1.0 is not (critical).
+        assert!(doc["recommendation"]["incoming"].is_null(), "{doc:#}");
+        let advice = &doc["recommendation"]["advice"][0];
+        assert_eq!(advice["code"], "legacy-tls-only", "{doc:#}");
+        assert_eq!(advice["reason"], "tls.legacy-only");
+        assert_eq!(advice["combination"], "imap/993/tls");
+        let message = advice["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("no incoming setting works with current TLS: IMAP 993 SSL/TLS connects only with legacy TLS"),
+            "{message}"
+        );
+        assert!(message.contains(suite), "{message}");
+        assert!(
+            message.contains("mailcheck verified neither the certificate nor the login"),
+            "{message}"
+        );
+        let summary = doc["summary"].as_str().unwrap();
+        assert_eq!(
+            summary,
+            "incoming: only legacy TLS reaches the server (imap/993/tls); certificate and login not verified"
+        );
+        let (status, code, who) = if clients == "tls12" {
+            ("warning", 1, "connect with their default settings")
+        } else {
+            ("critical", 2, "refuse it by default")
+        };
+        assert!(message.contains(who), "{message}");
+        assert_eq!(doc["status"], status, "{doc:#}");
+        assert_eq!(out.status.code(), Some(code));
     }
     let out = probe(
         s,
