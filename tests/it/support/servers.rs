@@ -208,6 +208,10 @@ pub struct MailServers {
     /// Misconfigured on purpose: Postfix, 587-style, offering STARTTLS and AUTH only after it,
     /// but accepting `MAIL FROM` before it (`smtpd_tls_security_level=may`).
     pub submission_tls_optional: u16,
+    /// Postfix, 587-style (STARTTLS required), whose TLS is 1.2 with
+    /// `ECDHE-ECDSA-AES128-SHA` only (CBC, which rustls refuses): a server only legacy TLS
+    /// reaches after STARTTLS.
+    pub submission_legacy_tls: u16,
     /// The run directory (temp; removed when the test process exits).
     pub dir: PathBuf,
     users: Mutex<BTreeMap<String, UserEntry>>,
@@ -255,6 +259,12 @@ pub struct LegacyTlsFronts {
     pub tls12_rsa_cbc: u16,
     /// TLS 1.0 only.
     pub tls10_only: u16,
+    /// STARTTLS in front of Dovecot's plain-text IMAP (stunnel's server-side `protocol =
+    /// imap`: the greeting is Dovecot's, STARTTLS is stunnel's), then TLS 1.2 `AES128-SHA` only.
+    pub starttls_imap_tls12: u16,
+    /// The same for POP3 (`protocol = pop3`, STLS). (stunnel's `protocol = smtp` resets the
+    /// connection on EHLO: see [`MailServers::submission_legacy_tls`] for SMTP.)
+    pub starttls_pop3_tls12: u16,
 }
 
 const STUNNEL_BIN: &str = "/usr/bin/stunnel4";
@@ -293,29 +303,41 @@ fn start_stunnel(s: &MailServers) -> Result<LegacyTlsFronts, String> {
     let fronts = LegacyTlsFronts {
         tls12_rsa_cbc: closed_port(s.ip),
         tls10_only: closed_port(s.ip),
+        starttls_imap_tls12: closed_port(s.ip),
+        starttls_pop3_tls12: closed_port(s.ip),
     };
-    let service = |name: &str, port: u16, extra: &str| {
+    let service = |name: &str, port: u16, backend: u16, extra: &str| {
         format!(
-            "[{name}]\naccept = {ip}:{port}\nconnect = {ip}:{imap}\ncert = {crt}\nkey = {key}\n{extra}\n",
+            "[{name}]\naccept = {ip}:{port}\nconnect = {ip}:{backend}\ncert = {crt}\nkey = {key}\n{extra}\n",
             ip = s.ip,
-            imap = s.imap,
             crt = crt.display(),
             key = key.display(),
         )
     };
+    const TLS12_RSA_CBC: &str =
+        "sslVersionMin = TLSv1.2\nsslVersionMax = TLSv1.2\nciphers = AES128-SHA";
     let conf = format!(
-        "foreground = yes\npid =\ndebug = 5\noutput = {log}\n{a}{b}",
+        "foreground = yes\npid =\ndebug = 5\noutput = {log}\n{a}{b}{c}{d}",
         log = dir.join("stunnel.log").display(),
-        a = service(
-            "tls12-rsa-cbc",
-            fronts.tls12_rsa_cbc,
-            "sslVersionMin = TLSv1.2\nsslVersionMax = TLSv1.2\nciphers = AES128-SHA"
-        ),
+        a = service("tls12-rsa-cbc", fronts.tls12_rsa_cbc, s.imap, TLS12_RSA_CBC),
         // OpenSSL 3 allows TLS 1.0 only at security level 0.
         b = service(
             "tls10-only",
             fronts.tls10_only,
+            s.imap,
             "sslVersionMin = TLSv1\nsslVersionMax = TLSv1\nciphers = DEFAULT:@SECLEVEL=0"
+        ),
+        c = service(
+            "starttls-imap-tls12",
+            fronts.starttls_imap_tls12,
+            s.imap,
+            &format!("protocol = imap\n{TLS12_RSA_CBC}")
+        ),
+        d = service(
+            "starttls-pop3-tls12",
+            fronts.starttls_pop3_tls12,
+            s.pop3,
+            &format!("protocol = pop3\n{TLS12_RSA_CBC}")
         ),
     );
     let conf_path = dir.join("stunnel.conf");
@@ -336,7 +358,12 @@ fn start_stunnel(s: &MailServers) -> Result<LegacyTlsFronts, String> {
         KEEP.lock().unwrap_or_else(|e| e.into_inner()).push(stdin);
     }
     let until = Instant::now() + STARTUP_TIMEOUT;
-    for port in [fronts.tls12_rsa_cbc, fronts.tls10_only] {
+    for port in [
+        fronts.tls12_rsa_cbc,
+        fronts.tls10_only,
+        fronts.starttls_imap_tls12,
+        fronts.starttls_pop3_tls12,
+    ] {
         while TcpStream::connect((s.ip, port)).is_err() {
             if Instant::now() > until {
                 let log = fs::read_to_string(dir.join("stunnel.log")).unwrap_or_default();
@@ -913,8 +940,8 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
 
     let ca_pem = write_certificates(&dir.join("tls"))?;
 
-    // Twelve distinct free ports: hold all listeners at once, then release them for the servers.
-    let listeners = (0..12)
+    // Thirteen distinct free ports: hold all listeners at once, then release them for the servers.
+    let listeners = (0..13)
         .map(|_| TcpListener::bind(SocketAddr::new(SERVER_IP.into(), 0)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("binding {SERVER_IP}:0: {e}"))?;
@@ -948,6 +975,7 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         submission_plain: ports[9],
         submission_login_only: ports[10],
         submission_tls_optional: ports[11],
+        submission_legacy_tls: ports[12],
         dir: dir.to_path_buf(),
         users: Mutex::new(
             PRESET_USERS
@@ -999,6 +1027,10 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         (
             "SUBMISSION_TLS_OPTIONAL_PORT",
             servers.submission_tls_optional.to_string(),
+        ),
+        (
+            "SUBMISSION_LEGACY_TLS_PORT",
+            servers.submission_legacy_tls.to_string(),
         ),
     ];
     for (template, target) in [
