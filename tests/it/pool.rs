@@ -109,6 +109,41 @@ fn each_address_is_probed_and_the_expired_node_is_named() {
         "{text}"
     );
     assert!(text.contains("1 of 2 addresses fails"), "{text}");
+
+    // Prometheus: a series per address, none twice.
+    let out = probe(
+        s,
+        &user.address,
+        &user.password,
+        &["--format", "prometheus"],
+    );
+    let prom = String::from_utf8_lossy(&out.stdout);
+    let samples: Vec<&str> = prom
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series))
+        .collect();
+    let mut unique = samples.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), samples.len(), "{prom}");
+    for (ip, up) in [(s.ip.to_string(), 1), (POOL_NODE_IP.to_string(), 0)] {
+        let want = format!(
+            "mailcheck_probe_success{{server=\"{}\",protocol=\"imap\",port=\"993\",security=\"tls\",address=\"{ip}\"}} {up}",
+            s.tls_name
+        );
+        assert!(prom.lines().any(|l| l == want), "{want}\n{prom}");
+    }
+
+    // Nagios: a line and perfdata labels per address.
+    let out = probe(s, &user.address, &user.password, &["--format", "nagios"]);
+    let nagios = String::from_utf8_lossy(&out.stdout);
+    assert!(nagios.starts_with("MAILCHECK CRITICAL"), "{nagios}");
+    assert!(nagios.contains("'imap_993_127_0_0_5_tls'="), "{nagios}");
+    assert!(
+        nagios.contains(&format!("imap/993/tls at {POOL_NODE_IP}")),
+        "{nagios}"
+    );
 }
 
 /// The lockout rule holds per server, not per address: a wrong password is tried on one
