@@ -92,6 +92,7 @@ fn main() {
                 connect_port: ports[i % 6],
                 tls_name: tls_name.clone(),
                 username: users[u].0.clone(),
+                address: None,
             };
             (u, target)
         })

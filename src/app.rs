@@ -78,6 +78,7 @@ impl TargetArgs {
             ispdb_url: d.ispdb_url.clone().map(|u| Given::flag(u, "--ispdb-url")),
             discovery_timeout: d.discovery_timeout,
             trust_discovered: self.trust_discovered,
+            each_address: self.each_address,
             ..SettingsBuilder::default()
         }
     }

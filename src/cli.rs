@@ -236,6 +236,11 @@ pub struct TargetArgs {
     #[arg(long, value_name = "SELECTOR", value_delimiter = ',', help_heading = heading::DISCOVERY)]
     pub skip: Vec<Selector>,
 
+    /// Probe every address the server names resolve to (a pool, IPv4 and IPv6), each reported
+    /// on its own; default: the first address that connects.
+    #[arg(long, help_heading = heading::DISCOVERY)]
+    pub each_address: bool,
+
     /// Use IPv4 addresses only.
     #[arg(short = '4', conflicts_with = "ipv6", help_heading = heading::TLS)]
     pub ipv4: bool,

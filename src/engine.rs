@@ -63,6 +63,7 @@ pub fn probe_key(s: &Settings) -> ProbeKey {
         },
         credential: s.credential.clone(),
         round_trip: s.round_trip.clone(),
+        each_address: s.each_address,
     }
 }
 
@@ -82,6 +83,7 @@ pub struct ProbeKey {
     credential: CredentialSpec,
     given_secret: Option<[u8; 32]>,
     round_trip: Option<crate::settings::RoundTripSettings>,
+    each_address: bool,
 }
 
 /// Hashes the address only: equal keys have equal addresses, and the other fields rarely
@@ -254,7 +256,12 @@ pub async fn execute(prepared: Prepared, shared: &Shared) -> Result<RunReport> {
         ctx.gate = shared.gate.clone();
         Arc::new(ctx)
     };
-    let reports = crate::probe::run_with(ctx.clone(), run.plan.targets.clone()).await?;
+    let targets = if run.each_address {
+        plan::each_address(run.plan.targets.clone(), &run.plan.policy).await
+    } else {
+        run.plan.targets.clone()
+    };
+    let reports = crate::probe::run_with(ctx.clone(), targets).await?;
     // What the discovered sources publish is documentation: diagnosis checks it.
     let options = report::ReportOptions {
         lang: crate::i18n::Lang::current(),

@@ -327,11 +327,23 @@ pub struct Target {
     pub tls_name: String,
     /// The login name for this target (providers may want the local part on some protocols).
     pub username: String,
+    /// With `--each-address`: the one address of `connect_host` this target probes (each
+    /// address of a pool is a target of its own). `None`: the first address that connects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Target {
     pub fn id(&self) -> String {
         self.combination.id()
+    }
+
+    /// This target on one address of its connect host (`--each-address`).
+    pub fn at(&self, address: std::net::IpAddr) -> Target {
+        Target {
+            address: Some(address),
+            ..self.clone()
+        }
     }
 }
 

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use crate::discover::{DiscoveryConfig, DiscoveryReport};
-use crate::model::{Combination, ConnectTo, Direction, Policy, Protocol, Selector, Target};
+use crate::model::{
+    Combination, ConnectTo, Direction, IpFamily, Policy, Protocol, Selector, Target,
+};
 use crate::settings::{CredentialSpec, Origin, Servers, Settings};
 
 /// Everything the engine needs: the targets and the rules.
@@ -43,6 +45,7 @@ impl TargetSpec<'_> {
                     connect_port,
                     tls_name: self.tls_name.unwrap_or(self.host).to_string(),
                     username: self.username.to_string(),
+                    address: None,
                 }
             })
             .collect()
@@ -82,6 +85,9 @@ pub struct RunPlan {
     /// How the servers were found, when they were.
     pub discovery: Option<DiscoveryReport>,
     pub round_trip: Option<RoundTripPlan>,
+    /// `--each-address`: the engine makes one target per address of each target's connect
+    /// host ([`each_address`]) before probing.
+    pub each_address: bool,
 }
 
 /// Bad input found while planning: the selection leaves nothing, or the round trip lacks a
@@ -225,7 +231,45 @@ pub fn plan(
         cert_warn_days: settings.cert_warn_days,
         discovery,
         round_trip,
+        each_address: settings.each_address,
     })
+}
+
+/// `--each-address`: every target once per address its connect host resolves to (through the
+/// run's resolver, in the allowed families), in plan order, addresses in the resolver's order.
+/// The targets keep their host, so the pacer (per connect host) and the lockout gate (per
+/// server and account) still see one server. A target whose host does not resolve stays as it
+/// is: its probe reports the lookup's failure.
+pub async fn each_address(targets: Vec<Target>, policy: &Policy) -> Vec<Target> {
+    let mut resolved: std::collections::HashMap<(String, u16), Vec<std::net::IpAddr>> =
+        Default::default();
+    let mut out = Vec::with_capacity(targets.len());
+    for t in targets {
+        let key = (t.connect_host.to_ascii_lowercase(), t.connect_port);
+        if !resolved.contains_key(&key) {
+            let lookup = policy
+                .resolver
+                .lookup_addrs(&t.connect_host, t.connect_port);
+            let addrs = match tokio::time::timeout(policy.limits.connect_timeout, lookup).await {
+                Ok(Ok(a)) => a
+                    .into_iter()
+                    .map(|a| a.ip())
+                    .filter(|ip| match policy.family {
+                        IpFamily::Any => true,
+                        IpFamily::V4 => ip.is_ipv4(),
+                        IpFamily::V6 => ip.is_ipv6(),
+                    })
+                    .collect(),
+                _ => vec![],
+            };
+            resolved.insert(key.clone(), addrs);
+        }
+        match resolved[&key].as_slice() {
+            [] => out.push(t),
+            addrs => out.extend(addrs.iter().map(|ip| t.at(*ip))),
+        }
+    }
+    out
 }
 
 /// The selected candidates as probe targets: one per candidate (host and port as discovered,
@@ -249,6 +293,7 @@ fn discovered_targets(settings: &Settings, found: &DiscoveryReport) -> Vec<Targe
                     .username
                     .clone()
                     .unwrap_or_else(|| c.username.clone()),
+                address: None,
             }
         })
         .collect()

@@ -198,6 +198,8 @@ pub struct Settings {
     /// The certificate warning level in days, resolved from the expectations.
     pub cert_warn_days: i64,
     pub round_trip: Option<RoundTripSettings>,
+    /// `--each-address`, `each_address`: probe every address of each server, each on its own.
+    pub each_address: bool,
 }
 
 impl Settings {
@@ -266,6 +268,7 @@ pub struct SettingsBuilder {
     pub ispdb_url: Option<Given<String>>,
     pub discovery_timeout: Option<Duration>,
     pub trust_discovered: bool,
+    pub each_address: bool,
     pub credential: Option<CredentialSpec>,
     pub expect: Vec<Subject>,
     pub forbid: Vec<Given<Subject>>,
@@ -486,6 +489,7 @@ impl SettingsBuilder {
             expectations,
             cert_warn_days: cert_warn,
             round_trip,
+            each_address: self.each_address,
         })
     }
 }

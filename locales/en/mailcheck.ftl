@@ -179,6 +179,14 @@ advice-all-blocked = no mail port answers: a firewall or this network blocks the
 advice-no-server = nothing serves mail on { $host } on the documented ports: check the server name in the provider's documentation
 advice-decisive = { $combination }: { $cause } — { $hint }
 advice-line = { $headline }: { $body }
+advice-legacy-headline = { $direction ->
+        [incoming] no incoming setting works with current TLS
+       *[outgoing] no outgoing setting works with current TLS
+    }
+advice-legacy-tls = { $combination } connects only with legacy TLS: the server chose { $version } with { $cipher_suite } ({ $key_exchange } key exchange; weak: { $weaknesses }); { $clients ->
+        [tls12] mail clients that still accept it connect with their default settings (Thunderbird, Outlook, curl)
+       *[old] current mail clients refuse it by default (Thunderbird since version 78, Outlook on Windows 11): only old or reconfigured ones connect
+    }; mailcheck verified neither the certificate nor the login — the provider must enable TLS 1.2 with ECDHE and AES-GCM, or TLS 1.3
 
 ## Summary line and directions.
 
@@ -194,8 +202,14 @@ summary-setting = { $protocol } { $host } port { $port } { $security }, { $login
     }
 summary-side = { $direction }: { $setting }
 summary-none = { $direction }: no secure setting works
+summary-legacy = { $direction }: only legacy TLS reaches the server ({ $combination }); certificate and login not verified
 separator = { "; " }
 summary-credential = { $cause } on { $combination } ({ $code })
+summary-addresses = { $combination }: { $failing } of { $total } addresses { $failing ->
+        [one] fails
+       *[other] fail
+    }: { $causes }
+summary-address-fails = { $address }: { $cause }
 
 ## The table.
 
@@ -206,6 +220,7 @@ table-title = mailcheck { $version } — { $address } on { $server } — { $coun
 col-protocol = protocol
 col-port = port
 col-host = host
+col-address = address
 col-source = source
 source-untrusted = (untrusted)
 col-security = security

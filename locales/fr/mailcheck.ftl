@@ -175,6 +175,14 @@ advice-all-blocked = aucun port de messagerie ne répond : un pare-feu ou ce ré
 advice-no-server = aucun service de messagerie sur { $host } aux ports documentés : vérifiez le nom du serveur dans la documentation du fournisseur
 advice-decisive = { $combination } : { $cause } — { $hint }
 advice-line = { $headline } : { $body }
+advice-legacy-headline = { $direction ->
+        [incoming] aucun réglage de réception ne fonctionne avec un TLS actuel
+       *[outgoing] aucun réglage d'envoi ne fonctionne avec un TLS actuel
+    }
+advice-legacy-tls = { $combination } ne se connecte qu'avec un TLS obsolète : le serveur a choisi { $version } avec { $cipher_suite } (échange de clés { $key_exchange } ; faiblesses : { $weaknesses }) ; { $clients ->
+        [tls12] les logiciels de messagerie qui l'acceptent encore se connectent avec leurs réglages par défaut (Thunderbird, Outlook, curl)
+       *[old] les logiciels de messagerie actuels le refusent par défaut (Thunderbird depuis la version 78, Outlook sous Windows 11) : seuls les anciens ou ceux reconfigurés se connectent
+    } ; mailcheck n'a vérifié ni le certificat ni l'identification — le fournisseur doit activer TLS 1.2 avec ECDHE et AES-GCM, ou TLS 1.3
 
 ## Ligne de synthèse
 
@@ -190,8 +198,17 @@ summary-setting = { $protocol } { $host } port { $port } { $security }, { $login
     }
 summary-side = { $direction } : { $setting }
 summary-none = { $direction } : aucun réglage sûr ne fonctionne
+summary-legacy = { $direction } : seul un TLS obsolète atteint le serveur ({ $combination }) ; certificat et identification non vérifiés
 separator = { " ; " }
 summary-credential = { $cause } sur { $combination } ({ $code })
+summary-addresses = { $combination } : { $failing } adresse{ $failing ->
+        [one] {""}
+       *[other] s
+    } sur { $total } { $failing ->
+        [one] échoue
+       *[other] échouent
+    } : { $causes }
+summary-address-fails = { $address } : { $cause }
 
 ## Le tableau
 
@@ -202,6 +219,7 @@ table-title = mailcheck { $version } — { $address } sur { $server } — { $cou
 col-protocol = protocole
 col-port = port
 col-host = serveur
+col-address = adresse
 col-source = source
 source-untrusted = (non fiable)
 col-security = sécurité

@@ -65,6 +65,8 @@ struct Entry {
     ispdb_url: Option<Spanned<String>>,
     discovery_timeout: Option<Spanned<String>>,
     trust_discovered: Option<bool>,
+    /// Probe every address of each server (`--each-address`).
+    each_address: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -531,6 +533,7 @@ fn builder(
         ispdb_url: pick(&e.ispdb_url, &d.ispdb_url).map(|v| given(&v)),
         discovery_timeout: dur(pick(&e.discovery_timeout, &d.discovery_timeout))?,
         trust_discovered: e.trust_discovered.or(d.trust_discovered).unwrap_or(false),
+        each_address: e.each_address.or(d.each_address).unwrap_or(false),
         credential: Some(credential_of(cx, e, d)?),
         expect: list(cx, &list_of(&e.expect, &d.expect))?,
         forbid: given_list(cx, &list_of(&e.forbid, &d.forbid))?,
@@ -681,6 +684,27 @@ mod tests {
         let e =
             err("[[account]]\naddress = \"a@example.com\"\nimap_server = \"imap.example.com\"\n");
         assert!(e.message.contains("needs `server`"), "{e}");
+    }
+
+    #[test]
+    fn each_address_comes_from_the_account_or_the_defaults() {
+        let f = parse(
+            "[defaults]\neach_address = true\n[[account]]\naddress = \"a@example.com\"\nserver = \"m.example.com\"\n[[account]]\naddress = \"b@example.com\"\nserver = \"m.example.com\"\neach_address = false\n",
+        )
+        .unwrap();
+        assert!(f.accounts[0].each_address);
+        assert!(
+            crate::plan::plan(&f.accounts[0], None)
+                .unwrap()
+                .each_address
+        );
+        assert!(!f.accounts[1].each_address);
+        assert!(
+            !parse("[[account]]\naddress = \"a@example.com\"\n")
+                .unwrap()
+                .accounts[0]
+                .each_address
+        );
     }
 
     #[test]

@@ -247,7 +247,75 @@ pub struct Diagnosis {
     pub incoming: Option<Recommendation>,
     pub outgoing: Option<Recommendation>,
     pub advice: Vec<Advice>,
+    /// `--each-address`: the combinations some of whose addresses fail.
+    pub addresses: Vec<AddressSplit>,
     pub status: Status,
+}
+
+/// `--each-address`: a combination of a server probed on several addresses, some of which
+/// fail — the intermittent ticket: a client lands on a failing address some of the time.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddressSplit {
+    pub host: String,
+    pub combination: String,
+    /// How many addresses were probed for it.
+    pub addresses: usize,
+    pub failing: Vec<FailingAddress>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailingAddress {
+    pub address: std::net::IpAddr,
+    pub reason: Reason,
+    /// The reason's cause, in the report's language.
+    pub cause: String,
+}
+
+/// Does this item fail for a reason of its address (not a refusal of the account's
+/// credential, which is the same on every address)?
+fn fails_here(j: &Judged) -> bool {
+    candidacy(j).is_none()
+}
+
+/// The (host, combination) pairs probed on several addresses of which at least one fails.
+pub fn address_splits<'a>(items: impl IntoIterator<Item = &'a Judged>) -> Vec<AddressSplit> {
+    let mut out: Vec<AddressSplit> = vec![];
+    for j in items {
+        let t = &j.report.target;
+        let Some(address) = t.address else { continue };
+        let at = match out
+            .iter()
+            .position(|s| s.host == t.host && s.combination == t.id())
+        {
+            Some(i) => i,
+            None => {
+                out.push(AddressSplit {
+                    host: t.host.clone(),
+                    combination: t.id(),
+                    addresses: 0,
+                    failing: vec![],
+                });
+                out.len() - 1
+            }
+        };
+        out[at].addresses += 1;
+        if let (true, Some(r)) = (fails_here(j), j.reason.as_ref()) {
+            out[at].failing.push(FailingAddress {
+                address,
+                reason: r.code,
+                cause: r.cause.clone(),
+            });
+        }
+    }
+    out.retain(|s| s.addresses > 1 && !s.failing.is_empty());
+    out
+}
+
+/// Is this item's combination, on its server, failing on one of its addresses?
+fn split(splits: &[AddressSplit], r: &ProbeReport) -> bool {
+    splits
+        .iter()
+        .any(|s| s.host == r.target.host && s.combination == r.target.id())
 }
 
 /// Diagnose a run's probe reports, in `lang`, against what the provider documents.
@@ -279,24 +347,36 @@ pub fn diagnose(
     };
     let incoming = documented_by(recommend(&items, Direction::Incoming));
     let outgoing = documented_by(recommend(&items, Direction::Outgoing));
+    let advice: Vec<Advice> = [Direction::Incoming, Direction::Outgoing]
+        .into_iter()
+        .filter_map(|d| advise(&items, d, lang))
+        .collect();
+    // A direction only legacy TLS 1.2 reaches is usable by the user's client (weakly, with
+    // neither certificate nor login verified): a warning, not a direction that fails.
+    let legacy: Vec<Direction> = advice
+        .iter()
+        .filter(|a| a.default_clients_connect)
+        .map(|a| a.direction)
+        .collect();
     let considered: Vec<Option<Recommendation>> = [
         (Direction::Incoming, &incoming),
         (Direction::Outgoing, &outgoing),
     ]
     .into_iter()
-    .filter(|(d, _)| probed(*d))
+    .filter(|(d, _)| probed(*d) && !legacy.contains(d))
     .map(|(_, r)| r.clone())
     .collect();
-    let advice: Vec<Advice> = [Direction::Incoming, Direction::Outgoing]
-        .into_iter()
-        .filter_map(|d| advise(&items, d, lang))
-        .collect();
-    let status = overall(&items, &considered);
+    let addresses = address_splits(&items);
+    let mut status = overall(&items, &considered).max(pool_status(&addresses, &considered));
+    if !legacy.is_empty() {
+        status = status.max(Status::Warning);
+    }
     Diagnosis {
         items,
         incoming,
         outgoing,
         advice,
+        addresses,
         status,
     }
 }
@@ -492,12 +572,31 @@ pub fn ranked<'a>(
     items: impl IntoIterator<Item = &'a Judged>,
     direction: Direction,
 ) -> Vec<Recommendation> {
+    let items: Vec<&Judged> = items.into_iter().collect();
+    let splits = address_splits(items.iter().copied());
     let mut usable: Vec<(&ProbeReport, (u8, Verdict))> = items
         .into_iter()
         .filter(|j| j.report.target.combination.protocol.direction() == direction)
         .filter_map(|j| candidacy(j).map(|c| (&j.report, c)))
         .collect();
-    usable.sort_by_key(|(r, c)| (*c, preference(r.target.combination)));
+    // A combination that fails on some address of the server comes after those that work
+    // on all of them.
+    usable.sort_by_key(|(r, c)| {
+        (
+            c.0,
+            split(&splits, r),
+            c.1,
+            preference(r.target.combination),
+        )
+    });
+    // With --each-address a combination is one row per address: recommended once.
+    let mut seen: Vec<(&str, Combination)> = vec![];
+    usable.retain(|(r, _)| {
+        let key = (r.target.host.as_str(), r.target.combination);
+        let first = !seen.contains(&key);
+        seen.push(key);
+        first
+    });
     usable
         .into_iter()
         .map(|(r, (_, v))| {
@@ -533,6 +632,10 @@ pub struct Advice {
     /// The body alone (without "no secure incoming setting works"), for the card.
     #[serde(skip)]
     pub body: String,
+    /// `legacy-tls-only` with TLS 1.2: mail clients connect with their default settings, so
+    /// the direction is usable (a warning), not failing.
+    #[serde(skip)]
+    pub default_clients_connect: bool,
 }
 
 /// How telling a failure is for the user, lower first: a verdict on the credential says the
@@ -577,6 +680,9 @@ pub fn advise(items: &[Judged], direction: Direction, lang: Lang) -> Option<Advi
         .collect();
     if mine.is_empty() || !ranked(items, direction).is_empty() {
         return None;
+    }
+    if let Some(legacy) = advise_legacy(&mine, direction, lang) {
+        return Some(legacy);
     }
     let failures: Vec<(&Judged, Reason)> = mine
         .iter()
@@ -644,6 +750,72 @@ pub fn advise(items: &[Judged], direction: Direction, lang: Lang) -> Option<Advi
             &crate::params![("headline", headline), ("body", body.as_str())],
         ),
         body,
+        default_clients_connect: false,
+    })
+}
+
+/// Where nothing works with modern TLS but a combination answers a legacy ClientHello
+/// (`tls.legacy-only`): "nothing works" would be untrue for the user's client. The advice
+/// names the best such combination (TLS 1.2 first, which clients still take by default, then
+/// the usual preference), what the server chose, who connects, and that mailcheck verified
+/// neither the certificate nor the login.
+fn advise_legacy(mine: &[&Judged], direction: Direction, lang: Lang) -> Option<Advice> {
+    let (judged, chosen) = mine
+        .iter()
+        .filter_map(|j| Some((*j, j.report.legacy_handshake.as_ref()?)))
+        .filter(|(j, _)| j.word == VerdictWord::ConnectsLegacyTls)
+        .min_by_key(|(j, h)| {
+            (
+                h.version != "TLSv1.2",
+                preference(j.report.target.combination),
+            )
+        })?;
+    let default_clients_connect = chosen.version == "TLSv1.2";
+    let headline = i18n::text(
+        lang,
+        "advice-legacy-headline",
+        &crate::params![(
+            "direction",
+            match direction {
+                Direction::Incoming => "incoming",
+                Direction::Outgoing => "outgoing",
+            }
+        )],
+    );
+    let body = i18n::text(
+        lang,
+        "advice-legacy-tls",
+        &crate::params![
+            (
+                "combination",
+                describe_combination(judged.report.target.combination)
+            ),
+            ("version", chosen.version.as_str()),
+            ("cipher_suite", chosen.cipher_suite.as_str()),
+            ("key_exchange", chosen.key_exchange.as_str()),
+            ("weaknesses", chosen.weaknesses.join(", ")),
+            (
+                "clients",
+                if default_clients_connect {
+                    "tls12"
+                } else {
+                    "old"
+                }
+            ),
+        ],
+    );
+    Some(Advice {
+        direction,
+        code: "legacy-tls-only",
+        reason: Reason::TlsLegacyOnly,
+        combination: judged.report.target.id(),
+        message: i18n::text(
+            lang,
+            "advice-line",
+            &crate::params![("headline", headline), ("body", body.as_str())],
+        ),
+        body,
+        default_clients_connect,
     })
 }
 
@@ -655,6 +827,24 @@ pub fn describe_combination(c: Combination) -> String {
         c.port,
         c.security.client_label()
     )
+}
+
+/// `--each-address`: a recommended setting that fails on some address of its server is
+/// critical (the user's client meets the failing address some of the time); a split elsewhere
+/// is a warning.
+pub fn pool_status(splits: &[AddressSplit], recs: &[Option<Recommendation>]) -> Status {
+    let recommended = |s: &AddressSplit| {
+        recs.iter()
+            .flatten()
+            .any(|r| r.host == s.host && r.combination().id() == s.combination)
+    };
+    if splits.iter().any(recommended) {
+        Status::Critical
+    } else if splits.is_empty() {
+        Status::Ok
+    } else {
+        Status::Warning
+    }
 }
 
 /// Overall status of a run over the directions that were probed.

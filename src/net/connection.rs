@@ -488,6 +488,18 @@ impl Connection {
         }
     }
 
+    /// The plain TCP stream, for a caller that speaks TLS its own way after a STARTTLS
+    /// go-ahead (the legacy ClientHello); the connection has no stream afterwards.
+    pub fn take_plain(&mut self) -> Option<TcpStream> {
+        match std::mem::replace(&mut self.stream, Stream::Gone) {
+            Stream::Plain(tcp) => Some(tcp),
+            other => {
+                self.stream = other;
+                None
+            }
+        }
+    }
+
     /// Close politely but without waiting long: the verdict is already known.
     pub async fn shutdown(&mut self) {
         let fut = async {

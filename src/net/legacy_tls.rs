@@ -3,13 +3,15 @@
 //! suites those versions use) and reads the version of the ServerHello. Nothing else of the
 //! handshake is done: the connection is closed once the server has answered.
 //!
-//! Only for implicit-TLS ports, on a fresh connection to the peer the probe already used.
+//! [`check`] is for implicit-TLS ports only, on a fresh connection to the peer the probe
+//! already used.
 //!
 //! [`offer_legacy`] does the same for a server rustls cannot reach at all (RSA key exchange,
 //! CBC suites, TLS 1.0/1.1 only): a ClientHello offering TLS 1.0 to 1.2 with the legacy
 //! suites, and the ServerHello's version, suite and key exchange, so the report can say what
-//! a client that still accepts them would get. No handshake is completed: mailcheck has no
-//! TLS engine for those suites, so nothing is logged in over them.
+//! a client that still accepts them would get; [`offer_legacy_on`] sends it after a STARTTLS
+//! go-ahead. No handshake is completed: mailcheck has no TLS engine for those suites, so
+//! nothing is logged in over them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -306,8 +308,24 @@ pub async fn offer_legacy(
     sni: Option<&str>,
     timeout: Duration,
 ) -> Result<LegacyHandshake, String> {
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(timeout, TcpStream::connect(peer)).await {
+        Ok(Ok(stream)) => {
+            offer_legacy_on(stream, sni, timeout.saturating_sub(started.elapsed())).await
+        }
+        Ok(Err(e)) => Err(format!("error: {e}")),
+        Err(_) => Err("no answer in time".into()),
+    }
+}
+
+/// [`offer_legacy`] on a connection already open: after a STARTTLS go-ahead, the plain-text
+/// stream the server now expects a ClientHello on.
+pub async fn offer_legacy_on(
+    mut stream: TcpStream,
+    sni: Option<&str>,
+    timeout: Duration,
+) -> Result<LegacyHandshake, String> {
     let exchange = async {
-        let mut stream = TcpStream::connect(peer).await?;
         let mut random = [0u8; 32];
         use ring::rand::SecureRandom as _;
         let _ = ring::rand::SystemRandom::new().fill(&mut random);

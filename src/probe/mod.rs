@@ -133,8 +133,8 @@ pub struct ProbeReport {
     /// Implicit-TLS ports: the server's answer to a ClientHello offering TLS 1.0/1.1 only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legacy_tls: Option<LegacyTls>,
-    /// Implicit-TLS ports whose modern handshake failed: what the server chose from a
-    /// ClientHello offering legacy versions and suites (`tls.legacy-only`).
+    /// Ports whose modern handshake failed (from the first byte, or after STARTTLS): what the
+    /// server chose from a ClientHello offering legacy versions and suites (`tls.legacy-only`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legacy_handshake: Option<LegacyHandshake>,
 }
@@ -258,6 +258,9 @@ pub(crate) struct Recorder {
     started: Instant,
     pub deadline: Instant,
     transcript: Option<crate::net::connection::SharedTranscript>,
+    /// The legacy re-probe of a STARTTLS port: after the go-ahead, send the legacy ClientHello
+    /// instead of the handshake, and stop (see [`legacy_after_starttls`]).
+    pub(crate) legacy_hello: bool,
 }
 
 /// A step in progress.
@@ -321,6 +324,7 @@ impl Recorder {
             started,
             deadline,
             transcript: None,
+            legacy_hello: false,
         }
     }
 
@@ -616,8 +620,8 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
         .step_timeout
         .min(deadline.saturating_duration_since(Instant::now()))
         .max(Duration::from_millis(100));
-    // The modern handshake failed for want of shared settings on an implicit-TLS port: what
-    // would a client that still accepts legacy TLS get?
+    // The modern handshake failed for want of shared settings (from the first byte, or after
+    // STARTTLS): what would a client that still accepts legacy TLS get?
     let no_shared_settings = report.failure.as_ref().is_some_and(|f| {
         f.step == StepName::Tls
             && matches!(
@@ -625,16 +629,17 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
                 Reason::TlsHandshakeFailed | Reason::TlsProtocolTooOld
             )
     });
-    if let (true, Security::Tls, Some(peer)) = (
-        no_shared_settings,
-        report.target.combination.security,
-        report.peer,
-    ) {
-        let sni = match tls::server_name(&report.target.tls_name) {
-            Ok(rustls_pki_types::ServerName::DnsName(d)) => Some(d.as_ref().to_string()),
-            _ => None,
+    if let (true, Some(peer)) = (no_shared_settings, report.peer) {
+        let chosen = match report.target.combination.security {
+            Security::Tls => {
+                let sni = legacy_sni(&report.target);
+                legacy_tls::offer_legacy(peer, sni.as_deref(), budget)
+                    .await
+                    .ok()
+            }
+            Security::Starttls => legacy_starttls(ctx, &report.target, peer, budget).await,
         };
-        if let Ok(chosen) = legacy_tls::offer_legacy(peer, sni.as_deref(), budget).await {
+        if let Some(chosen) = chosen {
             legacy_only(&mut report, chosen);
         }
     }
@@ -667,6 +672,60 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
         report.legacy_tls = Some(legacy_tls::check(peer, sni.as_deref(), budget).await);
     }
     report
+}
+
+/// The SNI of a legacy ClientHello: the TLS name when it is a DNS name (none for an address).
+fn legacy_sni(target: &Target) -> Option<String> {
+    match tls::server_name(&target.tls_name) {
+        Ok(rustls_pki_types::ServerName::DnsName(d)) => Some(d.as_ref().to_string()),
+        _ => None,
+    }
+}
+
+/// The legacy re-probe of a STARTTLS port whose modern handshake failed: a new session to the
+/// same address, the same greeting, capabilities and STARTTLS as the probe's, then the legacy
+/// ClientHello on the go-ahead (the session stops there: no credential is sent). Bounded by
+/// `budget`; `None` when the server chose nothing mailcheck can name.
+async fn legacy_starttls(
+    ctx: &ProbeContext,
+    target: &Target,
+    peer: SocketAddr,
+    budget: Duration,
+) -> Option<LegacyHandshake> {
+    let mut rec = Recorder::until(target.at(peer.ip()), Instant::now() + budget);
+    rec.legacy_hello = true;
+    let session = tokio::time::timeout(budget, open_session(ctx, &mut rec)).await;
+    if let Ok(Ok(mut conn)) = session {
+        conn.shutdown().await;
+    }
+    rec.report.legacy_handshake.take()
+}
+
+/// With [`Recorder::legacy_hello`], the STARTTLS upgrade: the legacy ClientHello on the plain
+/// stream and what the server chose, kept in the report. Always a failure: the session ends.
+pub(crate) async fn legacy_after_starttls(
+    rec: &mut Recorder,
+    t: StepTimer,
+    conn: &mut Connection,
+) -> Failure {
+    let sni = legacy_sni(rec.target());
+    let budget = conn.wait_budget();
+    let answer = match conn.take_plain() {
+        Some(tcp) => legacy_tls::offer_legacy_on(tcp, sni.as_deref(), budget).await,
+        None => Err("not a plain-text connection".into()),
+    };
+    match answer {
+        Ok(chosen) => {
+            rec.report.legacy_handshake = Some(chosen);
+            rec.fail(
+                t,
+                Reason::TlsLegacyOnly,
+                "legacy ClientHello answered",
+                None,
+            )
+        }
+        Err(e) => rec.fail(t, Reason::TlsHandshakeFailed, e, None),
+    }
 }
 
 /// The server answered a legacy ClientHello: the combination connects for clients that still
@@ -752,9 +811,13 @@ async fn connect(ctx: &ProbeContext, rec: &mut Recorder) -> Result<Connection, F
     let target = rec.target().clone();
     let limits = &ctx.policy.limits;
     let t = rec.start(StepName::Connect);
+    // `--each-address`: this target's one address, not the first of the host's that connects.
+    let connect_host = target
+        .address
+        .map_or_else(|| target.connect_host.clone(), |a| a.to_string());
     let connected = match connect::connect_via(
         &ctx.policy.resolver,
-        &target.connect_host,
+        &connect_host,
         target.connect_port,
         ctx.policy.family,
         limits.connect_timeout,

@@ -131,6 +131,9 @@ pub(crate) async fn upgrade(
 ) -> Result<(), Failure> {
     let name = rec.target().tls_name.clone();
     let t = rec.start(StepName::Tls);
+    if rec.legacy_hello {
+        return Err(super::legacy_after_starttls(rec, t, conn).await);
+    }
     let (up, result) = conn.start_tls(&ctx.trust, &name).await;
     if !up.injected.is_empty() {
         let preview: String = String::from_utf8_lossy(&up.injected)

@@ -291,10 +291,15 @@ pub fn outcome_name(report: &RunReport, o: &crate::report::Outcome) -> String {
         .results
         .iter()
         .any(|p| p.id == o.id && &p.report.target.host != host);
-    if shared {
+    let name = if shared {
         format!("{} on {host}", o.id)
     } else {
         o.id.clone()
+    };
+    // --each-address: one outcome per address of the server.
+    match o.report.target.address {
+        Some(a) => format!("{name} at {a}"),
+        None => name,
     }
 }
 

@@ -73,7 +73,9 @@ fn drives_the_terminal(c: char) -> bool {
 
 use crate::account::SecretSource;
 pub use crate::diagnose::VerdictWord;
-use crate::diagnose::{self, Advice, Diagnosis, DocumentedSetting, Judged, Recommendation};
+use crate::diagnose::{
+    self, AddressSplit, Advice, Diagnosis, DocumentedSetting, Judged, Recommendation,
+};
 use crate::i18n::{self, Lang};
 use crate::model::Direction;
 use crate::outcome::Status;
@@ -135,6 +137,10 @@ pub struct RunReport {
     pub recommendation: Recommendations,
     pub summary: String,
     pub results: Vec<Outcome>,
+    /// With `--each-address`: the combinations that fail on some of their server's addresses
+    /// (added within schema version 1).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<AddressSplit>,
     /// With `--round-trip` only (added within schema version 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub round_trip: Option<crate::probe::roundtrip::RoundTripReport>,
@@ -207,7 +213,18 @@ impl RunReport {
             })
             .collect();
         let (incoming, outgoing, advice, status) = (d.incoming, d.outgoing, d.advice, d.status);
-        let summary = summary_line(lang, &results, &incoming, &outgoing, probed_in, probed_out);
+        let mut summary = summary_line(
+            lang,
+            &results,
+            (&incoming, &outgoing),
+            &advice,
+            probed_in,
+            probed_out,
+        );
+        for split in &d.addresses {
+            summary.push_str(&i18n::t(lang, "separator"));
+            summary.push_str(&address_split_line(lang, split));
+        }
         RunReport {
             schema_version: SCHEMA_VERSION,
             mailcheck_version: env!("CARGO_PKG_VERSION"),
@@ -225,6 +242,7 @@ impl RunReport {
             },
             summary,
             results,
+            addresses: d.addresses,
             round_trip: None,
             lang,
             documented: options.documented.clone(),
@@ -274,11 +292,39 @@ pub fn describe(lang: Lang, r: &Recommendation) -> String {
     )
 }
 
+/// "imap/993/tls: 1 of 2 addresses fails: 127.0.0.5: the server's certificate expired on …".
+pub fn address_split_line(lang: Lang, s: &AddressSplit) -> String {
+    let failing: Vec<String> = s
+        .failing
+        .iter()
+        .map(|f| {
+            i18n::text(
+                lang,
+                "summary-address-fails",
+                &crate::params![
+                    ("address", f.address.to_string()),
+                    ("cause", f.cause.as_str())
+                ],
+            )
+        })
+        .collect();
+    i18n::text(
+        lang,
+        "summary-addresses",
+        &crate::params![
+            ("combination", s.combination.as_str()),
+            ("failing", s.failing.len()),
+            ("total", s.addresses),
+            ("causes", failing.join(&i18n::t(lang, "separator"))),
+        ],
+    )
+}
+
 fn summary_line(
     lang: Lang,
     results: &[Outcome],
-    incoming: &Option<Recommendation>,
-    outgoing: &Option<Recommendation>,
+    (incoming, outgoing): (&Option<Recommendation>, &Option<Recommendation>),
+    advice: &[Advice],
     probed_in: bool,
     probed_out: bool,
 ) -> String {
@@ -313,7 +359,18 @@ fn summary_line(
                 "summary-side",
                 &crate::params![("direction", name), ("setting", describe(lang, r))],
             ),
-            None => i18n::text(lang, "summary-none", &crate::params![("direction", name)]),
+            None => match advice
+                .iter()
+                .find(|a| a.direction == direction && a.code == "legacy-tls-only")
+            {
+                // Not "nothing works": say what a client that accepts legacy TLS gets.
+                Some(a) => i18n::text(
+                    lang,
+                    "summary-legacy",
+                    &crate::params![("direction", name), ("combination", a.combination.as_str())],
+                ),
+                None => i18n::text(lang, "summary-none", &crate::params![("direction", name)]),
+            },
         }
     };
     if probed_in {
@@ -328,6 +385,40 @@ fn summary_line(
 #[cfg(test)]
 mod tests {
     use super::terminal_safe;
+
+    #[test]
+    fn an_address_split_reads_in_both_languages() {
+        use crate::diagnose::{AddressSplit, FailingAddress};
+        use crate::i18n::Lang;
+        let fail = |ip: &str| FailingAddress {
+            address: ip.parse().unwrap(),
+            reason: crate::outcome::Reason::TlsCertExpired,
+            cause: "expired".into(),
+        };
+        let mut s = AddressSplit {
+            host: "mail.example.com".into(),
+            combination: "imap/993/tls".into(),
+            addresses: 3,
+            failing: vec![fail("2001:db8::7")],
+        };
+        assert_eq!(
+            super::address_split_line(Lang::En, &s),
+            "imap/993/tls: 1 of 3 addresses fails: 2001:db8::7: expired"
+        );
+        assert_eq!(
+            super::address_split_line(Lang::Fr, &s),
+            "imap/993/tls : 1 adresse sur 3 échoue : 2001:db8::7 : expired"
+        );
+        s.failing.push(fail("192.0.2.1"));
+        assert_eq!(
+            super::address_split_line(Lang::En, &s),
+            "imap/993/tls: 2 of 3 addresses fail: 2001:db8::7: expired; 192.0.2.1: expired"
+        );
+        assert_eq!(
+            super::address_split_line(Lang::Fr, &s),
+            "imap/993/tls : 2 adresses sur 3 échouent : 2001:db8::7 : expired ; 192.0.2.1 : expired"
+        );
+    }
 
     #[test]
     fn outside_text_cannot_drive_the_terminal() {

@@ -154,6 +154,12 @@ fn stems(outcomes: &[Outcome]) -> Vec<String> {
             };
             format!("{k}{short}_")
         })
+        .zip(outcomes)
+        .map(|(stem, o)| match o.report.target.address {
+            // --each-address: one label per address (`imap_993_127_0_0_5_`).
+            Some(a) => format!("{stem}{}_", a.to_string().replace(['.', ':'], "_")),
+            None => stem,
+        })
         .collect()
 }
 

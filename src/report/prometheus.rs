@@ -175,12 +175,16 @@ pub fn add_account(f: &mut Families, r: &AccountResult, account: Option<&str>) {
         let c = o.report.target.combination;
         // Discovery may name two hosts for one combination (imap1 and imap2 on 993): the
         // server keeps their series apart.
-        let combo = [
+        let mut combo = vec![
             ("server", o.report.target.host.clone()),
             ("protocol", c.protocol.name().to_string()),
             ("port", c.port.to_string()),
             ("security", c.security.name().to_string()),
         ];
+        // --each-address: a series per address of the server.
+        if let Some(a) = o.report.target.address {
+            combo.push(("address", a.to_string()));
+        }
         let lbl = |extra: &[(&str, String)]| {
             let mut v = combo.to_vec();
             v.extend(extra.iter().cloned());

@@ -78,6 +78,14 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
     if show_host {
         header.push("col-host");
     }
+    // --each-address: a row per address of the server.
+    let show_address = report
+        .results
+        .iter()
+        .any(|o| o.report.target.address.is_some());
+    if show_address {
+        header.push("col-address");
+    }
     header.extend([
         "col-port",
         "col-security",
@@ -118,6 +126,14 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         if show_host {
             row.push(Cell::new(terminal_safe(&o.report.target.host)));
         }
+        if show_address {
+            row.push(Cell::new(
+                o.report
+                    .target
+                    .address
+                    .map_or_else(|| "—".into(), |a| a.to_string()),
+            ));
+        }
         row.extend(vec![
             Cell::new(c.port),
             Cell::new(c.security.client_label()),
@@ -151,10 +167,14 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
             let (Some(r), Some(f)) = (&o.reason, &o.report.failure) else {
                 continue;
             };
+            let name = match o.report.target.address {
+                Some(a) => format!("{} {a}", o.id),
+                None => o.id.clone(),
+            };
             writeln!(
                 out,
                 "  {:<20} {} — {}",
-                o.id,
+                name,
                 r.code.code(),
                 terminal_safe(&r.cause)
             )?;

@@ -835,6 +835,36 @@ fn servers_only_legacy_tls_reaches() {
             .unwrap()
             .ends_with("the login was not verified"));
         assert_eq!(r["auth"]["status"], "not-attempted", "{r:#}");
+        // What is true for the user: not "nothing works" but who connects, and what was not
+        // verified. TLS 1.2 is taken by clients' defaults (a warning); TLS 1.0 is not (critical).
+        assert!(doc["recommendation"]["incoming"].is_null(), "{doc:#}");
+        let advice = &doc["recommendation"]["advice"][0];
+        assert_eq!(advice["code"], "legacy-tls-only", "{doc:#}");
+        assert_eq!(advice["reason"], "tls.legacy-only");
+        assert_eq!(advice["combination"], "imap/993/tls");
+        let message = advice["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("no incoming setting works with current TLS: IMAP 993 SSL/TLS connects only with legacy TLS"),
+            "{message}"
+        );
+        assert!(message.contains(suite), "{message}");
+        assert!(
+            message.contains("mailcheck verified neither the certificate nor the login"),
+            "{message}"
+        );
+        let summary = doc["summary"].as_str().unwrap();
+        assert_eq!(
+            summary,
+            "incoming: only legacy TLS reaches the server (imap/993/tls); certificate and login not verified"
+        );
+        let (status, code, who) = if clients == "tls12" {
+            ("warning", 1, "connect with their default settings")
+        } else {
+            ("critical", 2, "refuse it by default")
+        };
+        assert!(message.contains(who), "{message}");
+        assert_eq!(doc["status"], status, "{doc:#}");
+        assert_eq!(out.status.code(), Some(code));
     }
     let out = probe(
         s,
@@ -849,6 +879,61 @@ fn servers_only_legacy_tls_reaches() {
     let t = text(&out);
     assert!(t.contains("connects with legacy TLS only"), "{t}");
     assert!(t.contains("TLS_RSA_WITH_AES_128_CBC_SHA"), "{t}");
+    assert_eq!(s.auth_attempts(&user.address), 0);
+}
+
+/// The same after STARTTLS (stunnel's server-side `protocol = imap` / `pop3` in front of
+/// Dovecot's plain-text ports, and a Postfix submission port limited to a TLS 1.2 CBC suite):
+/// the modern handshake after the go-ahead fails, a second session
+/// sends the legacy ClientHello after STARTTLS and names what the server chose. No credential
+/// reaches the server on either session.
+#[test]
+fn starttls_servers_only_legacy_tls_reaches() {
+    let s = MailServers::get();
+    let fronts = s.legacy_tls_fronts();
+    let user = s.user("legacy-starttls");
+    let out = probe(
+        s,
+        &user.address,
+        &s.tls_name,
+        &[
+            (143, fronts.starttls_imap_tls12),
+            (110, fronts.starttls_pop3_tls12),
+            (587, s.submission_legacy_tls),
+        ],
+    )
+    .args(["--format", "json", "--only", "imap/143,pop3/110,smtp/587"])
+    .env("MAILCHECK_PASSWORD", &user.password)
+    .output()
+    .unwrap();
+    let doc = json(&out);
+    for (id, suite, kx) in [
+        ("imap/143/starttls", "TLS_RSA_WITH_AES_128_CBC_SHA", "RSA"),
+        ("pop3/110/starttls", "TLS_RSA_WITH_AES_128_CBC_SHA", "RSA"),
+        // Postfix with its ECDSA certificate and tls_high_cipherlist = ECDHE-ECDSA-AES128-SHA.
+        (
+            "smtp/587/starttls",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+            "ECDHE",
+        ),
+    ] {
+        let r = result(&doc, id);
+        assert_eq!(r["reason"]["code"], "tls.legacy-only", "{r:#}");
+        assert_eq!(r["verdict"], "connects-legacy-tls", "{r:#}");
+        let h = &r["legacy_handshake"];
+        assert_eq!(h["version"], "TLSv1.2", "{r:#}");
+        assert_eq!(h["cipher_suite"], suite, "{r:#}");
+        assert_eq!(h["key_exchange"], kx, "{r:#}");
+        assert_eq!(r["auth"]["status"], "not-attempted", "{r:#}");
+        assert!(r["capabilities_before_tls"]["starttls"] == true, "{r:#}");
+    }
+    // IMAP is preferred: the advice names it, and TLS 1.2 is a warning.
+    let advice = &doc["recommendation"]["advice"];
+    assert_eq!(advice[0]["code"], "legacy-tls-only", "{doc:#}");
+    assert_eq!(advice[0]["combination"], "imap/143/starttls", "{doc:#}");
+    assert_eq!(advice[1]["code"], "legacy-tls-only", "{doc:#}");
+    assert_eq!(advice[1]["combination"], "smtp/587/starttls", "{doc:#}");
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
     assert_eq!(s.auth_attempts(&user.address), 0);
 }
 

@@ -31,6 +31,7 @@ fn target(protocol: Protocol, port: u16, security: Security) -> Target {
         connect_port: port,
         tls_name: HOST.into(),
         username: "alice@example.fr".into(),
+        address: None,
     }
 }
 

@@ -22,6 +22,7 @@ mod monitor_serve;
 mod ocsp_nginx;
 mod packaging;
 mod parity;
+mod pool;
 mod probe_real_servers;
 mod prometheus_server;
 mod robustness;

@@ -66,6 +66,12 @@ pub const NO_UIDPLUS_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 /// Where Dovecot's IMAPS listener without SPECIAL-USE listens
 /// ([`MailServers::imaps_without_special_use`]).
 pub const NO_SPECIAL_USE_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
+/// A second address of the server's IMAPS port (same port as [`MailServers::imaps`]), as one
+/// node of a pool: Dovecot serves it a certificate for [`TLS_NAME`] that expired ten days ago
+/// (a `local` block), and the same mailboxes and logins.
+pub const POOL_NODE_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 5);
+/// The file name stem (in the run dir's tls/) of that expired certificate.
+const POOL_NODE_CERT: &str = "pool-node-expired";
 /// The DNS name in the server certificate.
 pub const TLS_NAME: &str = "mail.lab.test";
 /// Names Dovecot presents other certificates for (SNI, `local_name` blocks), all signed by the
@@ -202,6 +208,10 @@ pub struct MailServers {
     /// Misconfigured on purpose: Postfix, 587-style, offering STARTTLS and AUTH only after it,
     /// but accepting `MAIL FROM` before it (`smtpd_tls_security_level=may`).
     pub submission_tls_optional: u16,
+    /// Postfix, 587-style (STARTTLS required), whose TLS is 1.2 with
+    /// `ECDHE-ECDSA-AES128-SHA` only (CBC, which rustls refuses): a server only legacy TLS
+    /// reaches after STARTTLS.
+    pub submission_legacy_tls: u16,
     /// The run directory (temp; removed when the test process exits).
     pub dir: PathBuf,
     users: Mutex<BTreeMap<String, UserEntry>>,
@@ -253,6 +263,12 @@ pub struct LegacyTlsFronts {
     pub rsa1024: u16,
     /// A certificate signed with SHA-1 by a CA of its own, sent with that CA.
     pub sha1_signed: u16,
+    /// STARTTLS in front of Dovecot's plain-text IMAP (stunnel's server-side `protocol =
+    /// imap`: the greeting is Dovecot's, STARTTLS is stunnel's), then TLS 1.2 `AES128-SHA` only.
+    pub starttls_imap_tls12: u16,
+    /// The same for POP3 (`protocol = pop3`, STLS). (stunnel's `protocol = smtp` resets the
+    /// connection on EHLO: see [`MailServers::submission_legacy_tls`] for SMTP.)
+    pub starttls_pop3_tls12: u16,
 }
 
 const STUNNEL_BIN: &str = "/usr/bin/stunnel4";
@@ -363,40 +379,56 @@ fn start_stunnel(s: &MailServers) -> Result<LegacyTlsFronts, String> {
         tls10_only: closed_port(s.ip),
         rsa1024: closed_port(s.ip),
         sha1_signed: closed_port(s.ip),
+        starttls_imap_tls12: closed_port(s.ip),
+        starttls_pop3_tls12: closed_port(s.ip),
     };
-    let front = |name: &str, port: u16, (crt, key): (&Path, &Path), extra: &str| {
+    let front = |name: &str, port: u16, backend: u16, (crt, key): (&Path, &Path), extra: &str| {
         format!(
-            "[{name}]\naccept = {ip}:{port}\nconnect = {ip}:{imap}\ncert = {crt}\nkey = {key}\n{extra}\n",
+            "[{name}]\naccept = {ip}:{port}\nconnect = {ip}:{backend}\ncert = {crt}\nkey = {key}\n{extra}\n",
             ip = s.ip,
-            imap = s.imap,
             crt = crt.display(),
             key = key.display(),
         )
     };
-    let service = |name: &str, port: u16, extra: &str| front(name, port, (&crt, &key), extra);
+    let service = |name: &str, port: u16, backend: u16, extra: &str| {
+        front(name, port, backend, (&crt, &key), extra)
+    };
+    const TLS12_RSA_CBC: &str =
+        "sslVersionMin = TLSv1.2\nsslVersionMax = TLSv1.2\nciphers = AES128-SHA";
     let conf = format!(
-        "foreground = yes\npid =\ndebug = 5\noutput = {log}\n{a}{b}",
+        "foreground = yes\npid =\ndebug = 5\noutput = {log}\n{a}{b}{c}{d}",
         log = dir.join("stunnel.log").display(),
-        a = service(
-            "tls12-rsa-cbc",
-            fronts.tls12_rsa_cbc,
-            "sslVersionMin = TLSv1.2\nsslVersionMax = TLSv1.2\nciphers = AES128-SHA"
-        ),
+        a = service("tls12-rsa-cbc", fronts.tls12_rsa_cbc, s.imap, TLS12_RSA_CBC),
         // OpenSSL 3 allows TLS 1.0 only at security level 0.
         b = service(
             "tls10-only",
             fronts.tls10_only,
+            s.imap,
             "sslVersionMin = TLSv1\nsslVersionMax = TLSv1\nciphers = DEFAULT:@SECLEVEL=0"
         ) + &front(
             "rsa1024",
             fronts.rsa1024,
+            s.imap,
             (&dir.join("rsa1024.crt"), &dir.join("rsa1024.key")),
             "ciphers = DEFAULT:@SECLEVEL=0"
         ) + &front(
             "sha1-signed",
             fronts.sha1_signed,
+            s.imap,
             (&dir.join("sha1-chain.crt"), &dir.join("sha1.key")),
             "ciphers = DEFAULT:@SECLEVEL=0"
+        ),
+        c = service(
+            "starttls-imap-tls12",
+            fronts.starttls_imap_tls12,
+            s.imap,
+            &format!("protocol = imap\n{TLS12_RSA_CBC}")
+        ),
+        d = service(
+            "starttls-pop3-tls12",
+            fronts.starttls_pop3_tls12,
+            s.pop3,
+            &format!("protocol = pop3\n{TLS12_RSA_CBC}")
         ),
     );
     let conf_path = dir.join("stunnel.conf");
@@ -422,6 +454,8 @@ fn start_stunnel(s: &MailServers) -> Result<LegacyTlsFronts, String> {
         fronts.tls10_only,
         fronts.rsa1024,
         fronts.sha1_signed,
+        fronts.starttls_imap_tls12,
+        fronts.starttls_pop3_tls12,
     ] {
         while TcpStream::connect((s.ip, port)).is_err() {
             if Instant::now() > until {
@@ -999,8 +1033,8 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
 
     let ca_pem = write_certificates(&dir.join("tls"))?;
 
-    // Twelve distinct free ports: hold all listeners at once, then release them for the servers.
-    let listeners = (0..12)
+    // Thirteen distinct free ports: hold all listeners at once, then release them for the servers.
+    let listeners = (0..13)
         .map(|_| TcpListener::bind(SocketAddr::new(SERVER_IP.into(), 0)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("binding {SERVER_IP}:0: {e}"))?;
@@ -1034,6 +1068,7 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         submission_plain: ports[9],
         submission_login_only: ports[10],
         submission_tls_optional: ports[11],
+        submission_legacy_tls: ports[12],
         dir: dir.to_path_buf(),
         users: Mutex::new(
             PRESET_USERS
@@ -1061,6 +1096,7 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         ("SMTPS_PORT", servers.smtps.to_string()),
         ("SUBMISSION_PORT", servers.submission.to_string()),
         ("NO_UIDPLUS_IP", NO_UIDPLUS_IP.to_string()),
+        ("POOL_NODE_IP", POOL_NODE_IP.to_string()),
         (
             "NO_UIDPLUS_PORT",
             servers.imaps_without_uidplus.port().to_string(),
@@ -1084,6 +1120,10 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         (
             "SUBMISSION_TLS_OPTIONAL_PORT",
             servers.submission_tls_optional.to_string(),
+        ),
+        (
+            "SUBMISSION_LEGACY_TLS_PORT",
+            servers.submission_legacy_tls.to_string(),
         ),
     ];
     for (template, target) in [
@@ -1371,6 +1411,21 @@ fn write_certificates(tls_dir: &Path) -> Result<PathBuf, String> {
     let key = KeyPair::generate().map_err(e)?;
     let cert = p.self_signed(&key).map_err(e)?;
     variants.push((SNI_SELF_SIGNED, cert.pem(), key.serialize_pem()));
+
+    // The pool node on POOL_NODE_IP: the server's own name, from the test CA, expired ten days
+    // ago (the node an operator forgot to renew).
+    let mut p = CertificateParams::new(vec![TLS_NAME.to_string()]).map_err(e)?;
+    p.distinguished_name = DistinguishedName::new();
+    p.distinguished_name.push(DnType::CommonName, TLS_NAME);
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = now - day * 100;
+    p.not_after = now - day * 10;
+    let key = KeyPair::generate().map_err(e)?;
+    let cert = p.signed_by(&key, &issuer).map_err(e)?;
+    variants.push((POOL_NODE_CERT, cert.pem(), key.serialize_pem()));
 
     let ca_path = tls_dir.join("ca.pem");
     let write = |name: &str, text: String, mode: u32| -> Result<(), String> {
