@@ -260,9 +260,10 @@ pub struct TargetArgs {
     #[arg(long, help_heading = heading::CREDENTIALS)]
     pub insecure: bool,
 
-    /// Log in only with this method (default: PLAIN, else LOGIN, else the protocol's command):
-    /// plain, login, or command (IMAP LOGIN, POP3 USER/PASS). Where the server does not offer
-    /// it, the login is not attempted.
+    /// Log in only with this method (default: PLAIN, else LOGIN, else the protocol's command;
+    /// with a token OAUTHBEARER, else XOAUTH2): plain, login, or command (IMAP LOGIN, POP3
+    /// USER/PASS) for a password; xoauth2 or oauthbearer for a token. Where the server does
+    /// not offer it, the login is not attempted.
     #[arg(long, value_enum, value_name = "METHOD", help_heading = heading::CREDENTIALS)]
     pub auth_mechanism: Option<LoginMethodArg>,
 }
@@ -276,6 +277,10 @@ pub enum LoginMethodArg {
     Login,
     /// The protocol's own command: IMAP LOGIN, POP3 USER/PASS.
     Command,
+    /// SASL XOAUTH2 (a token).
+    Xoauth2,
+    /// SASL OAUTHBEARER, RFC 7628 (a token).
+    Oauthbearer,
 }
 
 impl From<LoginMethodArg> for crate::model::LoginMethod {
@@ -284,6 +289,8 @@ impl From<LoginMethodArg> for crate::model::LoginMethod {
             LoginMethodArg::Plain => Self::Plain,
             LoginMethodArg::Login => Self::Login,
             LoginMethodArg::Command => Self::Command,
+            LoginMethodArg::Xoauth2 => Self::XOAuth2,
+            LoginMethodArg::Oauthbearer => Self::OAuthBearer,
         }
     }
 }
