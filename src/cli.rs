@@ -320,6 +320,34 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "COMMAND", help_heading = heading::CREDENTIALS)]
     pub oauth2_token_command: Option<String>,
 
+    /// Sign in with OAuth2 first (device flow: open the URL shown on any device and enter the
+    /// code), then log in everywhere with the token. Needs --oauth2-issuer and
+    /// --oauth2-client-id.
+    #[arg(
+        long,
+        conflicts_with_all = ["password_stdin", "password_command", "oauth2_token_command"],
+        help_heading = heading::CREDENTIALS
+    )]
+    pub oauth2: bool,
+
+    /// The OAuth2 authorization server (its issuer URL, https); its endpoints are read from its
+    /// metadata (RFC 8414 or OpenID Connect discovery).
+    #[arg(long, value_name = "URL", requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_issuer: Option<String>,
+
+    /// The OAuth2 client id to sign in as (a public client: no secret).
+    #[arg(long, value_name = "ID", requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_client_id: Option<String>,
+
+    /// An OAuth2 scope to ask for (repeatable, or several separated by spaces). Default: the
+    /// server's.
+    #[arg(long, value_name = "SCOPE", requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_scope: Vec<String>,
+
+    /// How long the OAuth2 sign-in may take. [default: 5m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_timeout: Option<Duration>,
+
     /// Never prompt for a password, even on a terminal.
     #[arg(long, help_heading = heading::CREDENTIALS)]
     pub no_prompt: bool,

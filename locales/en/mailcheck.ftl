@@ -369,3 +369,7 @@ discovery-note-srv-failed = { $name }: { $error }
 discovery-note-guessed = a guess: nothing says this server handles this domain's mail
 discovery-note-credentials-withheld = credentials withheld: { $hosts } came through an untrusted channel and lie outside { $domain }; check them, then rerun with --trust-discovered or --server HOST
 discovery-note-credentials-withheld-config = credentials withheld: { $hosts } came through an untrusted channel and lie outside { $domain }; check them, then set trust_discovered = true or name the server
+
+## OAuth2 sign-in (--oauth2), on stderr
+oauth2-device-prompt = To sign in, open { $uri } and enter the code { $code }
+oauth2-device-prompt-complete = or open directly: { $uri }

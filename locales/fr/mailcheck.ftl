@@ -374,3 +374,7 @@ discovery-note-credentials-withheld-config = identifiants non transmis : { $host
         [one] provient d'un canal non fiable et se trouve
        *[other] proviennent d'un canal non fiable et se trouvent
     } hors de { $domain } ; vérifiez ces réglages, puis mettez trust_discovered = true ou indiquez le serveur
+
+## OAuth2 sign-in (--oauth2), on stderr
+oauth2-device-prompt = Pour vous connecter, ouvrez { $uri } et saisissez le code { $code }
+oauth2-device-prompt-complete = ou ouvrez directement : { $uri }

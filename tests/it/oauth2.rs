@@ -188,3 +188,221 @@ fn a_denied_device_code_gives_no_token() {
     assert_eq!(status, 400);
     assert_eq!(body["error"], "access_denied", "{body}");
 }
+
+/// `mailcheck probe ADDRESS --oauth2 ...` at the lab's issuer as `client_id`, started with its
+/// output piped: the caller reads the prompt on stderr while it runs.
+fn probe_with_sign_in(lab: &OAuth2Lab, address: &str, client_id: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mailcheck"));
+    cmd.env_remove("MAILCHECK_PASSWORD")
+        .env_remove("MAILCHECK_OAUTH2_TOKEN")
+        .env("NO_COLOR", "1")
+        .args([
+            "probe",
+            address,
+            "--server",
+            &lab.servers.tls_name,
+            "--no-prompt",
+        ])
+        .args([
+            "--timeout",
+            "5s",
+            "--connect-timeout",
+            "2s",
+            "--format",
+            "json",
+        ])
+        .arg("--ca-file")
+        .arg(lab.ca_pem())
+        .args(["--oauth2", "--oauth2-issuer", &lab.issuer])
+        .args(["--oauth2-client-id", client_id])
+        .args(["--oauth2-scope", "openid mail"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for rule in connect_to(lab.servers) {
+        cmd.args(["--connect-to", &rule]);
+    }
+    cmd
+}
+
+/// A sign-in run: what it printed, and the prompt's complete verification URI.
+struct SignInRun {
+    out: Output,
+    complete_uri: Option<String>,
+}
+
+/// Runs `cmd`; when its prompt names the complete verification URI, `user` acts on it (the
+/// user on their phone). Returns everything it printed.
+fn run_signing_in(mut cmd: std::process::Command, user: impl FnOnce(&str)) -> SignInRun {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = cmd.spawn().expect("mailcheck");
+    let mut stdout = child.stdout.take().unwrap();
+    let reading = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut err_text = String::new();
+    let mut complete_uri = None;
+    let mut user = Some(user);
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        err_text.push_str(&line);
+        if let Some(i) = line.find("https://") {
+            let uri = line[i..].trim().to_string();
+            if uri.contains("user_code=") {
+                if let Some(act) = user.take() {
+                    act(&uri);
+                }
+                complete_uri = Some(uri);
+            }
+        }
+    }
+    let status = child.wait().unwrap();
+    let stdout = reading.join().unwrap();
+    SignInRun {
+        out: Output {
+            status,
+            stdout,
+            stderr: err_text.into_bytes(),
+        },
+        complete_uri,
+    }
+}
+
+/// No access token the provider would accept appears in `printed`: every token-like word is
+/// asked about at the introspection endpoint.
+fn assert_no_live_token_in(lab: &OAuth2Lab, printed: &str) {
+    let words = printed.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    for word in words.filter(|w| w.len() >= 30) {
+        let intro = lab.introspect(&AccessToken(word.to_string()));
+        assert_ne!(intro["active"], true, "a live token was printed");
+    }
+}
+
+/// The whole device flow: the prompt on stderr, the user approving on the provider's pages,
+/// and all six combinations logging in with the token mailcheck got itself.
+#[test]
+fn device_flow_signs_in_once_and_logs_in_everywhere() {
+    let lab = OAuth2Lab::get();
+    let user = lab.servers.user("erin");
+    let address = user.address.clone();
+    let run = run_signing_in(probe_with_sign_in(lab, &user.address, "mailcheck"), |uri| {
+        let page = lab.user_agent().sign_in(uri, &address, Decision::Approve);
+        assert!(page.body.contains("Sign-in Success"), "{}", page.body);
+    });
+    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
+    assert!(run.complete_uri.is_some(), "no prompt: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "To sign in, open {}/device and enter the code ",
+            lab.issuer
+        )),
+        "{stderr}"
+    );
+    let doc = json(&run.out);
+    assert_eq!(run.out.status.code(), Some(0), "{doc:#}\n{stderr}");
+    let cred = &doc["credential"];
+    assert_eq!(cred["kind"], "oauth2-token");
+    assert_eq!(cred["source"], "oauth2-device");
+    let o = &cred["oauth2"];
+    assert_eq!(o["issuer"], lab.issuer.as_str());
+    assert_eq!(o["flow"], "device");
+    assert_eq!(o["client_id"], "mailcheck");
+    assert_eq!(o["sources"]["issuer"]["name"], "--oauth2-issuer");
+    assert_eq!(o["sources"]["scope"]["name"], "--oauth2-scope");
+    assert_eq!(o["sources"]["endpoints"], "openid-configuration");
+    assert_eq!(o["scopes_granted"], serde_json::json!(["openid", "mail"]));
+    assert_eq!(o["lifetime_s"], 3600);
+    for id in ALL {
+        let r = result(&doc, id);
+        assert_eq!(r["verdict"], "works", "{id}: {r:#}");
+        assert_eq!(r["auth"]["mechanism"], "OAUTHBEARER", "{id}: {r:#}");
+    }
+    assert_eq!(lab.servers.successful_logins(&user.address), 6);
+    assert_eq!(lab.servers.failed_logins(&user.address), 0);
+    let printed = format!("{}{stderr}", String::from_utf8_lossy(&run.out.stdout));
+    assert_no_live_token_in(lab, &printed);
+}
+
+/// The user aborting at the provider: the run stops before any connection, and says so.
+#[test]
+fn device_flow_declined_by_the_user_logs_in_nowhere() {
+    let lab = OAuth2Lab::get();
+    let user = lab.servers.user("frank");
+    let address = user.address.clone();
+    let run = run_signing_in(probe_with_sign_in(lab, &user.address, "mailcheck"), |uri| {
+        lab.user_agent().sign_in(uri, &address, Decision::Deny);
+    });
+    let stderr = String::from_utf8_lossy(&run.out.stderr);
+    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("the OAuth2 sign-in was declined (access_denied)"),
+        "{stderr}"
+    );
+    assert!(run.out.stdout.is_empty());
+    assert_eq!(lab.servers.auth_attempts(&user.address), 0);
+}
+
+/// A device code that expires before the user acts (the provider's 2 s codes of client
+/// `mailcheck-short`; mailcheck first polls after 5 s).
+#[test]
+fn device_flow_with_an_expired_code_says_so() {
+    let lab = OAuth2Lab::get();
+    let user = lab.servers.user("grace");
+    let run = run_signing_in(
+        probe_with_sign_in(lab, &user.address, "mailcheck-short"),
+        |_| {},
+    );
+    let stderr = String::from_utf8_lossy(&run.out.stderr);
+    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("(expired_token)"), "{stderr}");
+    assert_eq!(lab.servers.auth_attempts(&user.address), 0);
+}
+
+/// `--oauth2-timeout` bounds the wait for a user who never comes.
+#[test]
+fn device_flow_gives_up_after_the_timeout() {
+    let lab = OAuth2Lab::get();
+    let user = lab.servers.user("heidi");
+    let mut cmd = probe_with_sign_in(lab, &user.address, "mailcheck");
+    cmd.args(["--oauth2-timeout", "3s"]);
+    let started = std::time::Instant::now();
+    let run = run_signing_in(cmd, |_| {});
+    let stderr = String::from_utf8_lossy(&run.out.stderr);
+    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no OAuth2 sign-in within 3 s (--oauth2-timeout)"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+/// A server that asks to slow down (RFC 8628 §3.5: client `mailcheck-slow` must keep 8 s
+/// between polls): mailcheck polls less often and still gets its token; had it kept its 5 s,
+/// every poll would be answered slow_down until the timeout.
+#[test]
+fn device_flow_slows_down_when_asked() {
+    let lab = OAuth2Lab::get();
+    let user = lab.servers.user("ivan");
+    let address = user.address.clone();
+    let mut cmd = probe_with_sign_in(lab, &user.address, "mailcheck-slow");
+    cmd.args(["--only", "imap/993", "--oauth2-timeout", "40s"]);
+    let run = run_signing_in(cmd, |uri| {
+        lab.user_agent().sign_in(uri, &address, Decision::Approve);
+    });
+    let doc = json(&run.out);
+    assert_eq!(
+        run.out.status.code(),
+        Some(0),
+        "{doc:#}\n{}",
+        String::from_utf8_lossy(&run.out.stderr)
+    );
+    assert_eq!(result(&doc, "imap/993/tls")["auth"]["status"], "succeeded");
+    let waited = doc["credential"]["oauth2"]["elapsed_ms"].as_u64().unwrap();
+    assert!(waited >= 10_000, "signed in after {waited} ms");
+}

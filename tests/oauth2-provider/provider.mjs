@@ -42,6 +42,15 @@ const provider = new Provider(issuer, {
       response_types: ['code'],
       redirect_uris: ['http://127.0.0.1/'],
     },
+    // The same, held to slower polling (see slow_down below).
+    {
+      client_id: 'mailcheck-slow',
+      token_endpoint_auth_method: 'none',
+      application_type: 'native',
+      grant_types: [deviceGrant],
+      response_types: [],
+      redirect_uris: [],
+    },
     // The same with device codes that expire after 2 s, for the expired_token case.
     {
       client_id: 'mailcheck-short',
@@ -66,6 +75,42 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     devInteractions: { enabled: true },
   },
+});
+
+// RFC 8628 §3.5: a server may tell a client that polls too often to slow down. This one asks
+// client `mailcheck-slow` for 8 s between polls, counted from the code's issue: more than the
+// 5 s a client starts with, so a client meets slow_down once and must then poll less often
+// (5 s more, RFC 8628 §3.5) to get its token.
+const slowClient = 'mailcheck-slow';
+const minPollMs = 8000;
+const lastPoll = new Map();
+provider.use(async (ctx, next) => {
+  if (ctx.method === 'POST' && ctx.path === '/token') {
+    const raw = await new Promise((resolve, reject) => {
+      let data = '';
+      ctx.req.setEncoding('utf8');
+      ctx.req.on('data', (chunk) => { data += chunk; });
+      ctx.req.on('end', () => resolve(data));
+      ctx.req.on('error', reject);
+    });
+    const body = Object.fromEntries(new URLSearchParams(raw));
+    // Read here, so handed to the provider parsed.
+    ctx.request.body = body;
+    if (body.grant_type === deviceGrant && body.client_id === slowClient) {
+      const code = await provider.DeviceCode.find(body.device_code);
+      if (code) {
+        const now = Date.now();
+        const last = lastPoll.get(body.device_code) ?? code.iat * 1000;
+        lastPoll.set(body.device_code, now);
+        if (now - last < minPollMs) {
+          ctx.status = 400;
+          ctx.body = { error: 'slow_down', error_description: `poll at most every ${minPollMs / 1000} s` };
+          return;
+        }
+      }
+    }
+  }
+  await next();
 });
 
 const server = https.createServer(
