@@ -263,6 +263,9 @@ pub enum SecretSource {
     /// An OAuth2 sign-in of this run, device flow (`--oauth2`).
     #[serde(rename = "oauth2-device")]
     OAuth2Device,
+    /// An OAuth2 sign-in of this run in the browser (`--oauth2 --oauth2-flow browser`).
+    #[serde(rename = "oauth2-browser")]
+    OAuth2Browser,
     None,
 }
 

@@ -155,6 +155,8 @@ fn oauth2_settings(args: &ProbeArgs) -> Result<crate::oauth2::OAuth2Settings> {
         timeout: args
             .oauth2_timeout
             .unwrap_or(crate::oauth2::DEFAULT_TIMEOUT),
+        flow: args.oauth2_flow.map(Into::into),
+        open_browser: !args.no_browser,
     })
 }
 

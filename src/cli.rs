@@ -268,6 +268,24 @@ pub struct TargetArgs {
     pub auth_mechanism: Option<LoginMethodArg>,
 }
 
+/// `--oauth2-flow` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OAuth2FlowArg {
+    /// The device authorization grant (RFC 8628).
+    Device,
+    /// The authorization code grant with PKCE in this machine's browser.
+    Browser,
+}
+
+impl From<OAuth2FlowArg> for crate::oauth2::Flow {
+    fn from(a: OAuth2FlowArg) -> Self {
+        match a {
+            OAuth2FlowArg::Device => Self::Device,
+            OAuth2FlowArg::Browser => Self::Browser,
+        }
+    }
+}
+
 /// `--auth-mechanism` values; mapped onto the engine's `plan::LoginMethod`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LoginMethodArg {
@@ -343,6 +361,17 @@ pub struct ProbeArgs {
     /// server's.
     #[arg(long, value_name = "SCOPE", requires = "oauth2", help_heading = heading::CREDENTIALS)]
     pub oauth2_scope: Vec<String>,
+
+    /// The OAuth2 flow: device (open a URL on any device, enter a code) or browser (this
+    /// machine's browser, redirected back to mailcheck). [default: device when the issuer
+    /// offers it, else browser]
+    #[arg(long, value_enum, value_name = "FLOW", requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_flow: Option<OAuth2FlowArg>,
+
+    /// With the browser flow, only print the URL (do not open $BROWSER or the desktop's
+    /// browser).
+    #[arg(long, requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub no_browser: bool,
 
     /// How long the OAuth2 sign-in may take. [default: 5m]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "oauth2", help_heading = heading::CREDENTIALS)]

@@ -120,9 +120,13 @@ async fn prepare_with(settings: &Settings, cache: Option<Arc<DiscoveryCache>>) -
             http.connect_to = settings.connect_to.clone();
             let client = crate::oauth2::http_client(&http)?;
             let signed = crate::oauth2::sign_in(o, client, crate::i18n::Lang::current()).await?;
+            let source = match signed.info.flow {
+                crate::oauth2::Flow::Device => SecretSource::OAuth2Device,
+                crate::oauth2::Flow::Browser => SecretSource::OAuth2Browser,
+            };
             (
                 Some(Credential::OAuth2Token(signed.token)),
-                SecretSource::OAuth2Device,
+                source,
                 Some(signed.info),
             )
         }

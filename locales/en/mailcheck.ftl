@@ -373,3 +373,5 @@ discovery-note-credentials-withheld-config = credentials withheld: { $hosts } ca
 ## OAuth2 sign-in (--oauth2), on stderr
 oauth2-device-prompt = To sign in, open { $uri } and enter the code { $code }
 oauth2-device-prompt-complete = or open directly: { $uri }
+oauth2-browser-prompt = Open this address in a browser to sign in: { $uri }
+oauth2-browser-page = Signed in: mailcheck goes on. You can close this page.

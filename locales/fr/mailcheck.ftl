@@ -378,3 +378,5 @@ discovery-note-credentials-withheld-config = identifiants non transmis : { $host
 ## OAuth2 sign-in (--oauth2), on stderr
 oauth2-device-prompt = Pour vous connecter, ouvrez { $uri } et saisissez le code { $code }
 oauth2-device-prompt-complete = ou ouvrez directement : { $uri }
+oauth2-browser-prompt = Pour vous connecter, ouvrez cette adresse dans un navigateur : { $uri }
+oauth2-browser-page = Connexion faite : mailcheck continue. Vous pouvez fermer cette page.

@@ -29,6 +29,8 @@ use crate::i18n::{self, Lang};
 use crate::params;
 use crate::settings::{Given, Origin};
 
+mod browser;
+
 /// How long the user has to sign in, unless `--oauth2-timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// Deadline of one HTTP request to the issuer.
@@ -46,14 +48,20 @@ pub struct OAuth2Settings {
     pub scopes: Given<Vec<String>>,
     /// How long the user has to sign in.
     pub timeout: Duration,
+    /// The flow asked for; `None`: device when the issuer offers it, else browser.
+    pub flow: Option<Flow>,
+    /// Open the browser flow's URL with `$BROWSER` or the desktop's opener (else only print it).
+    pub open_browser: bool,
 }
 
 /// Which flow got the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Flow {
-    /// RFC 8628.
+    /// The device authorization grant, RFC 8628.
     Device,
+    /// The authorization code grant with PKCE and a loopback redirect (RFC 7636, RFC 8252).
+    Browser,
 }
 
 /// Where a setting of the sign-in came from, for the report.
@@ -119,6 +127,8 @@ pub enum SignInError {
     Metadata { issuer: String, detail: String },
     #[error("OAuth2 issuer {issuer} has no device authorization endpoint: the device flow is not offered")]
     NoDeviceFlow { issuer: String },
+    #[error("the OAuth2 redirect carried another state than the one sent: not this sign-in's answer, refused")]
+    StateMismatch,
     #[error("the OAuth2 sign-in was declined (access_denied){}", described(.0))]
     Declined(Option<String>),
     #[error("the OAuth2 device code expired before the sign-in was done (expired_token){}", described(.0))]
@@ -163,7 +173,7 @@ pub struct Metadata {
 }
 
 /// The project's HTTP client as the `oauth2` crate's: requests go out as they are built there.
-struct Http(reqwest::Client);
+pub(crate) struct Http(reqwest::Client);
 
 impl Http {
     async fn send(
@@ -228,7 +238,7 @@ impl<'c> ::oauth2::AsyncHttpClient<'c> for Http {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct HttpFailure(String);
+pub(crate) struct HttpFailure(String);
 
 /// The issuer's metadata: RFC 8414's well-known URL first, then OpenID Connect's; the document
 /// must name the same issuer (RFC 8414 §3.3), or it speaks for another server.
@@ -287,39 +297,60 @@ pub async fn sign_in(
     let started = Instant::now();
     let issuer = s.issuer.value.trim_end_matches('/').to_string();
     let (meta, kind) = metadata(&http, &issuer).await?;
-    let device_url =
-        meta.device_authorization_endpoint
-            .clone()
-            .ok_or_else(|| SignInError::NoDeviceFlow {
-                issuer: issuer.clone(),
-            })?;
+    let flow = s
+        .flow
+        .unwrap_or(if meta.device_authorization_endpoint.is_some() {
+            Flow::Device
+        } else {
+            Flow::Browser
+        });
     let endpoint = |what: &str, e: ::oauth2::url::ParseError| SignInError::Metadata {
         issuer: issuer.clone(),
         detail: format!("{what}: {e}"),
     };
+    let token_url =
+        TokenUrl::new(meta.token_endpoint.clone()).map_err(|e| endpoint("token_endpoint", e))?;
+    // A public client identifies itself in the request body (RFC 6749 §2.3.1 is for secrets).
     let client = BasicClient::new(ClientId::new(s.client_id.value.clone()))
-        // A public client identifies itself in the request body (RFC 6749 §2.3.1 is for secrets).
         .set_auth_type(AuthType::RequestBody)
-        .set_token_uri(
-            TokenUrl::new(meta.token_endpoint.clone())
-                .map_err(|e| endpoint("token_endpoint", e))?,
-        )
-        .set_device_authorization_url(
-            DeviceAuthorizationUrl::new(device_url)
-                .map_err(|e| endpoint("device_authorization_endpoint", e))?,
-        );
-    let details: StandardDeviceAuthorizationResponse = client
-        .exchange_device_code()
-        .add_scopes(s.scopes.value.iter().cloned().map(Scope::new))
-        .request_async(&http)
-        .await
-        .map_err(|e| request_error(e, None))?;
-    prompt(&details, lang);
-    let token = client
-        .exchange_device_access_token(&details)
-        .request_async(&http, tokio::time::sleep, Some(s.timeout))
-        .await
-        .map_err(|e| request_error(e, Some((started, s.timeout))))?;
+        .set_token_uri(token_url);
+    let token = match flow {
+        Flow::Device => {
+            let device_url = meta.device_authorization_endpoint.clone().ok_or_else(|| {
+                SignInError::NoDeviceFlow {
+                    issuer: issuer.clone(),
+                }
+            })?;
+            let client = client.set_device_authorization_url(
+                DeviceAuthorizationUrl::new(device_url)
+                    .map_err(|e| endpoint("device_authorization_endpoint", e))?,
+            );
+            let details: StandardDeviceAuthorizationResponse = client
+                .exchange_device_code()
+                .add_scopes(s.scopes.value.iter().cloned().map(Scope::new))
+                .request_async(&http)
+                .await
+                .map_err(|e| request_error(e, None))?;
+            prompt(&details, lang);
+            client
+                .exchange_device_access_token(&details)
+                .request_async(&http, tokio::time::sleep, Some(s.timeout))
+                .await
+                .map_err(|e| request_error(e, Some((started, s.timeout))))?
+        }
+        Flow::Browser => {
+            let auth_url =
+                meta.authorization_endpoint
+                    .clone()
+                    .ok_or_else(|| SignInError::Metadata {
+                        issuer: issuer.clone(),
+                        detail: "no authorization_endpoint".into(),
+                    })?;
+            let auth_url = ::oauth2::AuthUrl::new(auth_url)
+                .map_err(|e| endpoint("authorization_endpoint", e))?;
+            browser::sign_in(client.set_auth_uri(auth_url), s, &http, lang).await?
+        }
+    };
     let scopes_granted = match token.scopes() {
         Some(granted) => granted.iter().map(|s| s.to_string()).collect(),
         None => s.scopes.value.clone(),
@@ -327,7 +358,7 @@ pub async fn sign_in(
     let info = OAuth2Info {
         issuer: meta.issuer.clone(),
         client_id: s.client_id.value.clone(),
-        flow: Flow::Device,
+        flow,
         sources: Sources {
             issuer: (&s.issuer.origin).into(),
             client_id: (&s.client_id.origin).into(),
@@ -367,7 +398,7 @@ fn prompt(details: &StandardDeviceAuthorizationResponse, lang: Lang) {
 
 /// The crate's error as ours. `deadline`: when polling, the start and `--oauth2-timeout`, to tell
 /// our own time limit (the crate reports it as `expired_token` too) from the server's.
-fn request_error<RE, T>(
+pub(crate) fn request_error<RE, T>(
     e: RequestTokenError<RE, T>,
     deadline: Option<(Instant, Duration)>,
 ) -> SignInError
@@ -396,7 +427,7 @@ where
 }
 
 /// An error response's code and description, for both of the crate's error types.
-trait DeviceError {
+pub(crate) trait DeviceError {
     fn parts(&self) -> (String, Option<String>);
 }
 

@@ -254,7 +254,8 @@ fn run_signing_in(mut cmd: std::process::Command, user: impl FnOnce(&str)) -> Si
         err_text.push_str(&line);
         if let Some(i) = line.find("https://") {
             let uri = line[i..].trim().to_string();
-            if uri.contains("user_code=") {
+            // The device flow's complete URI, or the browser flow's authorization URL.
+            if uri.contains("user_code=") || uri.contains("code_challenge=") {
                 if let Some(act) = user.take() {
                     act(&uri);
                 }
@@ -405,4 +406,104 @@ fn device_flow_slows_down_when_asked() {
     assert_eq!(result(&doc, "imap/993/tls")["auth"]["status"], "succeeded");
     let waited = doc["credential"]["oauth2"]["elapsed_ms"].as_u64().unwrap();
     assert!(waited >= 10_000, "signed in after {waited} ms");
+}
+
+/// A `$BROWSER` that hands the URL it is asked to open to the test (which then plays the
+/// browser): it writes it to `dir/url`. Returns the script and a reader that waits for the URL.
+fn browser_script(dir: &std::path::Path) -> (std::path::PathBuf, impl Fn() -> String) {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("browser");
+    let out = dir.join("url");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" > {}.tmp && mv {0}.tmp {0}\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let read = move || {
+        assert!(
+            support::oauth2::wait_for(std::time::Duration::from_secs(10), || out.exists()),
+            "$BROWSER was not run"
+        );
+        std::fs::read_to_string(&out).unwrap().trim().to_string()
+    };
+    (script, read)
+}
+
+/// The browser flow: `$BROWSER` gets the authorization URL (PKCE S256, a loopback redirect on
+/// 127.0.0.1), the user signs in, the provider redirects to mailcheck's one-request listener,
+/// and all six combinations log in with the token.
+#[test]
+fn browser_flow_signs_in_through_the_loopback_redirect() {
+    let lab = OAuth2Lab::get();
+    let user = lab.servers.user("judy");
+    let address = user.address.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (script, url) = browser_script(dir.path());
+    let mut cmd = probe_with_sign_in(lab, &user.address, "mailcheck");
+    cmd.args(["--oauth2-flow", "browser"])
+        .env("BROWSER", &script);
+    let run = run_signing_in(cmd, |_| {
+        let url = url();
+        let parsed = reqwest::Url::parse(&url).unwrap();
+        let param = |k: &str| {
+            parsed
+                .query_pairs()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.into_owned())
+        };
+        assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+        assert!(param("state").is_some_and(|s| s.len() >= 16));
+        let redirect = param("redirect_uri").unwrap();
+        assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+        let page = lab.user_agent().sign_in(&url, &address, Decision::Approve);
+        assert!(page.url.starts_with(&redirect), "{}", page.url);
+        assert!(page.body.contains("Signed in"), "{}", page.body);
+    });
+    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
+    let doc = json(&run.out);
+    assert_eq!(run.out.status.code(), Some(0), "{doc:#}\n{stderr}");
+    assert_eq!(doc["credential"]["source"], "oauth2-browser");
+    assert_eq!(doc["credential"]["oauth2"]["flow"], "browser");
+    for id in ALL {
+        assert_eq!(result(&doc, id)["verdict"], "works", "{id}");
+    }
+    assert_eq!(lab.servers.successful_logins(&user.address), 6);
+    let printed = format!("{}{stderr}", String::from_utf8_lossy(&run.out.stdout));
+    assert_no_live_token_in(lab, &printed);
+}
+
+/// A request to the loopback listener with another `state` than the one sent (a forged or
+/// stale redirect) is refused: no token is asked for, no login made.
+#[test]
+fn browser_flow_refuses_a_redirect_with_another_state() {
+    let lab = OAuth2Lab::get();
+    let user = lab.servers.user("ken");
+    let dir = tempfile::tempdir().unwrap();
+    let (script, url) = browser_script(dir.path());
+    let mut cmd = probe_with_sign_in(lab, &user.address, "mailcheck");
+    cmd.args(["--oauth2-flow", "browser"])
+        .env("BROWSER", &script);
+    let run = run_signing_in(cmd, |_| {
+        let parsed = reqwest::Url::parse(&url()).unwrap();
+        let redirect = parsed
+            .query_pairs()
+            .find(|(n, _)| n == "redirect_uri")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        let page = lab
+            .user_agent()
+            .get(&format!("{redirect}?code=forged&state=not-the-one-sent"));
+        assert_eq!(page.status, 200);
+    });
+    let stderr = String::from_utf8_lossy(&run.out.stderr);
+    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("another state than the one sent"),
+        "{stderr}"
+    );
+    assert_eq!(lab.servers.auth_attempts(&user.address), 0);
 }
