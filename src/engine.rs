@@ -119,7 +119,10 @@ async fn prepare_with(settings: &Settings, cache: Option<Arc<DiscoveryCache>>) -
             http.ca_file = settings.policy.ca_file.clone();
             http.connect_to = settings.connect_to.clone();
             let client = crate::oauth2::http_client(&http)?;
-            let signed = crate::oauth2::sign_in(o, client, crate::i18n::Lang::current()).await?;
+            let lang = crate::i18n::Lang::current();
+            let signed = crate::oauth2::sign_in(o, client, lang)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.explain(lang)))?;
             let source = match signed.info.flow {
                 crate::oauth2::Flow::Device => SecretSource::OAuth2Device,
                 crate::oauth2::Flow::Browser => SecretSource::OAuth2Browser,

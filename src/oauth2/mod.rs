@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::account::Secret;
 use crate::discover::DiscoveryConfig;
 use crate::i18n::{self, Lang};
+use crate::outcome::Reason;
 use crate::params;
 use crate::settings::{Given, Origin};
 
@@ -142,6 +143,43 @@ pub enum SignInError {
     },
     #[error("OAuth2 server: {0}")]
     Transport(String),
+}
+
+impl SignInError {
+    /// The reason code of this failure (`oauth2.*`).
+    pub fn reason(&self) -> Reason {
+        match self {
+            SignInError::Metadata { .. } | SignInError::NoDeviceFlow { .. } => {
+                Reason::Oauth2IssuerUnusable
+            }
+            SignInError::Declined(_) => Reason::Oauth2Declined,
+            SignInError::Expired(_) | SignInError::TimedOut(_) => Reason::Oauth2TimedOut,
+            SignInError::Refused { error, .. }
+                if error == "invalid_client" || error == "unauthorized_client" =>
+            {
+                Reason::Oauth2ClientRefused
+            }
+            SignInError::Refused { error, .. } if error == "invalid_scope" => {
+                Reason::Oauth2ScopeRefused
+            }
+            SignInError::Refused { .. }
+            | SignInError::StateMismatch
+            | SignInError::Transport(_) => Reason::Oauth2Failed,
+        }
+    }
+
+    /// The failure for the user, in `lang`: the reason's cause with this error as its detail,
+    /// its code, and the hint.
+    pub fn explain(&self, lang: Lang) -> String {
+        let reason = self.reason();
+        let p = params![("detail", self.to_string())];
+        format!(
+            "{} ({})\n{}",
+            reason.cause_in(lang, &p),
+            reason.code(),
+            reason.hint_in(lang, &p)
+        )
+    }
 }
 
 fn described(d: &Option<String>) -> String {

@@ -431,6 +431,7 @@ where
         Judgement::Unknown | Judgement::Accepted => {}
     }
     let t = rec.start(StepName::Auth);
+    let token = cred.kind() == CredentialKind::OAuth2Token;
     let result = exchange(cred, mechanism).await;
     let ms = t.elapsed_ms();
     match result {
@@ -454,6 +455,10 @@ where
                 &server_says,
             ) {
                 Reason::AuthRejected if oauth_only => Reason::AuthOauth2Required,
+                // A token refused: not a password problem, whatever the words.
+                Reason::AuthRejected | Reason::AuthOauth2Required if token => {
+                    Reason::AuthOauth2TokenRefused
+                }
                 r => r,
             };
             // A temporary failure says nothing about the credential: the next one may try.

@@ -154,6 +154,11 @@ fn a_token_the_provider_does_not_vouch_for_is_refused_once() {
             .filter(|r| r["auth"]["status"] == "rejected")
             .collect();
         assert_eq!(rejected.len(), 1, "{statuses:?}");
+        assert_eq!(
+            rejected[0]["reason"]["code"], "auth.oauth2-token-refused",
+            "{:#}",
+            rejected[0]
+        );
         assert!(
             !rejected[0]["auth"]["server_says"]
                 .as_str()
@@ -192,6 +197,16 @@ fn a_denied_device_code_gives_no_token() {
 /// `mailcheck probe ADDRESS --oauth2 ...` at the lab's issuer as `client_id`, started with its
 /// output piped: the caller reads the prompt on stderr while it runs.
 fn probe_with_sign_in(lab: &OAuth2Lab, address: &str, client_id: &str) -> std::process::Command {
+    probe_with_sign_in_at(lab, &lab.issuer, address, client_id)
+}
+
+/// [`probe_with_sign_in`] at another issuer.
+fn probe_with_sign_in_at(
+    lab: &OAuth2Lab,
+    issuer: &str,
+    address: &str,
+    client_id: &str,
+) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mailcheck"));
     cmd.env_remove("MAILCHECK_PASSWORD")
         .env_remove("MAILCHECK_OAUTH2_TOKEN")
@@ -213,7 +228,7 @@ fn probe_with_sign_in(lab: &OAuth2Lab, address: &str, client_id: &str) -> std::p
         ])
         .arg("--ca-file")
         .arg(lab.ca_pem())
-        .args(["--oauth2", "--oauth2-issuer", &lab.issuer])
+        .args(["--oauth2", "--oauth2-issuer", issuer])
         .args(["--oauth2-client-id", client_id])
         .args(["--oauth2-scope", "openid mail"])
         .stdin(std::process::Stdio::null())
@@ -345,6 +360,7 @@ fn device_flow_declined_by_the_user_logs_in_nowhere() {
         stderr.contains("the OAuth2 sign-in was declined (access_denied)"),
         "{stderr}"
     );
+    assert!(stderr.contains("(oauth2.declined)"), "{stderr}");
     assert!(run.out.stdout.is_empty());
     assert_eq!(lab.servers.auth_attempts(&user.address), 0);
 }
@@ -362,6 +378,7 @@ fn device_flow_with_an_expired_code_says_so() {
     let stderr = String::from_utf8_lossy(&run.out.stderr);
     assert_eq!(run.out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("(expired_token)"), "{stderr}");
+    assert!(stderr.contains("(oauth2.timed-out)"), "{stderr}");
     assert_eq!(lab.servers.auth_attempts(&user.address), 0);
 }
 
@@ -505,5 +522,33 @@ fn browser_flow_refuses_a_redirect_with_another_state() {
         stderr.contains("another state than the one sent"),
         "{stderr}"
     );
+    assert!(stderr.contains("(oauth2.failed)"), "{stderr}");
+    assert_eq!(lab.servers.auth_attempts(&user.address), 0);
+}
+
+/// A client the issuer does not know, and an issuer that does not answer: each named by its
+/// code, before any connection to a mail server.
+#[test]
+fn a_refused_client_and_an_unusable_issuer_are_named() {
+    let lab = OAuth2Lab::get();
+    let user = lab.servers.user("laura");
+    let run = run_signing_in(
+        probe_with_sign_in(lab, &user.address, "no-such-client"),
+        |_| {},
+    );
+    let stderr = String::from_utf8_lossy(&run.out.stderr);
+    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("(oauth2.client-refused)"), "{stderr}");
+    assert!(stderr.contains("invalid_client"), "{stderr}");
+
+    let closed = support::servers::closed_port(lab.servers.ip);
+    let issuer = format!("https://{}:{closed}", lab.servers.ip);
+    let run = run_signing_in(
+        probe_with_sign_in_at(lab, &issuer, &user.address, "mailcheck"),
+        |_| {},
+    );
+    let stderr = String::from_utf8_lossy(&run.out.stderr);
+    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("(oauth2.issuer-unusable)"), "{stderr}");
     assert_eq!(lab.servers.auth_attempts(&user.address), 0);
 }
