@@ -102,12 +102,16 @@ pub fn probe_settings(args: &ProbeArgs) -> Result<Settings> {
     let mut b = args.target.builder(&args.address);
     b.username = args.username.clone();
     b.check_legacy_tls = args.check_legacy_tls;
-    b.credential = Some(CredentialSpec::Interactive(CredentialRequest {
-        password_stdin: args.password_stdin,
-        password_command: args.password_command.clone(),
-        oauth2_token_command: args.oauth2_token_command.clone(),
-        no_prompt: args.no_prompt,
-    }));
+    b.credential = Some(if args.oauth2 {
+        CredentialSpec::OAuth2(oauth2_settings(args)?)
+    } else {
+        CredentialSpec::Interactive(CredentialRequest {
+            password_stdin: args.password_stdin,
+            password_command: args.password_command.clone(),
+            oauth2_token_command: args.oauth2_token_command.clone(),
+            no_prompt: args.no_prompt,
+        })
+    });
     args.output.thresholds(&mut b, args.cert_warn_days);
     if args.round_trip {
         b.round_trip = Some(RoundTripSettings {
@@ -121,6 +125,39 @@ pub fn probe_settings(args: &ProbeArgs) -> Result<Settings> {
             .map(|a| Given::flag(a, "--round-trip-to"));
     }
     Ok(b.build()?)
+}
+
+/// `probe --oauth2`'s sign-in settings, each with the flag that gave it.
+fn oauth2_settings(args: &ProbeArgs) -> Result<crate::oauth2::OAuth2Settings> {
+    let issuer = args
+        .oauth2_issuer
+        .clone()
+        .context("--oauth2 needs --oauth2-issuer URL (the authorization server)")?;
+    let client_id = args
+        .oauth2_client_id
+        .clone()
+        .context("--oauth2 needs --oauth2-client-id ID (the app registered for mailcheck)")?;
+    let scopes: Vec<String> = args
+        .oauth2_scope
+        .iter()
+        .flat_map(|s| s.split_whitespace())
+        .map(str::to_string)
+        .collect();
+    let scopes = if scopes.is_empty() {
+        crate::settings::Given::new(scopes, crate::settings::Origin::Builtin)
+    } else {
+        crate::settings::Given::flag(scopes, "--oauth2-scope")
+    };
+    Ok(crate::oauth2::OAuth2Settings {
+        issuer: crate::settings::Given::flag(issuer, "--oauth2-issuer"),
+        client_id: crate::settings::Given::flag(client_id, "--oauth2-client-id"),
+        scopes,
+        timeout: args
+            .oauth2_timeout
+            .unwrap_or(crate::oauth2::DEFAULT_TIMEOUT),
+        flow: args.oauth2_flow.map(Into::into),
+        open_browser: !args.no_browser,
+    })
 }
 
 /// One line on stderr, never a panic (`eprintln!` panics when stderr is closed or full). The

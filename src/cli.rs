@@ -265,11 +265,30 @@ pub struct TargetArgs {
     #[arg(long, help_heading = heading::CREDENTIALS)]
     pub insecure: bool,
 
-    /// Log in only with this method (default: PLAIN, else LOGIN, else the protocol's command):
-    /// plain, login, or command (IMAP LOGIN, POP3 USER/PASS). Where the server does not offer
-    /// it, the login is not attempted.
+    /// Log in only with this method (default: PLAIN, else LOGIN, else the protocol's command;
+    /// with a token OAUTHBEARER, else XOAUTH2): plain, login, or command (IMAP LOGIN, POP3
+    /// USER/PASS) for a password; xoauth2 or oauthbearer for a token. Where the server does
+    /// not offer it, the login is not attempted.
     #[arg(long, value_enum, value_name = "METHOD", help_heading = heading::CREDENTIALS)]
     pub auth_mechanism: Option<LoginMethodArg>,
+}
+
+/// `--oauth2-flow` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OAuth2FlowArg {
+    /// The device authorization grant (RFC 8628).
+    Device,
+    /// The authorization code grant with PKCE in this machine's browser.
+    Browser,
+}
+
+impl From<OAuth2FlowArg> for crate::oauth2::Flow {
+    fn from(a: OAuth2FlowArg) -> Self {
+        match a {
+            OAuth2FlowArg::Device => Self::Device,
+            OAuth2FlowArg::Browser => Self::Browser,
+        }
+    }
 }
 
 /// `--auth-mechanism` values; mapped onto the engine's `plan::LoginMethod`.
@@ -281,6 +300,10 @@ pub enum LoginMethodArg {
     Login,
     /// The protocol's own command: IMAP LOGIN, POP3 USER/PASS.
     Command,
+    /// SASL XOAUTH2 (a token).
+    Xoauth2,
+    /// SASL OAUTHBEARER, RFC 7628 (a token).
+    Oauthbearer,
 }
 
 impl From<LoginMethodArg> for crate::model::LoginMethod {
@@ -289,6 +312,8 @@ impl From<LoginMethodArg> for crate::model::LoginMethod {
             LoginMethodArg::Plain => Self::Plain,
             LoginMethodArg::Login => Self::Login,
             LoginMethodArg::Command => Self::Command,
+            LoginMethodArg::Xoauth2 => Self::XOAuth2,
+            LoginMethodArg::Oauthbearer => Self::OAuthBearer,
         }
     }
 }
@@ -317,6 +342,45 @@ pub struct ProbeArgs {
     /// (also: MAILCHECK_OAUTH2_TOKEN).
     #[arg(long, value_name = "COMMAND", help_heading = heading::CREDENTIALS)]
     pub oauth2_token_command: Option<String>,
+
+    /// Sign in with OAuth2 first (device flow: open the URL shown on any device and enter the
+    /// code), then log in everywhere with the token. Needs --oauth2-issuer and
+    /// --oauth2-client-id.
+    #[arg(
+        long,
+        conflicts_with_all = ["password_stdin", "password_command", "oauth2_token_command"],
+        help_heading = heading::CREDENTIALS
+    )]
+    pub oauth2: bool,
+
+    /// The OAuth2 authorization server (its issuer URL, https); its endpoints are read from its
+    /// metadata (RFC 8414 or OpenID Connect discovery).
+    #[arg(long, value_name = "URL", requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_issuer: Option<String>,
+
+    /// The OAuth2 client id to sign in as (a public client: no secret).
+    #[arg(long, value_name = "ID", requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_client_id: Option<String>,
+
+    /// An OAuth2 scope to ask for (repeatable, or several separated by spaces). Default: the
+    /// server's.
+    #[arg(long, value_name = "SCOPE", requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_scope: Vec<String>,
+
+    /// The OAuth2 flow: device (open a URL on any device, enter a code) or browser (this
+    /// machine's browser, redirected back to mailcheck). [default: device when the issuer
+    /// offers it, else browser]
+    #[arg(long, value_enum, value_name = "FLOW", requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_flow: Option<OAuth2FlowArg>,
+
+    /// With the browser flow, only print the URL (do not open $BROWSER or the desktop's
+    /// browser).
+    #[arg(long, requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub no_browser: bool,
+
+    /// How long the OAuth2 sign-in may take. [default: 5m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_timeout: Option<Duration>,
 
     /// Never prompt for a password, even on a terminal.
     #[arg(long, help_heading = heading::CREDENTIALS)]

@@ -117,6 +117,8 @@ pub struct Prepared {
     pub run: RunPlan,
     pub credential: Option<Credential>,
     pub source: SecretSource,
+    /// What the report says of the run's OAuth2 sign-in, when it signed in.
+    pub oauth2: Option<crate::oauth2::OAuth2Info>,
 }
 
 /// Discover (when the settings ask for it), plan, and read the secret the plan allows. `Err`
@@ -142,10 +144,35 @@ async fn prepare_with(settings: &Settings, cache: Option<Arc<DiscoveryCache>>) -
     let address = settings.address.ascii();
     let prompt_for = settings.username.clone().unwrap_or_else(|| address.clone());
     let hidden = settings.hidden_env.clone();
-    let (credential, source) =
-        tokio::task::spawn_blocking(move || obtain(&spec, &address, &prompt_for, &hidden))
-            .await
-            .context("reading the credential")??;
+    let (credential, source, oauth2) = match &spec {
+        // A sign-in: once per run, before any connection, through the run's HTTP settings.
+        CredentialSpec::OAuth2(o) => {
+            let mut http = discover::DiscoveryConfig::new(settings.policy.resolver.clone());
+            http.ca_file = settings.policy.ca_file.clone();
+            http.connect_to = settings.connect_to.clone();
+            let client = crate::oauth2::http_client(&http)?;
+            let lang = crate::i18n::Lang::current();
+            let signed = crate::oauth2::sign_in(o, client, lang)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.explain(lang)))?;
+            let source = match signed.info.flow {
+                crate::oauth2::Flow::Device => SecretSource::OAuth2Device,
+                crate::oauth2::Flow::Browser => SecretSource::OAuth2Browser,
+            };
+            (
+                Some(Credential::OAuth2Token(signed.token)),
+                source,
+                Some(signed.info),
+            )
+        }
+        _ => {
+            let (credential, source) =
+                tokio::task::spawn_blocking(move || obtain(&spec, &address, &prompt_for, &hidden))
+                    .await
+                    .context("reading the credential")??;
+            (credential, source, None)
+        }
+    };
     // An interactive source may give nothing (no variable set, no terminal to ask on).
     if run.round_trip.is_some() && credential.is_none() {
         bail!("--round-trip needs a password or token: MAILCHECK_PASSWORD, --password-stdin, --password-command or --oauth2-token-command");
@@ -154,6 +181,7 @@ async fn prepare_with(settings: &Settings, cache: Option<Arc<DiscoveryCache>>) -
         run,
         credential,
         source,
+        oauth2,
     })
 }
 
@@ -204,6 +232,8 @@ pub fn obtain(
     Ok(match spec {
         CredentialSpec::None => (None, SecretSource::None),
         CredentialSpec::Given(c, source) => (Some(c.clone()), *source),
+        // Signed in by `prepare_with`, asynchronously, before it would come here.
+        CredentialSpec::OAuth2(_) => bail!("an OAuth2 sign-in is not a secret to read"),
         CredentialSpec::Interactive(req) => account::obtain(req, prompt_for)?,
         CredentialSpec::PasswordEnv(n) => (
             Some(Credential::Password(env(n)?)),
@@ -240,6 +270,7 @@ pub async fn execute(prepared: Prepared, shared: &Shared) -> Result<RunReport> {
         run,
         credential,
         source,
+        oauth2,
     } = prepared;
     let kind = match &credential {
         Some(Credential::Password(_)) => CredentialKind::Password,
@@ -294,7 +325,11 @@ pub async fn execute(prepared: Prepared, shared: &Shared) -> Result<RunReport> {
             server: run.server,
             started_at,
             elapsed_ms: discovery_ms + t0.elapsed().as_millis() as u64,
-            credential: CredentialInfo { kind, source },
+            credential: CredentialInfo {
+                kind,
+                source,
+                oauth2,
+            },
             cert_warn_days: run.cert_warn_days,
         },
         diagnosis,

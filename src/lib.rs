@@ -16,6 +16,7 @@ pub mod i18n;
 pub mod lab;
 pub mod model;
 pub mod net;
+pub mod oauth2;
 pub mod outcome;
 pub mod plan;
 pub mod probe;

@@ -401,6 +401,10 @@ pub enum LoginMethod {
     Login,
     /// The protocol's own command: IMAP LOGIN, POP3 USER/PASS (SMTP has none).
     Command,
+    /// SASL XOAUTH2 (Google's and Microsoft's), for a token.
+    XOAuth2,
+    /// SASL OAUTHBEARER (RFC 7628), for a token.
+    OAuthBearer,
 }
 
 /// Trust and safety rules that apply to every target of a run.

@@ -107,6 +107,9 @@ pub enum CredentialSpec {
     Interactive(CredentialRequest),
     /// A secret handed over in memory (the built-in lab's, for `demo`).
     Given(Credential, SecretSource),
+    /// An OAuth2 sign-in at run time (`--oauth2`): the engine signs in once and uses the
+    /// access token.
+    OAuth2(crate::oauth2::OAuth2Settings),
 }
 
 impl CredentialSpec {
@@ -129,6 +132,7 @@ impl PartialEq for CredentialSpec {
             | (C::LookupCommand(a), C::LookupCommand(b)) => a == b,
             (C::Interactive(a), C::Interactive(b)) => a == b,
             (C::Given(a, s), C::Given(b, t)) => a.kind() == b.kind() && s == t,
+            (C::OAuth2(a), C::OAuth2(b)) => a == b,
             _ => false,
         }
     }

@@ -86,7 +86,7 @@ reason-auth-mechanism-not-offered = le serveur ne propose aucune méthode d'iden
 reason-auth-login-disabled = le serveur interdit l'identification sur cette connexion
     .hint = identifiez-vous seulement après TLS, ou sur le port TLS implicite
 reason-auth-oauth2-required = le serveur n'accepte qu'OAuth2 (authentification moderne), pas de mot de passe
-    .hint = utilisez un logiciel de messagerie qui se connecte avec OAuth2 (la page de connexion du fournisseur), ou demandez à l'administrateur d'autoriser ce logiciel
+    .hint = relancez avec --oauth2 (mailcheck se connecte lui-même), utilisez un logiciel de messagerie qui se connecte avec OAuth2 (la page de connexion du fournisseur), ou demandez à l'administrateur d'autoriser ce logiciel
 reason-auth-account-locked = le compte est bloqué ou a subi trop de tentatives de connexion
     .hint = patientez, puis connectez-vous au webmail du fournisseur pour débloquer le compte
 reason-auth-app-password-required = le fournisseur exige un mot de passe d'application pour les logiciels de messagerie
@@ -95,6 +95,20 @@ reason-auth-protocol-disabled = l'accès { $protocol } est désactivé pour ce c
     .hint = activez l'accès { $protocol } dans les paramètres de messagerie du compte (webmail), ou demandez à l'administrateur de l'autoriser
 reason-auth-temporary-failure = le serveur ne peut pas vérifier les identifiants pour le moment
     .hint = réessayez plus tard
+reason-auth-oauth2-token-refused = le serveur a refusé le jeton OAuth2
+    .hint = l'émetteur vous a connecté, mais ce serveur ne prend pas le jeton : vérifiez que la portée du jeton couvre { $protocol} (Microsoft 365 : IMAP.AccessAsUser.All, POP.AccessAsUser.All, SMTP.Send) et que { $protocol} est autorisé pour cette boîte ; les mots du serveur en disent plus
+reason-oauth2-declined = la connexion OAuth2 a été refusée ({ $detail })
+    .hint = reconnectez-vous et acceptez ; si votre organisation bloque l'application, demandez à l'administrateur d'y consentir
+reason-oauth2-timed-out = pas de connexion OAuth2 à temps ({ $detail })
+    .hint = relancez et terminez la connexion plus tôt, ou donnez plus de temps avec --oauth2-timeout
+reason-oauth2-client-refused = l'émetteur OAuth2 a refusé le client ({ $detail })
+    .hint = vérifiez --oauth2-client-id : l'application doit être enregistrée chez cet émetteur comme client public autorisé à ce flux
+reason-oauth2-scope-refused = l'émetteur OAuth2 a refusé la portée ({ $detail })
+    .hint = vérifiez --oauth2-scope par rapport à ce que l'enregistrement de l'application autorise
+reason-oauth2-issuer-unusable = l'émetteur OAuth2 n'est pas utilisable ({ $detail })
+    .hint = vérifiez --oauth2-issuer : une URL https dont le document /.well-known/openid-configuration ou oauth-authorization-server la nomme
+reason-oauth2-failed = la connexion OAuth2 a échoué ({ $detail })
+    .hint = relancez ; si cela persiste, voyez le détail
 reason-internal = mailcheck a rencontré une erreur interne ({ $detail })
     .hint = merci de la signaler
 reason-roundtrip-not-run = l'aller-retour n'a pas pu commencer : aucun réglage d'envoi ou de réception avec identification vérifiée
@@ -408,3 +422,9 @@ discovery-note-credentials-withheld-config = identifiants non transmis : { $host
         [one] provient d'un canal non fiable et se trouve
        *[other] proviennent d'un canal non fiable et se trouvent
     } hors de { $domain } ; vérifiez ces réglages, puis mettez trust_discovered = true ou indiquez le serveur
+
+## OAuth2 sign-in (--oauth2), on stderr
+oauth2-device-prompt = Pour vous connecter, ouvrez { $uri } et saisissez le code { $code }
+oauth2-device-prompt-complete = ou ouvrez directement : { $uri }
+oauth2-browser-prompt = Pour vous connecter, ouvrez cette adresse dans un navigateur : { $uri }
+oauth2-browser-page = Connexion faite : mailcheck continue. Vous pouvez fermer cette page.

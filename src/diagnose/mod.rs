@@ -647,7 +647,8 @@ fn tellingness(r: Reason) -> u8 {
         | AuthOauth2Required
         | AuthAppPasswordRequired
         | AuthAccountLocked
-        | AuthProtocolDisabled => 0,
+        | AuthProtocolDisabled
+        | AuthOauth2TokenRefused => 0,
         TlsCertExpired | TlsCertNotYetValid | TlsCertNameMismatch | TlsCertUnknownIssuer
         | TlsCertSelfSigned | TlsCertRevoked | TlsCertInvalid => 1,
         AuthMechanismNotOffered | AuthLoginDisabled | AuthTemporaryFailure => 2,
@@ -667,6 +668,9 @@ fn tellingness(r: Reason) -> u8 {
         | RoundtripJunk => 7,
         // Not the server's doing: the run's own deadline.
         ProbeDeadline => 7,
+        // The sign-in happens before any connection; it never explains a combination.
+        Oauth2Declined | Oauth2TimedOut | Oauth2ClientRefused | Oauth2ScopeRefused
+        | Oauth2IssuerUnusable | Oauth2Failed => 7,
         Internal => 8,
     }
 }

@@ -241,35 +241,47 @@ fn load_certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>
     anyhow::bail!("no certificate found in CA file {}", path.display())
 }
 
+/// A reqwest client as discovery's: the public roots and `--ca-file`, names through our
+/// resolver after `--connect-to` (`default_port` when the URL has none), no redirects followed,
+/// no proxy. Also the OAuth2 sign-in's (`crate::oauth2`).
+pub fn client(
+    cfg: &DiscoveryConfig,
+    default_port: u16,
+    timeout: Duration,
+) -> anyhow::Result<Client> {
+    Client::builder()
+        .tls_backend_preconfigured(tls_config(cfg.ca_file.as_deref())?)
+        .dns_resolver(Arc::new(Bridge {
+            resolver: cfg.resolver.clone(),
+            rules: cfg.connect_to.clone(),
+            default_port,
+        }))
+        .redirect(redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .user_agent(concat!("mailcheck/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")
+}
+
+/// A failed request in words, its TLS or DNS cause included.
+pub fn describe_error(e: reqwest::Error) -> String {
+    describe(e).to_string()
+}
+
 impl Http {
     /// A client; with `cache`, every request is asked of it first (see [`cache`]).
     pub fn new(cfg: &DiscoveryConfig, cache: Option<Arc<DiscoveryCache>>) -> anyhow::Result<Http> {
-        let tls = tls_config(cfg.ca_file.as_deref())?;
         let timeout = cfg.step_timeout();
-        let build = |default_port: u16| -> anyhow::Result<Client> {
-            Client::builder()
-                .tls_backend_preconfigured(tls.clone())
-                .dns_resolver(Arc::new(Bridge {
-                    resolver: cfg.resolver.clone(),
-                    rules: cfg.connect_to.clone(),
-                    default_port,
-                }))
-                .redirect(redirect::Policy::none())
-                .no_proxy()
-                .connect_timeout(timeout)
-                .timeout(timeout)
-                .user_agent(concat!("mailcheck/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .context("building the HTTP client")
-        };
         let scope = Scope {
             resolver: cfg.resolver.server(),
             ca_file: cfg.ca_file.clone(),
             connect_to: cfg.connect_to.iter().map(|r| format!("{r:?}")).collect(),
         };
         Ok(Http {
-            https: build(443)?,
-            http: build(80)?,
+            https: client(cfg, 443, timeout)?,
+            http: client(cfg, 80, timeout)?,
             timeout,
             memo: cache.map(|c| (c, scope)),
             served_from_cache: Arc::default(),

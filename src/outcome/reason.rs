@@ -54,6 +54,20 @@ pub enum Reason {
     AuthAppPasswordRequired,
     AuthProtocolDisabled,
     AuthTemporaryFailure,
+    /// A token (from `--oauth2` or a token command) that the mail server refused.
+    AuthOauth2TokenRefused,
+    /// `--oauth2`: the user declined the sign-in (`access_denied`).
+    Oauth2Declined,
+    /// `--oauth2`: no sign-in in time (`--oauth2-timeout`, or the device code expired).
+    Oauth2TimedOut,
+    /// `--oauth2`: the issuer refused the client (`invalid_client`, `unauthorized_client`).
+    Oauth2ClientRefused,
+    /// `--oauth2`: the issuer refused the scope (`invalid_scope`).
+    Oauth2ScopeRefused,
+    /// `--oauth2`: the issuer cannot be reached, or its metadata is missing or invalid.
+    Oauth2IssuerUnusable,
+    /// `--oauth2`: the sign-in failed otherwise (a refused redirect, an error answer).
+    Oauth2Failed,
     Internal,
     RoundtripNotRun,
     RoundtripSubmissionFailed,
@@ -65,7 +79,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 48] = [
+    pub const ALL: [Reason; 55] = [
         Reason::DnsNoSuchHost,
         Reason::DnsFailed,
         Reason::DnsNoAddress,
@@ -106,6 +120,13 @@ impl Reason {
         Reason::AuthAppPasswordRequired,
         Reason::AuthProtocolDisabled,
         Reason::AuthTemporaryFailure,
+        Reason::AuthOauth2TokenRefused,
+        Reason::Oauth2Declined,
+        Reason::Oauth2TimedOut,
+        Reason::Oauth2ClientRefused,
+        Reason::Oauth2ScopeRefused,
+        Reason::Oauth2IssuerUnusable,
+        Reason::Oauth2Failed,
         Reason::Internal,
         Reason::RoundtripNotRun,
         Reason::RoundtripSubmissionFailed,
@@ -161,6 +182,13 @@ impl Reason {
             AuthAppPasswordRequired => "auth.app-password-required",
             AuthProtocolDisabled => "auth.protocol-disabled",
             AuthTemporaryFailure => "auth.temporary-failure",
+            AuthOauth2TokenRefused => "auth.oauth2-token-refused",
+            Oauth2Declined => "oauth2.declined",
+            Oauth2TimedOut => "oauth2.timed-out",
+            Oauth2ClientRefused => "oauth2.client-refused",
+            Oauth2ScopeRefused => "oauth2.scope-refused",
+            Oauth2IssuerUnusable => "oauth2.issuer-unusable",
+            Oauth2Failed => "oauth2.failed",
             Internal => "internal",
             RoundtripNotRun => "roundtrip.not-run",
             RoundtripSubmissionFailed => "roundtrip.submission-failed",
@@ -206,6 +234,7 @@ impl Reason {
                 | Reason::AuthOauth2Required
                 | Reason::AuthAccountLocked
                 | Reason::AuthAppPasswordRequired
+                | Reason::AuthOauth2TokenRefused
         )
     }
 }

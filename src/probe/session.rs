@@ -272,21 +272,26 @@ pub(crate) enum AuthResult {
 }
 
 /// The mechanism for a method the user insists on, if the server offers it: a SASL name from
-/// `offered`, or the protocol's own command (`fallback`). Passwords only.
+/// `offered`, or the protocol's own command (`fallback`). A method of the other kind of
+/// credential (a password method with a token, a token one with a password) fits nowhere.
 fn forced_mechanism(
     method: LoginMethod,
     offered: &[String],
     kind: CredentialKind,
     fallback: Option<&'static str>,
 ) -> Option<&'static str> {
-    if kind != CredentialKind::Password {
+    let (sasl_name, for_kind) = match method {
+        LoginMethod::Plain => ("PLAIN", CredentialKind::Password),
+        LoginMethod::Login => ("LOGIN", CredentialKind::Password),
+        LoginMethod::Command => {
+            return fallback.filter(|_| kind == CredentialKind::Password);
+        }
+        LoginMethod::XOAuth2 => ("XOAUTH2", CredentialKind::OAuth2Token),
+        LoginMethod::OAuthBearer => ("OAUTHBEARER", CredentialKind::OAuth2Token),
+    };
+    if kind != for_kind {
         return None;
     }
-    let sasl_name = match method {
-        LoginMethod::Plain => "PLAIN",
-        LoginMethod::Login => "LOGIN",
-        LoginMethod::Command => return fallback,
-    };
     offered
         .iter()
         .any(|o| o.trim().eq_ignore_ascii_case(sasl_name))
@@ -298,6 +303,8 @@ fn login_method_name(m: LoginMethod) -> &'static str {
         LoginMethod::Plain => "plain",
         LoginMethod::Login => "login",
         LoginMethod::Command => "command",
+        LoginMethod::XOAuth2 => "xoauth2",
+        LoginMethod::OAuthBearer => "oauthbearer",
     }
 }
 
@@ -427,6 +434,7 @@ where
         Judgement::Unknown | Judgement::Accepted => {}
     }
     let t = rec.start(StepName::Auth);
+    let token = cred.kind() == CredentialKind::OAuth2Token;
     let result = exchange(cred, mechanism).await;
     let ms = t.elapsed_ms();
     match result {
@@ -450,6 +458,10 @@ where
                 &server_says,
             ) {
                 Reason::AuthRejected if oauth_only => Reason::AuthOauth2Required,
+                // A token refused: not a password problem, whatever the words.
+                Reason::AuthRejected | Reason::AuthOauth2Required if token => {
+                    Reason::AuthOauth2TokenRefused
+                }
                 r => r,
             };
             // A temporary failure says nothing about the credential: the next one may try.
@@ -556,5 +568,12 @@ mod tests {
             ),
             None
         );
+        // And a password never through a token one; a token goes where it is forced.
+        let both = vec!["XOAUTH2".to_string(), "OAUTHBEARER".to_string()];
+        assert_eq!(forced(LoginMethod::XOAuth2, &both, None), None);
+        let token = |m| forced_mechanism(m, &both, CredentialKind::OAuth2Token, Some("USER"));
+        assert_eq!(token(LoginMethod::XOAuth2), Some("XOAUTH2"));
+        assert_eq!(token(LoginMethod::OAuthBearer), Some("OAUTHBEARER"));
+        assert_eq!(token(LoginMethod::Command), None);
     }
 }

@@ -96,6 +96,9 @@ pub enum CredentialKind {
 pub struct CredentialInfo {
     pub kind: CredentialKind,
     pub source: SecretSource,
+    /// The run's OAuth2 sign-in (`--oauth2`): issuer, flow, scopes, lifetime; never a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<crate::oauth2::OAuth2Info>,
 }
 
 /// The diagnosis of one combination, as reported: its id and the judged item.

@@ -46,6 +46,7 @@ fn diagnose(scenario: Scenario, with_password: bool) -> RunReport {
                         CredentialKind::None
                     },
                     source: SecretSource::Lab,
+                    oauth2: None,
                 },
                 cert_warn_days: 21,
             },

@@ -603,6 +603,7 @@ fn a_shared_host_certificate_and_documented_settings() {
             credential: CredentialInfo {
                 kind: CredentialKind::None,
                 source: SecretSource::None,
+                oauth2: None,
             },
             cert_warn_days: 21,
         },

@@ -238,6 +238,7 @@ fn build(reports: Vec<ProbeReport>, lang: Lang, documented: Vec<DocumentedSettin
             credential: CredentialInfo {
                 kind: CredentialKind::Password,
                 source: SecretSource::Environment,
+                oauth2: None,
             },
             cert_warn_days: 21,
         },

@@ -19,6 +19,7 @@ mod monitor_batch;
 mod monitor_check;
 mod monitor_nagios;
 mod monitor_serve;
+mod oauth2;
 mod ocsp_nginx;
 mod packaging;
 mod parity;

@@ -214,9 +214,43 @@ pub struct MailServers {
     pub submission_legacy_tls: u16,
     /// The run directory (temp; removed when the test process exits).
     pub dir: PathBuf,
+    /// Set on the instance of [`MailServers::get_with_oauth2`] only: Dovecot (and Postfix
+    /// through it) also takes OAuth2 tokens (XOAUTH2, OAUTHBEARER), checked at the
+    /// authorization server of `support::oauth2`.
+    pub token_introspection: Option<TokenIntrospection>,
     users: Mutex<BTreeMap<String, UserEntry>>,
     /// Password of [`SYNC_USER`], the account `sync_auth_log` logs in as.
     sync_password: String,
+}
+
+/// Where the OAuth2 instance's Dovecot checks tokens: its `oauth2` passdb posts each token to
+/// the introspection endpoint of the authorization server at `https://127.0.0.2:PORT`
+/// (RFC 7662), authenticating as the confidential client `dovecot`.
+#[derive(Clone)]
+pub struct TokenIntrospection {
+    /// The port on [`SERVER_IP`] kept for the authorization server (`support::oauth2` starts it
+    /// there, with this instance's server certificate, which names 127.0.0.2).
+    pub provider_port: u16,
+    /// The `dovecot` client's secret at the authorization server (random per process).
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for TokenIntrospection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIntrospection")
+            .field("provider_port", &self.provider_port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What Dovecot's auth accepts on an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accepts {
+    /// PLAIN and LOGIN against the passwd-file ([`MailServers::get`]).
+    Passwords,
+    /// Also XOAUTH2 and OAUTHBEARER, checked by token introspection
+    /// ([`MailServers::get_with_oauth2`]).
+    PasswordsAndTokens,
 }
 
 /// A user that exists on the test servers. The password is random per test process.
@@ -485,9 +519,23 @@ impl MailServers {
             .unwrap_or_else(|e| e.into_inner())
             .entry(file)
             .or_insert_with(|| Box::leak(Box::new(OnceLock::new())));
-        match cell.get_or_init(start) {
+        match cell.get_or_init(|| start(Accepts::Passwords)) {
             Ok(servers) => servers,
             Err(e) => panic!("the test mail servers could not be started: {e}"),
+        }
+    }
+
+    /// A Dovecot and Postfix of their own (one set per test process) that also log in with
+    /// OAuth2 tokens: Dovecot offers XOAUTH2 and OAUTHBEARER besides PLAIN and LOGIN and
+    /// checks a token with its `oauth2` passdb, which asks the authorization server (RFC 7662
+    /// introspection, see [`TokenIntrospection`]) and takes the token's `sub` as the user;
+    /// Postfix's SASL goes through this Dovecot, so SMTP AUTH takes tokens too. Passwords
+    /// still work. The authorization server itself is `support::oauth2`'s.
+    pub fn get_with_oauth2() -> &'static MailServers {
+        static CELL: OnceLock<Result<MailServers, String>> = OnceLock::new();
+        match CELL.get_or_init(|| start(Accepts::PasswordsAndTokens)) {
+            Ok(servers) => servers,
+            Err(e) => panic!("the OAuth2 test mail servers could not be started: {e}"),
         }
     }
 
@@ -941,11 +989,11 @@ extern "C" fn stop_servers_at_exit() {
     }
 }
 
-fn start() -> Result<MailServers, String> {
+fn start(accepts: Accepts) -> Result<MailServers, String> {
     preflight()?;
     let mut errors = Vec::new();
     for attempt in 1..=START_ATTEMPTS {
-        match start_once() {
+        match start_once(accepts) {
             Ok((servers, supervisor)) => {
                 let first = {
                     let mut all = SUPERVISOR.lock().unwrap_or_else(|e| e.into_inner());
@@ -991,14 +1039,14 @@ fn preflight() -> Result<(), String> {
     Ok(())
 }
 
-fn start_once() -> Result<(MailServers, Supervisor), String> {
+fn start_once(accepts: Accepts) -> Result<(MailServers, Supervisor), String> {
     let keep = std::env::var_os("MAILCHECK_KEEP_SERVER_DIR").is_some_and(|v| v == "1");
     let dir = tempfile::Builder::new()
         .prefix("mailcheck-servers-")
         .tempdir()
         .map_err(|e| format!("creating the run dir: {e}"))?
         .keep();
-    let result = prepare_and_launch(&dir, keep);
+    let result = prepare_and_launch(&dir, keep, accepts);
     if result.is_err() && !keep {
         let _ = fs::remove_dir_all(&dir);
     }
@@ -1008,7 +1056,11 @@ fn start_once() -> Result<(MailServers, Supervisor), String> {
     result
 }
 
-fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor), String> {
+fn prepare_and_launch(
+    dir: &Path,
+    keep: bool,
+    accepts: Accepts,
+) -> Result<(MailServers, Supervisor), String> {
     let dir_str = dir.to_str().ok_or("run dir path is not UTF-8")?;
     if dir_str.contains(|c: char| c.is_whitespace() || c == '@' || c == ',') {
         return Err(format!(
@@ -1033,8 +1085,10 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
 
     let ca_pem = write_certificates(&dir.join("tls"))?;
 
-    // Thirteen distinct free ports: hold all listeners at once, then release them for the servers.
-    let listeners = (0..13)
+    // Thirteen distinct free ports (and one for the authorization server of the OAuth2
+    // instance): hold all listeners at once, then release them for the servers.
+    let port_count = 13 + usize::from(accepts == Accepts::PasswordsAndTokens);
+    let listeners = (0..port_count)
         .map(|_| TcpListener::bind(SocketAddr::new(SERVER_IP.into(), 0)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("binding {SERVER_IP}:0: {e}"))?;
@@ -1070,6 +1124,10 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         submission_tls_optional: ports[11],
         submission_legacy_tls: ports[12],
         dir: dir.to_path_buf(),
+        token_introspection: (accepts == Accepts::PasswordsAndTokens).then(|| TokenIntrospection {
+            provider_port: ports[13],
+            client_secret: random_password(),
+        }),
         users: Mutex::new(
             PRESET_USERS
                 .iter()
@@ -1085,6 +1143,20 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
         sync_password: random_password(),
     };
     servers.write_passwd_file(&servers.users.lock().unwrap_or_else(|e| e.into_inner()))?;
+    let (token_mechanisms, token_passdb) = match &servers.token_introspection {
+        None => (String::new(), String::new()),
+        Some(t) => {
+            write_token_passdb_conf(dir, t)?;
+            (
+                " xoauth2 oauthbearer".to_string(),
+                format!(
+                    "# Tokens (XOAUTH2, OAUTHBEARER) are checked at the authorization server.\n\
+                     passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  \
+                     args = {dir_str}/dovecot/oauth2.conf.ext\n}}\n"
+                ),
+            )
+        }
+    };
 
     let vars = [
         ("DIR", dir_str.to_string()),
@@ -1125,6 +1197,8 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
             "SUBMISSION_LEGACY_TLS_PORT",
             servers.submission_legacy_tls.to_string(),
         ),
+        ("TOKEN_MECHANISMS", token_mechanisms),
+        ("TOKEN_PASSDB", token_passdb),
     ];
     for (template, target) in [
         (DOVECOT_CONF_IN, "dovecot/dovecot.conf"),
@@ -1164,6 +1238,32 @@ fn prepare_and_launch(dir: &Path, keep: bool) -> Result<(MailServers, Supervisor
             Err(message)
         }
     }
+}
+
+/// Writes the settings of Dovecot's `oauth2` passdb: each token is posted to the introspection
+/// endpoint (client `dovecot`, HTTP basic authentication from the URL), over TLS checked
+/// against the test CA; an active token's `sub` must be the login name.
+fn write_token_passdb_conf(dir: &Path, t: &TokenIntrospection) -> Result<(), String> {
+    let text = format!(
+        "introspection_mode = post\n\
+         introspection_url = https://dovecot:{secret}@{ip}:{port}/token/introspection\n\
+         force_introspection = yes\n\
+         tls_ca_cert_file = {ca}\n\
+         username_attribute = sub\n\
+         active_attribute = active\n\
+         active_value = true\n",
+        secret = t.client_secret,
+        ip = SERVER_IP,
+        port = t.provider_port,
+        ca = dir.join("tls/ca.pem").display(),
+    );
+    let path = dir.join("dovecot/oauth2.conf.ext");
+    fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+    // It holds the client secret: readable by root and Dovecot's auth process (group dovecot).
+    let dovecot = system_id("/etc/group", "dovecot")?;
+    std::os::unix::fs::chown(&path, Some(0), Some(dovecot))
+        .map_err(|e| format!("chown {}: {e}", path.display()))?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).map_err(|e| e.to_string())
 }
 
 /// Waits for Dovecot, then has the supervisor start Postfix and waits for it.
