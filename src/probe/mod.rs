@@ -621,14 +621,21 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
         .min(deadline.saturating_duration_since(Instant::now()))
         .max(Duration::from_millis(100));
     // The modern handshake failed for want of shared settings (from the first byte, or after
-    // STARTTLS): what would a client that still accepts legacy TLS get?
-    let no_shared_settings = report.failure.as_ref().is_some_and(|f| {
-        f.step == StepName::Tls
-            && matches!(
-                f.reason,
-                Reason::TlsHandshakeFailed | Reason::TlsProtocolTooOld
-            )
-    });
+    // STARTTLS): what would a client that still accepts legacy TLS get? Not when rustls and the
+    // server had agreed on a version and suite and the handshake failed later (a 1024-bit RSA
+    // key's signature): the server's choice from a legacy offer would say nothing true then.
+    let agreed = report
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.version != "unknown" && !t.cipher_suite.is_empty());
+    let no_shared_settings = !agreed
+        && report.failure.as_ref().is_some_and(|f| {
+            f.step == StepName::Tls
+                && matches!(
+                    f.reason,
+                    Reason::TlsHandshakeFailed | Reason::TlsProtocolTooOld
+                )
+        });
     if let (true, Some(peer)) = (no_shared_settings, report.peer) {
         let chosen = match report.target.combination.security {
             Security::Tls => {
