@@ -366,6 +366,7 @@ discovery-note-no-dnssec = from DNS without DNSSEC validation
 discovery-note-srv-not-offered = { $name } says the service is not offered (target ".")
 discovery-note-srv-outside = { $name } points outside { $domain }, to { $target }
 discovery-note-srv-failed = { $name }: { $error }
+discovery-note-dnssec-bogus = { $name }: DNSSEC validation failed (bogus), the answer is not used
 discovery-note-guessed = a guess: nothing says this server handles this domain's mail
 discovery-note-credentials-withheld = credentials withheld: { $hosts } came through an untrusted channel and lie outside { $domain }; check them, then rerun with --trust-discovered or --server HOST
 discovery-note-credentials-withheld-config = credentials withheld: { $hosts } came through an untrusted channel and lie outside { $domain }; check them, then set trust_discovered = true or name the server

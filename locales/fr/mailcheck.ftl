@@ -365,6 +365,7 @@ discovery-note-no-dnssec = issu du DNS sans validation DNSSEC
 discovery-note-srv-not-offered = { $name } indique que le service n'est pas proposé (cible « . »)
 discovery-note-srv-outside = { $name } pointe hors de { $domain }, vers { $target }
 discovery-note-srv-failed = { $name } : { $error }
+discovery-note-dnssec-bogus = { $name } : la validation DNSSEC a échoué (réponse invalide), elle n'est pas utilisée
 discovery-note-guessed = nom deviné : rien n'indique que ce serveur gère le courrier de ce domaine
 discovery-note-credentials-withheld = identifiants non transmis : { $hosts } { $count ->
         [one] provient d'un canal non fiable et se trouve

@@ -3,5 +3,6 @@
 //! Not every binary uses every helper, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod nsd;
 pub mod schema;
 pub mod servers;
