@@ -544,7 +544,7 @@ fn tellingness(r: Reason) -> u8 {
         | AuthAccountLocked
         | AuthProtocolDisabled => 0,
         TlsCertExpired | TlsCertNotYetValid | TlsCertNameMismatch | TlsCertUnknownIssuer
-        | TlsCertSelfSigned | TlsCertRevoked | TlsCertInvalid => 1,
+        | TlsCertSelfSigned | TlsCertRevoked | TlsDaneMismatch | TlsCertInvalid => 1,
         AuthMechanismNotOffered | AuthLoginDisabled | AuthTemporaryFailure => 2,
         StarttlsInjection | StarttlsNotOffered | StarttlsRefused | TlsProtocolTooOld
         | TlsHandshakeFailed | TlsLegacyOnly => 3,

@@ -14,8 +14,15 @@
 //! A record with a usage, selector or matching type outside these is unusable and ignored; a
 //! set of only unusable records is as if there were none (RFC 7671 §4.1).
 
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
+use rustls::server::ParsedCertificate;
+use rustls::RootCertStore;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::Serialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::resolver::{Dnssec, Resolver, TlsaRecord};
+use super::tls::TlsFacts;
 
 /// What DANE made of one TLS connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,6 +60,85 @@ impl DaneCheck {
     pub fn is_mismatch(&self) -> bool {
         self.status == DaneStatus::Mismatch
     }
+}
+
+/// The host's TLSA records when DNSSEC validated them (RFC 7673 §3: no DANE otherwise): the
+/// name asked and each record's RDATA.
+pub async fn lookup(resolver: &Resolver, host: &str, port: u16) -> Option<(String, Vec<Vec<u8>>)> {
+    if host
+        .trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok()
+    {
+        return None;
+    }
+    let answer = resolver.tlsa(host, port).await.ok()?;
+    if answer.dnssec != Dnssec::Validated {
+        return None;
+    }
+    let name = format!("_{port}._tcp.{}", host.trim_end_matches('.'));
+    Some((name, answer.records.iter().map(rdata).collect()))
+}
+
+/// A record's RDATA (RFC 6698 §2.1).
+fn rdata(r: &TlsaRecord) -> Vec<u8> {
+    let mut v = vec![r.usage, r.selector, r.matching];
+    v.extend_from_slice(&r.data);
+    v
+}
+
+/// `facts.dane` from the TLSA records at `name`, for the host name `server_name`.
+pub fn judge(facts: &mut TlsFacts, name: &str, records: &[Vec<u8>], server_name: &str) {
+    let chain: Vec<&[u8]> = facts.chain.iter().map(|c| c.as_ref()).collect();
+    if chain.is_empty() {
+        return;
+    }
+    let status = check(records, &chain, facts.verification.is_trusted(), |i| {
+        chains_to(&facts.chain, i, server_name)
+    });
+    facts.dane = Some(DaneCheck {
+        tlsa_name: name.to_string(),
+        records: records.len(),
+        status,
+    });
+}
+
+/// Whether the connection's certificate is to be trusted: DANE decides where it matched or
+/// mismatched, the public-CA verdict otherwise.
+pub fn trusted(facts: &TlsFacts) -> bool {
+    match &facts.dane {
+        Some(d) if d.authenticates() => true,
+        Some(d) if d.is_mismatch() => false,
+        _ => facts.verification.is_trusted(),
+    }
+}
+
+/// DANE-TA: the leaf chains to `chain[i]` taken as the trust anchor, and names `server_name`
+/// (RFC 7671 §5.2: name checks apply).
+fn chains_to(chain: &[CertificateDer<'static>], i: usize, server_name: &str) -> bool {
+    let (Some(leaf), Some(anchor)) = (chain.first(), chain.get(i).filter(|_| i > 0)) else {
+        return false;
+    };
+    let mut roots = RootCertStore::empty();
+    if roots.add(anchor.clone()).is_err() {
+        return false;
+    }
+    let (Ok(parsed), Ok(name)) = (
+        ParsedCertificate::try_from(leaf),
+        ServerName::try_from(server_name.to_string()),
+    ) else {
+        return false;
+    };
+    let algs = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+    verify_server_cert_signed_by_trust_anchor(
+        &parsed,
+        &roots,
+        &chain[1..i],
+        UnixTime::now(),
+        algs.all,
+    )
+    .and_then(|()| verify_server_name(&parsed, &name))
+    .is_ok()
 }
 
 /// The TLSA RDATA's fields (RFC 6698 §2.1), or `None` when it is too short to have them.

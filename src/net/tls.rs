@@ -227,6 +227,12 @@ pub struct TlsFacts {
     pub verification: CertVerdict,
     /// The OCSP response the server stapled (rustls asks for one in every handshake).
     pub ocsp: super::ocsp::Staple,
+    /// The chain against the host's validated TLSA records ([`super::dane`]), when it has some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dane: Option<super::dane::DaneCheck>,
+    /// The presented chain, leaf first (for DANE; not in JSON).
+    #[serde(skip)]
+    pub chain: Vec<CertificateDer<'static>>,
 }
 
 /// Description of one certificate.
@@ -957,8 +963,12 @@ fn build_facts(
     let alpn = conn
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());
+    let mut chain = vec![];
     let (certificate, chain_length, verification, ocsp) = match seen {
-        Some(seen) => (seen.leaf, seen.chain.len(), seen.verdict, seen.ocsp),
+        Some(seen) => {
+            chain = seen.chain;
+            (seen.leaf, chain.len(), seen.verdict, seen.ocsp)
+        }
         None => match conn.peer_certificates() {
             // Not expected: rustls always calls the verifier before recording certificates.
             Some(chain) if !chain.is_empty() => (
@@ -980,6 +990,8 @@ fn build_facts(
         chain_length,
         verification,
         ocsp,
+        dane: None,
+        chain,
     })
 }
 

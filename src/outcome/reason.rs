@@ -25,6 +25,8 @@ pub enum Reason {
     TlsCertUnknownIssuer,
     TlsCertSelfSigned,
     TlsCertRevoked,
+    /// The chain matches none of the host's DNSSEC-validated TLSA records (RFC 7671).
+    TlsDaneMismatch,
     TlsCertInvalid,
     TlsHandshakeFailed,
     TlsProtocolTooOld,
@@ -65,7 +67,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 48] = [
+    pub const ALL: [Reason; 49] = [
         Reason::DnsNoSuchHost,
         Reason::DnsFailed,
         Reason::DnsNoAddress,
@@ -79,6 +81,7 @@ impl Reason {
         Reason::TlsCertUnknownIssuer,
         Reason::TlsCertSelfSigned,
         Reason::TlsCertRevoked,
+        Reason::TlsDaneMismatch,
         Reason::TlsCertInvalid,
         Reason::TlsHandshakeFailed,
         Reason::TlsProtocolTooOld,
@@ -134,6 +137,7 @@ impl Reason {
             TlsCertUnknownIssuer => "tls.cert-unknown-issuer",
             TlsCertSelfSigned => "tls.cert-self-signed",
             TlsCertRevoked => "tls.cert-revoked",
+            TlsDaneMismatch => "tls.dane-mismatch",
             TlsCertInvalid => "tls.cert-invalid",
             TlsHandshakeFailed => "tls.handshake-failed",
             TlsProtocolTooOld => "tls.protocol-too-old",

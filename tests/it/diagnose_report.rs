@@ -61,6 +61,8 @@ fn tls(verification: CertVerdict, cert: CertInfo) -> TlsFacts {
         chain_length: 2,
         verification,
         ocsp: Default::default(),
+        dane: None,
+        chain: vec![],
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::support::nsd::{Nsd, Zone};
 use crate::support::schema::assert_schema;
-use crate::support::servers::MailServers;
+use crate::support::servers::{MailServers, SNI_SELF_SIGNED};
 
 /// The SRV record every domain below publishes, to the test Dovecot's IMAPS port.
 fn srv(port: u16) -> String {
@@ -181,4 +181,114 @@ fn credentials_go_to_a_validated_srv_target_only() {
         assert_schema("probe", &v);
         assert_eq!(v["credential"]["kind"], kind, "{address}: {v:#}");
     }
+}
+
+/// SHA-256 of the SubjectPublicKeyInfo of the PEM certificate at `path` (TLSA 3 1 1 data).
+fn spki_sha256(path: &std::path::Path) -> String {
+    use rustls_pki_types::pem::PemObject;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let der = rustls_pki_types::CertificateDer::from_pem_file(path).unwrap();
+    let (_, cert) = X509Certificate::from_der(der.as_ref()).unwrap();
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert.tbs_certificate.subject_pki.raw);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `lab.test` signed, its SRV records pointing at the test Dovecot: IMAPS at
+/// `selfsigned.lab.test` (Dovecot's self-signed certificate, named by a DANE-EE record), IMAP
+/// with STARTTLS at `mail.lab.test` with a TLSA record naming another key, POP3S at
+/// `mail.lab.test` with a DANE-EE record naming its (test-CA) key.
+fn dane_nsd() -> &'static Nsd {
+    static NSD: OnceLock<Nsd> = OnceLock::new();
+    NSD.get_or_init(|| {
+        let s = MailServers::get();
+        let tls_dir = s.ca_pem.parent().unwrap();
+        let server = spki_sha256(&tls_dir.join("server.crt"));
+        let selfsigned = spki_sha256(&tls_dir.join(format!("{SNI_SELF_SIGNED}.crt")));
+        let zone = Zone::signed("lab.test")
+            .with("mail A 127.0.0.2")
+            .with("selfsigned A 127.0.0.2")
+            .with(format!(
+                "_imaps._tcp SRV 0 1 {} selfsigned.lab.test.",
+                s.imaps
+            ))
+            .with(format!("_imap._tcp SRV 0 1 {} mail.lab.test.", s.imap))
+            .with(format!("_pop3s._tcp SRV 0 1 {} mail.lab.test.", s.pop3s))
+            .with(format!(
+                "_{}._tcp.selfsigned TLSA 3 1 1 {selfsigned}",
+                s.imaps
+            ))
+            .with(format!(
+                "_{}._tcp.mail TLSA 3 1 1 {}",
+                s.imap,
+                "00".repeat(32)
+            ))
+            .with(format!("_{}._tcp.mail TLSA 3 1 1 {server}", s.pop3s));
+        Nsd::start("test", vec![zone]).unwrap_or_else(|e| panic!("starting NSD: {e}"))
+    })
+}
+
+fn result<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no result {id} in {doc:#}"))
+}
+
+/// DANE on every TLS combination of a DNSSEC-signed, SRV-only domain: a DANE-EE match makes a
+/// self-signed certificate verified (the login goes ahead), a mismatch withholds the password
+/// even from a certificate the CA vouches for, and a match is reported.
+#[test]
+fn dane_verifies_a_self_signed_certificate_and_a_mismatch_withholds_credentials() {
+    let s = MailServers::get();
+    let nsd = dane_nsd();
+    let alice = s.user("alice");
+    let out = Command::cargo_bin("mailcheck")
+        .unwrap()
+        .env("MAILCHECK_PASSWORD", &alice.password)
+        .env("NO_COLOR", "1")
+        .args(["probe", &alice.address, "--no-prompt", "--format", "json"])
+        .args(["--dns-server", &nsd.addr.to_string()])
+        .args(["--dns-trust-anchor", nsd.anchor_ds.to_str().unwrap()])
+        .args(["--ca-file", s.ca_pem.to_str().unwrap()])
+        .args(["--ispdb-url", "https://ispdb.test/v1.1/"])
+        .args(["--discovery-timeout", "5s", "--connect-timeout", "2s"])
+        .args(["--only", "imap", "--only", "pop3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(&alice.password));
+    let doc: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_schema("probe", &doc);
+
+    // The SRV targets were validated: the password may go to them.
+    assert_eq!(doc["credential"]["kind"], "password", "{doc:#}");
+
+    let imaps = result(&doc, &format!("imap/{}/tls", s.imaps));
+    assert_eq!(
+        imaps["tls"]["verification"]["status"], "self-signed",
+        "{imaps:#}"
+    );
+    let dane = &imaps["tls"]["dane"];
+    assert_eq!(dane["status"], "match", "{imaps:#}");
+    assert_eq!(dane["usage"], 3);
+    assert_eq!(
+        dane["tlsa_name"],
+        format!("_{}._tcp.selfsigned.lab.test", s.imaps)
+    );
+    assert_eq!(imaps["auth"]["status"], "succeeded", "{imaps:#}");
+
+    let imap = result(&doc, &format!("imap/{}/starttls", s.imap));
+    assert_eq!(imap["tls"]["verification"]["status"], "valid", "{imap:#}");
+    assert_eq!(imap["tls"]["dane"]["status"], "mismatch", "{imap:#}");
+    assert_eq!(imap["reason"]["code"], "tls.dane-mismatch", "{imap:#}");
+    assert_eq!(imap["auth"]["why"], "certificate-not-trusted", "{imap:#}");
+
+    let pop3s = result(&doc, &format!("pop3/{}/tls", s.pop3s));
+    assert_eq!(pop3s["tls"]["verification"]["status"], "valid", "{pop3s:#}");
+    assert_eq!(pop3s["tls"]["dane"]["status"], "match", "{pop3s:#}");
+    assert_eq!(pop3s["auth"]["status"], "succeeded", "{pop3s:#}");
+    assert_eq!(s.failed_logins(&alice.address), 0);
 }
