@@ -292,3 +292,77 @@ fn dane_verifies_a_self_signed_certificate_and_a_mismatch_withholds_credentials(
     assert_eq!(pop3s["auth"]["status"], "succeeded", "{pop3s:#}");
     assert_eq!(s.failed_logins(&alice.address), 0);
 }
+
+/// `mailcheck discover` on the DANE-protected, SRV-only domain: every SRV answer validated.
+#[test]
+fn discover_a_dane_protected_srv_only_domain() {
+    let nsd = dane_nsd();
+    let out = Command::cargo_bin("mailcheck")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args(["discover", "alice@lab.test", "--format", "json"])
+        .args(["--dns-server", &nsd.addr.to_string()])
+        .args(["--dns-trust-anchor", nsd.anchor_dnskey.to_str().unwrap()])
+        .args(["--ispdb-url", "https://ispdb.test/v1.1/"])
+        .args(["--discovery-timeout", "5s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema("discover", &v);
+    let selected = v["discovery"]["selected"].as_array().unwrap();
+    assert_eq!(selected.len(), 3, "{v:#}");
+    for c in selected {
+        assert_eq!(c["source"], "srv", "{c:#}");
+        assert_eq!(c["dnssec"], "validated", "{c:#}");
+        assert_eq!(c["trusted"], true, "{c:#}");
+    }
+}
+
+/// A trust anchor that cannot be used is bad input, named by where it was given.
+#[test]
+fn an_unusable_trust_anchor_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_records = dir.path().join("anchor");
+    std::fs::write(&not_records, "test. IN A 127.0.0.1\n").unwrap();
+    for (file, says) in [
+        (dir.path().join("missing"), "cannot read it"),
+        (not_records.clone(), "neither a DS nor a DNSKEY record"),
+    ] {
+        let out = Command::cargo_bin("mailcheck")
+            .unwrap()
+            .args(["discover", "alice@lab.test", "--dns-server", "127.0.0.1:9"])
+            .arg("--dns-trust-anchor")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains("--dns-trust-anchor"), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+    // In a checks file: its file, line and column.
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[account]]\naddress = \"a@lab.test\"\ndns_server = \"127.0.0.1:9\"\ndns_trust_anchor = \"{}\"\n",
+            not_records.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("mailcheck")
+        .unwrap()
+        .env_remove("MAILCHECK_PASSWORD")
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("bad.toml:4:"), "{stderr}");
+    assert!(
+        stderr.contains("neither a DS nor a DNSKEY record"),
+        "{stderr}"
+    );
+}
