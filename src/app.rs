@@ -75,6 +75,10 @@ impl TargetArgs {
             insecure: self.insecure,
             login_method: self.auth_mechanism.map(Into::into),
             dns_server: d.dns_server,
+            dns_trust_anchor: d
+                .dns_trust_anchor
+                .clone()
+                .map(|p| Given::flag(p, "--dns-trust-anchor")),
             ispdb_url: d.ispdb_url.clone().map(|u| Given::flag(u, "--ispdb-url")),
             discovery_timeout: d.discovery_timeout,
             trust_discovered: self.trust_discovered,
@@ -200,6 +204,10 @@ fn discover_only(args: DiscoverArgs) -> Result<Status> {
         ca_file: args.ca_file.clone().map(|p| Given::flag(p, "--ca-file")),
         connect_to: args.connect_to.clone(),
         dns_server: d.dns_server,
+        dns_trust_anchor: d
+            .dns_trust_anchor
+            .clone()
+            .map(|p| Given::flag(p, "--dns-trust-anchor")),
         ispdb_url: d.ispdb_url.clone().map(|u| Given::flag(u, "--ispdb-url")),
         discovery_timeout: d.discovery_timeout,
         ..SettingsBuilder::default()
@@ -208,7 +216,8 @@ fn discover_only(args: DiscoverArgs) -> Result<Status> {
     // Discovery alone: its DNS queries get the discovery deadline, not a connect timeout.
     if let Servers::Discover(ds) = &settings.servers {
         settings.policy.resolver =
-            crate::net::resolver::Resolver::from_option(d.dns_server.map(|n| n.0), ds.timeout);
+            crate::net::resolver::Resolver::from_option(d.dns_server.map(|n| n.0), ds.timeout)
+                .with_trust_anchor(settings.policy.resolver.trust_anchor());
     }
     let cfg = crate::plan::discovery_config(&settings).context("nothing to discover")?;
     let report = runtime()?.block_on(discover::discover(&settings.address, &cfg))?;

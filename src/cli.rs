@@ -148,6 +148,11 @@ pub struct DiscoveryArgs {
     #[arg(long, value_name = "IP[:PORT]", help_heading = heading::DISCOVERY)]
     pub dns_server: Option<NameServer>,
 
+    /// DNSSEC trust anchor: a file of DS or DNSKEY records in zone-file form, replacing the
+    /// root's (a private root, a test zone). [default: the root zone's keys]
+    #[arg(long, value_name = "FILE", help_heading = heading::DISCOVERY)]
+    pub dns_trust_anchor: Option<PathBuf>,
+
     /// Base URL of the Thunderbird ISPDB (the domain is appended).
     /// [default: https://autoconfig.thunderbird.net/v1.1/]
     #[arg(long, value_name = "URL", help_heading = heading::DISCOVERY)]

@@ -269,6 +269,8 @@ pub struct SettingsBuilder {
     pub check_legacy_tls: bool,
     pub login_method: Option<LoginMethod>,
     pub dns_server: Option<NameServer>,
+    /// `--dns-trust-anchor FILE`: DS or DNSKEY records replacing the root trust anchor.
+    pub dns_trust_anchor: Option<Given<PathBuf>>,
     pub ispdb_url: Option<Given<String>>,
     pub discovery_timeout: Option<Duration>,
     pub trust_discovered: bool,
@@ -298,6 +300,13 @@ impl SettingsBuilder {
                 return Err(p.err(format!("{}: no such file", p.value.display())))
             }
             Some(p) => Some(p.value.clone()),
+            None => None,
+        };
+        let trust_anchor = match &self.dns_trust_anchor {
+            Some(p) => Some(std::sync::Arc::new(
+                crate::net::resolver::TrustAnchor::read(&p.value)
+                    .map_err(|e| p.err(format!("{}: {e}", p.value.display())))?,
+            )),
             None => None,
         };
         let mut crl_files = vec![];
@@ -466,7 +475,8 @@ impl SettingsBuilder {
         };
 
         let policy = Policy {
-            resolver: Resolver::from_option(self.dns_server.map(|n| n.0), limits.connect_timeout),
+            resolver: Resolver::from_option(self.dns_server.map(|n| n.0), limits.connect_timeout)
+                .with_trust_anchor(trust_anchor),
             limits,
             family: self.family,
             ca_file,

@@ -36,6 +36,8 @@ reason-tls-cert-self-signed = the certificate is self-signed ({ $issuer })
     .hint = the provider must install a certificate from a public authority; do not accept it in the mail client
 reason-tls-cert-revoked = the certificate has been revoked
     .hint = the provider must replace its certificate
+reason-tls-dane-mismatch = the certificate matches none of the TLSA records the domain publishes, signed with DNSSEC ({ $detail })
+    .hint = the provider must update its TLSA records or install the certificate they name; until then the server may be an impostor
 reason-tls-cert-invalid = the certificate is invalid ({ $detail })
     .hint = the provider must fix its certificate
 reason-tls-handshake-failed = { $alert ->
@@ -411,6 +413,7 @@ discovery-note-no-dnssec = from DNS without DNSSEC validation
 discovery-note-srv-not-offered = { $name } says the service is not offered (target ".")
 discovery-note-srv-outside = { $name } points outside { $domain }, to { $target }
 discovery-note-srv-failed = { $name }: { $error }
+discovery-note-dnssec-bogus = { $name }: DNSSEC validation failed (bogus), the answer is not used
 discovery-note-guessed = a guess: nothing says this server handles this domain's mail
 discovery-note-credentials-withheld = credentials withheld: { $hosts } came through an untrusted channel and lie outside { $domain }; check them, then rerun with --trust-discovered or --server HOST
 discovery-note-credentials-withheld-config = credentials withheld: { $hosts } came through an untrusted channel and lie outside { $domain }; check them, then set trust_discovered = true or name the server

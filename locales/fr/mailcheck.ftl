@@ -35,6 +35,8 @@ reason-tls-cert-self-signed = le certificat est auto-signé ({ $issuer })
     .hint = le fournisseur doit installer un certificat d'une autorité publique ; ne l'acceptez pas dans le logiciel de messagerie
 reason-tls-cert-revoked = le certificat a été révoqué
     .hint = le fournisseur doit remplacer son certificat
+reason-tls-dane-mismatch = le certificat ne correspond à aucun des enregistrements TLSA que le domaine publie, signés avec DNSSEC ({ $detail })
+    .hint = le fournisseur doit mettre à jour ses enregistrements TLSA ou installer le certificat qu'ils désignent ; d'ici là, le serveur peut être un imposteur
 reason-tls-cert-invalid = le certificat n'est pas valide ({ $detail })
     .hint = le fournisseur doit corriger son certificat
 reason-tls-handshake-failed = { $alert ->
@@ -413,6 +415,7 @@ discovery-note-no-dnssec = issu du DNS sans validation DNSSEC
 discovery-note-srv-not-offered = { $name } indique que le service n'est pas proposé (cible « . »)
 discovery-note-srv-outside = { $name } pointe hors de { $domain }, vers { $target }
 discovery-note-srv-failed = { $name } : { $error }
+discovery-note-dnssec-bogus = { $name } : la validation DNSSEC a échoué (réponse invalide), elle n'est pas utilisée
 discovery-note-guessed = nom deviné : rien n'indique que ce serveur gère le courrier de ce domaine
 discovery-note-credentials-withheld = identifiants non transmis : { $hosts } { $count ->
         [one] provient d'un canal non fiable et se trouve

@@ -62,6 +62,7 @@ struct Entry {
     /// Without a server: discover (default true) or probe the address's domain (false).
     discover: Option<bool>,
     dns_server: Option<Spanned<String>>,
+    dns_trust_anchor: Option<Spanned<String>>,
     ispdb_url: Option<Spanned<String>>,
     discovery_timeout: Option<Spanned<String>>,
     trust_discovered: Option<bool>,
@@ -530,6 +531,8 @@ fn builder(
         deadline: dur(pick(&e.deadline, &d.deadline))?,
         insecure: e.insecure.or(d.insecure).unwrap_or(false),
         dns_server,
+        dns_trust_anchor: pick(&e.dns_trust_anchor, &d.dns_trust_anchor)
+            .map(|v| Given::new(PathBuf::from(v.get_ref()), cx.origin(v.span()))),
         ispdb_url: pick(&e.ispdb_url, &d.ispdb_url).map(|v| given(&v)),
         discovery_timeout: dur(pick(&e.discovery_timeout, &d.discovery_timeout))?,
         trust_discovered: e.trust_discovered.or(d.trust_discovered).unwrap_or(false),

@@ -241,6 +241,7 @@ mod tests {
             auth: vec![],
             source,
             origin: "test".into(),
+            dnssec: None,
             trusted: true,
             notes: Default::default(),
         };

@@ -650,7 +650,7 @@ fn tellingness(r: Reason) -> u8 {
         | AuthProtocolDisabled
         | AuthOauth2TokenRefused => 0,
         TlsCertExpired | TlsCertNotYetValid | TlsCertNameMismatch | TlsCertUnknownIssuer
-        | TlsCertSelfSigned | TlsCertRevoked | TlsCertInvalid => 1,
+        | TlsCertSelfSigned | TlsCertRevoked | TlsDaneMismatch | TlsCertInvalid => 1,
         AuthMechanismNotOffered | AuthLoginDisabled | AuthTemporaryFailure => 2,
         StarttlsInjection | StarttlsNotOffered | StarttlsRefused | TlsProtocolTooOld
         | TlsHandshakeFailed | TlsLegacyOnly => 3,

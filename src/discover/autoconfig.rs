@@ -366,6 +366,7 @@ pub(crate) fn candidates(
             auth: s.auth.clone(),
             source,
             origin: origin.to_string(),
+            dnssec: None,
             trusted,
             notes: if trusted {
                 Notes::default()

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::account::Address;
 use crate::model::{Protocol, Security};
-use crate::net::resolver::LookupError;
+use crate::net::resolver::{Dnssec, LookupError};
 
 /// Most redirects followed in one chain: `RedirectAddr` / `RedirectUrl` answers and HTTP
 /// redirects of the POST together.
@@ -473,7 +473,12 @@ async fn run_start(
                     })
                 }
             };
-            let mut recs: Vec<_> = recs.into_iter().filter(|r| r.target != ".").collect();
+            let validated = recs.dnssec == Dnssec::Validated;
+            let mut recs: Vec<_> = recs
+                .records
+                .into_iter()
+                .filter(|r| r.target != ".")
+                .collect();
             recs.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.weight.cmp(&a.weight)));
             let r = recs
                 .first()
@@ -483,8 +488,8 @@ async fn run_start(
             } else {
                 endpoint(&format!("{}:{}", r.target, r.port))
             };
-            // The URL came from DNS without DNSSEC validation.
-            chain(ctx, url, email, false, trail).await
+            // A DNSSEC-validated record vouches for the endpoint as an https URL would.
+            chain(ctx, url, email, validated, trail).await
         }
     }
 }
@@ -541,6 +546,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                         auth: s.auth.clone(),
                         source: SourceKind::Autodiscover,
                         origin: url.clone(),
+                        dnssec: None,
                         trusted,
                         notes: if trusted {
                             Notes::default()

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::http::{Fetched, HttpError};
-use crate::net::resolver::Resolver;
+use crate::net::resolver::{Resolver, ResolverId};
 
 /// How long a cached answer stays usable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +83,7 @@ type Slot = watch::Receiver<Option<Stored>>;
 pub struct DiscoveryCache {
     keep: Keep,
     answers: Mutex<HashMap<Request, Slot>>,
-    resolvers: Mutex<HashMap<Option<SocketAddr>, Resolver>>,
+    resolvers: Mutex<HashMap<ResolverId, Resolver>>,
 }
 
 impl Default for DiscoveryCache {
@@ -107,7 +107,7 @@ impl DiscoveryCache {
         let Ok(mut map) = self.resolvers.lock() else {
             return given.clone();
         };
-        map.entry(given.server())
+        map.entry(given.identity())
             .or_insert_with(|| given.clone())
             .clone()
     }

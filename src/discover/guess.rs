@@ -78,6 +78,7 @@ pub(crate) async fn source(
                 auth: vec![],
                 source: SourceKind::Guess,
                 origin: format!("guessed: {host} resolves"),
+                dnssec: None,
                 trusted: false,
                 notes: Notes(vec![Note::Guessed]),
             });

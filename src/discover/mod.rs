@@ -33,7 +33,7 @@ use serde::Serialize;
 
 use crate::account::Address;
 use crate::model::{Combination, ConnectTo, Protocol, Security, Target};
-use crate::net::resolver::Resolver;
+use crate::net::resolver::{Dnssec, Resolver};
 
 pub use failure::{DiscoveryFailure, Obstacle};
 pub use note::{Note, Notes, TrustHint};
@@ -123,9 +123,12 @@ pub struct Candidate {
     pub source: SourceKind,
     /// The URL, DNS record or table entry it came from.
     pub origin: String,
-    /// Whether the channel is trusted: the built-in table, https with a valid certificate.
-    /// http, DNS without DNSSEC validation and guessing are not.
+    /// Whether the channel is trusted: the built-in table, https with a valid certificate,
+    /// DNSSEC-validated DNS (RFC 6186 §6). http, DNS without validation and guessing are not.
     pub trusted: bool,
+    /// What DNSSEC says of the DNS answer it came from (SRV, MX), when it came from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<Dnssec>,
     /// `notes` (English) and `note_codes` in JSON.
     #[serde(flatten, skip_serializing_if = "Notes::is_empty")]
     pub notes: Notes,
@@ -751,6 +754,7 @@ mod tests {
             auth: vec![],
             source: src,
             origin: "test".into(),
+            dnssec: None,
             trusted: true,
             notes: Notes::default(),
         }

@@ -59,7 +59,8 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
             )
         }
     };
-    let Some(best) = mx.iter().find(|m| m.exchange != ".") else {
+    let dnssec = mx.dnssec;
+    let Some(best) = mx.records.iter().find(|m| m.exchange != ".") else {
         return Found::nothing(
             format!("{domain} has a null MX (accepts no mail)"),
             Obstacle::Absent,
@@ -80,6 +81,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
         );
         for c in &mut f.candidates {
             c.notes.push(Note::ThroughMx);
+            c.dnssec = Some(dnssec);
         }
         f.detail = format!("{record}: {}", f.detail);
         return f;
@@ -104,6 +106,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
         );
         for c in &mut f.candidates {
             c.notes.push(Note::ThroughMx);
+            c.dnssec = Some(dnssec);
         }
         f.detail = format!("{record}, {d}: {}", f.detail);
         return f;
@@ -122,6 +125,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     }
     for c in &mut f.candidates {
         c.trusted = false;
+        c.dnssec = Some(dnssec);
         c.origin = format!("{origin}{}", c.origin);
         c.notes.push(Note::ThroughMx);
     }

@@ -101,6 +101,8 @@ pub enum Note {
     },
     /// An SRV query that broke while others answered.
     SrvFailed { name: String, error: String },
+    /// A DNS answer whose DNSSEC validation failed (bogus): reported, not used.
+    DnssecBogus { name: String, error: String },
     /// A guessed host name.
     Guessed,
     /// Credentials withheld: untrusted candidates outside the domain.
@@ -135,6 +137,7 @@ impl Note {
             Note::SrvNotOffered { .. } => "srv-not-offered",
             Note::SrvOutside { .. } => "srv-outside",
             Note::SrvFailed { .. } => "srv-failed",
+            Note::DnssecBogus { .. } => "dnssec-bogus",
             Note::Guessed => "guessed",
             Note::CredentialsWithheld {
                 hint: TrustHint::Cli,
@@ -148,7 +151,7 @@ impl Note {
     }
 
     /// Every code, for the catalogue test and the README.
-    pub const CODES: [&'static str; 22] = [
+    pub const CODES: [&'static str; 23] = [
         "not-offered-overruled",
         "not-offered",
         "not-offered-ignored",
@@ -168,6 +171,7 @@ impl Note {
         "srv-not-offered",
         "srv-outside",
         "srv-failed",
+        "dnssec-bogus",
         "guessed",
         "credentials-withheld",
         "credentials-withheld-config",
@@ -282,7 +286,7 @@ impl Note {
                 put("domain", domain.clone());
                 put("target", target.clone());
             }
-            Note::SrvFailed { name, error } => {
+            Note::SrvFailed { name, error } | Note::DnssecBogus { name, error } => {
                 put("name", name.clone());
                 put("error", error.clone());
             }
@@ -483,6 +487,10 @@ mod tests {
             Note::SrvFailed {
                 name: s("_imap._tcp.lab.test"),
                 error: s("SERVFAIL"),
+            },
+            Note::DnssecBogus {
+                name: s("_imaps._tcp.lab.test"),
+                error: s("DNSSEC validation failed for _imaps._tcp.lab.test SRV (bogus): not used"),
             },
             Note::Guessed,
         ];

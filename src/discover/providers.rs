@@ -179,6 +179,7 @@ pub(crate) fn candidates(
             auth: p.auth.clone(),
             source,
             origin: origin.to_string(),
+            dnssec: None,
             trusted,
             notes: Notes::default(),
         })

@@ -2,7 +2,7 @@
 
 use super::{within, Budget, Candidate, Ctx, Found, Note, Notes, Obstacle, SourceKind, Trail};
 use crate::model::{Protocol, Security};
-use crate::net::resolver::{LookupError, SrvRecord};
+use crate::net::resolver::{Dnssec, LookupError, SrvRecord};
 
 /// The services, implicit TLS first (RFC 8314).
 pub const SERVICES: [(&str, Protocol, Security); 6] = [
@@ -47,7 +47,9 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
         names.iter().zip(SERVICES).zip(answers).enumerate()
     {
         match answer {
-            Ok(mut recs) => {
+            Ok(answer) => {
+                let dnssec = answer.dnssec;
+                let mut recs = answer.records;
                 order(&mut recs);
                 if recs.iter().all(|r| r.target == ".") {
                     dot[i] = true;
@@ -60,7 +62,14 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                         "{name} SRV {} {} {} {}.",
                         r.priority, r.weight, r.port, r.target
                     );
-                    let mut notes = Notes(vec![Note::NoDnssec]);
+                    // RFC 6186 §6, RFC 7673: a validated record vouches for its target, inside
+                    // the domain or not.
+                    let trusted = dnssec == Dnssec::Validated;
+                    let mut notes = if trusted {
+                        Notes::default()
+                    } else {
+                        Notes(vec![Note::NoDnssec])
+                    };
                     if !within(&r.target, &domain) {
                         let n = Note::SrvOutside {
                             name: name.clone(),
@@ -80,12 +89,19 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
                         auth: vec![],
                         source: SourceKind::Srv,
                         origin: record,
-                        trusted: false,
+                        dnssec: Some(dnssec),
+                        trusted,
                         notes,
                     });
                 }
             }
             Err(e) => {
+                if let LookupError::Bogus { .. } = e {
+                    f.notes.push(Note::DnssecBogus {
+                        name: name.clone(),
+                        error: e.to_string(),
+                    });
+                }
                 f.obstacles.push(Obstacle::of_lookup(&e, name, &domain));
                 if !matches!(e, LookupError::NotFound { .. }) {
                     broke.push((name.clone(), e.to_string()));
@@ -114,11 +130,18 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
         "no SRV record".into()
     };
     if !said.is_empty() && !broke.is_empty() {
-        f.notes.extend(
-            broke
-                .into_iter()
-                .map(|(name, error)| Note::SrvFailed { name, error }),
-        );
+        // A bogus answer has its own note already.
+        let bogus = |n: &String| {
+            f.notes
+                .iter()
+                .any(|x| matches!(x, Note::DnssecBogus { name, .. } if name == n))
+        };
+        let failed: Vec<Note> = broke
+            .into_iter()
+            .filter(|(name, _)| !bogus(name))
+            .map(|(name, error)| Note::SrvFailed { name, error })
+            .collect();
+        f.notes.extend(failed);
     }
     f
 }

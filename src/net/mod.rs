@@ -3,6 +3,7 @@
 
 pub mod connect;
 pub mod connection;
+pub mod dane;
 pub mod legacy_tls;
 pub mod ocsp;
 pub mod resolver;

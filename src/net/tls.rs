@@ -230,6 +230,12 @@ pub struct TlsFacts {
     /// What the presented chain says about its quality: diagnosis makes findings of it.
     #[serde(skip)]
     pub quality: ChainQuality,
+    /// The chain against the host's validated TLSA records ([`super::dane`]), when it has some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dane: Option<super::dane::DaneCheck>,
+    /// The presented chain, leaf first (for DANE; not in JSON).
+    #[serde(skip)]
+    pub chain: Vec<CertificateDer<'static>>,
 }
 
 /// Description of one certificate.
@@ -966,14 +972,18 @@ fn build_facts(
     let alpn = conn
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());
+    let mut chain = vec![];
     let (certificate, chain_length, verification, ocsp, quality) = match seen {
-        Some(seen) => (
-            seen.leaf,
-            seen.chain.len(),
-            seen.verdict,
-            seen.ocsp,
-            seen.quality,
-        ),
+        Some(seen) => {
+            chain = seen.chain;
+            (
+                seen.leaf,
+                chain.len(),
+                seen.verdict,
+                seen.ocsp,
+                seen.quality,
+            )
+        }
         None => match conn.peer_certificates() {
             // Not expected: rustls always calls the verifier before recording certificates.
             Some(chain) if !chain.is_empty() => (
@@ -1003,6 +1013,8 @@ fn build_facts(
         verification,
         ocsp,
         quality,
+        dane: None,
+        chain,
     })
 }
 

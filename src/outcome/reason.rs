@@ -25,6 +25,8 @@ pub enum Reason {
     TlsCertUnknownIssuer,
     TlsCertSelfSigned,
     TlsCertRevoked,
+    /// The chain matches none of the host's DNSSEC-validated TLSA records (RFC 7671).
+    TlsDaneMismatch,
     TlsCertInvalid,
     TlsHandshakeFailed,
     TlsProtocolTooOld,
@@ -79,7 +81,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 55] = [
+    pub const ALL: [Reason; 56] = [
         Reason::DnsNoSuchHost,
         Reason::DnsFailed,
         Reason::DnsNoAddress,
@@ -93,6 +95,7 @@ impl Reason {
         Reason::TlsCertUnknownIssuer,
         Reason::TlsCertSelfSigned,
         Reason::TlsCertRevoked,
+        Reason::TlsDaneMismatch,
         Reason::TlsCertInvalid,
         Reason::TlsHandshakeFailed,
         Reason::TlsProtocolTooOld,
@@ -155,6 +158,7 @@ impl Reason {
             TlsCertUnknownIssuer => "tls.cert-unknown-issuer",
             TlsCertSelfSigned => "tls.cert-self-signed",
             TlsCertRevoked => "tls.cert-revoked",
+            TlsDaneMismatch => "tls.dane-mismatch",
             TlsCertInvalid => "tls.cert-invalid",
             TlsHandshakeFailed => "tls.handshake-failed",
             TlsProtocolTooOld => "tls.protocol-too-old",

@@ -261,6 +261,8 @@ pub(crate) struct Recorder {
     /// The legacy re-probe of a STARTTLS port: after the go-ahead, send the legacy ClientHello
     /// instead of the handshake, and stop (see [`legacy_after_starttls`]).
     pub(crate) legacy_hello: bool,
+    /// The host's DNSSEC-validated TLSA records (name, RDATA), checked on every handshake.
+    tlsa: Option<(String, Vec<Vec<u8>>)>,
 }
 
 /// A step in progress.
@@ -325,6 +327,7 @@ impl Recorder {
             deadline,
             transcript: None,
             legacy_hello: false,
+            tlsa: None,
         }
     }
 
@@ -436,7 +439,25 @@ impl Recorder {
                         verdict.code()
                     )
                 });
-                if verdict.is_trusted() {
+                if let (Some((name, records)), Some(f)) = (&self.tlsa, self.report.tls.as_mut()) {
+                    crate::net::dane::judge(f, name, records, &self.report.target.tls_name);
+                }
+                let dane = self.report.tls.as_ref().and_then(|f| f.dane.clone());
+                if let Some(d) = dane.as_ref().filter(|d| d.is_mismatch()) {
+                    // The domain's own signed word against this certificate: an impostor as
+                    // far as anyone can tell, whatever the public CAs say.
+                    let detail = format!("{} record(s) at {}", d.records, d.tlsa_name);
+                    let f = self.fail(t, Reason::TlsDaneMismatch, detail, None);
+                    self.soft_fail(f);
+                } else if dane.as_ref().is_some_and(|d| d.authenticates()) {
+                    let summary = summary.map(|s| {
+                        format!(
+                            "{s}, DANE match at {}",
+                            dane.as_ref().map_or("", |d| d.tlsa_name.as_str())
+                        )
+                    });
+                    self.ok(t, summary);
+                } else if verdict.is_trusted() {
                     self.ok(t, summary);
                 } else {
                     let reason = cert_reason(&verdict);
@@ -486,7 +507,7 @@ impl Recorder {
             .report
             .tls
             .as_ref()
-            .is_some_and(|f| f.verification.is_trusted());
+            .is_some_and(crate::net::dane::trusted);
         if !trusted && !policy.insecure {
             return Err(NotAttempted::CertificateNotTrusted);
         }
@@ -822,16 +843,37 @@ async fn connect(ctx: &ProbeContext, rec: &mut Recorder) -> Result<Connection, F
     let connect_host = target
         .address
         .map_or_else(|| target.connect_host.clone(), |a| a.to_string());
-    let connected = match connect::connect_via(
-        &ctx.policy.resolver,
-        &connect_host,
-        target.connect_port,
-        ctx.policy.family,
-        limits.connect_timeout,
-        Some(rec.deadline),
-    )
-    .await
-    {
+    // DANE (RFC 7673): the TLSA records of the host the user named, asked while connecting.
+    // Not for a `--connect-to` redirect, whose DNS is not the one that matters.
+    let redirected =
+        target.connect_host != target.host || target.connect_port != target.combination.port;
+    let tlsa = async {
+        if redirected || rec.tlsa.is_some() {
+            return None;
+        }
+        tokio::time::timeout(
+            limits.connect_timeout,
+            crate::net::dane::lookup(&ctx.policy.resolver, &target.host, target.combination.port),
+        )
+        .await
+        .ok()
+        .flatten()
+    };
+    let (connected, tlsa) = tokio::join!(
+        connect::connect_via(
+            &ctx.policy.resolver,
+            &connect_host,
+            target.connect_port,
+            ctx.policy.family,
+            limits.connect_timeout,
+            Some(rec.deadline),
+        ),
+        tlsa
+    );
+    if tlsa.is_some() {
+        rec.tlsa = tlsa;
+    }
+    let connected = match connected {
         Ok(c) => c,
         Err(f) => {
             rec.report.attempts = f.attempts;

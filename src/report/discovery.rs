@@ -243,6 +243,7 @@ mod tests {
             auth: vec![],
             source: SourceKind::ProviderTable,
             origin: "providers.toml: ovh".into(),
+            dnssec: None,
             trusted: true,
             notes: Notes::default(),
         };

@@ -63,6 +63,8 @@ fn tls(verification: CertVerdict, cert: CertInfo) -> TlsFacts {
         verification,
         ocsp: Default::default(),
         quality: Default::default(),
+        dane: None,
+        chain: vec![],
     }
 }
 

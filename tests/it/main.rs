@@ -11,6 +11,7 @@ mod diagnose_report;
 mod discover;
 mod discover_cli;
 mod discover_real_servers;
+mod dnssec;
 mod docs;
 mod hardening;
 mod hostile;

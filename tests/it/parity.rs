@@ -103,6 +103,7 @@ fn discovered(domain: &str, imap_host: &str) -> DiscoveryReport {
         auth: vec![],
         source: SourceKind::Srv,
         origin: format!("_imaps._tcp.{domain}"),
+        dnssec: None,
         trusted: false,
         notes: Notes::default(),
     };
