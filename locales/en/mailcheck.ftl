@@ -150,6 +150,7 @@ finding-connect-some-addresses-failed = { $connected } answered, but not { $fail
 ## Documentation sources (discovery), as findings name them.
 
 source-provider-table = the built-in provider table
+source-pacc = the domain's PACC document
 source-autoconfig = the provider's autoconfig
 source-ispdb = Thunderbird's ISPDB
 source-mx = the provider behind the MX record
@@ -313,6 +314,7 @@ discovery-status-failed = failed
 discovery-status-timed-out = timed out
 discovery-status-skipped = skipped
 discovery-source-provider-table = built-in provider table
+discovery-source-pacc = PACC
 discovery-source-autoconfig = autoconfig (provider)
 discovery-source-ispdb = ISPDB
 discovery-source-mx = MX record
@@ -367,5 +369,6 @@ discovery-note-srv-not-offered = { $name } says the service is not offered (targ
 discovery-note-srv-outside = { $name } points outside { $domain }, to { $target }
 discovery-note-srv-failed = { $name }: { $error }
 discovery-note-guessed = a guess: nothing says this server handles this domain's mail
+discovery-note-pacc-digest = matches the SHA-256 digest published at { $name } (DNS without DNSSEC validation)
 discovery-note-credentials-withheld = credentials withheld: { $hosts } came through an untrusted channel and lie outside { $domain }; check them, then rerun with --trust-discovered or --server HOST
 discovery-note-credentials-withheld-config = credentials withheld: { $hosts } came through an untrusted channel and lie outside { $domain }; check them, then set trust_discovered = true or name the server

@@ -146,6 +146,7 @@ finding-connect-some-addresses-failed = { $connected } a répondu, mais pas { $f
 ## Sources de documentation (découverte), telles que les constats les nomment
 
 source-provider-table = la table des fournisseurs intégrée
+source-pacc = le document PACC du domaine
 source-autoconfig = l'autoconfig du fournisseur
 source-ispdb = l'ISPDB de Thunderbird
 source-mx = le fournisseur de l'enregistrement MX
@@ -309,6 +310,7 @@ discovery-status-failed = en échec
 discovery-status-timed-out = délai dépassé
 discovery-status-skipped = non interrogée
 discovery-source-provider-table = table des fournisseurs intégrée
+discovery-source-pacc = PACC
 discovery-source-autoconfig = autoconfig (fournisseur)
 discovery-source-ispdb = ISPDB
 discovery-source-mx = enregistrement MX
@@ -366,6 +368,7 @@ discovery-note-srv-not-offered = { $name } indique que le service n'est pas prop
 discovery-note-srv-outside = { $name } pointe hors de { $domain }, vers { $target }
 discovery-note-srv-failed = { $name } : { $error }
 discovery-note-guessed = nom deviné : rien n'indique que ce serveur gère le courrier de ce domaine
+discovery-note-pacc-digest = conforme à l'empreinte SHA-256 publiée en { $name } (DNS sans validation DNSSEC)
 discovery-note-credentials-withheld = identifiants non transmis : { $hosts } { $count ->
         [one] provient d'un canal non fiable et se trouve
        *[other] proviennent d'un canal non fiable et se trouvent

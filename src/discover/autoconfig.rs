@@ -34,7 +34,8 @@ pub struct Offered {
     /// Its URL (placeholders replaced).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Its host name, for the types that give one instead of a URL (legacy `exchange`).
+    /// Its host name, for the types that give one instead of a URL (legacy `exchange`,
+    /// PACC's `managesieve`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// Its `<authentication>` methods, in the document's order.
@@ -61,6 +62,10 @@ pub enum OfferedKind {
     Carddav,
     /// `<calendar type="caldav">`.
     Caldav,
+    /// PACC's `webdav` (file storage).
+    Webdav,
+    /// PACC's `managesieve` (filter rules, RFC 5804), given by host name.
+    Managesieve,
 }
 
 impl OfferedKind {
@@ -82,6 +87,8 @@ impl OfferedKind {
             OfferedKind::Exchange => "exchange",
             OfferedKind::Carddav => "carddav",
             OfferedKind::Caldav => "caldav",
+            OfferedKind::Webdav => "webdav",
+            OfferedKind::Managesieve => "managesieve",
         }
     }
 }

@@ -103,6 +103,9 @@ pub enum Note {
     SrvFailed { name: String, error: String },
     /// A guessed host name.
     Guessed,
+    /// A PACC document accepted because its SHA-256 matches the TXT record at `name`, which
+    /// came from DNS without DNSSEC validation.
+    PaccDigest { name: String },
     /// Credentials withheld: untrusted candidates outside the domain.
     CredentialsWithheld {
         hosts: Vec<String>,
@@ -136,6 +139,7 @@ impl Note {
             Note::SrvOutside { .. } => "srv-outside",
             Note::SrvFailed { .. } => "srv-failed",
             Note::Guessed => "guessed",
+            Note::PaccDigest { .. } => "pacc-digest",
             Note::CredentialsWithheld {
                 hint: TrustHint::Cli,
                 ..
@@ -148,7 +152,7 @@ impl Note {
     }
 
     /// Every code, for the catalogue test and the README.
-    pub const CODES: [&'static str; 22] = [
+    pub const CODES: [&'static str; 23] = [
         "not-offered-overruled",
         "not-offered",
         "not-offered-ignored",
@@ -169,6 +173,7 @@ impl Note {
         "srv-outside",
         "srv-failed",
         "guessed",
+        "pacc-digest",
         "credentials-withheld",
         "credentials-withheld-config",
     ];
@@ -272,7 +277,7 @@ impl Note {
                 put("port", port.to_string());
                 put("given", given.clone());
             }
-            Note::SrvNotOffered { name } => put("name", name.clone()),
+            Note::SrvNotOffered { name } | Note::PaccDigest { name } => put("name", name.clone()),
             Note::SrvOutside {
                 name,
                 domain,
@@ -485,6 +490,9 @@ mod tests {
                 error: s("SERVFAIL"),
             },
             Note::Guessed,
+            Note::PaccDigest {
+                name: s("_ua-auto-config.lab.test"),
+            },
         ];
         for n in 1..=2 {
             v.push(Note::NotOfferedIgnored {
