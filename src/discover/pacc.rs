@@ -344,8 +344,14 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
     };
     let mut candidates =
         autoconfig::candidates(&doc, SourceKind::Pacc, &origin, got.trusted, &ctx.address);
+    // On each candidate (JSON), and once for the source (the table's notes).
+    let trust = Note::PaccDigest { name: name.clone() };
     for c in &mut candidates {
-        c.notes.push(Note::PaccDigest { name: name.clone() });
+        c.notes.push(trust.clone());
+    }
+    let mut notes: super::Notes = doc.skipped.iter().cloned().collect();
+    if !candidates.is_empty() {
+        notes.push(trust);
     }
     let detail = if candidates.is_empty() {
         format!("{origin}: digest matches {name}; no usable server in the document")
@@ -362,7 +368,7 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
             vec![]
         },
         candidates,
-        notes: doc.skipped.iter().cloned().collect(),
+        notes,
         provider: doc.display_name.clone().or(doc.provider_id.clone()),
         detail,
         failed: false,

@@ -10,6 +10,7 @@ mod diagnose_real_servers;
 mod diagnose_report;
 mod discover;
 mod discover_cli;
+mod discover_pacc;
 mod discover_real_servers;
 mod docs;
 mod hardening;
