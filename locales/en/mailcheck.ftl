@@ -357,6 +357,11 @@ discovery-note-host-unknown-ovh-email-pro = { $name }: if this is an OVHcloud E-
 discovery-note-before = before it: { $failures }
 discovery-note-skipped-type = server type "{ $kind }" is not probed
 discovery-note-also-offered = also offered, not probed: { $kind } at { $at }
+discovery-note-schema-invalid = the document does not follow the autoconfig draft's schema ({ $count } { $count ->
+    [one] problem
+   *[other] problems
+}), first: { $first }
+discovery-note-skipped-invalid = server entry "{ $kind }" skipped, it breaks the schema: { $reason }
 discovery-note-skipped-host = { $protocol }: unusable host name "{ $given }"
 discovery-note-skipped-port = { $protocol } { $host }: unusable port "{ $given }"
 discovery-note-skipped-unencrypted = { $protocol } { $host }:{ $port } without encryption: never probed

@@ -356,6 +356,11 @@ discovery-note-host-unknown-ovh-email-pro = { $name } : s'il s'agit d'un compte 
 discovery-note-before = auparavant : { $failures }
 discovery-note-skipped-type = serveur de type « { $kind } » écarté : ce type n'est pas testé
 discovery-note-also-offered = proposé aussi, non testé : { $kind } à l'adresse { $at }
+discovery-note-schema-invalid = le document ne suit pas le schéma du brouillon autoconfig ({ $count } { $count ->
+    [one] problème
+   *[other] problèmes
+}), d'abord : { $first }
+discovery-note-skipped-invalid = entrée de serveur « { $kind } » ignorée, elle enfreint le schéma : { $reason }
 discovery-note-skipped-host = { $protocol } : nom d'hôte inutilisable « { $given } »
 discovery-note-skipped-port = { $protocol } { $host } : port inutilisable « { $given } »
 discovery-note-skipped-unencrypted = { $protocol } { $host }:{ $port } sans chiffrement : jamais testé

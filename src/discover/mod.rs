@@ -23,6 +23,7 @@ mod mx;
 pub mod note;
 pub mod pacc;
 pub mod providers;
+pub mod schema;
 mod srv;
 
 use std::collections::BTreeMap;

@@ -62,6 +62,10 @@ pub enum Note {
     /// A service a document publishes besides mail access (JMAP, EWS, CardDAV...): listed, not
     /// probed. `at` is its URL (or host name, for the legacy `exchange` type).
     AlsoOffered { kind: String, at: String },
+    /// The document does not follow the draft's RELAX NG schema: how many places, the first.
+    SchemaInvalid { count: usize, first: String },
+    /// A document's server entry that breaks the schema: skipped, with the reason.
+    SkippedInvalid { kind: String, reason: String },
     /// A document's server whose host name is unusable.
     SkippedHost { protocol: Protocol, given: String },
     /// A document's server whose port is unusable.
@@ -127,6 +131,8 @@ impl Note {
             Note::Before { .. } => "before",
             Note::SkippedType { .. } => "skipped-type",
             Note::AlsoOffered { .. } => "also-offered",
+            Note::SchemaInvalid { .. } => "schema-invalid",
+            Note::SkippedInvalid { .. } => "skipped-invalid",
             Note::SkippedHost { .. } => "skipped-host",
             Note::SkippedPort { .. } => "skipped-port",
             Note::SkippedUnencrypted { .. } => "skipped-unencrypted",
@@ -152,7 +158,7 @@ impl Note {
     }
 
     /// Every code, for the catalogue test and the README.
-    pub const CODES: [&'static str; 23] = [
+    pub const CODES: [&'static str; 25] = [
         "not-offered-overruled",
         "not-offered",
         "not-offered-ignored",
@@ -161,6 +167,8 @@ impl Note {
         "before",
         "skipped-type",
         "also-offered",
+        "schema-invalid",
+        "skipped-invalid",
         "skipped-host",
         "skipped-port",
         "skipped-unencrypted",
@@ -243,6 +251,14 @@ impl Note {
             Note::AlsoOffered { kind, at } => {
                 put("kind", kind.clone());
                 put("at", at.clone());
+            }
+            Note::SchemaInvalid { count, first } => {
+                put("first", first.clone());
+                p.insert("count", (*count).into());
+            }
+            Note::SkippedInvalid { kind, reason } => {
+                put("kind", kind.clone());
+                put("reason", reason.clone());
             }
             Note::SkippedHost { protocol, given } => {
                 put("protocol", protocol.to_string());
@@ -452,6 +468,14 @@ mod tests {
             Note::AlsoOffered {
                 kind: s("jmap"),
                 at: s("https://jmap.example.com/"),
+            },
+            Note::SchemaInvalid {
+                count: 2,
+                first: s("clientConfig: clientConfig without its version attribute"),
+            },
+            Note::SkippedInvalid {
+                kind: s("imap"),
+                reason: s("\"0\" is not a positive integer"),
             },
             Note::SkippedHost {
                 protocol: Protocol::Imap,

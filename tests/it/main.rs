@@ -12,6 +12,7 @@ mod discover;
 mod discover_cli;
 mod discover_pacc;
 mod discover_real_servers;
+mod discover_rng;
 mod docs;
 mod hardening;
 mod hostile;
