@@ -179,6 +179,7 @@ finding-tls-must-staple-missing = the certificate demands a stapled OCSP respons
 ## Documentation sources (discovery), as findings name them.
 
 source-provider-table = the built-in provider table
+source-pacc = the domain's PACC document
 source-autoconfig = the provider's autoconfig
 source-ispdb = Thunderbird's ISPDB
 source-mx = the provider behind the MX record
@@ -357,6 +358,7 @@ discovery-status-failed = failed
 discovery-status-timed-out = timed out
 discovery-status-skipped = skipped
 discovery-source-provider-table = built-in provider table
+discovery-source-pacc = PACC
 discovery-source-autoconfig = autoconfig (provider)
 discovery-source-ispdb = ISPDB
 discovery-source-mx = MX record
@@ -402,6 +404,11 @@ discovery-note-host-unknown-ovh-email-pro = { $name }: if this is an OVHcloud E-
 discovery-note-before = before it: { $failures }
 discovery-note-skipped-type = server type "{ $kind }" is not probed
 discovery-note-also-offered = also offered, not probed: { $kind } at { $at }
+discovery-note-schema-invalid = the document does not follow the autoconfig draft's schema ({ $count } { $count ->
+    [one] problem
+   *[other] problems
+}), first: { $first }
+discovery-note-skipped-invalid = server entry "{ $kind }" skipped, it breaks the schema: { $reason }
 discovery-note-skipped-host = { $protocol }: unusable host name "{ $given }"
 discovery-note-skipped-port = { $protocol } { $host }: unusable port "{ $given }"
 discovery-note-skipped-unencrypted = { $protocol } { $host }:{ $port } without encryption: never probed
@@ -415,6 +422,7 @@ discovery-note-srv-outside = { $name } points outside { $domain }, to { $target 
 discovery-note-srv-failed = { $name }: { $error }
 discovery-note-dnssec-bogus = { $name }: DNSSEC validation failed (bogus), the answer is not used
 discovery-note-guessed = a guess: nothing says this server handles this domain's mail
+discovery-note-pacc-digest = matches the SHA-256 digest published at { $name } (DNS without DNSSEC validation)
 discovery-note-credentials-withheld = credentials withheld: { $hosts } came through an untrusted channel and lie outside { $domain }; check them, then rerun with --trust-discovered or --server HOST
 discovery-note-credentials-withheld-config = credentials withheld: { $hosts } came through an untrusted channel and lie outside { $domain }; check them, then set trust_discovered = true or name the server
 

@@ -175,6 +175,7 @@ finding-tls-must-staple-missing = le certificat exige une réponse OCSP agrafée
 ## Sources de documentation (découverte), telles que les constats les nomment
 
 source-provider-table = la table des fournisseurs intégrée
+source-pacc = le document PACC du domaine
 source-autoconfig = l'autoconfig du fournisseur
 source-ispdb = l'ISPDB de Thunderbird
 source-mx = le fournisseur de l'enregistrement MX
@@ -356,6 +357,7 @@ discovery-status-failed = en échec
 discovery-status-timed-out = délai dépassé
 discovery-status-skipped = non interrogée
 discovery-source-provider-table = table des fournisseurs intégrée
+discovery-source-pacc = PACC
 discovery-source-autoconfig = autoconfig (fournisseur)
 discovery-source-ispdb = ISPDB
 discovery-source-mx = enregistrement MX
@@ -404,6 +406,11 @@ discovery-note-host-unknown-ovh-email-pro = { $name } : s'il s'agit d'un compte 
 discovery-note-before = auparavant : { $failures }
 discovery-note-skipped-type = serveur de type « { $kind } » écarté : ce type n'est pas testé
 discovery-note-also-offered = proposé aussi, non testé : { $kind } à l'adresse { $at }
+discovery-note-schema-invalid = le document ne suit pas le schéma du brouillon autoconfig ({ $count } { $count ->
+    [one] problème
+   *[other] problèmes
+}), d'abord : { $first }
+discovery-note-skipped-invalid = entrée de serveur « { $kind } » ignorée, elle enfreint le schéma : { $reason }
 discovery-note-skipped-host = { $protocol } : nom d'hôte inutilisable « { $given } »
 discovery-note-skipped-port = { $protocol } { $host } : port inutilisable « { $given } »
 discovery-note-skipped-unencrypted = { $protocol } { $host }:{ $port } sans chiffrement : jamais testé
@@ -417,6 +424,7 @@ discovery-note-srv-outside = { $name } pointe hors de { $domain }, vers { $targe
 discovery-note-srv-failed = { $name } : { $error }
 discovery-note-dnssec-bogus = { $name } : la validation DNSSEC a échoué (réponse invalide), elle n'est pas utilisée
 discovery-note-guessed = nom deviné : rien n'indique que ce serveur gère le courrier de ce domaine
+discovery-note-pacc-digest = conforme à l'empreinte SHA-256 publiée en { $name } (DNS sans validation DNSSEC)
 discovery-note-credentials-withheld = identifiants non transmis : { $hosts } { $count ->
         [one] provient d'un canal non fiable et se trouve
        *[other] proviennent d'un canal non fiable et se trouvent

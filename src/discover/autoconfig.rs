@@ -4,11 +4,13 @@
 //! [`parse`] is pure: bytes in, servers out. The services mailcheck does not probe (JMAP, EWS,
 //! ActiveSync, the legacy `exchange`, CardDAV and CalDAV) are listed as also offered, the
 //! `<oAuth2>` element is kept; unknown server types and plain-text servers are skipped with a
-//! note, never fatal.
+//! note, never fatal. Each document is checked against the draft's RELAX NG schema
+//! ([`super::schema`]): what breaks it is a note, and a server entry that breaks it is skipped.
 
 use serde::{Deserialize, Serialize};
 
 use super::http::HttpError;
+use super::schema;
 use super::{
     document_host, in_order, substitute, Budget, Candidate, Ctx, Found, Note, Notes, Obstacle,
     SourceKind, Trail,
@@ -34,7 +36,8 @@ pub struct Offered {
     /// Its URL (placeholders replaced).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Its host name, for the types that give one instead of a URL (legacy `exchange`).
+    /// Its host name, for the types that give one instead of a URL (legacy `exchange`,
+    /// PACC's `managesieve`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// Its `<authentication>` methods, in the document's order.
@@ -61,6 +64,10 @@ pub enum OfferedKind {
     Carddav,
     /// `<calendar type="caldav">`.
     Caldav,
+    /// PACC's `webdav` (file storage).
+    Webdav,
+    /// PACC's `managesieve` (filter rules, RFC 5804), given by host name.
+    Managesieve,
 }
 
 impl OfferedKind {
@@ -82,6 +89,8 @@ impl OfferedKind {
             OfferedKind::Exchange => "exchange",
             OfferedKind::Carddav => "carddav",
             OfferedKind::Caldav => "caldav",
+            OfferedKind::Webdav => "webdav",
+            OfferedKind::Managesieve => "managesieve",
         }
     }
 }
@@ -179,6 +188,21 @@ pub fn parse(xml: &[u8], address: &Address) -> Result<Document, String> {
         return Err("clientConfig without an emailProvider".into());
     }
     let mut doc = Document::default();
+    // Checked against the draft's schema: a note for the document, and a server entry that
+    // breaks it is skipped with its reason ([`schema`]).
+    let violations = schema::validate(&text);
+    if let Some(first) = violations.first() {
+        doc.skipped.push(Note::SchemaInvalid {
+            count: violations.len(),
+            first: first.to_string(),
+        });
+    }
+    let invalid = |key: String| {
+        violations
+            .iter()
+            .find(|v| v.server.as_deref() == Some(key.as_str()))
+            .map(|v| v.reason.clone())
+    };
     let text = |v: &Option<String>| {
         v.as_deref()
             .map(|s| substitute(s.trim(), address))
@@ -203,18 +227,25 @@ pub fn parse(xml: &[u8], address: &Address) -> Result<Document, String> {
         host: text(&s.hostname).filter(|_| s.url.is_none()),
         auth: s.auth.iter().map(|a| a.trim().to_string()).collect(),
     };
-    for p in root.providers {
+    for (pi, p) in root.providers.into_iter().enumerate() {
         doc.provider_id = doc.provider_id.or(p.id.clone());
         doc.display_name = doc.display_name.or(p.display_name.into_iter().next());
         doc.domains
             .extend(p.domains.into_iter().map(|d| d.trim().to_string()));
-        for (s, outgoing) in p
-            .incoming
-            .iter()
-            .map(|s| (s, false))
-            .chain(p.outgoing.iter().map(|s| (s, true)))
-        {
+        let incoming = p.incoming.iter().enumerate().map(|(i, s)| (i, s, false));
+        let outgoing = p.outgoing.iter().enumerate().map(|(i, s)| (i, s, true));
+        for (i, s, outgoing) in incoming.chain(outgoing) {
             let kind = s.kind.as_deref().unwrap_or("").trim().to_ascii_lowercase();
+            let element = if outgoing {
+                "outgoingServer"
+            } else {
+                "incomingServer"
+            };
+            if let Some(reason) = invalid(format!("emailProvider[{}]/{element}[{}]", pi + 1, i + 1))
+            {
+                doc.skipped.push(Note::SkippedInvalid { kind, reason });
+                continue;
+            }
             if let Some(k) = OfferedKind::of_incoming(&kind).filter(|_| !outgoing) {
                 doc.also_offered.push(offered(k, s));
                 continue;
@@ -225,10 +256,25 @@ pub fn parse(xml: &[u8], address: &Address) -> Result<Document, String> {
             }
         }
     }
-    let dav = root.addressbooks.iter().map(|s| (OfferedKind::Carddav, s));
-    let cal = root.calendars.iter().map(|s| (OfferedKind::Caldav, s));
-    doc.also_offered
-        .extend(dav.chain(cal).map(|(k, s)| offered(k, s)));
+    let dav = root
+        .addressbooks
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (OfferedKind::Carddav, format!("addressbook[{}]", i + 1), s));
+    let cal = root
+        .calendars
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (OfferedKind::Caldav, format!("calendar[{}]", i + 1), s));
+    for (k, key, s) in dav.chain(cal) {
+        match invalid(key) {
+            Some(reason) => doc.skipped.push(Note::SkippedInvalid {
+                kind: k.name().to_string(),
+                reason,
+            }),
+            None => doc.also_offered.push(offered(k, s)),
+        }
+    }
     for o in &doc.also_offered {
         doc.skipped.push(Note::AlsoOffered {
             kind: o.kind.name().to_string(),

@@ -2,7 +2,7 @@
 //! each candidate tagged with where it came from and whether that channel is trusted.
 //!
 //! Sources, highest priority first ([`SourceKind`]): the built-in provider table, the
-//! provider's autoconfig document, the Thunderbird ISPDB, the MX record (known provider, or
+//! domain's PACC document (when its digest is in DNS), the provider's autoconfig document, the Thunderbird ISPDB, the MX record (known provider, or
 //! autoconfig/ISPDB/table for the MX's domains), RFC 6186/8314 SRV records, Microsoft
 //! Autodiscover, and last, only when nothing else answered, guessing host names.
 //!
@@ -10,7 +10,8 @@
 //! highest-priority source that named a server for it wins; every source is still reported,
 //! with what it answered or why not, and disagreements with the winner are listed.
 //!
-//! The parsers ([`autoconfig::parse`], [`autodiscover::parse`]) are pure functions over bytes.
+//! The parsers ([`autoconfig::parse`], [`pacc::parse`], [`autodiscover::parse`]) are pure
+//! functions over bytes.
 
 pub mod autoconfig;
 pub mod autodiscover;
@@ -20,7 +21,9 @@ mod guess;
 pub mod http;
 mod mx;
 pub mod note;
+pub mod pacc;
 pub mod providers;
+pub mod schema;
 mod srv;
 
 use std::collections::BTreeMap;
@@ -50,6 +53,8 @@ const MAX_PER_PROTOCOL: usize = 4;
 pub enum SourceKind {
     /// The built-in provider table (address domain).
     ProviderTable,
+    /// The domain's PACC document, accepted when its digest is in DNS ([`pacc`]).
+    Pacc,
     /// The domain's own Thunderbird autoconfig document.
     Autoconfig,
     /// The Thunderbird ISPDB.
@@ -65,8 +70,9 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 7] = [
+    pub const ALL: [SourceKind; 8] = [
         SourceKind::ProviderTable,
+        SourceKind::Pacc,
         SourceKind::Autoconfig,
         SourceKind::Ispdb,
         SourceKind::Mx,
@@ -78,6 +84,7 @@ impl SourceKind {
     pub fn name(self) -> &'static str {
         match self {
             SourceKind::ProviderTable => "provider-table",
+            SourceKind::Pacc => "pacc",
             SourceKind::Autoconfig => "autoconfig",
             SourceKind::Ispdb => "ispdb",
             SourceKind::Mx => "mx",
@@ -88,16 +95,18 @@ impl SourceKind {
     }
 
     /// Whether the source's candidates carry a login name it was told (a document's
-    /// `<username>`, the provider table's form). SRV records and guessing name no login, their
-    /// candidates just take the address: comparing that would report a disagreement nobody made.
+    /// `<username>`, the provider table's form). PACC, SRV records and guessing name no login,
+    /// their candidates just take the address: comparing that would report a disagreement
+    /// nobody made.
     pub fn states_username(self) -> bool {
-        !matches!(self, SourceKind::Srv | SourceKind::Guess)
+        !matches!(self, SourceKind::Pacc | SourceKind::Srv | SourceKind::Guess)
     }
 
     /// Words for the table.
     pub fn label(self) -> &'static str {
         match self {
             SourceKind::ProviderTable => "built-in provider table",
+            SourceKind::Pacc => "PACC",
             SourceKind::Autoconfig => "autoconfig (provider)",
             SourceKind::Ispdb => "ISPDB",
             SourceKind::Mx => "MX record",
@@ -505,33 +514,36 @@ pub async fn discover_with(
     let trails: Vec<Trail> = (0..SourceKind::ALL.len())
         .map(|_| Trail::default())
         .collect();
-    let (table, autoconfig, ispdb, mx, srv, autodiscover) = tokio::join!(
+    let (table, pacc, autoconfig, ispdb, mx, srv, autodiscover) = tokio::join!(
         timed(
             SourceKind::ProviderTable,
             timeout,
             trails[0].clone(),
             |_| providers::source(&ctx, &trails[0])
         ),
-        timed(SourceKind::Autoconfig, timeout, trails[1].clone(), |b| {
-            autoconfig::source(&ctx, &trails[1], b)
+        timed(SourceKind::Pacc, timeout, trails[1].clone(), |b| {
+            pacc::source(&ctx, &trails[1], b)
         }),
-        timed(SourceKind::Ispdb, timeout, trails[2].clone(), |b| {
-            autoconfig::ispdb_source(&ctx, &trails[2], b)
+        timed(SourceKind::Autoconfig, timeout, trails[2].clone(), |b| {
+            autoconfig::source(&ctx, &trails[2], b)
         }),
-        timed(SourceKind::Mx, timeout, trails[3].clone(), |b| mx::source(
-            &ctx, &trails[3], b
+        timed(SourceKind::Ispdb, timeout, trails[3].clone(), |b| {
+            autoconfig::ispdb_source(&ctx, &trails[3], b)
+        }),
+        timed(SourceKind::Mx, timeout, trails[4].clone(), |b| mx::source(
+            &ctx, &trails[4], b
         )),
         timed(
             SourceKind::Srv,
             timeout,
-            trails[4].clone(),
-            |b| srv::source(&ctx, &trails[4], b)
+            trails[5].clone(),
+            |b| srv::source(&ctx, &trails[5], b)
         ),
-        timed(SourceKind::Autodiscover, timeout, trails[5].clone(), |b| {
-            autodiscover::source(&ctx, &trails[5], b)
+        timed(SourceKind::Autodiscover, timeout, trails[6].clone(), |b| {
+            autodiscover::source(&ctx, &trails[6], b)
         }),
     );
-    let mut sources = vec![table, autoconfig, ispdb, mx, srv, autodiscover];
+    let mut sources = vec![table, pacc, autoconfig, ispdb, mx, srv, autodiscover];
     let answered = sources.iter().any(|s| !s.candidates.is_empty());
     let guess = if answered {
         SourceReport {
@@ -553,8 +565,8 @@ pub async fn discover_with(
             .iter()
             .flat_map(|s| s.not_offered.iter().copied())
             .collect();
-        timed(SourceKind::Guess, timeout, trails[6].clone(), |b| {
-            guess::source(&ctx, &trails[6], b, &not_offered)
+        timed(SourceKind::Guess, timeout, trails[7].clone(), |b| {
+            guess::source(&ctx, &trails[7], b, &not_offered)
         })
         .await
     };

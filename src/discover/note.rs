@@ -62,6 +62,10 @@ pub enum Note {
     /// A service a document publishes besides mail access (JMAP, EWS, CardDAV...): listed, not
     /// probed. `at` is its URL (or host name, for the legacy `exchange` type).
     AlsoOffered { kind: String, at: String },
+    /// The document does not follow the draft's RELAX NG schema: how many places, the first.
+    SchemaInvalid { count: usize, first: String },
+    /// A document's server entry that breaks the schema: skipped, with the reason.
+    SkippedInvalid { kind: String, reason: String },
     /// A document's server whose host name is unusable.
     SkippedHost { protocol: Protocol, given: String },
     /// A document's server whose port is unusable.
@@ -105,6 +109,9 @@ pub enum Note {
     DnssecBogus { name: String, error: String },
     /// A guessed host name.
     Guessed,
+    /// A PACC document accepted because its SHA-256 matches the TXT record at `name`, which
+    /// came from DNS without DNSSEC validation.
+    PaccDigest { name: String },
     /// Credentials withheld: untrusted candidates outside the domain.
     CredentialsWithheld {
         hosts: Vec<String>,
@@ -126,6 +133,8 @@ impl Note {
             Note::Before { .. } => "before",
             Note::SkippedType { .. } => "skipped-type",
             Note::AlsoOffered { .. } => "also-offered",
+            Note::SchemaInvalid { .. } => "schema-invalid",
+            Note::SkippedInvalid { .. } => "skipped-invalid",
             Note::SkippedHost { .. } => "skipped-host",
             Note::SkippedPort { .. } => "skipped-port",
             Note::SkippedUnencrypted { .. } => "skipped-unencrypted",
@@ -139,6 +148,7 @@ impl Note {
             Note::SrvFailed { .. } => "srv-failed",
             Note::DnssecBogus { .. } => "dnssec-bogus",
             Note::Guessed => "guessed",
+            Note::PaccDigest { .. } => "pacc-digest",
             Note::CredentialsWithheld {
                 hint: TrustHint::Cli,
                 ..
@@ -151,7 +161,7 @@ impl Note {
     }
 
     /// Every code, for the catalogue test and the README.
-    pub const CODES: [&'static str; 23] = [
+    pub const CODES: [&'static str; 26] = [
         "not-offered-overruled",
         "not-offered",
         "not-offered-ignored",
@@ -160,6 +170,8 @@ impl Note {
         "before",
         "skipped-type",
         "also-offered",
+        "schema-invalid",
+        "skipped-invalid",
         "skipped-host",
         "skipped-port",
         "skipped-unencrypted",
@@ -173,6 +185,7 @@ impl Note {
         "srv-failed",
         "dnssec-bogus",
         "guessed",
+        "pacc-digest",
         "credentials-withheld",
         "credentials-withheld-config",
     ];
@@ -243,6 +256,14 @@ impl Note {
                 put("kind", kind.clone());
                 put("at", at.clone());
             }
+            Note::SchemaInvalid { count, first } => {
+                put("first", first.clone());
+                p.insert("count", (*count).into());
+            }
+            Note::SkippedInvalid { kind, reason } => {
+                put("kind", kind.clone());
+                put("reason", reason.clone());
+            }
             Note::SkippedHost { protocol, given } => {
                 put("protocol", protocol.to_string());
                 put("given", given.clone());
@@ -276,7 +297,7 @@ impl Note {
                 put("port", port.to_string());
                 put("given", given.clone());
             }
-            Note::SrvNotOffered { name } => put("name", name.clone()),
+            Note::SrvNotOffered { name } | Note::PaccDigest { name } => put("name", name.clone()),
             Note::SrvOutside {
                 name,
                 domain,
@@ -452,6 +473,14 @@ mod tests {
                 kind: s("jmap"),
                 at: s("https://jmap.example.com/"),
             },
+            Note::SchemaInvalid {
+                count: 2,
+                first: s("clientConfig: clientConfig without its version attribute"),
+            },
+            Note::SkippedInvalid {
+                kind: s("imap"),
+                reason: s("\"0\" is not a positive integer"),
+            },
             Note::SkippedHost {
                 protocol: Protocol::Imap,
                 given: s("mail.%NOPE%"),
@@ -493,6 +522,9 @@ mod tests {
                 error: s("DNSSEC validation failed for _imaps._tcp.lab.test SRV (bogus): not used"),
             },
             Note::Guessed,
+            Note::PaccDigest {
+                name: s("_ua-auto-config.lab.test"),
+            },
         ];
         for n in 1..=2 {
             v.push(Note::NotOfferedIgnored {

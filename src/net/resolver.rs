@@ -650,6 +650,23 @@ impl Resolver {
         Ok(Answer { records: v, dnssec })
     }
 
+    /// TXT records of `name`, each as its character-strings (RFC 1035 §3.3.14), as served.
+    pub async fn txt(&self, name: &str) -> Result<Answer<Vec<Vec<Vec<u8>>>>, LookupError> {
+        let (lookup, dnssec) = self.lookup(name, RecordType::TXT).await?;
+        let v: Vec<Vec<Vec<u8>>> = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(t) => Some(t.txt_data.iter().map(|s| s.to_vec()).collect()),
+                _ => None,
+            })
+            .collect();
+        if v.is_empty() {
+            return Err(LookupError::not_found(format!("no TXT record for {name}")));
+        }
+        Ok(Answer { records: v, dnssec })
+    }
+
     /// MX records of `domain`, most preferred first (lowest preference; ties keep server order).
     pub async fn mx(&self, domain: &str) -> Result<Answer<Vec<MxRecord>>, LookupError> {
         let (lookup, dnssec) = self.lookup(domain, RecordType::MX).await?;

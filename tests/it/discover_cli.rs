@@ -159,7 +159,7 @@ fn discover_command_table_and_json() {
     let d = &v["discovery"];
     assert_eq!(d["winners"]["imap"], "mx");
     let sources = d["sources"].as_array().unwrap();
-    assert_eq!(sources.len(), 7);
+    assert_eq!(sources.len(), 8);
     assert_eq!(sources[0]["source"], "provider-table");
     assert!(sources
         .iter()

@@ -1,5 +1,5 @@
 //! A small authoritative DNS responder on loopback UDP, built on hickory's wire types. It
-//! answers A, AAAA, MX and SRV from a table, NXDOMAIN for unknown names, and stays silent for
+//! answers A, AAAA, MX, SRV and TXT from a table, NXDOMAIN for unknown names, and stays silent for
 //! names marked `hang`, and answers names marked `slow` only after a delay. Every question is
 //! logged.
 
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, MX, SOA, SRV};
+use hickory_proto::rr::rdata::{A, AAAA, MX, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::UdpSocket;
 
@@ -74,6 +74,11 @@ impl Zone {
             RecordType::SRV,
             RData::SRV(SRV::new(prio, weight, port, t)),
         )
+    }
+    /// One TXT record made of these character-strings (a record may be split in several).
+    pub fn txt(&mut self, owner: &str, strings: &[&str]) -> &mut Self {
+        let strings = strings.iter().map(|s| s.to_string()).collect();
+        self.add(owner, RecordType::TXT, RData::TXT(TXT::new(strings)))
     }
     /// Answer questions about this name only after `delay`.
     pub fn slow(&mut self, owner: &str, delay: Duration) -> &mut Self {

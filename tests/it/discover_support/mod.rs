@@ -6,6 +6,7 @@
 
 pub mod dns;
 pub mod mail;
+pub mod nginx;
 pub mod web;
 
 use std::io::Write as _;
@@ -25,6 +26,9 @@ pub struct Ca {
 pub struct Leaf {
     pub der: CertificateDer<'static>,
     pub key: PrivateKeyDer<'static>,
+    /// The same certificate and key in PEM, for servers configured by files (nginx).
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 impl Ca {
@@ -56,6 +60,8 @@ impl Ca {
         Leaf {
             der: cert.der().clone(),
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
         }
     }
 
