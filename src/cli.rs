@@ -567,6 +567,15 @@ mod tests {
                 "discovery_timeout",
                 secs(crate::settings::DEFAULT_DISCOVERY_TIMEOUT),
             ),
+            ("dns_trust_anchor", "the root zone's keys".to_string()),
+            (
+                "oauth2_timeout",
+                format!("{}m", crate::oauth2::DEFAULT_TIMEOUT.as_secs() / 60),
+            ),
+            (
+                "oauth2_flow",
+                "device when the issuer offers it, else browser".to_string(),
+            ),
             (
                 "cert_warn_days",
                 format!(
