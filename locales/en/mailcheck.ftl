@@ -423,6 +423,13 @@ discovery-note-srv-failed = { $name }: { $error }
 discovery-note-dnssec-bogus = { $name }: DNSSEC validation failed (bogus), the answer is not used
 discovery-note-guessed = a guess: nothing says this server handles this domain's mail
 discovery-note-pacc-digest = matches the SHA-256 digest published at { $name } (DNS without DNSSEC validation)
+discovery-note-dane-tlsa = { $name }: { $count ->
+    [one] one TLSA record
+   *[other] { $count } TLSA records
+}, DNSSEC-validated: a probe checks the certificate against { $count ->
+    [one] it
+   *[other] them
+} (DANE)
 discovery-note-credentials-withheld = credentials withheld: { $hosts } came through an untrusted channel and lie outside { $domain }; check them, then rerun with --trust-discovered or --server HOST
 discovery-note-credentials-withheld-config = credentials withheld: { $hosts } came through an untrusted channel and lie outside { $domain }; check them, then set trust_discovered = true or name the server
 

@@ -425,6 +425,10 @@ discovery-note-srv-failed = { $name } : { $error }
 discovery-note-dnssec-bogus = { $name } : la validation DNSSEC a échoué (réponse invalide), elle n'est pas utilisée
 discovery-note-guessed = nom deviné : rien n'indique que ce serveur gère le courrier de ce domaine
 discovery-note-pacc-digest = conforme à l'empreinte SHA-256 publiée en { $name } (DNS sans validation DNSSEC)
+discovery-note-dane-tlsa = { $name } : { $count ->
+    [one] un enregistrement TLSA
+   *[other] { $count } enregistrements TLSA
+}, validés par DNSSEC : une sonde y compare le certificat (DANE)
 discovery-note-credentials-withheld = identifiants non transmis : { $hosts } { $count ->
         [one] provient d'un canal non fiable et se trouve
        *[other] proviennent d'un canal non fiable et se trouvent

@@ -112,6 +112,9 @@ pub enum Note {
     /// A PACC document accepted because its SHA-256 matches the TXT record at `name`, which
     /// came from DNS without DNSSEC validation.
     PaccDigest { name: String },
+    /// `discover`: the host has DNSSEC-validated TLSA records at `name` (DANE, RFC 7673): a probe
+    /// checks the certificate against them.
+    DaneTlsa { name: String, records: usize },
     /// Credentials withheld: untrusted candidates outside the domain.
     CredentialsWithheld {
         hosts: Vec<String>,
@@ -149,6 +152,7 @@ impl Note {
             Note::DnssecBogus { .. } => "dnssec-bogus",
             Note::Guessed => "guessed",
             Note::PaccDigest { .. } => "pacc-digest",
+            Note::DaneTlsa { .. } => "dane-tlsa",
             Note::CredentialsWithheld {
                 hint: TrustHint::Cli,
                 ..
@@ -161,7 +165,7 @@ impl Note {
     }
 
     /// Every code, for the catalogue test and the README.
-    pub const CODES: [&'static str; 26] = [
+    pub const CODES: [&'static str; 27] = [
         "not-offered-overruled",
         "not-offered",
         "not-offered-ignored",
@@ -186,6 +190,7 @@ impl Note {
         "dnssec-bogus",
         "guessed",
         "pacc-digest",
+        "dane-tlsa",
         "credentials-withheld",
         "credentials-withheld-config",
     ];
@@ -298,6 +303,10 @@ impl Note {
                 put("given", given.clone());
             }
             Note::SrvNotOffered { name } | Note::PaccDigest { name } => put("name", name.clone()),
+            Note::DaneTlsa { name, records } => {
+                put("name", name.clone());
+                p.insert("count", (*records).into());
+            }
             Note::SrvOutside {
                 name,
                 domain,
@@ -524,6 +533,10 @@ mod tests {
             Note::Guessed,
             Note::PaccDigest {
                 name: s("_ua-auto-config.lab.test"),
+            },
+            Note::DaneTlsa {
+                name: s("_993._tcp.mail.lab.test"),
+                records: 2,
             },
         ];
         for n in 1..=2 {

@@ -137,6 +137,11 @@ fn discover_trusts_a_validated_srv_target_outside_the_domain() {
     assert_eq!(c["trusted"], true, "{c:#}");
     assert!(!c["note_codes"].to_string().contains("no-dnssec"), "{c:#}");
     assert_eq!(v["discovery"]["winners"]["imap"], "srv");
+    // No TLSA record there: no DANE note.
+    assert!(
+        !v["discovery"]["selected"].to_string().contains("dane-tlsa"),
+        "{v:#}"
+    );
 
     // The unsigned domain's same record: insecure, untrusted, as before.
     let v = discover_json("alice@plain.test");
@@ -316,7 +321,35 @@ fn discover_a_dane_protected_srv_only_domain() {
         assert_eq!(c["source"], "srv", "{c:#}");
         assert_eq!(c["dnssec"], "validated", "{c:#}");
         assert_eq!(c["trusted"], true, "{c:#}");
+        // Each server's validated TLSA records are named: DANE protects it.
+        let codes = c["note_codes"].as_array().unwrap();
+        assert!(codes.contains(&Value::from("dane-tlsa")), "{c:#}");
+        let name = format!("_{}._tcp.", c["port"]);
+        assert!(
+            c["notes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n.as_str().unwrap().starts_with(&name)
+                    && n.as_str()
+                        .unwrap()
+                        .contains("one TLSA record, DNSSEC-validated")),
+            "{c:#}"
+        );
     }
+    // The table says it too.
+    let out = Command::cargo_bin("mailcheck")
+        .unwrap()
+        .env("NO_COLOR", "1")
+        .args(["discover", "alice@lab.test"])
+        .args(["--dns-server", &nsd.addr.to_string()])
+        .args(["--dns-trust-anchor", nsd.anchor_dnskey.to_str().unwrap()])
+        .args(["--ispdb-url", "https://ispdb.test/v1.1/"])
+        .args(["--discovery-timeout", "5s"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("TLSA record, DNSSEC-validated"), "{table}");
 }
 
 /// A trust anchor that cannot be used is bad input, named by where it was given.
