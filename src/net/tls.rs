@@ -238,6 +238,17 @@ pub struct TlsFacts {
     pub chain: Vec<CertificateDer<'static>>,
 }
 
+impl TlsFacts {
+    /// Whether rustls and the server agreed on a version and a suite (the handshake may still
+    /// have failed later, at the certificate or its key).
+    pub fn agreed(&self) -> bool {
+        self.version != UNKNOWN_VERSION && !self.cipher_suite.is_empty()
+    }
+}
+
+/// `TlsFacts::version` when no version was agreed.
+const UNKNOWN_VERSION: &str = "unknown";
+
 /// Description of one certificate.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertInfo {
@@ -960,7 +971,7 @@ fn build_facts(
         Some(ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
         Some(ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
         Some(other) => format!("{other:?}"),
-        None => "unknown".to_string(),
+        None => UNKNOWN_VERSION.to_string(),
     };
     let cipher_suite = conn
         .negotiated_cipher_suite()

@@ -645,10 +645,7 @@ pub async fn probe_target(ctx: &ProbeContext, target: Target) -> ProbeReport {
     // STARTTLS): what would a client that still accepts legacy TLS get? Not when rustls and the
     // server had agreed on a version and suite and the handshake failed later (a 1024-bit RSA
     // key's signature): the server's choice from a legacy offer would say nothing true then.
-    let agreed = report
-        .tls
-        .as_ref()
-        .is_some_and(|t| t.version != "unknown" && !t.cipher_suite.is_empty());
+    let agreed = report.tls.as_ref().is_some_and(|t| t.agreed());
     let no_shared_settings = !agreed
         && report.failure.as_ref().is_some_and(|f| {
             f.step == StepName::Tls
