@@ -125,6 +125,9 @@ class Lab:
         assert self.ip.startswith("127."), f"not a loopback address: {self.ip}"
         self.tls_name = self.env["MC_TLS_NAME"]
         self.ca = self.env["MC_CA"]
+        d = self.env["MC_DIR"]
+        SERVER_ROOTS[:] = [os.path.join(d, "dovecot", "run", "master.pid"),
+                           os.path.join(d, "postfix", "spool", "pid", "master.pid")]
         users = [l.split() for l in open(os.path.join(args.state, "users")) if l.strip()]
         self.address, self.password = users[0]
         self.ports = {c[0]: int(self.env[c[3]]) for c in COMBOS}
@@ -188,28 +191,62 @@ def children_cpu():
 
 
 LAST_CPU = [0.0]  # user+system CPU seconds of the last timed command(s)
+LAST_SRV = [0.0]  # CPU seconds the test servers spent meanwhile
+SERVER_ROOTS = []  # pid files of the Dovecot and Postfix masters (set by Lab)
+
+
+def server_cpu():
+    """CPU seconds of the test servers so far: each master with the children it has reaped,
+    plus its live children (login, auth, smtpd processes). Other servers on the machine are
+    not counted."""
+    tck = os.sysconf("SC_CLK_TCK")
+    roots = set()
+    for f in SERVER_ROOTS:
+        try:
+            roots.add(int(open(f).read().split()[0]))
+        except (OSError, ValueError, IndexError):
+            pass
+    total = 0
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            st = open(f"/proc/{p}/stat").read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        pid, ppid = int(p), int(fields[1])
+        if pid in roots or ppid in roots:
+            total += sum(int(x) for x in fields[11:15])
+    return total / tck
 
 
 def timed(cmd, env, capture=False):
     """Wall time of one command; (seconds, ok, stdout). Its CPU time goes to LAST_CPU."""
-    c = children_cpu()
+    c, srv = children_cpu(), server_cpu()
     t = time.perf_counter()
     p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t
     LAST_CPU[0] = children_cpu() - c
+    # The servers finish a session after the client has gone (logout, process exit): a short
+    # wait lets that CPU land in this sample, not the next one's.
+    time.sleep(0.05)
+    LAST_SRV[0] = server_cpu() - srv
     return wall, p.returncode == 0, p.stdout
 
 
 def timed_parallel(cmds, env):
-    cpu0 = children_cpu()
+    cpu0, srv = children_cpu(), server_cpu()
     t = time.perf_counter()
     ps = [subprocess.Popen(c, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL) for c in cmds]
     rcs = [p.wait() for p in ps]
     wall = time.perf_counter() - t
     LAST_CPU[0] = children_cpu() - cpu0
+    time.sleep(0.05)
+    LAST_SRV[0] = server_cpu() - srv
     return wall, all(rc == 0 for rc in rcs)
 
 
@@ -217,18 +254,24 @@ class Samples:
     def __init__(self):
         self.t = {}
         self.cpu = {}
+        self.srv = {}
         self.failed = {}
 
-    def add(self, key, seconds, ok, cpu=None):
+    def add(self, key, seconds, ok, cpu=None, srv=None):
         if ok:
             self.t.setdefault(key, []).append(seconds)
             if cpu is not None:
                 self.cpu.setdefault(key, []).append(cpu)
+            if srv is not None:
+                self.srv.setdefault(key, []).append(srv)
         else:
             self.failed[key] = self.failed.get(key, 0) + 1
 
     def cpu_cell(self, key):
         return ms(med(self.cpu.get(key, [])))
+
+    def srv_cell(self, key):
+        return ms(med(self.srv.get(key, []))) if self.srv.get(key) else "—"
 
     def med(self, key):
         return med(self.t.get(key, []))
@@ -282,9 +325,9 @@ def run_matrix(lab, ports, reps, label):
             else:
                 t, ok = timed_parallel([lab.curl(c, ports) for c in IDS], lab.env_plain)
             if rep:
-                s.add((kind, cid), t, ok, LAST_CPU[0])
+                s.add((kind, cid), t, ok, LAST_CPU[0], LAST_SRV[0])
                 if ok:
-                    this_round[(kind, cid)] = (t, LAST_CPU[0])
+                    this_round[(kind, cid)] = (t, LAST_CPU[0], LAST_SRV[0])
         if rep:
             # What the one-after-another scripts would take in this round: the sum of this
             # round's single runs (a round in which one of them failed counts as failed).
@@ -295,7 +338,8 @@ def run_matrix(lab, ports, reps, label):
             ):
                 if all(k in this_round for k in keys):
                     s.add(name, sum(this_round[k][0] for k in keys), True,
-                          sum(this_round[k][1] for k in keys))
+                          sum(this_round[k][1] for k in keys),
+                          sum(this_round[k][2] for k in keys))
                 else:
                     s.add(name, 0, False)
     return s
@@ -330,7 +374,8 @@ def print_matrix(s, reps, rtt=None):
 
     mc = s.med(("mc", None))
     slowest = max(IDS, key=lambda c: s.med(("mc1", c)) if s.t.get(("mc1", c)) else -1)
-    rows = [[label, s.cell(key), ratio(s.med(key), mc), s.cpu_cell(key)] for label, key in (
+    rows = [[label, s.cell(key), ratio(s.med(key), mc), s.cpu_cell(key), s.srv_cell(key)]
+            for label, key in (
         ("mailcheck, one run, six combinations in parallel", ("mc", None)),
         ("curl, six runs one after another", "curl-seq"),
         ("curl, six runs in parallel (`&` + `wait`)", ("curlpar", None)),
@@ -339,13 +384,22 @@ def print_matrix(s, reps, rtt=None):
     )]
     out(f"The whole job (medians of {reps} runs; the one-after-another rows are the sums of "
         "the single runs of the same round; client CPU = user+system time of the client "
-        "processes, the servers' CPU not included):")
+        "processes; servers' CPU = what Dovecot and Postfix spent meanwhile, on the same CPUs):")
     out()
-    table(["job", "wall ms", "÷ mailcheck", "client CPU ms"], rows)
+    table(["job", "wall ms", "÷ mailcheck", "client CPU ms", "servers' CPU ms"], rows)
     out(f"Parallelism: mailcheck matrix {ms(mc)} ms ÷ slowest combination alone "
         f"(`{slowest}`, {ms(s.med(('mc1', slowest)))} ms) = "
         f"**{ratio(mc, s.med(('mc1', slowest)))}**")
     out()
+    cpus = os.cpu_count() or 1
+    if rtt is None and s.cpu.get(("mc", None)) and s.srv.get(("mc", None)):
+        busy = med(s.cpu[("mc", None)]) + med(s.srv[("mc", None)])
+        # On loopback the servers run on the client's CPUs: the matrix cannot end before the
+        # CPU work of all six sessions, client and servers, is done on the machine's CPUs.
+        out(f"CPU floor of the matrix on this machine: (client {ms(med(s.cpu[('mc', None)]))} + "
+            f"servers {ms(med(s.srv[('mc', None)]))} ms of CPU) ÷ {cpus} CPUs = "
+            f"{ms(busy / cpus)} ms")
+        out()
     return {"matrix_s": mc, "slowest": slowest}
 
 
