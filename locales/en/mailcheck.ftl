@@ -31,7 +31,10 @@ reason-tls-cert-name-mismatch = the certificate is not valid for { $expected }; 
         }
     }
 reason-tls-cert-unknown-issuer = the certificate was issued by an authority this system does not trust ({ $issuer })
-    .hint = use the provider's documented server name; a private authority needs --ca-file
+    .hint = { $chain ->
+        [incomplete] the server does not send the intermediate certificate that issued its own ({ $issuer }): its administrator must install the full chain; mail clients do not fetch a missing intermediate
+       *[other] use the provider's documented server name; a private authority needs --ca-file
+    }
 reason-tls-cert-self-signed = the certificate is self-signed ({ $issuer })
     .hint = the provider must install a certificate from a public authority; do not accept it in the mail client
 reason-tls-cert-revoked = the certificate has been revoked
@@ -271,6 +274,7 @@ login-skipped-after-stall = skipped (stalled)
 login-no-usable-mechanism = no mechanism
 section-why = Why:
 section-findings = Findings:
+all-combinations = all { $n } combinations
 section-advice = What to tell the user:
 section-transcripts = Transcripts (--trace, credentials redacted):
 transcript-none = (no session: nothing was exchanged)

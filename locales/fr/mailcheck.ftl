@@ -30,7 +30,10 @@ reason-tls-cert-name-mismatch = le certificat n'est pas valide pour { $expected 
         }
     }
 reason-tls-cert-unknown-issuer = le certificat a été émis par une autorité à laquelle ce système ne fait pas confiance ({ $issuer })
-    .hint = utilisez le nom de serveur documenté par le fournisseur ; une autorité privée demande --ca-file
+    .hint = { $chain ->
+        [incomplete] le serveur n'envoie pas le certificat intermédiaire qui a émis le sien ({ $issuer }) : son administrateur doit installer la chaîne complète ; les logiciels de messagerie ne vont pas chercher un intermédiaire manquant
+       *[other] utilisez le nom de serveur documenté par le fournisseur ; une autorité privée demande --ca-file
+    }
 reason-tls-cert-self-signed = le certificat est auto-signé ({ $issuer })
     .hint = le fournisseur doit installer un certificat d'une autorité publique ; ne l'acceptez pas dans le logiciel de messagerie
 reason-tls-cert-revoked = le certificat a été révoqué
@@ -270,6 +273,7 @@ login-skipped-after-stall = non tentée (blocage)
 login-no-usable-mechanism = aucune méthode
 section-why = Pourquoi :
 section-findings = Constats :
+all-combinations = les { $n } combinaisons
 section-advice = Ce qu'il faut dire à l'utilisateur :
 section-transcripts = Transcriptions (--trace, identifiants masqués) :
 transcript-none = (aucune session : rien n'a été échangé)

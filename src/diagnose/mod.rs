@@ -42,7 +42,14 @@ pub fn reason_params(report: &ProbeReport, findings: &[Finding], lang: Lang) -> 
         ("shared", "no"),
         ("suggested", "—"),
         ("oauth", if offers_oauth2(report) { "yes" } else { "no" }),
+        ("chain", "complete"),
     ];
+    if findings
+        .iter()
+        .any(|f| f.code == FindingCode::TlsChainIncomplete)
+    {
+        p.insert("chain", "incomplete".into());
+    }
     if let Some(c) = cert {
         p.insert("names", i18n::list(lang, &c.names).into());
     }

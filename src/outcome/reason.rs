@@ -259,7 +259,7 @@ pub fn placeholder_params() -> Params {
 
 /// The arguments every reason message may use. `diagnose::reason_params` always fills all of
 /// them.
-pub const REASON_ARGS: [&str; 13] = [
+pub const REASON_ARGS: [&str; 14] = [
     "host",
     "port",
     "protocol",
@@ -274,6 +274,8 @@ pub const REASON_ARGS: [&str; 13] = [
     "suggested",
     // "yes" when the server offers an OAuth2 mechanism (XOAUTH2, OAUTHBEARER).
     "oauth",
+    // "incomplete" when the server did not send the intermediate that issued its certificate.
+    "chain",
 ];
 
 #[cfg(test)]

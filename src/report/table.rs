@@ -156,60 +156,52 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
     }
     writeln!(out, "{table}")?;
 
-    let failing: Vec<&Outcome> = report
-        .results
-        .iter()
-        .filter(|o| o.reason.is_some())
-        .collect();
-    if !failing.is_empty() {
-        writeln!(out, "\n{}", t("section-why"))?;
-        for o in failing {
-            let (Some(r), Some(f)) = (&o.reason, &o.report.failure) else {
-                continue;
-            };
-            let name = match o.report.target.address {
-                Some(a) => format!("{} {a}", o.id),
-                None => o.id.clone(),
-            };
-            writeln!(
-                out,
-                "  {:<20} {} — {}",
-                name,
-                r.code.code(),
-                terminal_safe(&r.cause)
-            )?;
-            if let Some(s) = &f.server_says {
-                let said = i18n::text(
-                    lang,
-                    "server-said",
-                    &crate::params![("words", terminal_safe(s))],
-                );
-                writeln!(out, "  {:<20} {said}", "")?;
-            }
-            let hint = i18n::text(
+    // The same failure or finding on several combinations (a certificate, a host-wide TLS
+    // setting) is said once, with the combinations it concerns.
+    let all = report.results.len();
+    let mut why: Grouped<String> = Grouped::default();
+    for o in &report.results {
+        let (Some(r), Some(f)) = (&o.reason, &o.report.failure) else {
+            continue;
+        };
+        let mut text = format!("{} — {}", r.code.code(), terminal_safe(&r.cause));
+        if let Some(s) = &f.server_says {
+            let said = i18n::text(
                 lang,
-                "hint",
-                &crate::params![("hint", terminal_safe(&r.hint))],
+                "server-said",
+                &crate::params![("words", terminal_safe(s))],
             );
-            writeln!(out, "  {:<20} {hint}", "")?;
+            text.push_str(&format!("\n{said}"));
+        }
+        let hint = i18n::text(
+            lang,
+            "hint",
+            &crate::params![("hint", terminal_safe(&r.hint))],
+        );
+        text.push_str(&format!("\n{hint}"));
+        let name = match o.report.target.address {
+            Some(a) => format!("{} {a}", o.id),
+            None => o.id.clone(),
+        };
+        why.add(text, name);
+    }
+    if !why.0.is_empty() {
+        writeln!(out, "\n{}", t("section-why"))?;
+        why.write(out, lang, all)?;
+    }
+    let mut findings: Grouped<String> = Grouped::default();
+    for o in &report.results {
+        for f in &o.findings {
+            let sev = t(&format!("severity-{}", f.severity.code()));
+            findings.add(
+                format!("{sev} {} ({})", terminal_safe(&f.message), f.code),
+                o.id.clone(),
+            );
         }
     }
-    let findings: Vec<(&str, &crate::outcome::Finding)> = report
-        .results
-        .iter()
-        .flat_map(|o| o.findings.iter().map(move |f| (o.id.as_str(), f)))
-        .collect();
-    if !findings.is_empty() {
+    if !findings.0.is_empty() {
         writeln!(out, "\n{}", t("section-findings"))?;
-        for (id, f) in findings {
-            let sev = t(&format!("severity-{}", f.severity.code()));
-            writeln!(
-                out,
-                "  {id:<20} {sev} {} ({})",
-                terminal_safe(&f.message),
-                f.code
-            )?;
-        }
+        findings.write(out, lang, all)?;
     }
     if !report.recommendation.advice.is_empty() {
         writeln!(out, "\n{}", t("section-advice"))?;
@@ -261,6 +253,49 @@ pub fn write(out: &mut dyn Write, report: &RunReport, color: bool) -> std::io::R
         writeln!(out, "\n{mark} {}", terminal_safe(&report.summary))?;
     }
     Ok(())
+}
+
+/// Texts in their first order, each with the combinations it was said for.
+#[derive(Default)]
+struct Grouped<K>(Vec<(K, Vec<String>)>);
+
+impl<K: PartialEq> Grouped<K> {
+    fn add(&mut self, text: K, who: String) {
+        match self.0.iter_mut().find(|(k, _)| *k == text) {
+            Some((_, names)) => names.push(who),
+            None => self.0.push((text, vec![who])),
+        }
+    }
+}
+
+impl Grouped<String> {
+    /// One entry per text: the combination's id in a column before it, or, for several, their
+    /// ids (or "all N combinations") on a line of their own above it.
+    fn write(&self, out: &mut dyn Write, lang: Lang, all: usize) -> std::io::Result<()> {
+        for (text, names) in &self.0 {
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or_default();
+            if names.len() == 1 {
+                writeln!(out, "  {:<20} {first}", names[0])?;
+            } else {
+                let who = if names.len() == all {
+                    i18n::text(lang, "all-combinations", &crate::params![("n", all)])
+                } else {
+                    names.join(", ")
+                };
+                if who.chars().count() <= 20 {
+                    writeln!(out, "  {who:<20} {first}")?;
+                } else {
+                    writeln!(out, "  {who}")?;
+                    writeln!(out, "  {:<20} {first}", "")?;
+                }
+            }
+            for line in lines {
+                writeln!(out, "  {:<20} {line}", "")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// With `--trace`: each combination's (already redacted) session, one section per combination,

@@ -704,6 +704,9 @@ fn a_missing_intermediate_is_named() {
             .unwrap()
             .contains("CN=mail.lab.test"));
         assert_eq!(r["tls"]["chain_length"], 1, "{r:#}");
+        // The fix is the server's: not --ca-file on this side.
+        let hint = r["reason"]["hint"].as_str().unwrap();
+        assert!(hint.contains("must install the full chain"), "{hint}");
     }
     assert_eq!(logins(&env.received()), 0);
 }

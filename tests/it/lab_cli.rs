@@ -206,6 +206,31 @@ fn demo_reproduces_a_scenario() {
     }
 }
 
+/// The text report says a failure or finding shared by every combination once, for all of
+/// them; and with the intermediate missing, the hint names the server's fix, not --ca-file.
+#[test]
+fn the_text_report_says_a_shared_failure_once() {
+    let out = mailcheck()
+        .args(["demo", "--scenario", "chain-incomplete", "--color", "never"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let why = &text[text.find("Why:").expect("a Why section")..];
+    assert_eq!(
+        why.matches("tls.cert-unknown-issuer —").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        why.contains("\n  all 6 combinations   tls.cert-unknown-issuer"),
+        "{text}"
+    );
+    assert_eq!(text.matches("(tls.chain-incomplete)").count(), 1, "{text}");
+    assert!(text.contains("must install the full chain"), "{text}");
+    assert!(!text.contains("--ca-file"), "{text}");
+}
+
 /// demo takes the thresholds as probe does: the wrong way round is bad input (exit 3), and
 /// `--cert-crit-days` alone raises the warning level (the lab certificate has 90 days left).
 #[test]
