@@ -21,14 +21,7 @@ const ALL: [u16; 6] = [993, 143, 995, 110, 465, 587];
 
 /// The real port behind each documented port.
 fn real_ports(s: &MailServers) -> Vec<(u16, u16)> {
-    vec![
-        (993, s.imaps),
-        (143, s.imap),
-        (995, s.pop3s),
-        (110, s.pop3),
-        (465, s.smtps),
-        (587, s.submission),
-    ]
+    s.documented_ports().to_vec()
 }
 
 /// `mailcheck probe ADDRESS --server SERVER`, every documented port sent to the lab's real
@@ -66,15 +59,7 @@ fn probe_with_timeout(
 
 /// `probe --format json` output, checked against `schemas/probe.schema.json`.
 fn json(out: &Output) -> Value {
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    support::schema::assert_schema("probe", &doc);
-    doc
+    support::schema::json_of(out, "probe")
 }
 
 fn text(out: &Output) -> String {

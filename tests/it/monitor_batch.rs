@@ -94,20 +94,14 @@ struct Proxies {
 
 fn proxies(s: &MailServers) -> Proxies {
     let count = Arc::new(Mutex::new(Count::default()));
-    let rules = [
-        (993, s.imaps),
-        (143, s.imap),
-        (995, s.pop3s),
-        (110, s.pop3),
-        (465, s.smtps),
-        (587, s.submission),
-    ]
-    .iter()
-    .map(|(logical, real)| {
-        let p = proxy(SocketAddr::new(s.ip, *real), count.clone());
-        format!("{}:{logical}:127.0.0.1:{p}", s.tls_name)
-    })
-    .collect();
+    let rules = s
+        .documented_ports()
+        .iter()
+        .map(|(logical, real)| {
+            let p = proxy(SocketAddr::new(s.ip, *real), count.clone());
+            format!("{}:{logical}:127.0.0.1:{p}", s.tls_name)
+        })
+        .collect();
     Proxies { count, rules }
 }
 

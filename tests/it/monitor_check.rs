@@ -15,14 +15,7 @@ use support::servers::{closed_port, MailServers};
 
 /// `connect_to = [...]` mapping the documented ports to the lab's, with overrides.
 fn connect_to(s: &MailServers, overrides: &[(u16, u16)]) -> String {
-    let ports = [
-        (993, s.imaps),
-        (143, s.imap),
-        (995, s.pop3s),
-        (110, s.pop3),
-        (465, s.smtps),
-        (587, s.submission),
-    ];
+    let ports = s.documented_ports();
     let rules: Vec<String> = ports
         .iter()
         .map(|(logical, real)| {
@@ -68,15 +61,7 @@ fn check(config: &PathBuf, format: &str, env: &[(&str, &str)]) -> Output {
 
 /// `check --format json` output, checked against `schemas/check.schema.json`.
 fn json(out: &Output) -> Value {
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    support::schema::assert_schema("check", &doc);
-    doc
+    support::schema::json_of(out, "check")
 }
 
 fn account<'a>(doc: &'a Value, name: &str) -> &'a Value {
@@ -721,20 +706,8 @@ fn account_of<'a>(doc: &'a Value, name: &str) -> &'a Value {
 }
 
 fn connect_to_flags(s: &MailServers) -> Vec<String> {
-    [
-        (993, s.imaps),
-        (143, s.imap),
-        (995, s.pop3s),
-        (110, s.pop3),
-        (465, s.smtps),
-        (587, s.submission),
-    ]
-    .iter()
-    .flat_map(|(l, r)| {
-        [
-            "--connect-to".to_string(),
-            format!("{}:{l}:{}:{r}", s.tls_name, s.ip),
-        ]
-    })
-    .collect()
+    s.connect_to_rules()
+        .into_iter()
+        .flat_map(|rule| ["--connect-to".to_string(), rule])
+        .collect()
 }

@@ -190,17 +190,7 @@ fn the_strict_parser_rejects_malformed_perfdata() {
 }
 
 fn connect_to(s: &MailServers) -> Vec<String> {
-    [
-        (993, s.imaps),
-        (143, s.imap),
-        (995, s.pop3s),
-        (110, s.pop3),
-        (465, s.smtps),
-        (587, s.submission),
-    ]
-    .iter()
-    .map(|(l, r)| format!("{}:{l}:{}:{r}", s.tls_name, s.ip))
-    .collect()
+    s.connect_to_rules()
 }
 
 fn nagios(s: &MailServers, user: &TestUser, extra: &[&str]) -> (Output, Plugin) {

@@ -31,17 +31,11 @@ impl Drop for Exporter {
 }
 
 fn connect_to(s: &MailServers) -> String {
-    let rules: Vec<String> = [
-        (993, s.imaps),
-        (143, s.imap),
-        (995, s.pop3s),
-        (110, s.pop3),
-        (465, s.smtps),
-        (587, s.submission),
-    ]
-    .iter()
-    .map(|(l, r)| format!("\"{}:{l}:{}:{r}\"", s.tls_name, s.ip))
-    .collect();
+    let rules: Vec<String> = s
+        .connect_to_rules()
+        .iter()
+        .map(|r| format!("\"{r}\""))
+        .collect();
     format!("[{}]", rules.join(", "))
 }
 
@@ -465,18 +459,8 @@ fn one_shot_formats_of_probe() {
         .args(["--ca-file", s.ca_pem.to_str().unwrap(), "--format", format])
         .env("MAILCHECK_PASSWORD", &user.password)
         .env_remove("MAILCHECK_OAUTH2_TOKEN");
-        for r in [
-            (993, s.imaps),
-            (143, s.imap),
-            (995, s.pop3s),
-            (110, s.pop3),
-            (465, s.smtps),
-            (587, s.submission),
-        ] {
-            cmd.args([
-                "--connect-to",
-                &format!("{}:{}:{}:{}", s.tls_name, r.0, s.ip, r.1),
-            ]);
+        for rule in s.connect_to_rules() {
+            cmd.args(["--connect-to", &rule]);
         }
         let out = cmd.output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{format}");

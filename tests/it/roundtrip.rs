@@ -65,15 +65,7 @@ fn mailcheck_via(s: &MailServers, user: &TestUser, overrides: &[(u16, SocketAddr
 
 /// `probe --format json` output, checked against `schemas/probe.schema.json`.
 fn json(out: &Output) -> Value {
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    support::schema::assert_schema("probe", &doc);
-    doc
+    support::schema::json_of(out, "probe")
 }
 
 /// Messages a user's mailbox already holds: an ordinary one, one the user has read, one the

@@ -59,3 +59,16 @@ pub fn assert_schema(name: &str, doc: &Value) {
         errors.join("\n")
     );
 }
+
+/// A run's stdout as JSON, checked against schema `name`; a panic shows stdout and stderr.
+pub fn json_of(out: &std::process::Output, name: &str) -> Value {
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_schema(name, &doc);
+    doc
+}

@@ -543,6 +543,26 @@ impl MailServers {
     /// `_`, `.`; at most 32 characters), so tests running in parallel never share an account
     /// if each picks its own name. The same name always returns the same user and password.
     ///
+    /// Each documented port (993, 143, 995, 110, 465, 587) with the port the lab serves it on.
+    pub fn documented_ports(&self) -> [(u16, u16); 6] {
+        [
+            (993, self.imaps),
+            (143, self.imap),
+            (995, self.pop3s),
+            (110, self.pop3),
+            (465, self.smtps),
+            (587, self.submission),
+        ]
+    }
+
+    /// `--connect-to` rules sending every documented port of the TLS name to the lab.
+    pub fn connect_to_rules(&self) -> Vec<String> {
+        self.documented_ports()
+            .iter()
+            .map(|(l, r)| format!("{}:{l}:{}:{r}", self.tls_name, self.ip))
+            .collect()
+    }
+
     /// The names in [`PRESET_USERS`] exist from the start; other names are created on demand
     /// and this call then blocks up to one second, until Dovecot is sure to have re-read its
     /// passwd-file.
