@@ -222,7 +222,7 @@ fn discover_only(args: DiscoverArgs) -> Result<Status> {
     let cfg = crate::plan::discovery_config(&settings).context("nothing to discover")?;
     let rt = runtime()?;
     let mut report = rt.block_on(discover::discover(&settings.address, &cfg))?;
-    rt.block_on(dane_notes(&mut report, &settings.policy.resolver));
+    rt.block_on(discover::dane_notes(&mut report, &settings.policy.resolver));
     let status = if report.selected.is_empty() {
         Status::Critical
     } else {
@@ -234,35 +234,6 @@ fn discover_only(args: DiscoverArgs) -> Result<Status> {
         Format::Table => report::discovery::write_table(out, &report, color),
     })?;
     Ok(status)
-}
-
-/// `discover` tells which servers DANE protects: the DNSSEC-validated TLSA records of each
-/// selected server (asked at once), as a note on the server and one in the report's list. A
-/// probe checks the certificate against them (`net::dane`); discovery itself makes no TLS
-/// connection, so this is all it can say.
-async fn dane_notes(
-    report: &mut discover::DiscoveryReport,
-    resolver: &crate::net::resolver::Resolver,
-) {
-    let found = futures::future::join_all(
-        report
-            .selected
-            .iter()
-            .map(|c| crate::net::dane::lookup(resolver, &c.host, c.port)),
-    )
-    .await;
-    for (c, tlsa) in report.selected.iter_mut().zip(found) {
-        if let Some((name, records)) = tlsa {
-            let note = discover::Note::DaneTlsa {
-                name,
-                records: records.len(),
-            };
-            c.notes.push(note.clone());
-            if !report.notes.iter().any(|n| *n == note) {
-                report.notes.push(note);
-            }
-        }
-    }
 }
 
 fn probe(args: ProbeArgs) -> Result<Status> {

@@ -486,6 +486,32 @@ where
     }
 }
 
+/// `discover` tells which servers DANE protects: the DNSSEC-validated TLSA records of each
+/// selected server (asked at once), as a note on the server and one in the report's list. A
+/// probe checks the certificate against them (`net::dane`); discovery itself makes no TLS
+/// connection, so this is all it can say.
+pub async fn dane_notes(report: &mut DiscoveryReport, resolver: &crate::net::resolver::Resolver) {
+    let found = futures::future::join_all(
+        report
+            .selected
+            .iter()
+            .map(|c| crate::net::dane::lookup(resolver, &c.host, c.port)),
+    )
+    .await;
+    for (c, tlsa) in report.selected.iter_mut().zip(found) {
+        if let Some((name, records)) = tlsa {
+            let note = Note::DaneTlsa {
+                name,
+                records: records.len(),
+            };
+            c.notes.push(note.clone());
+            if !report.notes.iter().any(|n| *n == note) {
+                report.notes.push(note);
+            }
+        }
+    }
+}
+
 /// Run every source and pick the winners. Errors only for bad configuration (CA file).
 pub async fn discover(address: &Address, cfg: &DiscoveryConfig) -> anyhow::Result<DiscoveryReport> {
     discover_with(address, cfg, None).await
