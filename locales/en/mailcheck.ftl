@@ -87,7 +87,7 @@ reason-starttls-injection = the server sent data between the STARTTLS go-ahead a
     .hint = a man in the middle or a buggy server could inject responses; use the implicit-TLS port and report it to the provider
 reason-auth-rejected = the server rejected the username or the password
     .hint = { $oauth ->
-        [yes] check the username (often the full address) and the password; this server also offers OAuth2 sign-in, so password login may be disabled in favour of OAuth2 (Microsoft 365 refuses exactly so): then use a mail client that signs in with OAuth2, or ask the administrator
+        [yes] check the username (often the full address) and the password; this server also offers OAuth2 sign-in, so password login may be disabled in favour of OAuth2 (Microsoft 365 refuses exactly so): then run again with --oauth2 (mailcheck signs in itself), use a mail client that signs in with OAuth2, or ask the administrator
        *[no] check the username (often the full address) and the password
     }
 reason-auth-mechanism-not-offered = the server offers no login method mailcheck can use with this credential

@@ -83,7 +83,7 @@ reason-starttls-injection = le serveur a envoyé des données entre l'accord STA
     .hint = un intermédiaire malveillant ou un serveur défaillant pourrait injecter des réponses ; utilisez le port TLS implicite et signalez-le au fournisseur
 reason-auth-rejected = le serveur a refusé le nom d'utilisateur ou le mot de passe
     .hint = { $oauth ->
-        [yes] vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe ; ce serveur propose aussi la connexion OAuth2, l'identification par mot de passe y est peut-être désactivée au profit d'OAuth2 (Microsoft 365 refuse exactement ainsi) : utilisez alors un logiciel de messagerie qui se connecte avec OAuth2, ou demandez à l'administrateur
+        [yes] vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe ; ce serveur propose aussi la connexion OAuth2, l'identification par mot de passe y est peut-être désactivée au profit d'OAuth2 (Microsoft 365 refuse exactement ainsi) : relancez alors avec --oauth2 (mailcheck se connecte lui-même), utilisez un logiciel de messagerie qui se connecte avec OAuth2, ou demandez à l'administrateur
        *[no] vérifiez le nom d'utilisateur (souvent l'adresse e-mail entière) et le mot de passe
     }
 reason-auth-mechanism-not-offered = le serveur ne propose aucune méthode d'identification utilisable avec cet identifiant

@@ -300,6 +300,17 @@ pub fn date(lang: Lang, rfc3339: &str) -> String {
     }
 }
 
+/// A moment for people, to the minute, in UTC: "2026-12-06 04:11 UTC" / "06/12/2026 04:11 UTC"
+/// (an OCSP response's window is hours, not days). Anything else is returned as it is.
+pub fn date_time(lang: Lang, rfc3339: &str) -> String {
+    match rfc3339.get(10..16) {
+        Some(t) if t.starts_with('T') && rfc3339.ends_with('Z') => {
+            format!("{} {} UTC", date(lang, rfc3339), &t[1..])
+        }
+        _ => rfc3339.to_string(),
+    }
+}
+
 /// A list of names for people: "a, b and c" / "a, b et c".
 pub fn list(lang: Lang, items: &[String]) -> String {
     match items {
@@ -318,6 +329,14 @@ pub fn list(lang: Lang, items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moment_is_said_to_the_minute_in_each_language() {
+        let t = "2026-12-06T04:11:04Z";
+        assert_eq!(date_time(Lang::En, t), "2026-12-06 04:11 UTC");
+        assert_eq!(date_time(Lang::Fr, t), "06/12/2026 04:11 UTC");
+        assert_eq!(date_time(Lang::Fr, "-"), "-");
+    }
 
     #[test]
     fn both_catalogues_parse_and_have_the_same_messages_and_attributes() {

@@ -168,6 +168,12 @@ impl Finding {
             let d = i18n::date(lang, d);
             p.insert("date", d.into());
         }
+        for key in ["this_update", "next_update"] {
+            if let Some(i18n::Param::Text(d)) = p.get(key) {
+                let d = i18n::date_time(lang, d);
+                p.insert(key, d.into());
+            }
+        }
         // A documentation source named by its code (`provider-table`) has words of its own.
         if let Some(i18n::Param::Text(s)) = p.get("source") {
             if let Some(words) = i18n::lookup(lang, &format!("source-{s}"), &Params::new()) {
