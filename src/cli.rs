@@ -349,8 +349,9 @@ pub struct ProbeArgs {
     pub oauth2_token_command: Option<String>,
 
     /// Sign in with OAuth2 first (device flow: open the URL shown on any device and enter the
-    /// code), then log in everywhere with the token. Needs --oauth2-issuer and
-    /// --oauth2-client-id.
+    /// code), then log in everywhere with the token. The issuer, client id and scopes come
+    /// from the flags below, else the provider table (Microsoft, Google), else discovery's
+    /// <oAuth2> or PACC document; the client is registered at the issuer when it allows it.
     #[arg(
         long,
         conflicts_with_all = ["password_stdin", "password_command", "oauth2_token_command"],
@@ -366,6 +367,11 @@ pub struct ProbeArgs {
     /// The OAuth2 client id to sign in as (a public client: no secret).
     #[arg(long, value_name = "ID", requires = "oauth2", help_heading = heading::CREDENTIALS)]
     pub oauth2_client_id: Option<String>,
+
+    /// The Microsoft tenant to sign in at (its id or a domain of it). [default: common;
+    /// consumers for Outlook.com addresses]
+    #[arg(long, value_name = "TENANT", requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_tenant: Option<String>,
 
     /// An OAuth2 scope to ask for (repeatable, or several separated by spaces). Default: the
     /// server's.
