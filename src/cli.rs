@@ -379,8 +379,8 @@ pub struct ProbeArgs {
     pub oauth2_scope: Vec<String>,
 
     /// The OAuth2 flow: device (open a URL on any device, enter a code) or browser (this
-    /// machine's browser, redirected back to mailcheck). [default: device when the issuer
-    /// offers it, else browser]
+    /// machine's browser, redirected back to mailcheck). [default: browser for Google; else
+    /// device when the issuer offers it, else browser]
     #[arg(long, value_enum, value_name = "FLOW", requires = "oauth2", help_heading = heading::CREDENTIALS)]
     pub oauth2_flow: Option<OAuth2FlowArg>,
 
@@ -580,8 +580,23 @@ mod tests {
             ),
             (
                 "oauth2_flow",
-                "device when the issuer offers it, else browser".to_string(),
+                "browser for Google; else device when the issuer offers it, else browser"
+                    .to_string(),
             ),
+            ("oauth2_tenant", {
+                let tenant = |id: &str| {
+                    crate::discover::providers::all()
+                        .iter()
+                        .find(|p| p.id == id)
+                        .and_then(|p| p.oauth2.as_ref()?.tenant.clone())
+                        .unwrap_or_default()
+                };
+                format!(
+                    "{}; {} for Outlook.com addresses",
+                    tenant("microsoft-365"),
+                    tenant("outlook-com")
+                )
+            }),
             (
                 "cert_warn_days",
                 format!(
