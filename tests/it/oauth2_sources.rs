@@ -15,6 +15,9 @@ use support::oauth2::{Decision, OAuth2Lab};
 
 const AUTOCONFIG_HOST: &str = "autoconfig.lab.test";
 const AUTOCONFIG_PATH: &str = "/mail/config-v1.1.xml";
+const PACC_HOST: &str = "ua-auto-config.lab.test";
+const PACC_PATH: &str = "/.well-known/user-agent-configuration.json";
+const PACC_TXT: &str = "_ua-auto-config.lab.test";
 
 /// An autoconfig 1.2 document naming the lab's six combinations (their real ports) and
 /// `oauth2` as its `<oAuth2>` element's content.
@@ -44,7 +47,7 @@ fn autoconfig(lab: &OAuth2Lab, oauth2: &str) -> String {
     )
 }
 
-/// The discovery side: loopback DNS for lab.test, nginx serving `doc` as its autoconfig.
+/// The discovery side: loopback DNS for lab.test, nginx serving documents over https.
 struct Discovery {
     lab: Lab,
     nginx: Nginx,
@@ -52,16 +55,33 @@ struct Discovery {
 }
 
 impl Discovery {
+    /// nginx serving `doc` as lab.test's autoconfig.
     fn serving(oauth: &OAuth2Lab, doc: &str) -> Discovery {
+        let z = Discovery::zone(oauth);
+        Discovery::start(oauth, z, (AUTOCONFIG_HOST, AUTOCONFIG_PATH, doc.as_bytes()))
+    }
+
+    /// nginx serving `doc` as lab.test's PACC document, its digest published in DNS.
+    fn serving_pacc(oauth: &OAuth2Lab, doc: &str) -> Discovery {
+        use base64::Engine as _;
+        let digest = ring::digest::digest(&ring::digest::SHA256, doc.as_bytes());
+        let digest = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());
+        let mut z = Discovery::zone(oauth);
+        z.a(PACC_HOST, "127.0.0.1")
+            .txt(PACC_TXT, &[&format!("v=UAAC1; a=sha256; d={digest}")]);
+        Discovery::start(oauth, z, (PACC_HOST, PACC_PATH, doc.as_bytes()))
+    }
+
+    fn zone(oauth: &OAuth2Lab) -> Zone {
         let mut z = Zone::default();
         z.a(AUTOCONFIG_HOST, "127.0.0.1")
             .a(&oauth.servers.tls_name, &oauth.servers.ip.to_string());
+        z
+    }
+
+    fn start(oauth: &OAuth2Lab, z: Zone, file: (&str, &str, &[u8])) -> Discovery {
         let lab = Lab::start(z, Routes::new());
-        let nginx = Nginx::start(
-            &lab.ca,
-            &[AUTOCONFIG_HOST],
-            &[(AUTOCONFIG_HOST, AUTOCONFIG_PATH, doc.as_bytes())],
-        );
+        let nginx = Nginx::start(&lab.ca, &[file.0], &[file]);
         // One CA file for discovery's nginx, the provider and the mail servers.
         let ca = lab.ca_bundle_with(oauth.ca_pem());
         Discovery { lab, nginx, ca }
@@ -118,10 +138,28 @@ fn probe_named(lab: &OAuth2Lab, address: &str, args: &[&str]) -> std::process::C
     cmd
 }
 
+/// Runs `cmd`, the user `address` approving its sign-in; the report of the run, which must
+/// have succeeded, and everything it printed.
+fn approved(oauth: &OAuth2Lab, cmd: std::process::Command, address: &str) -> (Value, String) {
+    let run = run_signing_in(cmd, |uri| {
+        let page = oauth.user_agent().sign_in(uri, address, Decision::Approve);
+        assert!(page.body.contains("Sign-in Success"), "{}", page.body);
+    });
+    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
+    let doc = json(&run.out);
+    assert_eq!(run.out.status.code(), Some(0), "{doc:#}\n{stderr}");
+    let printed = format!("{}{stderr}", String::from_utf8_lossy(&run.out.stdout));
+    (doc, printed)
+}
+
 /// Every combination of the report logged in with the token: six, none failed.
 fn all_six_log_in(doc: &Value) {
+    all_log_in(doc, 6);
+}
+
+fn all_log_in(doc: &Value, count: usize) {
     let results = doc["results"].as_array().unwrap();
-    assert_eq!(results.len(), 6, "{doc:#}");
+    assert_eq!(results.len(), count, "{doc:#}");
     for r in results {
         assert_eq!(r["verdict"], "works", "{}: {r:#}", r["id"]);
         assert_eq!(r["auth"]["status"], "succeeded", "{}: {r:#}", r["id"]);
@@ -143,14 +181,7 @@ fn autoconfig_names_the_issuer_client_and_scope() {
         ),
     );
     let d = Discovery::serving(oauth, &doc);
-    let address = user.address.clone();
-    let run = run_signing_in(d.probe(&user.address), |uri| {
-        let page = oauth.user_agent().sign_in(uri, &address, Decision::Approve);
-        assert!(page.body.contains("Sign-in Success"), "{}", page.body);
-    });
-    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
-    let doc = json(&run.out);
-    assert_eq!(run.out.status.code(), Some(0), "{doc:#}\n{stderr}");
+    let (doc, printed) = approved(oauth, d.probe(&user.address), &user.address);
     let o = &doc["credential"]["oauth2"];
     let url = format!("https://{AUTOCONFIG_HOST}{AUTOCONFIG_PATH}");
     let from_autoconfig = serde_json::json!({"kind": "autoconfig", "name": url});
@@ -168,7 +199,6 @@ fn autoconfig_names_the_issuer_client_and_scope() {
         "{}",
         d.nginx.access_log()
     );
-    let printed = format!("{}{stderr}", String::from_utf8_lossy(&run.out.stdout));
     assert_no_live_token_in(oauth, &printed);
 }
 
@@ -192,13 +222,7 @@ fn without_a_client_id_a_client_is_registered() {
             ),
         ),
     );
-    let address = user.address.clone();
-    let run = run_signing_in(d.probe(&user.address), |uri| {
-        oauth.user_agent().sign_in(uri, &address, Decision::Approve);
-    });
-    let doc = json(&run.out);
-    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
-    assert_eq!(run.out.status.code(), Some(0), "{doc:#}\n{stderr}");
+    let (doc, _) = approved(oauth, d.probe(&user.address), &user.address);
     let o = &doc["credential"]["oauth2"];
     assert_eq!(o["sources"]["client_id"], registration, "{o:#}");
     assert_eq!(o["sources"]["issuer"]["kind"], "autoconfig", "{o:#}");
@@ -208,7 +232,6 @@ fn without_a_client_id_a_client_is_registered() {
     assert_eq!(oauth.servers.successful_logins(&user.address), 6);
 
     let user = oauth.servers.user("quentin");
-    let address = user.address.clone();
     let cmd = probe_named(
         oauth,
         &user.address,
@@ -219,12 +242,7 @@ fn without_a_client_id_a_client_is_registered() {
             "openid mail",
         ],
     );
-    let run = run_signing_in(cmd, |uri| {
-        oauth.user_agent().sign_in(uri, &address, Decision::Approve);
-    });
-    let doc = json(&run.out);
-    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
-    assert_eq!(run.out.status.code(), Some(0), "{doc:#}\n{stderr}");
+    let (doc, _) = approved(oauth, cmd, &user.address);
     let o = &doc["credential"]["oauth2"];
     assert_eq!(o["sources"]["client_id"], registration, "{o:#}");
     assert_eq!(o["sources"]["issuer"]["name"], "--oauth2-issuer", "{o:#}");
@@ -232,6 +250,42 @@ fn without_a_client_id_a_client_is_registered() {
     assert_ne!(o["client_id"], registered.as_str(), "{o:#}");
     all_six_log_in(&doc);
     assert_eq!(oauth.servers.successful_logins(&user.address), 6);
+}
+
+/// A PACC document's `oauth-public` issuer (PACC names no client: one is registered) is
+/// signed in at; the servers it names are probed on their implicit-TLS ports.
+#[test]
+fn a_pacc_issuer_is_signed_in_at() {
+    let oauth = OAuth2Lab::get();
+    let s = oauth.servers;
+    let user = s.user("ursula");
+    let doc = format!(
+        r#"{{"protocols": {{"imap": {{"host": "{h}"}}, "pop3": {{"host": "{h}"}}, "smtp": {{"host": "{h}"}}}},
+  "authentication": {{"oauth-public": {{"issuer": "{issuer}"}}}}}}"#,
+        h = s.tls_name,
+        issuer = oauth.issuer
+    );
+    let d = Discovery::serving_pacc(oauth, &doc);
+    let mut cmd = d.probe(&user.address);
+    cmd.args(["--oauth2-scope", "openid mail"]);
+    for (port, to) in [(993, s.imaps), (995, s.pop3s), (465, s.smtps)] {
+        cmd.args([
+            "--connect-to",
+            &format!("{}:{port}:{}:{to}", s.tls_name, s.ip),
+        ]);
+    }
+    let (doc, _) = approved(oauth, cmd, &user.address);
+    let o = &doc["credential"]["oauth2"];
+    let url = format!("https://{PACC_HOST}{PACC_PATH}");
+    assert_eq!(
+        o["sources"]["issuer"],
+        serde_json::json!({"kind": "pacc", "name": url}),
+        "{o:#}"
+    );
+    assert_eq!(o["sources"]["client_id"]["kind"], "registration", "{o:#}");
+    assert_eq!(o["sources"]["scope"]["name"], "--oauth2-scope", "{o:#}");
+    all_log_in(&doc, 3);
+    assert_eq!(s.successful_logins(&user.address), 3);
 }
 
 /// (c) No flag, no provider entry, no discovery: the run stops before any connection and says
