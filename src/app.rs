@@ -107,7 +107,7 @@ pub fn probe_settings(args: &ProbeArgs) -> Result<Settings> {
     b.username = args.username.clone();
     b.check_legacy_tls = args.check_legacy_tls;
     b.credential = Some(if args.oauth2 {
-        CredentialSpec::OAuth2(oauth2_settings(args)?)
+        CredentialSpec::OAuth2(Box::new(oauth2_settings(args)?))
     } else {
         CredentialSpec::Interactive(CredentialRequest {
             password_stdin: args.password_stdin,
@@ -131,16 +131,10 @@ pub fn probe_settings(args: &ProbeArgs) -> Result<Settings> {
     Ok(b.build()?)
 }
 
-/// `probe --oauth2`'s sign-in settings, each with the flag that gave it.
+/// `probe --oauth2`'s sign-in settings, each with the flag that gave it; what no flag names is
+/// found after discovery (`oauth2::sources`).
 fn oauth2_settings(args: &ProbeArgs) -> Result<crate::oauth2::OAuth2Settings> {
-    let issuer = args
-        .oauth2_issuer
-        .clone()
-        .context("--oauth2 needs --oauth2-issuer URL (the authorization server)")?;
-    let client_id = args
-        .oauth2_client_id
-        .clone()
-        .context("--oauth2 needs --oauth2-client-id ID (the app registered for mailcheck)")?;
+    let flag = |v: &Option<String>, name| v.clone().map(|v| Given::flag(v, name));
     let scopes: Vec<String> = args
         .oauth2_scope
         .iter()
@@ -153,9 +147,10 @@ fn oauth2_settings(args: &ProbeArgs) -> Result<crate::oauth2::OAuth2Settings> {
         crate::settings::Given::flag(scopes, "--oauth2-scope")
     };
     Ok(crate::oauth2::OAuth2Settings {
-        issuer: crate::settings::Given::flag(issuer, "--oauth2-issuer"),
-        client_id: crate::settings::Given::flag(client_id, "--oauth2-client-id"),
+        issuer: flag(&args.oauth2_issuer, "--oauth2-issuer"),
+        client_id: flag(&args.oauth2_client_id, "--oauth2-client-id"),
         scopes,
+        tenant: flag(&args.oauth2_tenant, "--oauth2-tenant"),
         timeout: args
             .oauth2_timeout
             .unwrap_or(crate::oauth2::DEFAULT_TIMEOUT),
@@ -254,7 +249,23 @@ fn probe(args: ProbeArgs) -> Result<Status> {
     let report = runtime.block_on(async {
         let prepared = engine::prepare(&settings).await?;
         engine::execute(prepared, &engine::Shared::default()).await
-    })?;
+    });
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            // A run stopped by a failed sign-in is still a run for a JSON reader; the error
+            // goes to stderr as in text, with the same exit status.
+            if let Some(stopped) = e.downcast_ref::<report::Stopped>() {
+                let format: MonitorFormat = args.output.format.into();
+                if args.card_format().is_none() && format == MonitorFormat::Json {
+                    let lang = crate::i18n::Lang::current();
+                    let doc = RunReport::stopped(stopped, lang);
+                    write_out(|out| report::json::write(out, &doc))?;
+                }
+            }
+            return Err(e);
+        }
+    };
     if let Some(card) = args.card_format() {
         report::card::print(&report, card)?;
         return Ok(report.status);

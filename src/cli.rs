@@ -349,8 +349,9 @@ pub struct ProbeArgs {
     pub oauth2_token_command: Option<String>,
 
     /// Sign in with OAuth2 first (device flow: open the URL shown on any device and enter the
-    /// code), then log in everywhere with the token. Needs --oauth2-issuer and
-    /// --oauth2-client-id.
+    /// code), then log in everywhere with the token. The issuer, client id and scopes come
+    /// from the flags below, else the provider table (Microsoft, Google), else discovery's
+    /// <oAuth2> or PACC document; the client is registered at the issuer when it allows it.
     #[arg(
         long,
         conflicts_with_all = ["password_stdin", "password_command", "oauth2_token_command"],
@@ -367,14 +368,19 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "ID", requires = "oauth2", help_heading = heading::CREDENTIALS)]
     pub oauth2_client_id: Option<String>,
 
+    /// The Microsoft tenant to sign in at (its id or a domain of it). [default: common;
+    /// consumers for Outlook.com addresses]
+    #[arg(long, value_name = "TENANT", requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_tenant: Option<String>,
+
     /// An OAuth2 scope to ask for (repeatable, or several separated by spaces). Default: the
     /// server's.
     #[arg(long, value_name = "SCOPE", requires = "oauth2", help_heading = heading::CREDENTIALS)]
     pub oauth2_scope: Vec<String>,
 
     /// The OAuth2 flow: device (open a URL on any device, enter a code) or browser (this
-    /// machine's browser, redirected back to mailcheck). [default: device when the issuer
-    /// offers it, else browser]
+    /// machine's browser, redirected back to mailcheck). [default: browser for Google; else
+    /// device when the issuer offers it, else browser]
     #[arg(long, value_enum, value_name = "FLOW", requires = "oauth2", help_heading = heading::CREDENTIALS)]
     pub oauth2_flow: Option<OAuth2FlowArg>,
 
@@ -574,8 +580,23 @@ mod tests {
             ),
             (
                 "oauth2_flow",
-                "device when the issuer offers it, else browser".to_string(),
+                "browser for Google; else device when the issuer offers it, else browser"
+                    .to_string(),
             ),
+            ("oauth2_tenant", {
+                let tenant = |id: &str| {
+                    crate::discover::providers::all()
+                        .iter()
+                        .find(|p| p.id == id)
+                        .and_then(|p| p.oauth2.as_ref()?.tenant.clone())
+                        .unwrap_or_default()
+                };
+                format!(
+                    "{}; {} for Outlook.com addresses",
+                    tenant("microsoft-365"),
+                    tenant("outlook-com")
+                )
+            }),
             (
                 "cert_warn_days",
                 format!(

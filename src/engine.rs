@@ -129,6 +129,7 @@ pub async fn prepare(settings: &Settings) -> Result<Prepared> {
 
 /// [`prepare`], discovering through the process's `cache` when there is one.
 async fn prepare_with(settings: &Settings, cache: Option<Arc<DiscoveryCache>>) -> Result<Prepared> {
+    let started = report::Stopped::clock();
     let discovery = match plan::discovery_config(settings) {
         Some(cfg) => {
             let found = discover::discover_with(&settings.address, &cfg, cache).await?;
@@ -147,14 +148,26 @@ async fn prepare_with(settings: &Settings, cache: Option<Arc<DiscoveryCache>>) -
     let (credential, source, oauth2) = match &spec {
         // A sign-in: once per run, before any connection, through the run's HTTP settings.
         CredentialSpec::OAuth2(o) => {
+            let lang = crate::i18n::Lang::current();
+            // A failed sign-in stops the run; `probe --format json` reports it as one.
+            let stop = |e: crate::oauth2::SignInError| {
+                report::Stopped::new(&run, &started, e.reason_info(lang), e.explain(lang))
+            };
+            let hosts = run.plan.targets.iter().map(|t| t.host.as_str());
+            let resolved = crate::oauth2::sources::resolve(
+                o,
+                &settings.address.domain,
+                hosts,
+                run.discovery.as_ref(),
+            )
+            .map_err(stop)?;
             let mut http = discover::DiscoveryConfig::new(settings.policy.resolver.clone());
             http.ca_file = settings.policy.ca_file.clone();
             http.connect_to = settings.connect_to.clone();
             let client = crate::oauth2::http_client(&http)?;
-            let lang = crate::i18n::Lang::current();
-            let signed = crate::oauth2::sign_in(o, client, lang)
+            let signed = crate::oauth2::sign_in(o, &resolved, client, lang)
                 .await
-                .map_err(|e| anyhow::anyhow!(e.explain(lang)))?;
+                .map_err(stop)?;
             let source = match signed.info.flow {
                 crate::oauth2::Flow::Device => SecretSource::OAuth2Device,
                 crate::oauth2::Flow::Browser => SecretSource::OAuth2Browser,

@@ -109,7 +109,7 @@ pub enum CredentialSpec {
     Given(Credential, SecretSource),
     /// An OAuth2 sign-in at run time (`--oauth2`): the engine signs in once and uses the
     /// access token.
-    OAuth2(crate::oauth2::OAuth2Settings),
+    OAuth2(Box<crate::oauth2::OAuth2Settings>),
 }
 
 impl CredentialSpec {

@@ -443,6 +443,10 @@ pub(crate) async fn fetch(
         published: super::Published {
             also_offered: doc.also_offered.clone(),
             oauth2: doc.oauth2.clone(),
+            by: Some(super::PublishedBy {
+                url: origin.clone(),
+                trusted: got.trusted,
+            }),
         },
         provider: doc.display_name.clone().or(doc.provider_id.clone()),
         detail: String::new(),

@@ -202,6 +202,17 @@ pub struct Published {
     /// The `<oAuth2>` element, for an OAuth2 sign-in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oauth2: Option<autoconfig::OAuth2Config>,
+    /// The document that published them (not in JSON: the source's detail names it), for
+    /// `--oauth2`, which signs in where it says.
+    #[serde(skip)]
+    pub by: Option<PublishedBy>,
+}
+
+/// A published document's URL and whether it came over a trusted channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedBy {
+    pub url: String,
+    pub trusted: bool,
 }
 
 /// What one source did.

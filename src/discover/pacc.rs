@@ -380,6 +380,10 @@ pub(crate) async fn source(ctx: &Ctx, trail: &Trail, budget: Budget) -> Found {
         published: super::Published {
             also_offered: doc.also_offered,
             oauth2: doc.oauth2,
+            by: Some(super::PublishedBy {
+                url: origin.clone(),
+                trusted: got.trusted,
+            }),
         },
     }
 }

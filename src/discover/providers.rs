@@ -30,6 +30,37 @@ pub struct Provider {
     #[serde(default)]
     pub note: Option<String>,
     pub servers: Vec<ProviderServer>,
+    /// What `--oauth2` signs in with at this provider, when no flag names it.
+    #[serde(default)]
+    pub oauth2: Option<ProviderOAuth2>,
+}
+
+/// A provider's OAuth2 defaults: `{tenant}` in a URL stands for `--oauth2-tenant`, else
+/// `tenant`. No client id: none is embedded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderOAuth2 {
+    pub issuer: String,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    pub scopes: Vec<String>,
+    /// The flow its scopes allow, when only one does (Google refuses its mail scope in the
+    /// device flow).
+    #[serde(default)]
+    pub flow: Option<crate::oauth2::Flow>,
+    /// The endpoints, when the issuer's metadata cannot be used as RFC 8414 says (Microsoft's
+    /// names a templated issuer).
+    #[serde(default)]
+    pub endpoints: Option<ProviderEndpoints>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderEndpoints {
+    pub authorization: String,
+    pub token: String,
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +135,31 @@ pub fn is_provider_host(host: &str) -> bool {
         .iter()
         .flat_map(|p| p.servers.iter())
         .any(|s| s.host.eq_ignore_ascii_case(h))
+}
+
+/// The provider whose OAuth2 defaults apply to an account: the one hosting its domain, else
+/// one whose servers are among `hosts` (the servers probed), preferring a provider that hosts
+/// any domain (Microsoft 365 rather than Outlook.com for outlook.office365.com).
+pub fn oauth2_provider<'h>(
+    domain: &str,
+    hosts: impl IntoIterator<Item = &'h str>,
+) -> Option<&'static Provider> {
+    let with_oauth2 = |p: &&Provider| p.oauth2.is_some();
+    if let Some(p) = by_domain(domain).into_iter().find(with_oauth2) {
+        return Some(p);
+    }
+    let hosts: Vec<&str> = hosts.into_iter().map(|h| h.trim_end_matches('.')).collect();
+    let mut serving: Vec<&'static Provider> = all()
+        .iter()
+        .filter(with_oauth2)
+        .filter(|p| {
+            p.servers
+                .iter()
+                .any(|s| hosts.iter().any(|h| s.host.eq_ignore_ascii_case(h)))
+        })
+        .collect();
+    serving.sort_by_key(|p| p.mx.is_empty());
+    serving.into_iter().next()
 }
 
 /// `*` matches any run of characters (dots included); everything else literally.
@@ -293,6 +349,23 @@ mod tests {
         assert_eq!(ovh, vec!["ovh-shared", "ovh-email-pro"]);
         assert!(by_mx("mail.example.com").is_empty());
         assert!(by_mx("google.com.evil.example").is_empty());
+    }
+
+    #[test]
+    fn oauth2_provider_by_domain_then_by_server() {
+        let id = |d: &str, hosts: &[&str]| {
+            oauth2_provider(d, hosts.iter().copied()).map(|p| p.id.as_str())
+        };
+        assert_eq!(id("hotmail.fr", &[]), Some("outlook-com"));
+        assert_eq!(id("gmail.com", &[]), Some("gmail"));
+        assert_eq!(
+            id("contoso.com", &["OUTLOOK.office365.com."]),
+            Some("microsoft-365")
+        );
+        assert_eq!(id("example.org", &["imap.gmail.com"]), Some("gmail"));
+        assert_eq!(id("example.org", &["mail.example.org"]), None);
+        // Yahoo is left out: no OAuth2 defaults known well enough to embed.
+        assert_eq!(id("yahoo.com", &[]), None);
     }
 
     #[test]

@@ -29,6 +29,7 @@ const MAX_REQUEST: usize = 16 * 1024;
 pub(super) async fn sign_in(
     client: AuthClient,
     s: &OAuth2Settings,
+    scopes: &[String],
     http: &Http,
     lang: Lang,
 ) -> Result<BasicTokenResponse, SignInError> {
@@ -43,7 +44,7 @@ pub(super) async fn sign_in(
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state) = client
         .authorize_url(CsrfToken::new_random)
-        .add_scopes(s.scopes.value.iter().cloned().map(Scope::new))
+        .add_scopes(scopes.iter().cloned().map(Scope::new))
         .set_pkce_challenge(challenge)
         .url();
     let _ = crate::app::eprint_line(format_args!(

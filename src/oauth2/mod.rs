@@ -11,6 +11,10 @@
 //! HTTP goes through the project's own client (TLS with `--ca-file`, our resolver and
 //! `--connect-to`), so a sign-in never resolves a name through the system.
 //!
+//! Where the issuer, client id and scopes come from when no flag names them (the provider
+//! table, the discovered `<oAuth2>` / PACC issuer, dynamic client registration): [`sources`],
+//! [`register`].
+//!
 //! Secrets: the access token becomes an [`account::Secret`] at once; the refresh token is
 //! dropped unread. Neither is logged, printed, put in JSON or written anywhere.
 
@@ -27,10 +31,13 @@ use crate::account::Secret;
 use crate::discover::DiscoveryConfig;
 use crate::i18n::{self, Lang};
 use crate::outcome::Reason;
+use crate::outcome::ReasonInfo;
 use crate::params;
 use crate::settings::{Given, Origin};
 
 mod browser;
+pub mod register;
+pub mod sources;
 
 /// How long the user has to sign in, unless `--oauth2-timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -38,15 +45,18 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a sign-in needs, each value with where it came from; decided in the settings, used
-/// once per run by the engine.
+/// once per run by the engine. What no setting names is found after discovery
+/// ([`sources::resolve`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuth2Settings {
     /// The authorization server's issuer identifier (an https URL).
-    pub issuer: Given<String>,
+    pub issuer: Option<Given<String>>,
     /// The public client's id (no secret).
-    pub client_id: Given<String>,
-    /// The scopes asked for; empty: the server's default.
+    pub client_id: Option<Given<String>>,
+    /// The scopes asked for; empty: the provider's, else the server's default.
     pub scopes: Given<Vec<String>>,
+    /// The Microsoft tenant (`--oauth2-tenant`); else the provider table's.
+    pub tenant: Option<Given<String>>,
     /// How long the user has to sign in.
     pub timeout: Duration,
     /// The flow asked for; `None`: device when the issuer offers it, else browser.
@@ -56,7 +66,7 @@ pub struct OAuth2Settings {
 }
 
 /// Which flow got the token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Flow {
     /// The device authorization grant, RFC 8628.
@@ -73,6 +83,14 @@ pub enum SettingSource {
     Flag(String),
     /// A position in a checks file (`checks.toml:3:11`).
     File(String),
+    /// The built-in provider table: the provider's id (`microsoft-365`).
+    ProviderTable(String),
+    /// A discovered autoconfig document's `<oAuth2>` (autoconfig or ISPDB): its URL.
+    Autoconfig(String),
+    /// A discovered PACC document's `oauth-public` issuer: its URL.
+    Pacc(String),
+    /// Registered for this run at the issuer (RFC 7591): the registration endpoint.
+    Registration(String),
     /// A default: nothing named it.
     Default,
 }
@@ -124,6 +142,14 @@ pub struct SignedIn {
 /// Why a sign-in gave no token. The text is for the user; never carries a token.
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
+    #[error("no source names an OAuth2 issuer (no flag, provider table entry, autoconfig <oAuth2> or PACC document): give --oauth2-issuer URL")]
+    NoIssuer,
+    #[error("nothing names an OAuth2 client id for {issuer}, and it offers no dynamic client registration: give --oauth2-client-id ID (an app registered there as a public client)")]
+    NoClient { issuer: String },
+    #[error(
+        "OAuth2 issuer {issuer} did not register a client ({detail}): give --oauth2-client-id ID"
+    )]
+    Registration { issuer: String, detail: String },
     #[error("OAuth2 issuer {issuer}: no usable metadata ({detail})")]
     Metadata { issuer: String, detail: String },
     #[error("OAuth2 issuer {issuer} has no device authorization endpoint: the device flow is not offered")]
@@ -149,8 +175,11 @@ impl SignInError {
     /// The reason code of this failure (`oauth2.*`).
     pub fn reason(&self) -> Reason {
         match self {
-            SignInError::Metadata { .. } | SignInError::NoDeviceFlow { .. } => {
-                Reason::Oauth2IssuerUnusable
+            SignInError::Metadata { .. }
+            | SignInError::NoDeviceFlow { .. }
+            | SignInError::NoIssuer => Reason::Oauth2IssuerUnusable,
+            SignInError::NoClient { .. } | SignInError::Registration { .. } => {
+                Reason::Oauth2ClientRefused
             }
             SignInError::Declined(_) => Reason::Oauth2Declined,
             SignInError::Expired(_) | SignInError::TimedOut(_) => Reason::Oauth2TimedOut,
@@ -168,17 +197,22 @@ impl SignInError {
         }
     }
 
-    /// The failure for the user, in `lang`: the reason's cause with this error as its detail,
-    /// its code, and the hint.
-    pub fn explain(&self, lang: Lang) -> String {
-        let reason = self.reason();
+    /// The failure for a report, in `lang`: the reason's cause with this error as its detail,
+    /// and the hint.
+    pub fn reason_info(&self, lang: Lang) -> ReasonInfo {
+        let code = self.reason();
         let p = params![("detail", self.to_string())];
-        format!(
-            "{} ({})\n{}",
-            reason.cause_in(lang, &p),
-            reason.code(),
-            reason.hint_in(lang, &p)
-        )
+        ReasonInfo {
+            code,
+            cause: code.cause_in(lang, &p),
+            hint: code.hint_in(lang, &p),
+        }
+    }
+
+    /// The failure for the user, in `lang`: the cause, its code, and the hint.
+    pub fn explain(&self, lang: Lang) -> String {
+        let r = self.reason_info(lang);
+        format!("{} ({})\n{}", r.cause, r.code.code(), r.hint)
     }
 }
 
@@ -197,6 +231,10 @@ pub enum MetadataKind {
     Rfc8414,
     /// `/.well-known/openid-configuration` (OpenID Connect Discovery 1.0).
     OpenidConfiguration,
+    /// The built-in provider table names them (Microsoft's metadata names a templated issuer).
+    ProviderTable,
+    /// A discovered `<oAuth2>` names them (`authURL`, `tokenURL`) without an issuer.
+    Autoconfig,
 }
 
 /// The fields of the issuer's metadata this module uses.
@@ -208,6 +246,9 @@ pub struct Metadata {
     pub device_authorization_endpoint: Option<String>,
     #[serde(default)]
     pub authorization_endpoint: Option<String>,
+    /// RFC 7591 dynamic client registration, used when nothing names a client id.
+    #[serde(default)]
+    pub registration_endpoint: Option<String>,
 }
 
 /// The project's HTTP client as the `oauth2` crate's: requests go out as they are built there.
@@ -324,18 +365,28 @@ pub fn http_client(cfg: &DiscoveryConfig) -> anyhow::Result<reqwest::Client> {
     crate::discover::http::client(cfg, 443, REQUEST_TIMEOUT)
 }
 
-/// Signs in with the device flow: metadata, device authorization, the prompt on stderr in
-/// `lang`, polling until the user is done, declines, or time runs out.
+/// Signs in with what `r` resolved: the endpoints (named, else the issuer's metadata), the
+/// client (named, else registered), then the flow: the device flow's prompt on stderr in
+/// `lang` and polling until the user is done, declines, or time runs out; or the browser's.
 pub async fn sign_in(
     s: &OAuth2Settings,
+    r: &sources::Resolved,
     client: reqwest::Client,
     lang: Lang,
 ) -> Result<SignedIn, SignInError> {
     let http = Http(client);
     let started = Instant::now();
-    let issuer = s.issuer.value.trim_end_matches('/').to_string();
-    let (meta, kind) = metadata(&http, &issuer).await?;
-    let flow = s
+    let issuer = r.issuer.value.trim_end_matches('/').to_string();
+    let (meta, kind) = match &r.endpoints {
+        Some(named) => (named.as_metadata(&issuer), named.kind),
+        None => metadata(&http, &issuer).await?,
+    };
+    let client_id = match (&r.client_id, &meta.registration_endpoint) {
+        (Some(named), _) => named.clone(),
+        (None, Some(endpoint)) => register::register(&http, endpoint, &issuer).await?,
+        (None, None) => return Err(SignInError::NoClient { issuer }),
+    };
+    let flow = r
         .flow
         .unwrap_or(if meta.device_authorization_endpoint.is_some() {
             Flow::Device
@@ -349,7 +400,7 @@ pub async fn sign_in(
     let token_url =
         TokenUrl::new(meta.token_endpoint.clone()).map_err(|e| endpoint("token_endpoint", e))?;
     // A public client identifies itself in the request body (RFC 6749 §2.3.1 is for secrets).
-    let client = BasicClient::new(ClientId::new(s.client_id.value.clone()))
+    let client = BasicClient::new(ClientId::new(client_id.value.clone()))
         .set_auth_type(AuthType::RequestBody)
         .set_token_uri(token_url);
     let token = match flow {
@@ -365,7 +416,7 @@ pub async fn sign_in(
             );
             let details: StandardDeviceAuthorizationResponse = client
                 .exchange_device_code()
-                .add_scopes(s.scopes.value.iter().cloned().map(Scope::new))
+                .add_scopes(r.scopes.value.iter().cloned().map(Scope::new))
                 .request_async(&http)
                 .await
                 .map_err(|e| request_error(e, None))?;
@@ -386,24 +437,31 @@ pub async fn sign_in(
                     })?;
             let auth_url = ::oauth2::AuthUrl::new(auth_url)
                 .map_err(|e| endpoint("authorization_endpoint", e))?;
-            browser::sign_in(client.set_auth_uri(auth_url), s, &http, lang).await?
+            browser::sign_in(
+                client.set_auth_uri(auth_url),
+                s,
+                &r.scopes.value,
+                &http,
+                lang,
+            )
+            .await?
         }
     };
     let scopes_granted = match token.scopes() {
         Some(granted) => granted.iter().map(|s| s.to_string()).collect(),
-        None => s.scopes.value.clone(),
+        None => r.scopes.value.clone(),
     };
     let info = OAuth2Info {
         issuer: meta.issuer.clone(),
-        client_id: s.client_id.value.clone(),
+        client_id: client_id.value,
         flow,
         sources: Sources {
-            issuer: (&s.issuer.origin).into(),
-            client_id: (&s.client_id.origin).into(),
-            scope: (&s.scopes.origin).into(),
+            issuer: r.issuer.source.clone(),
+            client_id: client_id.source,
+            scope: r.scopes.source.clone(),
             endpoints: kind,
         },
-        scopes_requested: s.scopes.value.clone(),
+        scopes_requested: r.scopes.value.clone(),
         scopes_granted,
         lifetime_s: token.expires_in().map(|d| d.as_secs()),
         elapsed_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),

@@ -155,6 +155,53 @@ pub struct RunReport {
     /// How the servers were found (absent with --server / --no-discovery).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery: Option<crate::discover::DiscoveryReport>,
+    /// Why the run stopped before probing anything (a sign-in that failed); absent otherwise
+    /// (added within schema version 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::outcome::ReasonInfo>,
+}
+
+/// A run that stopped before any connection (an OAuth2 sign-in that failed): the error
+/// [`crate::engine::prepare`] returns. Its text is for stderr; `probe --format json` reports
+/// it as a run ([`RunReport::stopped`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{text}")]
+pub struct Stopped {
+    pub address: String,
+    pub server: String,
+    pub started_at: String,
+    pub elapsed_ms: u64,
+    pub reason: crate::outcome::ReasonInfo,
+    /// The cause, code and hint, in the run's language.
+    pub text: String,
+    pub discovery: Option<crate::discover::DiscoveryReport>,
+}
+
+impl Stopped {
+    /// When the run started: RFC 3339, and the instant to measure from.
+    pub fn clock() -> (String, std::time::Instant) {
+        let at = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        (at, std::time::Instant::now())
+    }
+
+    pub fn new(
+        run: &crate::plan::RunPlan,
+        (started_at, t0): &(String, std::time::Instant),
+        reason: crate::outcome::ReasonInfo,
+        text: String,
+    ) -> Stopped {
+        Stopped {
+            address: run.address.clone(),
+            server: run.server.clone(),
+            started_at: started_at.clone(),
+            elapsed_ms: t0.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
+            reason,
+            text,
+            discovery: run.discovery.clone(),
+        }
+    }
 }
 
 /// Diagnosis options beyond [`RunInput`]: the language of the words and what the provider
@@ -250,6 +297,41 @@ impl RunReport {
             lang,
             documented: options.documented.clone(),
             discovery: None,
+            reason: None,
+        }
+    }
+
+    /// The report of a run that stopped before probing: no result, status UNKNOWN (exit 3),
+    /// the reason, and the discovery that ran first.
+    pub fn stopped(s: &Stopped, lang: Lang) -> RunReport {
+        let status = Status::Unknown;
+        RunReport {
+            schema_version: SCHEMA_VERSION,
+            mailcheck_version: env!("CARGO_PKG_VERSION"),
+            address: s.address.clone(),
+            server: s.server.clone(),
+            started_at: s.started_at.clone(),
+            elapsed_ms: s.elapsed_ms,
+            credential: CredentialInfo {
+                kind: CredentialKind::None,
+                source: SecretSource::None,
+                oauth2: None,
+            },
+            status,
+            exit_code: status.exit_code(),
+            recommendation: Recommendations {
+                incoming: None,
+                outgoing: None,
+                advice: vec![],
+            },
+            summary: s.reason.cause.clone(),
+            results: vec![],
+            addresses: vec![],
+            round_trip: None,
+            lang,
+            documented: vec![],
+            discovery: s.discovery.clone(),
+            reason: Some(s.reason.clone()),
         }
     }
 
