@@ -31,6 +31,7 @@ use crate::params;
 use crate::settings::{Given, Origin};
 
 mod browser;
+pub mod grant;
 
 /// How long the user has to sign in, unless `--oauth2-timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -63,6 +64,10 @@ pub enum Flow {
     Device,
     /// The authorization code grant with PKCE and a loopback redirect (RFC 7636, RFC 8252).
     Browser,
+    /// A checks file's refresh token exchanged for an access token (RFC 6749 §6).
+    RefreshToken,
+    /// A confidential client's own credentials, no user (RFC 6749 §4.4).
+    ClientCredentials,
 }
 
 /// Where a setting of the sign-in came from, for the report.
@@ -162,6 +167,9 @@ impl SignInError {
             SignInError::Refused { error, .. } if error == "invalid_scope" => {
                 Reason::Oauth2ScopeRefused
             }
+            SignInError::Refused { error, .. } if error == "invalid_grant" => {
+                Reason::Oauth2GrantRefused
+            }
             SignInError::Refused { .. }
             | SignInError::StateMismatch
             | SignInError::Transport(_) => Reason::Oauth2Failed,
@@ -208,6 +216,9 @@ pub struct Metadata {
     pub device_authorization_endpoint: Option<String>,
     #[serde(default)]
     pub authorization_endpoint: Option<String>,
+    /// How clients may authenticate at the token endpoint; absent: `client_secret_basic`.
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
 
 /// The project's HTTP client as the `oauth2` crate's: requests go out as they are built there.
@@ -387,6 +398,11 @@ pub async fn sign_in(
             let auth_url = ::oauth2::AuthUrl::new(auth_url)
                 .map_err(|e| endpoint("authorization_endpoint", e))?;
             browser::sign_in(client.set_auth_uri(auth_url), s, &http, lang).await?
+        }
+        Flow::RefreshToken | Flow::ClientCredentials => {
+            return Err(SignInError::Transport(
+                "a grant without a user is not a sign-in flow".into(),
+            ))
         }
     };
     let scopes_granted = match token.scopes() {
