@@ -440,3 +440,11 @@ oauth2-device-prompt = To sign in, open { $uri } and enter the code { $code }
 oauth2-device-prompt-complete = or open directly: { $uri }
 oauth2-browser-prompt = Open this address in a browser to sign in: { $uri }
 oauth2-browser-page = Signed in: mailcheck goes on. You can close this page.
+
+## `oauth2 sign-in`, on stdout: what was granted, never a token
+oauth2-signed-in = Signed in at { $issuer } as client { $client }
+    scopes granted: { $scopes }
+    access token lifetime: { $lifetime }
+oauth2-signed-in-refresh = refresh token: issued, handed to { $to }
+oauth2-signed-in-no-refresh = refresh token: not issued
+oauth2-signed-in-no-refresh-hint = the issuer gave no refresh token, so nothing was stored: ask for one with --oauth2-scope offline_access (Microsoft and OpenID Connect servers), and check that the app may use the refresh_token grant

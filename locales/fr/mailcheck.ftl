@@ -445,3 +445,11 @@ oauth2-device-prompt = Pour vous connecter, ouvrez { $uri } et saisissez le code
 oauth2-device-prompt-complete = ou ouvrez directement : { $uri }
 oauth2-browser-prompt = Pour vous connecter, ouvrez cette adresse dans un navigateur : { $uri }
 oauth2-browser-page = Connexion faite : mailcheck continue. Vous pouvez fermer cette page.
+
+## `oauth2 sign-in`, on stdout: what was granted, never a token
+oauth2-signed-in = Connecté chez { $issuer } comme client { $client }
+    portées accordées : { $scopes }
+    durée du jeton d'accès : { $lifetime }
+oauth2-signed-in-refresh = jeton de rafraîchissement : délivré, remis à { $to }
+oauth2-signed-in-no-refresh = jeton de rafraîchissement : non délivré
+oauth2-signed-in-no-refresh-hint = l'émetteur n'a pas délivré de jeton de rafraîchissement, rien n'a été rangé : demandez-le avec --oauth2-scope offline_access (Microsoft et serveurs OpenID Connect) et vérifiez que l'application peut utiliser l'autorisation refresh_token

@@ -177,6 +177,7 @@ impl TokenCache {
             info.elapsed_ms = millis(started.elapsed());
             return Ok(SignedIn {
                 token: c.token.clone(),
+                refresh: None,
                 info,
             });
         }
@@ -217,7 +218,12 @@ impl TokenCache {
             until: started + l.saturating_sub(EXPIRY_MARGIN.min(l / 2)),
             info: info.clone(),
         });
-        Ok(SignedIn { token, info })
+        // The newest refresh token stays in the slot, nowhere else.
+        Ok(SignedIn {
+            token,
+            refresh: None,
+            info,
+        })
     }
 }
 

@@ -11,8 +11,9 @@
 //! HTTP goes through the project's own client (TLS with `--ca-file`, our resolver and
 //! `--connect-to`), so a sign-in never resolves a name through the system.
 //!
-//! Secrets: the access token becomes an [`account::Secret`] at once; the refresh token is
-//! dropped unread. Neither is logged, printed, put in JSON or written anywhere.
+//! Secrets: the access token becomes an [`account::Secret`] at once; so does the refresh token,
+//! which a run drops unused and only `oauth2 sign-in` hands on (to the descriptor or command the
+//! user names). Neither is logged, printed, put in JSON or written anywhere else.
 
 use std::time::{Duration, Instant};
 
@@ -123,6 +124,8 @@ pub struct OAuth2Info {
 /// A signed-in run's token and what the report says of the sign-in.
 pub struct SignedIn {
     pub token: Secret,
+    /// The refresh token, when the server issued one (`offline_access`).
+    pub refresh: Option<Secret>,
     pub info: OAuth2Info,
 }
 
@@ -424,10 +427,17 @@ pub async fn sign_in(
         lifetime_s: token.expires_in().map(|d| d.as_secs()),
         elapsed_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
     };
+    let refresh = token
+        .refresh_token()
+        .and_then(|r| Secret::new(r.secret().clone()));
     let token = Secret::new(token.access_token().secret().clone()).ok_or_else(|| {
         SignInError::Transport("the token response has an empty access_token".into())
     })?;
-    Ok(SignedIn { token, info })
+    Ok(SignedIn {
+        token,
+        refresh,
+        info,
+    })
 }
 
 /// The device flow's instructions, on stderr (stdout stays the report's).

@@ -241,14 +241,14 @@ fn probe_with_sign_in_at(
 }
 
 /// A sign-in run: what it printed, and the prompt's complete verification URI.
-struct SignInRun {
-    out: Output,
+pub(crate) struct SignInRun {
+    pub(crate) out: Output,
     complete_uri: Option<String>,
 }
 
 /// Runs `cmd`; when its prompt names the complete verification URI, `user` acts on it (the
 /// user on their phone). Returns everything it printed.
-fn run_signing_in(mut cmd: std::process::Command, user: impl FnOnce(&str)) -> SignInRun {
+pub(crate) fn run_signing_in(mut cmd: std::process::Command, user: impl FnOnce(&str)) -> SignInRun {
     use std::io::{BufRead, BufReader, Read};
     let mut child = cmd.spawn().expect("mailcheck");
     let mut stdout = child.stdout.take().unwrap();

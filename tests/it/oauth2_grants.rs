@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::oauth2::{AccessToken, OAuth2Lab};
+use support::oauth2::{AccessToken, Decision, OAuth2Lab};
 use support::servers::MailServers;
 
 const ALL: [&str; 6] = [
@@ -91,7 +91,7 @@ fn json(out: &Output) -> Value {
     doc
 }
 
-fn account<'a>(doc: &'a Value, name: &str) -> &'a Value {
+fn account_of<'a>(doc: &'a Value, name: &str) -> &'a Value {
     doc["accounts"]
         .as_array()
         .unwrap()
@@ -149,7 +149,7 @@ fn refresh_token_grant_logs_in_everywhere_and_is_used_once_by_a_rotating_server(
         .unwrap();
     let doc = json(&out);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
-    let acct = account(&doc, "rt");
+    let acct = account_of(&doc, "rt");
     let cred = &acct["report"]["credential"];
     assert_eq!(cred["kind"], "oauth2-token");
     assert_eq!(cred["source"], "oauth2-refresh");
@@ -177,7 +177,7 @@ fn refresh_token_grant_logs_in_everywhere_and_is_used_once_by_a_rotating_server(
         .unwrap();
     let doc = json(&again);
     assert_eq!(again.status.code(), Some(3), "{doc:#}");
-    let acct = account(&doc, "rt");
+    let acct = account_of(&doc, "rt");
     assert_eq!(acct["status"], "unknown");
     let error = acct["error"].as_str().unwrap();
     assert!(error.contains("(oauth2.grant-refused)"), "{error}");
@@ -195,7 +195,10 @@ fn refresh_token_grant_logs_in_everywhere_and_is_used_once_by_a_rotating_server(
         .unwrap();
     let doc = json(&out);
     assert_eq!(out.status.code(), Some(3), "{doc:#}");
-    let error = account(&doc, "rv")["error"].as_str().unwrap().to_string();
+    let error = account_of(&doc, "rv")["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(error.contains("(oauth2.grant-refused)"), "{error}");
     assert_eq!(lab.servers.auth_attempts(&user.address), 0);
 }
@@ -214,7 +217,7 @@ fn client_credentials_grant_logs_in_to_the_granted_mailbox() {
     let out = check(&config, &[]).output().unwrap();
     let doc = json(&out);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
-    let acct = account(&doc, "app");
+    let acct = account_of(&doc, "app");
     let cred = &acct["report"]["credential"];
     assert_eq!(cred["source"], "oauth2-client-credentials");
     assert_eq!(cred["oauth2"]["flow"], "client-credentials");
@@ -431,8 +434,8 @@ fn canary_secrets_appear_in_no_argv_environment_or_output() {
     );
     let doc = json(&check_out);
     assert_eq!(check_out.status.code(), Some(0), "{doc:#}");
-    assert_all_six_log_in(account(&doc, "rt"));
-    assert_all_six_log_in(account(&doc, "app"));
+    assert_all_six_log_in(account_of(&doc, "rt"));
+    assert_all_six_log_in(account_of(&doc, "app"));
     let probed: Value = serde_json::from_slice(&probe_out.stdout).unwrap();
     assert_eq!(probe_out.status.code(), Some(0), "{probed:#}");
     let text = format!("{}{}", printed(&check_out), printed(&probe_out));
@@ -444,4 +447,144 @@ fn canary_secrets_appear_in_no_argv_environment_or_output() {
         assert!(!text.contains(secret), "secret #{i} was printed");
     }
     assert_no_live_token_in(lab, &text);
+}
+
+/// `mailcheck oauth2 sign-in` at the lab's issuer as client `mailcheck`, with `extra` flags.
+fn sign_in_cmd(lab: &OAuth2Lab, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailcheck"));
+    cmd.env("NO_COLOR", "1")
+        .args(["oauth2", "sign-in", "--oauth2-issuer", &lab.issuer])
+        .args(["--oauth2-client-id", "mailcheck"])
+        .args(["--oauth2-scope", "openid offline_access mail"])
+        .arg("--ca-file")
+        .arg(lab.ca_pem())
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// `oauth2 sign-in`: the user signs in (device flow, the test approving), the refresh token
+/// goes on a command's stdin, which stores it in a 0600 file; a checks-file account then gets
+/// its tokens from that file (`refresh_token_command`) and logs in everywhere. What was granted
+/// is printed, no token.
+#[test]
+fn sign_in_stores_the_refresh_token_through_a_command_for_a_checks_file() {
+    let lab = OAuth2Lab::get();
+    let user = lab.servers.user("grant-signin");
+    let address = user.address.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let stored = dir.path().join("refresh-token");
+    let store = format!("umask 077; cat > {}", stored.display());
+    let run = crate::oauth2::run_signing_in(
+        sign_in_cmd(lab, &["--json", "--refresh-token-command", &store]),
+        |uri| {
+            let page = lab.user_agent().sign_in(uri, &address, Decision::Approve);
+            assert!(page.body.contains("Sign-in Success"), "{}", page.body);
+        },
+    );
+    let text = printed(&run.out);
+    assert_eq!(run.out.status.code(), Some(0), "{text}");
+    let granted: Value = serde_json::from_slice(&run.out.stdout).unwrap();
+    assert_eq!(granted["issuer"], lab.issuer.as_str());
+    assert_eq!(granted["flow"], "device");
+    assert_eq!(granted["refresh_token_issued"], true);
+    assert_eq!(granted["refresh_token_to"], "--refresh-token-command");
+    assert_eq!(granted["lifetime_s"], 3600);
+    assert!(
+        granted["scopes_granted"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("offline_access")),
+        "{granted:#}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&stored).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let refresh = std::fs::read_to_string(&stored).unwrap().trim().to_string();
+    assert!(refresh.len() >= 30, "no refresh token stored");
+    assert!(!text.contains(&refresh), "the refresh token was printed");
+    assert_no_live_token_in(lab, &text);
+
+    let account = format!(
+        "[[account]]\nname = \"si\"\naddress = \"{}\"\noauth2 = {{ issuer = \"{}\", client_id = \"mailcheck\", grant = \"refresh_token\", refresh_token_command = \"cat {}\" }}\n",
+        user.address,
+        lab.issuer,
+        stored.display()
+    );
+    let (_cfg_dir, config) = checks_file(lab, &account);
+    let out = check(&config, &[]).output().unwrap();
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_all_six_log_in(account_of(&doc, "si"));
+    assert!(!printed(&out).contains(&refresh));
+}
+
+/// Without a destination, with stdout as the destination, or with a terminal as the
+/// destination, `oauth2 sign-in` refuses before anyone signs in.
+#[test]
+fn sign_in_refuses_a_missing_or_unsafe_destination() {
+    let lab = OAuth2Lab::get();
+    let out = sign_in_cmd(lab, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--refresh-token-fd"), "{err}");
+
+    let out = sign_in_cmd(lab, &["--refresh-token-fd", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not for secrets"), "{err}");
+
+    // A pseudo-terminal as descriptor 3.
+    let tty = Pty::open();
+    let cmd = sign_in_cmd(lab, &["--refresh-token-fd", "3"]);
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut shell = Command::new("/bin/sh");
+    shell
+        .arg("-c")
+        .arg(format!("exec \"$0\" \"$@\" 3<>{}", tty.slave.display()))
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null());
+    let out = shell.output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a terminal"), "{err}");
+    assert!(!err.contains("To sign in"), "it signed in first: {err}");
+}
+
+/// A pseudo-terminal pair: the master kept open, the slave's path.
+struct Pty {
+    _master: std::fs::File,
+    slave: PathBuf,
+}
+
+impl Pty {
+    fn open() -> Pty {
+        use std::os::fd::AsRawFd;
+        let master = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/ptmx")
+            .unwrap();
+        let fd = master.as_raw_fd();
+        // SAFETY: fd is an open /dev/ptmx descriptor; ptsname's buffer is copied at once.
+        let slave = unsafe {
+            assert_eq!(libc::grantpt(fd), 0);
+            assert_eq!(libc::unlockpt(fd), 0);
+            let name = libc::ptsname(fd);
+            assert!(!name.is_null());
+            std::ffi::CStr::from_ptr(name)
+                .to_string_lossy()
+                .into_owned()
+        };
+        Pty {
+            _master: master,
+            slave: PathBuf::from(slave),
+        }
+    }
 }
