@@ -21,7 +21,7 @@ const ALL: [&str; 6] = [
 ];
 
 /// `--connect-to` rules mapping the documented ports of the logical server to the lab's.
-fn connect_to(s: &MailServers) -> Vec<String> {
+pub(crate) fn connect_to(s: &MailServers) -> Vec<String> {
     [
         (993, s.imaps),
         (143, s.imap),
@@ -292,7 +292,7 @@ pub(crate) fn run_signing_in(mut cmd: std::process::Command, user: impl FnOnce(&
 
 /// No access token the provider would accept appears in `printed`: every token-like word is
 /// asked about at the introspection endpoint.
-fn assert_no_live_token_in(lab: &OAuth2Lab, printed: &str) {
+pub(crate) fn assert_no_live_token_in(lab: &OAuth2Lab, printed: &str) {
     let words = printed.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     for word in words.filter(|w| w.len() >= 30) {
         let intro = lab.introspect(&AccessToken(word.to_string()));

@@ -5,11 +5,11 @@
 
 use crate::support;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::oauth2::{assert_no_live_token_in, connect_to};
 use serde_json::Value;
 use support::oauth2::{AccessToken, Decision, OAuth2Lab};
 use support::servers::MailServers;
@@ -26,17 +26,7 @@ const ALL: [&str; 6] = [
 /// `[defaults]` reaching the OAuth2 lab's servers (test CA, `connect_to`), then `accounts`.
 fn checks_file(lab: &OAuth2Lab, accounts: &str) -> (tempfile::TempDir, PathBuf) {
     let s: &MailServers = lab.servers;
-    let rules: Vec<String> = [
-        (993, s.imaps),
-        (143, s.imap),
-        (995, s.pop3s),
-        (110, s.pop3),
-        (465, s.smtps),
-        (587, s.submission),
-    ]
-    .iter()
-    .map(|(l, r)| format!("\"{}:{l}:{}:{r}\"", s.tls_name, s.ip))
-    .collect();
+    let rules: Vec<String> = connect_to(s).iter().map(|r| format!("{r:?}")).collect();
     let text = format!(
         "[defaults]\nserver = \"{}\"\nca_file = \"{}\"\nconnect_to = [{}]\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n\n{accounts}",
         s.tls_name,
@@ -111,17 +101,6 @@ fn assert_all_six_log_in(acct: &Value) {
         assert_eq!(r["verdict"], "works", "{id}: {r:#}");
         assert_eq!(r["auth"]["status"], "succeeded", "{id}: {r:#}");
         assert_eq!(r["auth"]["mechanism"], "OAUTHBEARER", "{id}: {r:#}");
-    }
-}
-
-/// No access token the provider would accept appears in `printed` (each long word is asked
-/// about at the introspection endpoint): the tokens mailcheck got itself, whose values the test
-/// does not know.
-fn assert_no_live_token_in(lab: &OAuth2Lab, printed: &str) {
-    let words = printed.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-    for word in words.filter(|w| w.len() >= 30).collect::<BTreeSet<_>>() {
-        let intro = lab.introspect(&AccessToken(word.to_string()));
-        assert_ne!(intro["active"], true, "a live token was printed");
     }
 }
 
@@ -360,15 +339,8 @@ fn canary_secrets_appear_in_no_argv_environment_or_output() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (l, r) in [
-        (993, s.imaps),
-        (143, s.imap),
-        (995, s.pop3s),
-        (110, s.pop3),
-        (465, s.smtps),
-        (587, s.submission),
-    ] {
-        probe.args(["--connect-to", &format!("{}:{l}:{}:{r}", s.tls_name, s.ip)]);
+    for rule in connect_to(s) {
+        probe.args(["--connect-to", &rule]);
     }
     let probing = probe.spawn().unwrap();
     let exempt = checking.id();
