@@ -100,10 +100,10 @@ impl Destination {
         }
     }
 
-    fn name(&self) -> String {
+    fn flag(&self) -> &'static str {
         match self {
-            Destination::Fd(n, _) => format!("--refresh-token-fd {n}"),
-            Destination::Command(_) => "--refresh-token-command".into(),
+            Destination::Fd(..) => "--refresh-token-fd",
+            Destination::Command(_) => "--refresh-token-command",
         }
     }
 
@@ -148,15 +148,16 @@ impl Destination {
     }
 }
 
-/// What `--json` prints.
+/// What `--json` prints (`schemas/sign-in.schema.json`).
 #[derive(Serialize)]
 struct Granted<'a> {
-    #[serde(flatten)]
-    info: &'a OAuth2Info,
+    schema_version: u32,
+    mailcheck_version: &'static str,
+    sign_in: &'a OAuth2Info,
     refresh_token_issued: bool,
-    /// Where the refresh token went (a flag), when it was issued.
+    /// Where the refresh token went (the flag), when it was issued.
     #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token_to: Option<String>,
+    refresh_token_to: Option<&'static str>,
 }
 
 pub fn run(cmd: OAuth2Command) -> Result<Status> {
@@ -184,11 +185,16 @@ fn sign_in(args: SignInArgs) -> Result<Status> {
     let signed = crate::app::runtime()?
         .block_on(crate::oauth2::sign_in(&settings, client, lang))
         .map_err(|e| anyhow::anyhow!(e.explain(lang)))?;
-    let to = signed.refresh.as_ref().map(|_| destination.name());
+    let to = signed.refresh.as_ref().map(|_| match &destination {
+        Destination::Fd(n, _) => format!("--refresh-token-fd {n}"),
+        Destination::Command(_) => destination.flag().to_string(),
+    });
     let granted = Granted {
-        info: &signed.info,
+        schema_version: crate::report::SCHEMA_VERSION,
+        mailcheck_version: env!("CARGO_PKG_VERSION"),
+        sign_in: &signed.info,
         refresh_token_issued: signed.refresh.is_some(),
-        refresh_token_to: to.clone(),
+        refresh_token_to: signed.refresh.as_ref().map(|_| destination.flag()),
     };
     if let Some(refresh) = &signed.refresh {
         destination.deliver(refresh)?;

@@ -458,11 +458,14 @@ fn sign_in_stores_the_refresh_token_through_a_command_for_a_checks_file() {
     );
     let text = printed(&run.out);
     assert_eq!(run.out.status.code(), Some(0), "{text}");
-    let granted: Value = serde_json::from_slice(&run.out.stdout).unwrap();
+    let doc: Value = serde_json::from_slice(&run.out.stdout).unwrap();
+    support::schema::assert_schema("sign-in", &doc);
+    assert_eq!(doc["refresh_token_issued"], true);
+    assert_eq!(doc["refresh_token_to"], "--refresh-token-command");
+    let granted = &doc["sign_in"];
     assert_eq!(granted["issuer"], lab.issuer.as_str());
     assert_eq!(granted["flow"], "device");
-    assert_eq!(granted["refresh_token_issued"], true);
-    assert_eq!(granted["refresh_token_to"], "--refresh-token-command");
+    assert_eq!(granted["sources"]["issuer"]["name"], "--oauth2-issuer");
     assert_eq!(granted["lifetime_s"], 3600);
     assert!(
         granted["scopes_granted"]
@@ -559,4 +562,48 @@ impl Pty {
             slave: PathBuf::from(slave),
         }
     }
+}
+
+/// `--refresh-token-fd 3` with `3>FILE`: the token lands in the file, one line, and the text
+/// report says what was granted and where the token went, without it.
+#[test]
+fn sign_in_writes_the_refresh_token_to_a_descriptor() {
+    let lab = OAuth2Lab::get();
+    let user = lab.servers.user("grant-signin-fd");
+    let address = user.address.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let stored = dir.path().join("rt");
+    let cmd = sign_in_cmd(lab, &["--refresh-token-fd", "3"]);
+    let mut shell = Command::new("/bin/sh");
+    shell
+        .arg("-c")
+        .arg(format!("exec \"$0\" \"$@\" 3>{}", stored.display()))
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env("NO_COLOR", "1")
+        .env("LANG", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let run = crate::oauth2::run_signing_in(shell, |uri| {
+        lab.user_agent().sign_in(uri, &address, Decision::Approve);
+    });
+    let text = printed(&run.out);
+    assert_eq!(run.out.status.code(), Some(0), "{text}");
+    let stdout = String::from_utf8_lossy(&run.out.stdout);
+    assert!(
+        stdout.contains(&format!("Signed in at {} as client mailcheck", lab.issuer)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("access token lifetime: 3600 s"), "{stdout}");
+    assert!(
+        stdout.contains("refresh token: issued, handed to --refresh-token-fd 3"),
+        "{stdout}"
+    );
+    let refresh = std::fs::read_to_string(&stored).unwrap();
+    assert_eq!(refresh.lines().count(), 1);
+    let refresh = refresh.trim();
+    assert!(refresh.len() >= 30);
+    assert!(!text.contains(refresh), "the refresh token was printed");
+    assert_no_live_token_in(lab, &text);
 }
