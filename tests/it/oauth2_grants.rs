@@ -279,6 +279,45 @@ fn serve_asks_for_one_token_across_accounts_and_scrapes() {
     assert_eq!(lab.servers.auth_attempts(&revoked_user.address), 0);
 }
 
+/// Rotation within a process: `serve` keeps the refresh token the provider rotated to, and the
+/// next refresh (the 4 s access token of client `mailcheck-brief` has expired) uses it; had it
+/// used the configured one again, the provider would refuse it as already used and revoke the
+/// grant.
+#[test]
+fn serve_refreshes_with_the_rotated_refresh_token() {
+    let lab = OAuth2Lab::get();
+    let user = lab.servers.user("grant-rotate");
+    let tokens = lab.sign_in_offline_as("mailcheck-brief", &user.address);
+    let account = refresh_account(lab, "rot", &user.address, "MC_RT").replace(
+        "client_id = \"mailcheck\"",
+        "client_id = \"mailcheck-brief\"",
+    ) + "only = [\"imap/993\"]\nexpect = [\"imap/993/tls\"]\n";
+    let (dir, config) = checks_file(lab, &account);
+    let exporter = crate::monitor_serve::spawn_exporter(
+        dir,
+        &[("MC_RT", &tokens.refresh)],
+        &["--config", config.to_str().unwrap()],
+    );
+    for round in 0..2 {
+        if round > 0 {
+            // Past the token's 4 s (kept at most half of it).
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        let r = crate::monitor_serve::get(exporter.addr, "/probe?target=rot", &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.body.contains("mailcheck_success 1"),
+            "round {round}: {}",
+            r.body
+        );
+    }
+    assert_eq!(
+        lab.tokens_issued("refresh_token", "mailcheck-brief", Some(&user.address)),
+        2
+    );
+    assert_eq!(lab.servers.successful_logins(&user.address), 2);
+}
+
 /// Canary: while a `check` with a refresh-token account and a client-credentials account (its
 /// secret from a slow command) and a `probe --oauth2-token-command --trace` run, every process's
 /// command line is read again and again, and the environment of every process but the `check`

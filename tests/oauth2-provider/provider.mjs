@@ -59,6 +59,15 @@ const provider = new Provider(issuer, {
       response_types: [],
       redirect_uris: [],
     },
+    // The same with access tokens of 4 s: a refresh soon after another, with the rotated token.
+    {
+      client_id: 'mailcheck-brief',
+      token_endpoint_auth_method: 'none',
+      application_type: 'native',
+      grant_types: [deviceGrant, 'refresh_token'],
+      response_types: [],
+      redirect_uris: [],
+    },
     // The same, held to slower polling (see slow_down below).
     {
       client_id: 'mailcheck-slow',
@@ -82,7 +91,7 @@ const provider = new Provider(issuer, {
   // Signed cookies (the login pages' state), with a key of this run.
   cookies: { keys: [randomBytes(32).toString('hex')] },
   ttl: {
-    AccessToken: 3600,
+    AccessToken: (ctx, token, client) => (client?.clientId === 'mailcheck-brief' ? 4 : 3600),
     DeviceCode: (ctx, token, client) => (client.clientId === 'mailcheck-short' ? 2 : 600),
   },
   // Microsoft's app-only tokens name the application, not a user; Exchange lets the app into the

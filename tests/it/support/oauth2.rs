@@ -12,8 +12,11 @@
 //! `https://127.0.0.2:PORT` (the port [`MailServers::get_with_oauth2`] kept for it, and that
 //! instance's server certificate, so the test CA covers both). Its development login pages take
 //! any login name, which becomes the token's `sub`: the mail address Dovecot's `oauth2` passdb
-//! then accepts the token for. Clients: `mailcheck` (public, device flow and code + PKCE),
-//! `mailcheck-short` (device codes that expire after 2 s) and `dovecot` (introspection).
+//! then accepts the token for. Clients: `mailcheck` (public, device flow and code + PKCE,
+//! refresh tokens rotated at each use), `mailcheck-brief` (the same, access tokens of 4 s),
+//! `mailcheck-short` (device codes that expire after 2 s), `mailcheck-app` (confidential, client
+//! credentials: its tokens are for [`OAuth2Lab::app_mailbox`]) and `dovecot` (introspection).
+//! The provider logs each token it issues, which [`OAuth2Lab::tokens_issued`] counts.
 //!
 //! Lifetime: node's stdin is a pipe held by this process; when the test process exits the pipe
 //! closes and the provider exits. Its output goes to `oauth2-provider.log` in the servers' run
@@ -165,10 +168,16 @@ impl OAuth2Lab {
     /// `offline_access`: an access token and a refresh token (which the provider rotates at each
     /// use, the old one then being refused: client `mailcheck` is public).
     pub fn sign_in_offline(&self, address: &str) -> Tokens {
-        let grant = self.device_authorization("mailcheck", "openid offline_access mail");
+        self.sign_in_offline_as("mailcheck", address)
+    }
+
+    /// [`OAuth2Lab::sign_in_offline`] as another public client (`mailcheck-brief`: access
+    /// tokens of 4 s).
+    pub fn sign_in_offline_as(&self, client: &str, address: &str) -> Tokens {
+        let grant = self.device_authorization(client, "openid offline_access mail");
         self.user_agent()
             .sign_in(&grant.verification_uri_complete, address, Decision::Approve);
-        let (status, body) = self.device_token_once("mailcheck", &grant.device_code);
+        let (status, body) = self.device_token_once(client, &grant.device_code);
         assert_eq!(status, 200, "token request: {}", redacted(&body));
         let field = |name: &str| {
             body[name]
