@@ -25,9 +25,9 @@ pub struct AccountResult {
     /// Thresholds, for the performance data of the Nagios format.
     #[serde(skip)]
     pub thresholds: Expectations,
-    /// The reason code of `error` when it has one (an OAuth2 grant refused), for the
+    /// The reason code of `error` when it has one (an OAuth2 grant refused); also the
     /// exporter's `mailcheck_failure_info`.
-    #[serde(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<crate::outcome::Reason>,
 }
 

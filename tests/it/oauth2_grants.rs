@@ -158,6 +158,7 @@ fn refresh_token_grant_logs_in_everywhere_and_is_used_once_by_a_rotating_server(
     assert_eq!(again.status.code(), Some(3), "{doc:#}");
     let acct = account_of(&doc, "rt");
     assert_eq!(acct["status"], "unknown");
+    assert_eq!(acct["reason"], "oauth2.grant-refused");
     let error = acct["error"].as_str().unwrap();
     assert!(error.contains("(oauth2.grant-refused)"), "{error}");
     assert!(error.contains("invalid_grant"), "{error}");
