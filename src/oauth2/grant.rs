@@ -24,6 +24,9 @@ use crate::settings::Given;
 /// A token is used until this long before its expiry (at most half its lifetime), so that it
 /// does not expire between the check and the login.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// How long the issuer's refusal of a grant (`invalid_grant`, `invalid_client`...) is remembered:
+/// the same secrets are not sent again before (changed ones are another key, tried at once).
+const REFUSAL_KEPT: Duration = Duration::from_secs(15 * 60);
 
 /// Which grant gets the access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -141,6 +144,16 @@ struct Slot {
     token: Option<Cached>,
     /// The newest refresh token the server gave (rotation), used instead of the configured one.
     rotated: Option<Secret>,
+    /// The issuer's last refusal of these secrets, and when.
+    refused: Option<(Instant, String, Option<String>)>,
+}
+
+/// Refusals that the same request would meet again: the secret or the client is refused.
+fn lasting(error: &str) -> bool {
+    matches!(
+        error,
+        "invalid_grant" | "invalid_client" | "unauthorized_client"
+    )
 }
 
 /// The process's tokens, by [`CacheKey`].
@@ -181,9 +194,24 @@ impl TokenCache {
                 info,
             });
         }
+        if let Some((at, error, description)) = &slot.refused {
+            if at.elapsed() < REFUSAL_KEPT {
+                return Err(SignInError::Refused {
+                    error: error.clone(),
+                    description: description.clone(),
+                });
+            }
+        }
         let refresh = slot.rotated.clone().or(secrets.refresh_token);
         let (answer, meta, kind) =
-            request(s, refresh.as_ref(), secrets.client_secret.as_ref(), client).await?;
+            match request(s, refresh.as_ref(), secrets.client_secret.as_ref(), client).await {
+                Err(SignInError::Refused { error, description }) if lasting(&error) => {
+                    slot.refused = Some((Instant::now(), error.clone(), description.clone()));
+                    return Err(SignInError::Refused { error, description });
+                }
+                other => other?,
+            };
+        slot.refused = None;
         if let Some(new) = answer.refresh_token() {
             slot.rotated = Secret::new(new.secret().clone());
         }

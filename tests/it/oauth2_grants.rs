@@ -217,20 +217,22 @@ fn client_credentials_grant_logs_in_to_the_granted_mailbox() {
 
 /// `serve`: two accounts of one refresh token (IMAP and SMTP apart), scraped at once and then
 /// again: one token request for all of it (the provider's log counts them). A third account
-/// whose refresh token was revoked is that account's failure, with its reason code as a label.
+/// whose refresh token was revoked is that account's failure, with its reason code as a label;
+/// scraped again, the refused token is not sent again.
 #[test]
 fn serve_asks_for_one_token_across_accounts_and_scrapes() {
     let lab = OAuth2Lab::get();
     let user = lab.servers.user("grant-serve");
     let tokens = lab.sign_in_offline(&user.address);
     let revoked_user = lab.servers.user("grant-serve-rv");
-    let revoked = lab.sign_in_offline(&revoked_user.address);
-    lab.revoke_refresh_token(&revoked.refresh);
+    let revoked = lab.sign_in_offline_as("mailcheck-revoked", &revoked_user.address);
+    lab.revoke_refresh_token_of("mailcheck-revoked", &revoked.refresh);
     let accounts = format!(
         "{}only = [\"imap\"]\nexpect = [\"imap/993/tls\"]\n{}only = [\"smtp\"]\nexpect = [\"smtp/587/starttls\"]\n{}",
         refresh_account(lab, "in", &user.address, "MC_RT"),
         refresh_account(lab, "out", &user.address, "MC_RT"),
-        refresh_account(lab, "rv", &revoked_user.address, "MC_RT_REVOKED"),
+        refresh_account(lab, "rv", &revoked_user.address, "MC_RT_REVOKED")
+            .replace("\"mailcheck\"", "\"mailcheck-revoked\""),
     );
     let (dir, config) = checks_file(lab, &accounts);
     let exporter = crate::monitor_serve::spawn_exporter(
@@ -266,17 +268,24 @@ fn serve_asks_for_one_token_across_accounts_and_scrapes() {
     // IMAP (2) and SMTP (2) combinations, twice.
     assert_eq!(lab.servers.successful_logins(&user.address), 8);
 
-    let r = crate::monitor_serve::get(addr, "/probe?target=rv", &[]);
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("mailcheck_status 3"), "{}", r.body);
-    assert!(
-        r.body.contains(
-            "mailcheck_failure_info{reason=\"oauth2.grant-refused\",step=\"credential\"} 1"
-        ),
-        "{}",
-        r.body
+    for _ in 0..2 {
+        let r = crate::monitor_serve::get(addr, "/probe?target=rv", &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("mailcheck_status 3"), "{}", r.body);
+        assert!(
+            r.body.contains(
+                "mailcheck_failure_info{reason=\"oauth2.grant-refused\",step=\"credential\"} 1"
+            ),
+            "{}",
+            r.body
+        );
+        assert!(!r.body.contains(&revoked.refresh));
+    }
+    assert_eq!(
+        lab.tokens_refused("refresh_token", "mailcheck-revoked"),
+        1,
+        "the refused refresh token was sent again"
     );
-    assert!(!r.body.contains(&revoked.refresh));
     assert_eq!(lab.servers.auth_attempts(&revoked_user.address), 0);
 }
 

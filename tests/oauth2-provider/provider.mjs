@@ -10,8 +10,9 @@
 //   OAUTH2_APP_SECRET                secret of the `mailcheck-app` client (client credentials)
 //   OAUTH2_APP_MAILBOX               the mailbox `mailcheck-app`'s tokens are good for
 // Prints "ready <issuer>" on stdout once it listens; exits when its stdin closes. Logs each
-// token it issues (grant, client, account: never a token) as a JSON line on stderr:
+// token request (grant, client, account: never a token) as a JSON line on stderr:
 //   {"token_issued":"refresh_token","client":"mailcheck","account":"alice@lab.test"}
+//   {"token_refused":"refresh_token","client":"mailcheck-revoked"}
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
@@ -56,6 +57,15 @@ const provider = new Provider(issuer, {
       client_secret: env('OAUTH2_APP_SECRET'),
       token_endpoint_auth_method: 'client_secret_basic',
       grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+    },
+    // The same, for refresh tokens the tests revoke (its refusals are counted on their own).
+    {
+      client_id: 'mailcheck-revoked',
+      token_endpoint_auth_method: 'none',
+      application_type: 'native',
+      grant_types: [deviceGrant, 'refresh_token'],
       response_types: [],
       redirect_uris: [],
     },
@@ -148,15 +158,13 @@ provider.use(async (ctx, next) => {
       }
     }
     await next();
-    // What was issued, for the tests that count token requests (never the token).
-    if (ctx.status === 200) {
-      const { Client: client, Account: account } = ctx.oidc?.entities ?? {};
-      process.stderr.write(`${JSON.stringify({
-        token_issued: body.grant_type,
-        client: client?.clientId,
-        account: account?.accountId,
-      })}\n`);
-    }
+    // What was issued or refused, for the tests that count token requests (never a token).
+    const { Client: client, Account: account } = ctx.oidc?.entities ?? {};
+    process.stderr.write(`${JSON.stringify({
+      [ctx.status === 200 ? 'token_issued' : 'token_refused']: body.grant_type,
+      client: client?.clientId ?? body.client_id,
+      account: account?.accountId,
+    })}\n`);
     return;
   }
   await next();

@@ -193,12 +193,17 @@ impl OAuth2Lab {
 
     /// Revokes a refresh token of client `mailcheck` (RFC 7009), as a user or admin would.
     pub fn revoke_refresh_token(&self, refresh: &str) {
+        self.revoke_refresh_token_of("mailcheck", refresh)
+    }
+
+    /// Revokes a refresh token of `client`.
+    pub fn revoke_refresh_token_of(&self, client: &str, refresh: &str) {
         let page = self.user_agent().send(
             &format!("{}/token/revocation", self.issuer),
             Some(&[
                 ("token", refresh),
                 ("token_type_hint", "refresh_token"),
-                ("client_id", "mailcheck"),
+                ("client_id", client),
             ]),
             None,
         );
@@ -219,12 +224,27 @@ impl OAuth2Lab {
     /// How many tokens the provider issued with `grant` (`refresh_token`,
     /// `client_credentials`...) to `client`, for `account` when given.
     pub fn tokens_issued(&self, grant: &str, client: &str, account: Option<&str>) -> usize {
+        self.token_requests("token_issued", grant, client, account)
+    }
+
+    /// How many token requests of `grant` by `client` the provider refused.
+    pub fn tokens_refused(&self, grant: &str, client: &str) -> usize {
+        self.token_requests("token_refused", grant, client, None)
+    }
+
+    fn token_requests(
+        &self,
+        outcome: &str,
+        grant: &str,
+        client: &str,
+        account: Option<&str>,
+    ) -> usize {
         fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|v| {
-                v["token_issued"] == grant
+                v[outcome] == grant
                     && v["client"] == client
                     && account.is_none_or(|a| v["account"] == a)
             })
