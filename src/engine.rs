@@ -154,10 +154,7 @@ async fn prepare_with(
     let (credential, source, oauth2) = match &spec {
         // A sign-in: once per run, before any connection, through the run's HTTP settings.
         CredentialSpec::OAuth2(o) => {
-            let mut http = discover::DiscoveryConfig::new(settings.policy.resolver.clone());
-            http.ca_file = settings.policy.ca_file.clone();
-            http.connect_to = settings.connect_to.clone();
-            let client = crate::oauth2::http_client(&http)?;
+            let client = oauth2_http(settings)?;
             let lang = crate::i18n::Lang::current();
             let signed = crate::oauth2::sign_in(o, client, lang)
                 .await
@@ -183,10 +180,7 @@ async fn prepare_with(
             })
             .await
             .context("reading the credential")??;
-            let mut http = discover::DiscoveryConfig::new(settings.policy.resolver.clone());
-            http.ca_file = settings.policy.ca_file.clone();
-            http.connect_to = settings.connect_to.clone();
-            let client = crate::oauth2::http_client(&http)?;
+            let client = oauth2_http(settings)?;
             let tokens = tokens.unwrap_or_default();
             let signed = tokens
                 .token(&g, secrets, client)
@@ -216,6 +210,14 @@ async fn prepare_with(
         source,
         oauth2,
     })
+}
+
+/// The HTTP client of the run's OAuth2 requests: its resolver, TLS trust and `--connect-to`.
+fn oauth2_http(settings: &Settings) -> Result<reqwest::Client> {
+    let mut http = discover::DiscoveryConfig::new(settings.policy.resolver.clone());
+    http.ca_file = settings.policy.ca_file.clone();
+    http.connect_to = settings.connect_to.clone();
+    crate::oauth2::http_client(&http)
 }
 
 /// An OAuth2 grant refused or failed: the run's error, with its reason code for the
