@@ -274,6 +274,12 @@ pub enum SecretSource {
     /// An OAuth2 sign-in of this run in the browser (`--oauth2 --oauth2-flow browser`).
     #[serde(rename = "oauth2-browser")]
     OAuth2Browser,
+    /// A checks file's refresh token, exchanged for an access token (`grant = "refresh_token"`).
+    #[serde(rename = "oauth2-refresh")]
+    OAuth2Refresh,
+    /// A checks file's confidential client (`grant = "client_credentials"`).
+    #[serde(rename = "oauth2-client-credentials")]
+    OAuth2ClientCredentials,
     None,
 }
 

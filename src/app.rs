@@ -32,6 +32,7 @@ pub fn run(command: Command) -> Result<Status> {
         Command::Serve(args) => crate::serve::serve(args),
         Command::Completions(args) => crate::check::cli::completions(args),
         Command::Man => crate::check::cli::man(),
+        Command::OAuth2(args) => crate::cli_oauth2::run(args),
     }
 }
 
@@ -134,6 +135,14 @@ pub fn probe_settings(args: &ProbeArgs) -> Result<Settings> {
 /// `probe --oauth2`'s sign-in settings, each with the flag that gave it; what no flag names is
 /// found after discovery (`oauth2::sources`).
 fn oauth2_settings(args: &ProbeArgs) -> Result<crate::oauth2::OAuth2Settings> {
+    oauth2_settings_of(&args.oauth2_with)
+}
+
+/// The sign-in settings of `--oauth2-*` flags (`probe --oauth2`, `oauth2 sign-in`); what they
+/// leave out is resolved from the other sources at the sign-in (`oauth2::sources`).
+pub(crate) fn oauth2_settings_of(
+    args: &crate::cli::OAuth2Args,
+) -> Result<crate::oauth2::OAuth2Settings> {
     let flag = |v: &Option<String>, name| v.clone().map(|v| Given::flag(v, name));
     let scopes: Vec<String> = args
         .oauth2_scope

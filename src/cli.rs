@@ -61,6 +61,9 @@ pub enum Command {
     Completions(crate::cli_monitor::CompletionsArgs),
     /// Print the man page (roff).
     Man,
+    /// OAuth2 for unattended checks: `oauth2 sign-in` gets a refresh token for a checks file.
+    #[command(name = "oauth2")]
+    OAuth2(crate::cli_oauth2::OAuth2Command),
 }
 
 #[derive(Debug, Args)]
@@ -278,6 +281,45 @@ pub struct TargetArgs {
     pub auth_mechanism: Option<LoginMethodArg>,
 }
 
+/// How to sign in with OAuth2: `probe --oauth2`'s settings (which need `--oauth2` there) and
+/// `oauth2 sign-in`'s.
+#[derive(Debug, Clone, Args)]
+pub struct OAuth2Args {
+    /// The OAuth2 authorization server (its issuer URL, https); its endpoints are read from its
+    /// metadata (RFC 8414 or OpenID Connect discovery).
+    #[arg(long, value_name = "URL", help_heading = heading::CREDENTIALS)]
+    pub oauth2_issuer: Option<String>,
+
+    /// The OAuth2 client id to sign in as (a public client: no secret).
+    #[arg(long, value_name = "ID", help_heading = heading::CREDENTIALS)]
+    pub oauth2_client_id: Option<String>,
+
+    /// The Microsoft tenant to sign in at (its id or a domain of it). [default: common;
+    /// consumers for Outlook.com addresses]
+    #[arg(long, value_name = "TENANT", help_heading = heading::CREDENTIALS)]
+    pub oauth2_tenant: Option<String>,
+
+    /// An OAuth2 scope to ask for (repeatable, or several separated by spaces). Default: the
+    /// server's.
+    #[arg(long, value_name = "SCOPE", help_heading = heading::CREDENTIALS)]
+    pub oauth2_scope: Vec<String>,
+
+    /// The OAuth2 flow: device (open a URL on any device, enter a code) or browser (this
+    /// machine's browser, redirected back to mailcheck). [default: browser for Google; else
+    /// device when the issuer offers it, else browser]
+    #[arg(long, value_enum, value_name = "FLOW", help_heading = heading::CREDENTIALS)]
+    pub oauth2_flow: Option<OAuth2FlowArg>,
+
+    /// With the browser flow, only print the URL (do not open $BROWSER or the desktop's
+    /// browser).
+    #[arg(long, help_heading = heading::CREDENTIALS)]
+    pub no_browser: bool,
+
+    /// How long the OAuth2 sign-in may take. [default: 5m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = heading::CREDENTIALS)]
+    pub oauth2_timeout: Option<Duration>,
+}
+
 /// `--oauth2-flow` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OAuth2FlowArg {
@@ -324,6 +366,13 @@ impl From<LoginMethodArg> for crate::model::LoginMethod {
 }
 
 #[derive(Debug, Args)]
+// The sign-in settings only mean something with --oauth2.
+#[command(group(
+    clap::ArgGroup::new("oauth2_settings")
+        .multiple(true)
+        .args(["oauth2_issuer", "oauth2_client_id", "oauth2_scope", "oauth2_flow", "no_browser", "oauth2_timeout"])
+        .requires("oauth2")
+))]
 pub struct ProbeArgs {
     /// The mail address to check (user@domain).
     pub address: String,
@@ -359,39 +408,8 @@ pub struct ProbeArgs {
     )]
     pub oauth2: bool,
 
-    /// The OAuth2 authorization server (its issuer URL, https); its endpoints are read from its
-    /// metadata (RFC 8414 or OpenID Connect discovery).
-    #[arg(long, value_name = "URL", requires = "oauth2", help_heading = heading::CREDENTIALS)]
-    pub oauth2_issuer: Option<String>,
-
-    /// The OAuth2 client id to sign in as (a public client: no secret).
-    #[arg(long, value_name = "ID", requires = "oauth2", help_heading = heading::CREDENTIALS)]
-    pub oauth2_client_id: Option<String>,
-
-    /// The Microsoft tenant to sign in at (its id or a domain of it). [default: common;
-    /// consumers for Outlook.com addresses]
-    #[arg(long, value_name = "TENANT", requires = "oauth2", help_heading = heading::CREDENTIALS)]
-    pub oauth2_tenant: Option<String>,
-
-    /// An OAuth2 scope to ask for (repeatable, or several separated by spaces). Default: the
-    /// server's.
-    #[arg(long, value_name = "SCOPE", requires = "oauth2", help_heading = heading::CREDENTIALS)]
-    pub oauth2_scope: Vec<String>,
-
-    /// The OAuth2 flow: device (open a URL on any device, enter a code) or browser (this
-    /// machine's browser, redirected back to mailcheck). [default: browser for Google; else
-    /// device when the issuer offers it, else browser]
-    #[arg(long, value_enum, value_name = "FLOW", requires = "oauth2", help_heading = heading::CREDENTIALS)]
-    pub oauth2_flow: Option<OAuth2FlowArg>,
-
-    /// With the browser flow, only print the URL (do not open $BROWSER or the desktop's
-    /// browser).
-    #[arg(long, requires = "oauth2", help_heading = heading::CREDENTIALS)]
-    pub no_browser: bool,
-
-    /// How long the OAuth2 sign-in may take. [default: 5m]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "oauth2", help_heading = heading::CREDENTIALS)]
-    pub oauth2_timeout: Option<Duration>,
+    #[command(flatten)]
+    pub oauth2_with: OAuth2Args,
 
     /// Never prompt for a password, even on a terminal.
     #[arg(long, help_heading = heading::CREDENTIALS)]

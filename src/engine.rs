@@ -35,6 +35,8 @@ pub struct Shared {
     pub in_flight: Arc<std::sync::Mutex<std::collections::HashMap<ProbeKey, InFlight>>>,
     /// Discovery answers, once per run (or cached with a lifetime in `serve`).
     pub discovery: Arc<DiscoveryCache>,
+    /// Access tokens of checks-file OAuth2 grants, each kept until shortly before it expires.
+    pub oauth2_tokens: Arc<crate::oauth2::grant::TokenCache>,
 }
 
 /// A probe that others may join. Held weakly: when every request waiting for it is gone (the
@@ -124,11 +126,16 @@ pub struct Prepared {
 /// Discover (when the settings ask for it), plan, and read the secret the plan allows. `Err`
 /// for bad input: nothing discovered, a selection that leaves nothing, an unreadable secret.
 pub async fn prepare(settings: &Settings) -> Result<Prepared> {
-    prepare_with(settings, None).await
+    prepare_with(settings, None, None).await
 }
 
-/// [`prepare`], discovering through the process's `cache` when there is one.
-async fn prepare_with(settings: &Settings, cache: Option<Arc<DiscoveryCache>>) -> Result<Prepared> {
+/// [`prepare`], discovering through the process's `cache` when there is one, and taking an
+/// OAuth2 grant's token from the process's `tokens`.
+async fn prepare_with(
+    settings: &Settings,
+    cache: Option<Arc<DiscoveryCache>>,
+    tokens: Option<Arc<crate::oauth2::grant::TokenCache>>,
+) -> Result<Prepared> {
     let started = report::Stopped::clock();
     let discovery = match plan::discovery_config(settings) {
         Some(cfg) => {
@@ -161,20 +168,40 @@ async fn prepare_with(settings: &Settings, cache: Option<Arc<DiscoveryCache>>) -
                 run.discovery.as_ref(),
             )
             .map_err(stop)?;
-            let mut http = discover::DiscoveryConfig::new(settings.policy.resolver.clone());
-            http.ca_file = settings.policy.ca_file.clone();
-            http.connect_to = settings.connect_to.clone();
-            let client = crate::oauth2::http_client(&http)?;
+            let client = oauth2_http(settings)?;
             let signed = crate::oauth2::sign_in(o, &resolved, client, lang)
                 .await
                 .map_err(stop)?;
             let source = match signed.info.flow {
                 crate::oauth2::Flow::Device => SecretSource::OAuth2Device,
                 crate::oauth2::Flow::Browser => SecretSource::OAuth2Browser,
+                crate::oauth2::Flow::RefreshToken => SecretSource::OAuth2Refresh,
+                crate::oauth2::Flow::ClientCredentials => SecretSource::OAuth2ClientCredentials,
             };
             (
                 Some(Credential::OAuth2Token(signed.token)),
                 source,
+                Some(signed.info),
+            )
+        }
+        // A checks file's grant: the secrets it names read now, the token cached per process.
+        CredentialSpec::OAuth2Grant(g) => {
+            let (g, address, hidden) = (g.clone(), address.clone(), hidden.clone());
+            let secrets = tokio::task::spawn_blocking({
+                let g = g.clone();
+                move || crate::oauth2::grant::read_secrets(&g, &address, &hidden)
+            })
+            .await
+            .context("reading the credential")??;
+            let client = oauth2_http(settings)?;
+            let tokens = tokens.unwrap_or_default();
+            let signed = tokens
+                .token(&g, secrets, client)
+                .await
+                .map_err(|e| anyhow::Error::new(GrantFailed::of(&e)))?;
+            (
+                Some(Credential::OAuth2Token(signed.token)),
+                g.grant.source(),
                 Some(signed.info),
             )
         }
@@ -196,6 +223,32 @@ async fn prepare_with(settings: &Settings, cache: Option<Arc<DiscoveryCache>>) -
         source,
         oauth2,
     })
+}
+
+/// The HTTP client of the run's OAuth2 requests: its resolver, TLS trust and `--connect-to`.
+fn oauth2_http(settings: &Settings) -> Result<reqwest::Client> {
+    let mut http = discover::DiscoveryConfig::new(settings.policy.resolver.clone());
+    http.ca_file = settings.policy.ca_file.clone();
+    http.connect_to = settings.connect_to.clone();
+    crate::oauth2::http_client(&http)
+}
+
+/// An OAuth2 grant refused or failed: the run's error, with its reason code for the
+/// monitoring formats (`mailcheck_failure_info{reason=...}`).
+#[derive(Debug, thiserror::Error)]
+#[error("{text}")]
+pub struct GrantFailed {
+    pub reason: crate::outcome::Reason,
+    text: String,
+}
+
+impl GrantFailed {
+    fn of(e: &crate::oauth2::SignInError) -> GrantFailed {
+        GrantFailed {
+            reason: e.reason(),
+            text: e.explain(crate::i18n::Lang::current()),
+        }
+    }
 }
 
 /// Why discovery gave nothing: the cause first, in one sentence, then one line per source,
@@ -246,7 +299,9 @@ pub fn obtain(
         CredentialSpec::None => (None, SecretSource::None),
         CredentialSpec::Given(c, source) => (Some(c.clone()), *source),
         // Signed in by `prepare_with`, asynchronously, before it would come here.
-        CredentialSpec::OAuth2(_) => bail!("an OAuth2 sign-in is not a secret to read"),
+        CredentialSpec::OAuth2(_) | CredentialSpec::OAuth2Grant(_) => {
+            bail!("an OAuth2 sign-in is not a secret to read")
+        }
         CredentialSpec::Interactive(req) => account::obtain(req, prompt_for)?,
         CredentialSpec::PasswordEnv(n) => (
             Some(Credential::Password(env(n)?)),
@@ -392,7 +447,12 @@ pub async fn run_account(settings: &Settings, shared: &Shared) -> AccountResult 
 
 async fn run_account_alone(settings: &Settings, shared: &Shared) -> AccountResult {
     let run = async {
-        let prepared = prepare_with(settings, Some(shared.discovery.clone())).await?;
+        let prepared = prepare_with(
+            settings,
+            Some(shared.discovery.clone()),
+            Some(shared.oauth2_tokens.clone()),
+        )
+        .await?;
         execute(prepared, shared).await
     };
     match run.await {

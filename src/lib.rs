@@ -9,6 +9,7 @@ pub mod app;
 pub mod check;
 pub mod cli;
 pub mod cli_monitor;
+pub mod cli_oauth2;
 pub mod diagnose;
 pub mod discover;
 pub mod engine;

@@ -110,6 +110,9 @@ pub enum CredentialSpec {
     /// An OAuth2 sign-in at run time (`--oauth2`): the engine signs in once and uses the
     /// access token.
     OAuth2(Box<crate::oauth2::OAuth2Settings>),
+    /// A checks file's unattended grant (`oauth2 = { grant = ... }`): an access token per run,
+    /// from the process's token cache or the issuer.
+    OAuth2Grant(Box<crate::oauth2::grant::GrantSettings>),
 }
 
 impl CredentialSpec {
@@ -133,6 +136,7 @@ impl PartialEq for CredentialSpec {
             (C::Interactive(a), C::Interactive(b)) => a == b,
             (C::Given(a, s), C::Given(b, t)) => a.kind() == b.kind() && s == t,
             (C::OAuth2(a), C::OAuth2(b)) => a == b,
+            (C::OAuth2Grant(a), C::OAuth2Grant(b)) => a == b,
             _ => false,
         }
     }

@@ -118,6 +118,8 @@ reason-oauth2-issuer-unusable = the OAuth2 issuer could not be used ({ $detail }
     .hint = give or check --oauth2-issuer: an https URL whose /.well-known/openid-configuration or oauth-authorization-server document names it
 reason-oauth2-failed = the OAuth2 sign-in failed ({ $detail })
     .hint = run again; if it persists, see the detail
+reason-oauth2-grant-refused = the OAuth2 issuer refused the grant ({ $detail })
+    .hint = the refresh token was revoked, has expired or was already used (a server that rotates refresh tokens takes each one once): get a new one with `mailcheck oauth2 sign-in` and store it where the checks file names it
 reason-internal = mailcheck met an internal error ({ $detail })
     .hint = please report this
 reason-roundtrip-not-run = the round trip could not start: no outgoing or no incoming setting with a verified login
@@ -442,3 +444,11 @@ oauth2-device-prompt = To sign in, open { $uri } and enter the code { $code }
 oauth2-device-prompt-complete = or open directly: { $uri }
 oauth2-browser-prompt = Open this address in a browser to sign in: { $uri }
 oauth2-browser-page = Signed in: mailcheck goes on. You can close this page.
+
+## `oauth2 sign-in`, on stdout: what was granted, never a token
+oauth2-signed-in = Signed in at { $issuer } as client { $client }
+    scopes granted: { $scopes }
+    access token lifetime: { $lifetime }
+oauth2-signed-in-refresh = refresh token: issued, handed to { $to }
+oauth2-signed-in-no-refresh = refresh token: not issued
+oauth2-signed-in-no-refresh-hint = the issuer gave no refresh token, so nothing was stored: ask for one with --oauth2-scope offline_access (Microsoft and OpenID Connect servers), and check that the app may use the refresh_token grant

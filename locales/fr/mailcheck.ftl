@@ -114,6 +114,8 @@ reason-oauth2-issuer-unusable = l'émetteur OAuth2 n'est pas utilisable ({ $deta
     .hint = indiquez ou vérifiez --oauth2-issuer : une URL https dont le document /.well-known/openid-configuration ou oauth-authorization-server la nomme
 reason-oauth2-failed = la connexion OAuth2 a échoué ({ $detail })
     .hint = relancez ; si cela persiste, voyez le détail
+reason-oauth2-grant-refused = l'émetteur OAuth2 a refusé l'autorisation ({ $detail })
+    .hint = le jeton de rafraîchissement a été révoqué, a expiré ou a déjà servi (un serveur qui renouvelle les jetons de rafraîchissement n'accepte chacun qu'une fois) : obtenez-en un nouveau avec `mailcheck oauth2 sign-in` et rangez-le là où le fichier de vérifications l'indique
 reason-internal = mailcheck a rencontré une erreur interne ({ $detail })
     .hint = merci de la signaler
 reason-roundtrip-not-run = l'aller-retour n'a pas pu commencer : aucun réglage d'envoi ou de réception avec identification vérifiée
@@ -447,3 +449,11 @@ oauth2-device-prompt = Pour vous connecter, ouvrez { $uri } et saisissez le code
 oauth2-device-prompt-complete = ou ouvrez directement : { $uri }
 oauth2-browser-prompt = Pour vous connecter, ouvrez cette adresse dans un navigateur : { $uri }
 oauth2-browser-page = Connexion faite : mailcheck continue. Vous pouvez fermer cette page.
+
+## `oauth2 sign-in`, on stdout: what was granted, never a token
+oauth2-signed-in = Connecté chez { $issuer } comme client { $client }
+    portées accordées : { $scopes }
+    durée du jeton d'accès : { $lifetime }
+oauth2-signed-in-refresh = jeton de rafraîchissement : délivré, remis à { $to }
+oauth2-signed-in-no-refresh = jeton de rafraîchissement : non délivré
+oauth2-signed-in-no-refresh-hint = l'émetteur n'a pas délivré de jeton de rafraîchissement, rien n'a été rangé : demandez-le avec --oauth2-scope offline_access (Microsoft et serveurs OpenID Connect) et vérifiez que l'application peut utiliser l'autorisation refresh_token

@@ -178,6 +178,7 @@ fn refused(name: String, reason: String) -> BatchAccount {
         error: Some(reason),
         report: None,
         thresholds: Default::default(),
+        reason: None,
     }))
 }
 

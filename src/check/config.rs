@@ -50,6 +50,8 @@ struct Entry {
     password_command: Option<Spanned<String>>,
     oauth2_token_env: Option<Spanned<String>>,
     oauth2_token_command: Option<Spanned<String>>,
+    /// An unattended OAuth2 grant: `oauth2 = { issuer, client_id, scope, grant, ... }`.
+    oauth2: Option<Spanned<OAuth2Entry>>,
     /// Only here to say clearly that secrets do not belong in the file.
     password: Option<Spanned<toml::Value>>,
     oauth2_token: Option<Spanned<toml::Value>>,
@@ -68,6 +70,25 @@ struct Entry {
     trust_discovered: Option<bool>,
     /// Probe every address of each server (`--each-address`).
     each_address: Option<bool>,
+}
+
+/// `oauth2 = { ... }`: where an account's access token comes from, unattended.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuth2Entry {
+    issuer: Option<Spanned<String>>,
+    client_id: Option<Spanned<String>>,
+    /// A string of space-separated scopes, or an array of them.
+    scope: Option<Spanned<toml::Value>>,
+    grant: Option<Spanned<String>>,
+    refresh_token_env: Option<Spanned<String>>,
+    refresh_token_command: Option<Spanned<String>>,
+    client_secret_env: Option<Spanned<String>>,
+    client_secret_command: Option<Spanned<String>>,
+    /// Only here to say clearly that secrets do not belong in the file.
+    refresh_token: Option<Spanned<toml::Value>>,
+    client_secret: Option<Spanned<toml::Value>>,
+    access_token: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,7 +328,7 @@ impl ChecksFile {
     }
 
     /// The environment variables that hold this file's secrets (`password_env`,
-    /// `oauth2_token_env` of its accounts, modules and defaults): withheld from every command
+    /// `oauth2_token_env`, an `oauth2` grant's `*_env` of its accounts, modules and defaults): withheld from every command
     /// mailcheck runs, so one account's command never sees another's secret.
     pub fn secret_env_names(&self) -> Vec<String> {
         let from_accounts = self.accounts.iter().filter_map(|a| match &a.credential {
@@ -320,9 +341,24 @@ impl ChecksFile {
                     .values()
                     .flat_map(|m| [&m.template, &m.defaults]),
             )
-            .flat_map(|e| [&e.password_env, &e.oauth2_token_env])
+            .flat_map(|e| {
+                let grant = e.oauth2.as_ref().map(|o| o.get_ref());
+                [
+                    &e.password_env,
+                    &e.oauth2_token_env,
+                    grant.map_or(&None, |o| &o.refresh_token_env),
+                    grant.map_or(&None, |o| &o.client_secret_env),
+                ]
+            })
             .filter_map(|v| v.as_ref().map(|v| v.get_ref().clone()));
-        let names: std::collections::BTreeSet<String> = from_accounts.chain(from_entries).collect();
+        let from_grants = self.accounts.iter().flat_map(|a| match &a.credential {
+            CredentialSpec::OAuth2Grant(g) => g.env_names().cloned().collect(),
+            _ => vec![],
+        });
+        let names: std::collections::BTreeSet<String> = from_accounts
+            .chain(from_entries)
+            .chain(from_grants)
+            .collect();
         names.into_iter().collect()
     }
 
@@ -367,7 +403,141 @@ fn check_entry(cx: &Ctx, e: &Entry) -> Result<(), ConfigError> {
             "secrets never go in the checks file: name an environment variable (password_env, oauth2_token_env) or a command (password_command, oauth2_token_command)",
         ));
     }
+    if let Some(o) = &e.oauth2 {
+        let o = o.get_ref();
+        if let Some(v) = [&o.refresh_token, &o.client_secret, &o.access_token]
+            .into_iter()
+            .find_map(|v| v.as_ref())
+        {
+            return Err(cx.err(
+                v.span(),
+                "secrets never go in the checks file: name an environment variable (refresh_token_env, client_secret_env) or a command (refresh_token_command, client_secret_command)",
+            ));
+        }
+    }
     Ok(())
+}
+
+/// `oauth2 = { ... }` validated: a grant, an https issuer, a client id, and the secrets the
+/// grant needs named by variable or command.
+fn grant_of(cx: &Ctx, o: &Spanned<OAuth2Entry>) -> Result<CredentialSpec, ConfigError> {
+    use crate::oauth2::grant::{Grant, GrantSettings, SecretRef};
+    let at = o.span();
+    let o = o.get_ref();
+    let given =
+        |v: &Spanned<String>| Given::new(v.get_ref().trim().to_string(), cx.origin(v.span()));
+    let required = |v: &Option<Spanned<String>>, key: &str| -> Result<Given<String>, ConfigError> {
+        match v {
+            Some(v) if !v.get_ref().trim().is_empty() => Ok(given(v)),
+            Some(v) => Err(cx.err(v.span(), "empty")),
+            None => Err(cx.err(at.clone(), format!("oauth2 needs {key}"))),
+        }
+    };
+    let grant = required(
+        &o.grant,
+        "grant = \"refresh_token\" or \"client_credentials\"",
+    )?;
+    let grant_kind = match grant.value.as_str() {
+        "refresh_token" => Grant::RefreshToken,
+        "client_credentials" => Grant::ClientCredentials,
+        other => {
+            let span = o.grant.as_ref().map_or(at.clone(), |g| g.span());
+            return Err(cx.err(
+                span,
+                format!("grant = {other:?}: use \"refresh_token\" or \"client_credentials\" (an interactive sign-in is `mailcheck oauth2 sign-in`)"),
+            ));
+        }
+    };
+    let issuer = required(&o.issuer, "issuer (the authorization server's https URL)")?;
+    if !issuer.value.starts_with("https://") {
+        let span = o.issuer.as_ref().map_or(at.clone(), |v| v.span());
+        return Err(cx.err(span, "the issuer must be an https URL"));
+    }
+    let client_id = required(&o.client_id, "client_id")?;
+    let secret = |env: &Option<Spanned<String>>,
+                  cmd: &Option<Spanned<String>>,
+                  what: &str|
+     -> Result<Option<SecretRef>, ConfigError> {
+        match (env, cmd) {
+            (Some(_), Some(c)) => {
+                Err(cx.err(c.span(), format!("give one of {what}_env, {what}_command")))
+            }
+            (Some(v), None) if v.get_ref().trim().is_empty() => Err(cx.err(v.span(), "empty")),
+            (Some(v), None) => Ok(Some(SecretRef::Env(v.get_ref().trim().to_string()))),
+            (None, Some(v)) if v.get_ref().trim().is_empty() => Err(cx.err(v.span(), "empty")),
+            (None, Some(v)) => Ok(Some(SecretRef::Command(v.get_ref().clone()))),
+            (None, None) => Ok(None),
+        }
+    };
+    let refresh_token = secret(
+        &o.refresh_token_env,
+        &o.refresh_token_command,
+        "refresh_token",
+    )?;
+    let client_secret = secret(
+        &o.client_secret_env,
+        &o.client_secret_command,
+        "client_secret",
+    )?;
+    match grant_kind {
+        Grant::RefreshToken if refresh_token.is_none() => {
+            return Err(cx.err(
+                at,
+                "grant = \"refresh_token\" needs refresh_token_env or refresh_token_command (get one with `mailcheck oauth2 sign-in`)",
+            ))
+        }
+        Grant::ClientCredentials if client_secret.is_none() => {
+            return Err(cx.err(
+                at,
+                "grant = \"client_credentials\" needs client_secret_env or client_secret_command",
+            ))
+        }
+        Grant::ClientCredentials if refresh_token.is_some() => {
+            let v = o.refresh_token_env.as_ref().or(o.refresh_token_command.as_ref());
+            return Err(cx.err(
+                v.map_or(at, |v| v.span()),
+                "grant = \"client_credentials\" takes no refresh token",
+            ));
+        }
+        _ => {}
+    }
+    let scopes = match &o.scope {
+        None => Given::new(vec![], crate::settings::Origin::Builtin),
+        Some(v) => {
+            let words: Vec<String> = match v.get_ref() {
+                toml::Value::String(s) => s.split_whitespace().map(str::to_string).collect(),
+                toml::Value::Array(a) => {
+                    let mut words = vec![];
+                    for item in a {
+                        match item {
+                            toml::Value::String(s) => {
+                                words.extend(s.split_whitespace().map(str::to_string))
+                            }
+                            _ => {
+                                return Err(cx.err(
+                                    v.span(),
+                                    "scope: a string (\"a b\") or an array of strings",
+                                ))
+                            }
+                        }
+                    }
+                    words
+                }
+                _ => {
+                    return Err(cx.err(v.span(), "scope: a string (\"a b\") or an array of strings"))
+                }
+            };
+            Given::new(words, cx.origin(v.span()))
+        }
+    };
+    Ok(CredentialSpec::OAuth2Grant(Box::new(GrantSettings {
+        issuer,
+        client_id,
+        scopes,
+        grant: grant_kind,
+        refresh_token,
+        client_secret,
+    })))
 }
 
 fn credential_of(cx: &Ctx, e: &Entry, d: &Entry) -> Result<CredentialSpec, ConfigError> {
@@ -377,15 +547,23 @@ fn credential_of(cx: &Ctx, e: &Entry, d: &Entry) -> Result<CredentialSpec, Confi
         &e.oauth2_token_env,
         &e.oauth2_token_command,
     ];
-    let set: Vec<&Spanned<String>> = own.iter().filter_map(|o| o.as_ref()).collect();
+    let mut set: Vec<Range<usize>> = own
+        .iter()
+        .filter_map(|o| o.as_ref().map(|o| o.span()))
+        .collect();
+    set.extend(e.oauth2.as_ref().map(|o| o.span()));
+    set.sort_by_key(|s| s.start);
     if set.len() > 1 {
         return Err(cx.err(
-            set[1].span(),
-            "give one of password_env, password_command, oauth2_token_env, oauth2_token_command",
+            set[1].clone(),
+            "give one of password_env, password_command, oauth2_token_env, oauth2_token_command, oauth2",
         ));
     }
     // An entry's own credential replaces the defaults' as a whole.
     let src = if set.is_empty() { d } else { e };
+    if let Some(o) = &src.oauth2 {
+        return grant_of(cx, o);
+    }
     let empty = |s: &Spanned<String>| -> Result<String, ConfigError> {
         if s.get_ref().trim().is_empty() {
             Err(cx.err(s.span(), "empty"))
@@ -724,6 +902,52 @@ mod tests {
 
     fn err(text: &str) -> ConfigError {
         parse(text).expect_err("should not parse")
+    }
+
+    #[test]
+    fn oauth2_grants_are_validated_with_their_position() {
+        use crate::oauth2::grant::{Grant, SecretRef};
+        let f = parse(
+            "[defaults]\nserver = \"m.example.com\"\n[[account]]\naddress = \"a@example.com\"\noauth2 = { issuer = \"https://auth.example\", client_id = \"mc\", scope = \"imap smtp\", grant = \"refresh_token\", refresh_token_env = \"A_RT\" }\n[[account]]\naddress = \"b@example.com\"\noauth2 = { issuer = \"https://auth.example\", client_id = \"app\", scope = [\"x\", \"y z\"], grant = \"client_credentials\", client_secret_command = \"pass app\" }\n",
+        )
+        .unwrap();
+        let CredentialSpec::OAuth2Grant(a) = &f.accounts[0].credential else {
+            panic!("{:?}", f.accounts[0].credential)
+        };
+        assert_eq!(a.grant, Grant::RefreshToken);
+        assert_eq!(a.scopes.value, ["imap", "smtp"]);
+        assert_eq!(a.scopes.origin.to_string(), "t.toml:5:71");
+        assert_eq!(a.refresh_token, Some(SecretRef::Env("A_RT".into())));
+        let CredentialSpec::OAuth2Grant(b) = &f.accounts[1].credential else {
+            panic!()
+        };
+        assert_eq!(b.grant, Grant::ClientCredentials);
+        assert_eq!(b.scopes.value, ["x", "y", "z"]);
+        assert_eq!(b.client_secret, Some(SecretRef::Command("pass app".into())));
+        // The refresh token's variable is withheld from every command.
+        assert_eq!(f.secret_env_names(), ["A_RT"]);
+
+        let head = "[[account]]\naddress = \"a@example.com\"\n";
+        let bad = |o: &str| err(&format!("{head}oauth2 = {{ {o} }}\n"));
+        let e = bad("issuer = \"https://a.example\", client_id = \"c\", grant = \"password\", refresh_token_env = \"R\"");
+        assert_eq!((e.line, e.column), (3, 67), "{e}");
+        assert!(e.message.contains("\"password\""), "{e}");
+        let e = bad("issuer = \"https://a.example\", client_id = \"c\", grant = \"refresh_token\"");
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("needs refresh_token_env"), "{e}");
+        let e = bad("issuer = \"https://a.example\", client_id = \"c\", grant = \"client_credentials\", client_secret_env = \"\"");
+        assert!(e.message.contains("empty"), "{e}");
+        let e = bad("issuer = \"http://a.example\", client_id = \"c\", grant = \"client_credentials\", client_secret_env = \"S\"");
+        assert!(e.message.contains("https"), "{e}");
+        let e = bad("issuer = \"https://a.example\", client_id = \"c\", grant = \"refresh_token\", refresh_token = \"canary-rt\"");
+        assert!(e.message.contains("secrets never go"), "{e}");
+        assert!(!e.to_string().contains("canary-rt"));
+        let e = bad("issuer = \"https://a.example\", grant = \"client_credentials\", client_secret_env = \"S\", colour = 1");
+        assert!(e.message.contains("unknown field"), "{e}");
+        // Mixed with a password: refused at the second of the two.
+        let e = err(&format!("{head}password_env = \"P\"\noauth2 = {{ issuer = \"https://a.example\", client_id = \"c\", grant = \"client_credentials\", client_secret_env = \"S\" }}\n"));
+        assert_eq!((e.line, e.column), (4, 10), "{e}");
+        assert!(e.message.contains("give one of"), "{e}");
     }
 
     #[test]

@@ -677,7 +677,7 @@ fn tellingness(r: Reason) -> u8 {
         ProbeDeadline => 7,
         // The sign-in happens before any connection; it never explains a combination.
         Oauth2Declined | Oauth2TimedOut | Oauth2ClientRefused | Oauth2ScopeRefused
-        | Oauth2IssuerUnusable | Oauth2Failed => 7,
+        | Oauth2IssuerUnusable | Oauth2Failed | Oauth2GrantRefused => 7,
         Internal => 8,
     }
 }

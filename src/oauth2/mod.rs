@@ -15,8 +15,9 @@
 //! table, the discovered `<oAuth2>` / PACC issuer, dynamic client registration): [`sources`],
 //! [`register`].
 //!
-//! Secrets: the access token becomes an [`account::Secret`] at once; the refresh token is
-//! dropped unread. Neither is logged, printed, put in JSON or written anywhere.
+//! Secrets: the access token becomes an [`account::Secret`] at once; so does the refresh token,
+//! which a run drops unused and only `oauth2 sign-in` hands on (to the descriptor or command the
+//! user names). Neither is logged, printed, put in JSON or written anywhere else.
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,7 @@ use crate::params;
 use crate::settings::{Given, Origin};
 
 mod browser;
+pub mod grant;
 pub mod register;
 pub mod sources;
 
@@ -73,6 +75,10 @@ pub enum Flow {
     Device,
     /// The authorization code grant with PKCE and a loopback redirect (RFC 7636, RFC 8252).
     Browser,
+    /// A checks file's refresh token exchanged for an access token (RFC 6749 §6).
+    RefreshToken,
+    /// A confidential client's own credentials, no user (RFC 6749 §4.4).
+    ClientCredentials,
 }
 
 /// Where a setting of the sign-in came from, for the report.
@@ -136,6 +142,8 @@ pub struct OAuth2Info {
 /// A signed-in run's token and what the report says of the sign-in.
 pub struct SignedIn {
     pub token: Secret,
+    /// The refresh token, when the server issued one (`offline_access`).
+    pub refresh: Option<Secret>,
     pub info: OAuth2Info,
 }
 
@@ -190,6 +198,9 @@ impl SignInError {
             }
             SignInError::Refused { error, .. } if error == "invalid_scope" => {
                 Reason::Oauth2ScopeRefused
+            }
+            SignInError::Refused { error, .. } if error == "invalid_grant" => {
+                Reason::Oauth2GrantRefused
             }
             SignInError::Refused { .. }
             | SignInError::StateMismatch
@@ -249,6 +260,9 @@ pub struct Metadata {
     /// RFC 7591 dynamic client registration, used when nothing names a client id.
     #[serde(default)]
     pub registration_endpoint: Option<String>,
+    /// How clients may authenticate at the token endpoint; absent: `client_secret_basic`.
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
 
 /// The project's HTTP client as the `oauth2` crate's: requests go out as they are built there.
@@ -446,6 +460,11 @@ pub async fn sign_in(
             )
             .await?
         }
+        Flow::RefreshToken | Flow::ClientCredentials => {
+            return Err(SignInError::Transport(
+                "a grant without a user is not a sign-in flow".into(),
+            ))
+        }
     };
     let scopes_granted = match token.scopes() {
         Some(granted) => granted.iter().map(|s| s.to_string()).collect(),
@@ -466,10 +485,17 @@ pub async fn sign_in(
         lifetime_s: token.expires_in().map(|d| d.as_secs()),
         elapsed_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
     };
+    let refresh = token
+        .refresh_token()
+        .and_then(|r| Secret::new(r.secret().clone()));
     let token = Secret::new(token.access_token().secret().clone()).ok_or_else(|| {
         SignInError::Transport("the token response has an empty access_token".into())
     })?;
-    Ok(SignedIn { token, info })
+    Ok(SignedIn {
+        token,
+        refresh,
+        info,
+    })
 }
 
 /// The device flow's instructions, on stderr (stdout stays the report's).

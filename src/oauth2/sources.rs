@@ -56,6 +56,7 @@ impl NamedEndpoints {
             device_authorization_endpoint: self.device.clone(),
             authorization_endpoint: self.authorization.clone(),
             registration_endpoint: None,
+            token_endpoint_auth_methods_supported: None,
         }
     }
 }

@@ -70,6 +70,9 @@ pub enum Reason {
     Oauth2IssuerUnusable,
     /// `--oauth2`: the sign-in failed otherwise (a refused redirect, an error answer).
     Oauth2Failed,
+    /// A checks file's grant refused by the issuer (`invalid_grant`: the refresh token was
+    /// revoked, expired or already used).
+    Oauth2GrantRefused,
     Internal,
     RoundtripNotRun,
     RoundtripSubmissionFailed,
@@ -81,7 +84,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 56] = [
+    pub const ALL: [Reason; 57] = [
         Reason::DnsNoSuchHost,
         Reason::DnsFailed,
         Reason::DnsNoAddress,
@@ -130,6 +133,7 @@ impl Reason {
         Reason::Oauth2ScopeRefused,
         Reason::Oauth2IssuerUnusable,
         Reason::Oauth2Failed,
+        Reason::Oauth2GrantRefused,
         Reason::Internal,
         Reason::RoundtripNotRun,
         Reason::RoundtripSubmissionFailed,
@@ -193,6 +197,7 @@ impl Reason {
             Oauth2ScopeRefused => "oauth2.scope-refused",
             Oauth2IssuerUnusable => "oauth2.issuer-unusable",
             Oauth2Failed => "oauth2.failed",
+            Oauth2GrantRefused => "oauth2.grant-refused",
             Internal => "internal",
             RoundtripNotRun => "roundtrip.not-run",
             RoundtripSubmissionFailed => "roundtrip.submission-failed",

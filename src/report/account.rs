@@ -25,6 +25,10 @@ pub struct AccountResult {
     /// Thresholds, for the performance data of the Nagios format.
     #[serde(skip)]
     pub thresholds: Expectations,
+    /// The reason code of `error` when it has one (an OAuth2 grant refused); also the
+    /// exporter's `mailcheck_failure_info`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::outcome::Reason>,
 }
 
 impl AccountResult {
@@ -40,6 +44,7 @@ impl AccountResult {
             error: None,
             report: Some(report),
             thresholds: expectations,
+            reason: None,
         }
     }
 
@@ -59,6 +64,9 @@ impl AccountResult {
             error: Some(format!("{error:#}")),
             report: None,
             thresholds: settings.expectations.clone(),
+            reason: error
+                .downcast_ref::<crate::engine::GrantFailed>()
+                .map(|g| g.reason),
         }
     }
 }

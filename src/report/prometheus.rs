@@ -163,6 +163,19 @@ pub fn add_account(f: &mut Families, r: &AccountResult, account: Option<&str>) {
             f64::from(u8::from(e.passed())),
         );
     }
+    // An account that could not be probed for a known reason (its OAuth2 grant refused).
+    if let (None, Some(reason)) = (&r.report, r.reason) {
+        f.add(
+            "mailcheck_failure_info",
+            "gauge",
+            "Why a combination fails: the stable reason code and the step.",
+            &with(&[
+                ("reason", reason.code().to_string()),
+                ("step", "credential".to_string()),
+            ]),
+            1.0,
+        );
+    }
     let Some(rep) = &r.report else { return };
     f.add(
         "mailcheck_run_duration_seconds",

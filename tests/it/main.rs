@@ -23,6 +23,7 @@ mod monitor_check;
 mod monitor_nagios;
 mod monitor_serve;
 mod oauth2;
+mod oauth2_grants;
 mod oauth2_sources;
 mod ocsp_nginx;
 mod packaging;

@@ -15,9 +15,9 @@ use support::servers::MailServers;
 
 const PROMTOOL: &str = "/usr/bin/promtool";
 
-struct Exporter {
+pub(crate) struct Exporter {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     _dir: tempfile::TempDir,
     /// What it wrote to stderr after its first line, so far.
     log: std::sync::Arc<std::sync::Mutex<String>>,
@@ -95,7 +95,11 @@ ca_file = "{ca}"
 }
 
 /// `mailcheck serve --listen 127.0.0.1:0 ARGS...`, its port read from its first line.
-fn spawn_exporter(dir: tempfile::TempDir, env: &[(&str, &str)], args: &[&str]) -> Exporter {
+pub(crate) fn spawn_exporter(
+    dir: tempfile::TempDir,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Exporter {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailcheck"));
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
@@ -136,14 +140,14 @@ fn spawn_exporter(dir: tempfile::TempDir, env: &[(&str, &str)], args: &[&str]) -
     }
 }
 
-struct Response {
-    status: u16,
+pub(crate) struct Response {
+    pub(crate) status: u16,
     headers: String,
-    body: String,
+    pub(crate) body: String,
 }
 
 /// A minimal HTTP/1.1 GET (the exporter is the only server it talks to).
-fn get(addr: SocketAddr, path: &str, extra_headers: &[(&str, &str)]) -> Response {
+pub(crate) fn get(addr: SocketAddr, path: &str, extra_headers: &[(&str, &str)]) -> Response {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))

@@ -7,7 +7,12 @@
 //   OAUTH2_HOST, OAUTH2_PORT         where to listen (loopback); the issuer is https://HOST:PORT
 //   OAUTH2_CERT, OAUTH2_KEY          PEM files of the server certificate (signed by the test CA)
 //   OAUTH2_INTROSPECTION_SECRET      secret of the `dovecot` client, which introspects tokens
-// Prints "ready <issuer>" on stdout once it listens; exits when its stdin closes.
+//   OAUTH2_APP_SECRET                secret of the `mailcheck-app` client (client credentials)
+//   OAUTH2_APP_MAILBOX               the mailbox `mailcheck-app`'s tokens are good for
+// Prints "ready <issuer>" on stdout once it listens; exits when its stdin closes. Logs each
+// token request (grant, client, account: never a token) as a JSON line on stderr:
+//   {"token_issued":"refresh_token","client":"mailcheck","account":"alice@lab.test"}
+//   {"token_refused":"refresh_token","client":"mailcheck-revoked"}
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
@@ -22,6 +27,8 @@ const host = env('OAUTH2_HOST');
 const port = Number(env('OAUTH2_PORT'));
 const issuer = `https://${host}:${port}`;
 const deviceGrant = 'urn:ietf:params:oauth:grant-type:device_code';
+const appClient = 'mailcheck-app';
+const appMailbox = env('OAUTH2_APP_MAILBOX');
 
 const provider = new Provider(issuer, {
   clients: [
@@ -41,6 +48,35 @@ const provider = new Provider(issuer, {
       grant_types: [deviceGrant, 'authorization_code', 'refresh_token'],
       response_types: ['code'],
       redirect_uris: ['http://127.0.0.1/'],
+    },
+    // An application without a user (RFC 6749 §4.4), as Microsoft's app-only access to
+    // Exchange Online: a confidential client whose tokens the admin has granted one mailbox
+    // (see extraTokenClaims below).
+    {
+      client_id: appClient,
+      client_secret: env('OAUTH2_APP_SECRET'),
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+    },
+    // The same, for refresh tokens the tests revoke (its refusals are counted on their own).
+    {
+      client_id: 'mailcheck-revoked',
+      token_endpoint_auth_method: 'none',
+      application_type: 'native',
+      grant_types: [deviceGrant, 'refresh_token'],
+      response_types: [],
+      redirect_uris: [],
+    },
+    // The same with access tokens of 4 s: a refresh soon after another, with the rotated token.
+    {
+      client_id: 'mailcheck-brief',
+      token_endpoint_auth_method: 'none',
+      application_type: 'native',
+      grant_types: [deviceGrant, 'refresh_token'],
+      response_types: [],
+      redirect_uris: [],
     },
     // The same, held to slower polling (see slow_down below).
     {
@@ -65,10 +101,22 @@ const provider = new Provider(issuer, {
   // Signed cookies (the login pages' state), with a key of this run.
   cookies: { keys: [randomBytes(32).toString('hex')] },
   ttl: {
-    AccessToken: 3600,
+    AccessToken: (ctx, token, client) => (client?.clientId === 'mailcheck-brief' ? 4 : 3600),
     DeviceCode: (ctx, token, client) => (client.clientId === 'mailcheck-short' ? 2 : 600),
   },
+  // Microsoft's app-only tokens name the application, not a user; Exchange lets the app into the
+  // mailboxes an admin granted its service principal (Add-MailboxPermission), the mailbox being
+  // the login name the client gives in XOAUTH2. Dovecot's introspection maps a token to the login
+  // by `sub`: so the app's tokens carry the mailbox it was granted as `sub`, in the
+  // introspection answer (the token itself stays opaque).
+  async extraTokenClaims(ctx, token) {
+    if (token.kind === 'ClientCredentials' && token.clientId === appClient) {
+      return { sub: appMailbox };
+    }
+    return undefined;
+  },
   features: {
+    clientCredentials: { enabled: true },
     deviceFlow: { enabled: true },
     introspection: { enabled: true },
     registration: { enabled: true },
@@ -109,6 +157,15 @@ provider.use(async (ctx, next) => {
         }
       }
     }
+    await next();
+    // What was issued or refused, for the tests that count token requests (never a token).
+    const { Client: client, Account: account } = ctx.oidc?.entities ?? {};
+    process.stderr.write(`${JSON.stringify({
+      [ctx.status === 200 ? 'token_issued' : 'token_refused']: body.grant_type,
+      client: client?.clientId ?? body.client_id,
+      account: account?.accountId,
+    })}\n`);
+    return;
   }
   await next();
 });

@@ -12,8 +12,11 @@
 //! `https://127.0.0.2:PORT` (the port [`MailServers::get_with_oauth2`] kept for it, and that
 //! instance's server certificate, so the test CA covers both). Its development login pages take
 //! any login name, which becomes the token's `sub`: the mail address Dovecot's `oauth2` passdb
-//! then accepts the token for. Clients: `mailcheck` (public, device flow and code + PKCE),
-//! `mailcheck-short` (device codes that expire after 2 s) and `dovecot` (introspection).
+//! then accepts the token for. Clients: `mailcheck` (public, device flow and code + PKCE,
+//! refresh tokens rotated at each use), `mailcheck-brief` (the same, access tokens of 4 s),
+//! `mailcheck-short` (device codes that expire after 2 s), `mailcheck-app` (confidential, client
+//! credentials: its tokens are for [`OAuth2Lab::app_mailbox`]) and `dovecot` (introspection).
+//! The provider logs each token it issues, which [`OAuth2Lab::tokens_issued`] counts.
 //!
 //! Lifetime: node's stdin is a pipe held by this process; when the test process exits the pipe
 //! closes and the provider exits. Its output goes to `oauth2-provider.log` in the servers' run
@@ -44,6 +47,20 @@ pub struct OAuth2Lab {
     pub servers: &'static MailServers,
     /// `https://127.0.0.2:PORT`: the issuer, and the base of every endpoint.
     pub issuer: String,
+    /// The secret of client `mailcheck-app` (client credentials, no user).
+    pub app_secret: String,
+    /// The mailbox `mailcheck-app`'s tokens are good for (the provider puts it in their `sub`).
+    pub app_mailbox: String,
+    /// The provider's stderr: a JSON line per token issued.
+    log: PathBuf,
+    /// The provider's process (node), whose environment holds the app's secret by design.
+    pub provider_pid: u32,
+}
+
+/// The tokens of a sign-in with `offline_access`. Neither `Debug` nor `Display`.
+pub struct Tokens {
+    pub access: AccessToken,
+    pub refresh: String,
 }
 
 /// The device authorization response (RFC 8628 §3.2).
@@ -147,6 +164,93 @@ impl OAuth2Lab {
         body
     }
 
+    /// The user `address` signs in through the device flow of client `mailcheck` with
+    /// `offline_access`: an access token and a refresh token (which the provider rotates at each
+    /// use, the old one then being refused: client `mailcheck` is public).
+    pub fn sign_in_offline(&self, address: &str) -> Tokens {
+        self.sign_in_offline_as("mailcheck", address)
+    }
+
+    /// [`OAuth2Lab::sign_in_offline`] as another public client (`mailcheck-brief`: access
+    /// tokens of 4 s).
+    pub fn sign_in_offline_as(&self, client: &str, address: &str) -> Tokens {
+        let grant = self.device_authorization(client, "openid offline_access mail");
+        self.user_agent()
+            .sign_in(&grant.verification_uri_complete, address, Decision::Approve);
+        let (status, body) = self.device_token_once(client, &grant.device_code);
+        assert_eq!(status, 200, "token request: {}", redacted(&body));
+        let field = |name: &str| {
+            body[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {name} in {}", redacted(&body)))
+                .to_string()
+        };
+        Tokens {
+            access: AccessToken(field("access_token")),
+            refresh: field("refresh_token"),
+        }
+    }
+
+    /// Revokes a refresh token of client `mailcheck` (RFC 7009), as a user or admin would.
+    pub fn revoke_refresh_token(&self, refresh: &str) {
+        self.revoke_refresh_token_of("mailcheck", refresh)
+    }
+
+    /// Revokes a refresh token of `client`.
+    pub fn revoke_refresh_token_of(&self, client: &str, refresh: &str) {
+        let page = self.user_agent().send(
+            &format!("{}/token/revocation", self.issuer),
+            Some(&[
+                ("token", refresh),
+                ("token_type_hint", "refresh_token"),
+                ("client_id", client),
+            ]),
+            None,
+        );
+        assert_eq!(page.status, 200, "revocation: {}", page.body);
+    }
+
+    /// An access token of `mailcheck-app` (client credentials), asked for by the test itself.
+    pub fn app_token(&self) -> AccessToken {
+        let (status, body) = self.user_agent().post_json_as(
+            &format!("{}/token", self.issuer),
+            &[("grant_type", "client_credentials"), ("scope", "mail")],
+            Some(("mailcheck-app", &self.app_secret)),
+        );
+        assert_eq!(status, 200, "token request: {}", redacted(&body));
+        AccessToken(body["access_token"].as_str().expect("access_token").into())
+    }
+
+    /// How many tokens the provider issued with `grant` (`refresh_token`,
+    /// `client_credentials`...) to `client`, for `account` when given.
+    pub fn tokens_issued(&self, grant: &str, client: &str, account: Option<&str>) -> usize {
+        self.token_requests("token_issued", grant, client, account)
+    }
+
+    /// How many token requests of `grant` by `client` the provider refused.
+    pub fn tokens_refused(&self, grant: &str, client: &str) -> usize {
+        self.token_requests("token_refused", grant, client, None)
+    }
+
+    fn token_requests(
+        &self,
+        outcome: &str,
+        grant: &str,
+        client: &str,
+        account: Option<&str>,
+    ) -> usize {
+        fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| {
+                v[outcome] == grant
+                    && v["client"] == client
+                    && account.is_none_or(|a| v["account"] == a)
+            })
+            .count()
+    }
+
     /// A token signed in by the user `address` through the device flow of client `mailcheck`:
     /// what a user of `--oauth2-token-command` brings along.
     pub fn sign_in(&self, address: &str) -> AccessToken {
@@ -195,6 +299,8 @@ fn start() -> Result<OAuth2Lab, String> {
         ));
     }
     let log_path = servers.dir.join("oauth2-provider.log");
+    let app_secret = random_hex();
+    let app_mailbox = servers.user("oauth2-app-mailbox").address;
     let log = fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let mut child = Command::new(NODE_BIN)
         .arg("provider.mjs")
@@ -204,11 +310,14 @@ fn start() -> Result<OAuth2Lab, String> {
         .env("OAUTH2_CERT", servers.dir.join("tls/server.crt"))
         .env("OAUTH2_KEY", servers.dir.join("tls/server.key"))
         .env("OAUTH2_INTROSPECTION_SECRET", &t.client_secret)
+        .env("OAUTH2_APP_SECRET", &app_secret)
+        .env("OAUTH2_APP_MAILBOX", &app_mailbox)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
         .map_err(|e| format!("{NODE_BIN}: {e} (run scripts/install-test-deps)"))?;
+    let provider_pid = child.id();
     if let Some(stdin) = child.stdin.take() {
         KEEP.lock().unwrap_or_else(|e| e.into_inner()).push(stdin);
     }
@@ -225,13 +334,33 @@ fn start() -> Result<OAuth2Lab, String> {
     let line = rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_default();
     let issuer = line.trim().strip_prefix("ready ").map(str::to_string);
     match issuer {
-        Some(issuer) => Ok(OAuth2Lab { servers, issuer }),
+        Some(issuer) => Ok(OAuth2Lab {
+            servers,
+            issuer,
+            app_secret,
+            app_mailbox,
+            log: log_path,
+            provider_pid,
+        }),
         None => Err(format!(
             "no \"ready\" line within {STARTUP_TIMEOUT:?}; {}:\n{}",
             log_path.display(),
             fs::read_to_string(&log_path).unwrap_or_default()
         )),
     }
+}
+
+/// 16 random bytes in hex: a client secret of this run.
+fn random_hex() -> String {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("system random");
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// One answer, redirects not followed.

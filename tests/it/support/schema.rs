@@ -10,8 +10,9 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 /// The schema files: `probe` (`probe`/`demo --format json`), `discover`, `account` (one
-/// `--format jsonl` line), `check` (`check`/`batch --format json`).
-pub const NAMES: [&str; 4] = ["probe", "discover", "account", "check"];
+/// `--format jsonl` line), `check` (`check`/`batch --format json`), `sign-in` (`oauth2 sign-in
+/// --json`).
+pub const NAMES: [&str; 5] = ["probe", "discover", "account", "check", "sign-in"];
 
 /// The base of the schemas' `$id`s (a reserved domain: nothing is ever fetched from it).
 pub const BASE: &str = "https://mailcheck.invalid/schemas/";
