@@ -135,7 +135,9 @@ pub fn probe_settings(args: &ProbeArgs) -> Result<Settings> {
 /// `probe --oauth2`'s sign-in settings, each with the flag that gave it; what no flag names is
 /// found after discovery (`oauth2::sources`).
 fn oauth2_settings(args: &ProbeArgs) -> Result<crate::oauth2::OAuth2Settings> {
-    oauth2_settings_of(&args.oauth2_with)
+    let mut s = oauth2_settings_of(&args.oauth2_with)?;
+    s.ask_server = args.oauth2_issuer_from_server;
+    Ok(s)
 }
 
 /// The sign-in settings of `--oauth2-*` flags (`probe --oauth2`, `oauth2 sign-in`); what they
@@ -165,6 +167,7 @@ pub(crate) fn oauth2_settings_of(
             .unwrap_or(crate::oauth2::DEFAULT_TIMEOUT),
         flow: args.oauth2_flow.map(Into::into),
         open_browser: !args.no_browser,
+        ask_server: false,
     })
 }
 

@@ -411,6 +411,13 @@ pub struct ProbeArgs {
     #[command(flatten)]
     pub oauth2_with: OAuth2Args,
 
+    /// When nothing else names the OAuth2 issuer, ask the mail server: an OAUTHBEARER attempt
+    /// with a dummy token, whose error may name the issuer (RFC 7628 `openid-configuration`).
+    /// Counts as one refused login at the server; believed only over TLS with a valid
+    /// certificate
+    #[arg(long, requires = "oauth2", help_heading = heading::CREDENTIALS)]
+    pub oauth2_issuer_from_server: bool,
+
     /// Never prompt for a password, even on a terminal.
     #[arg(long, help_heading = heading::CREDENTIALS)]
     pub no_prompt: bool,

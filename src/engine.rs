@@ -160,13 +160,22 @@ async fn prepare_with(
             let stop = |e: crate::oauth2::SignInError| {
                 report::Stopped::new(&run, &started, e.reason_info(lang), e.explain(lang))
             };
-            let hosts = run.plan.targets.iter().map(|t| t.host.as_str());
-            let resolved = crate::oauth2::sources::resolve(
-                o,
-                &settings.address.domain,
-                hosts,
-                run.discovery.as_ref(),
-            )
+            use crate::oauth2::sources;
+            let hosts = || run.plan.targets.iter().map(|t| t.host.as_str());
+            let domain = &settings.address.domain;
+            let resolved = match sources::resolve(o, domain, hosts(), run.discovery.as_ref()) {
+                // Nothing names an issuer and the user asked: a mail server may (RFC 7628).
+                Err(crate::oauth2::SignInError::NoIssuer { .. }) if o.ask_server => {
+                    let ctx = ProbeContext::new(run.plan.policy.clone(), None)?;
+                    let hint = crate::probe::issuer_hint::ask(&ctx, &run.plan.targets).await;
+                    let mut offers = sources::offers(o, domain, hosts(), run.discovery.as_ref());
+                    offers.extend(
+                        hint.and_then(|h| sources::Offer::from_server(h.server, &h.configuration)),
+                    );
+                    sources::resolve_offers(o, &offers)
+                }
+                other => other,
+            }
             .map_err(stop)?;
             let client = oauth2_http(settings)?;
             let signed = crate::oauth2::sign_in(o, &resolved, client, lang)

@@ -65,6 +65,9 @@ pub struct OAuth2Settings {
     pub flow: Option<Flow>,
     /// Open the browser flow's URL with `$BROWSER` or the desktop's opener (else only print it).
     pub open_browser: bool,
+    /// When nothing names an issuer, ask a mail server (RFC 7628's `openid-configuration`,
+    /// `--oauth2-issuer-from-server`): opt-in, it costs one refused login there.
+    pub ask_server: bool,
 }
 
 /// Which flow got the token.
@@ -97,6 +100,9 @@ pub enum SettingSource {
     Pacc(String),
     /// Registered for this run at the issuer (RFC 7591): the registration endpoint.
     Registration(String),
+    /// A mail server's OAUTHBEARER error response (RFC 7628 §3.2.2, `openid-configuration`):
+    /// the server and port that named it.
+    Server(String),
     /// A default: nothing named it.
     Default,
 }
@@ -150,8 +156,8 @@ pub struct SignedIn {
 /// Why a sign-in gave no token. The text is for the user; never carries a token.
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
-    #[error("no source names an OAuth2 issuer (no flag, provider table entry, autoconfig <oAuth2> or PACC document): give --oauth2-issuer URL")]
-    NoIssuer,
+    #[error("no source names an OAuth2 issuer (no flag, provider table entry, autoconfig <oAuth2> or PACC document{}): give --oauth2-issuer URL{}", if *.asked { ", nor the mail server" } else { "" }, if *.asked { "" } else { ", or --oauth2-issuer-from-server to ask the mail server" })]
+    NoIssuer { asked: bool },
     #[error("nothing names an OAuth2 client id for {issuer}, and it offers no dynamic client registration: give --oauth2-client-id ID (an app registered there as a public client)")]
     NoClient { issuer: String },
     #[error(
@@ -185,7 +191,7 @@ impl SignInError {
         match self {
             SignInError::Metadata { .. }
             | SignInError::NoDeviceFlow { .. }
-            | SignInError::NoIssuer => Reason::Oauth2IssuerUnusable,
+            | SignInError::NoIssuer { .. } => Reason::Oauth2IssuerUnusable,
             SignInError::NoClient { .. } | SignInError::Registration { .. } => {
                 Reason::Oauth2ClientRefused
             }

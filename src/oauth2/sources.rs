@@ -139,6 +139,20 @@ impl Offer {
         })
     }
 
+    /// A mail server's `openid-configuration` (RFC 7628 §3.2.2) names the issuer whose
+    /// OpenID Connect metadata it is: the URL without `/.well-known/openid-configuration`.
+    pub fn from_server(server: String, configuration: &str) -> Option<Offer> {
+        let issuer = configuration.strip_suffix("/.well-known/openid-configuration")?;
+        Some(Offer {
+            source: SettingSource::Server(server),
+            issuer: Some(issuer.to_string()),
+            endpoints: None,
+            client_id: None,
+            scopes: vec![],
+            flow: None,
+        })
+    }
+
     /// The issuer it names, or for named endpoints alone, its token endpoint.
     fn authority(&self) -> Option<&str> {
         self.issuer
@@ -163,10 +177,11 @@ pub fn resolve_offers(s: &OAuth2Settings, offers: &[Offer]) -> Result<Resolved, 
             (Sourced::from(flag), chosen)
         }
         None => {
-            let i = offers
-                .iter()
-                .position(|o| o.authority().is_some())
-                .ok_or(SignInError::NoIssuer)?;
+            let i = offers.iter().position(|o| o.authority().is_some()).ok_or(
+                SignInError::NoIssuer {
+                    asked: s.ask_server,
+                },
+            )?;
             let o = &offers[i];
             let value = o.authority().unwrap_or_default().to_string();
             (
@@ -269,6 +284,7 @@ mod tests {
             timeout: super::super::DEFAULT_TIMEOUT,
             flow: None,
             open_browser: false,
+            ask_server: false,
         }
     }
 
@@ -414,7 +430,7 @@ mod tests {
     #[test]
     fn nothing_names_an_issuer() {
         let e = resolve_offers(&settings(), &[]).unwrap_err();
-        assert!(matches!(e, SignInError::NoIssuer));
+        assert!(matches!(e, SignInError::NoIssuer { .. }));
         assert!(e.to_string().contains("--oauth2-issuer"), "{e}");
         // An <oAuth2> with only a client id names no issuer.
         assert!(Offer::from_discovered(

@@ -3,6 +3,7 @@
 
 mod gate;
 mod imap;
+pub mod issuer_hint;
 pub mod pace;
 mod pop3;
 pub mod roundtrip;

@@ -252,6 +252,46 @@ fn without_a_client_id_a_client_is_registered() {
     assert_eq!(oauth.servers.successful_logins(&user.address), 6);
 }
 
+/// Nothing names an issuer and the user asks the mail server: Dovecot's refusal of a dummy
+/// OAUTHBEARER token names the provider's OpenID configuration (RFC 7628 §3.2.2), the sign-in
+/// goes there, and its token logs in everywhere. Asking costs one refused login, no more.
+#[test]
+fn the_mail_server_names_the_issuer_when_asked() {
+    let oauth = OAuth2Lab::get();
+    let user = oauth.servers.user("ulrike");
+    let cmd = probe_named(
+        oauth,
+        &user.address,
+        &[
+            "--oauth2-issuer-from-server",
+            "--oauth2-client-id",
+            "mailcheck",
+            "--oauth2-scope",
+            "openid mail",
+        ],
+    );
+    let (doc, printed) = approved(oauth, cmd, &user.address);
+    let o = &doc["credential"]["oauth2"];
+    assert_eq!(o["issuer"], oauth.issuer.as_str(), "{o:#}");
+    assert_eq!(
+        o["sources"]["issuer"],
+        serde_json::json!({"kind": "server", "name": format!("imap://{}:993", oauth.servers.tls_name)}),
+        "{o:#}"
+    );
+    all_six_log_in(&doc);
+    assert_eq!(oauth.servers.successful_logins(&user.address), 6);
+    assert_eq!(oauth.servers.failed_logins(&user.address), 1);
+    assert_no_live_token_in(oauth, &printed);
+
+    // Without the flag, nothing is asked and the error names both ways out.
+    let user = oauth.servers.user("valentin");
+    let run = run_signing_in(probe_named(oauth, &user.address, &[]), |_| {});
+    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
+    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("--oauth2-issuer-from-server"), "{stderr}");
+    assert_eq!(oauth.servers.auth_attempts(&user.address), 0);
+}
+
 /// A PACC document's `oauth-public` issuer (PACC names no client: one is registered) is
 /// signed in at; the servers it names are probed on their implicit-TLS ports.
 #[test]

@@ -1262,7 +1262,8 @@ fn prepare_and_launch(
 
 /// Writes the settings of Dovecot's `oauth2` passdb: each token is posted to the introspection
 /// endpoint (client `dovecot`, HTTP basic authentication from the URL), over TLS checked
-/// against the test CA; an active token's `sub` must be the login name.
+/// against the test CA; an active token's `sub` must be the login name. A refused OAUTHBEARER
+/// login names the provider's OpenID configuration (RFC 7628 §3.2.2).
 fn write_token_passdb_conf(dir: &Path, t: &TokenIntrospection) -> Result<(), String> {
     let text = format!(
         "introspection_mode = post\n\
@@ -1271,7 +1272,8 @@ fn write_token_passdb_conf(dir: &Path, t: &TokenIntrospection) -> Result<(), Str
          tls_ca_cert_file = {ca}\n\
          username_attribute = sub\n\
          active_attribute = active\n\
-         active_value = true\n",
+         active_value = true\n\
+         openid_configuration_url = https://{ip}:{port}/.well-known/openid-configuration\n",
         secret = t.client_secret,
         ip = SERVER_IP,
         port = t.provider_port,
