@@ -168,6 +168,7 @@ pub(crate) fn oauth2_settings_of(
         flow: args.oauth2_flow.map(Into::into),
         open_browser: !args.no_browser,
         ask_server: false,
+        client_secret_env: args.oauth2_client_secret_env.clone(),
     })
 }
 

@@ -294,6 +294,11 @@ pub struct OAuth2Args {
     #[arg(long, value_name = "ID", help_heading = heading::CREDENTIALS)]
     pub oauth2_client_id: Option<String>,
 
+    /// The environment variable holding the client's secret, for a client registered with one
+    /// (Google's desktop clients); sent in the token requests' body, never on the command line
+    #[arg(long, value_name = "NAME", help_heading = heading::CREDENTIALS)]
+    pub oauth2_client_secret_env: Option<String>,
+
     /// The Microsoft tenant to sign in at (its id or a domain of it). [default: common;
     /// consumers for Outlook.com addresses]
     #[arg(long, value_name = "TENANT", help_heading = heading::CREDENTIALS)]

@@ -68,6 +68,8 @@ pub struct OAuth2Settings {
     /// When nothing names an issuer, ask a mail server (RFC 7628's `openid-configuration`,
     /// `--oauth2-issuer-from-server`): opt-in, it costs one refused login there.
     pub ask_server: bool,
+    /// The environment variable holding a named client's secret (`--oauth2-client-secret-env`).
+    pub client_secret_env: Option<String>,
 }
 
 /// Which flow got the token.
@@ -158,6 +160,8 @@ pub struct SignedIn {
 pub enum SignInError {
     #[error("no source names an OAuth2 issuer (no flag, provider table entry, autoconfig <oAuth2> or PACC document{}): give --oauth2-issuer URL{}", if *.asked { ", nor the mail server" } else { "" }, if *.asked { "" } else { ", or --oauth2-issuer-from-server to ask the mail server" })]
     NoIssuer { asked: bool },
+    #[error("the OAuth2 client secret: ${name} is not set or empty (--oauth2-client-secret-env)")]
+    NoClientSecret { name: String },
     #[error("nothing names an OAuth2 client id for {issuer}, and it offers no dynamic client registration: give --oauth2-client-id ID (an app registered there as a public client)")]
     NoClient { issuer: String },
     #[error(
@@ -192,9 +196,9 @@ impl SignInError {
             SignInError::Metadata { .. }
             | SignInError::NoDeviceFlow { .. }
             | SignInError::NoIssuer { .. } => Reason::Oauth2IssuerUnusable,
-            SignInError::NoClient { .. } | SignInError::Registration { .. } => {
-                Reason::Oauth2ClientRefused
-            }
+            SignInError::NoClient { .. }
+            | SignInError::NoClientSecret { .. }
+            | SignInError::Registration { .. } => Reason::Oauth2ClientRefused,
             SignInError::Declined(_) => Reason::Oauth2Declined,
             SignInError::Expired(_) | SignInError::TimedOut(_) => Reason::Oauth2TimedOut,
             SignInError::Refused { error, .. }
@@ -420,9 +424,18 @@ pub async fn sign_in(
     let token_url =
         TokenUrl::new(meta.token_endpoint.clone()).map_err(|e| endpoint("token_endpoint", e))?;
     // A public client identifies itself in the request body (RFC 6749 §2.3.1 is for secrets).
-    let client = BasicClient::new(ClientId::new(client_id.value.clone()))
+    let mut client = BasicClient::new(ClientId::new(client_id.value.clone()))
         .set_auth_type(AuthType::RequestBody)
         .set_token_uri(token_url);
+    // A named client registered with a secret (Google's desktop clients) sends it in the body
+    // of its token requests (client_secret_post); a registered one has none.
+    if let (Some(name), Some(_)) = (&s.client_secret_env, &r.client_id) {
+        let secret = crate::account::env_secret(name)
+            .ok()
+            .flatten()
+            .ok_or_else(|| SignInError::NoClientSecret { name: name.clone() })?;
+        client = client.set_client_secret(::oauth2::ClientSecret::new(secret.expose().to_string()));
+    }
     let token = match flow {
         Flow::Device => {
             let device_url = meta.device_authorization_endpoint.clone().ok_or_else(|| {

@@ -285,6 +285,7 @@ mod tests {
             flow: None,
             open_browser: false,
             ask_server: false,
+            client_secret_env: None,
         }
     }
 

@@ -292,6 +292,60 @@ fn the_mail_server_names_the_issuer_when_asked() {
     assert_eq!(oauth.servers.auth_attempts(&user.address), 0);
 }
 
+/// A client registered with a secret (Google's desktop clients): the secret comes from the
+/// variable `--oauth2-client-secret-env` names and goes in the token requests' body; without
+/// it, or with a wrong one, the issuer refuses the client.
+#[test]
+fn a_client_with_a_secret_signs_in_with_it() {
+    let oauth = OAuth2Lab::get();
+    let args = |issuer: &str| {
+        vec![
+            "--oauth2-issuer".to_string(),
+            issuer.to_string(),
+            "--oauth2-client-id".into(),
+            "mailcheck-desktop".into(),
+            "--oauth2-client-secret-env".into(),
+            "LAB_DESKTOP_SECRET".into(),
+            "--oauth2-scope".into(),
+            "openid mail".into(),
+        ]
+    };
+    let args = args(&oauth.issuer);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let user = oauth.servers.user("wendelin");
+    let mut cmd = probe_named(oauth, &user.address, &args);
+    cmd.env("LAB_DESKTOP_SECRET", &oauth.app_secret);
+    let (doc, printed) = approved(oauth, cmd, &user.address);
+    assert_eq!(
+        doc["credential"]["oauth2"]["client_id"],
+        "mailcheck-desktop"
+    );
+    all_six_log_in(&doc);
+    assert!(!printed.contains(&oauth.app_secret), "{printed}");
+
+    // Unset: said before anything is asked of the issuer.
+    let user = oauth.servers.user("xaver");
+    let run = run_signing_in(probe_named(oauth, &user.address, &args), |_| {});
+    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
+    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("$LAB_DESKTOP_SECRET is not set"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(oauth2.client-refused)"), "{stderr}");
+
+    // Wrong: the issuer refuses the client.
+    let mut cmd = probe_named(oauth, &user.address, &args);
+    cmd.env("LAB_DESKTOP_SECRET", "not-the-secret");
+    let run = run_signing_in(cmd, |_| {});
+    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
+    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("invalid_client"), "{stderr}");
+    assert!(stderr.contains("(oauth2.client-refused)"), "{stderr}");
+    assert_eq!(oauth.servers.auth_attempts(&user.address), 0);
+}
+
 /// A PACC document's `oauth-public` issuer (PACC names no client: one is registered) is
 /// signed in at; the servers it names are probed on their implicit-TLS ports.
 #[test]

@@ -60,6 +60,17 @@ const provider = new Provider(issuer, {
       response_types: [],
       redirect_uris: [],
     },
+    // A native client registered with a secret, as Google's desktop clients are: it sends the
+    // secret in the body of its requests (client_secret_post). The app's secret, reused.
+    {
+      client_id: 'mailcheck-desktop',
+      client_secret: env('OAUTH2_APP_SECRET'),
+      token_endpoint_auth_method: 'client_secret_post',
+      application_type: 'native',
+      grant_types: [deviceGrant],
+      response_types: [],
+      redirect_uris: [],
+    },
     // The same, for refresh tokens the tests revoke (its refusals are counted on their own).
     {
       client_id: 'mailcheck-revoked',
