@@ -346,6 +346,37 @@ fn a_client_with_a_secret_signs_in_with_it() {
     assert_eq!(oauth.servers.auth_attempts(&user.address), 0);
 }
 
+/// The issuer refuses a scope the client may not have (`invalid_scope`): the run stops before
+/// any connection with `oauth2.scope-refused`, naming the scope in the issuer's words.
+#[test]
+fn a_refused_scope_is_named() {
+    let oauth = OAuth2Lab::get();
+    let user = oauth.servers.user("yvonne");
+    let cmd = probe_named(
+        oauth,
+        &user.address,
+        &[
+            "--oauth2-issuer",
+            &oauth.issuer,
+            "--oauth2-client-id",
+            "mailcheck-narrow",
+            "--oauth2-scope",
+            "openid mail",
+        ],
+    );
+    let run = run_signing_in(cmd, |_| {});
+    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
+    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("(oauth2.scope-refused)"), "{stderr}");
+    assert!(
+        stderr.contains("requested scope is not allowed"),
+        "{stderr}"
+    );
+    let doc = json(&run.out);
+    assert_eq!(doc["reason"]["code"], "oauth2.scope-refused", "{doc:#}");
+    assert_eq!(oauth.servers.auth_attempts(&user.address), 0);
+}
+
 /// A PACC document's `oauth-public` issuer (PACC names no client: one is registered) is
 /// signed in at; the servers it names are probed on their implicit-TLS ports.
 #[test]

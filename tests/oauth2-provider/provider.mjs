@@ -71,6 +71,16 @@ const provider = new Provider(issuer, {
       response_types: [],
       redirect_uris: [],
     },
+    // A client allowed the `openid` scope only: asking for `mail` is refused (invalid_scope).
+    {
+      client_id: 'mailcheck-narrow',
+      token_endpoint_auth_method: 'none',
+      application_type: 'native',
+      grant_types: [deviceGrant],
+      response_types: [],
+      redirect_uris: [],
+      scope: 'openid',
+    },
     // The same, for refresh tokens the tests revoke (its refusals are counted on their own).
     {
       client_id: 'mailcheck-revoked',
