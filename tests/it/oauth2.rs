@@ -60,15 +60,7 @@ fn probe(lab: &OAuth2Lab, address: &str) -> Command {
 }
 
 pub(crate) fn json(out: &Output) -> Value {
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    support::schema::assert_schema("probe", &doc);
-    doc
+    support::schema::json_of(out, "probe")
 }
 
 fn result<'a>(doc: &'a Value, id: &str) -> &'a Value {

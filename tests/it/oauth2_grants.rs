@@ -70,15 +70,7 @@ fn check(config: &Path, env: &[(&str, &str)]) -> Command {
 }
 
 fn json(out: &Output) -> Value {
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    support::schema::assert_schema("check", &doc);
-    doc
+    support::schema::json_of(out, "check")
 }
 
 fn account_of<'a>(doc: &'a Value, name: &str) -> &'a Value {
