@@ -39,6 +39,16 @@ pub enum OAuth2Action {
         .args(["refresh_token_fd", "refresh_token_command"])
 ))]
 pub struct SignInArgs {
+    /// The account signing in: its provider's entry in the provider table (Microsoft, Google)
+    /// gives the issuer, endpoints and scopes no flag names.
+    #[arg(value_name = "ADDRESS")]
+    pub address: Option<String>,
+
+    /// A mail server of the account (`outlook.office365.com`): its provider's entry, for a
+    /// domain the table does not know (a Microsoft 365 tenant's own domain).
+    #[arg(long, value_name = "HOST")]
+    pub server: Option<String>,
+
     #[command(flatten)]
     pub oauth2: OAuth2Args,
 
@@ -182,8 +192,16 @@ fn sign_in(args: SignInArgs) -> Result<Status> {
     http.ca_file = args.ca_file.clone();
     http.connect_to = args.connect_to.clone();
     let client = crate::oauth2::http_client(&http)?;
-    // No address here: the flags name the issuer; a client is registered if none is named.
-    let resolved = crate::oauth2::sources::resolve_offers(&settings, &[])
+    // The flags first, then the provider table's entry for the address or server; no
+    // discovery here (nothing is probed). A client is registered if none is named.
+    let domain = args
+        .address
+        .as_deref()
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default();
+    let offers = crate::oauth2::sources::offers(&settings, &domain, args.server.as_deref(), None);
+    let resolved = crate::oauth2::sources::resolve_offers(&settings, &offers)
         .map_err(|e| anyhow::anyhow!(e.explain(lang)))?;
     let signed = crate::app::runtime()?
         .block_on(crate::oauth2::sign_in(&settings, &resolved, client, lang))

@@ -284,14 +284,22 @@ impl Http {
         req: ::oauth2::HttpRequest,
     ) -> Result<::oauth2::HttpResponse, HttpFailure> {
         let (parts, body) = req.into_parts();
+        // The endpoint is named in a failure: which of the issuer's URLs could not be reached.
+        let url = parts.uri.to_string();
+        let failed = |e| {
+            HttpFailure(format!(
+                "{url}: {}",
+                crate::discover::http::describe_error(e)
+            ))
+        };
         let resp = self
             .0
-            .request(parts.method, parts.uri.to_string())
+            .request(parts.method, url.clone())
             .headers(parts.headers)
             .body(body)
             .send()
             .await
-            .map_err(|e| HttpFailure(crate::discover::http::describe_error(e)))?;
+            .map_err(failed)?;
         let mut out = ::oauth2::http::Response::builder().status(resp.status());
         for (name, value) in resp.headers() {
             out = out.header(name, value);

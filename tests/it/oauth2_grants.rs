@@ -573,6 +573,56 @@ fn sign_in_refuses_a_missing_or_unsafe_destination() {
     assert!(!err.contains("To sign in"), "it signed in first: {err}");
 }
 
+/// `oauth2 sign-in ADDRESS` (or `--server HOST`): the provider table's entry names the issuer
+/// and the endpoints, Microsoft's with the tenant (`consumers` for an Outlook.com address, else
+/// `--oauth2-tenant`). Every name is sent to a closed loopback port (`--connect-to`, and the
+/// DNS there too): the failure names the endpoint that was tried; nothing leaves the machine.
+#[test]
+fn sign_in_takes_the_provider_tables_endpoints_for_an_address() {
+    let closed = support::servers::closed_port("127.0.0.1".parse().unwrap()).to_string();
+    let tried = |who: &[&str]| {
+        let out = Command::new("/bin/sh")
+            .arg("-c")
+            .arg("exec \"$0\" \"$@\" 3>/dev/null")
+            .arg(env!("CARGO_BIN_EXE_mailcheck"))
+            .args(["oauth2", "sign-in"])
+            .args(who)
+            .args(["--oauth2-client-id", "my-app", "--refresh-token-fd", "3"])
+            .args(["--dns-server", &format!("127.0.0.1:{closed}")])
+            .args([
+                "--connect-to",
+                &format!("login.microsoftonline.com:443:127.0.0.1:{closed}"),
+            ])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = tried(&["alice@outlook.com"]);
+    assert!(
+        err.contains(
+            "https://login.microsoftonline.com/consumers/oauth2/v2.0/devicecode: cannot connect"
+        ),
+        "{err}"
+    );
+    let err = tried(&[
+        "alice@contoso.example",
+        "--server",
+        "outlook.office365.com",
+        "--oauth2-tenant",
+        "contoso.example",
+    ]);
+    assert!(
+        err.contains("https://login.microsoftonline.com/contoso.example/oauth2/v2.0/devicecode"),
+        "{err}"
+    );
+    // An address no entry knows, and no issuer flag: nothing to sign in at.
+    let err = tried(&["alice@example.org"]);
+    assert!(err.contains("give --oauth2-issuer URL"), "{err}");
+}
+
 /// A pseudo-terminal pair: the master kept open, the slave's path.
 struct Pty {
     _master: std::fs::File,
