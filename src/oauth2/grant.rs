@@ -282,7 +282,11 @@ async fn request(
 ) -> Result<(BasicTokenResponse, Metadata, super::MetadataKind), SignInError> {
     let http = Http(client);
     let issuer = s.issuer.value.trim_end_matches('/').to_string();
-    let (meta, kind) = metadata(&http, &issuer).await?;
+    // Microsoft's issuers: the provider table's endpoints (its metadata names a templated issuer).
+    let (meta, kind) = match super::sources::table_endpoints(&issuer) {
+        Some(named) => (named.as_metadata(&issuer), named.kind),
+        None => metadata(&http, &issuer).await?,
+    };
     let token_url =
         TokenUrl::new(meta.token_endpoint.clone()).map_err(|e| SignInError::Metadata {
             issuer: issuer.clone(),

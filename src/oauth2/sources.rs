@@ -161,6 +161,24 @@ impl Offer {
     }
 }
 
+/// The endpoints the provider table names for `issuer` when it is one of a provider's, its
+/// `{tenant}` filled from the URL. Microsoft's metadata names a templated issuer, which RFC 8414
+/// §3.3 refuses: an issuer given by a flag or a checks file must use the table's endpoints too.
+pub fn table_endpoints(issuer: &str) -> Option<NamedEndpoints> {
+    let issuer = issuer.trim_end_matches('/');
+    providers::all().iter().find_map(|p| {
+        let o = p.oauth2.as_ref()?;
+        o.endpoints.as_ref()?;
+        let template = o.issuer.trim_end_matches('/');
+        let (before, after) = template.split_once("{tenant}").unwrap_or((template, ""));
+        let tenant = issuer.strip_prefix(before)?.strip_suffix(after)?;
+        if tenant.contains('/') {
+            return None;
+        }
+        Offer::from_provider(p, Some(tenant))?.endpoints
+    })
+}
+
 fn same_issuer(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
@@ -226,7 +244,10 @@ pub fn resolve_offers(s: &OAuth2Settings, offers: &[Offer]) -> Result<Resolved, 
         Sourced::from(&s.scopes)
     };
     Ok(Resolved {
-        endpoints: agreeing.iter().find_map(|o| o.endpoints.clone()),
+        endpoints: agreeing
+            .iter()
+            .find_map(|o| o.endpoints.clone())
+            .or_else(|| table_endpoints(&issuer.value)),
         flow: s.flow.or_else(|| agreeing.iter().find_map(|o| o.flow)),
         issuer,
         client_id,
@@ -305,6 +326,26 @@ mod tests {
     fn provider(id: &str, tenant: Option<&str>) -> Offer {
         let p = providers::all().iter().find(|p| p.id == id).unwrap();
         Offer::from_provider(p, tenant).unwrap()
+    }
+
+    #[test]
+    fn a_microsoft_issuer_from_a_flag_uses_the_tables_endpoints() {
+        let e = table_endpoints("https://login.microsoftonline.com/contoso.example/v2.0/").unwrap();
+        assert_eq!(
+            e.token,
+            "https://login.microsoftonline.com/contoso.example/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            e.device.as_deref(),
+            Some("https://login.microsoftonline.com/contoso.example/oauth2/v2.0/devicecode")
+        );
+        assert_eq!(
+            table_endpoints("https://login.microsoftonline.com/a/b/v2.0"),
+            None
+        );
+        assert_eq!(table_endpoints("https://auth.example.com"), None);
+        // Google's metadata is usable: the table names no endpoints for it.
+        assert_eq!(table_endpoints("https://accounts.google.com"), None);
     }
 
     #[test]

@@ -618,6 +618,15 @@ fn sign_in_takes_the_provider_tables_endpoints_for_an_address() {
         err.contains("https://login.microsoftonline.com/contoso.example/oauth2/v2.0/devicecode"),
         "{err}"
     );
+    // A Microsoft issuer given as a flag: the table's endpoints, not its templated metadata.
+    let err = tried(&[
+        "--oauth2-issuer",
+        "https://login.microsoftonline.com/contoso.example/v2.0",
+    ]);
+    assert!(
+        err.contains("https://login.microsoftonline.com/contoso.example/oauth2/v2.0/devicecode"),
+        "{err}"
+    );
     // An address no entry knows, and no issuer flag: nothing to sign in at.
     let err = tried(&["alice@example.org"]);
     assert!(err.contains("give --oauth2-issuer URL"), "{err}");
