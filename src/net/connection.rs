@@ -224,6 +224,9 @@ pub struct Connection {
     bytes_read: usize,
     started: Instant,
     transcript: SharedTranscript,
+    /// Once set, every write fails: a driver that cannot cancel an exchange held by a library
+    /// (async-imap's AUTHENTICATE) ends it at the next write instead of racing it.
+    refuse_writes: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -258,7 +261,13 @@ impl Connection {
                 enabled: trace,
                 ..Transcript::default()
             })),
+            refuse_writes: None,
         }
+    }
+
+    /// Every write fails once `flag` is set (see the field).
+    pub fn refuse_writes_when(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.refuse_writes = Some(flag);
     }
 
     pub fn is_tls(&self) -> bool {
@@ -569,6 +578,16 @@ impl AsyncWrite for Connection {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this
+            .refuse_writes
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "exchange abandoned",
+            )));
+        }
         let res = match &mut this.stream {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, data),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),

@@ -874,10 +874,16 @@ fn endless_auth_is_cut_short() {
         assert_eq!(r["auth"]["status"], "failed", "{r}");
         assert_eq!(r["failure"]["step"], "auth");
     }
-    // Bounded: a few answers per connection, not a ping-pong until the timeout.
+    // Bounded: a few answers per connection, not a ping-pong until the timeout, however
+    // loaded the machine is (IMAP: the connection refuses the write after the last answer).
     assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
     for c in env.received() {
-        assert!(c.line_count < 12, "{c:?}");
+        let answers = c
+            .lines
+            .iter()
+            .filter(|l| l.line == "<sasl response>")
+            .count();
+        assert!(answers <= 4, "{answers} answers: {c:?}");
     }
 }
 
