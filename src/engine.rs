@@ -362,6 +362,10 @@ pub async fn execute(prepared: Prepared, shared: &Shared) -> Result<RunReport> {
         let mut ctx = ProbeContext::new(run.plan.policy.clone(), credential)?;
         ctx.pacer = shared.pacer.clone();
         ctx.gate = shared.gate.clone();
+        if let Some(o) = &oauth2 {
+            ctx.oauth2_missing_scopes =
+                crate::oauth2::sources::missing_scopes(&o.issuer, &o.scopes_granted);
+        }
         Arc::new(ctx)
     };
     let targets = if run.each_address {

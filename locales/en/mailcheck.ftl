@@ -180,6 +180,7 @@ finding-tls-ocsp-not-current = the OCSP response the server staples is { $window
         [expired] out of date: it was valid until { $next_update }
        *[other] not yet valid: it starts at { $this_update }
     }; the server must fetch a fresh one (clients that check it refuse or ignore it)
+finding-oauth2-scope-missing = the issuer did not grant { $scope }, which { $protocol } needs: the token is refused there (the administrator must consent to it for the app, or sign in again accepting it)
 finding-tls-must-staple-missing = the certificate demands a stapled OCSP response (must-staple), but the server sent none: clients that honour it (Firefox) refuse the connection
 ## Documentation sources (discovery), as findings name them.
 

@@ -175,6 +175,7 @@ finding-tls-ocsp-not-current = la réponse OCSP que le serveur agrafe { $window 
         [expired] est périmée : elle était valide jusqu'au { $next_update }
        *[other] n'est pas encore valide : elle commence le { $this_update }
     } ; le serveur doit en obtenir une nouvelle (les logiciels qui la vérifient la refusent ou l'ignorent)
+finding-oauth2-scope-missing = l'émetteur n'a pas accordé { $scope }, dont { $protocol } a besoin : le jeton y est refusé (l'administrateur doit y consentir pour l'application, ou reconnectez-vous en l'acceptant)
 finding-tls-must-staple-missing = le certificat exige une réponse OCSP agrafée (must-staple), mais le serveur n'en a envoyé aucune : les logiciels qui le respectent (Firefox) refusent la connexion
 
 ## Sources de documentation (découverte), telles que les constats les nomment

@@ -52,6 +52,9 @@ pub struct ProviderOAuth2 {
     /// names a templated issuer).
     #[serde(default)]
     pub endpoints: Option<ProviderEndpoints>,
+    /// The scope each protocol's servers need in the token (`imap`, `pop3`, `smtp`).
+    #[serde(default)]
+    pub protocol_scopes: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -165,18 +165,33 @@ impl Offer {
 /// `{tenant}` filled from the URL. Microsoft's metadata names a templated issuer, which RFC 8414
 /// §3.3 refuses: an issuer given by a flag or a checks file must use the table's endpoints too.
 pub fn table_endpoints(issuer: &str) -> Option<NamedEndpoints> {
+    let (p, tenant) = table_entry(issuer)?;
+    Offer::from_provider(p, Some(tenant))?.endpoints
+}
+
+/// The provider whose table issuer `issuer` is, with the tenant its URL fills in.
+fn table_entry(issuer: &str) -> Option<(&'static Provider, &str)> {
     let issuer = issuer.trim_end_matches('/');
     providers::all().iter().find_map(|p| {
         let o = p.oauth2.as_ref()?;
-        o.endpoints.as_ref()?;
         let template = o.issuer.trim_end_matches('/');
         let (before, after) = template.split_once("{tenant}").unwrap_or((template, ""));
         let tenant = issuer.strip_prefix(before)?.strip_suffix(after)?;
-        if tenant.contains('/') {
-            return None;
-        }
-        Offer::from_provider(p, Some(tenant))?.endpoints
+        (!tenant.contains('/')).then_some((p, tenant))
     })
+}
+
+/// The scopes the provider table says a protocol's servers need (`imap`, `pop3`, `smtp`) and
+/// that `granted` lacks, for a token of `issuer`: why such a token is refused there.
+pub fn missing_scopes(issuer: &str, granted: &[String]) -> Vec<(String, String)> {
+    let Some(o) = table_entry(issuer).and_then(|(p, _)| p.oauth2.as_ref()) else {
+        return vec![];
+    };
+    o.protocol_scopes
+        .iter()
+        .filter(|(_, scope)| !granted.iter().any(|g| g == *scope))
+        .map(|(protocol, scope)| (protocol.clone(), scope.clone()))
+        .collect()
 }
 
 fn same_issuer(a: &str, b: &str) -> bool {
@@ -346,6 +361,34 @@ mod tests {
         assert_eq!(table_endpoints("https://auth.example.com"), None);
         // Google's metadata is usable: the table names no endpoints for it.
         assert_eq!(table_endpoints("https://accounts.google.com"), None);
+    }
+
+    #[test]
+    fn the_scopes_a_token_lacks_are_named_per_protocol() {
+        let issuer = "https://login.microsoftonline.com/contoso.example/v2.0";
+        let granted = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let all = granted(&[
+            "https://outlook.office.com/IMAP.AccessAsUser.All",
+            "https://outlook.office.com/POP.AccessAsUser.All",
+            "https://outlook.office.com/SMTP.Send",
+        ]);
+        assert!(missing_scopes(issuer, &all).is_empty());
+        let imap_only = granted(&["https://outlook.office.com/IMAP.AccessAsUser.All"]);
+        assert_eq!(
+            missing_scopes(issuer, &imap_only),
+            [
+                (
+                    "pop3".to_string(),
+                    "https://outlook.office.com/POP.AccessAsUser.All".to_string()
+                ),
+                (
+                    "smtp".to_string(),
+                    "https://outlook.office.com/SMTP.Send".to_string()
+                ),
+            ]
+        );
+        // An issuer the table does not know: nothing to say.
+        assert!(missing_scopes("https://auth.example.com", &[]).is_empty());
     }
 
     #[test]

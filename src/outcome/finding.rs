@@ -67,10 +67,12 @@ pub enum FindingCode {
     TlsOcspNotCurrent,
     /// The certificate demands a staple (must-staple) and none came.
     TlsMustStapleMissing,
+    /// A token refused by a server whose protocol needs a scope the issuer did not grant.
+    Oauth2ScopeMissing,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 21] = [
+    pub const ALL: [FindingCode; 22] = [
         FindingCode::PlaintextLoginOffered,
         FindingCode::SmtpAuthBeforeTls,
         FindingCode::SmtpStarttlsNotRequired,
@@ -92,6 +94,7 @@ impl FindingCode {
         FindingCode::TlsOcspSignatureInvalid,
         FindingCode::TlsOcspNotCurrent,
         FindingCode::TlsMustStapleMissing,
+        FindingCode::Oauth2ScopeMissing,
     ];
 
     pub fn code(self) -> &'static str {
@@ -118,6 +121,7 @@ impl FindingCode {
             TlsOcspSignatureInvalid => "tls.ocsp-signature-invalid",
             TlsOcspNotCurrent => "tls.ocsp-not-current",
             TlsMustStapleMissing => "tls.must-staple-missing",
+            Oauth2ScopeMissing => "oauth2.scope-missing",
         }
     }
 }

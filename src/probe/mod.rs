@@ -158,6 +158,9 @@ pub struct ProbeContext {
     /// Limits on probes at once, per connect host and in total, shared across runs (a batch,
     /// an exporter). `None`: every target at once.
     pub pacer: Option<Arc<pace::Pacer>>,
+    /// The scopes the run's OAuth2 token lacks for a protocol (`imap`, `pop3`, `smtp`): said
+    /// with a refusal of the token there (`oauth2.scope-missing`).
+    pub oauth2_missing_scopes: Vec<(String, String)>,
 }
 
 impl ProbeContext {
@@ -174,6 +177,7 @@ impl ProbeContext {
             run_id: RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             reported_refusals: Default::default(),
             pacer: None,
+            oauth2_missing_scopes: vec![],
         })
     }
 }

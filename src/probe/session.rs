@@ -481,6 +481,24 @@ where
                 ms,
                 server_says: server_says.clone(),
             });
+            // The issuer did not grant the scope this protocol needs: the likely cause.
+            let protocol = rec.target().combination.protocol;
+            if reason == Reason::AuthOauth2TokenRefused {
+                if let Some((_, scope)) = ctx
+                    .oauth2_missing_scopes
+                    .iter()
+                    .find(|(p, _)| p == protocol.name())
+                {
+                    rec.finding(Finding::new(
+                        FindingCode::Oauth2ScopeMissing,
+                        Severity::Warning,
+                        crate::params![
+                            ("scope", scope.as_str()),
+                            ("protocol", protocol.name().to_uppercase()),
+                        ],
+                    ));
+                }
+            }
             Err(rec.fail(
                 t,
                 reason,
