@@ -249,8 +249,10 @@ fn probe(args: ProbeArgs) -> Result<Status> {
     let settings = probe_settings(&args)?;
     // Rules match the logical host (--server) and port, as in curl: one written for the TLS
     // name or for a port mailcheck never probes would otherwise do nothing, silently. (Not
-    // checked with discovery, where a rule may be meant for an autoconfig host.)
-    if let Servers::Named { host, .. } = &settings.servers {
+    // checked with discovery, where a rule may be meant for an autoconfig host, nor with
+    // --oauth2, where it may be meant for the issuer.)
+    let issuer_rules = matches!(settings.credential, CredentialSpec::OAuth2(_));
+    if let (Servers::Named { host, .. }, false) = (&settings.servers, issuer_rules) {
         for r in ConnectTo::unmatched(&settings.connect_to, host, &Combination::DOCUMENTED) {
             note(format_args!(
                 "mailcheck: warning: --connect-to {r} matches no combination on {host} \

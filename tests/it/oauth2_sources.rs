@@ -362,11 +362,15 @@ fn a_refused_scope_is_named() {
             "mailcheck-narrow",
             "--oauth2-scope",
             "openid mail",
+            // A rule for an issuer's host is not one "that matches no combination".
+            "--connect-to",
+            "login.example:443:127.0.0.2:9",
         ],
     );
     let run = run_signing_in(cmd, |_| {});
     let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
     assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("matches no combination"), "{stderr}");
     assert!(stderr.contains("(oauth2.scope-refused)"), "{stderr}");
     assert!(
         stderr.contains("requested scope is not allowed"),
