@@ -268,14 +268,22 @@ fn probe(args: ProbeArgs) -> Result<Status> {
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            // A run stopped by a failed sign-in is still a run for a JSON reader; the error
-            // goes to stderr as in text, with the same exit status.
+            // A run stopped by a failed sign-in is still a run for a script or a monitor (a
+            // Nagios UNKNOWN line, a JSON report); the error goes to stderr as in text, with
+            // the same exit status.
             if let Some(stopped) = e.downcast_ref::<report::Stopped>() {
                 let format: MonitorFormat = args.output.format.into();
-                if args.card_format().is_none() && format == MonitorFormat::Json {
-                    let lang = crate::i18n::Lang::current();
-                    let doc = RunReport::stopped(stopped, lang);
-                    write_out(|out| report::json::write(out, &doc))?;
+                match format {
+                    _ if args.card_format().is_some() => {}
+                    MonitorFormat::Table => {}
+                    MonitorFormat::Json => {
+                        let doc = RunReport::stopped(stopped, crate::i18n::Lang::current());
+                        write_out(|out| report::json::write(out, &doc))?
+                    }
+                    other => {
+                        let result = AccountResult::stopped(&settings, stopped);
+                        write_out(|out| report::monitor::write_all(out, other, &[result], false))?
+                    }
                 }
             }
             return Err(e);

@@ -54,6 +54,22 @@ impl AccountResult {
         AccountResult::judge(&name, report, thresholds)
     }
 
+    /// A probe stopped before any connection (a failed sign-in): unknown, with the reason's
+    /// cause and code, as a checks-file account whose credential failed.
+    pub fn stopped(settings: &Settings, s: &super::Stopped) -> AccountResult {
+        AccountResult {
+            account: s.address.clone(),
+            address: s.address.clone(),
+            status: Status::Unknown,
+            exit_code: Status::Unknown.exit_code(),
+            expectations: vec![],
+            error: Some(format!("{} ({})", s.reason.cause, s.reason.code.code())),
+            report: None,
+            thresholds: settings.expectations.clone(),
+            reason: Some(s.reason.code),
+        }
+    }
+
     pub fn failed(settings: &Settings, error: &anyhow::Error) -> AccountResult {
         AccountResult {
             account: settings.name.clone(),

@@ -632,6 +632,56 @@ fn sign_in_takes_the_provider_tables_endpoints_for_an_address() {
     assert!(err.contains("give --oauth2-issuer URL"), "{err}");
 }
 
+/// A probe whose sign-in fails is UNKNOWN for a monitor too: a Nagios line and the exporter's
+/// failure series with the reason, exit 3 (the issuer sent to a closed loopback port; the run
+/// stops before any mail connection).
+#[test]
+fn a_failed_sign_in_is_unknown_in_the_monitoring_formats() {
+    let closed = support::servers::closed_port("127.0.0.1".parse().unwrap()).to_string();
+    let run = |format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mailcheck"))
+            .args([
+                "probe",
+                "alice@outlook.com",
+                "--server",
+                "outlook.office365.com",
+            ])
+            .args([
+                "--oauth2",
+                "--oauth2-client-id",
+                "my-app",
+                "--format",
+                format,
+            ])
+            .args(["--dns-server", &format!("127.0.0.1:{closed}")])
+            .args([
+                "--connect-to",
+                &format!("login.microsoftonline.com:443:127.0.0.1:{closed}"),
+            ])
+            .env("NO_COLOR", "1")
+            .env_remove("MAILCHECK_PASSWORD")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let nagios = run("nagios");
+    assert!(
+        nagios.starts_with(
+            "MAILCHECK UNKNOWN - alice@outlook.com: cannot check: the OAuth2 sign-in failed"
+        ),
+        "{nagios}"
+    );
+    assert!(nagios.contains("(oauth2.failed)"), "{nagios}");
+    let prom = run("prometheus");
+    assert!(prom.contains("mailcheck_status 3\n"), "{prom}");
+    assert!(
+        prom.contains("mailcheck_failure_info{reason=\"oauth2.failed\",step=\"credential\"} 1"),
+        "{prom}"
+    );
+}
+
 /// A pseudo-terminal pair: the master kept open, the slave's path.
 struct Pty {
     _master: std::fs::File,
