@@ -54,7 +54,7 @@ pub struct ProviderOAuth2 {
     pub endpoints: Option<ProviderEndpoints>,
     /// The scope each protocol's servers need in the token (`imap`, `pop3`, `smtp`).
     #[serde(default)]
-    pub protocol_scopes: std::collections::BTreeMap<String, String>,
+    pub protocol_scopes: std::collections::BTreeMap<crate::model::Protocol, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

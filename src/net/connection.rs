@@ -550,7 +550,11 @@ impl AsyncRead for Connection {
         let before = out.filled().len();
         let res = match &mut this.stream {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, out),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, out),
+            // As in `read_raw`: the libraries' reads (async-imap) wait for answers too.
+            Stream::Tls(s) => {
+                quick_ack(s.get_ref().0);
+                Pin::new(s.as_mut()).poll_read(cx, out)
+            }
             Stream::Gone => {
                 return Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::NotConnected,

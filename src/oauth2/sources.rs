@@ -20,6 +20,7 @@ use super::{Flow, Metadata, MetadataKind, OAuth2Settings, SettingSource, SignInE
 use crate::discover::autoconfig::OAuth2Config;
 use crate::discover::providers::{self, Provider};
 use crate::discover::{DiscoveryReport, SourceKind};
+use crate::model::Protocol;
 use crate::settings::Given;
 
 /// A resolved value and where it came from, for the report.
@@ -183,14 +184,14 @@ fn table_entry(issuer: &str) -> Option<(&'static Provider, &str)> {
 
 /// The scopes the provider table says a protocol's servers need (`imap`, `pop3`, `smtp`) and
 /// that `granted` lacks, for a token of `issuer`: why such a token is refused there.
-pub fn missing_scopes(issuer: &str, granted: &[String]) -> Vec<(String, String)> {
+pub fn missing_scopes(issuer: &str, granted: &[String]) -> Vec<(Protocol, String)> {
     let Some(o) = table_entry(issuer).and_then(|(p, _)| p.oauth2.as_ref()) else {
         return vec![];
     };
     o.protocol_scopes
         .iter()
         .filter(|(_, scope)| !granted.iter().any(|g| g == *scope))
-        .map(|(protocol, scope)| (protocol.clone(), scope.clone()))
+        .map(|(protocol, scope)| (*protocol, scope.clone()))
         .collect()
 }
 
@@ -378,11 +379,11 @@ mod tests {
             missing_scopes(issuer, &imap_only),
             [
                 (
-                    "pop3".to_string(),
+                    Protocol::Pop3,
                     "https://outlook.office.com/POP.AccessAsUser.All".to_string()
                 ),
                 (
-                    "smtp".to_string(),
+                    Protocol::Smtp,
                     "https://outlook.office.com/SMTP.Send".to_string()
                 ),
             ]

@@ -348,11 +348,9 @@ pub(super) struct Responder {
     user: String,
     secret: String,
     calls: usize,
-    /// Signalled when the server asks more than `MAX_CHALLENGES` times: async-imap cannot
-    /// cancel an exchange, so the driver abandons it.
-    too_many: std::sync::Arc<tokio::sync::Notify>,
-    /// Set at the same moment; the connection then refuses the response async-imap writes, so
-    /// the exchange ends at once even when the select above has not yet seen the signal.
+    /// Set when the server asks more than `MAX_CHALLENGES` times. async-imap cannot cancel an
+    /// exchange, so the connection refuses the response it writes next: the exchange ends
+    /// there, at once (`Connection::refuse_writes_when`).
     gave_up: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -365,7 +363,6 @@ impl Responder {
             secret: secret.to_string(),
             calls: 0,
             // The round trip bounds the whole exchange by the step timeout instead.
-            too_many: Default::default(),
             gave_up: Default::default(),
         }
     }
@@ -378,7 +375,6 @@ impl async_imap::Authenticator for &mut Responder {
         if self.calls > MAX_CHALLENGES {
             self.gave_up
                 .store(true, std::sync::atomic::Ordering::SeqCst);
-            self.too_many.notify_one();
             return Vec::new();
         }
         match self.mechanism {
@@ -439,25 +435,21 @@ async fn login(
             user: user.to_string(),
             secret: secret.clone(),
             calls,
-            too_many: Default::default(),
             gave_up: Default::default(),
         };
-        let too_many = responder.too_many.clone();
         let gave_up = responder.gave_up.clone();
         client.get_mut().refuse_writes_when(gave_up.clone());
-        let garbled = || AuthResult::Garbled(last_line(transcript).unwrap_or_default());
-        tokio::select! {
-            r = tokio::time::timeout(budget, client.authenticate(&command, &mut responder)) => match r {
-                Err(_) => return (AuthResult::Broken(timeout(budget)), None),
-                // The refused write of an abandoned exchange: the same verdict as the signal's.
-                Ok(Err(_)) if gave_up.load(std::sync::atomic::Ordering::SeqCst) => {
-                    return (garbled(), None)
-                }
-                Ok(r) => r,
-            },
-            // A server that keeps asking: drop the exchange (and the connection) at once
-            // instead of answering until the step timeout.
-            _ = too_many.notified() => return (garbled(), None),
+        match tokio::time::timeout(budget, client.authenticate(&command, &mut responder)).await {
+            Err(_) => return (AuthResult::Broken(timeout(budget)), None),
+            // A server that keeps asking: the exchange (and the connection) was dropped at the
+            // write after the last answer, instead of answering until the step timeout.
+            Ok(Err(_)) if gave_up.load(std::sync::atomic::Ordering::SeqCst) => {
+                return (
+                    AuthResult::Garbled(last_line(transcript).unwrap_or_default()),
+                    None,
+                )
+            }
+            Ok(r) => r,
         }
     };
     match outcome {

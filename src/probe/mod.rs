@@ -158,9 +158,9 @@ pub struct ProbeContext {
     /// Limits on probes at once, per connect host and in total, shared across runs (a batch,
     /// an exporter). `None`: every target at once.
     pub pacer: Option<Arc<pace::Pacer>>,
-    /// The scopes the run's OAuth2 token lacks for a protocol (`imap`, `pop3`, `smtp`): said
-    /// with a refusal of the token there (`oauth2.scope-missing`).
-    pub oauth2_missing_scopes: Vec<(String, String)>,
+    /// The scope the run's OAuth2 token lacks for a protocol: said with a refusal of the
+    /// token there (`oauth2.scope-missing`).
+    pub oauth2_missing_scopes: Vec<(crate::model::Protocol, String)>,
 }
 
 impl ProbeContext {

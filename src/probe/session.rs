@@ -487,7 +487,7 @@ where
                 if let Some((_, scope)) = ctx
                     .oauth2_missing_scopes
                     .iter()
-                    .find(|(p, _)| p == protocol.name())
+                    .find(|(p, _)| *p == protocol)
                 {
                     rec.finding(Finding::new(
                         FindingCode::Oauth2ScopeMissing,
