@@ -9,7 +9,6 @@ use std::process::Output;
 use assert_cmd::Command;
 use serde_json::Value;
 use support::oauth2::{AccessToken, Decision, OAuth2Lab};
-use support::servers::MailServers;
 
 const ALL: [&str; 6] = [
     "imap/993/tls",
@@ -19,21 +18,6 @@ const ALL: [&str; 6] = [
     "smtp/465/tls",
     "smtp/587/starttls",
 ];
-
-/// `--connect-to` rules mapping the documented ports of the logical server to the lab's.
-pub(crate) fn connect_to(s: &MailServers) -> Vec<String> {
-    [
-        (993, s.imaps),
-        (143, s.imap),
-        (995, s.pop3s),
-        (110, s.pop3),
-        (465, s.smtps),
-        (587, s.submission),
-    ]
-    .iter()
-    .map(|(logical, real)| format!("{}:{logical}:{}:{real}", s.tls_name, s.ip))
-    .collect()
-}
 
 /// `mailcheck probe ADDRESS` against the OAuth2 lab's servers, trusting the test CA.
 fn probe(lab: &OAuth2Lab, address: &str) -> Command {
@@ -53,7 +37,7 @@ fn probe(lab: &OAuth2Lab, address: &str) -> Command {
         ])
         .arg("--ca-file")
         .arg(lab.ca_pem());
-    for rule in connect_to(s) {
+    for rule in s.connect_to_rules() {
         cmd.args(["--connect-to", &rule]);
     }
     cmd
@@ -226,7 +210,7 @@ fn probe_with_sign_in_at(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    for rule in connect_to(lab.servers) {
+    for rule in lab.servers.connect_to_rules() {
         cmd.args(["--connect-to", &rule]);
     }
     cmd
@@ -236,6 +220,13 @@ fn probe_with_sign_in_at(
 pub(crate) struct SignInRun {
     pub(crate) out: Output,
     pub(crate) complete_uri: Option<String>,
+}
+
+/// A run that stopped before any login: exit 3; its stderr.
+pub(crate) fn stopped(run: &SignInRun) -> String {
+    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
+    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    stderr
 }
 
 /// Runs `cmd`; when its prompt names the complete verification URI, `user` acts on it (the
@@ -346,8 +337,7 @@ fn device_flow_declined_by_the_user_logs_in_nowhere() {
     let run = run_signing_in(probe_with_sign_in(lab, &user.address, "mailcheck"), |uri| {
         lab.user_agent().sign_in(uri, &address, Decision::Deny);
     });
-    let stderr = String::from_utf8_lossy(&run.out.stderr);
-    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    let stderr = stopped(&run);
     assert!(
         stderr.contains("the OAuth2 sign-in was declined (access_denied)"),
         "{stderr}"
@@ -368,8 +358,7 @@ fn device_flow_with_an_expired_code_says_so() {
         probe_with_sign_in(lab, &user.address, "mailcheck-short"),
         |_| {},
     );
-    let stderr = String::from_utf8_lossy(&run.out.stderr);
-    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    let stderr = stopped(&run);
     assert!(stderr.contains("(expired_token)"), "{stderr}");
     assert!(stderr.contains("(oauth2.timed-out)"), "{stderr}");
     assert_eq!(lab.servers.auth_attempts(&user.address), 0);
@@ -384,8 +373,7 @@ fn device_flow_gives_up_after_the_timeout() {
     cmd.args(["--oauth2-timeout", "3s"]);
     let started = std::time::Instant::now();
     let run = run_signing_in(cmd, |_| {});
-    let stderr = String::from_utf8_lossy(&run.out.stderr);
-    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    let stderr = stopped(&run);
     assert!(
         stderr.contains("no OAuth2 sign-in within 3 s (--oauth2-timeout)"),
         "{stderr}"
@@ -509,8 +497,7 @@ fn browser_flow_refuses_a_redirect_with_another_state() {
             .get(&format!("{redirect}?code=forged&state=not-the-one-sent"));
         assert_eq!(page.status, 200);
     });
-    let stderr = String::from_utf8_lossy(&run.out.stderr);
-    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    let stderr = stopped(&run);
     assert!(
         stderr.contains("another state than the one sent"),
         "{stderr}"
@@ -529,8 +516,7 @@ fn a_refused_client_and_an_unusable_issuer_are_named() {
         probe_with_sign_in(lab, &user.address, "no-such-client"),
         |_| {},
     );
-    let stderr = String::from_utf8_lossy(&run.out.stderr);
-    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    let stderr = stopped(&run);
     assert!(stderr.contains("(oauth2.client-refused)"), "{stderr}");
     assert!(stderr.contains("invalid_client"), "{stderr}");
 
@@ -540,8 +526,7 @@ fn a_refused_client_and_an_unusable_issuer_are_named() {
         probe_with_sign_in_at(lab, &issuer, &user.address, "mailcheck"),
         |_| {},
     );
-    let stderr = String::from_utf8_lossy(&run.out.stderr);
-    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    let stderr = stopped(&run);
     assert!(stderr.contains("(oauth2.issuer-unusable)"), "{stderr}");
     assert_eq!(lab.servers.auth_attempts(&user.address), 0);
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::oauth2::{assert_no_live_token_in, connect_to};
+use crate::oauth2::assert_no_live_token_in;
 use serde_json::Value;
 use support::oauth2::{AccessToken, Decision, OAuth2Lab};
 use support::servers::MailServers;
@@ -26,7 +26,11 @@ const ALL: [&str; 6] = [
 /// `[defaults]` reaching the OAuth2 lab's servers (test CA, `connect_to`), then `accounts`.
 fn checks_file(lab: &OAuth2Lab, accounts: &str) -> (tempfile::TempDir, PathBuf) {
     let s: &MailServers = lab.servers;
-    let rules: Vec<String> = connect_to(s).iter().map(|r| format!("{r:?}")).collect();
+    let rules: Vec<String> = s
+        .connect_to_rules()
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect();
     let text = format!(
         "[defaults]\nserver = \"{}\"\nca_file = \"{}\"\nconnect_to = [{}]\nconnect_timeout = \"2s\"\ntimeout = \"5s\"\n\n{accounts}",
         s.tls_name,
@@ -380,7 +384,7 @@ fn canary_secrets_appear_in_no_argv_environment_or_output() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for rule in connect_to(s) {
+    for rule in s.connect_to_rules() {
         probe.args(["--connect-to", &rule]);
     }
     let probing = probe.spawn().unwrap();

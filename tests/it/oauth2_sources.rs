@@ -5,7 +5,7 @@
 //! user) and the tokens log in at the real Dovecot and Postfix (`MailServers::get_with_oauth2`).
 
 use crate::discover_support;
-use crate::oauth2::{assert_no_live_token_in, connect_to, json, run_signing_in};
+use crate::oauth2::{assert_no_live_token_in, json, run_signing_in, stopped};
 use crate::support;
 
 use discover_support::nginx::Nginx;
@@ -132,7 +132,7 @@ fn probe_named(lab: &OAuth2Lab, address: &str, args: &[&str]) -> std::process::C
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    for rule in connect_to(lab.servers) {
+    for rule in lab.servers.connect_to_rules() {
         cmd.args(["--connect-to", &rule]);
     }
     cmd
@@ -286,8 +286,7 @@ fn the_mail_server_names_the_issuer_when_asked() {
     // Without the flag, nothing is asked and the error names both ways out.
     let user = oauth.servers.user("valentin");
     let run = run_signing_in(probe_named(oauth, &user.address, &[]), |_| {});
-    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
-    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    let stderr = stopped(&run);
     assert!(stderr.contains("--oauth2-issuer-from-server"), "{stderr}");
     assert_eq!(oauth.servers.auth_attempts(&user.address), 0);
 }
@@ -327,8 +326,7 @@ fn a_client_with_a_secret_signs_in_with_it() {
     // Unset: said before anything is asked of the issuer.
     let user = oauth.servers.user("xaver");
     let run = run_signing_in(probe_named(oauth, &user.address, &args), |_| {});
-    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
-    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    let stderr = stopped(&run);
     assert!(
         stderr.contains("$LAB_DESKTOP_SECRET is not set"),
         "{stderr}"
@@ -339,8 +337,7 @@ fn a_client_with_a_secret_signs_in_with_it() {
     let mut cmd = probe_named(oauth, &user.address, &args);
     cmd.env("LAB_DESKTOP_SECRET", "not-the-secret");
     let run = run_signing_in(cmd, |_| {});
-    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
-    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    let stderr = stopped(&run);
     assert!(stderr.contains("invalid_client"), "{stderr}");
     assert!(stderr.contains("(oauth2.client-refused)"), "{stderr}");
     assert_eq!(oauth.servers.auth_attempts(&user.address), 0);
@@ -368,8 +365,7 @@ fn a_refused_scope_is_named() {
         ],
     );
     let run = run_signing_in(cmd, |_| {});
-    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
-    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    let stderr = stopped(&run);
     assert!(!stderr.contains("matches no combination"), "{stderr}");
     assert!(stderr.contains("(oauth2.scope-refused)"), "{stderr}");
     assert!(
@@ -424,8 +420,7 @@ fn without_an_issuer_the_run_says_which_flag_to_give() {
     let oauth = OAuth2Lab::get();
     let user = oauth.servers.user("rupert");
     let run = run_signing_in(probe_named(oauth, &user.address, &[]), |_| {});
-    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
-    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    let stderr = stopped(&run);
     assert!(
         stderr.contains("no source names an OAuth2 issuer"),
         "{stderr}"
@@ -471,8 +466,7 @@ fn a_declined_sign_in_is_a_json_report() {
     let run = run_signing_in(cmd, |uri| {
         oauth.user_agent().sign_in(uri, &address, Decision::Deny);
     });
-    let stderr = String::from_utf8_lossy(&run.out.stderr).into_owned();
-    assert_eq!(run.out.status.code(), Some(3), "{stderr}");
+    let stderr = stopped(&run);
     assert!(stderr.contains("(oauth2.declined)"), "{stderr}");
     let doc = json(&run.out);
     let reason = &doc["reason"];
