@@ -181,15 +181,9 @@ async fn prepare_with(
             let signed = crate::oauth2::sign_in(o, &resolved, client, lang)
                 .await
                 .map_err(stop)?;
-            let source = match signed.info.flow {
-                crate::oauth2::Flow::Device => SecretSource::OAuth2Device,
-                crate::oauth2::Flow::Browser => SecretSource::OAuth2Browser,
-                crate::oauth2::Flow::RefreshToken => SecretSource::OAuth2Refresh,
-                crate::oauth2::Flow::ClientCredentials => SecretSource::OAuth2ClientCredentials,
-            };
             (
                 Some(Credential::OAuth2Token(signed.token)),
-                source,
+                signed.info.flow.source(),
                 Some(signed.info),
             )
         }
@@ -210,7 +204,7 @@ async fn prepare_with(
                 .map_err(|e| anyhow::Error::new(GrantFailed::of(&e)))?;
             (
                 Some(Credential::OAuth2Token(signed.token)),
-                g.grant.source(),
+                signed.info.flow.source(),
                 Some(signed.info),
             )
         }

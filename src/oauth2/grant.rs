@@ -4,7 +4,7 @@
 //! expires.
 //!
 //! The cache lives in [`crate::engine::Shared`], so it lasts as long as the process: one token
-//! request per expiry for `serve` and `check --repeat`, however many accounts and scrapes use
+//! request per expiry for `serve` and `batch`, however many accounts and scrapes use
 //! it. Runs that need the same token at once wait for one request. A refresh token the server
 //! rotates (answers with a new one) is kept in memory for the process, never written anywhere:
 //! the next process starts again from the configured one (see docs/credentials.md).
@@ -18,7 +18,7 @@ use ::oauth2::{AuthType, ClientId, ClientSecret, RefreshToken, Scope, TokenRespo
 use serde::Serialize;
 
 use super::{metadata, request_error, Http, Metadata, OAuth2Info, SignInError, SignedIn, Sources};
-use crate::account::{self, Secret, SecretSource};
+use crate::account::{self, Secret};
 use crate::settings::Given;
 
 /// A token is used until this long before its expiry (at most half its lifetime), so that it
@@ -36,16 +36,6 @@ pub enum Grant {
     RefreshToken,
     /// `grant = "client_credentials"`: a confidential client's own secret, no user.
     ClientCredentials,
-}
-
-impl Grant {
-    /// The report's credential source.
-    pub fn source(self) -> SecretSource {
-        match self {
-            Grant::RefreshToken => SecretSource::OAuth2Refresh,
-            Grant::ClientCredentials => SecretSource::OAuth2ClientCredentials,
-        }
-    }
 }
 
 /// Where a secret of the grant comes from: never the secret itself.

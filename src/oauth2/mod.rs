@@ -86,6 +86,19 @@ pub enum Flow {
     ClientCredentials,
 }
 
+impl Flow {
+    /// The report's credential source for a token this flow got.
+    pub fn source(self) -> crate::account::SecretSource {
+        use crate::account::SecretSource;
+        match self {
+            Flow::Device => SecretSource::OAuth2Device,
+            Flow::Browser => SecretSource::OAuth2Browser,
+            Flow::RefreshToken => SecretSource::OAuth2Refresh,
+            Flow::ClientCredentials => SecretSource::OAuth2ClientCredentials,
+        }
+    }
+}
+
 /// Where a setting of the sign-in came from, for the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "name")]
